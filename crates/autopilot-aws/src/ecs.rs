@@ -1,0 +1,291 @@
+//! The ECS port over `aws-sdk-ecs`.
+//!
+//! Page and batch sizes follow ECS's limits: List* calls ask for 100 per page (ListServices
+//! defaults to 10 otherwise) and follow every page through the SDK's paginators;
+//! DescribeContainerInstances takes 100 ARNs per call, DescribeServices 10. Throttling is retried
+//! by the SDK's standard retry strategy (configured on the client); when it runs out the error says so.
+
+use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ecs::types::{self as ecs, ServiceField};
+use aws_sdk_ecs::Client;
+
+use autopilot_core::model::{
+    Attribute, ContainerInstance, InstanceStatus, PlacementConstraint, Resources, SchedulingStrategy,
+    Service, TaskDefinition,
+};
+use autopilot_core::ports::{DescribedServices, EcsError, EcsPort};
+
+/// ECS page size for List* calls (the API maximum).
+pub const LIST_PAGE_SIZE: i32 = 100;
+/// DescribeContainerInstances accepts at most 100 ARNs per call.
+pub const DESCRIBE_INSTANCES_BATCH: usize = 100;
+/// DescribeServices accepts at most 10 services per call.
+pub const DESCRIBE_SERVICES_BATCH: usize = 10;
+
+/// Error codes AWS uses for throttling.
+const THROTTLING_CODES: &[&str] = &[
+    "ThrottlingException",
+    "Throttling",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+];
+
+#[derive(Clone, Debug)]
+pub struct AwsEcs {
+    client: Client,
+}
+
+impl AwsEcs {
+    pub fn new(client: Client) -> Self {
+        AwsEcs { client }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+/// Maps an SDK error to the port's error, keeping AWS's message.
+fn map_err<E>(operation: &'static str, cluster: Option<&str>, err: SdkError<E>) -> EcsError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let code = err.code().map(str::to_string);
+    let message = DisplayErrorContext(&err).to_string();
+    match (code.as_deref(), cluster) {
+        (Some("ClusterNotFoundException"), Some(cluster)) => EcsError::ClusterNotFound {
+            cluster: cluster.to_string(),
+        },
+        (Some(c), _) if THROTTLING_CODES.contains(&c) => EcsError::Throttled { operation, message },
+        _ => EcsError::Api { operation, message },
+    }
+}
+
+impl EcsPort for AwsEcs {
+    async fn list_cluster_arns(&self) -> Result<Vec<String>, EcsError> {
+        self.client
+            .list_clusters()
+            .max_results(LIST_PAGE_SIZE)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| map_err("ListClusters", None, e))
+    }
+
+    async fn container_instances(&self, cluster: &str) -> Result<Vec<ContainerInstance>, EcsError> {
+        // No status filter: ECS then returns every status but INACTIVE, so the decision record can
+        // name the DRAINING and REGISTERING hosts it left out.
+        let arns: Vec<String> = self
+            .client
+            .list_container_instances()
+            .cluster(cluster)
+            .max_results(LIST_PAGE_SIZE)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| map_err("ListContainerInstances", Some(cluster), e))?;
+
+        let mut out = Vec::with_capacity(arns.len());
+        for batch in arns.chunks(DESCRIBE_INSTANCES_BATCH) {
+            let resp = self
+                .client
+                .describe_container_instances()
+                .cluster(cluster)
+                .set_container_instances(Some(batch.to_vec()))
+                .send()
+                .await
+                .map_err(|e| map_err("DescribeContainerInstances", Some(cluster), e))?;
+            for f in resp.failures() {
+                // An instance deregistered between List and Describe: it is gone, not an error.
+                tracing::info!(
+                    arn = f.arn().unwrap_or(""),
+                    reason = f.reason().unwrap_or(""),
+                    "DescribeContainerInstances failure entry; instance skipped"
+                );
+            }
+            for ci in resp.container_instances() {
+                out.push(container_instance_from_sdk(ci)?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn list_service_arns(&self, cluster: &str) -> Result<Vec<String>, EcsError> {
+        self.client
+            .list_services()
+            .cluster(cluster)
+            .max_results(LIST_PAGE_SIZE)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| map_err("ListServices", Some(cluster), e))
+    }
+
+    async fn describe_services(
+        &self,
+        cluster: &str,
+        services: &[String],
+    ) -> Result<DescribedServices, EcsError> {
+        let mut out = DescribedServices::default();
+        for batch in services.chunks(DESCRIBE_SERVICES_BATCH) {
+            let resp = self
+                .client
+                .describe_services()
+                .cluster(cluster)
+                .set_services(Some(batch.to_vec()))
+                .include(ServiceField::Tags)
+                .send()
+                .await
+                .map_err(|e| map_err("DescribeServices", Some(cluster), e))?;
+            for f in resp.failures() {
+                out.failures.push((
+                    f.arn().unwrap_or("").to_string(),
+                    f.reason().unwrap_or("failure").to_string(),
+                ));
+            }
+            for s in resp.services() {
+                out.services.push(service_from_sdk(s)?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn task_definition(&self, task_definition: &str) -> Result<TaskDefinition, EcsError> {
+        let resp = self
+            .client
+            .describe_task_definition()
+            .task_definition(task_definition)
+            .send()
+            .await
+            .map_err(|e| map_err("DescribeTaskDefinition", None, e))?;
+        let td = resp.task_definition().ok_or_else(|| EcsError::InvalidResponse {
+            operation: "DescribeTaskDefinition",
+            message: format!("no task definition in the response for {task_definition}"),
+        })?;
+        Ok(TaskDefinition {
+            arn: td
+                .task_definition_arn()
+                .unwrap_or(task_definition)
+                .to_string(),
+            placement_constraints: td
+                .placement_constraints()
+                .iter()
+                .map(|c| PlacementConstraint {
+                    kind: c.r#type().map(|t| t.as_str().to_string()).unwrap_or_default(),
+                    expression: c.expression().map(str::to_string),
+                })
+                .collect(),
+        })
+    }
+
+    async fn update_desired_count(
+        &self,
+        cluster: &str,
+        service: &str,
+        desired_count: i32,
+    ) -> Result<(), EcsError> {
+        self.client
+            .update_service()
+            .cluster(cluster)
+            .service(service)
+            .desired_count(desired_count)
+            .send()
+            .await
+            .map_err(|e| map_err("UpdateService", Some(cluster), e))?;
+        Ok(())
+    }
+}
+
+fn resources_from_sdk(list: &[ecs::Resource]) -> Resources {
+    let mut out = Resources::default();
+    for r in list {
+        // The SDK models absent numbers as 0; `type` says which field carries the value.
+        let number = match r.r#type() {
+            Some("LONG") => Some(r.long_value()),
+            Some("DOUBLE") => Some(r.double_value() as i64),
+            _ => Some(i64::from(r.integer_value())),
+        };
+        match r.name() {
+            Some("CPU") => out.cpu = number,
+            Some("MEMORY") => out.memory = number,
+            Some("PORTS") => out.ports = r.string_set_value().to_vec(),
+            Some("PORTS_UDP") => out.ports_udp = r.string_set_value().to_vec(),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Converts the SDK's container instance. Describe's `version` is the same counter as the
+/// event's `detail.version`; the SDK turns an absent one into 0, which we map back to `None`
+/// (ECS versions start at 1; moto omits the field).
+pub fn container_instance_from_sdk(ci: &ecs::ContainerInstance) -> Result<ContainerInstance, EcsError> {
+    let arn = ci.container_instance_arn().ok_or_else(|| EcsError::InvalidResponse {
+        operation: "DescribeContainerInstances",
+        message: "container instance without containerInstanceArn".into(),
+    })?;
+    let mut out = ContainerInstance::new(arn, InstanceStatus::from(ci.status().unwrap_or("")));
+    out.ec2_instance_id = ci.ec2_instance_id().map(str::to_string);
+    out.agent_connected = Some(ci.agent_connected());
+    out.agent_version = ci
+        .version_info()
+        .and_then(|v| v.agent_version())
+        .map(str::to_string);
+    out.attributes = ci
+        .attributes()
+        .iter()
+        .map(|a| Attribute {
+            name: a.name().to_string(),
+            value: a.value().map(str::to_string),
+        })
+        .collect();
+    out.registered = resources_from_sdk(ci.registered_resources());
+    out.remaining = resources_from_sdk(ci.remaining_resources());
+    out.running_tasks_count = Some(i64::from(ci.running_tasks_count()));
+    out.pending_tasks_count = Some(i64::from(ci.pending_tasks_count()));
+    out.version = Some(ci.version()).filter(|v| *v > 0);
+    out.registered_at = ci.registered_at().map(|t| t.secs());
+    Ok(out)
+}
+
+pub fn service_from_sdk(s: &ecs::Service) -> Result<Service, EcsError> {
+    let arn = s.service_arn().ok_or_else(|| EcsError::InvalidResponse {
+        operation: "DescribeServices",
+        message: "service without serviceArn".into(),
+    })?;
+    Ok(Service {
+        arn: arn.to_string(),
+        name: s
+            .service_name()
+            .map(str::to_string)
+            .unwrap_or_else(|| autopilot_core::model::arn_resource_id(arn).to_string()),
+        cluster_arn: s.cluster_arn().map(str::to_string),
+        status: s.status().unwrap_or("").to_string(),
+        // ECS's default strategy is REPLICA; an absent field means that.
+        scheduling_strategy: s
+            .scheduling_strategy()
+            .map(|st| SchedulingStrategy::from(st.as_str()))
+            .unwrap_or(SchedulingStrategy::Replica),
+        desired_count: s.desired_count(),
+        task_definition: s.task_definition().map(str::to_string),
+        placement_constraints: s
+            .placement_constraints()
+            .iter()
+            .map(|c| PlacementConstraint {
+                kind: c.r#type().map(|t| t.as_str().to_string()).unwrap_or_default(),
+                expression: c.expression().map(str::to_string),
+            })
+            .collect(),
+        tags: s
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
+            .collect(),
+    })
+}

@@ -1,0 +1,204 @@
+//! In-memory ECS adapter: the same [`EcsPort`] contract as the AWS adapter, for unit tests and
+//! what-if runs. It records every call so tests can assert how many reads and writes a run made.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
+
+use crate::model::{arn_resource_id, ContainerInstance, Service, TaskDefinition};
+use crate::ports::{DescribedServices, EcsError, EcsPort};
+
+#[derive(Debug, Default)]
+struct State {
+    /// Keyed by cluster ARN.
+    clusters: BTreeMap<String, ClusterState>,
+    task_definitions: BTreeMap<String, TaskDefinition>,
+    calls: Vec<String>,
+    /// Operation name → error to return from it (fault injection).
+    failures: BTreeMap<&'static str, EcsError>,
+}
+
+#[derive(Debug, Default)]
+struct ClusterState {
+    instances: Vec<ContainerInstance>,
+    services: Vec<Service>,
+}
+
+#[derive(Debug, Default)]
+pub struct InMemoryEcs {
+    state: Mutex<State>,
+}
+
+impl InMemoryEcs {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn add_cluster(&self, cluster_arn: &str) {
+        self.state().clusters.entry(cluster_arn.to_string()).or_default();
+    }
+
+    pub fn add_instance(&self, cluster_arn: &str, instance: ContainerInstance) {
+        self.state()
+            .clusters
+            .entry(cluster_arn.to_string())
+            .or_default()
+            .instances
+            .push(instance);
+    }
+
+    pub fn add_service(&self, cluster_arn: &str, service: Service) {
+        self.state()
+            .clusters
+            .entry(cluster_arn.to_string())
+            .or_default()
+            .services
+            .push(service);
+    }
+
+    pub fn add_task_definition(&self, td: TaskDefinition) {
+        self.state().task_definitions.insert(td.arn.clone(), td);
+    }
+
+    /// Makes `operation` (e.g. `"UpdateService"`) fail with `error` from now on.
+    pub fn fail(&self, operation: &'static str, error: EcsError) {
+        self.state().failures.insert(operation, error);
+    }
+
+    /// Current desired count of a service, by name.
+    pub fn desired_count(&self, cluster_arn: &str, service: &str) -> Option<i32> {
+        let st = self.state();
+        st.clusters
+            .get(cluster_arn)?
+            .services
+            .iter()
+            .find(|s| s.name == service)
+            .map(|s| s.desired_count)
+    }
+
+    /// The API operations called so far, in order (`"UpdateService"`, ...).
+    pub fn calls(&self) -> Vec<String> {
+        self.state().calls.clone()
+    }
+
+    pub fn count_calls(&self, operation: &str) -> usize {
+        self.state().calls.iter().filter(|c| *c == operation).count()
+    }
+
+    pub fn clear_calls(&self) {
+        self.state().calls.clear();
+    }
+
+    /// Records the call and returns the injected failure, if any.
+    fn enter(&self, operation: &'static str) -> Result<MutexGuard<'_, State>, EcsError> {
+        let mut st = self.state();
+        st.calls.push(operation.to_string());
+        match st.failures.get(operation) {
+            Some(e) => Err(e.clone()),
+            None => Ok(st),
+        }
+    }
+}
+
+/// Finds a cluster by name or ARN, like ECS does.
+fn cluster<'a>(st: &'a mut State, cluster: &str) -> Result<&'a mut ClusterState, EcsError> {
+    let name = arn_resource_id(cluster);
+    st.clusters
+        .iter_mut()
+        .find(|(arn, _)| arn.as_str() == cluster || arn_resource_id(arn) == name)
+        .map(|(_, c)| c)
+        .ok_or_else(|| EcsError::ClusterNotFound {
+            cluster: cluster.to_string(),
+        })
+}
+
+fn matches_service(s: &Service, wanted: &str) -> bool {
+    s.arn == wanted || s.name == wanted
+}
+
+impl EcsPort for InMemoryEcs {
+    async fn list_cluster_arns(&self) -> Result<Vec<String>, EcsError> {
+        let st = self.enter("ListClusters")?;
+        Ok(st.clusters.keys().cloned().collect())
+    }
+
+    async fn container_instances(&self, cluster_id: &str) -> Result<Vec<ContainerInstance>, EcsError> {
+        let mut st = self.enter("ListContainerInstances")?;
+        let instances: Vec<ContainerInstance> = cluster(&mut st, cluster_id)?
+            .instances
+            .iter()
+            // Like ListContainerInstances without a status filter: everything but INACTIVE.
+            .filter(|ci| ci.status != crate::model::InstanceStatus::Inactive)
+            .cloned()
+            .collect();
+        if !instances.is_empty() {
+            st.calls.push("DescribeContainerInstances".into());
+        }
+        Ok(instances)
+    }
+
+    async fn list_service_arns(&self, cluster_id: &str) -> Result<Vec<String>, EcsError> {
+        let mut st = self.enter("ListServices")?;
+        Ok(cluster(&mut st, cluster_id)?
+            .services
+            .iter()
+            .filter(|s| s.status != "INACTIVE")
+            .map(|s| s.arn.clone())
+            .collect())
+    }
+
+    async fn describe_services(
+        &self,
+        cluster_id: &str,
+        services: &[String],
+    ) -> Result<DescribedServices, EcsError> {
+        let mut st = self.enter("DescribeServices")?;
+        let extra_batches = services.len().saturating_sub(1) / 10;
+        for _ in 0..extra_batches {
+            st.calls.push("DescribeServices".into());
+        }
+        let c = cluster(&mut st, cluster_id)?;
+        let mut out = DescribedServices::default();
+        for wanted in services {
+            match c.services.iter().find(|s| matches_service(s, wanted)) {
+                Some(s) => out.services.push(s.clone()),
+                None => out.failures.push((wanted.clone(), "MISSING".into())),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn task_definition(&self, task_definition: &str) -> Result<TaskDefinition, EcsError> {
+        let st = self.enter("DescribeTaskDefinition")?;
+        st.task_definitions
+            .get(task_definition)
+            .cloned()
+            .ok_or_else(|| EcsError::Api {
+                operation: "DescribeTaskDefinition",
+                message: format!("Unable to describe task definition {task_definition}"),
+            })
+    }
+
+    async fn update_desired_count(
+        &self,
+        cluster_id: &str,
+        service: &str,
+        desired_count: i32,
+    ) -> Result<(), EcsError> {
+        let mut st = self.enter("UpdateService")?;
+        let c = cluster(&mut st, cluster_id)?;
+        let s = c
+            .services
+            .iter_mut()
+            .find(|s| matches_service(s, service))
+            .ok_or_else(|| EcsError::Api {
+                operation: "UpdateService",
+                message: format!("service {service} not found"),
+            })?;
+        s.desired_count = desired_count;
+        Ok(())
+    }
+}

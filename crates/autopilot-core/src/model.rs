@@ -1,0 +1,279 @@
+//! The cluster model: what we know about container instances, services and task definitions.
+//!
+//! These types are filled from two sources that disagree on shapes (events carry ISO timestamps and
+//! resource lists, the Describe APIs carry epoch numbers and SDK structs); adapters convert both into
+//! these so the decision logic sees one model.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Status of a container instance. Unknown values are kept verbatim (AWS may add statuses).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum InstanceStatus {
+    Active,
+    Draining,
+    Registering,
+    Deregistering,
+    Inactive,
+    RegistrationFailed,
+    Other(String),
+}
+
+impl InstanceStatus {
+    pub fn as_str(&self) -> &str {
+        match self {
+            InstanceStatus::Active => "ACTIVE",
+            InstanceStatus::Draining => "DRAINING",
+            InstanceStatus::Registering => "REGISTERING",
+            InstanceStatus::Deregistering => "DEREGISTERING",
+            InstanceStatus::Inactive => "INACTIVE",
+            InstanceStatus::RegistrationFailed => "REGISTRATION_FAILED",
+            InstanceStatus::Other(s) => s,
+        }
+    }
+}
+
+impl From<&str> for InstanceStatus {
+    fn from(s: &str) -> Self {
+        match s {
+            "ACTIVE" => InstanceStatus::Active,
+            "DRAINING" => InstanceStatus::Draining,
+            "REGISTERING" => InstanceStatus::Registering,
+            "DEREGISTERING" => InstanceStatus::Deregistering,
+            "INACTIVE" => InstanceStatus::Inactive,
+            "REGISTRATION_FAILED" => InstanceStatus::RegistrationFailed,
+            other => InstanceStatus::Other(other.to_string()),
+        }
+    }
+}
+
+impl From<String> for InstanceStatus {
+    fn from(s: String) -> Self {
+        InstanceStatus::from(s.as_str())
+    }
+}
+
+impl From<InstanceStatus> for String {
+    fn from(s: InstanceStatus) -> Self {
+        s.as_str().to_string()
+    }
+}
+
+impl fmt::Display for InstanceStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A container instance attribute. Many built-in attributes (capabilities) have a name and no value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attribute {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+/// The resources ECS tracks per host: CPU units (1024 = 1 vCPU), memory in MiB, and the host ports
+/// in use (reserved) for TCP and UDP.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resources {
+    pub cpu: Option<i64>,
+    pub memory: Option<i64>,
+    #[serde(default)]
+    pub ports: Vec<String>,
+    #[serde(default)]
+    pub ports_udp: Vec<String>,
+}
+
+/// One container instance (an ECS host), as of `version`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerInstance {
+    pub arn: String,
+    pub ec2_instance_id: Option<String>,
+    pub status: InstanceStatus,
+    /// `None` when the source did not say; treated as not connected for eligibility.
+    pub agent_connected: Option<bool>,
+    pub agent_version: Option<String>,
+    pub attributes: Vec<Attribute>,
+    pub registered: Resources,
+    pub remaining: Resources,
+    pub running_tasks_count: Option<i64>,
+    pub pending_tasks_count: Option<i64>,
+    /// ECS's per-resource change counter (`detail.version` in events, `version` in Describe).
+    pub version: Option<i64>,
+    /// Registration time, Unix epoch seconds.
+    pub registered_at: Option<i64>,
+}
+
+impl ContainerInstance {
+    /// A minimal instance: used by adapters and tests, then filled in field by field.
+    pub fn new(arn: impl Into<String>, status: InstanceStatus) -> Self {
+        ContainerInstance {
+            arn: arn.into(),
+            ec2_instance_id: None,
+            status,
+            agent_connected: None,
+            agent_version: None,
+            attributes: Vec::new(),
+            registered: Resources::default(),
+            remaining: Resources::default(),
+            running_tasks_count: None,
+            pending_tasks_count: None,
+            version: None,
+            registered_at: None,
+        }
+    }
+
+    pub fn attribute(&self, name: &str) -> Option<&Attribute> {
+        self.attributes.iter().find(|a| a.name == name)
+    }
+
+    /// The name a person recognises: the EC2 instance id when known, else the ARN's last segment.
+    pub fn display_name(&self) -> &str {
+        match &self.ec2_instance_id {
+            Some(id) => id,
+            None => arn_resource_id(&self.arn),
+        }
+    }
+}
+
+impl ecs_cluster_query::HostView for ContainerInstance {
+    fn attribute(&self, name: &str) -> Option<Option<&str>> {
+        ContainerInstance::attribute(self, name).map(|a| a.value.as_deref())
+    }
+
+    fn ec2_instance_id(&self) -> Option<&str> {
+        self.ec2_instance_id.as_deref()
+    }
+
+    fn agent_connected(&self) -> Option<bool> {
+        self.agent_connected
+    }
+
+    fn agent_version(&self) -> Option<&str> {
+        self.agent_version.as_deref()
+    }
+
+    fn registered_at(&self) -> Option<i64> {
+        self.registered_at
+    }
+
+    fn running_tasks_count(&self) -> Option<i64> {
+        self.running_tasks_count
+    }
+
+    fn task_groups(&self) -> Vec<&str> {
+        // The container instance record does not carry its tasks; callers that need `task:group`
+        // must supply a view that does (daemon-count refuses such expressions, see `daemon`).
+        Vec::new()
+    }
+}
+
+/// The last `/`-separated segment of an ARN (`.../cluster/prod` → `prod`), or the input when it has none.
+pub fn arn_resource_id(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+/// Scheduling strategy of a service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SchedulingStrategy {
+    Replica,
+    Daemon,
+    #[serde(untagged)]
+    Other(String),
+}
+
+impl From<&str> for SchedulingStrategy {
+    fn from(s: &str) -> Self {
+        match s {
+            "REPLICA" => SchedulingStrategy::Replica,
+            "DAEMON" => SchedulingStrategy::Daemon,
+            other => SchedulingStrategy::Other(other.to_string()),
+        }
+    }
+}
+
+/// A placement constraint as ECS stores it: `type` is `memberOf` or `distinctInstance`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlacementConstraint {
+    pub kind: String,
+    pub expression: Option<String>,
+}
+
+impl PlacementConstraint {
+    pub fn member_of(expression: impl Into<String>) -> Self {
+        PlacementConstraint {
+            kind: "memberOf".into(),
+            expression: Some(expression.into()),
+        }
+    }
+
+    pub fn distinct_instance() -> Self {
+        PlacementConstraint {
+            kind: "distinctInstance".into(),
+            expression: None,
+        }
+    }
+}
+
+/// An ECS service, with the fields daemon-count needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Service {
+    pub arn: String,
+    pub name: String,
+    pub cluster_arn: Option<String>,
+    /// `ACTIVE`, `DRAINING` or `INACTIVE`.
+    pub status: String,
+    pub scheduling_strategy: SchedulingStrategy,
+    pub desired_count: i32,
+    pub task_definition: Option<String>,
+    pub placement_constraints: Vec<PlacementConstraint>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The part of a task definition revision that daemon-count reads. Revisions are immutable, so a
+/// value fetched once by ARN can be cached for the life of the process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskDefinition {
+    pub arn: String,
+    pub placement_constraints: Vec<PlacementConstraint>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_round_trips_and_keeps_unknown_values() {
+        for s in [
+            "ACTIVE",
+            "DRAINING",
+            "REGISTERING",
+            "DEREGISTERING",
+            "INACTIVE",
+            "REGISTRATION_FAILED",
+            "SOMETHING_NEW",
+        ] {
+            assert_eq!(InstanceStatus::from(s).as_str(), s);
+        }
+        assert_eq!(
+            InstanceStatus::from("SOMETHING_NEW"),
+            InstanceStatus::Other("SOMETHING_NEW".into())
+        );
+    }
+
+    #[test]
+    fn display_name_prefers_ec2_id() {
+        let mut ci = ContainerInstance::new(
+            "arn:aws:ecs:us-east-1:1:container-instance/prod/abc",
+            InstanceStatus::Active,
+        );
+        assert_eq!(ci.display_name(), "abc");
+        ci.ec2_instance_id = Some("i-1".into());
+        assert_eq!(ci.display_name(), "i-1");
+    }
+}

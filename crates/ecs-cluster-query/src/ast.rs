@@ -1,0 +1,703 @@
+//! The expression tree, its canonical printer and its evaluator.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+use regex::Regex;
+
+use crate::host::HostView;
+use crate::parser::{self, ParseError};
+
+/// A parsed cluster query expression.
+///
+/// Build one with [`crate::parse`]; `Display` prints the canonical form, which parses back to an
+/// equal expression.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expression {
+    /// `subject operator [argument]`.
+    Predicate(Predicate),
+    /// `not X` / `!X`.
+    Not(Box<Expression>),
+    /// `X and Y` / `X && Y`.
+    And(Box<Expression>, Box<Expression>),
+    /// `X or Y` / `X || Y`.
+    Or(Box<Expression>, Box<Expression>),
+}
+
+/// What a predicate looks at.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Subject {
+    /// `attribute:NAME` (the name without the `attribute:` prefix).
+    Attribute(String),
+    /// `ec2InstanceId`.
+    Ec2InstanceId,
+    /// `agentConnected`.
+    AgentConnected,
+    /// `agentVersion`.
+    AgentVersion,
+    /// `registeredAt`.
+    RegisteredAt,
+    /// `runningTasksCount`.
+    RunningTasksCount,
+    /// `task:group`.
+    TaskGroup,
+}
+
+impl Subject {
+    /// Characters allowed in an attribute name (ASCII letters, digits, `.`, `-`, `_`, `/`, `:`).
+    pub fn is_attribute_name_char(c: char) -> bool {
+        c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '/' | ':')
+    }
+
+    /// Whether `op` is accepted for this subject (see the crate docs' operator table).
+    pub fn supports(&self, op: Operator) -> bool {
+        match self {
+            Subject::Attribute(_) | Subject::Ec2InstanceId | Subject::AgentVersion => true,
+            Subject::AgentConnected | Subject::TaskGroup => !op.is_ordering(),
+            Subject::RegisteredAt | Subject::RunningTasksCount => {
+                !matches!(op, Operator::Matches | Operator::NotMatches)
+            }
+        }
+    }
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Subject::Attribute(name) => write!(f, "attribute:{name}"),
+            Subject::Ec2InstanceId => f.write_str("ec2InstanceId"),
+            Subject::AgentConnected => f.write_str("agentConnected"),
+            Subject::AgentVersion => f.write_str("agentVersion"),
+            Subject::RegisteredAt => f.write_str("registeredAt"),
+            Subject::RunningTasksCount => f.write_str("runningTasksCount"),
+            Subject::TaskGroup => f.write_str("task:group"),
+        }
+    }
+}
+
+/// A comparison operator (symbol and word forms parse to the same variant).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Operator {
+    /// `==`, `equals`
+    Eq,
+    /// `!=`, `not_equals`
+    Ne,
+    /// `>`, `greater_than`
+    Gt,
+    /// `>=`, `greater_than_equal`
+    Ge,
+    /// `<`, `less_than`
+    Lt,
+    /// `<=`, `less_than_equal`
+    Le,
+    /// `exists`
+    Exists,
+    /// `!exists`, `not_exists`
+    NotExists,
+    /// `in [a, b]`
+    In,
+    /// `!in`, `not_in`
+    NotIn,
+    /// `=~`, `matches`
+    Matches,
+    /// `!~`, `not_matches`
+    NotMatches,
+}
+
+impl Operator {
+    /// Every operator, for generators and tables.
+    pub const ALL: [Operator; 12] = [
+        Operator::Eq,
+        Operator::Ne,
+        Operator::Gt,
+        Operator::Ge,
+        Operator::Lt,
+        Operator::Le,
+        Operator::Exists,
+        Operator::NotExists,
+        Operator::In,
+        Operator::NotIn,
+        Operator::Matches,
+        Operator::NotMatches,
+    ];
+
+    /// The canonical (symbol) spelling.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Operator::Eq => "==",
+            Operator::Ne => "!=",
+            Operator::Gt => ">",
+            Operator::Ge => ">=",
+            Operator::Lt => "<",
+            Operator::Le => "<=",
+            Operator::Exists => "exists",
+            Operator::NotExists => "!exists",
+            Operator::In => "in",
+            Operator::NotIn => "!in",
+            Operator::Matches => "=~",
+            Operator::NotMatches => "!~",
+        }
+    }
+
+    /// `>`, `>=`, `<`, `<=`.
+    pub fn is_ordering(self) -> bool {
+        matches!(
+            self,
+            Operator::Gt | Operator::Ge | Operator::Lt | Operator::Le
+        )
+    }
+
+    /// The positive operator this one negates (`!=` → `==`, ...), if it is a negated form.
+    pub fn negated_form_of(self) -> Option<Operator> {
+        match self {
+            Operator::Ne => Some(Operator::Eq),
+            Operator::NotExists => Some(Operator::Exists),
+            Operator::NotIn => Some(Operator::In),
+            Operator::NotMatches => Some(Operator::Matches),
+            _ => None,
+        }
+    }
+
+    /// How many arguments the operator takes: `(min, max)`.
+    pub fn arity(self) -> (usize, usize) {
+        match self {
+            Operator::Exists | Operator::NotExists => (0, 0),
+            Operator::In | Operator::NotIn => (1, usize::MAX),
+            _ => (1, 1),
+        }
+    }
+}
+
+impl fmt::Display for Operator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.symbol())
+    }
+}
+
+/// The typed form of an argument, computed once at parse time for the predicate's subject.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Typed {
+    /// Strings; `number` is set when the text is a plain decimal number (attribute ordering).
+    Text { number: Option<f64> },
+    Bool(bool),
+    Version(Vec<u64>),
+    Instant(i64),
+    Integer(i64),
+}
+
+/// One literal argument of a predicate.
+#[derive(Debug, Clone)]
+pub struct Argument {
+    text: String,
+    pub(crate) typed: Typed,
+}
+
+impl Argument {
+    /// The argument as written (quotes removed, escapes resolved).
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+impl PartialEq for Argument {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+/// `subject operator [argument]`, validated and with its arguments pre-typed (and its regular
+/// expression pre-compiled) so that evaluation allocates nothing.
+#[derive(Debug, Clone)]
+pub struct Predicate {
+    subject: Subject,
+    operator: Operator,
+    arguments: Vec<Argument>,
+    pattern: Option<Regex>,
+}
+
+impl PartialEq for Predicate {
+    fn eq(&self, other: &Self) -> bool {
+        self.subject == other.subject
+            && self.operator == other.operator
+            && self.arguments == other.arguments
+    }
+}
+
+/// Why an argument or operator does not fit a subject; turned into a [`ParseError`] by callers.
+pub(crate) struct Invalid {
+    /// Index of the offending argument, or `None` when the operator itself is the problem.
+    pub(crate) argument: Option<usize>,
+    pub(crate) expected: String,
+    /// The offending text, rendered for "found ...".
+    pub(crate) found: String,
+}
+
+impl Predicate {
+    /// Builds a predicate from parts, validating it exactly like the parser does.
+    ///
+    /// Errors carry column 0 (there is no source text); the parser reports real columns.
+    pub fn new(
+        subject: Subject,
+        operator: Operator,
+        arguments: Vec<String>,
+    ) -> Result<Predicate, ParseError> {
+        Predicate::build(subject, operator, arguments)
+            .map_err(|inv| ParseError::new(0, inv.expected, inv.found))
+    }
+
+    pub(crate) fn build(
+        subject: Subject,
+        operator: Operator,
+        arguments: Vec<String>,
+    ) -> Result<Predicate, Invalid> {
+        if !subject.supports(operator) {
+            return Err(Invalid {
+                argument: None,
+                found: format!("'{operator}'"),
+                expected: format!("an operator supported by {subject} ({})", {
+                    let ops: Vec<&str> = Operator::ALL
+                        .iter()
+                        .filter(|o| subject.supports(**o))
+                        .map(|o| o.symbol())
+                        .collect();
+                    ops.join(", ")
+                }),
+            });
+        }
+        let (min, max) = operator.arity();
+        if arguments.len() < min || arguments.len() > max {
+            return Err(Invalid {
+                argument: None,
+                found: format!("{} argument(s)", arguments.len()),
+                expected: format!(
+                    "{} argument(s) for {operator}",
+                    if max == usize::MAX {
+                        format!("at least {min}")
+                    } else {
+                        min.to_string()
+                    }
+                ),
+            });
+        }
+        let is_match = matches!(operator, Operator::Matches | Operator::NotMatches);
+        let mut typed_args = Vec::with_capacity(arguments.len());
+        for (i, text) in arguments.into_iter().enumerate() {
+            let typed = if is_match {
+                Typed::Text { number: None }
+            } else {
+                type_argument(&subject, &text).map_err(|expected| Invalid {
+                    argument: Some(i),
+                    expected,
+                    found: parser::quote_found(&text),
+                })?
+            };
+            typed_args.push(Argument { text, typed });
+        }
+        let pattern = if is_match {
+            let src = typed_args.first().map(|a| a.text.as_str()).unwrap_or("");
+            Some(compile_full_match(src).map_err(|expected| Invalid {
+                argument: Some(0),
+                expected,
+                found: parser::quote_found(src),
+            })?)
+        } else {
+            None
+        };
+        Ok(Predicate {
+            subject,
+            operator,
+            arguments: typed_args,
+            pattern,
+        })
+    }
+
+    /// The subject.
+    pub fn subject(&self) -> &Subject {
+        &self.subject
+    }
+
+    /// The operator.
+    pub fn operator(&self) -> Operator {
+        self.operator
+    }
+
+    /// The arguments (empty for `exists`, one for most operators, one or more for `in`).
+    pub fn arguments(&self) -> &[Argument] {
+        &self.arguments
+    }
+
+    /// Evaluates the predicate on one host. Negated operators are exactly the negation of
+    /// their positive form.
+    pub fn evaluate(&self, host: &impl HostView) -> bool {
+        match self.operator.negated_form_of() {
+            Some(positive) => !self.evaluate_positive(positive, host),
+            None => self.evaluate_positive(self.operator, host),
+        }
+    }
+
+    fn evaluate_positive(&self, op: Operator, host: &impl HostView) -> bool {
+        match &self.subject {
+            Subject::Attribute(name) => {
+                let value = host.attribute(name);
+                if op == Operator::Exists {
+                    return value.is_some();
+                }
+                self.eval_text(op, value.flatten())
+            }
+            Subject::Ec2InstanceId => {
+                let value = host.ec2_instance_id();
+                if op == Operator::Exists {
+                    return value.is_some();
+                }
+                self.eval_text(op, value)
+            }
+            Subject::AgentConnected => {
+                let Some(value) = host.agent_connected() else {
+                    return false;
+                };
+                match op {
+                    Operator::Exists => true,
+                    Operator::Matches => self.regex_match(if value { "true" } else { "false" }),
+                    _ => self.eval_ordered(op, |t| match t {
+                        Typed::Bool(b) => Some(value.cmp(b)),
+                        _ => None,
+                    }),
+                }
+            }
+            Subject::AgentVersion => {
+                let Some(value) = host.agent_version() else {
+                    return false;
+                };
+                match op {
+                    Operator::Exists => true,
+                    Operator::Matches => self.regex_match(value),
+                    _ => self.eval_ordered(op, |t| match t {
+                        Typed::Version(v) => compare_version(value, v),
+                        _ => None,
+                    }),
+                }
+            }
+            Subject::RegisteredAt => {
+                let Some(value) = host.registered_at() else {
+                    return false;
+                };
+                if op == Operator::Exists {
+                    return true;
+                }
+                self.eval_ordered(op, |t| match t {
+                    Typed::Instant(i) => Some(value.cmp(i)),
+                    _ => None,
+                })
+            }
+            Subject::RunningTasksCount => {
+                let Some(value) = host.running_tasks_count() else {
+                    return false;
+                };
+                if op == Operator::Exists {
+                    return true;
+                }
+                self.eval_ordered(op, |t| match t {
+                    Typed::Integer(i) => Some(value.cmp(i)),
+                    _ => None,
+                })
+            }
+            Subject::TaskGroup => match op {
+                Operator::Exists => host.any_task_group(&mut |_| true),
+                Operator::Matches => host.any_task_group(&mut |g| self.regex_match(g)),
+                Operator::Eq | Operator::In => host
+                    .any_task_group(&mut |g| self.arguments.iter().any(|a| a.text == g)),
+                _ => false,
+            },
+        }
+    }
+
+    fn regex_match(&self, value: &str) -> bool {
+        self.pattern.as_ref().is_some_and(|re| re.is_match(value))
+    }
+
+    fn eval_text(&self, op: Operator, value: Option<&str>) -> bool {
+        let Some(value) = value else {
+            return false;
+        };
+        match op {
+            Operator::Matches => self.regex_match(value),
+            Operator::Eq | Operator::In => self.arguments.iter().any(|a| a.text == value),
+            _ => {
+                let host_number = parse_decimal(value);
+                self.eval_ordered(op, |t| match (t, host_number) {
+                    (Typed::Text { number: Some(n) }, Some(m)) => m.partial_cmp(n),
+                    (Typed::Text { .. }, _) => Some(value.cmp(self.first_text())),
+                    _ => None,
+                })
+            }
+        }
+    }
+
+    fn first_text(&self) -> &str {
+        self.arguments.first().map(|a| a.text.as_str()).unwrap_or("")
+    }
+
+    /// `==`/`in` (any argument equal) and the orderings, given a comparison of the host value
+    /// against one typed argument (`None` = incomparable, which is false).
+    fn eval_ordered(&self, op: Operator, cmp: impl Fn(&Typed) -> Option<Ordering>) -> bool {
+        match op {
+            Operator::Eq | Operator::In => self
+                .arguments
+                .iter()
+                .any(|a| cmp(&a.typed) == Some(Ordering::Equal)),
+            Operator::Gt | Operator::Ge | Operator::Lt | Operator::Le => {
+                let Some(first) = self.arguments.first() else {
+                    return false;
+                };
+                match cmp(&first.typed) {
+                    Some(o) => match op {
+                        Operator::Gt => o == Ordering::Greater,
+                        Operator::Ge => o != Ordering::Less,
+                        Operator::Lt => o == Ordering::Less,
+                        _ => o != Ordering::Greater,
+                    },
+                    None => false,
+                }
+            }
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Predicate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.subject, self.operator)?;
+        match self.operator {
+            Operator::Exists | Operator::NotExists => Ok(()),
+            Operator::In | Operator::NotIn => {
+                f.write_str(" [")?;
+                for (i, a) in self.arguments.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write_value(f, &a.text)?;
+                }
+                f.write_str("]")
+            }
+            _ => {
+                f.write_str(" ")?;
+                write_value(f, self.first_text())
+            }
+        }
+    }
+}
+
+/// Prints a value bare when it would be read back as the same bare word, else single-quoted
+/// with `\\` and `\'` escaped.
+fn write_value(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
+    if !text.is_empty() && text.chars().all(parser::is_bare_char) {
+        return f.write_str(text);
+    }
+    f.write_str("'")?;
+    for c in text.chars() {
+        match c {
+            '\\' => f.write_str("\\\\")?,
+            '\'' => f.write_str("\\'")?,
+            c => fmt::Write::write_char(f, c)?,
+        }
+    }
+    f.write_str("'")
+}
+
+impl fmt::Display for Expression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expression::Predicate(p) => p.fmt(f),
+            Expression::Not(inner) => match inner.as_ref() {
+                Expression::Predicate(_) | Expression::Not(_) => write!(f, "not {inner}"),
+                _ => write!(f, "not ({inner})"),
+            },
+            Expression::And(l, r) => {
+                // `and` is left-associative and binds tighter than `or`.
+                match l.as_ref() {
+                    Expression::Or(..) => write!(f, "({l})")?,
+                    _ => write!(f, "{l}")?,
+                }
+                f.write_str(" and ")?;
+                match r.as_ref() {
+                    Expression::Or(..) | Expression::And(..) => write!(f, "({r})"),
+                    _ => write!(f, "{r}"),
+                }
+            }
+            Expression::Or(l, r) => {
+                write!(f, "{l} or ")?;
+                match r.as_ref() {
+                    Expression::Or(..) => write!(f, "({r})"),
+                    _ => write!(f, "{r}"),
+                }
+            }
+        }
+    }
+}
+
+impl Expression {
+    /// True when the host satisfies the expression. Allocates nothing for owned [`crate::Host`]s.
+    pub fn evaluate(&self, host: &impl HostView) -> bool {
+        match self {
+            Expression::Predicate(p) => p.evaluate(host),
+            Expression::Not(e) => !e.evaluate(host),
+            Expression::And(l, r) => l.evaluate(host) && r.evaluate(host),
+            Expression::Or(l, r) => l.evaluate(host) || r.evaluate(host),
+        }
+    }
+
+    /// True when any predicate's subject is `task:group` (its value then depends on which tasks
+    /// run where, not only on the host).
+    pub fn references_task_group(&self) -> bool {
+        self.any_subject(&|s| *s == Subject::TaskGroup)
+    }
+
+    /// True when the value can change as tasks are placed (`task:group`, `runningTasksCount`).
+    pub fn depends_on_tasks(&self) -> bool {
+        self.any_subject(&|s| matches!(s, Subject::TaskGroup | Subject::RunningTasksCount))
+    }
+
+    fn any_subject(&self, f: &dyn Fn(&Subject) -> bool) -> bool {
+        match self {
+            Expression::Predicate(p) => f(&p.subject),
+            Expression::Not(e) => e.any_subject(f),
+            Expression::And(l, r) | Expression::Or(l, r) => l.any_subject(f) || r.any_subject(f),
+        }
+    }
+}
+
+/// A plain decimal number: optional `-`/`+`, digits, optional `.digits`. (No exponents, no
+/// `inf`/`NaN`, so `"1e3"` and `"nan"` stay strings.)
+pub(crate) fn parse_decimal(s: &str) -> Option<f64> {
+    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let (int, frac) = match digits.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (digits, None),
+    };
+    let ok = !int.is_empty()
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && frac.is_none_or(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()));
+    if ok {
+        s.parse().ok()
+    } else {
+        None
+    }
+}
+
+/// A dotted version `N(.N)*` with each part fitting in a u64.
+pub(crate) fn parse_version(s: &str) -> Option<Vec<u64>> {
+    s.split('.')
+        .map(|p| {
+            if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) {
+                p.parse().ok()
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// Compares a host's version string with a parsed version, padding the shorter with zeros
+/// (`1.10` == `1.10.0`). `None` when the host's string is not a dotted version. No allocation.
+pub(crate) fn compare_version(host: &str, arg: &[u64]) -> Option<Ordering> {
+    let mut parts = host.split('.');
+    let mut args = arg.iter();
+    let mut result = Ordering::Equal;
+    loop {
+        let h = match parts.next() {
+            Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
+                Some(p.parse::<u64>().ok()?)
+            }
+            Some(_) => return None,
+            None => None,
+        };
+        let a = args.next().copied();
+        if h.is_none() && a.is_none() {
+            return Some(result);
+        }
+        if result == Ordering::Equal {
+            result = h.unwrap_or(0).cmp(&a.unwrap_or(0));
+        }
+    }
+}
+
+fn type_argument(subject: &Subject, text: &str) -> Result<Typed, String> {
+    match subject {
+        Subject::Attribute(_) | Subject::Ec2InstanceId | Subject::TaskGroup => Ok(Typed::Text {
+            number: parse_decimal(text),
+        }),
+        Subject::AgentConnected => {
+            if text.eq_ignore_ascii_case("true") {
+                Ok(Typed::Bool(true))
+            } else if text.eq_ignore_ascii_case("false") {
+                Ok(Typed::Bool(false))
+            } else {
+                Err("true or false".to_string())
+            }
+        }
+        Subject::AgentVersion => parse_version(text)
+            .map(Typed::Version)
+            .ok_or_else(|| "a version number like 1.21.0".to_string()),
+        Subject::RegisteredAt => crate::date::parse_timestamp(text)
+            .map(Typed::Instant)
+            .ok_or_else(|| "a date (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)".to_string()),
+        Subject::RunningTasksCount => text
+            .parse::<i64>()
+            .ok()
+            .filter(|_| text.bytes().all(|b| b.is_ascii_digit()))
+            .map(Typed::Integer)
+            .ok_or_else(|| "a non-negative integer".to_string()),
+    }
+}
+
+/// Compiles `src` so that it must match the whole value (`^(?:src)$`). `src` is first
+/// compiled alone so that it cannot escape the group (e.g. `a)|(b`).
+fn compile_full_match(src: &str) -> Result<Regex, String> {
+    const SIZE_LIMIT: usize = 1 << 20;
+    let err = |e: regex::Error| {
+        let msg = e.to_string();
+        let last = msg
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .trim()
+            .trim_start_matches("error: ")
+            .to_string();
+        format!("a valid regular expression ({last})")
+    };
+    regex::RegexBuilder::new(src)
+        .size_limit(SIZE_LIMIT)
+        .build()
+        .map_err(err)?;
+    regex::RegexBuilder::new(&format!("^(?:{src})$"))
+        .size_limit(SIZE_LIMIT)
+        .build()
+        .map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        assert_eq!(compare_version("1.10.0", &[1, 9, 0]), Some(Ordering::Greater));
+        assert_eq!(compare_version("1.10", &[1, 10, 0]), Some(Ordering::Equal));
+        assert_eq!(compare_version("1.9.9", &[1, 10]), Some(Ordering::Less));
+        assert_eq!(compare_version("2", &[1, 99, 99]), Some(Ordering::Greater));
+        assert_eq!(compare_version("1.x", &[1]), None);
+        assert_eq!(compare_version("", &[1]), None);
+        assert_eq!(parse_version("1..2"), None);
+    }
+
+    #[test]
+    fn decimals() {
+        assert_eq!(parse_decimal("10"), Some(10.0));
+        assert_eq!(parse_decimal("-1.5"), Some(-1.5));
+        assert_eq!(parse_decimal("1e3"), None);
+        assert_eq!(parse_decimal("nan"), None);
+        assert_eq!(parse_decimal("1."), None);
+        assert_eq!(parse_decimal("."), None);
+    }
+}

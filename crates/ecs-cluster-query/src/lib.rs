@@ -1,0 +1,89 @@
+//! # ecs-cluster-query
+//!
+//! A parser and evaluator for the Amazon ECS **cluster query language** (the expressions of
+//! `memberOf` placement constraints and of `ListContainerInstances --filter`), and a
+//! deterministic simulation of ECS **task placement** ([`placement`]). No AWS dependency: the
+//! project evaluates expressions itself (moto, for one, ignores `--filter`).
+//!
+//! ```
+//! use ecs_cluster_query::{parse, Host};
+//!
+//! let expr = parse("attribute:ecs.instance-type =~ t2.* and attribute:ecs.availability-zone != us-east-1d")?;
+//! let host = Host::new("i-0123")
+//!     .with_attribute("ecs.instance-type", "t2.micro")
+//!     .with_attribute("ecs.availability-zone", "us-east-1a");
+//! assert!(expr.evaluate(&host));
+//! # Ok::<(), ecs_cluster_query::ParseError>(())
+//! ```
+//!
+//! ## Grammar
+//!
+//! ```text
+//! expression := and_expr ( ("or" | "||") and_expr )*
+//! and_expr   := unary ( ("and" | "&&") unary )*
+//! unary      := ("not" | "!") unary | primary
+//! primary    := "(" expression ")" | predicate
+//! predicate  := subject operator [value | "[" value ("," value)* "]"]
+//! subject    := "attribute:" NAME | "ec2InstanceId" | "agentConnected" | "agentVersion"
+//!             | "registeredAt" | "runningTasksCount" | "task:group"
+//! operator   := "==" | "equals" | "!=" | "not_equals" | ">" | "greater_than"
+//!             | ">=" | "greater_than_equal" | "<" | "less_than" | "<=" | "less_than_equal"
+//!             | "exists" | "!exists" | "not_exists" | "in" | "!in" | "not_in"
+//!             | "=~" | "matches" | "!~" | "not_matches"
+//! value      := bare-word | '...' | "..."
+//! ```
+//!
+//! ## Decisions
+//!
+//! The ECS documentation leaves several points open. Each choice below is tested.
+//!
+//! | Topic | Decision |
+//! |---|---|
+//! | Precedence | `not` > `and` > `or` (conventional): `a or b and c` is `a or (b and c)`. `and` and `or` are left-associative. |
+//! | `not` scope | `not`/`!` applies to the **next primary** (a predicate or a parenthesised group): `not a == x and b == y` is `(not a == x) and b == y`. `not(task:group == database)` works with or without a space. |
+//! | Keyword case | Operator words (`equals`, `not_in`, ...), `and`/`or`/`not`, and `true`/`false` for `agentConnected` are **case-insensitive**. Subjects (`agentConnected`, `attribute:`, `task:group`), attribute names and values are **case-sensitive**, as ECS attribute names and values are. |
+//! | Attribute names | ASCII letters, digits, `.`, `-`, `_`, `/`, `:`. |
+//! | Bare values | Any run of characters except whitespace and `( ) [ ] , ' " & \| ! = < >`; so `t2.*`, `us-east-1a`, `2018-06-18T22:28:28Z`, `service:production` need no quotes. Anything else is quoted with `'...'` or `"..."`; inside quotes `\\`, `\'`, `\"` are escapes and any other backslash is kept literally (so regexes like `'t2\.(micro\|small)'` read naturally). |
+//! | Length | At most 2000 characters (Unicode scalar values); longer input is a [`ParseError`] at column 2001. Parentheses and `not` nest at most [`MAX_NESTING`] deep. |
+//! | Errors | [`ParseError`] has a 1-based character column, what was expected, and what was found: `column 17: expected an operator (==, !=, in, exists, ...), found 'foo'`. Invalid arguments (a bad date, a non-integer count, an invalid regex, an operator a subject does not support) are parse errors at the argument's (or operator's) column. |
+//! | Regex match | **Full match**, like Java's `Pattern.matches` that ECS uses: the pattern is compiled once, at parse time, as `^(?:PATTERN)$` (after checking that `PATTERN` compiles alone, so it cannot escape the group). `t2.*` matches `t2.micro`; `t2` does not. |
+//! | Negated operators | `!=`, `not_in`, `!~`, `not_exists` are **exactly** the negation of `==`, `in`, `=~`, `exists`. Hence a host **without** the subject (attribute absent, or present without a value) satisfies `!=`, `not_in`, `!~` (and `not_exists` when absent), while `==`, `in`, `=~` and all orderings are false for it. |
+//! | Value-less attribute | `exists` is true; for every value operator it behaves as if absent. |
+//! | `==` on attributes, `ec2InstanceId` | String equality (case-sensitive, no numeric normalisation: `1.0 != 1`). |
+//! | Ordering on attributes, `ec2InstanceId` | **Numeric** when both the argument and the host's value are plain decimals (`-?\d+(\.\d+)?`), else **lexicographic** by bytes. |
+//! | `runningTasksCount` | Integer; the argument must be a non-negative integer. No `=~`. |
+//! | `agentVersion` | Dotted version numbers compared part by part, missing parts are 0: `1.10.0 > 1.9.0`, `1.10 == 1.10.0`. The argument must be `N(.N)*`; a host value that is not one is false for `==`/orderings (true for `!=`). `=~` matches the raw string. |
+//! | `registeredAt` | Arguments `YYYY-MM-DD` (midnight UTC), `YYYY-MM-DDTHH:MM:SS` with `Z`, `+HH:MM`/`-HH:MM`, or nothing (UTC); fractions of a second are truncated. Compared in whole seconds against [`HostView::registered_at`]. `==` means that exact second. No `=~`. |
+//! | `agentConnected` | `== true` / `== false` (also `in`, `!=`, `=~` on the text `true`/`false`). Orderings are rejected. |
+//! | `task:group` | `== X` / `in [..]`: some task on the host has that group; `!= X` / `not_in`: no task has it; `=~`: some group matches; `exists`: the host runs at least one task with a group. Orderings are rejected. |
+//! | Canonical form | `Display` prints symbol operators, `and`/`or`/`not`, bare values where possible and `'...'` otherwise, and only the parentheses the precedence needs; it parses back to an equal [`Expression`]. |
+//! | Evaluation cost | Arguments are typed and regexes compiled at parse time; [`Expression::evaluate`] allocates nothing for [`Host`] (the [`HostView::any_task_group`] hook avoids the `Vec` of [`HostView::task_groups`]). |
+//!
+//! ## Regex differences from Java
+//!
+//! ECS documents Java `java.util.regex.Pattern` syntax; this crate uses the `regex` crate, which
+//! guarantees linear-time matching and therefore does **not** support: backreferences (`\1`),
+//! lookahead/lookbehind (`(?=`, `(?!`, `(?<=`, `(?<!`), possessive quantifiers (`a*+`) and atomic
+//! groups (`(?>...)`), `\Q...\E` quoting, Java-specific classes (`\p{javaLowerCase}`,
+//! `\p{Lower}`), or `\G`/`\Z`. Such patterns are a [`ParseError`]. Also, `\d`, `\w`, `\s` and
+//! `\b` are Unicode-aware in `regex` but ASCII-only in Java unless `(?U)`; for ECS values
+//! (ASCII) this does not matter. Inline flags (`(?i)`) work in both.
+//!
+//! ## Placement
+//!
+//! See [`placement`]: resources fit (CPU, memory, host ports; hosts with a disconnected agent
+//! are skipped) → constraints (binding) → strategies (best effort, chained) → first host wins.
+//! `spread` counts tasks placed in this call **plus** existing tasks of the request's group
+//! ([`placement::TaskRequest::group`]); without a group only tasks placed in this call count.
+//! Hosts lacking a spread attribute share one bucket. `random` is a splitmix64 hash of the seed,
+//! the task index and the host index. Final ties go to the earlier host in the input.
+
+mod ast;
+mod date;
+mod host;
+mod parser;
+pub mod placement;
+
+pub use ast::{Argument, Expression, Operator, Predicate, Subject};
+pub use host::{Host, HostView};
+pub use parser::{is_bare_char, parse, ParseError, MAX_EXPRESSION_CHARS, MAX_NESTING};

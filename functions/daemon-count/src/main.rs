@@ -1,0 +1,24 @@
+//! daemon-count Lambda: configuration and clients are built once per cold start, then every
+//! invocation is handled by `daemon_count::handle` with that shared state.
+
+use autopilot_aws::AwsEcs;
+use autopilot_core::config::DaemonConfig;
+use autopilot_core::daemon::DaemonReconciler;
+use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
+
+// One event at a time per execution environment: a single-threaded runtime is enough.
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    tracing::init_default_subscriber();
+
+    // Fail the cold start, naming the variable, rather than run with a half-read config.
+    let config = DaemonConfig::from_env()?;
+    let sdk_config = aws_config::load_from_env().await;
+    let reconciler = DaemonReconciler::new(AwsEcs::new(aws_sdk_ecs::Client::new(&sdk_config)), config);
+    let reconciler = &reconciler;
+
+    run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
+        daemon_count::handle(reconciler, event.payload).await
+    }))
+    .await
+}
