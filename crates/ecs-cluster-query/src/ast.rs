@@ -178,7 +178,9 @@ impl fmt::Display for Operator {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Typed {
     /// Strings; `number` is set when the text is a plain decimal number (attribute ordering).
-    Text { number: Option<f64> },
+    Text {
+        number: Option<f64>,
+    },
     Bool(bool),
     Version(Vec<u64>),
     Instant(i64),
@@ -404,8 +406,9 @@ impl Predicate {
             Subject::TaskGroup => match op {
                 Operator::Exists => host.any_task_group(&mut |_| true),
                 Operator::Matches => host.any_task_group(&mut |g| self.regex_match(g)),
-                Operator::Eq | Operator::In => host
-                    .any_task_group(&mut |g| self.arguments.iter().any(|a| a.text == g)),
+                Operator::Eq | Operator::In => {
+                    host.any_task_group(&mut |g| self.arguments.iter().any(|a| a.text == g))
+                }
                 _ => false,
             },
         }
@@ -434,7 +437,10 @@ impl Predicate {
     }
 
     fn first_text(&self) -> &str {
-        self.arguments.first().map(|a| a.text.as_str()).unwrap_or("")
+        self.arguments
+            .first()
+            .map(|a| a.text.as_str())
+            .unwrap_or("")
     }
 
     /// `==`/`in` (any argument equal) and the orderings, given a comparison of the host value
@@ -650,12 +656,11 @@ fn type_argument(subject: &Subject, text: &str) -> Result<Typed, String> {
     }
 }
 
-/// Compiles `src` so that it must match the whole value (`^(?:src)$`). `src` is first
-/// compiled alone so that it cannot escape the group (e.g. `a)|(b`).
+/// Compiles `src` so that it must match the whole value (`^(?:src)$`). `src` is first parsed
+/// alone (syntax check only, no compilation) so that it cannot escape the group (e.g. `a)|(b`).
 fn compile_full_match(src: &str) -> Result<Regex, String> {
     const SIZE_LIMIT: usize = 1 << 20;
-    let err = |e: regex::Error| {
-        let msg = e.to_string();
+    fn describe(msg: &str) -> String {
         let last = msg
             .lines()
             .rev()
@@ -665,15 +670,14 @@ fn compile_full_match(src: &str) -> Result<Regex, String> {
             .trim_start_matches("error: ")
             .to_string();
         format!("a valid regular expression ({last})")
-    };
-    regex::RegexBuilder::new(src)
-        .size_limit(SIZE_LIMIT)
-        .build()
-        .map_err(err)?;
+    }
+    regex_syntax::Parser::new()
+        .parse(src)
+        .map_err(|e| describe(&e.to_string()))?;
     regex::RegexBuilder::new(&format!("^(?:{src})$"))
         .size_limit(SIZE_LIMIT)
         .build()
-        .map_err(err)
+        .map_err(|e| describe(&e.to_string()))
 }
 
 #[cfg(test)]
@@ -682,7 +686,10 @@ mod tests {
 
     #[test]
     fn versions() {
-        assert_eq!(compare_version("1.10.0", &[1, 9, 0]), Some(Ordering::Greater));
+        assert_eq!(
+            compare_version("1.10.0", &[1, 9, 0]),
+            Some(Ordering::Greater)
+        );
         assert_eq!(compare_version("1.10", &[1, 10, 0]), Some(Ordering::Equal));
         assert_eq!(compare_version("1.9.9", &[1, 10]), Some(Ordering::Less));
         assert_eq!(compare_version("2", &[1, 99, 99]), Some(Ordering::Greater));

@@ -60,7 +60,9 @@ pub(crate) fn parse_timestamp(s: &str) -> Option<i64> {
     if b.len() == 10 {
         return Some(midnight);
     }
-    if !matches!(b.get(10), Some(b'T' | b't')) || b.get(13) != Some(&b':') || b.get(16) != Some(&b':')
+    if !matches!(b.get(10), Some(b'T' | b't'))
+        || b.get(13) != Some(&b':')
+        || b.get(16) != Some(&b':')
     {
         return None;
     }
@@ -112,9 +114,18 @@ mod tests {
         assert_eq!(parse_timestamp("2018-06-18"), Some(1_529_280_000));
         assert_eq!(parse_timestamp("2018-06-18T22:28:28Z"), Some(1_529_360_908));
         assert_eq!(parse_timestamp("2018-06-18T22:28:28"), Some(1_529_360_908));
-        assert_eq!(parse_timestamp("2018-06-18T22:28:28+00:00"), Some(1_529_360_908));
-        assert_eq!(parse_timestamp("2018-06-19T00:28:28+02:00"), Some(1_529_360_908));
-        assert_eq!(parse_timestamp("2018-06-18T22:28:28.999Z"), Some(1_529_360_908));
+        assert_eq!(
+            parse_timestamp("2018-06-18T22:28:28+00:00"),
+            Some(1_529_360_908)
+        );
+        assert_eq!(
+            parse_timestamp("2018-06-19T00:28:28+02:00"),
+            Some(1_529_360_908)
+        );
+        assert_eq!(
+            parse_timestamp("2018-06-18T22:28:28.999Z"),
+            Some(1_529_360_908)
+        );
         assert_eq!(parse_timestamp("2000-02-29"), Some(951_782_400));
         assert_eq!(parse_timestamp("1969-12-31T23:59:59Z"), Some(-1));
     }

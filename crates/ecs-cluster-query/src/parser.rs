@@ -377,7 +377,12 @@ impl<'a> Parser<'a> {
             _ => args.push(self.value()?),
         }
         let starts: Vec<usize> = args.iter().map(|(_, s)| *s).collect();
-        Predicate::build(subject, operator, args.into_iter().map(|(v, _)| v).collect()).map_err(
+        Predicate::build(
+            subject,
+            operator,
+            args.into_iter().map(|(v, _)| v).collect(),
+        )
+        .map_err(
             |Invalid {
                  argument,
                  expected,

@@ -67,7 +67,9 @@ pub enum Strategy {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum PlacementError {
     /// Not `memberOf:...` nor `distinctInstance`.
-    #[error("unknown placement constraint '{0}' (expected memberOf:EXPRESSION or distinctInstance)")]
+    #[error(
+        "unknown placement constraint '{0}' (expected memberOf:EXPRESSION or distinctInstance)"
+    )]
     UnknownConstraint(String),
     /// The `memberOf` expression does not parse (columns count from the expression's start).
     #[error("invalid memberOf expression: {0}")]
@@ -169,7 +171,10 @@ pub fn parse_constraints<S: AsRef<str>>(items: &[S]) -> Result<Vec<Constraint>, 
     if items.len() > MAX_CONSTRAINTS {
         return Err(PlacementError::TooManyConstraints(items.len()));
     }
-    items.iter().map(|s| Constraint::parse(s.as_ref())).collect()
+    items
+        .iter()
+        .map(|s| Constraint::parse(s.as_ref()))
+        .collect()
 }
 
 /// Parses a list of strategies, enforcing [`MAX_STRATEGIES`].

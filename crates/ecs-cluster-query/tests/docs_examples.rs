@@ -160,7 +160,10 @@ fn agent_version() {
 
 #[test]
 fn agent_connected() {
-    check("agentConnected == true", &["i-abcd1234", "i-0g2", "i-0t3", "i-0arm"]);
+    check(
+        "agentConnected == true",
+        &["i-abcd1234", "i-0g2", "i-0t3", "i-0arm"],
+    );
     check("agentConnected == false", &["i-wxyz5678"]);
     check("agentConnected != true", &["i-wxyz5678"]);
 }
@@ -174,7 +177,10 @@ fn attribute_exists_and_not_exists() {
 
 #[test]
 fn task_group() {
-    check("task:group == service:production", &["i-abcd1234", "i-0arm"]);
+    check(
+        "task:group == service:production",
+        &["i-abcd1234", "i-0arm"],
+    );
     check(
         "not(task:group == database)",
         &["i-abcd1234", "i-wxyz5678", "i-0t3", "i-0arm"],
@@ -202,7 +208,10 @@ fn t3_family() {
 #[test]
 fn regex_is_a_full_match() {
     check("attribute:ecs.instance-type =~ t2", &[]);
-    check("attribute:ecs.instance-type =~ 't2\\..*'", &["i-abcd1234", "i-wxyz5678"]);
+    check(
+        "attribute:ecs.instance-type =~ 't2\\..*'",
+        &["i-abcd1234", "i-wxyz5678"],
+    );
     check(
         "attribute:ecs.instance-type !~ t2.*",
         &["i-0g2", "i-0t3", "i-0arm"],
@@ -215,8 +224,14 @@ fn missing_attribute_satisfies_negations() {
         "attribute:stack != prod",
         &["i-wxyz5678", "i-0g2", "i-0t3", "i-0arm"],
     );
-    check("attribute:stack not_in [prod, dev]", &["i-wxyz5678", "i-0g2", "i-0arm"]);
-    check("attribute:stack !~ 'p.*'", &["i-wxyz5678", "i-0g2", "i-0t3", "i-0arm"]);
+    check(
+        "attribute:stack not_in [prod, dev]",
+        &["i-wxyz5678", "i-0g2", "i-0arm"],
+    );
+    check(
+        "attribute:stack !~ 'p.*'",
+        &["i-wxyz5678", "i-0g2", "i-0t3", "i-0arm"],
+    );
     check("attribute:stack == prod", &["i-abcd1234"]);
     check("attribute:nothing != x", &ALL);
     check("attribute:nothing > 0", &[]);

@@ -50,7 +50,12 @@ fn unknown_subject() {
     check("foo == bar", 1, "a subject", "'foo'");
     // Subjects are case-sensitive.
     check("agentconnected == true", 1, "a subject", "'agentconnected'");
-    check("Attribute:stack exists", 1, "a subject", "'Attribute:stack'");
+    check(
+        "Attribute:stack exists",
+        1,
+        "a subject",
+        "'Attribute:stack'",
+    );
     check("attribute: == x", 11, "an attribute name", "whitespace");
     check("", 1, "a subject", "end of input");
     check("   ", 4, "a subject", "end of input");
@@ -64,7 +69,10 @@ fn too_long() {
     let long = format!("attribute:a == {}", "x".repeat(MAX_EXPRESSION_CHARS - 14));
     let e = err(&long);
     assert_eq!(e.column, 2001);
-    assert_eq!(e.to_string(), "column 2001: expected at most 2000 characters, found 2001 characters");
+    assert_eq!(
+        e.to_string(),
+        "column 2001: expected at most 2000 characters, found 2001 characters"
+    );
     // Counted in characters, not bytes.
     let unicode = format!("attribute:a == '{}'", "é".repeat(1900));
     assert!(parse(&unicode).is_ok());
@@ -82,20 +90,60 @@ fn bad_arguments() {
 
 #[test]
 fn unsupported_operator_for_subject() {
-    check("agentConnected > true", 16, "operator supported by agentConnected", "'>'");
-    check("task:group >= x", 12, "operator supported by task:group", "'>='");
-    check("runningTasksCount =~ 1.*", 19, "operator supported by runningTasksCount", "'=~'");
-    check("registeredAt matches 2018.*", 14, "operator supported by registeredAt", "'=~'");
+    check(
+        "agentConnected > true",
+        16,
+        "operator supported by agentConnected",
+        "'>'",
+    );
+    check(
+        "task:group >= x",
+        12,
+        "operator supported by task:group",
+        "'>='",
+    );
+    check(
+        "runningTasksCount =~ 1.*",
+        19,
+        "operator supported by runningTasksCount",
+        "'=~'",
+    );
+    check(
+        "registeredAt matches 2018.*",
+        14,
+        "operator supported by registeredAt",
+        "'=~'",
+    );
 }
 
 #[test]
 fn invalid_regex() {
-    check("attribute:x =~ 'a(b'", 16, "a valid regular expression", "'a(b'");
+    check(
+        "attribute:x =~ 'a(b'",
+        16,
+        "a valid regular expression",
+        "'a(b'",
+    );
     // Java features the regex crate does not have.
-    check("attribute:x =~ '(a)\\1'", 16, "a valid regular expression", "'(a)\\1'");
-    check("attribute:x =~ '(?=a)a'", 16, "a valid regular expression", "'(?=a)a'");
+    check(
+        "attribute:x =~ '(a)\\1'",
+        16,
+        "a valid regular expression",
+        "'(a)\\1'",
+    );
+    check(
+        "attribute:x =~ '(?=a)a'",
+        16,
+        "a valid regular expression",
+        "'(?=a)a'",
+    );
     // A pattern cannot escape the full-match group.
-    check("attribute:x =~ 'a)|(b'", 16, "a valid regular expression", "'a)|(b'");
+    check(
+        "attribute:x =~ 'a)|(b'",
+        16,
+        "a valid regular expression",
+        "'a)|(b'",
+    );
 }
 
 #[test]
@@ -111,11 +159,31 @@ fn lists_and_quotes() {
 
 #[test]
 fn bad_connectives() {
-    check("attribute:x exists attribute:y exists", 20, "'and', 'or' or end of input", "'attribute:y'");
-    check("attribute:x == a b", 18, "'and', 'or' or end of input", "'b'");
+    check(
+        "attribute:x exists attribute:y exists",
+        20,
+        "'and', 'or' or end of input",
+        "'attribute:y'",
+    );
+    check(
+        "attribute:x == a b",
+        18,
+        "'and', 'or' or end of input",
+        "'b'",
+    );
     check("attribute:x exists and", 23, "a subject", "end of input");
-    check("attribute:x exists & attribute:y exists", 20, "end of input", "'&'");
-    check("attribute:x exists xor attribute:y exists", 20, "end of input", "'xor'");
+    check(
+        "attribute:x exists & attribute:y exists",
+        20,
+        "end of input",
+        "'&'",
+    );
+    check(
+        "attribute:x exists xor attribute:y exists",
+        20,
+        "end of input",
+        "'xor'",
+    );
 }
 
 #[test]

@@ -1,8 +1,8 @@
 //! Placement simulation.
 
 use ecs_cluster_query::placement::{
-    parse_constraints, parse_strategies, place, Constraint, PlacementError, Resource,
-    SpreadField, Strategy, TaskRequest, MAX_CONSTRAINTS,
+    parse_constraints, parse_strategies, place, Constraint, PlacementError, Resource, SpreadField,
+    Strategy, TaskRequest, MAX_CONSTRAINTS,
 };
 use ecs_cluster_query::{parse, Host};
 
@@ -74,7 +74,9 @@ fn distinct_instance_reason_when_resources_fit() {
     );
     // Existing tasks of the request's group count for distinctInstance.
     let hosts = vec![
-        Host::new("i-1").with_resources(4096, 4096).with_task("service:web"),
+        Host::new("i-1")
+            .with_resources(4096, 4096)
+            .with_task("service:web"),
         Host::new("i-2").with_resources(4096, 4096),
     ];
     let request = TaskRequest {
@@ -87,7 +89,13 @@ fn distinct_instance_reason_when_resources_fit() {
 }
 
 fn az_fleet() -> Vec<Host> {
-    let zones = ["us-east-1a", "us-east-1a", "us-east-1a", "us-east-1b", "us-east-1c"];
+    let zones = [
+        "us-east-1a",
+        "us-east-1a",
+        "us-east-1a",
+        "us-east-1b",
+        "us-east-1c",
+    ];
     zones
         .iter()
         .enumerate()
@@ -125,7 +133,10 @@ fn spread_over_availability_zones() {
 fn spread_then_binpack_chains() {
     let mut hosts = az_fleet();
     hosts[2].remaining_memory = 1024; // fullest host in us-east-1a
-    let s = strats(&["spread:attribute:ecs.availability-zone", "binpack:memory"], 0);
+    let s = strats(
+        &["spread:attribute:ecs.availability-zone", "binpack:memory"],
+        0,
+    );
     let p = place(&hosts, &req(256, 512), 1, &[], &s);
     assert_eq!(p.placed, ["i-2"]);
 }
@@ -133,9 +144,16 @@ fn spread_then_binpack_chains() {
 #[test]
 fn spread_counts_existing_tasks_of_the_group() {
     let hosts = vec![
-        Host::new("a").with_resources(4096, 4096).with_task("service:web").with_task("service:web"),
-        Host::new("b").with_resources(4096, 4096).with_task("service:other"),
-        Host::new("c").with_resources(4096, 4096).with_task("service:web"),
+        Host::new("a")
+            .with_resources(4096, 4096)
+            .with_task("service:web")
+            .with_task("service:web"),
+        Host::new("b")
+            .with_resources(4096, 4096)
+            .with_task("service:other"),
+        Host::new("c")
+            .with_resources(4096, 4096)
+            .with_task("service:web"),
     ];
     let request = TaskRequest {
         group: Some("service:web".into()),
@@ -191,9 +209,15 @@ fn port_conflicts() {
 #[test]
 fn member_of_filters() {
     let hosts = vec![
-        Host::new("t2").with_resources(4096, 4096).with_attribute("ecs.instance-type", "t2.micro"),
-        Host::new("m5").with_resources(4096, 4096).with_attribute("ecs.instance-type", "m5.large"),
-        Host::new("small-t2").with_resources(10, 10).with_attribute("ecs.instance-type", "t2.nano"),
+        Host::new("t2")
+            .with_resources(4096, 4096)
+            .with_attribute("ecs.instance-type", "t2.micro"),
+        Host::new("m5")
+            .with_resources(4096, 4096)
+            .with_attribute("ecs.instance-type", "m5.large"),
+        Host::new("small-t2")
+            .with_resources(10, 10)
+            .with_attribute("ecs.instance-type", "t2.nano"),
     ];
     let c = cons(&["memberOf:attribute:ecs.instance-type =~ t2.*"]);
     let p = place(&hosts, &req(100, 100), 2, &c, &[]);
@@ -239,9 +263,15 @@ fn disconnected_agents_are_skipped() {
     let mut off = Host::new("off").with_resources(4096, 4096);
     off.agent_connected = Some(false);
     let on = Host::new("on").with_resources(4096, 4096);
-    assert_eq!(place(&[off.clone(), on], &req(1, 1), 1, &[], &[]).placed, ["on"]);
+    assert_eq!(
+        place(&[off.clone(), on], &req(1, 1), 1, &[], &[]).placed,
+        ["on"]
+    );
     let p = place(&[off], &req(1, 1), 1, &[], &[]);
-    assert_eq!(p.reason.as_deref(), Some("none of the 1 host has a connected agent"));
+    assert_eq!(
+        p.reason.as_deref(),
+        Some("none of the 1 host has a connected agent")
+    );
     let p = place(&[], &req(1, 1), 1, &[], &[]);
     assert_eq!(p.reason.as_deref(), Some("the cluster has no hosts"));
 }
@@ -275,10 +305,23 @@ fn random_is_deterministic_per_seed() {
 #[test]
 fn limits() {
     let many: Vec<&str> = vec!["distinctInstance"; MAX_CONSTRAINTS + 1];
-    assert_eq!(parse_constraints(&many), Err(PlacementError::TooManyConstraints(11)));
+    assert_eq!(
+        parse_constraints(&many),
+        Err(PlacementError::TooManyConstraints(11))
+    );
     assert!(parse_constraints(&many[..10]).is_ok());
-    let six = ["random", "binpack:cpu", "binpack:memory", "spread:host", "spread:instanceId", "random"];
-    assert_eq!(parse_strategies(&six, 0), Err(PlacementError::TooManyStrategies(6)));
+    let six = [
+        "random",
+        "binpack:cpu",
+        "binpack:memory",
+        "spread:host",
+        "spread:instanceId",
+        "random",
+    ];
+    assert_eq!(
+        parse_strategies(&six, 0),
+        Err(PlacementError::TooManyStrategies(6))
+    );
     assert!(parse_strategies(&six[..5], 0).is_ok());
     // `place` refuses too, with the reason.
     let c = vec![Constraint::DistinctInstance; 11];
@@ -294,24 +337,66 @@ fn limits() {
 fn parsing_constraints_and_strategies() {
     assert_eq!(
         Constraint::parse("memberOf:attribute:stack == prod"),
-        Ok(Constraint::MemberOf(parse("attribute:stack == prod").unwrap_or_else(|e| panic!("{e}"))))
+        Ok(Constraint::MemberOf(
+            parse("attribute:stack == prod").unwrap_or_else(|e| panic!("{e}"))
+        ))
     );
-    assert_eq!(Constraint::parse("distinctinstance"), Ok(Constraint::DistinctInstance));
-    assert!(matches!(Constraint::parse("memberOf:attribute:stack =="), Err(PlacementError::MemberOf(_))));
-    assert!(matches!(Constraint::parse("sameHost"), Err(PlacementError::UnknownConstraint(_))));
-    assert_eq!(Strategy::parse("binpack:memory", 0), Ok(Strategy::Binpack(Resource::Memory)));
-    assert_eq!(Strategy::parse("binpack:cpu", 0), Ok(Strategy::Binpack(Resource::Cpu)));
-    assert_eq!(Strategy::parse("spread:instanceId", 0), Ok(Strategy::Spread(SpreadField::InstanceId)));
+    assert_eq!(
+        Constraint::parse("distinctinstance"),
+        Ok(Constraint::DistinctInstance)
+    );
+    assert!(matches!(
+        Constraint::parse("memberOf:attribute:stack =="),
+        Err(PlacementError::MemberOf(_))
+    ));
+    assert!(matches!(
+        Constraint::parse("sameHost"),
+        Err(PlacementError::UnknownConstraint(_))
+    ));
+    assert_eq!(
+        Strategy::parse("binpack:memory", 0),
+        Ok(Strategy::Binpack(Resource::Memory))
+    );
+    assert_eq!(
+        Strategy::parse("binpack:cpu", 0),
+        Ok(Strategy::Binpack(Resource::Cpu))
+    );
+    assert_eq!(
+        Strategy::parse("spread:instanceId", 0),
+        Ok(Strategy::Spread(SpreadField::InstanceId))
+    );
     assert_eq!(
         Strategy::parse("spread:attribute:ecs.availability-zone", 0),
-        Ok(Strategy::Spread(SpreadField::Attribute("ecs.availability-zone".into())))
+        Ok(Strategy::Spread(SpreadField::Attribute(
+            "ecs.availability-zone".into()
+        )))
     );
-    assert_eq!(Strategy::parse("random", 42), Ok(Strategy::Random { seed: 42 }));
-    for bad in ["binpack:disk", "spread:", "spread:attribute:", "roundrobin", ""] {
-        assert!(matches!(Strategy::parse(bad, 0), Err(PlacementError::UnknownStrategy(_))), "{bad}");
+    assert_eq!(
+        Strategy::parse("random", 42),
+        Ok(Strategy::Random { seed: 42 })
+    );
+    for bad in [
+        "binpack:disk",
+        "spread:",
+        "spread:attribute:",
+        "roundrobin",
+        "",
+    ] {
+        assert!(
+            matches!(
+                Strategy::parse(bad, 0),
+                Err(PlacementError::UnknownStrategy(_))
+            ),
+            "{bad}"
+        );
     }
     // Display is parseable back.
-    for s in ["binpack:cpu", "spread:instanceId", "spread:attribute:x", "random"] {
+    for s in [
+        "binpack:cpu",
+        "spread:instanceId",
+        "spread:attribute:x",
+        "random",
+    ] {
         let st = Strategy::parse(s, 1).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(st.to_string(), s);
     }

@@ -6,12 +6,56 @@ use proptest::prelude::*;
 /// Fragments of the grammar, glued at random: reaches far deeper than uniform strings.
 fn token_soup() -> impl Strategy<Value = String> {
     let tokens = prop::sample::select(vec![
-        "attribute:", "ecs.instance-type", "attribute:stack", "task:group", "agentVersion",
-        "registeredAt", "runningTasksCount", "agentConnected", "ec2InstanceId", "==", "!=", "=~",
-        "!~", ">", ">=", "<", "<=", "!", "!exists", "exists", "not_exists", "in", "!in",
-        "not_in", "[", "]", ",", "(", ")", "'", "\"", "\\", "and", "or", "not", "&&", "||",
-        "t2.*", "1.10.0", "2018-06-18", "2018-06-18T22:28:28Z", "true", "5", "(?=a)", "é", " ",
-        "\u{2028}", "\u{0}", "a{99999}", "\t",
+        "attribute:",
+        "ecs.instance-type",
+        "attribute:stack",
+        "task:group",
+        "agentVersion",
+        "registeredAt",
+        "runningTasksCount",
+        "agentConnected",
+        "ec2InstanceId",
+        "==",
+        "!=",
+        "=~",
+        "!~",
+        ">",
+        ">=",
+        "<",
+        "<=",
+        "!",
+        "!exists",
+        "exists",
+        "not_exists",
+        "in",
+        "!in",
+        "not_in",
+        "[",
+        "]",
+        ",",
+        "(",
+        ")",
+        "'",
+        "\"",
+        "\\",
+        "and",
+        "or",
+        "not",
+        "&&",
+        "||",
+        "t2.*",
+        "1.10.0",
+        "2018-06-18",
+        "2018-06-18T22:28:28Z",
+        "true",
+        "5",
+        "(?=a)",
+        "é",
+        " ",
+        "\u{2028}",
+        "\u{0}",
+        "a{99999}",
+        "\t",
     ]);
     prop::collection::vec(tokens, 0..40).prop_map(|v| v.concat())
 }
@@ -64,7 +108,12 @@ fn value_for(subject: &Subject, op: Operator) -> BoxedStrategy<String> {
             .prop_map(str::to_string)
             .boxed(),
         Subject::AgentVersion => "[0-9]{1,3}(\\.[0-9]{1,3}){0,3}".boxed(),
-        Subject::RegisteredAt => (1970u32..2100, 1u32..13, 1u32..29, prop::option::of((0u32..24, 0u32..60, 0u32..60)))
+        Subject::RegisteredAt => (
+            1970u32..2100,
+            1u32..13,
+            1u32..29,
+            prop::option::of((0u32..24, 0u32..60, 0u32..60)),
+        )
             .prop_map(|(y, m, d, t)| match t {
                 None => format!("{y:04}-{m:02}-{d:02}"),
                 Some((h, mi, s)) => format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z"),
@@ -75,7 +124,10 @@ fn value_for(subject: &Subject, op: Operator) -> BoxedStrategy<String> {
         _ => prop_oneof![
             "\\PC{0,10}",
             any::<String>(),
-            prop::sample::select(vec!["and", "or", "not", "in", "exists", "'", "\\", "a b", ""]).prop_map(str::to_string),
+            prop::sample::select(vec![
+                "and", "or", "not", "in", "exists", "'", "\\", "a b", ""
+            ])
+            .prop_map(str::to_string),
         ]
         .boxed(),
     }
@@ -93,7 +145,9 @@ fn predicate() -> impl Strategy<Value = Expression> {
             (Just(s), Just(op), values)
         })
         .prop_filter_map("operator not supported by subject", |(s, op, values)| {
-            Predicate::new(s, op, values).ok().map(Expression::Predicate)
+            Predicate::new(s, op, values)
+                .ok()
+                .map(Expression::Predicate)
         })
 }
 
@@ -101,7 +155,8 @@ fn expression() -> impl Strategy<Value = Expression> {
     predicate().prop_recursive(5, 24, 2, |inner| {
         prop_oneof![
             inner.clone().prop_map(|e| Expression::Not(Box::new(e))),
-            (inner.clone(), inner.clone()).prop_map(|(a, b)| Expression::And(Box::new(a), Box::new(b))),
+            (inner.clone(), inner.clone())
+                .prop_map(|(a, b)| Expression::And(Box::new(a), Box::new(b))),
             (inner.clone(), inner).prop_map(|(a, b)| Expression::Or(Box::new(a), Box::new(b))),
         ]
     })

@@ -25,8 +25,14 @@ fn and_binds_tighter_than_or() {
     );
     // Host with only `a`: true under conventional precedence, false under left-to-right.
     let h = Host::new("h").with_attribute("a", "1");
-    assert!(eval("attribute:a exists or attribute:b exists and attribute:c exists", &h));
-    assert!(eval("attribute:b exists and attribute:c exists or attribute:a exists", &h));
+    assert!(eval(
+        "attribute:a exists or attribute:b exists and attribute:c exists",
+        &h
+    ));
+    assert!(eval(
+        "attribute:b exists and attribute:c exists or attribute:a exists",
+        &h
+    ));
 }
 
 #[test]
@@ -58,8 +64,14 @@ fn symbol_and_word_forms_are_equal() {
         ("attribute:a !in [x]", "attribute:a not_in [x]"),
         ("attribute:a =~ x", "attribute:a matches x"),
         ("attribute:a !~ x", "attribute:a not_matches x"),
-        ("attribute:a exists && attribute:b exists", "attribute:a exists and attribute:b exists"),
-        ("attribute:a exists || attribute:b exists", "attribute:a exists or attribute:b exists"),
+        (
+            "attribute:a exists && attribute:b exists",
+            "attribute:a exists and attribute:b exists",
+        ),
+        (
+            "attribute:a exists || attribute:b exists",
+            "attribute:a exists or attribute:b exists",
+        ),
         ("!attribute:a exists", "not attribute:a exists"),
     ];
     for (a, b) in pairs {
@@ -110,10 +122,16 @@ fn canonical_display() {
             "attribute:a exists and (attribute:b exists and attribute:c exists)",
         ),
         ("not(task:group == database)", "not task:group == database"),
-        ("ec2InstanceId in ['i-1', \"i-2\"]", "ec2InstanceId in [i-1, i-2]"),
+        (
+            "ec2InstanceId in ['i-1', \"i-2\"]",
+            "ec2InstanceId in [i-1, i-2]",
+        ),
         ("attribute:a == 'two words'", "attribute:a == 'two words'"),
         ("attribute:a == 'it''s'", ""),
-        ("attribute:a == 'it\\'s \\\\ \\d'", "attribute:a == 'it\\'s \\\\ \\\\d'"),
+        (
+            "attribute:a == 'it\\'s \\\\ \\d'",
+            "attribute:a == 'it\\'s \\\\ \\\\d'",
+        ),
         ("attribute:a == ''", "attribute:a == ''"),
         ("attribute:a == and", "attribute:a == and"),
         ("attribute:a not_exists", "attribute:a !exists"),
@@ -199,14 +217,19 @@ fn running_tasks_count_is_numeric() {
     let h = Host::new("h").with_task("a").with_task("b").with_task("c");
     assert!(eval("runningTasksCount > 2", &h));
     assert!(eval("runningTasksCount in [1, 3]", &h));
-    assert!(!eval("runningTasksCount < 10 and runningTasksCount > 3", &h));
+    assert!(!eval(
+        "runningTasksCount < 10 and runningTasksCount > 3",
+        &h
+    ));
     assert!(eval("runningTasksCount == 03", &h));
 }
 
 #[test]
 fn task_group_semantics() {
     let empty = Host::new("empty");
-    let web = Host::new("web").with_task("service:web").with_task("family:nginx");
+    let web = Host::new("web")
+        .with_task("service:web")
+        .with_task("family:nginx");
     assert!(eval("task:group != service:web", &empty));
     assert!(!eval("task:group == service:web", &empty));
     assert!(!eval("task:group exists", &empty));

@@ -1,0 +1,200 @@
+"""ecs-autopilot demo: daemon-count acting on a cluster in a local AWS (moto), end to end.
+
+1. starts moto server on 127.0.0.1 (a free port);
+2. builds cluster `demo`: 4 hosts (one DRAINING), two daemon services (tagged
+   ecs-autopilot:daemon=true; `metrics` runs 2 per host) and one normal service;
+3. runs the real function under `cargo lambda watch` (the Lambda runtime API, locally) with
+   AWS_ENDPOINT_URL pointing at moto, and invokes it with events/instance-registered.json;
+4. prints the services' desired counts before and after, invokes again to show that a repeated
+   event writes nothing, and stops everything it started.
+
+Run it with `scripts/demo` (which bootstraps .venv first).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+
+ROOT = Path(__file__).resolve().parent.parent
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+CLUSTER = "demo"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, what: str, timeout: float = 600) -> None:
+    """Polls until `port` accepts connections (or the process died / the deadline passed)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{what} exited early with code {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f}s")
+
+
+class Moto:
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "tests" / "moto_server.py")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        self.endpoint = json.loads(self.proc.stdout.readline())["endpoint"]
+
+    def command(self, cmd: dict) -> dict:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+        answer = json.loads(self.proc.stdout.readline())
+        if "error" in answer:
+            raise SystemExit(f"moto: {answer['error']}")
+        return answer
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+def build_cluster(moto: Moto, ecs) -> None:
+    ecs.create_cluster(clusterName=CLUSTER)
+    hosts = []
+    for itype, az, count in [("t3.large", "us-east-1a", 2), ("t3.large", "us-east-1b", 1), ("m5.large", "us-east-1b", 1)]:
+        for instance_id in moto.command(
+            {"op": "run_instances", "instance_type": itype, "availability_zone": az, "count": count}
+        )["instance_ids"]:
+            doc = {"instanceId": instance_id, "instanceType": itype, "availabilityZone": az, "region": REGION}
+            ci = ecs.register_container_instance(cluster=CLUSTER, instanceIdentityDocument=json.dumps(doc))
+            hosts.append((ci["containerInstance"]["containerInstanceArn"], instance_id, itype, az))
+    ecs.update_container_instances_state(cluster=CLUSTER, containerInstances=[hosts[-1][0]], status="DRAINING")
+    print("Hosts in cluster 'demo':")
+    for arn, instance_id, itype, az in hosts:
+        status = "DRAINING" if arn == hosts[-1][0] else "ACTIVE"
+        print(f"  {instance_id}  {itype:9} {az}  {status}")
+
+    td = ecs.register_task_definition(
+        family="sidecar",
+        containerDefinitions=[{"name": "sidecar", "image": "busybox", "memory": 64, "cpu": 64}],
+    )["taskDefinition"]["taskDefinitionArn"]
+    daemon = [{"key": "ecs-autopilot:daemon", "value": "true"}]
+    ecs.create_service(cluster=CLUSTER, serviceName="logs", taskDefinition=td, desiredCount=0, tags=daemon)
+    ecs.create_service(
+        cluster=CLUSTER,
+        serviceName="metrics",
+        taskDefinition=td,
+        desiredCount=1,
+        tags=daemon + [{"key": "ecs-autopilot:tasks-per-host", "value": "2"}],
+    )
+    ecs.create_service(cluster=CLUSTER, serviceName="web", taskDefinition=td, desiredCount=2)
+
+
+def desired_counts(ecs) -> dict[str, int]:
+    services = ecs.describe_services(cluster=CLUSTER, services=["logs", "metrics", "web"])["services"]
+    return {s["serviceName"]: s["desiredCount"] for s in services}
+
+
+def invoke(port: int, event_file: str) -> dict:
+    out = subprocess.run(
+        ["cargo", "lambda", "invoke", "daemon-count", "--data-file", event_file, "-A", "127.0.0.1", "-P", str(port)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"cargo lambda invoke failed:\n{out.stdout}\n{out.stderr}")
+    return json.loads(out.stdout)
+
+
+def print_decisions(response: dict) -> None:
+    for cluster in response.get("clusters", []):
+        for r in cluster["services"]:
+            excluded = ", ".join(f"{k}: {' '.join(v)}" for k, v in r.get("excluded", {}).items()) or "none"
+            print(
+                f"  {r['service']:8} {r['action']:9} {r.get('previous_desired')} -> {r.get('new_desired')}"
+                f"  eligible={r.get('eligible')}  excluded=({excluded})"
+                + (f"  reason: {r['reason']}" if r.get("reason") else "")
+            )
+
+
+def main() -> None:
+    moto = Moto()
+    watch = None
+    try:
+        print(f"moto server: {moto.endpoint}")
+        env = {
+            **os.environ,
+            "AWS_ENDPOINT_URL": moto.endpoint,
+            "AWS_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+        }
+        ecs = boto3.client(
+            "ecs", endpoint_url=moto.endpoint, region_name=REGION,
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+        )
+        build_cluster(moto, ecs)
+        before = desired_counts(ecs)
+
+        port = free_port()
+        print(f"\nStarting the function: cargo lambda watch -A 127.0.0.1 -P {port} (builds daemon-count)")
+        watch = subprocess.Popen(
+            ["cargo", "lambda", "watch", "-A", "127.0.0.1", "-P", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(port, watch, "cargo lambda watch")
+
+        print("\nInvoke 1: events/instance-registered.json")
+        first = invoke(port, "events/instance-registered.json")
+        print_decisions(first)
+        after = desired_counts(ecs)
+
+        print("\nInvoke 2: the same event again (duplicate delivery)")
+        second = invoke(port, "events/instance-registered.json")
+        print_decisions(second)
+
+        print("\nDesired counts (3 eligible hosts: the 4th is DRAINING)")
+        print(f"  {'service':8} {'before':>6} {'after':>6}")
+        for name in ["logs", "metrics", "web"]:
+            print(f"  {name:8} {before[name]:>6} {after[name]:>6}")
+        expected = {"logs": 3, "metrics": 6, "web": 2}
+        if after != expected:
+            raise SystemExit(f"unexpected counts {after}, wanted {expected}")
+        if any(r["action"] == "updated" for c in second["clusters"] for r in c["services"]):
+            raise SystemExit("the repeated event wrote again")
+        print("\nOK: daemon services follow the eligible hosts; the normal service is untouched;"
+              " the duplicate event wrote nothing.")
+    finally:
+        if watch is not None and watch.poll() is None:
+            watch.terminate()
+            try:
+                watch.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                watch.kill()
+        moto.stop()
+
+
+if __name__ == "__main__":
+    main()
