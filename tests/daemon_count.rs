@@ -63,21 +63,45 @@ async fn tag_discovery_sets_counts_and_a_repeat_event_writes_nothing() {
     assert_eq!(response.trigger, "instance_event");
     assert_eq!(s.fx.desired_count("logs").await, 4);
     assert_eq!(s.fx.desired_count("metrics").await, 4);
-    assert_eq!(s.fx.desired_count("web").await, 2, "untagged service untouched");
-    assert_eq!(s.fx.desired_count("agent").await, agent_before, "DAEMON service untouched");
+    assert_eq!(
+        s.fx.desired_count("web").await,
+        2,
+        "untagged service untouched"
+    );
+    assert_eq!(
+        s.fx.desired_count("agent").await,
+        agent_before,
+        "DAEMON service untouched"
+    );
 
     let logs = record(&response, "logs");
-    assert_eq!((logs.previous_desired, logs.new_desired), (Some(0), Some(4)));
+    assert_eq!(
+        (logs.previous_desired, logs.new_desired),
+        (Some(0), Some(4))
+    );
     assert_eq!(logs.action, Action::Updated);
     assert_eq!(logs.eligible, Some(4));
-    assert_eq!(logs.excluded.draining.len(), 1, "the draining host is named");
+    assert_eq!(
+        logs.excluded.draining.len(),
+        1,
+        "the draining host is named"
+    );
     let metrics = record(&response, "metrics");
-    assert_eq!((metrics.previous_desired, metrics.new_desired), (Some(7), Some(4)));
+    assert_eq!(
+        (metrics.previous_desired, metrics.new_desired),
+        (Some(7), Some(4))
+    );
     let agent = record(&response, "agent");
     assert_eq!(agent.action, Action::Skipped);
-    assert!(agent.reason.as_deref().unwrap_or("").contains("DAEMON"), "{agent:?}");
     assert!(
-        response.clusters[0].services.iter().all(|r| r.service != "web"),
+        agent.reason.as_deref().unwrap_or("").contains("DAEMON"),
+        "{agent:?}"
+    );
+    assert!(
+        response.clusters[0]
+            .services
+            .iter()
+            .all(|r| r.service != "web"),
         "untagged services are not reported in tag mode"
     );
 
@@ -94,10 +118,17 @@ async fn tag_discovery_sets_counts_and_a_repeat_event_writes_nothing() {
     calls.reset();
     let again = handle(&rec, event).await.expect("handled again");
     assert_eq!(calls.get("UpdateService"), 0, "same event again: no write");
-    assert_eq!(calls.get("DescribeTaskDefinition"), 0, "task definition served from the warm cache");
+    assert_eq!(
+        calls.get("DescribeTaskDefinition"),
+        0,
+        "task definition served from the warm cache"
+    );
     assert_eq!(record(&again, "logs").action, Action::Unchanged);
     assert_eq!(record(&again, "metrics").action, Action::Unchanged);
-    eprintln!("ECS calls, repeated event (tag discovery): {:?}", calls.snapshot());
+    eprintln!(
+        "ECS calls, repeated event (tag discovery): {:?}",
+        calls.snapshot()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -123,9 +154,15 @@ async fn named_services_need_no_discovery_calls_and_report_bad_entries() {
     assert_eq!(record(&response, "agent").action, Action::Skipped);
     let missing = record(&response, "does-not-exist");
     assert_eq!(missing.action, Action::Skipped);
-    assert!(missing.reason.as_deref().unwrap_or("").contains("MISSING"), "{missing:?}");
+    assert!(
+        missing.reason.as_deref().unwrap_or("").contains("MISSING"),
+        "{missing:?}"
+    );
     assert_eq!(calls.get("ListServices"), 0, "named services: no discovery");
-    eprintln!("ECS calls, first event (named services): {:?}", calls.snapshot());
+    eprintln!(
+        "ECS calls, first event (named services): {:?}",
+        calls.snapshot()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -144,7 +181,10 @@ async fn dry_run_records_the_same_decision_and_writes_nothing() {
         .expect("handled");
     assert!(response.dry_run);
     let logs = record(&response, "logs");
-    assert_eq!((logs.previous_desired, logs.new_desired), (Some(0), Some(4)));
+    assert_eq!(
+        (logs.previous_desired, logs.new_desired),
+        (Some(0), Some(4))
+    );
     assert_eq!(logs.action, Action::DryRun);
     assert_eq!(calls.get("UpdateService"), 0);
     assert_eq!(s.fx.desired_count("logs").await, 0);
@@ -162,15 +202,26 @@ async fn task_definition_member_of_limits_eligible_hosts() {
     let td = fx
         .register_task_definition("t3-only", Some("attribute:ecs.instance-type =~ t3.*"))
         .await;
-    fx.create_service("t3-daemon", &td, 0, &[("ecs-autopilot:daemon", "true")], false)
-        .await;
+    fx.create_service(
+        "t3-daemon",
+        &td,
+        0,
+        &[("ecs-autopilot:daemon", "true")],
+        false,
+    )
+    .await;
     let (rec, _) = reconciler(&moto, DaemonConfig::default());
-    let response = handle(&rec, fx.instance_event(&t3[0], "ACTIVE")).await.expect("handled");
+    let response = handle(&rec, fx.instance_event(&t3[0], "ACTIVE"))
+        .await
+        .expect("handled");
     let r = record(&response, "t3-daemon");
     assert_eq!(r.new_desired, Some(2), "{r:?}");
     assert_eq!(r.excluded.constraint.len(), 2, "both m5 hosts named: {r:?}");
     assert_eq!(r.excluded.draining.len(), 1);
-    assert_eq!(r.constraints, vec!["attribute:ecs.instance-type =~ t3.*".to_string()]);
+    assert_eq!(
+        r.constraints,
+        vec!["attribute:ecs.instance-type =~ t3.*".to_string()]
+    );
     assert_eq!(fx.desired_count("t3-daemon").await, 2);
 }
 
@@ -202,7 +253,9 @@ async fn scheduled_sweep_reconciles_every_cluster_and_reports_missing_ones() {
             ..DaemonConfig::default()
         },
     );
-    let err = handle(&rec, scheduled_event()).await.expect_err("missing cluster");
+    let err = handle(&rec, scheduled_event())
+        .await
+        .expect_err("missing cluster");
     let msg = err.to_string();
     assert!(msg.contains("no-such-cluster"), "{msg}");
     assert!(msg.contains("not found"), "{msg}");
@@ -212,8 +265,7 @@ async fn scheduled_sweep_reconciles_every_cluster_and_reports_missing_ones() {
 async fn bad_input_is_refused_without_writes() {
     let moto = Moto::start();
     let s = scenario(&moto).await;
-    s.fx
-        .ecs
+    s.fx.ecs
         .tag_resource()
         .resource_arn(
             s.fx.ecs
@@ -266,7 +318,14 @@ async fn bad_input_is_refused_without_writes() {
         .expect("handled");
     let logs = record(&response, "logs");
     assert_eq!(logs.action, Action::Skipped);
-    assert!(logs.reason.as_deref().unwrap_or("").contains("\"two\""), "{logs:?}");
-    assert_eq!(s.fx.desired_count("logs").await, 0, "no write for the bad tag");
+    assert!(
+        logs.reason.as_deref().unwrap_or("").contains("\"two\""),
+        "{logs:?}"
+    );
+    assert_eq!(
+        s.fx.desired_count("logs").await,
+        0,
+        "no write for the bad tag"
+    );
     assert_eq!(s.fx.desired_count("metrics").await, 4);
 }

@@ -77,12 +77,20 @@ impl Moto {
         let mut line = String::new();
         stdout.read_line(&mut line).expect("read moto answer");
         let answer: Value = serde_json::from_str(&line).expect("moto answer is JSON");
-        assert!(answer.get("error").is_none(), "moto command {cmd} failed: {answer}");
+        assert!(
+            answer.get("error").is_none(),
+            "moto command {cmd} failed: {answer}"
+        );
         answer
     }
 
     /// Creates EC2 instances (moto's ECS refuses to register a host whose EC2 id it does not know).
-    pub fn run_instances(&self, instance_type: &str, availability_zone: &str, count: usize) -> Vec<String> {
+    pub fn run_instances(
+        &self,
+        instance_type: &str,
+        availability_zone: &str,
+        count: usize,
+    ) -> Vec<String> {
         let answer = self.command(json!({
             "op": "run_instances",
             "instance_type": instance_type,
@@ -266,7 +274,10 @@ impl<'a> EcsFixture<'a> {
             .send()
             .await
             .expect("describe service");
-        out.services().first().expect("service exists").desired_count()
+        out.services()
+            .first()
+            .expect("service exists")
+            .desired_count()
     }
 
     /// An `ECS Container Instance State Change` event for one of this cluster's hosts.

@@ -10,8 +10,8 @@ use aws_sdk_ecs::types::{self as ecs, ServiceField};
 use aws_sdk_ecs::Client;
 
 use autopilot_core::model::{
-    Attribute, ContainerInstance, InstanceStatus, PlacementConstraint, Resources, SchedulingStrategy,
-    Service, TaskDefinition,
+    Attribute, ContainerInstance, InstanceStatus, PlacementConstraint, Resources,
+    SchedulingStrategy, Service, TaskDefinition,
 };
 use autopilot_core::ports::{DescribedServices, EcsError, EcsPort};
 
@@ -164,10 +164,12 @@ impl EcsPort for AwsEcs {
             .send()
             .await
             .map_err(|e| map_err("DescribeTaskDefinition", None, e))?;
-        let td = resp.task_definition().ok_or_else(|| EcsError::InvalidResponse {
-            operation: "DescribeTaskDefinition",
-            message: format!("no task definition in the response for {task_definition}"),
-        })?;
+        let td = resp
+            .task_definition()
+            .ok_or_else(|| EcsError::InvalidResponse {
+                operation: "DescribeTaskDefinition",
+                message: format!("no task definition in the response for {task_definition}"),
+            })?;
         Ok(TaskDefinition {
             arn: td
                 .task_definition_arn()
@@ -177,7 +179,10 @@ impl EcsPort for AwsEcs {
                 .placement_constraints()
                 .iter()
                 .map(|c| PlacementConstraint {
-                    kind: c.r#type().map(|t| t.as_str().to_string()).unwrap_or_default(),
+                    kind: c
+                        .r#type()
+                        .map(|t| t.as_str().to_string())
+                        .unwrap_or_default(),
                     expression: c.expression().map(str::to_string),
                 })
                 .collect(),
@@ -225,11 +230,15 @@ fn resources_from_sdk(list: &[ecs::Resource]) -> Resources {
 /// Converts the SDK's container instance. Describe's `version` is the same counter as the
 /// event's `detail.version`; the SDK turns an absent one into 0, which we map back to `None`
 /// (ECS versions start at 1; moto omits the field).
-pub fn container_instance_from_sdk(ci: &ecs::ContainerInstance) -> Result<ContainerInstance, EcsError> {
-    let arn = ci.container_instance_arn().ok_or_else(|| EcsError::InvalidResponse {
-        operation: "DescribeContainerInstances",
-        message: "container instance without containerInstanceArn".into(),
-    })?;
+pub fn container_instance_from_sdk(
+    ci: &ecs::ContainerInstance,
+) -> Result<ContainerInstance, EcsError> {
+    let arn = ci
+        .container_instance_arn()
+        .ok_or_else(|| EcsError::InvalidResponse {
+            operation: "DescribeContainerInstances",
+            message: "container instance without containerInstanceArn".into(),
+        })?;
     let mut out = ContainerInstance::new(arn, InstanceStatus::from(ci.status().unwrap_or("")));
     out.ec2_instance_id = ci.ec2_instance_id().map(str::to_string);
     out.agent_connected = Some(ci.agent_connected());
@@ -278,7 +287,10 @@ pub fn service_from_sdk(s: &ecs::Service) -> Result<Service, EcsError> {
             .placement_constraints()
             .iter()
             .map(|c| PlacementConstraint {
-                kind: c.r#type().map(|t| t.as_str().to_string()).unwrap_or_default(),
+                kind: c
+                    .r#type()
+                    .map(|t| t.as_str().to_string())
+                    .unwrap_or_default(),
                 expression: c.expression().map(str::to_string),
             })
             .collect(),

@@ -75,7 +75,11 @@ async fn lists_every_page_and_describes_in_batches_of_100() {
     assert_eq!(hosts[149].arn, arn(149));
     assert_eq!(hosts[0].version, Some(7));
     assert_eq!((page1.num_calls(), page2.num_calls()), (1, 1));
-    assert_eq!(describe.num_calls(), 2, "150 hosts = 2 describe calls of at most 100");
+    assert_eq!(
+        describe.num_calls(),
+        2,
+        "150 hosts = 2 describe calls of at most 100"
+    );
 }
 
 #[tokio::test]
@@ -86,7 +90,9 @@ async fn list_services_asks_for_100_per_page_and_describes_10_at_a_time() {
         .then_output(|| {
             ListServicesOutput::builder()
                 .set_service_arns(Some(
-                    (0..25).map(|i| format!("arn:aws:ecs:us-east-1:1:service/prod/s{i}")).collect(),
+                    (0..25)
+                        .map(|i| format!("arn:aws:ecs:us-east-1:1:service/prod/s{i}"))
+                        .collect(),
                 ))
                 .build()
         });
@@ -111,9 +117,16 @@ async fn list_services_asks_for_100_per_page_and_describes_10_at_a_time() {
     let ecs = client(&[&list, &describe], 1);
     let arns = ecs.list_service_arns("prod").await.expect("list");
     assert_eq!(arns.len(), 25);
-    let described = ecs.describe_services("prod", &arns).await.expect("describe");
+    let described = ecs
+        .describe_services("prod", &arns)
+        .await
+        .expect("describe");
     assert_eq!(described.services.len(), 25);
-    assert_eq!(describe.num_calls(), 3, "25 services = 3 calls of at most 10");
+    assert_eq!(
+        describe.num_calls(),
+        3,
+        "25 services = 3 calls of at most 10"
+    );
 }
 
 #[tokio::test]
@@ -144,7 +157,16 @@ async fn throttling_past_the_retry_budget_is_a_clear_error() {
         .await
         .expect_err("retries run out");
     assert_eq!(update.num_calls(), 3, "one call and two retries");
-    assert!(matches!(err, EcsError::Throttled { operation: "UpdateService", .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            EcsError::Throttled {
+                operation: "UpdateService",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     let msg = err.to_string();
     assert!(msg.contains("throttled UpdateService"), "{msg}");
     assert!(msg.contains("Rate exceeded"), "{msg}");
@@ -161,7 +183,10 @@ async fn missing_cluster_is_named() {
         )
     });
     let ecs = client(&[&list], 3);
-    let err = ecs.list_service_arns("ghost").await.expect_err("no cluster");
+    let err = ecs
+        .list_service_arns("ghost")
+        .await
+        .expect_err("no cluster");
     assert_eq!(
         err,
         EcsError::ClusterNotFound {

@@ -30,14 +30,27 @@ const EVENT: &str = r#"{"version":"0","id":"8952ba83","detail-type":"ECS Contain
 fn fleet(n: usize) -> Vec<ContainerInstance> {
     (0..n)
         .map(|i| {
-            let status = if i % 10 == 9 { InstanceStatus::Draining } else { InstanceStatus::Active };
-            let mut ci = ContainerInstance::new(format!("arn:aws:ecs:us-east-1:1:container-instance/prod/{i:032x}"), status);
+            let status = if i % 10 == 9 {
+                InstanceStatus::Draining
+            } else {
+                InstanceStatus::Active
+            };
+            let mut ci = ContainerInstance::new(
+                format!("arn:aws:ecs:us-east-1:1:container-instance/prod/{i:032x}"),
+                status,
+            );
             ci.ec2_instance_id = Some(format!("i-{i:017x}"));
             ci.agent_connected = Some(i % 17 != 0);
             let itype = if i % 3 == 0 { "m5.large" } else { "t3.large" };
             ci.attributes = vec![
-                Attribute { name: "ecs.instance-type".into(), value: Some(itype.into()) },
-                Attribute { name: "ecs.availability-zone".into(), value: Some(format!("us-east-1{}", ["a", "b", "c"][i % 3])) },
+                Attribute {
+                    name: "ecs.instance-type".into(),
+                    value: Some(itype.into()),
+                },
+                Attribute {
+                    name: "ecs.availability-zone".into(),
+                    value: Some(format!("us-east-1{}", ["a", "b", "c"][i % 3])),
+                },
             ];
             ci
         })
@@ -54,12 +67,18 @@ fn service(name: &str, tags: &[(&str, &str)]) -> Service {
         desired_count: 0,
         task_definition: Some("td".into()),
         placement_constraints: vec![],
-        tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
+        tags: tags
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<BTreeMap<_, _>>(),
     }
 }
 
 fn bench(c: &mut Criterion) {
-    let plain = TaskDefinition { arn: "td".into(), placement_constraints: vec![] };
+    let plain = TaskDefinition {
+        arn: "td".into(),
+        placement_constraints: vec![],
+    };
     let t3_only = TaskDefinition {
         arn: "td".into(),
         placement_constraints: vec![PlacementConstraint::member_of(
@@ -67,8 +86,14 @@ fn bench(c: &mut Criterion) {
         )],
     };
     let services = [
-        (service("logs", &[("ecs-autopilot:daemon", "true")]), plain.clone()),
-        (service("metrics", &[("ecs-autopilot:tasks-per-host", "2")]), plain),
+        (
+            service("logs", &[("ecs-autopilot:daemon", "true")]),
+            plain.clone(),
+        ),
+        (
+            service("metrics", &[("ecs-autopilot:tasks-per-host", "2")]),
+            plain,
+        ),
         (service("t3-agent", &[]), t3_only),
     ];
     for hosts in [5usize, 100, 1000] {
@@ -78,7 +103,9 @@ fn bench(c: &mut Criterion) {
                 let event = EcsEvent::from_slice(black_box(EVENT.as_bytes())).expect("parses");
                 let mut total = 0;
                 for (svc, td) in &services {
-                    if let Decision::Desired { desired, .. } = decide(svc, Some(td), black_box(&instances)) {
+                    if let Decision::Desired { desired, .. } =
+                        decide(svc, Some(td), black_box(&instances))
+                    {
                         total += desired;
                     }
                 }

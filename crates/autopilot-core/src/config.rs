@@ -96,8 +96,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn cfg(pairs: &[(&str, &str)]) -> Result<DaemonConfig, ConfigError> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         DaemonConfig::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -109,17 +111,26 @@ mod tests {
     #[test]
     fn parses_lists_and_flags() {
         let c = cfg(&[
-            ("DAEMON_SERVICES", " logs, arn:aws:ecs:us-east-1:1:service/prod/metrics ,"),
+            (
+                "DAEMON_SERVICES",
+                " logs, arn:aws:ecs:us-east-1:1:service/prod/metrics ,",
+            ),
             ("DRY_RUN", "TRUE"),
             ("CLUSTERS", "prod,staging"),
         ])
         .expect("ok");
         assert_eq!(
             c.services,
-            Some(vec!["logs".to_string(), "arn:aws:ecs:us-east-1:1:service/prod/metrics".to_string()])
+            Some(vec![
+                "logs".to_string(),
+                "arn:aws:ecs:us-east-1:1:service/prod/metrics".to_string()
+            ])
         );
         assert!(c.dry_run);
-        assert_eq!(c.clusters, Some(vec!["prod".to_string(), "staging".to_string()]));
+        assert_eq!(
+            c.clusters,
+            Some(vec!["prod".to_string(), "staging".to_string()])
+        );
     }
 
     #[test]

@@ -46,7 +46,10 @@ pub struct Excluded {
 
 impl Excluded {
     pub fn total(&self) -> usize {
-        self.draining.len() + self.not_active.len() + self.disconnected.len() + self.constraint.len()
+        self.draining.len()
+            + self.not_active.len()
+            + self.disconnected.len()
+            + self.constraint.len()
     }
 }
 
@@ -82,7 +85,10 @@ pub fn decide(
     match &service.scheduling_strategy {
         SchedulingStrategy::Replica => {}
         SchedulingStrategy::Daemon => {
-            return skip("service uses the DAEMON scheduling strategy; ECS already runs one task per host".into())
+            return skip(
+                "service uses the DAEMON scheduling strategy; ECS already runs one task per host"
+                    .into(),
+            )
         }
         SchedulingStrategy::Other(s) => return skip(format!("unknown scheduling strategy {s:?}")),
     }
@@ -343,7 +349,11 @@ impl<E: EcsPort> DaemonReconciler<E> {
         let mut out = Vec::new();
         for service in described.services {
             if !by_name {
-                match service.tags.get(DAEMON_TAG).map(|v| v.trim().to_ascii_lowercase()) {
+                match service
+                    .tags
+                    .get(DAEMON_TAG)
+                    .map(|v| v.trim().to_ascii_lowercase())
+                {
                     Some(v) if v == "true" => {}
                     Some(v) if v == "false" => continue,
                     Some(v) => {
@@ -374,7 +384,12 @@ impl<E: EcsPort> DaemonReconciler<E> {
             Some(arn) => match self.task_definition(arn).await {
                 Ok(td) => Some(td),
                 Err(e) => {
-                    let mut r = DecisionRecord::skipped(cluster, &service.name, Some(previous), e.to_string());
+                    let mut r = DecisionRecord::skipped(
+                        cluster,
+                        &service.name,
+                        Some(previous),
+                        e.to_string(),
+                    );
                     r.action = Action::Failed;
                     return r;
                 }
@@ -395,9 +410,16 @@ impl<E: EcsPort> DaemonReconciler<E> {
                 let (action, reason) = if desired == previous {
                     (Action::Unchanged, None)
                 } else if self.config.dry_run {
-                    (Action::DryRun, Some("DRY_RUN is set: nothing written".to_string()))
+                    (
+                        Action::DryRun,
+                        Some("DRY_RUN is set: nothing written".to_string()),
+                    )
                 } else {
-                    match self.ecs.update_desired_count(cluster, &service.arn, desired).await {
+                    match self
+                        .ecs
+                        .update_desired_count(cluster, &service.arn, desired)
+                        .await
+                    {
                         Ok(()) => (Action::Updated, None),
                         Err(e) => (Action::Failed, Some(e.to_string())),
                     }
@@ -444,7 +466,9 @@ pub fn services_for_cluster(names: &[String], cluster: &str) -> Vec<String> {
     names
         .iter()
         .filter(|entry| {
-            let Some(resource) = entry.strip_prefix("arn:").and_then(|_| entry.split_once(":service/"))
+            let Some(resource) = entry
+                .strip_prefix("arn:")
+                .and_then(|_| entry.split_once(":service/"))
             else {
                 return true;
             };

@@ -193,7 +193,10 @@ pub enum EcsEvent {
     /// An EventBridge schedule (`source: aws.events`, `detail-type: Scheduled Event`).
     Scheduled(Envelope<serde_json::Value>),
     /// Anything else (`ECS Service Action`, `ECS Deployment State Change`, ...): callers skip it.
-    Other { source: String, detail_type: String },
+    Other {
+        source: String,
+        detail_type: String,
+    },
 }
 
 #[derive(Debug, Error)]
@@ -213,7 +216,8 @@ pub enum EventError {
 impl EcsEvent {
     /// Parses raw bytes (what Lambda hands the runtime).
     pub fn from_slice(bytes: &[u8]) -> Result<Self, EventError> {
-        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(EventError::Malformed)?;
+        let value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(EventError::Malformed)?;
         Self::from_value(value)
     }
 
@@ -222,10 +226,12 @@ impl EcsEvent {
         let envelope: Envelope<serde_json::Value> =
             serde_json::from_value(value).map_err(EventError::NotAnEnvelope)?;
         match (envelope.source.as_str(), envelope.detail_type.as_str()) {
-            ("aws.ecs", CONTAINER_INSTANCE_STATE_CHANGE) => Ok(EcsEvent::ContainerInstanceStateChange(
-                typed_detail(envelope)?,
-            )),
-            ("aws.ecs", TASK_STATE_CHANGE) => Ok(EcsEvent::TaskStateChange(typed_detail(envelope)?)),
+            ("aws.ecs", CONTAINER_INSTANCE_STATE_CHANGE) => Ok(
+                EcsEvent::ContainerInstanceStateChange(typed_detail(envelope)?),
+            ),
+            ("aws.ecs", TASK_STATE_CHANGE) => {
+                Ok(EcsEvent::TaskStateChange(typed_detail(envelope)?))
+            }
             ("aws.events", SCHEDULED_EVENT) => Ok(EcsEvent::Scheduled(envelope)),
             _ => Ok(EcsEvent::Other {
                 source: envelope.source,
@@ -313,7 +319,10 @@ mod tests {
             panic!("wrong variant")
         };
         assert_eq!(e.detail.version, Some(14801));
-        assert_eq!(e.detail.cluster_arn, "arn:aws:ecs:us-east-1:111122223333:cluster/default");
+        assert_eq!(
+            e.detail.cluster_arn,
+            "arn:aws:ecs:us-east-1:111122223333:cluster/default"
+        );
         let ci = e.detail.to_container_instance();
         assert_eq!(ci.status, InstanceStatus::Active);
         assert_eq!(ci.agent_connected, Some(true));
@@ -324,17 +333,23 @@ mod tests {
         assert_eq!(ci.remaining.cpu, Some(1988));
         assert_eq!(ci.remaining.memory, Some(767));
         assert_eq!(
-            ci.attribute("ecs.instance-type").and_then(|a| a.value.as_deref()),
+            ci.attribute("ecs.instance-type")
+                .and_then(|a| a.value.as_deref()),
             Some("t3.large")
         );
-        assert_eq!(ci.attribute("com.amazonaws.ecs.capability.ecr-auth").map(|a| a.value.clone()), Some(None));
+        assert_eq!(
+            ci.attribute("com.amazonaws.ecs.capability.ecr-auth")
+                .map(|a| a.value.clone()),
+            Some(None)
+        );
     }
 
     #[test]
     fn thin_event_with_only_identity_fields_parses() {
         let json = r#"{"detail-type": "ECS Container Instance State Change", "source": "aws.ecs",
             "detail": {"clusterArn": "c", "containerInstanceArn": "ci"}}"#;
-        let EcsEvent::ContainerInstanceStateChange(e) = EcsEvent::from_slice(json.as_bytes()).expect("parses")
+        let EcsEvent::ContainerInstanceStateChange(e) =
+            EcsEvent::from_slice(json.as_bytes()).expect("parses")
         else {
             panic!("wrong variant")
         };
@@ -392,7 +407,8 @@ mod tests {
             "detail":{"clusterArn":"c","taskArn":"t","cpu":"256","memory":"512","lastStatus":"RUNNING",
             "desiredStatus":"RUNNING","group":"service:web","startedBy":"ecs-svc/1","version":4,
             "launchType":"EC2","containers":[{"name":"x"}]}}"#;
-        let EcsEvent::TaskStateChange(e) = EcsEvent::from_slice(json.as_bytes()).expect("parses") else {
+        let EcsEvent::TaskStateChange(e) = EcsEvent::from_slice(json.as_bytes()).expect("parses")
+        else {
             panic!("wrong variant")
         };
         assert_eq!(e.detail.cpu.as_deref(), Some("256"));

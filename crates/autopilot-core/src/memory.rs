@@ -38,7 +38,10 @@ impl InMemoryEcs {
     }
 
     pub fn add_cluster(&self, cluster_arn: &str) {
-        self.state().clusters.entry(cluster_arn.to_string()).or_default();
+        self.state()
+            .clusters
+            .entry(cluster_arn.to_string())
+            .or_default();
     }
 
     pub fn add_instance(&self, cluster_arn: &str, instance: ContainerInstance) {
@@ -85,7 +88,11 @@ impl InMemoryEcs {
     }
 
     pub fn count_calls(&self, operation: &str) -> usize {
-        self.state().calls.iter().filter(|c| *c == operation).count()
+        self.state()
+            .calls
+            .iter()
+            .filter(|c| *c == operation)
+            .count()
     }
 
     pub fn clear_calls(&self) {
@@ -125,7 +132,10 @@ impl EcsPort for InMemoryEcs {
         Ok(st.clusters.keys().cloned().collect())
     }
 
-    async fn container_instances(&self, cluster_id: &str) -> Result<Vec<ContainerInstance>, EcsError> {
+    async fn container_instances(
+        &self,
+        cluster_id: &str,
+    ) -> Result<Vec<ContainerInstance>, EcsError> {
         let mut st = self.enter("ListContainerInstances")?;
         let instances: Vec<ContainerInstance> = cluster(&mut st, cluster_id)?
             .instances

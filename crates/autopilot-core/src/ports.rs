@@ -15,11 +15,20 @@ pub enum EcsError {
     #[error("cluster {cluster} not found")]
     ClusterNotFound { cluster: String },
     #[error("ECS throttled {operation} and the SDK's retries ran out: {message}")]
-    Throttled { operation: &'static str, message: String },
+    Throttled {
+        operation: &'static str,
+        message: String,
+    },
     #[error("ECS {operation} failed: {message}")]
-    Api { operation: &'static str, message: String },
+    Api {
+        operation: &'static str,
+        message: String,
+    },
     #[error("ECS {operation} returned an unusable response: {message}")]
-    InvalidResponse { operation: &'static str, message: String },
+    InvalidResponse {
+        operation: &'static str,
+        message: String,
+    },
 }
 
 /// What DescribeServices returned: the services found, and the ones it reported missing.

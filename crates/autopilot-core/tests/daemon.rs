@@ -31,7 +31,14 @@ fn host(name: &str, status: &str, agent: Option<bool>, itype: &str) -> Container
         },
         Attribute {
             name: "ecs.availability-zone".into(),
-            value: Some(if name.ends_with('b') { "us-east-1b" } else { "us-east-1a" }.into()),
+            value: Some(
+                if name.ends_with('b') {
+                    "us-east-1b"
+                } else {
+                    "us-east-1a"
+                }
+                .into(),
+            ),
         },
     ];
     ci
@@ -45,7 +52,9 @@ fn service(name: &str) -> Service {
         status: "ACTIVE".into(),
         scheduling_strategy: SchedulingStrategy::Replica,
         desired_count: 0,
-        task_definition: Some(format!("arn:aws:ecs:us-east-1:123456789012:task-definition/{name}:1")),
+        task_definition: Some(format!(
+            "arn:aws:ecs:us-east-1:123456789012:task-definition/{name}:1"
+        )),
         placement_constraints: vec![],
         tags: BTreeMap::new(),
     }
@@ -54,7 +63,10 @@ fn service(name: &str) -> Service {
 fn td(constraints: &[&str]) -> TaskDefinition {
     TaskDefinition {
         arn: "td".into(),
-        placement_constraints: constraints.iter().map(|e| PlacementConstraint::member_of(*e)).collect(),
+        placement_constraints: constraints
+            .iter()
+            .map(|e| PlacementConstraint::member_of(*e))
+            .collect(),
     }
 }
 
@@ -81,10 +93,32 @@ fn names(v: &[&str]) -> Vec<String> {
 fn eligible_hosts_table() {
     // (case, service constraints, task definition constraints, tasks-per-host tag, expected desired,
     //  expected excluded-by-constraint)
-    let cases: Vec<(&str, Vec<&str>, Vec<&str>, Option<&str>, i32, Vec<&str>)> = vec![
+    type Case<'a> = (
+        &'a str,
+        Vec<&'a str>,
+        Vec<&'a str>,
+        Option<&'a str>,
+        i32,
+        Vec<&'a str>,
+    );
+    let cases: Vec<Case> = vec![
         ("no constraints", vec![], vec![], None, 3, vec![]),
-        ("task def t3 only", vec![], vec!["attribute:ecs.instance-type =~ t3.*"], None, 2, vec!["i-a3"]),
-        ("service t3 only", vec!["attribute:ecs.instance-type == t3.large"], vec![], None, 2, vec!["i-a3"]),
+        (
+            "task def t3 only",
+            vec![],
+            vec!["attribute:ecs.instance-type =~ t3.*"],
+            None,
+            2,
+            vec!["i-a3"],
+        ),
+        (
+            "service t3 only",
+            vec!["attribute:ecs.instance-type == t3.large"],
+            vec![],
+            None,
+            2,
+            vec!["i-a3"],
+        ),
         (
             "service AND task def must both hold",
             vec!["attribute:ecs.instance-type =~ t3.*"],
@@ -93,21 +127,37 @@ fn eligible_hosts_table() {
             1,
             vec!["i-a1", "i-a3"],
         ),
-        ("no host matches", vec![], vec!["attribute:ecs.instance-type == c7g.large"], None, 0, vec!["i-a1", "i-a2b", "i-a3"]),
+        (
+            "no host matches",
+            vec![],
+            vec!["attribute:ecs.instance-type == c7g.large"],
+            None,
+            0,
+            vec!["i-a1", "i-a2b", "i-a3"],
+        ),
         ("two tasks per host", vec![], vec![], Some("2"), 6, vec![]),
         ("tag with spaces", vec![], vec![], Some(" 3 "), 9, vec![]),
     ];
     let hosts = fleet();
     for (case, svc_c, td_c, per_host, want, want_constraint) in cases {
         let mut svc = service("s");
-        svc.placement_constraints = svc_c.iter().map(|e| PlacementConstraint::member_of(*e)).collect();
+        svc.placement_constraints = svc_c
+            .iter()
+            .map(|e| PlacementConstraint::member_of(*e))
+            .collect();
         // distinctInstance never limits which hosts count.
-        svc.placement_constraints.push(PlacementConstraint::distinct_instance());
+        svc.placement_constraints
+            .push(PlacementConstraint::distinct_instance());
         if let Some(v) = per_host {
             svc.tags.insert(TASKS_PER_HOST_TAG.into(), v.into());
         }
         match decide(&svc, Some(&td(&td_c)), &hosts) {
-            Decision::Desired { desired, excluded, constraints, .. } => {
+            Decision::Desired {
+                desired,
+                excluded,
+                constraints,
+                ..
+            } => {
                 assert_eq!(desired, want, "{case}");
                 assert_eq!(
                     excluded,
@@ -136,19 +186,82 @@ fn skip_reasons_table() {
         s
     };
     let cases: Vec<(&str, Service, Option<TaskDefinition>, &str)> = vec![
-        ("DAEMON strategy", with(&|s| s.scheduling_strategy = SchedulingStrategy::Daemon), Some(plain.clone()), "DAEMON"),
-        ("unknown strategy", with(&|s| s.scheduling_strategy = SchedulingStrategy::Other("NEW".into())), Some(plain.clone()), "NEW"),
-        ("service draining", with(&|s| s.status = "DRAINING".into()), Some(plain.clone()), "DRAINING"),
-        ("tag not a number", with(&|s| { s.tags.insert(TASKS_PER_HOST_TAG.into(), "two".into()); }), Some(plain.clone()), "\"two\""),
-        ("tag zero", with(&|s| { s.tags.insert(TASKS_PER_HOST_TAG.into(), "0".into()); }), Some(plain.clone()), "between 1 and 10000"),
-        ("tag negative", with(&|s| { s.tags.insert(TASKS_PER_HOST_TAG.into(), "-1".into()); }), Some(plain.clone()), "\"-1\""),
-        ("tag too large", with(&|s| { s.tags.insert(TASKS_PER_HOST_TAG.into(), "10001".into()); }), Some(plain.clone()), "10001"),
-        ("task definition unknown", service("s"), None, "task definition unknown"),
-        ("invalid expression", service("s"), Some(td(&["attribute:ecs.instance-type =="])), "is invalid"),
-        ("task:group", service("s"), Some(td(&["task:group == service:web"])), "task:group"),
+        (
+            "DAEMON strategy",
+            with(&|s| s.scheduling_strategy = SchedulingStrategy::Daemon),
+            Some(plain.clone()),
+            "DAEMON",
+        ),
+        (
+            "unknown strategy",
+            with(&|s| s.scheduling_strategy = SchedulingStrategy::Other("NEW".into())),
+            Some(plain.clone()),
+            "NEW",
+        ),
+        (
+            "service draining",
+            with(&|s| s.status = "DRAINING".into()),
+            Some(plain.clone()),
+            "DRAINING",
+        ),
+        (
+            "tag not a number",
+            with(&|s| {
+                s.tags.insert(TASKS_PER_HOST_TAG.into(), "two".into());
+            }),
+            Some(plain.clone()),
+            "\"two\"",
+        ),
+        (
+            "tag zero",
+            with(&|s| {
+                s.tags.insert(TASKS_PER_HOST_TAG.into(), "0".into());
+            }),
+            Some(plain.clone()),
+            "between 1 and 10000",
+        ),
+        (
+            "tag negative",
+            with(&|s| {
+                s.tags.insert(TASKS_PER_HOST_TAG.into(), "-1".into());
+            }),
+            Some(plain.clone()),
+            "\"-1\"",
+        ),
+        (
+            "tag too large",
+            with(&|s| {
+                s.tags.insert(TASKS_PER_HOST_TAG.into(), "10001".into());
+            }),
+            Some(plain.clone()),
+            "10001",
+        ),
+        (
+            "task definition unknown",
+            service("s"),
+            None,
+            "task definition unknown",
+        ),
+        (
+            "invalid expression",
+            service("s"),
+            Some(td(&["attribute:ecs.instance-type =="])),
+            "is invalid",
+        ),
+        (
+            "task:group",
+            service("s"),
+            Some(td(&["task:group == service:web"])),
+            "task:group",
+        ),
         (
             "empty memberOf",
-            with(&|s| s.placement_constraints.push(PlacementConstraint { kind: "memberOf".into(), expression: None })),
+            with(&|s| {
+                s.placement_constraints.push(PlacementConstraint {
+                    kind: "memberOf".into(),
+                    expression: None,
+                })
+            }),
             Some(plain.clone()),
             "without an expression",
         ),
@@ -164,7 +277,9 @@ fn skip_reasons_table() {
 #[test]
 fn empty_cluster_means_zero() {
     match decide(&service("s"), Some(&td(&[])), &[]) {
-        Decision::Desired { desired, eligible, .. } => assert_eq!((desired, eligible), (0, 0)),
+        Decision::Desired {
+            desired, eligible, ..
+        } => assert_eq!((desired, eligible), (0, 0)),
         other => panic!("{other:?}"),
     }
 }
@@ -233,14 +348,29 @@ async fn reconcile_writes_only_changes_and_caches_task_definitions() {
     assert_eq!(ecs.desired_count(CLUSTER, "web"), Some(2));
     assert_eq!(ecs.count_calls("UpdateService"), 2);
     assert_eq!(ecs.count_calls("DescribeTaskDefinition"), 2);
-    let odd = report.services.iter().find(|r| r.service == "odd-tag").expect("odd tag reported");
+    let odd = report
+        .services
+        .iter()
+        .find(|r| r.service == "odd-tag")
+        .expect("odd tag reported");
     assert_eq!(odd.action, Action::Skipped);
-    assert!(report.services.iter().all(|r| r.service != "opted-out" && r.service != "web"));
+    assert!(report
+        .services
+        .iter()
+        .all(|r| r.service != "opted-out" && r.service != "web"));
 
     ecs.clear_calls();
     let again = rec.reconcile_cluster(CLUSTER).await.expect("reconcile");
-    assert_eq!(ecs.count_calls("UpdateService"), 0, "nothing changed: no write");
-    assert_eq!(ecs.count_calls("DescribeTaskDefinition"), 0, "revisions are cached");
+    assert_eq!(
+        ecs.count_calls("UpdateService"),
+        0,
+        "nothing changed: no write"
+    );
+    assert_eq!(
+        ecs.count_calls("DescribeTaskDefinition"),
+        0,
+        "revisions are cached"
+    );
     assert!(again
         .services
         .iter()
@@ -269,8 +399,15 @@ async fn dry_run_decides_without_writing() {
         },
     );
     let report = rec.reconcile_cluster(CLUSTER).await.expect("reconcile");
-    let logs = report.services.iter().find(|r| r.service == "logs").expect("logs");
-    assert_eq!((logs.previous_desired, logs.new_desired, logs.action), (Some(0), Some(3), Action::DryRun));
+    let logs = report
+        .services
+        .iter()
+        .find(|r| r.service == "logs")
+        .expect("logs");
+    assert_eq!(
+        (logs.previous_desired, logs.new_desired, logs.action),
+        (Some(0), Some(3), Action::DryRun)
+    );
     assert_eq!(rec.ecs().count_calls("UpdateService"), 0);
     assert_eq!(rec.ecs().desired_count(CLUSTER, "logs"), Some(0));
 }
@@ -286,23 +423,47 @@ async fn a_failed_write_is_recorded_and_the_rest_continue() {
         },
     );
     let rec = DaemonReconciler::new(ecs, DaemonConfig::default());
-    let report = rec.reconcile_cluster(CLUSTER).await.expect("cluster readable");
-    let failed: Vec<_> = report.services.iter().filter(|r| r.action == Action::Failed).collect();
-    assert_eq!(failed.len(), 2, "both writes attempted, both recorded: {report:?}");
-    assert!(failed[0].reason.as_deref().unwrap_or("").contains("Rate exceeded"));
+    let report = rec
+        .reconcile_cluster(CLUSTER)
+        .await
+        .expect("cluster readable");
+    let failed: Vec<_> = report
+        .services
+        .iter()
+        .filter(|r| r.action == Action::Failed)
+        .collect();
+    assert_eq!(
+        failed.len(),
+        2,
+        "both writes attempted, both recorded: {report:?}"
+    );
+    assert!(failed[0]
+        .reason
+        .as_deref()
+        .unwrap_or("")
+        .contains("Rate exceeded"));
 }
 
 #[tokio::test]
 async fn an_unreadable_task_definition_fails_that_service_only() {
     let ecs = memory_cluster();
     let mut orphan = tagged("orphan", 1);
-    orphan.task_definition = Some("arn:aws:ecs:us-east-1:123456789012:task-definition/gone:9".into());
+    orphan.task_definition =
+        Some("arn:aws:ecs:us-east-1:123456789012:task-definition/gone:9".into());
     ecs.add_service(CLUSTER, orphan);
     let rec = DaemonReconciler::new(ecs, DaemonConfig::default());
     let report = rec.reconcile_cluster(CLUSTER).await.expect("reconcile");
-    let orphan = report.services.iter().find(|r| r.service == "orphan").expect("orphan");
+    let orphan = report
+        .services
+        .iter()
+        .find(|r| r.service == "orphan")
+        .expect("orphan");
     assert_eq!(orphan.action, Action::Failed);
-    assert_eq!(rec.ecs().desired_count(CLUSTER, "orphan"), Some(1), "not written");
+    assert_eq!(
+        rec.ecs().desired_count(CLUSTER, "orphan"),
+        Some(1),
+        "not written"
+    );
     assert_eq!(rec.ecs().desired_count(CLUSTER, "logs"), Some(3));
 }
 
@@ -310,7 +471,12 @@ async fn an_unreadable_task_definition_fails_that_service_only() {
 async fn a_missing_cluster_is_an_error_and_other_clusters_still_run() {
     let rec = DaemonReconciler::new(memory_cluster(), DaemonConfig::default());
     let err = rec.reconcile_cluster("ghost").await.expect_err("missing");
-    assert_eq!(err, EcsError::ClusterNotFound { cluster: "ghost".into() });
+    assert_eq!(
+        err,
+        EcsError::ClusterNotFound {
+            cluster: "ghost".into()
+        }
+    );
     let reports = rec.reconcile_clusters(&names(&["ghost", "prod"])).await;
     assert!(reports[0].error.as_deref().unwrap_or("").contains("ghost"));
     assert_eq!(reports[1].error, None);
@@ -330,7 +496,11 @@ async fn named_services_skip_discovery_and_report_missing_ones() {
     assert_eq!(rec.ecs().count_calls("ListServices"), 0);
     // Named services need no tag: the untagged "web" is managed.
     assert_eq!(rec.ecs().desired_count(CLUSTER, "web"), Some(3));
-    let nope = report.services.iter().find(|r| r.service == "nope").expect("nope");
+    let nope = report
+        .services
+        .iter()
+        .find(|r| r.service == "nope")
+        .expect("nope");
     assert_eq!(nope.action, Action::Skipped);
     assert!(nope.reason.as_deref().unwrap_or("").contains("MISSING"));
 }

@@ -6,7 +6,9 @@ use autopilot_core::events::EcsEvent;
 use autopilot_core::model::InstanceStatus;
 
 fn load(name: &str) -> EcsEvent {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../events")
+        .join(name);
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     EcsEvent::from_slice(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
@@ -21,20 +23,36 @@ fn instance(name: &str) -> autopilot_core::model::ContainerInstance {
 #[test]
 fn instance_events_carry_their_state() {
     let registered = instance("instance-registered.json");
-    assert_eq!((registered.status.clone(), registered.agent_connected), (InstanceStatus::Active, Some(true)));
+    assert_eq!(
+        (registered.status.clone(), registered.agent_connected),
+        (InstanceStatus::Active, Some(true))
+    );
     let churn = instance("instance-task-churn.json");
-    assert_eq!(churn.status, InstanceStatus::Active, "task churn leaves the status unchanged");
+    assert_eq!(
+        churn.status,
+        InstanceStatus::Active,
+        "task churn leaves the status unchanged"
+    );
     assert!(churn.remaining.memory < registered.remaining.memory);
     assert!(churn.version > registered.version);
     let disconnected = instance("instance-agent-disconnected.json");
     assert_eq!(disconnected.agent_connected, Some(false));
-    assert_eq!(instance("instance-draining.json").status, InstanceStatus::Draining);
-    assert_eq!(instance("instance-deregistered.json").status, InstanceStatus::Inactive);
+    assert_eq!(
+        instance("instance-draining.json").status,
+        InstanceStatus::Draining
+    );
+    assert_eq!(
+        instance("instance-deregistered.json").status,
+        InstanceStatus::Inactive
+    );
 }
 
 #[test]
 fn schedule_and_unknown_types_dispatch() {
-    assert!(matches!(load("scheduled-reconcile.json"), EcsEvent::Scheduled(_)));
+    assert!(matches!(
+        load("scheduled-reconcile.json"),
+        EcsEvent::Scheduled(_)
+    ));
     match load("unknown-detail-type.json") {
         EcsEvent::Other { detail_type, .. } => assert_eq!(detail_type, "ECS Service Action"),
         other => panic!("{other:?}"),

@@ -52,7 +52,9 @@ pub async fn handle<E: EcsPort>(
         }
     };
     let (trigger, clusters) = match &event {
-        EcsEvent::ContainerInstanceStateChange(e) => ("instance_event", vec![e.detail.cluster_arn.clone()]),
+        EcsEvent::ContainerInstanceStateChange(e) => {
+            ("instance_event", vec![e.detail.cluster_arn.clone()])
+        }
         EcsEvent::Scheduled(_) => (
             "schedule",
             reconciler
@@ -93,14 +95,19 @@ pub async fn handle<E: EcsPort>(
             r.error
                 .iter()
                 .map(move |e| format!("{}: {e}", r.cluster))
-                .chain(r.services.iter().filter(|s| s.action == Action::Failed).map(|s| {
-                    format!(
-                        "{}/{}: {}",
-                        s.cluster,
-                        s.service,
-                        s.reason.as_deref().unwrap_or("failed")
-                    )
-                }))
+                .chain(
+                    r.services
+                        .iter()
+                        .filter(|s| s.action == Action::Failed)
+                        .map(|s| {
+                            format!(
+                                "{}/{}: {}",
+                                s.cluster,
+                                s.service,
+                                s.reason.as_deref().unwrap_or("failed")
+                            )
+                        }),
+                )
         })
         .collect();
     if !problems.is_empty() {
@@ -124,7 +131,11 @@ fn log_decision(record: &DecisionRecord) {
         record: &'a DecisionRecord,
     }
     let line = Line {
-        level: if record.action == Action::Failed { "ERROR" } else { "INFO" },
+        level: if record.action == Action::Failed {
+            "ERROR"
+        } else {
+            "INFO"
+        },
         message: "daemon-count decision",
         record,
     };

@@ -14,11 +14,14 @@ async fn main() -> Result<(), Error> {
     // Fail the cold start, naming the variable, rather than run with a half-read config.
     let config = DaemonConfig::from_env()?;
     let sdk_config = aws_config::load_from_env().await;
-    let reconciler = DaemonReconciler::new(AwsEcs::new(aws_sdk_ecs::Client::new(&sdk_config)), config);
+    let reconciler =
+        DaemonReconciler::new(AwsEcs::new(aws_sdk_ecs::Client::new(&sdk_config)), config);
     let reconciler = &reconciler;
 
-    run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
-        daemon_count::handle(reconciler, event.payload).await
-    }))
+    run(service_fn(
+        move |event: LambdaEvent<serde_json::Value>| async move {
+            daemon_count::handle(reconciler, event.payload).await
+        },
+    ))
     .await
 }
