@@ -57,7 +57,7 @@
 //! | `agentConnected` | `== true` / `== false` (also `in`, `!=`, `=~` on the text `true`/`false`). Orderings are rejected. |
 //! | `task:group` | `== X` / `in [..]`: some task on the host has that group; `!= X` / `not_in`: no task has it; `=~`: some group matches; `exists`: the host runs at least one task with a group. Orderings are rejected. |
 //! | Canonical form | `Display` prints symbol operators, `and`/`or`/`not`, bare values where possible and `'...'` otherwise, and only the parentheses the precedence needs; it parses back to an equal [`Expression`]. |
-//! | Evaluation cost | Arguments are typed and regexes compiled at parse time; [`Expression::evaluate`] allocates nothing for [`Host`] (the [`HostView::any_task_group`] hook avoids the `Vec` of [`HostView::task_groups`]). |
+//! | Evaluation cost | Arguments are typed and regexes compiled at parse time (literal and `LITERAL.*` patterns, the usual ECS shapes, get an exact string fast path, property-tested against the regex); [`Expression::evaluate`] allocates nothing for [`Host`] (the [`HostView::any_task_group`] hook avoids the `Vec` of [`HostView::task_groups`]). |
 //!
 //! ## Regex differences from Java
 //!
@@ -84,6 +84,8 @@ mod host;
 mod parser;
 pub mod placement;
 
+#[doc(hidden)]
+pub use ast::full_match_agrees;
 pub use ast::{Argument, Expression, Operator, Predicate, Subject};
 pub use host::{Host, HostView};
 pub use parser::{is_bare_char, parse, ParseError, MAX_EXPRESSION_CHARS, MAX_NESTING};

@@ -177,3 +177,21 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    /// The literal and `LITERAL.*` fast paths mean exactly what the anchored regex means.
+    #[test]
+    fn regex_fast_paths_agree_with_regex(
+        pattern in prop::sample::select(vec![
+            "t2.*", "t2", "", ".*", "t2\\..*", "(?s)t2.*", "t2.+", "a.*b", "(?i)t2.*", "é.*", "t2.micro",
+            "\\Qx\\E", "[t]2.*", "t2.*?", "t2.{0,}",
+        ]),
+        value in prop_oneof!["t2[.a-z\n]{0,6}", "\\PC{0,6}", Just("t2\n".to_string()), Just("T2.x".to_string())],
+    ) {
+        if let Some(agrees) = ecs_cluster_query::full_match_agrees(pattern, &value) {
+            prop_assert!(agrees, "{:?} on {:?}", pattern, value);
+        }
+    }
+}
