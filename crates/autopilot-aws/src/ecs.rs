@@ -11,14 +11,16 @@ use aws_sdk_ecs::Client;
 
 use autopilot_core::model::{
     Attribute, ContainerInstance, InstanceStatus, PlacementConstraint, Resources,
-    SchedulingStrategy, Service, TaskDefinition,
+    SchedulingStrategy, Service, Task, TaskDefinition,
 };
-use autopilot_core::ports::{DescribedServices, EcsError, EcsPort};
+use autopilot_core::ports::{DescribedServices, EcsError, EcsPort, TaskPort};
 
 /// ECS page size for List* calls (the API maximum).
 pub const LIST_PAGE_SIZE: i32 = 100;
 /// DescribeContainerInstances accepts at most 100 ARNs per call.
 pub const DESCRIBE_INSTANCES_BATCH: usize = 100;
+/// DescribeTasks accepts at most 100 task ARNs per call.
+pub const DESCRIBE_TASKS_BATCH: usize = 100;
 /// DescribeServices accepts at most 10 services per call.
 pub const DESCRIBE_SERVICES_BATCH: usize = 10;
 
@@ -205,6 +207,60 @@ impl EcsPort for AwsEcs {
             .map_err(|e| map_err("UpdateService", Some(cluster), e))?;
         Ok(())
     }
+}
+
+impl TaskPort for AwsEcs {
+    async fn active_tasks(&self, cluster: &str) -> Result<Vec<Task>, EcsError> {
+        let arns: Vec<String> = self
+            .client
+            .list_tasks()
+            .cluster(cluster)
+            .max_results(LIST_PAGE_SIZE)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| map_err("ListTasks", Some(cluster), e))?;
+        let mut out = Vec::with_capacity(arns.len());
+        for batch in arns.chunks(DESCRIBE_TASKS_BATCH) {
+            let resp = self
+                .client
+                .describe_tasks()
+                .cluster(cluster)
+                .set_tasks(Some(batch.to_vec()))
+                .send()
+                .await
+                .map_err(|e| map_err("DescribeTasks", Some(cluster), e))?;
+            for t in resp.tasks() {
+                out.push(task_from_sdk(t)?);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Converts the SDK's task. As for container instances, a `version` of 0 means absent.
+pub fn task_from_sdk(t: &ecs::Task) -> Result<Task, EcsError> {
+    let arn = t.task_arn().ok_or_else(|| EcsError::InvalidResponse {
+        operation: "DescribeTasks",
+        message: "task without taskArn".into(),
+    })?;
+    // Task-level sizes are strings ("256", or "1 vCPU" in task definitions); keep integers only.
+    let size = |v: Option<&str>| v.and_then(|s| s.trim().parse::<i64>().ok());
+    Ok(Task {
+        arn: arn.to_string(),
+        cluster_arn: t.cluster_arn().map(str::to_string),
+        container_instance_arn: t.container_instance_arn().map(str::to_string),
+        group: t.group().map(str::to_string),
+        started_by: t.started_by().map(str::to_string),
+        last_status: t.last_status().map(str::to_string),
+        desired_status: t.desired_status().map(str::to_string),
+        cpu: size(t.cpu()),
+        memory: size(t.memory()),
+        launch_type: t.launch_type().map(|l| l.as_str().to_string()),
+        version: Some(t.version()).filter(|v| *v > 0),
+    })
 }
 
 fn resources_from_sdk(list: &[ecs::Resource]) -> Resources {

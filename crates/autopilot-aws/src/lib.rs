@@ -1,10 +1,13 @@
 //! AWS adapters of ecs-autopilot's ports.
 //!
 //! - [`ecs::AwsEcs`]: the ECS port over `aws-sdk-ecs`.
+//! - [`dynamodb::DynamoCapacityStore`]: the capacity store over DynamoDB.
 //! - [`calls::CallCounter`]: an SDK interceptor counting requests per operation.
 
 pub mod calls;
+pub mod dynamodb;
 pub mod ecs;
 
 pub use calls::CallCounter;
+pub use dynamodb::DynamoCapacityStore;
 pub use ecs::AwsEcs;

@@ -6,10 +6,15 @@
 //!   `autopilot-aws`, an in-memory one in [`memory`].
 //! - [`config`]: configuration from the environment, with the lookup injected so it is testable.
 //! - [`daemon`]: daemon-count's decision (a pure function) and the reconcile that drives it.
+//! - [`capacity`], [`store`], [`recorder`]: the capacity table — ordering rules, the store port
+//!   (in-memory adapter here, DynamoDB in `autopilot-aws`), the event recorder and the sweep.
 
+pub mod capacity;
 pub mod config;
 pub mod daemon;
 pub mod events;
 pub mod memory;
 pub mod model;
 pub mod ports;
+pub mod recorder;
+pub mod store;

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
-use crate::model::{arn_resource_id, ContainerInstance, Service, TaskDefinition};
-use crate::ports::{DescribedServices, EcsError, EcsPort};
+use crate::model::{arn_resource_id, ContainerInstance, Service, Task, TaskDefinition};
+use crate::ports::{DescribedServices, EcsError, EcsPort, TaskPort};
 
 #[derive(Debug, Default)]
 struct State {
@@ -21,6 +21,7 @@ struct State {
 struct ClusterState {
     instances: Vec<ContainerInstance>,
     services: Vec<Service>,
+    tasks: Vec<Task>,
 }
 
 #[derive(Debug, Default)]
@@ -60,6 +61,49 @@ impl InMemoryEcs {
             .or_default()
             .services
             .push(service);
+    }
+
+    /// Adds or replaces (by ARN) a task.
+    pub fn put_task(&self, cluster_arn: &str, task: Task) {
+        let mut st = self.state();
+        let tasks = &mut st
+            .clusters
+            .entry(cluster_arn.to_string())
+            .or_default()
+            .tasks;
+        tasks.retain(|t| t.arn != task.arn);
+        tasks.push(task);
+    }
+
+    /// Removes a task (it stopped and ECS no longer lists it).
+    pub fn remove_task(&self, cluster_arn: &str, task_arn: &str) {
+        if let Some(c) = self.state().clusters.get_mut(cluster_arn) {
+            c.tasks.retain(|t| t.arn != task_arn);
+        }
+    }
+
+    /// Changes a container instance in place (status, attributes, resources, ...).
+    pub fn update_instance(
+        &self,
+        cluster_arn: &str,
+        arn: &str,
+        f: impl FnOnce(&mut ContainerInstance),
+    ) {
+        if let Some(ci) = self
+            .state()
+            .clusters
+            .get_mut(cluster_arn)
+            .and_then(|c| c.instances.iter_mut().find(|ci| ci.arn == arn))
+        {
+            f(ci);
+        }
+    }
+
+    /// Removes a container instance (deregistered).
+    pub fn remove_instance(&self, cluster_arn: &str, arn: &str) {
+        if let Some(c) = self.state().clusters.get_mut(cluster_arn) {
+            c.instances.retain(|ci| ci.arn != arn);
+        }
     }
 
     pub fn add_task_definition(&self, td: TaskDefinition) {
@@ -210,5 +254,21 @@ impl EcsPort for InMemoryEcs {
             })?;
         s.desired_count = desired_count;
         Ok(())
+    }
+}
+
+impl TaskPort for InMemoryEcs {
+    async fn active_tasks(&self, cluster_id: &str) -> Result<Vec<Task>, EcsError> {
+        let mut st = self.enter("ListTasks")?;
+        let tasks: Vec<Task> = cluster(&mut st, cluster_id)?
+            .tasks
+            .iter()
+            .filter(|t| t.desired_status.as_deref() != Some("STOPPED"))
+            .cloned()
+            .collect();
+        if !tasks.is_empty() {
+            st.calls.push("DescribeTasks".into());
+        }
+        Ok(tasks)
     }
 }

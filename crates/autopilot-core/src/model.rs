@@ -235,6 +235,23 @@ pub struct Service {
     pub tags: BTreeMap<String, String>,
 }
 
+/// A task as the Describe API reports it (the sweep's view; events become [`crate::capacity::TaskRecord`]s directly).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    pub arn: String,
+    pub cluster_arn: Option<String>,
+    pub container_instance_arn: Option<String>,
+    pub group: Option<String>,
+    pub started_by: Option<String>,
+    pub last_status: Option<String>,
+    pub desired_status: Option<String>,
+    pub cpu: Option<i64>,
+    pub memory: Option<i64>,
+    pub launch_type: Option<String>,
+    /// Same counter as the task event's `detail.version`; `None` when the source omits it.
+    pub version: Option<i64>,
+}
+
 /// The part of a task definition revision that daemon-count reads. Revisions are immutable, so a
 /// value fetched once by ARN can be cached for the life of the process.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

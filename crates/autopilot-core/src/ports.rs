@@ -8,7 +8,7 @@ use std::future::Future;
 
 use thiserror::Error;
 
-use crate::model::{ContainerInstance, Service, TaskDefinition};
+use crate::model::{ContainerInstance, Service, Task, TaskDefinition};
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum EcsError {
@@ -76,4 +76,14 @@ pub trait EcsPort: Send + Sync {
         service: &str,
         desired_count: i32,
     ) -> impl Future<Output = Result<(), EcsError>> + Send;
+}
+
+/// Task reads for the capacity sweep.
+pub trait TaskPort: Send + Sync {
+    /// Every task ECS still lists in the cluster (ListTasks with the default desired status
+    /// RUNNING, which covers PENDING and RUNNING tasks; all pages), described in batches of 100.
+    fn active_tasks(
+        &self,
+        cluster: &str,
+    ) -> impl Future<Output = Result<Vec<Task>, EcsError>> + Send;
 }

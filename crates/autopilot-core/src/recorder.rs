@@ -1,0 +1,370 @@
+//! capacity-recorder's logic: one conditional write per event, and the periodic sweep that repairs
+//! lost events and picks up attribute changes (which emit no event).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::capacity::{
+    instance_to_record, plan_event, with_task_ttl, Outcome, Plan, Record, RecordError, TaskRecord,
+    WriteCondition, TOMBSTONE_TTL_SECS,
+};
+use crate::config::{list, ConfigError};
+use crate::events::EcsEvent;
+use crate::model::{arn_resource_id, InstanceStatus, Task};
+use crate::ports::{EcsError, EcsPort, TaskPort};
+use crate::store::{cluster_partition, CapacityStore, StoreError};
+
+pub const ENV_CAPACITY_TABLE: &str = "CAPACITY_TABLE";
+
+/// capacity-recorder's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecorderConfig {
+    /// `CAPACITY_TABLE` (required): the DynamoDB table.
+    pub table: String,
+    /// `CLUSTERS`: clusters to record and sweep; `None` = every cluster. Events from other
+    /// clusters are skipped.
+    pub clusters: Option<Vec<String>>,
+}
+
+impl RecorderConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let table = lookup(ENV_CAPACITY_TABLE)
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        if table.is_empty() {
+            return Err(ConfigError::Invalid {
+                var: ENV_CAPACITY_TABLE,
+                value: table,
+                reason: "required: the name of the capacity table".into(),
+            });
+        }
+        Ok(RecorderConfig {
+            table,
+            clusters: list(
+                crate::config::ENV_CLUSTERS,
+                lookup(crate::config::ENV_CLUSTERS),
+            )?,
+        })
+    }
+
+    /// Whether events of this cluster (ARN) are recorded.
+    pub fn records_cluster(&self, cluster_arn: &str) -> bool {
+        match &self.clusters {
+            None => true,
+            Some(list) => {
+                let name = arn_resource_id(cluster_arn);
+                list.iter()
+                    .any(|c| c == cluster_arn || arn_resource_id(c) == name)
+            }
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum RecorderError {
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Ecs(#[from] EcsError),
+}
+
+/// What one event did: logged as one JSON line and returned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EventResult {
+    pub detail_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
+    /// `applied`, `duplicate`, `stale`, `conflict` — or absent when skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+    /// Table requests made (0 or 1).
+    pub writes: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+}
+
+/// What one sweep of one cluster did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SweepReport {
+    pub cluster: String,
+    pub hosts: usize,
+    pub tasks: usize,
+    /// Items written because they were missing or differed.
+    pub written: usize,
+    /// Items already equal to ECS's state: no write.
+    pub unchanged: usize,
+    /// Writes refused because the table held a newer version (an event won).
+    pub stale: usize,
+    /// Version-less writes refused because an event changed the item since the sweep read it.
+    pub conflicts: usize,
+    /// Hosts turned into tombstones and tasks deleted because ECS no longer has them.
+    pub removed: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+pub struct CapacityRecorder<S, E> {
+    store: S,
+    ecs: E,
+    config: RecorderConfig,
+}
+
+impl<S: CapacityStore, E: EcsPort + TaskPort> CapacityRecorder<S, E> {
+    pub fn new(store: S, ecs: E, config: RecorderConfig) -> Self {
+        CapacityRecorder { store, ecs, config }
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn ecs(&self) -> &E {
+        &self.ecs
+    }
+
+    pub fn config(&self) -> &RecorderConfig {
+        &self.config
+    }
+
+    /// Records one event: exactly one conditional write, or a reasoned skip with none.
+    pub async fn record_event(
+        &self,
+        event: &EcsEvent,
+        now: i64,
+    ) -> Result<EventResult, RecorderError> {
+        let mut result = EventResult {
+            detail_type: event.detail_type().to_string(),
+            cluster: None,
+            resource: None,
+            version: None,
+            outcome: None,
+            writes: 0,
+            skipped: None,
+        };
+        match plan_event(event, now)? {
+            Plan::Skip(reason) => {
+                result.skipped = Some(reason);
+                Ok(result)
+            }
+            Plan::Write(record, condition) => {
+                let key = record.key();
+                result.cluster = Some(key.cluster_arn.clone());
+                result.resource = Some(record.arn().to_string());
+                result.version = record.version();
+                if !self.config.records_cluster(&key.cluster_arn) {
+                    result.skipped = Some(format!(
+                        "cluster {} is not in CLUSTERS; not recorded",
+                        key.cluster_arn
+                    ));
+                    return Ok(result);
+                }
+                result.writes = 1;
+                result.outcome = Some(self.store.write(&record, condition).await?);
+                Ok(result)
+            }
+        }
+    }
+
+    /// The clusters a scheduled sweep covers: `CLUSTERS`, or every cluster of the account.
+    pub async fn sweep_targets(&self) -> Result<Vec<String>, EcsError> {
+        match &self.config.clusters {
+            Some(list) => Ok(list.clone()),
+            None => self.ecs.list_cluster_arns().await,
+        }
+    }
+
+    /// Sweeps one cluster: ECS's current hosts and tasks are written through the versioned path;
+    /// items for resources ECS no longer has are removed (hosts become tombstones).
+    pub async fn sweep_cluster(
+        &self,
+        cluster: &str,
+        now: i64,
+    ) -> Result<SweepReport, RecorderError> {
+        // Read the table first: anything written after this read is newer than what we compare
+        // against, and the conditional writes below will not overwrite it.
+        let stored = self.store.cluster_records(cluster).await?;
+        let instances = self.ecs.container_instances(cluster).await?;
+        let tasks = self.ecs.active_tasks(cluster).await?;
+        let cluster_arn = cluster_arn_for(cluster, &stored, &instances, &tasks);
+
+        let stored_by_key: HashMap<String, &Record> =
+            stored.iter().map(|r| (r.key().sort_key, r)).collect();
+        let mut report = SweepReport {
+            cluster: cluster.to_string(),
+            hosts: instances.len(),
+            tasks: tasks.len(),
+            ..SweepReport::default()
+        };
+        let mut seen = HashSet::new();
+
+        let snapshot_records = instances
+            .into_iter()
+            .map(|ci| instance_to_record(&cluster_arn, ci, None, now))
+            .chain(
+                tasks
+                    .into_iter()
+                    .map(|t| task_to_record(&cluster_arn, t, now)),
+            );
+        for mut record in snapshot_records {
+            let key = record.key().sort_key;
+            let old = stored_by_key.get(&key).copied();
+            seen.insert(key);
+            let condition = match record.version() {
+                Some(v) => WriteCondition::AtLeastStored(v),
+                None => {
+                    // Version-less snapshot: keep the stored version, write only if unchanged.
+                    let seen_version = old.map(Record::version);
+                    record.set_version(seen_version.flatten());
+                    WriteCondition::Unchanged(seen_version)
+                }
+            };
+            if old.is_some_and(|o| same_state(o, &record)) {
+                report.unchanged += 1;
+                continue;
+            }
+            self.tally(&mut report, self.store.write(&record, condition).await?);
+        }
+
+        for old in &stored {
+            let key = old.key();
+            if seen.contains(&key.sort_key) {
+                continue;
+            }
+            let condition = WriteCondition::Unchanged(Some(old.version()));
+            match old {
+                Record::Instance(i) if !i.tombstone => {
+                    let mut gone = i.clone();
+                    gone.instance.status = InstanceStatus::Inactive;
+                    gone.tombstone = true;
+                    gone.expires_at = Some(now + TOMBSTONE_TTL_SECS);
+                    let outcome = self.store.write(&Record::Instance(gone), condition).await?;
+                    self.tally_removal(&mut report, outcome);
+                }
+                Record::Task(t) if t.last_status.as_deref() != Some("STOPPED") => {
+                    let outcome = self.store.delete(&key, condition).await?;
+                    self.tally_removal(&mut report, outcome);
+                }
+                // Tombstones and stopped tasks expire through the TTL.
+                _ => {}
+            }
+        }
+        Ok(report)
+    }
+
+    /// Sweeps every cluster in turn; one cluster's failure is recorded and the rest continue.
+    pub async fn sweep_clusters(&self, clusters: &[String], now: i64) -> Vec<SweepReport> {
+        let mut out = Vec::with_capacity(clusters.len());
+        for c in clusters {
+            out.push(match self.sweep_cluster(c, now).await {
+                Ok(r) => r,
+                Err(e) => SweepReport {
+                    cluster: c.clone(),
+                    error: Some(e.to_string()),
+                    ..SweepReport::default()
+                },
+            });
+        }
+        out
+    }
+
+    fn tally(&self, report: &mut SweepReport, outcome: Outcome) {
+        match outcome {
+            Outcome::Applied => report.written += 1,
+            Outcome::Duplicate => report.unchanged += 1,
+            Outcome::Stale => report.stale += 1,
+            Outcome::Conflict => report.conflicts += 1,
+        }
+    }
+
+    fn tally_removal(&self, report: &mut SweepReport, outcome: Outcome) {
+        match outcome {
+            Outcome::Applied => report.removed += 1,
+            _ => report.conflicts += 1,
+        }
+    }
+}
+
+fn task_to_record(cluster_arn: &str, t: Task, now: i64) -> Record {
+    with_task_ttl(
+        TaskRecord {
+            cluster_arn: cluster_arn.to_string(),
+            task_arn: t.arn,
+            container_instance_arn: t.container_instance_arn,
+            group: t.group,
+            started_by: t.started_by,
+            last_status: t.last_status,
+            desired_status: t.desired_status,
+            cpu: t.cpu,
+            memory: t.memory,
+            launch_type: t.launch_type,
+            version: t.version,
+            updated_at: None,
+            expires_at: None,
+        },
+        now,
+    )
+}
+
+/// Equal for the table's purposes: everything but the `updated_at` stamp.
+fn same_state(a: &Record, b: &Record) -> bool {
+    let strip = |r: &Record| -> Record {
+        let mut r = r.clone();
+        match &mut r {
+            Record::Instance(i) => i.updated_at = None,
+            Record::Task(t) => t.updated_at = None,
+        }
+        r
+    };
+    strip(a) == strip(b)
+}
+
+/// The cluster's ARN: given, or found on a stored record, or derived from a resource ARN
+/// (`arn:…:container-instance/…` → `arn:…:cluster/NAME`); the bare name as a last resort.
+fn cluster_arn_for(
+    cluster: &str,
+    stored: &[Record],
+    instances: &[crate::model::ContainerInstance],
+    tasks: &[Task],
+) -> String {
+    if cluster.starts_with("arn:") {
+        return cluster.to_string();
+    }
+    if let Some(Record::Instance(i)) = stored.iter().find(|r| matches!(r, Record::Instance(_))) {
+        return i.cluster_arn.clone();
+    }
+    if let Some(arn) = tasks.iter().find_map(|t| t.cluster_arn.clone()) {
+        return arn;
+    }
+    let name = cluster_partition(cluster);
+    instances
+        .first()
+        .and_then(|ci| ci.arn.split_once(":container-instance/"))
+        .map(|(prefix, _)| format!("{prefix}:cluster/{name}"))
+        .unwrap_or_else(|| name.to_string())
+}
+
+/// Outcome counts of many event results (for the closing log line).
+pub fn count_outcomes(results: &[EventResult]) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for r in results {
+        let key = match (&r.outcome, &r.skipped) {
+            (Some(o), _) => format!("{o:?}").to_lowercase(),
+            (None, _) => "skipped".to_string(),
+        };
+        *out.entry(key).or_insert(0) += 1;
+    }
+    out
+}

@@ -1,0 +1,167 @@
+//! capacity-recorder's handler.
+//!
+//! - `ECS Container Instance State Change` / `ECS Task State Change` → exactly one conditional
+//!   write, applied only when the table holds nothing newer (duplicates and stale deliveries are
+//!   successful no-ops, logged as such).
+//! - `Scheduled Event` → the sweep of `CLUSTERS` (or every cluster): repairs lost events and picks
+//!   up attribute changes, which emit no event.
+//! - Other detail types, Fargate tasks, clusters outside `CLUSTERS` → a logged skip, no write.
+//! - An event that cannot be recorded (no `detail.version`, an ARN of another cluster, a bad size)
+//!   → a logged rejection, no write, success: retrying cannot fix it and the sweep repairs the item.
+//! - Malformed events and table/ECS failures fail the invocation (Lambda retries, then the
+//!   on-failure destination keeps the event). Retries are safe: every write is conditional.
+
+use std::io::Write;
+
+use autopilot_core::events::{EcsEvent, EventError};
+use autopilot_core::ports::{EcsError, EcsPort, TaskPort};
+use autopilot_core::recorder::{CapacityRecorder, EventResult, RecorderError, SweepReport};
+use autopilot_core::store::CapacityStore;
+use serde::Serialize;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum HandlerError {
+    #[error(transparent)]
+    Event(#[from] EventError),
+    #[error("recording failed: {0}")]
+    Record(#[source] RecorderError),
+    #[error("listing clusters for the sweep failed: {0}")]
+    ListClusters(#[source] EcsError),
+    #[error("sweep incomplete: {0}")]
+    Incomplete(String),
+}
+
+impl From<HandlerError> for lambda_runtime::Diagnostic {
+    fn from(e: HandlerError) -> Self {
+        let error_type = match &e {
+            HandlerError::Event(_) => "InvalidEvent",
+            HandlerError::Record(_) => "RecordFailed",
+            HandlerError::ListClusters(_) => "ListClustersFailed",
+            HandlerError::Incomplete(_) => "SweepIncomplete",
+        };
+        lambda_runtime::Diagnostic {
+            error_type: error_type.to_string(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Response {
+    /// `event` or `sweep`.
+    pub trigger: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<EventResult>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sweeps: Vec<SweepReport>,
+    /// Why the event was refused (logged; no write).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<String>,
+}
+
+/// Unix seconds now (TTL arithmetic).
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+pub async fn handle<S: CapacityStore, E: EcsPort + TaskPort>(
+    recorder: &CapacityRecorder<S, E>,
+    payload: serde_json::Value,
+    now: i64,
+) -> Result<Response, HandlerError> {
+    let event = match EcsEvent::from_value(payload) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(error = %e, "rejected event");
+            return Err(e.into());
+        }
+    };
+    if let EcsEvent::Scheduled(_) = event {
+        let clusters = recorder
+            .sweep_targets()
+            .await
+            .map_err(HandlerError::ListClusters)?;
+        let sweeps = recorder.sweep_clusters(&clusters, now).await;
+        for s in &sweeps {
+            log_line(
+                "capacity sweep",
+                if s.error.is_some() { "ERROR" } else { "INFO" },
+                s,
+            );
+        }
+        let errors: Vec<String> = sweeps
+            .iter()
+            .filter_map(|s| s.error.as_ref().map(|e| format!("{}: {e}", s.cluster)))
+            .collect();
+        if !errors.is_empty() {
+            return Err(HandlerError::Incomplete(errors.join("; ")));
+        }
+        return Ok(Response {
+            trigger: "sweep",
+            event: None,
+            sweeps,
+            rejected: None,
+        });
+    }
+    match recorder.record_event(&event, now).await {
+        Ok(result) => {
+            log_line("capacity event", "INFO", &result);
+            Ok(Response {
+                trigger: "event",
+                event: Some(result),
+                sweeps: Vec::new(),
+                rejected: None,
+            })
+        }
+        Err(RecorderError::Record(e)) => {
+            #[derive(Serialize)]
+            struct Rejection<'a> {
+                detail_type: &'a str,
+                rejected: String,
+                writes: u32,
+            }
+            let rejected = e.to_string();
+            log_line(
+                "capacity event rejected",
+                "WARN",
+                &Rejection {
+                    detail_type: event.detail_type(),
+                    rejected: rejected.clone(),
+                    writes: 0,
+                },
+            );
+            Ok(Response {
+                trigger: "event",
+                event: None,
+                sweeps: Vec::new(),
+                rejected: Some(rejected),
+            })
+        }
+        Err(e) => Err(HandlerError::Record(e)),
+    }
+}
+
+/// One JSON line on stdout (CloudWatch Logs Insights discovers its fields).
+fn log_line<T: Serialize>(message: &'static str, level: &'static str, body: &T) {
+    #[derive(Serialize)]
+    struct Line<'a, T> {
+        level: &'static str,
+        message: &'static str,
+        #[serde(flatten)]
+        body: &'a T,
+    }
+    match serde_json::to_string(&Line {
+        level,
+        message,
+        body,
+    }) {
+        Ok(json) => {
+            let _ = writeln!(std::io::stdout().lock(), "{json}");
+        }
+        Err(e) => tracing::error!(error = %e, "could not serialise log line"),
+    }
+}

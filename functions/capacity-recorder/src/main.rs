@@ -1,0 +1,27 @@
+//! capacity-recorder Lambda: configuration and clients are built once per cold start, then every
+//! invocation is handled by `capacity_recorder::handle` with that shared state.
+
+use autopilot_aws::{AwsEcs, DynamoCapacityStore};
+use autopilot_core::recorder::{CapacityRecorder, RecorderConfig};
+use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
+
+// One event at a time per execution environment: a single-threaded runtime is enough.
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    tracing::init_default_subscriber();
+
+    // Fail the cold start, naming the variable, rather than run with a half-read config.
+    let config = RecorderConfig::from_env()?;
+    let sdk_config = aws_config::load_from_env().await;
+    let store = DynamoCapacityStore::new(aws_sdk_dynamodb::Client::new(&sdk_config), &config.table);
+    let ecs = AwsEcs::new(aws_sdk_ecs::Client::new(&sdk_config));
+    let recorder = CapacityRecorder::new(store, ecs, config);
+    let recorder = &recorder;
+
+    run(service_fn(
+        move |event: LambdaEvent<serde_json::Value>| async move {
+            capacity_recorder::handle(recorder, event.payload, capacity_recorder::now()).await
+        },
+    ))
+    .await
+}
