@@ -120,6 +120,21 @@ impl Moto {
     pub fn ecs(&self) -> aws_sdk_ecs::Client {
         aws_sdk_ecs::Client::new(&self.sdk_config())
     }
+
+    pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.sdk_config())
+    }
+
+    /// Environment for a child process (the CLI, a function) that should talk to this moto.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_REGION", REGION.to_string()),
+            ("AWS_ACCESS_KEY_ID", "testing".to_string()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".to_string()),
+            ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
+        ]
+    }
 }
 
 impl Drop for Moto {
@@ -197,6 +212,29 @@ impl<'a> EcsFixture<'a> {
             .send()
             .await
             .expect("set draining");
+    }
+
+    /// PutAttributes on one host. moto accepts only the short container instance id as targetId.
+    pub async fn put_attribute(&self, container_instance_arn: &str, name: &str, value: &str) {
+        let short_id = container_instance_arn
+            .rsplit('/')
+            .next()
+            .unwrap_or(container_instance_arn);
+        self.ecs
+            .put_attributes()
+            .cluster(&self.cluster)
+            .attributes(
+                aws_sdk_ecs::types::Attribute::builder()
+                    .name(name)
+                    .value(value)
+                    .target_type(aws_sdk_ecs::types::TargetType::ContainerInstance)
+                    .target_id(short_id)
+                    .build()
+                    .expect("attribute"),
+            )
+            .send()
+            .await
+            .expect("put attributes");
     }
 
     /// Registers a task definition (no ports: see the notes on moto's StopTask with dynamic ports).

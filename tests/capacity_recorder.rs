@@ -1,0 +1,333 @@
+//! capacity-recorder against moto: the DynamoDB adapter's conditional writes, concurrent
+//! out-of-order delivery through the real handler, and the sweep over moto's ECS.
+//!
+//! moto's DescribeContainerInstances / DescribeTasks return no `version`: the sweep here runs the
+//! version-less rule (write only if unchanged since read; keep the stored version).
+
+use std::sync::Arc;
+
+use autopilot_aws::{AwsEcs, CallCounter, DynamoCapacityStore};
+use autopilot_core::capacity::{Outcome, Record, WriteCondition};
+use autopilot_core::events::EcsEvent;
+use autopilot_core::memory::InMemoryEcs;
+use autopilot_core::recorder::{CapacityRecorder, RecorderConfig};
+use autopilot_core::store::{CapacityStore, InMemoryCapacityStore};
+use capacity_recorder::handle;
+use integration_tests::{scheduled_event, EcsFixture, Moto, ACCOUNT, REGION};
+use serde_json::{json, Value};
+
+const TABLE: &str = "ecs-autopilot-capacity";
+const NOW: i64 = 1_800_000_000;
+
+async fn table(moto: &Moto) -> (DynamoCapacityStore, CallCounter) {
+    let counter = CallCounter::new();
+    let conf = aws_sdk_dynamodb::config::Builder::from(&moto.sdk_config())
+        .interceptor(counter.clone())
+        .build();
+    let store = DynamoCapacityStore::new(aws_sdk_dynamodb::Client::from_conf(conf), TABLE);
+    store.create_table().await.expect("create table");
+    (store, counter)
+}
+
+fn recorder(
+    moto: &Moto,
+    store: DynamoCapacityStore,
+    clusters: Option<Vec<String>>,
+) -> CapacityRecorder<DynamoCapacityStore, AwsEcs> {
+    CapacityRecorder::new(
+        store,
+        AwsEcs::new(moto.ecs()),
+        RecorderConfig {
+            table: TABLE.into(),
+            clusters,
+        },
+    )
+}
+
+fn cluster_arn(name: &str) -> String {
+    format!("arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{name}")
+}
+
+fn instance_event(cluster: &str, ci: &str, version: i64, status: &str, free_mem: i64) -> Value {
+    json!({
+        "version": "0", "detail-type": "ECS Container Instance State Change", "source": "aws.ecs",
+        "account": ACCOUNT, "region": REGION,
+        "detail": {
+            "clusterArn": cluster_arn(cluster), "containerInstanceArn": ci, "status": status,
+            "agentConnected": true, "version": version, "ec2InstanceId": format!("i-{}", &ci[ci.len() - 8..]),
+            "attributes": [{"name": "ecs.instance-type", "value": "t3.large"}, {"name": "com.amazonaws.ecs.capability.ecr-auth"}],
+            "registeredResources": [{"name": "CPU", "type": "INTEGER", "integerValue": 2048},
+                                    {"name": "MEMORY", "type": "INTEGER", "integerValue": 7680},
+                                    {"name": "PORTS", "type": "STRINGSET", "stringSetValue": ["22", "2376"]},
+                                    {"name": "PORTS_UDP", "type": "STRINGSET", "stringSetValue": []}],
+            "remainingResources": [{"name": "CPU", "type": "INTEGER", "integerValue": 1024},
+                                   {"name": "MEMORY", "type": "INTEGER", "integerValue": free_mem},
+                                   {"name": "PORTS", "type": "STRINGSET", "stringSetValue": ["22", "2376", "8080"]},
+                                   {"name": "PORTS_UDP", "type": "STRINGSET", "stringSetValue": []}],
+            "runningTasksCount": 1
+        }
+    })
+}
+
+fn task_event(cluster: &str, i: usize, version: i64, last: &str) -> Value {
+    json!({
+        "version": "0", "detail-type": "ECS Task State Change", "source": "aws.ecs",
+        "detail": {
+            "clusterArn": cluster_arn(cluster),
+            "taskArn": format!("arn:aws:ecs:{REGION}:{ACCOUNT}:task/{cluster}/t{i:04}"),
+            "containerInstanceArn": format!("arn:aws:ecs:{REGION}:{ACCOUNT}:container-instance/{cluster}/h{:04}", i % 3),
+            "lastStatus": last, "desiredStatus": if last == "STOPPED" { "STOPPED" } else { "RUNNING" },
+            "group": "service:web", "launchType": "EC2", "memory": "256", "version": version
+        }
+    })
+}
+
+fn sorted(mut records: Vec<Record>) -> Vec<Record> {
+    records.sort_by_key(|r| r.key());
+    records
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conditional_writes_classify_duplicates_stale_and_conflicts() {
+    let moto = Moto::start();
+    let (store, calls) = table(&moto).await;
+    let ci = format!("arn:aws:ecs:{REGION}:{ACCOUNT}:container-instance/prod/h0001");
+    let rec = |v: i64| {
+        let EcsEvent::ContainerInstanceStateChange(e) =
+            EcsEvent::from_value(instance_event("prod", &ci, v, "ACTIVE", 100 * v)).expect("event")
+        else {
+            unreachable!()
+        };
+        autopilot_core::capacity::instance_to_record(
+            &cluster_arn("prod"),
+            e.detail.to_container_instance(),
+            None,
+            NOW,
+        )
+    };
+    let w = |v: i64| WriteCondition::NewerThanStored(v);
+    assert_eq!(
+        store.write(&rec(5), w(5)).await.expect("put"),
+        Outcome::Applied
+    );
+    assert_eq!(
+        store.write(&rec(5), w(5)).await.expect("put"),
+        Outcome::Duplicate
+    );
+    assert_eq!(
+        store.write(&rec(4), w(4)).await.expect("put"),
+        Outcome::Stale
+    );
+    assert_eq!(
+        store
+            .write(&rec(6), WriteCondition::Unchanged(None))
+            .await
+            .expect("put"),
+        Outcome::Conflict
+    );
+    assert_eq!(
+        store
+            .write(&rec(6), WriteCondition::Unchanged(Some(Some(5))))
+            .await
+            .expect("put"),
+        Outcome::Applied
+    );
+    assert_eq!(
+        calls.get("PutItem"),
+        5,
+        "one request per write, refusals classified without a read"
+    );
+
+    // Round trip through the item mapping: what we read is what we wrote.
+    let records = store.cluster_records("prod").await.expect("query");
+    assert_eq!(records, vec![rec(6)]);
+    let by_arn = store
+        .cluster_records(&cluster_arn("prod"))
+        .await
+        .expect("query by ARN");
+    assert_eq!(by_arn, records, "clusters are addressed by name or ARN");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_shuffled_delivery_leaves_the_in_order_table() {
+    let moto = Moto::start();
+    let (store, calls) = table(&moto).await;
+    let hosts: Vec<String> = (0..3)
+        .map(|h| format!("arn:aws:ecs:{REGION}:{ACCOUNT}:container-instance/prod/h{h:04}"))
+        .collect();
+    let mut log = Vec::new();
+    for (h, ci) in hosts.iter().enumerate() {
+        for v in 1..=4 {
+            let status = if h == 2 && v == 4 {
+                "INACTIVE"
+            } else {
+                "ACTIVE"
+            };
+            log.push(instance_event("prod", ci, v, status, 7680 - 100 * v));
+        }
+    }
+    for t in 0..10 {
+        for (v, s) in [
+            (1, "PENDING"),
+            (2, "RUNNING"),
+            (3, if t % 3 == 0 { "STOPPED" } else { "RUNNING" }),
+        ] {
+            log.push(task_event("prod", t, v, s));
+        }
+    }
+    // Expected: in-order delivery into the in-memory store (same condition semantics).
+    let expected = CapacityRecorder::new(
+        InMemoryCapacityStore::new(),
+        InMemoryEcs::new(),
+        RecorderConfig {
+            table: TABLE.into(),
+            clusters: None,
+        },
+    );
+    for e in &log {
+        handle(&expected, e.clone(), NOW).await.expect("in order");
+    }
+
+    // Delivered: reversed-interleaved, every third event twice, 6 invocations at a time.
+    let mut delivered: Vec<Value> = log.iter().rev().cloned().collect();
+    delivered.extend(log.iter().step_by(3).cloned());
+    let third = delivered.len() / 3;
+    delivered.rotate_left(third);
+    let rec = Arc::new(recorder(&moto, store, None));
+    for chunk in delivered.chunks(6) {
+        let mut handles = Vec::new();
+        for e in chunk {
+            let rec = Arc::clone(&rec);
+            let e = e.clone();
+            handles.push(tokio::spawn(async move { handle(&*rec, e, NOW).await }));
+        }
+        for h in handles {
+            let response = h.await.expect("join").expect("handled");
+            assert_eq!(response.event.as_ref().map(|e| e.writes), Some(1));
+        }
+    }
+    assert_eq!(
+        calls.get("PutItem") as usize,
+        delivered.len(),
+        "exactly one write per event"
+    );
+    let got = sorted(rec.store().cluster_records("prod").await.expect("query"));
+    assert_eq!(got, sorted(expected.store().snapshot()));
+    eprintln!(
+        "capacity-recorder on moto: {} events delivered, {} PutItem",
+        delivered.len(),
+        calls.get("PutItem")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_restores_a_dropped_event_and_a_put_attributes_change() {
+    let moto = Moto::start();
+    let (store, _) = table(&moto).await;
+    let fx = EcsFixture::new(&moto, "prod").await;
+    let hosts = fx.add_hosts("t3.large", "us-east-1a", 3).await;
+    let rec = recorder(&moto, store, Some(vec!["prod".into()]));
+    // Registration events of hosts 0 and 1 arrive; host 2's is lost.
+    for ci in &hosts[..2] {
+        handle(&rec, instance_event("prod", ci, 3, "ACTIVE", 7482), NOW)
+            .await
+            .expect("event");
+    }
+    // An attribute change on host 1: ECS emits no event for it.
+    fx.put_attribute(&hosts[1], "stack", "green").await;
+
+    let response = handle(&rec, scheduled_event(), NOW).await.expect("sweep");
+    let sweep = &response.sweeps[0];
+    assert_eq!(
+        (sweep.hosts, sweep.error.as_deref()),
+        (3, None),
+        "{sweep:?}"
+    );
+    let records = rec.store().cluster_records("prod").await.expect("query");
+    let host = |arn: &str| {
+        records
+            .iter()
+            .find_map(|r| match r {
+                Record::Instance(i) if i.instance.arn == arn => Some(i.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{arn} not in the table: {records:?}"))
+    };
+    let h2 = host(&hosts[2]);
+    assert_eq!(
+        h2.instance.status.as_str(),
+        "ACTIVE",
+        "dropped registration restored"
+    );
+    assert_eq!(
+        h2.instance.registered.memory,
+        Some(7482),
+        "moto's fixed host size"
+    );
+    let h1 = host(&hosts[1]);
+    assert_eq!(
+        h1.instance
+            .attribute("stack")
+            .and_then(|a| a.value.as_deref()),
+        Some("green")
+    );
+    assert_eq!(
+        h1.instance.version,
+        Some(3),
+        "version-less snapshot keeps the event's version"
+    );
+
+    // A later event still applies over the snapshot.
+    handle(
+        &rec,
+        instance_event("prod", &hosts[1], 4, "DRAINING", 7000),
+        NOW,
+    )
+    .await
+    .expect("event");
+    let records = rec.store().cluster_records("prod").await.expect("query");
+    assert!(records.iter().any(|r| matches!(r, Record::Instance(i) if i.instance.arn == hosts[1] && i.instance.version == Some(4))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_events_write_nothing() {
+    let moto = Moto::start();
+    let (store, calls) = table(&moto).await;
+    let rec = recorder(&moto, store, None);
+    // Malformed: a clear error.
+    let err = handle(&rec, json!({"detail-type": "ECS Task State Change", "source": "aws.ecs", "detail": {"taskArn": "t"}}), NOW)
+        .await
+        .expect_err("missing clusterArn");
+    assert!(err.to_string().contains("clusterArn"), "{err}");
+    // Foreign: logged rejection, success, no write.
+    let mut foreign = task_event("prod", 1, 1, "RUNNING");
+    foreign["detail"]["taskArn"] = json!(format!("arn:aws:ecs:{REGION}:{ACCOUNT}:task/other/t1"));
+    let response = handle(&rec, foreign, NOW)
+        .await
+        .expect("rejection is not a failure");
+    assert!(response
+        .rejected
+        .as_deref()
+        .unwrap_or("")
+        .contains("another cluster"));
+    // Unknown detail-type: skipped.
+    let response = handle(
+        &rec,
+        json!({"detail-type": "ECS Deployment State Change", "source": "aws.ecs", "detail": {}}),
+        NOW,
+    )
+    .await
+    .expect("skip");
+    assert!(response
+        .event
+        .as_ref()
+        .and_then(|e| e.skipped.as_ref())
+        .is_some());
+    assert_eq!(calls.get("PutItem"), 0);
+    assert!(rec
+        .store()
+        .cluster_records("prod")
+        .await
+        .expect("query")
+        .is_empty());
+}

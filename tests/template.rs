@@ -1,0 +1,111 @@
+//! template.yaml and the code agree: the capacity table's schema is defined once in code
+//! (`autopilot_core::store::schema`); the template declares the same table, and the functions the
+//! template builds exist with the binary names it gives.
+
+use autopilot_core::store::schema;
+use integration_tests::repo_root;
+use serde_yaml::Value;
+
+fn template() -> Value {
+    let text =
+        std::fs::read_to_string(repo_root().join("template.yaml")).expect("read template.yaml");
+    serde_yaml::from_str(&text).expect("template.yaml is YAML")
+}
+
+fn resources_of_type<'a>(t: &'a Value, kind: &str) -> Vec<(&'a str, &'a Value)> {
+    t["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some(kind))
+        .map(|(k, r)| (k.as_str().expect("logical id"), r))
+        .collect()
+}
+
+#[test]
+fn capacity_table_matches_the_schema_in_code() {
+    let t = template();
+    let tables = resources_of_type(&t, "AWS::DynamoDB::Table");
+    assert_eq!(tables.len(), 1, "one capacity table");
+    let p = &tables[0].1["Properties"];
+    assert_eq!(p["BillingMode"].as_str(), Some(schema::BILLING_MODE));
+    let keys: Vec<(&str, &str)> = p["KeySchema"]
+        .as_sequence()
+        .expect("KeySchema")
+        .iter()
+        .map(|k| {
+            (
+                k["AttributeName"].as_str().unwrap_or(""),
+                k["KeyType"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        vec![(schema::PARTITION_KEY, "HASH"), (schema::SORT_KEY, "RANGE")]
+    );
+    let attrs: Vec<(&str, &str)> = p["AttributeDefinitions"]
+        .as_sequence()
+        .expect("AttributeDefinitions")
+        .iter()
+        .map(|a| {
+            (
+                a["AttributeName"].as_str().unwrap_or(""),
+                a["AttributeType"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        attrs,
+        vec![(schema::PARTITION_KEY, "S"), (schema::SORT_KEY, "S")]
+    );
+    assert_eq!(
+        p["TimeToLiveSpecification"]["AttributeName"].as_str(),
+        Some(schema::TTL_ATTRIBUTE)
+    );
+    assert_eq!(
+        p["TimeToLiveSpecification"]["Enabled"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(
+        p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(),
+        Some(true)
+    );
+}
+
+#[test]
+fn every_function_binary_exists_in_the_workspace() {
+    let t = template();
+    let functions = resources_of_type(&t, "AWS::Serverless::Function");
+    assert!(!functions.is_empty());
+    for (id, f) in functions {
+        assert_eq!(
+            f["Metadata"]["BuildMethod"].as_str(),
+            Some("rust-cargolambda"),
+            "{id}"
+        );
+        let binary = f["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .expect("Binary");
+        let manifest = repo_root()
+            .join("functions")
+            .join(binary)
+            .join("Cargo.toml");
+        let text = std::fs::read_to_string(&manifest)
+            .unwrap_or_else(|e| panic!("{id}: {}: {e}", manifest.display()));
+        assert!(
+            text.contains(&format!("name = \"{binary}\"")),
+            "{id}: no binary {binary}"
+        );
+        assert_eq!(
+            f["Properties"]["Handler"].as_str(),
+            Some("bootstrap"),
+            "{id}"
+        );
+        assert_eq!(
+            f["Properties"]["Runtime"].as_str(),
+            Some("provided.al2023"),
+            "{id}"
+        );
+    }
+}
