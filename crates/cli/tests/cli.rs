@@ -1,0 +1,424 @@
+//! The `ecs-autopilot` binary against moto: a user's view (arguments, output, exit codes).
+
+use std::process::{Command, Output};
+
+use autopilot_aws::{AwsEcs, DynamoCapacityStore};
+use autopilot_core::memory::InMemoryEcs;
+use autopilot_core::recorder::{CapacityRecorder, RecorderConfig};
+use integration_tests::{EcsFixture, Moto, ACCOUNT, REGION};
+use serde_json::{json, Value};
+
+const TABLE: &str = "capacity";
+
+fn cli(moto: &Moto, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ecs-autopilot"))
+        .args(args)
+        .envs(moto.env())
+        .env("CAPACITY_TABLE", TABLE)
+        .env_remove("DAEMON_SERVICES")
+        .env_remove("DRY_RUN")
+        .output()
+        .expect("run ecs-autopilot")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn json_out(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(o)))
+}
+
+async fn table(moto: &Moto) -> DynamoCapacityStore {
+    let store = DynamoCapacityStore::new(moto.dynamodb(), TABLE);
+    store.create_table().await.expect("create table");
+    store
+}
+
+fn host_event(i: usize, status: &str, free_mem: i64, az: &str) -> Value {
+    let ci = format!("arn:aws:ecs:{REGION}:{ACCOUNT}:container-instance/frag/h{i:02}");
+    json!({
+        "version": "0", "detail-type": "ECS Container Instance State Change", "source": "aws.ecs",
+        "detail": {
+            "clusterArn": format!("arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/frag"),
+            "containerInstanceArn": ci, "ec2InstanceId": format!("i-{i:04}"), "status": status,
+            "agentConnected": true, "version": 2,
+            "attributes": [{"name": "ecs.instance-type", "value": "t3.small"}, {"name": "ecs.availability-zone", "value": az}],
+            "registeredResources": [{"name": "CPU", "type": "INTEGER", "integerValue": 2048},
+                                    {"name": "MEMORY", "type": "INTEGER", "integerValue": 1900}],
+            "remainingResources": [{"name": "CPU", "type": "INTEGER", "integerValue": 1024},
+                                   {"name": "MEMORY", "type": "INTEGER", "integerValue": free_mem},
+                                   {"name": "PORTS", "type": "STRINGSET", "stringSetValue": ["22"]}],
+            "runningTasksCount": 3
+        }
+    })
+}
+
+/// 5 ACTIVE hosts with 100 MiB free each, and a DRAINING one with plenty (which must not count).
+async fn fragmented_cluster(moto: &Moto) {
+    let store = table(moto).await;
+    let rec = CapacityRecorder::new(
+        store,
+        InMemoryEcs::new(),
+        RecorderConfig {
+            table: TABLE.into(),
+            clusters: None,
+        },
+    );
+    for i in 0..5 {
+        let az = if i % 2 == 0 {
+            "us-east-1a"
+        } else {
+            "us-east-1b"
+        };
+        capacity_recorder::handle(&rec, host_event(i, "ACTIVE", 100, az), 0)
+            .await
+            .expect("event");
+    }
+    capacity_recorder::handle(&rec, host_event(9, "DRAINING", 1500, "us-east-1a"), 0)
+        .await
+        .expect("event");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_place_answers_host_by_host_not_by_summing() {
+    let moto = Moto::start();
+    fragmented_cluster(&moto).await;
+
+    // 5 × 100 MiB free is 500 MiB in total, but no single host fits 200 MiB.
+    let o = cli(
+        &moto,
+        &[
+            "capacity",
+            "can-place",
+            "--cluster",
+            "frag",
+            "--memory",
+            "200",
+            "--json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let j = json_out(&o);
+    assert_eq!(j["fits"], json!(false));
+    assert_eq!(j["instances"], json!([]));
+    let reason = j["reason"].as_str().expect("reason");
+    assert!(reason.contains("200") && reason.contains("100"), "{reason}");
+
+    let o = cli(
+        &moto,
+        &[
+            "capacity",
+            "can-place",
+            "--cluster",
+            "frag",
+            "--memory",
+            "200",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).starts_with("does not fit"), "{}", stdout(&o));
+
+    // 90 MiB × 5 fits, one per host, never on the DRAINING host.
+    let o = cli(
+        &moto,
+        &[
+            "capacity",
+            "can-place",
+            "--cluster",
+            "frag",
+            "--memory",
+            "90",
+            "--count",
+            "5",
+            "--json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let j = json_out(&o);
+    assert_eq!(j["fits"], json!(true));
+    let mut chosen: Vec<String> = j["instances"]
+        .as_array()
+        .expect("instances")
+        .iter()
+        .map(|v| v.as_str().expect("arn").to_string())
+        .collect();
+    chosen.sort();
+    chosen.dedup();
+    assert_eq!(chosen.len(), 5, "one per host: {j}");
+    assert!(
+        chosen.iter().all(|a| !a.ends_with("/h09")),
+        "the DRAINING host is not used: {j}"
+    );
+
+    // A sixth does not fit.
+    let o = cli(
+        &moto,
+        &[
+            "capacity",
+            "can-place",
+            "--cluster",
+            "frag",
+            "--memory",
+            "90",
+            "--count",
+            "6",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+
+    // Strategies are accepted and applied; spread over AZ alternates zones.
+    let o = cli(
+        &moto,
+        &[
+            "capacity",
+            "can-place",
+            "--cluster",
+            "frag",
+            "--memory",
+            "50",
+            "--count",
+            "2",
+            "--constraint",
+            "distinctInstance",
+            "--strategy",
+            "spread:attribute:ecs.availability-zone",
+            "--strategy",
+            "binpack:memory",
+            "--json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let ids = json_out(&o)["ec2_instance_ids"].clone();
+    let az = |id: &Value| {
+        let n: usize = id.as_str().unwrap_or("i-0")[2..].parse().unwrap_or(0);
+        n % 2
+    };
+    let ids = ids.as_array().expect("ids");
+    assert_ne!(az(&ids[0]), az(&ids[1]), "spread over two zones: {ids:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn show_and_filter_read_the_table() {
+    let moto = Moto::start();
+    fragmented_cluster(&moto).await;
+    let o = cli(&moto, &["capacity", "show", "--cluster", "frag"]);
+    assert_eq!(o.status.code(), Some(0));
+    let text = stdout(&o);
+    assert!(
+        text.contains("i-0009") && text.contains("DRAINING"),
+        "{text}"
+    );
+    assert!(text.contains("6 host(s), 5 schedulable"), "{text}");
+    assert!(text.contains("memory 500 of 11400 MiB"), "{text}");
+
+    let j = json_out(&cli(
+        &moto,
+        &["capacity", "show", "--cluster", "frag", "--json"],
+    ));
+    assert_eq!(j["totals"]["hosts"], json!(6));
+    assert_eq!(j["totals"]["remaining_memory"], json!(500));
+    assert_eq!(j["hosts"].as_array().map(Vec::len), Some(6));
+
+    let o = cli(
+        &moto,
+        &[
+            "capacity",
+            "filter",
+            "--cluster",
+            "frag",
+            "--expression",
+            "attribute:ecs.availability-zone == us-east-1b",
+            "--json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(json_out(&o)["instances"].as_array().map(Vec::len), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_arguments_exit_2_with_a_message() {
+    let moto = Moto::start();
+    fragmented_cluster(&moto).await;
+    for (args, want) in [
+        (
+            vec![
+                "capacity",
+                "can-place",
+                "--cluster",
+                "frag",
+                "--memory",
+                "10",
+                "--strategy",
+                "fastest",
+            ],
+            "unknown placement strategy",
+        ),
+        (
+            vec![
+                "capacity",
+                "can-place",
+                "--cluster",
+                "frag",
+                "--memory",
+                "10",
+                "--constraint",
+                "memberOf:attribute:x ==",
+            ],
+            "column",
+        ),
+        (
+            vec![
+                "capacity",
+                "can-place",
+                "--cluster",
+                "frag",
+                "--memory",
+                "0",
+            ],
+            "--memory",
+        ),
+        (
+            vec![
+                "capacity",
+                "filter",
+                "--cluster",
+                "frag",
+                "--expression",
+                "attribute:stack foo",
+            ],
+            "column 17",
+        ),
+        (
+            vec!["capacity", "can-place", "--cluster", "frag"],
+            "--memory",
+        ),
+    ] {
+        let o = cli(&moto, &args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    // No table configured anywhere.
+    let o = Command::new(env!("CARGO_BIN_EXE_ecs-autopilot"))
+        .args(["capacity", "show", "--cluster", "frag"])
+        .envs(moto.env())
+        .env_remove("CAPACITY_TABLE")
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--table"));
+}
+
+/// The query-language acceptance: a daemon service constrained to t3 hosts gets desired = its
+/// eligible t3 hosts, and `capacity filter` and `can-place --constraint` agree with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_count_filter_and_can_place_agree_on_a_member_of_expression() {
+    let moto = Moto::start();
+    let fx = EcsFixture::new(&moto, "agree").await;
+    fx.add_hosts("t3.large", "us-east-1a", 3).await;
+    fx.add_hosts("m5.large", "us-east-1b", 2).await;
+    let expression = "attribute:ecs.instance-type =~ t3.*";
+    let td = fx
+        .register_task_definition("t3-agent", Some(expression))
+        .await;
+    fx.create_service(
+        "t3-agent",
+        &td,
+        0,
+        &[("ecs-autopilot:daemon", "true")],
+        false,
+    )
+    .await;
+
+    // The table, filled by the sweep from moto's ECS.
+    let rec = CapacityRecorder::new(
+        table(&moto).await,
+        AwsEcs::new(moto.ecs()),
+        RecorderConfig {
+            table: TABLE.into(),
+            clusters: Some(vec!["agree".into()]),
+        },
+    );
+    rec.sweep_cluster("agree", 0).await.expect("sweep");
+
+    let o = cli(
+        &moto,
+        &["daemon", "reconcile", "--cluster", "agree", "--json"],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let report = json_out(&o);
+    let decision = &report["services"][0];
+    assert_eq!(decision["service"], json!("t3-agent"));
+    assert_eq!(decision["new_desired"], json!(3));
+    assert_eq!(
+        decision["excluded"]["constraint"].as_array().map(Vec::len),
+        Some(2)
+    );
+    assert_eq!(fx.desired_count("t3-agent").await, 3);
+
+    let filtered = json_out(&cli(
+        &moto,
+        &[
+            "capacity",
+            "filter",
+            "--cluster",
+            "agree",
+            "--expression",
+            expression,
+            "--json",
+        ],
+    ));
+    let mut matching: Vec<String> = filtered["instances"]
+        .as_array()
+        .expect("instances")
+        .iter()
+        .map(|v| v.as_str().expect("arn").to_string())
+        .collect();
+    matching.sort();
+    assert_eq!(matching.len(), 3);
+
+    let member_of = format!("memberOf:{expression}");
+    let args = |count: &'static str| {
+        vec![
+            "capacity",
+            "can-place",
+            "--cluster",
+            "agree",
+            "--memory",
+            "64",
+            "--count",
+            count,
+            "--constraint",
+            member_of.as_str(),
+            "--constraint",
+            "distinctInstance",
+            "--json",
+        ]
+    };
+    let o = cli(&moto, &args("3"));
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let mut placed: Vec<String> = json_out(&o)["instances"]
+        .as_array()
+        .expect("instances")
+        .iter()
+        .map(|v| v.as_str().expect("arn").to_string())
+        .collect();
+    placed.sort();
+    assert_eq!(
+        placed, matching,
+        "can-place uses exactly the hosts filter names"
+    );
+    let o = cli(&moto, &args("4"));
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a 4th task has no distinct t3 host: {}",
+        stdout(&o)
+    );
+}
