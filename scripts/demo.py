@@ -6,7 +6,10 @@
 3. runs the real function under `cargo lambda watch` (the Lambda runtime API, locally) with
    AWS_ENDPOINT_URL pointing at moto, and invokes it with events/instance-registered.json;
 4. prints the services' desired counts before and after, invokes again to show that a repeated
-   event writes nothing, and stops everything it started.
+   event writes nothing;
+5. creates the capacity table, invokes capacity-recorder with the scheduled sweep event (it reads
+   every host and task from ECS into the table), then asks the `ecs-autopilot` CLI what fits;
+6. stops everything it started.
 
 Run it with `scripts/demo` (which bootstraps .venv first).
 """
@@ -27,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 CLUSTER = "demo"
+TABLE = "ecs-autopilot-capacity"
 
 
 def free_port() -> int:
@@ -112,9 +116,9 @@ def desired_counts(ecs) -> dict[str, int]:
     return {s["serviceName"]: s["desiredCount"] for s in services}
 
 
-def invoke(port: int, event_file: str) -> dict:
+def invoke(port: int, event_file: str, function: str = "daemon-count") -> dict:
     out = subprocess.run(
-        ["cargo", "lambda", "invoke", "daemon-count", "--data-file", event_file, "-A", "127.0.0.1", "-P", str(port)],
+        ["cargo", "lambda", "invoke", function, "--data-file", event_file, "-A", "127.0.0.1", "-P", str(port)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -136,6 +140,19 @@ def print_decisions(response: dict) -> None:
             )
 
 
+def cli(env: dict, *args: str) -> subprocess.CompletedProcess:
+    """Runs the ecs-autopilot CLI (built by cargo) and echoes what a user would see."""
+    print(f"\n$ ecs-autopilot {' '.join(args)}")
+    out = subprocess.run(
+        ["cargo", "run", "--quiet", "-p", "ecs-autopilot", "--", *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+    )
+    sys.stdout.write(out.stdout)
+    sys.stdout.write(out.stderr)
+    print(f"(exit {out.returncode})")
+    return out
+
+
 def main() -> None:
     moto = Moto()
     watch = None
@@ -147,6 +164,7 @@ def main() -> None:
             "AWS_REGION": REGION,
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
+            "CAPACITY_TABLE": TABLE,
         }
         ecs = boto3.client(
             "ecs", endpoint_url=moto.endpoint, region_name=REGION,
@@ -186,6 +204,24 @@ def main() -> None:
             raise SystemExit("the repeated event wrote again")
         print("\nOK: daemon services follow the eligible hosts; the normal service is untouched;"
               " the duplicate event wrote nothing.")
+
+        print("\n--- capacity-recorder and the capacity table ---")
+        if cli(env, "capacity", "create-table").returncode != 0:
+            raise SystemExit("could not create the capacity table")
+        print("\nInvoke capacity-recorder: events/scheduled-reconcile.json (the sweep)")
+        sweep = invoke(port, "events/scheduled-reconcile.json", "capacity-recorder")
+        for s in sweep.get("sweeps", []):
+            print(f"  swept {s['cluster']}: {s['hosts']} hosts, {s['tasks']} tasks, {s['written']} items written")
+        cli(env, "capacity", "show", "--cluster", CLUSTER)
+        fits = cli(env, "capacity", "can-place", "--cluster", CLUSTER, "--memory", "7000", "--count", "3")
+        too_many = cli(env, "capacity", "can-place", "--cluster", CLUSTER, "--memory", "7000", "--count", "4")
+        t3 = cli(env, "capacity", "can-place", "--cluster", CLUSTER, "--memory", "512", "--count", "2",
+                 "--constraint", "memberOf:attribute:ecs.availability-zone == us-east-1a",
+                 "--constraint", "distinctInstance")
+        if (fits.returncode, too_many.returncode, t3.returncode) != (0, 1, 0):
+            raise SystemExit("unexpected can-place answers")
+        print("\nOK: 3 schedulable hosts (the DRAINING one is never offered); answers come from the table,"
+              " host by host.")
     finally:
         if watch is not None and watch.poll() is None:
             watch.terminate()

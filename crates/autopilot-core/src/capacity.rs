@@ -193,7 +193,7 @@ pub enum RecordError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Plan {
     /// Write this record with this condition (exactly one write).
-    Write(Record, WriteCondition),
+    Write(Box<Record>, WriteCondition),
     /// Nothing to record, and why (logged).
     Skip(String),
 }
@@ -204,7 +204,7 @@ pub fn plan_event(event: &EcsEvent, now: i64) -> Result<Plan, RecordError> {
         EcsEvent::ContainerInstanceStateChange(e) => {
             let (record, version) = instance_record(&e.detail, now)?;
             Ok(Plan::Write(
-                record,
+                Box::new(record),
                 WriteCondition::NewerThanStored(version),
             ))
         }
@@ -217,7 +217,7 @@ pub fn plan_event(event: &EcsEvent, now: i64) -> Result<Plan, RecordError> {
             }
             let (record, version) = task_record(&e.detail, now)?;
             Ok(Plan::Write(
-                record,
+                Box::new(record),
                 WriteCondition::NewerThanStored(version),
             ))
         }

@@ -73,3 +73,57 @@ fn every_sample_is_covered_here() {
     }
     assert!(names.len() >= 7, "{names:?}");
 }
+
+#[test]
+fn capacity_scenarios_replay_as_their_names_say() {
+    use autopilot_core::capacity::{Outcome, Record};
+    use autopilot_core::memory::InMemoryEcs;
+    use autopilot_core::recorder::{CapacityRecorder, RecorderConfig};
+    use autopilot_core::store::InMemoryCapacityStore;
+
+    let rec = CapacityRecorder::new(
+        InMemoryCapacityStore::new(),
+        InMemoryEcs::new(),
+        RecorderConfig {
+            table: "t".into(),
+            clusters: None,
+        },
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let mut outcomes = Vec::new();
+    for name in [
+        "task-started.json",
+        "task-started-duplicate.json",
+        "task-out-of-order-1-newer.json",
+        "task-out-of-order-2-older.json",
+        "task-stopped.json",
+        "instance-registered.json",
+        "instance-task-churn.json",
+        "instance-agent-disconnected.json",
+        "instance-draining.json",
+        "instance-deregistered.json",
+        "instance-registered.json",
+    ] {
+        let result = rt.block_on(rec.record_event(&load(name), 0)).expect(name);
+        assert_eq!(result.writes, 1, "{name}");
+        outcomes.push(result.outcome.expect(name));
+    }
+    use Outcome::*;
+    assert_eq!(
+        outcomes,
+        vec![
+            Applied, Duplicate, Applied, Stale, Duplicate, // the task
+            Applied, Applied, Applied, Applied, Applied,
+            Stale, // the host: a late registration stays dead
+        ]
+    );
+    let records = rec.store().snapshot();
+    assert!(records.iter().any(
+        |r| matches!(r, Record::Instance(i) if i.tombstone && i.instance.version == Some(12))
+    ));
+    assert!(records
+        .iter()
+        .any(|r| matches!(r, Record::Task(t) if t.last_status.as_deref() == Some("STOPPED") && t.version == Some(4))));
+}

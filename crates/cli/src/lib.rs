@@ -93,6 +93,12 @@ pub enum CapacityCommand {
         #[arg(long)]
         group: Option<String>,
     },
+    /// Create the capacity table (local set-ups and tests; deployments get it from template.yaml).
+    CreateTable {
+        /// Capacity table name.
+        #[arg(long, env = "CAPACITY_TABLE")]
+        table: String,
+    },
     /// Hosts whose attributes match a cluster query language expression.
     Filter {
         #[command(flatten)]
@@ -135,8 +141,18 @@ pub enum CliError {
 /// Runs a parsed command; text for stdout goes to `out`. Returns the exit code.
 pub async fn run(cli: Cli, sdk: &SdkConfig, out: &mut String) -> Result<u8, CliError> {
     match cli.command {
+        Command::Capacity(CapacityCommand::CreateTable { table }) => {
+            DynamoCapacityStore::new(aws_sdk_dynamodb::Client::new(sdk), &table)
+                .create_table()
+                .await?;
+            let _ = writeln!(out, "created capacity table {table}");
+            Ok(EXIT_OK)
+        }
         Command::Capacity(cmd) => {
             let t = match &cmd {
+                CapacityCommand::CreateTable { .. } => {
+                    return Err(CliError::Usage("create-table takes no cluster".into()))
+                }
                 CapacityCommand::Show { table }
                 | CapacityCommand::CanPlace { table, .. }
                 | CapacityCommand::Filter { table, .. } => table,
@@ -172,6 +188,9 @@ pub fn capacity(
     out: &mut String,
 ) -> Result<u8, CliError> {
     match cmd {
+        CapacityCommand::CreateTable { .. } => {
+            Err(CliError::Usage("create-table reads no records".into()))
+        }
         CapacityCommand::Show { table } => {
             let cap = cluster_capacity(&table.cluster, records);
             if table.json {
@@ -317,8 +336,8 @@ pub fn render_capacity(cap: &ClusterCapacity) -> String {
     let _ = writeln!(s, "cluster {}: {} host(s)", cap.cluster, cap.hosts.len());
     let _ = writeln!(
         s,
-        "{:<21} {:<9} {:<5} {:>13} {:>15} {:>5}  {:<12} {}",
-        "INSTANCE", "STATUS", "AGENT", "CPU free/tot", "MEM MiB free/tot", "TASKS", "TYPE", "AZ"
+        "{:<21} {:<9} {:<5} {:>13} {:>15} {:>5}  {:<12} AZ",
+        "INSTANCE", "STATUS", "AGENT", "CPU free/tot", "MEM MiB free/tot", "TASKS", "TYPE"
     );
     for h in &cap.hosts {
         let _ = writeln!(

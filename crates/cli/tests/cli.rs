@@ -104,6 +104,10 @@ async fn can_place_answers_host_by_host_not_by_summing() {
     assert_eq!(j["instances"], json!([]));
     let reason = j["reason"].as_str().expect("reason");
     assert!(reason.contains("200") && reason.contains("100"), "{reason}");
+    assert!(
+        reason.contains("on i-00"),
+        "names the host by its EC2 id: {reason}"
+    );
 
     let o = cli(
         &moto,

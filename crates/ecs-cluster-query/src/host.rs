@@ -56,6 +56,11 @@ pub struct Host {
 }
 
 impl Host {
+    /// How a person recognises the host in a message: its EC2 instance id when known, else its id.
+    pub fn label(&self) -> &str {
+        self.ec2_instance_id.as_deref().unwrap_or(&self.id)
+    }
+
     /// A host with the given id, also used as its EC2 instance id, agent connected, no tasks,
     /// and no resources.
     pub fn new(id: impl Into<String>) -> Self {

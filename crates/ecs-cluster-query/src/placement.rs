@@ -530,7 +530,9 @@ fn resource_reason(live: &[Live<'_>], request: &TaskRequest, ports: &[u16]) -> S
         if let Some(b) = largest(|l| l.memory) {
             return format!(
                 "no host has {} MiB memory free; the largest free is {} MiB on {}",
-                request.memory, b.memory, b.host.id
+                request.memory,
+                b.memory,
+                b.host.label()
             );
         }
     }
@@ -538,7 +540,9 @@ fn resource_reason(live: &[Live<'_>], request: &TaskRequest, ports: &[u16]) -> S
         if let Some(b) = largest(|l| l.cpu) {
             return format!(
                 "no host has {} CPU units free; the largest free is {} CPU units on {}",
-                request.cpu, b.cpu, b.host.id
+                request.cpu,
+                b.cpu,
+                b.host.label()
             );
         }
     }
