@@ -13,3 +13,6 @@ pub mod events;
 pub mod memory;
 pub mod model;
 pub mod ports;
+
+// instance-drainer (issue #5): events, decision, ports and adapters of the drainer.
+pub mod drain;
