@@ -463,7 +463,10 @@ impl EcsFixture<'_> {
             .send()
             .await
             .expect("describe container instance");
-        let ci = out.container_instances().first().expect("container instance");
+        let ci = out
+            .container_instances()
+            .first()
+            .expect("container instance");
         (
             ci.ec2_instance_id().unwrap_or("").to_string(),
             ci.status().unwrap_or("").to_string(),

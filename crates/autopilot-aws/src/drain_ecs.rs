@@ -134,7 +134,11 @@ impl DrainEcsPort for AwsEcs {
             .find(|ci| ci.arn == container_instance_arn))
     }
 
-    async fn set_draining(&self, cluster: &str, container_instance_arn: &str) -> Result<(), EcsError> {
+    async fn set_draining(
+        &self,
+        cluster: &str,
+        container_instance_arn: &str,
+    ) -> Result<(), EcsError> {
         let resp = self
             .client()
             .update_container_instances_state()

@@ -46,7 +46,7 @@ pub struct EventResponse {
     /// `lifecycle_action`, `spot_interruption` or `skipped`.
     pub trigger: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub record: Option<DrainRecord>,
+    pub record: Option<Box<DrainRecord>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
 }
@@ -72,7 +72,7 @@ impl Response {
     /// The record of an EventBridge invocation.
     pub fn record(&self) -> Option<&DrainRecord> {
         match self {
-            Response::Event(e) => e.record.as_ref(),
+            Response::Event(e) => e.record.as_deref(),
             Response::Batch(_) => None,
         }
     }
@@ -104,13 +104,14 @@ where
     };
     match event {
         DrainEvent::LifecycleTerminate(e) => {
-            let record = drainer.on_lifecycle_action(&e).await.map_err(|source| {
-                failed(&e.detail.ec2_instance_id, source)
-            })?;
+            let record = drainer
+                .on_lifecycle_action(&e)
+                .await
+                .map_err(|source| failed(&e.detail.ec2_instance_id, source))?;
             log_record(&record);
             Ok(Response::Event(EventResponse {
                 trigger: "lifecycle_action",
-                record: Some(record),
+                record: Some(Box::new(record)),
                 skipped: None,
             }))
         }
@@ -122,7 +123,7 @@ where
             log_record(&record);
             Ok(Response::Event(EventResponse {
                 trigger: "spot_interruption",
-                record: Some(record),
+                record: Some(Box::new(record)),
                 skipped: None,
             }))
         }

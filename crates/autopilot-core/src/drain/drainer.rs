@@ -211,7 +211,8 @@ impl<E: DrainEcsPort, A: LifecyclePort, Q: RecheckQueue> Drainer<E, A, Q> {
         };
         rec.cluster = Some(cluster.clone());
         rec.container_instance = Some(ci.arn.clone());
-        if marker(&ci).is_some_and(|m| m.starts_with(&format!("{}/", action.lifecycle_action_token)))
+        if marker(&ci)
+            .is_some_and(|m| m.starts_with(&format!("{}/", action.lifecycle_action_token)))
         {
             // A duplicate delivery: the first one already queued the re-check or completed.
             rec.reason = Some(format!(
@@ -396,8 +397,13 @@ impl<E: DrainEcsPort, A: LifecyclePort, Q: RecheckQueue> Drainer<E, A, Q> {
                 self.queue
                     .send_recheck(&next.to_body(), delay_seconds)
                     .await?;
-                self.mark(cluster, ci_arn, &format!("{token}/{}", next.attempt), &mut rec)
-                    .await;
+                self.mark(
+                    cluster,
+                    ci_arn,
+                    &format!("{token}/{}", next.attempt),
+                    &mut rec,
+                )
+                .await;
                 rec.outcome = Outcome::RecheckScheduled;
                 rec.recheck_delay_seconds = Some(delay_seconds);
             }

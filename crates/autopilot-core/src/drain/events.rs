@@ -198,7 +198,14 @@ pub fn parse_event_time(s: &str) -> Option<i64> {
         return None;
     }
     let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d, h, mi, se) = (n(0..4)?, n(5..7)?, n(8..10)?, n(11..13)?, n(14..16)?, n(17..19)?);
+    let (y, mo, d, h, mi, se) = (
+        n(0..4)?,
+        n(5..7)?,
+        n(8..10)?,
+        n(11..13)?,
+        n(14..16)?,
+        n(17..19)?,
+    );
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
         return None;
     }
@@ -220,7 +227,10 @@ mod tests {
     #[test]
     fn event_time_parses() {
         assert_eq!(parse_event_time("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_event_time("2015-12-22T18:43:48Z"), Some(1_450_809_828));
+        assert_eq!(
+            parse_event_time("2015-12-22T18:43:48Z"),
+            Some(1_450_809_828)
+        );
         assert_eq!(
             parse_event_time("2026-11-22T06:00:00.123Z"),
             parse_event_time("2026-11-22T06:00:00Z")
