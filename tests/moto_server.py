@@ -6,6 +6,13 @@ Started by the Rust test helper (tests/support/lib.rs) and by scripts/demo. Prot
     {"op": "run_instances", "instance_type": "t3.large", "availability_zone": "us-east-1a", "count": 2}
         -> {"instance_ids": ["i-...", ...]}   (ECS RegisterContainerInstance needs a real EC2 id in moto)
     {"op": "reset"} -> {"ok": true}            (clears every backend)
+    {"op": "lifecycle_calls"} -> {"calls": [{"operation", "group", "hook", "token", "instance_id",
+        "result", "accepted"}, ...]}           (CompleteLifecycleAction / RecordLifecycleActionHeartbeat,
+                                                which moto lacks: added by install_lifecycle_handlers)
+    {"op": "pin_ecs_tasks"} -> {"ok": true}    (tasks stay RUNNING until stopped: moto's state manager)
+    {"op": "take_messages", "queue": "NAME"} -> {"messages": [{"id", "body", "delay_seconds"}]}
+        (removes every message from the queue, delayed ones included, as a consumer would receive them
+        once their delay has passed: tests assert the delay without waiting it out)
   Errors answer {"error": "..."}.
 - When stdin closes (the test process ended, even by a crash) the server stops and the process exits,
   so no moto outlives its test.
@@ -24,6 +31,7 @@ REGION = "us-east-1"
 def main() -> None:
     # Request logs would bury test output; errors still show.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    install_lifecycle_handlers()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -65,7 +73,86 @@ def handle(cmd: dict, ec2, endpoint: str) -> dict:
 
         urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"))
         return {"ok": True}
+    if op == "lifecycle_calls":
+        return {"calls": list(LIFECYCLE_CALLS)}
+    if op == "pin_ecs_tasks":
+        import urllib.request
+
+        body = json.dumps(
+            {"model_name": "ecs::task", "transition": {"progression": "manual", "times": 1000000}}
+        ).encode()
+        urllib.request.urlopen(
+            urllib.request.Request(
+                f"{endpoint}/moto-api/state-manager/set-transition", data=body, method="POST"
+            )
+        )
+        return {"ok": True}
+    if op == "take_messages":
+        return {"messages": take_messages(cmd["queue"])}
     raise ValueError(f"unknown op {op!r}")
+
+
+# --- instance-drainer: Auto Scaling lifecycle actions and SQS inspection -------------------------
+
+# Every CompleteLifecycleAction / RecordLifecycleActionHeartbeat call, in order.
+LIFECYCLE_CALLS: list = []
+# Tokens (or group/hook/instance keys) of completed actions.
+_COMPLETED: set = set()
+
+
+def install_lifecycle_handlers() -> None:
+    """Adds the two lifecycle calls moto 5.2.5 lacks (HTTP 500) to its Auto Scaling responses.
+
+    Like AWS: an action is active until completed; completing it, or sending a heartbeat, once it is
+    completed fails with `ValidationError: No active Lifecycle Action found with instance ID ...`.
+    moto never puts instances in Terminating:Wait, so every (token, instance) starts out active;
+    the group and hook are recorded, not checked.
+    """
+    from moto.autoscaling.exceptions import ValidationError
+    from moto.autoscaling.responses import AutoScalingResponse
+    from moto.core.responses import EmptyResult
+
+    def record(self, operation: str, completing: bool):
+        call = {
+            "operation": operation,
+            "group": self._get_param("AutoScalingGroupName"),
+            "hook": self._get_param("LifecycleHookName"),
+            "token": self._get_param("LifecycleActionToken"),
+            "instance_id": self._get_param("InstanceId"),
+            "result": self._get_param("LifecycleActionResult"),
+        }
+        key = call["token"] or f'{call["group"]}/{call["hook"]}/{call["instance_id"]}'
+        call["accepted"] = key not in _COMPLETED
+        LIFECYCLE_CALLS.append(call)
+        if not call["accepted"]:
+            raise ValidationError(
+                f'No active Lifecycle Action found with instance ID {call["instance_id"]}'
+            )
+        if completing:
+            _COMPLETED.add(key)
+        return EmptyResult()
+
+    def complete_lifecycle_action(self):
+        return record(self, "CompleteLifecycleAction", True)
+
+    def record_lifecycle_action_heartbeat(self):
+        return record(self, "RecordLifecycleActionHeartbeat", False)
+
+    AutoScalingResponse.complete_lifecycle_action = complete_lifecycle_action
+    AutoScalingResponse.record_lifecycle_action_heartbeat = record_lifecycle_action_heartbeat
+
+
+def take_messages(queue_name: str) -> list:
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.sqs.models import sqs_backends
+
+    queue = sqs_backends[DEFAULT_ACCOUNT_ID][REGION].get_queue(queue_name)
+    out = []
+    for m in queue._messages:
+        delay_ms = max(0, m.delayed_until - (m.sent_timestamp or 0)) if m.delayed_until else 0
+        out.append({"id": m.id, "body": m.body, "delay_seconds": round(delay_ms / 1000)})
+    queue._messages = []
+    return out
 
 
 if __name__ == "__main__":

@@ -356,3 +356,223 @@ pub fn scheduled_event() -> Value {
         "detail": {}
     })
 }
+
+// --- instance-drainer (issue #5) ------------------------------------------------------------------
+
+/// One CompleteLifecycleAction / RecordLifecycleActionHeartbeat call recorded by the test bed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LifecycleCall {
+    pub operation: String,
+    pub token: String,
+    pub instance_id: String,
+    pub result: Option<String>,
+    /// false when moto answered `No active Lifecycle Action found`.
+    pub accepted: bool,
+}
+
+/// A message taken off a moto SQS queue, with the delay it was sent with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedMessage {
+    pub id: String,
+    pub body: String,
+    pub delay_seconds: u64,
+}
+
+impl Moto {
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.sdk_config())
+    }
+
+    pub fn autoscaling(&self) -> aws_sdk_autoscaling::Client {
+        aws_sdk_autoscaling::Client::new(&self.sdk_config())
+    }
+
+    /// Tasks stay RUNNING until stopped (moto otherwise advances them one step per describe).
+    pub fn pin_ecs_tasks(&self) {
+        self.command(json!({"op": "pin_ecs_tasks"}));
+    }
+
+    pub fn lifecycle_calls(&self) -> Vec<LifecycleCall> {
+        self.command(json!({"op": "lifecycle_calls"}))["calls"]
+            .as_array()
+            .expect("calls")
+            .iter()
+            .map(|c| LifecycleCall {
+                operation: c["operation"].as_str().unwrap_or("").to_string(),
+                token: c["token"].as_str().unwrap_or("").to_string(),
+                instance_id: c["instance_id"].as_str().unwrap_or("").to_string(),
+                result: c["result"].as_str().map(str::to_string),
+                accepted: c["accepted"].as_bool().unwrap_or(false),
+            })
+            .collect()
+    }
+
+    /// Removes and returns every message of the queue, delayed ones included.
+    pub fn take_messages(&self, queue_name: &str) -> Vec<QueuedMessage> {
+        self.command(json!({"op": "take_messages", "queue": queue_name}))["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .map(|m| QueuedMessage {
+                id: m["id"].as_str().unwrap_or("").to_string(),
+                body: m["body"].as_str().unwrap_or("").to_string(),
+                delay_seconds: m["delay_seconds"].as_u64().unwrap_or(0),
+            })
+            .collect()
+    }
+
+    /// Creates an SQS queue; returns its URL.
+    pub async fn create_queue(&self, name: &str) -> String {
+        self.sqs()
+            .create_queue()
+            .queue_name(name)
+            .send()
+            .await
+            .expect("create queue")
+            .queue_url()
+            .expect("queue url")
+            .to_string()
+    }
+}
+
+impl EcsFixture<'_> {
+    /// StartTask of `task_definition` on one host with the given group and startedBy (service
+    /// tasks: `service:NAME` + `ecs-svc/…`). Returns the task ARN.
+    pub async fn start_task(
+        &self,
+        task_definition: &str,
+        container_instance_arn: &str,
+        group: &str,
+        started_by: Option<&str>,
+    ) -> String {
+        let mut req = self
+            .ecs
+            .start_task()
+            .cluster(&self.cluster)
+            .task_definition(task_definition)
+            .container_instances(container_instance_arn)
+            .group(group);
+        if let Some(s) = started_by {
+            req = req.started_by(s);
+        }
+        req.send()
+            .await
+            .expect("start task")
+            .tasks()
+            .first()
+            .and_then(|t| t.task_arn())
+            .expect("task arn")
+            .to_string()
+    }
+
+    pub async fn stop_task(&self, task_arn: &str) {
+        self.ecs
+            .stop_task()
+            .cluster(&self.cluster)
+            .task(task_arn)
+            .send()
+            .await
+            .expect("stop task");
+    }
+
+    pub async fn task_status(&self, task_arn: &str) -> (String, String) {
+        let out = self
+            .ecs
+            .describe_tasks()
+            .cluster(&self.cluster)
+            .tasks(task_arn)
+            .send()
+            .await
+            .expect("describe task");
+        let t = out.tasks().first().expect("task");
+        (
+            t.last_status().unwrap_or("").to_string(),
+            t.desired_status().unwrap_or("").to_string(),
+        )
+    }
+
+    /// (EC2 instance id, status) of a container instance.
+    pub async fn host(&self, container_instance_arn: &str) -> (String, String) {
+        let out = self
+            .ecs
+            .describe_container_instances()
+            .cluster(&self.cluster)
+            .container_instances(container_instance_arn)
+            .send()
+            .await
+            .expect("describe container instance");
+        let ci = out
+            .container_instances()
+            .first()
+            .expect("container instance");
+        (
+            ci.ec2_instance_id().unwrap_or("").to_string(),
+            ci.status().unwrap_or("").to_string(),
+        )
+    }
+}
+
+/// An `EC2 Instance-terminate Lifecycle Action` event, as EventBridge delivers it.
+pub fn lifecycle_terminate_event(
+    ec2_instance_id: &str,
+    token: &str,
+    notification_metadata: Option<&str>,
+) -> Value {
+    let mut detail = json!({
+        "LifecycleActionToken": token,
+        "AutoScalingGroupName": "ecs-asg",
+        "LifecycleHookName": "ecs-drain",
+        "EC2InstanceId": ec2_instance_id,
+        "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING"
+    });
+    if let Some(m) = notification_metadata {
+        detail["NotificationMetadata"] = Value::String(m.to_string());
+    }
+    json!({
+        "version": "0",
+        "id": "468fe059-f4b7-445f-bb22-2a271b94974d",
+        "detail-type": "EC2 Instance-terminate Lifecycle Action",
+        "source": "aws.autoscaling",
+        "account": ACCOUNT,
+        "time": "2026-11-22T06:00:00Z",
+        "region": REGION,
+        "resources": [format!("arn:aws:autoscaling:{REGION}:{ACCOUNT}:autoScalingGroup:59fcbb81-bd02-485d-80ce-563ef5b237bf:autoScalingGroupName/ecs-asg")],
+        "detail": detail
+    })
+}
+
+/// An `EC2 Spot Instance Interruption Warning` event.
+pub fn spot_interruption_event(ec2_instance_id: &str) -> Value {
+    json!({
+        "version": "0",
+        "id": "1e5527d7-bb36-4607-3370-4164db56a40e",
+        "detail-type": "EC2 Spot Instance Interruption Warning",
+        "source": "aws.ec2",
+        "account": ACCOUNT,
+        "time": "2026-11-22T06:00:00Z",
+        "region": REGION,
+        "resources": [format!("arn:aws:ec2:{REGION}b:instance/{ec2_instance_id}")],
+        "detail": {"instance-id": ec2_instance_id, "instance-action": "terminate"}
+    })
+}
+
+/// An SQS event source mapping batch carrying `bodies` (message id = `msg-N`).
+pub fn sqs_batch_event(bodies: &[&str]) -> Value {
+    let records: Vec<Value> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            json!({
+                "messageId": format!("msg-{i}"),
+                "receiptHandle": "AQEB",
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": format!("arn:aws:sqs:{REGION}:{ACCOUNT}:drainer-rechecks"),
+                "awsRegion": REGION
+            })
+        })
+        .collect();
+    json!({ "Records": records })
+}

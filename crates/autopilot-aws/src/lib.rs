@@ -11,3 +11,11 @@ pub mod ecs;
 pub use calls::CallCounter;
 pub use dynamodb::DynamoCapacityStore;
 pub use ecs::AwsEcs;
+
+// instance-drainer (issue #5): Auto Scaling lifecycle and SQS re-check adapters, ECS drain operations.
+pub mod autoscaling;
+pub mod drain_ecs;
+pub mod sqs;
+
+pub use autoscaling::AwsAutoScaling;
+pub use sqs::AwsSqs;

@@ -18,3 +18,5 @@ pub mod model;
 pub mod ports;
 pub mod recorder;
 pub mod store;
+// instance-drainer: events, decision and ports of the drainer.
+pub mod drain;

@@ -66,6 +66,8 @@ fn every_sample_is_covered_here() {
         .expect("events dir")
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .filter(|n| n.ends_with(".json"))
+        // instance-drainer's samples (an SQS batch among them) are checked in tests/drain.rs.
+        .filter(|n| !n.starts_with("drainer-"))
         .collect();
     names.sort();
     for n in &names {

@@ -1,0 +1,440 @@
+//! The drainer: reads state through the ports, applies [`decide`], and acts. One invocation never
+//! waits: when tasks remain it queues a delayed re-check and returns.
+//!
+//! **Exactly once.** Auto Scaling itself guarantees a lifecycle action completes once: a second
+//! CompleteLifecycleAction (or a heartbeat) on a completed action fails with `ValidationError: No
+//! active Lifecycle Action found`, which we treat as success ([`Outcome::AlreadyCompleted`]). On top
+//! of that, a marker attribute on the container instance (`ecs-autopilot.drain` =
+//! `TOKEN/ATTEMPT`, then `TOKEN/done`) keeps duplicates from calling it at all: a duplicate
+//! lifecycle event finds the marker and stops; a duplicate re-check finds a marker that moved on
+//! and stops; a re-check sends its heartbeat before anything else, so one arriving after the action
+//! completed elsewhere stops too. Two copies processed at the very same moment may both complete;
+//! the second is the no-op above.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+use thiserror::Error;
+
+use super::config::DrainConfig;
+use super::decide::{decide, is_daemon_service, is_live, service_name, DrainDecision, HostTasks};
+use super::events::{
+    parse_event_time, LifecycleActionDetail, RecheckMessage, SpotInterruptionDetail, RECHECK_KIND,
+};
+use super::ports::{
+    AutoScalingError, DrainEcsPort, LifecycleAction, LifecycleOutcome, LifecyclePort, QueueError,
+    RecheckQueue,
+};
+use crate::events::Envelope;
+use crate::model::{ContainerInstance, InstanceStatus};
+use crate::ports::EcsError;
+
+/// Container instance attribute holding the drain's progress (`TOKEN/ATTEMPT` or `TOKEN/done`).
+/// ECS attribute names allow letters, digits, `-`, `_`, `/`, `\` and `.` (no `:`).
+pub const MARKER_ATTRIBUTE: &str = "ecs-autopilot.drain";
+/// StopTask reason for standalone tasks.
+pub const STOP_REASON: &str =
+    "ecs-autopilot instance-drainer: host is terminating (Auto Scaling lifecycle hook)";
+
+#[derive(Debug, Error)]
+pub enum DrainError {
+    #[error(transparent)]
+    Ecs(#[from] EcsError),
+    #[error(transparent)]
+    AutoScaling(#[from] AutoScalingError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    LifecycleAction,
+    Recheck,
+    SpotInterruption,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// CompleteLifecycleAction(CONTINUE) accepted (see `reason`).
+    Completed,
+    /// Auto Scaling says the action is no longer active: someone completed it (a duplicate, a
+    /// person) or it timed out. Nothing left to do.
+    AlreadyCompleted,
+    /// Tasks remain: DRAINING is set and a delayed re-check is queued.
+    RecheckScheduled,
+    /// A duplicate event or re-check (the marker shows the drain moved on): nothing done.
+    Duplicate,
+    /// Spot warning: the host is DRAINING now.
+    Draining,
+    /// Spot warning for an instance that is no container instance of the searched clusters.
+    NotEcsHost,
+}
+
+/// One JSON log line and the invocation's answer, per host per invocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DrainRecord {
+    pub trigger: Trigger,
+    pub ec2_instance_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_instance: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_scaling_group: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lifecycle_hook: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub elapsed_seconds: Option<u64>,
+    /// UpdateContainerInstancesState(DRAINING) was called by this invocation.
+    pub set_draining: bool,
+    pub outcome: Outcome,
+    /// `drained`, `deadline`, `not_ecs_host` or `instance_gone` for completions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Live tasks seen on the host (for `deadline`: what was still running).
+    pub tasks: HostTasks,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stopped_tasks: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recheck_delay_seconds: Option<u32>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+impl DrainRecord {
+    fn new(trigger: Trigger, ec2_instance_id: &str) -> Self {
+        DrainRecord {
+            trigger,
+            ec2_instance_id: ec2_instance_id.to_string(),
+            cluster: None,
+            container_instance: None,
+            auto_scaling_group: None,
+            lifecycle_hook: None,
+            attempt: None,
+            elapsed_seconds: None,
+            set_draining: false,
+            outcome: Outcome::Duplicate,
+            reason: None,
+            tasks: HostTasks::default(),
+            stopped_tasks: Vec::new(),
+            recheck_delay_seconds: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    fn for_action(trigger: Trigger, action: &LifecycleAction) -> Self {
+        let mut r = DrainRecord::new(trigger, &action.ec2_instance_id);
+        r.auto_scaling_group = Some(action.auto_scaling_group_name.clone());
+        r.lifecycle_hook = Some(action.lifecycle_hook_name.clone());
+        r
+    }
+}
+
+type Clock = Box<dyn Fn() -> i64 + Send + Sync>;
+
+fn system_clock() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Holds the clients and the configuration: build one per process (Lambda init), share it by
+/// reference.
+pub struct Drainer<E, A, Q> {
+    ecs: E,
+    autoscaling: A,
+    queue: Q,
+    config: DrainConfig,
+    clock: Clock,
+}
+
+impl<E: DrainEcsPort, A: LifecyclePort, Q: RecheckQueue> Drainer<E, A, Q> {
+    pub fn new(ecs: E, autoscaling: A, queue: Q, config: DrainConfig) -> Self {
+        Drainer {
+            ecs,
+            autoscaling,
+            queue,
+            config,
+            clock: Box::new(system_clock),
+        }
+    }
+
+    /// Replaces the clock (Unix seconds): tests move time forward without sleeping.
+    pub fn with_clock(mut self, clock: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
+        self.clock = Box::new(clock);
+        self
+    }
+
+    pub fn config(&self) -> &DrainConfig {
+        &self.config
+    }
+    pub fn ecs(&self) -> &E {
+        &self.ecs
+    }
+    pub fn autoscaling(&self) -> &A {
+        &self.autoscaling
+    }
+    pub fn queue(&self) -> &Q {
+        &self.queue
+    }
+
+    /// `EC2 Instance-terminate Lifecycle Action`.
+    pub async fn on_lifecycle_action(
+        &self,
+        event: &Envelope<LifecycleActionDetail>,
+    ) -> Result<DrainRecord, DrainError> {
+        let now = (self.clock)();
+        // The event's time is when the action started; a retried delivery is late, not new.
+        let started_at = event
+            .time
+            .as_deref()
+            .and_then(parse_event_time)
+            .map_or(now, |t| t.min(now));
+        let action = event.detail.action();
+        let mut rec = DrainRecord::for_action(Trigger::LifecycleAction, &action);
+        let preferred = event.detail.metadata_cluster().unwrap_or_else(|w| {
+            rec.warnings.push(w);
+            None
+        });
+        let Some((cluster, ci)) = self
+            .find_host(preferred, &action.ec2_instance_id, &mut rec.warnings)
+            .await?
+        else {
+            rec.outcome = self.complete(&action).await?;
+            rec.reason = Some("not_ecs_host".into());
+            return Ok(rec);
+        };
+        rec.cluster = Some(cluster.clone());
+        rec.container_instance = Some(ci.arn.clone());
+        if marker(&ci)
+            .is_some_and(|m| m.starts_with(&format!("{}/", action.lifecycle_action_token)))
+        {
+            // A duplicate delivery: the first one already queued the re-check or completed.
+            rec.reason = Some(format!(
+                "marker {MARKER_ATTRIBUTE}={} shows this action is handled",
+                marker(&ci).unwrap_or_default()
+            ));
+            return Ok(rec);
+        }
+        if ci.status == InstanceStatus::Active {
+            self.ecs.set_draining(&cluster, &ci.arn).await?;
+            rec.set_draining = true;
+        }
+        let msg = RecheckMessage {
+            kind: RECHECK_KIND.into(),
+            cluster,
+            container_instance_arn: ci.arn.clone(),
+            lifecycle: action,
+            started_at,
+            attempt: 0,
+        };
+        self.evaluate_and_act(&msg, now, rec).await
+    }
+
+    /// A re-check from the queue.
+    pub async fn on_recheck(&self, msg: &RecheckMessage) -> Result<DrainRecord, DrainError> {
+        let now = (self.clock)();
+        let mut rec = DrainRecord::for_action(Trigger::Recheck, &msg.lifecycle);
+        rec.cluster = Some(msg.cluster.clone());
+        rec.container_instance = Some(msg.container_instance_arn.clone());
+        rec.attempt = Some(msg.attempt);
+        rec.elapsed_seconds = Some(elapsed(msg.started_at, now));
+
+        let ci = match self
+            .ecs
+            .describe_container_instance(&msg.cluster, &msg.container_instance_arn)
+            .await
+        {
+            Ok(ci) => ci.filter(|ci| ci.status != InstanceStatus::Inactive),
+            Err(EcsError::ClusterNotFound { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let Some(ci) = ci else {
+            // Deregistered: no tasks can run there any more.
+            rec.outcome = self.complete(&msg.lifecycle).await?;
+            rec.reason = Some("instance_gone".into());
+            return Ok(rec);
+        };
+        let expected = format!("{}/{}", msg.lifecycle.lifecycle_action_token, msg.attempt);
+        if let Some(m) = marker(&ci) {
+            if m.starts_with(&format!("{}/", msg.lifecycle.lifecycle_action_token)) && m != expected
+            {
+                rec.reason = Some(format!(
+                    "marker {MARKER_ATTRIBUTE}={m}: this re-check ({expected}) is a duplicate or stale"
+                ));
+                return Ok(rec);
+            }
+        }
+        if self.autoscaling.heartbeat(&msg.lifecycle).await? == LifecycleOutcome::NoActiveAction {
+            rec.outcome = Outcome::AlreadyCompleted;
+            return Ok(rec);
+        }
+        if ci.status == InstanceStatus::Active {
+            rec.warnings
+                .push("host was ACTIVE again during the drain: set DRAINING again".into());
+            self.ecs.set_draining(&msg.cluster, &ci.arn).await?;
+            rec.set_draining = true;
+        }
+        self.evaluate_and_act(msg, now, rec).await
+    }
+
+    /// `EC2 Spot Instance Interruption Warning`: DRAINING at once; two minutes leave no time to wait.
+    pub async fn on_spot_interruption(
+        &self,
+        event: &Envelope<SpotInterruptionDetail>,
+    ) -> Result<DrainRecord, DrainError> {
+        let id = &event.detail.instance_id;
+        let mut rec = DrainRecord::new(Trigger::SpotInterruption, id);
+        let Some((cluster, ci)) = self.find_host(None, id, &mut rec.warnings).await? else {
+            rec.outcome = Outcome::NotEcsHost;
+            return Ok(rec);
+        };
+        if ci.status == InstanceStatus::Active {
+            self.ecs.set_draining(&cluster, &ci.arn).await?;
+            rec.set_draining = true;
+        }
+        rec.cluster = Some(cluster);
+        rec.container_instance = Some(ci.arn);
+        rec.outcome = Outcome::Draining;
+        Ok(rec)
+    }
+
+    /// Clusters to search: the hook's metadata, else `CLUSTERS`, else every cluster.
+    async fn find_host(
+        &self,
+        preferred: Option<String>,
+        ec2_instance_id: &str,
+        warnings: &mut Vec<String>,
+    ) -> Result<Option<(String, ContainerInstance)>, DrainError> {
+        let clusters = match (preferred, &self.config.clusters) {
+            (Some(c), _) => vec![c],
+            (None, Some(list)) => list.clone(),
+            (None, None) => self.ecs.drain_cluster_arns().await?,
+        };
+        for cluster in clusters {
+            match self
+                .ecs
+                .find_container_instance(&cluster, ec2_instance_id)
+                .await
+            {
+                Ok(Some(ci)) => return Ok(Some((cluster, ci))),
+                Ok(None) => {}
+                Err(EcsError::ClusterNotFound { cluster }) => {
+                    warnings.push(format!("cluster {cluster} not found"))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Reads the host's tasks, decides, and completes or queues re-check `msg.attempt + 1`.
+    async fn evaluate_and_act(
+        &self,
+        msg: &RecheckMessage,
+        now: i64,
+        mut rec: DrainRecord,
+    ) -> Result<DrainRecord, DrainError> {
+        let (cluster, ci_arn) = (&msg.cluster, &msg.container_instance_arn);
+        let tasks = self.ecs.instance_tasks(cluster, ci_arn).await?;
+        let names: BTreeSet<String> = tasks
+            .iter()
+            .filter(|t| is_live(t))
+            .filter_map(|t| service_name(t).map(str::to_string))
+            .collect();
+        let daemons: BTreeSet<String> = if names.is_empty() {
+            BTreeSet::new()
+        } else {
+            let names: Vec<String> = names.into_iter().collect();
+            self.ecs
+                .drain_services(cluster, &names)
+                .await?
+                .into_iter()
+                .filter(is_daemon_service)
+                .map(|s| s.name)
+                .collect()
+        };
+        let elapsed = elapsed(msg.started_at, now);
+        rec.elapsed_seconds = Some(elapsed);
+        let token = &msg.lifecycle.lifecycle_action_token;
+        match decide(&tasks, &daemons, elapsed, &self.config) {
+            DrainDecision::Complete { reason, tasks } => {
+                rec.tasks = tasks;
+                rec.reason = Some(
+                    serde_json::to_value(reason)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default(),
+                );
+                rec.outcome = self.complete(&msg.lifecycle).await?;
+                self.mark(cluster, ci_arn, &format!("{token}/done"), &mut rec)
+                    .await;
+            }
+            DrainDecision::Wait {
+                tasks,
+                stop,
+                delay_seconds,
+            } => {
+                rec.tasks = tasks;
+                for arn in stop {
+                    match self.ecs.stop_task(cluster, &arn, STOP_REASON).await {
+                        Ok(()) => rec.stopped_tasks.push(arn),
+                        // The next re-check tries again.
+                        Err(e) => rec.warnings.push(format!("StopTask {arn}: {e}")),
+                    }
+                }
+                let next = RecheckMessage {
+                    attempt: msg.attempt + 1,
+                    ..msg.clone()
+                };
+                // Queue first, mark second: if the marker write fails a retry queues a second
+                // chain (harmless), never none.
+                self.queue
+                    .send_recheck(&next.to_body(), delay_seconds)
+                    .await?;
+                self.mark(
+                    cluster,
+                    ci_arn,
+                    &format!("{token}/{}", next.attempt),
+                    &mut rec,
+                )
+                .await;
+                rec.outcome = Outcome::RecheckScheduled;
+                rec.recheck_delay_seconds = Some(delay_seconds);
+            }
+        }
+        Ok(rec)
+    }
+
+    async fn complete(&self, action: &LifecycleAction) -> Result<Outcome, DrainError> {
+        Ok(match self.autoscaling.complete_continue(action).await? {
+            LifecycleOutcome::Accepted => Outcome::Completed,
+            LifecycleOutcome::NoActiveAction => Outcome::AlreadyCompleted,
+        })
+    }
+
+    /// Best effort: a failed marker write costs a possible duplicate call later, not correctness.
+    async fn mark(&self, cluster: &str, ci_arn: &str, value: &str, rec: &mut DrainRecord) {
+        if let Err(e) = self
+            .ecs
+            .put_instance_attribute(cluster, ci_arn, MARKER_ATTRIBUTE, value)
+            .await
+        {
+            rec.warnings
+                .push(format!("PutAttributes {MARKER_ATTRIBUTE}={value}: {e}"));
+        }
+    }
+}
+
+fn marker(ci: &ContainerInstance) -> Option<String> {
+    ci.attribute(MARKER_ATTRIBUTE).and_then(|a| a.value.clone())
+}
+
+fn elapsed(started_at: i64, now: i64) -> u64 {
+    u64::try_from(now.saturating_sub(started_at)).unwrap_or(0)
+}

@@ -1,0 +1,214 @@
+//! instance-drainer's handler: one function for three inputs.
+//!
+//! - `EC2 Instance-terminate Lifecycle Action` (EventBridge, `aws.autoscaling`) → find the host,
+//!   set DRAINING, complete at once or queue a delayed re-check.
+//! - An SQS batch of re-check messages (event source mapping with `ReportBatchItemFailures`) →
+//!   heartbeat, re-evaluate, complete or queue the next re-check. Each failed message is reported
+//!   alone in `batchItemFailures`, so SQS redelivers only it (and, after `maxReceiveCount`, moves it
+//!   to the DLQ).
+//! - `EC2 Spot Instance Interruption Warning` (EventBridge, `aws.ec2`) → DRAINING at once.
+//!
+//! Any other EventBridge detail type is a logged skip. Invalid events fail the invocation with a
+//! clear error and make no call. Every decision is logged as one JSON line.
+
+use std::io::Write;
+
+use autopilot_core::drain::events::{DrainEvent, RecheckMessage};
+use autopilot_core::drain::ports::{DrainEcsPort, LifecyclePort, RecheckQueue};
+use autopilot_core::drain::{DrainError, DrainRecord, Drainer};
+use autopilot_core::events::EventError;
+use serde::Serialize;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum HandlerError {
+    #[error(transparent)]
+    Event(#[from] EventError),
+    #[error("drain of {instance} failed: {source}")]
+    Drain {
+        instance: String,
+        #[source]
+        source: DrainError,
+    },
+}
+
+/// What an invocation returns. For SQS batches exactly `{"batchItemFailures": [...]}` (what the
+/// event source mapping reads); the records are in the log and, for tests, in `records`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Response {
+    Event(EventResponse),
+    Batch(BatchResponse),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EventResponse {
+    /// `lifecycle_action`, `spot_interruption` or `skipped`.
+    pub trigger: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record: Option<Box<DrainRecord>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BatchItemFailure {
+    #[serde(rename = "itemIdentifier")]
+    pub item_identifier: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BatchResponse {
+    #[serde(rename = "batchItemFailures")]
+    pub batch_item_failures: Vec<BatchItemFailure>,
+    #[serde(skip)]
+    pub records: Vec<DrainRecord>,
+    /// `(messageId, error)` for each failed message.
+    #[serde(skip)]
+    pub errors: Vec<(String, String)>,
+}
+
+impl Response {
+    /// The record of an EventBridge invocation.
+    pub fn record(&self) -> Option<&DrainRecord> {
+        match self {
+            Response::Event(e) => e.record.as_deref(),
+            Response::Batch(_) => None,
+        }
+    }
+
+    pub fn batch(&self) -> Option<&BatchResponse> {
+        match self {
+            Response::Batch(b) => Some(b),
+            Response::Event(_) => None,
+        }
+    }
+}
+
+/// Handles one invocation payload.
+pub async fn handle<E, A, Q>(
+    drainer: &Drainer<E, A, Q>,
+    payload: serde_json::Value,
+) -> Result<Response, HandlerError>
+where
+    E: DrainEcsPort,
+    A: LifecyclePort,
+    Q: RecheckQueue,
+{
+    let event = match DrainEvent::from_value(payload) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(error = %e, "rejected event");
+            return Err(e.into());
+        }
+    };
+    match event {
+        DrainEvent::LifecycleTerminate(e) => {
+            let record = drainer
+                .on_lifecycle_action(&e)
+                .await
+                .map_err(|source| failed(&e.detail.ec2_instance_id, source))?;
+            log_record(&record);
+            Ok(Response::Event(EventResponse {
+                trigger: "lifecycle_action",
+                record: Some(Box::new(record)),
+                skipped: None,
+            }))
+        }
+        DrainEvent::SpotInterruption(e) => {
+            let record = drainer
+                .on_spot_interruption(&e)
+                .await
+                .map_err(|source| failed(&e.detail.instance_id, source))?;
+            log_record(&record);
+            Ok(Response::Event(EventResponse {
+                trigger: "spot_interruption",
+                record: Some(Box::new(record)),
+                skipped: None,
+            }))
+        }
+        DrainEvent::Sqs(batch) => {
+            let mut out = BatchResponse::default();
+            for r in batch.records {
+                let result = match RecheckMessage::parse(&r.body) {
+                    Ok(msg) => drainer.on_recheck(&msg).await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e),
+                };
+                match result {
+                    Ok(record) => {
+                        log_record(&record);
+                        out.records.push(record);
+                    }
+                    Err(error) => {
+                        tracing::error!(message_id = %r.message_id, error = %error, "re-check failed; SQS will redeliver it");
+                        out.batch_item_failures.push(BatchItemFailure {
+                            item_identifier: r.message_id.clone(),
+                        });
+                        out.errors.push((r.message_id, error));
+                    }
+                }
+            }
+            Ok(Response::Batch(out))
+        }
+        DrainEvent::Other {
+            source,
+            detail_type,
+        } => {
+            tracing::info!(%source, %detail_type, "skipped event");
+            Ok(Response::Event(EventResponse {
+                trigger: "skipped",
+                record: None,
+                skipped: Some(format!(
+                    "{source} / {detail_type:?} is not handled by instance-drainer; nothing to do"
+                )),
+            }))
+        }
+    }
+}
+
+fn failed(instance: &str, source: DrainError) -> HandlerError {
+    tracing::error!(instance, error = %source, "drain step failed; the invocation fails and is retried");
+    HandlerError::Drain {
+        instance: instance.to_string(),
+        source,
+    }
+}
+
+/// One JSON line per decision on stdout.
+fn log_record(record: &DrainRecord) {
+    #[derive(Serialize)]
+    struct Line<'a> {
+        level: &'static str,
+        message: &'static str,
+        #[serde(flatten)]
+        record: &'a DrainRecord,
+    }
+    let line = Line {
+        level: if record.warnings.is_empty() {
+            "INFO"
+        } else {
+            "WARN"
+        },
+        message: "instance-drainer decision",
+        record,
+    };
+    match serde_json::to_string(&line) {
+        Ok(json) => {
+            let _ = writeln!(std::io::stdout().lock(), "{json}");
+        }
+        Err(e) => tracing::error!(error = %e, "could not serialise drain record"),
+    }
+}
+
+impl From<HandlerError> for lambda_runtime::Diagnostic {
+    fn from(e: HandlerError) -> Self {
+        let error_type = match &e {
+            HandlerError::Event(_) => "InvalidEvent",
+            HandlerError::Drain { .. } => "DrainFailed",
+        };
+        lambda_runtime::Diagnostic {
+            error_type: error_type.to_string(),
+            error_message: e.to_string(),
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! instance-drainer Lambda: configuration and clients are built once per cold start, then every
+//! invocation is handled by `instance_drainer::handle` with that shared state.
+
+use autopilot_aws::{AwsAutoScaling, AwsEcs, AwsSqs};
+use autopilot_core::drain::{DrainConfig, Drainer};
+use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
+
+// One event at a time per execution environment: a single-threaded runtime is enough.
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    tracing::init_default_subscriber();
+
+    // Fail the cold start, naming the variable, rather than run with a half-read config.
+    let config = DrainConfig::from_env()?;
+    let sdk_config = aws_config::load_from_env().await;
+    let queue = AwsSqs::new(
+        aws_sdk_sqs::Client::new(&sdk_config),
+        config.recheck_queue_url.clone(),
+    );
+    let drainer = Drainer::new(
+        AwsEcs::new(aws_sdk_ecs::Client::new(&sdk_config)),
+        AwsAutoScaling::new(aws_sdk_autoscaling::Client::new(&sdk_config)),
+        queue,
+        config,
+    );
+    let drainer = &drainer;
+
+    run(service_fn(
+        move |event: LambdaEvent<serde_json::Value>| async move {
+            instance_drainer::handle(drainer, event.payload).await
+        },
+    ))
+    .await
+}

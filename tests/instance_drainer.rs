@@ -1,0 +1,444 @@
+//! instance-drainer end to end against moto: real SDK calls (ECS, Auto Scaling, SQS), the real
+//! handler. The test bed adds the two lifecycle calls moto lacks and records them
+//! (`tests/moto_server.py`). Where moto differs from AWS it is said at the point of use:
+//! - moto ignores `ListContainerInstances --filter`: every test has a second host, so the adapter's
+//!   client-side check of the EC2 id is what picks the right one;
+//! - moto's StopTask makes a task STOPPED at once (ECS goes through DEACTIVATING/STOPPING; the
+//!   in-memory tests cover a task that is still shutting down);
+//! - delayed SQS messages are taken off the queue with their delay (`take_messages`), never waited out.
+//!
+//! Call counts per event and per re-check are printed with `eprintln!` (run with `--nocapture`).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use autopilot_aws::{AwsAutoScaling, AwsEcs, AwsSqs, CallCounter};
+use autopilot_core::config::DaemonConfig;
+use autopilot_core::daemon::DaemonReconciler;
+use autopilot_core::drain::{DrainConfig, Drainer, Outcome, StandalonePolicy};
+use instance_drainer::{handle, Response};
+use integration_tests::{
+    lifecycle_terminate_event, spot_interruption_event, sqs_batch_event, EcsFixture, Moto,
+};
+use serde_json::json;
+
+const QUEUE: &str = "drainer-rechecks";
+
+type AwsDrainer = Drainer<AwsEcs, AwsAutoScaling, AwsSqs>;
+
+async fn drainer(
+    moto: &Moto,
+    config: impl FnOnce(DrainConfig) -> DrainConfig,
+) -> (AwsDrainer, CallCounter) {
+    let url = moto.create_queue(QUEUE).await;
+    let counter = CallCounter::new();
+    let sdk = moto.sdk_config();
+    let ecs = aws_sdk_ecs::Client::from_conf(
+        aws_sdk_ecs::config::Builder::from(&sdk)
+            .interceptor(counter.clone())
+            .build(),
+    );
+    let asg = aws_sdk_autoscaling::Client::from_conf(
+        aws_sdk_autoscaling::config::Builder::from(&sdk)
+            .interceptor(counter.clone())
+            .build(),
+    );
+    let sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(&sdk)
+            .interceptor(counter.clone())
+            .build(),
+    );
+    let config = config(DrainConfig::with_queue(url.clone()));
+    let d = Drainer::new(
+        AwsEcs::new(ecs),
+        AwsAutoScaling::new(asg),
+        AwsSqs::new(sqs, url),
+        config,
+    );
+    (d, counter)
+}
+
+/// Runs the handler, checks it answered quickly, and returns the response plus the calls it made.
+async fn invoke(
+    d: &AwsDrainer,
+    calls: &CallCounter,
+    label: &str,
+    payload: serde_json::Value,
+) -> (Response, BTreeMap<String, u64>) {
+    calls.reset();
+    let t = Instant::now();
+    let response = handle(d, payload)
+        .await
+        .unwrap_or_else(|e| panic!("{label}: {e}"));
+    let took = t.elapsed();
+    assert!(
+        took < Duration::from_secs(5),
+        "{label} took {took:?}: no invocation may wait"
+    );
+    let snapshot = calls.snapshot();
+    eprintln!(
+        "calls, {label}: {} total {snapshot:?} ({} ms)",
+        calls.total(),
+        took.as_millis()
+    );
+    (response, snapshot)
+}
+
+fn n(calls: &BTreeMap<String, u64>, op: &str) -> u64 {
+    calls.get(op).copied().unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_service_tasks_drain_then_complete_exactly_once_despite_duplicates() {
+    let moto = Moto::start();
+    moto.pin_ecs_tasks();
+    let fx = EcsFixture::new(&moto, "prod").await;
+    let hosts = fx.add_hosts("t3.large", "us-east-1a", 2).await;
+    let td = fx.register_task_definition("web", None).await;
+    let t1 = fx
+        .start_task(&td, &hosts[0], "service:web", Some("ecs-svc/1"))
+        .await;
+    let t2 = fx
+        .start_task(&td, &hosts[0], "service:web", Some("ecs-svc/1"))
+        .await;
+    let (ec2_id, _) = fx.host(&hosts[0]).await;
+    let (d, calls) = drainer(&moto, |c| c).await;
+    let event = lifecycle_terminate_event(&ec2_id, "tok-1", Some(r#"{"cluster": "prod"}"#));
+
+    // The lifecycle event: DRAINING, one delayed re-check, no completion.
+    let (r, first) = invoke(
+        &d,
+        &calls,
+        "lifecycle event (2 service tasks)",
+        event.clone(),
+    )
+    .await;
+    let record = r.record().expect("record");
+    assert_eq!(record.outcome, Outcome::RecheckScheduled, "{record:?}");
+    assert!(record.set_draining);
+    assert_eq!(record.tasks.service.len(), 2);
+    assert_eq!(fx.host(&hosts[0]).await.1, "DRAINING");
+    assert_eq!(
+        fx.host(&hosts[1]).await.1,
+        "ACTIVE",
+        "moto ignored the filter; we did not"
+    );
+    assert_eq!(n(&first, "UpdateContainerInstancesState"), 1);
+    assert_eq!(n(&first, "SendMessage"), 1);
+    assert_eq!(n(&first, "CompleteLifecycleAction"), 0);
+
+    // The same event delivered again: no second DRAINING, no second re-check.
+    let (r, dup) = invoke(&d, &calls, "duplicate lifecycle event", event.clone()).await;
+    assert_eq!(r.record().expect("record").outcome, Outcome::Duplicate);
+    assert_eq!(
+        n(&dup, "UpdateContainerInstancesState") + n(&dup, "SendMessage"),
+        0
+    );
+
+    let queued = moto.take_messages(QUEUE);
+    assert_eq!(queued.len(), 1, "exactly one re-check queued: {queued:?}");
+    assert_eq!(
+        queued[0].delay_seconds, 60,
+        "delayed by RECHECK_INTERVAL_SECONDS"
+    );
+    assert!(
+        moto.lifecycle_calls().is_empty(),
+        "no heartbeat or completion yet"
+    );
+
+    // Re-check 1: tasks still run → heartbeat, next re-check.
+    let (r, recheck_wait) = invoke(
+        &d,
+        &calls,
+        "re-check, tasks still running",
+        sqs_batch_event(&[&queued[0].body]),
+    )
+    .await;
+    let batch = r.batch().expect("batch");
+    assert!(batch.batch_item_failures.is_empty(), "{:?}", batch.errors);
+    assert_eq!(batch.records[0].outcome, Outcome::RecheckScheduled);
+    assert_eq!(n(&recheck_wait, "RecordLifecycleActionHeartbeat"), 1);
+    assert_eq!(
+        serde_json::to_value(&r).expect("json"),
+        json!({"batchItemFailures": []}),
+        "the SQS answer is exactly the partial batch response"
+    );
+    // Re-check 1 delivered twice (SQS is at least once): stale, dropped.
+    let (r, _) = invoke(
+        &d,
+        &calls,
+        "duplicate re-check 1",
+        sqs_batch_event(&[&queued[0].body]),
+    )
+    .await;
+    assert_eq!(
+        r.batch().expect("batch").records[0].outcome,
+        Outcome::Duplicate
+    );
+    let queued2 = moto.take_messages(QUEUE);
+    assert_eq!(queued2.len(), 1, "{queued2:?}");
+    assert_eq!(queued2[0].delay_seconds, 60);
+
+    // ECS stops the service tasks; re-check 2 completes, delivered twice.
+    fx.stop_task(&t1).await;
+    fx.stop_task(&t2).await;
+    let (r, recheck_done) = invoke(
+        &d,
+        &calls,
+        "re-check, host empty",
+        sqs_batch_event(&[&queued2[0].body]),
+    )
+    .await;
+    let rec = &r.batch().expect("batch").records[0];
+    assert_eq!(
+        (rec.outcome, rec.reason.as_deref()),
+        (Outcome::Completed, Some("drained"))
+    );
+    assert_eq!(n(&recheck_done, "CompleteLifecycleAction"), 1);
+    let (r, _) = invoke(
+        &d,
+        &calls,
+        "duplicate re-check 2",
+        sqs_batch_event(&[&queued2[0].body]),
+    )
+    .await;
+    assert_eq!(
+        r.batch().expect("batch").records[0].outcome,
+        Outcome::Duplicate
+    );
+    let (r, _) = invoke(&d, &calls, "lifecycle event after completion", event).await;
+    assert_eq!(r.record().expect("record").outcome, Outcome::Duplicate);
+
+    let lifecycle = moto.lifecycle_calls();
+    let completes: Vec<_> = lifecycle
+        .iter()
+        .filter(|c| c.operation == "CompleteLifecycleAction")
+        .collect();
+    assert_eq!(
+        completes.len(),
+        1,
+        "exactly one CompleteLifecycleAction: {lifecycle:?}"
+    );
+    assert_eq!(completes[0].result.as_deref(), Some("CONTINUE"));
+    assert!(completes[0].accepted);
+    assert_eq!(
+        (
+            completes[0].token.as_str(),
+            completes[0].instance_id.as_str()
+        ),
+        ("tok-1", ec2_id.as_str())
+    );
+    assert!(moto.take_messages(QUEUE).is_empty(), "the chain ended");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_ecs_instance_completes_at_once() {
+    let moto = Moto::start();
+    let fx = EcsFixture::new(&moto, "prod").await;
+    fx.add_hosts("t3.large", "us-east-1a", 2).await;
+    let stranger = moto.run_instances("t3.micro", "us-east-1a", 1).remove(0);
+    // CLUSTERS instead of metadata; one listed cluster does not exist.
+    let (d, calls) = drainer(&moto, |c| DrainConfig {
+        clusters: Some(vec!["gone".into(), "prod".into()]),
+        ..c
+    })
+    .await;
+    let (r, counts) = invoke(
+        &d,
+        &calls,
+        "lifecycle event (not an ECS host)",
+        lifecycle_terminate_event(&stranger, "tok-x", None),
+    )
+    .await;
+    let rec = r.record().expect("record");
+    assert_eq!(
+        (rec.outcome, rec.reason.as_deref()),
+        (Outcome::Completed, Some("not_ecs_host"))
+    );
+    // moto lists no hosts for a cluster that does not exist (ECS raises ClusterNotFoundException,
+    // which the drainer records as a warning and moves on: covered by the in-memory tests).
+    assert_eq!(
+        n(&counts, "ListContainerInstances"),
+        2,
+        "both listed clusters searched"
+    );
+    assert_eq!(n(&counts, "CompleteLifecycleAction"), 1);
+    assert_eq!(
+        n(&counts, "UpdateContainerInstancesState") + n(&counts, "SendMessage"),
+        0
+    );
+    let lifecycle = moto.lifecycle_calls();
+    assert_eq!(lifecycle.len(), 1);
+    assert_eq!(lifecycle[0].result.as_deref(), Some("CONTINUE"));
+    assert!(moto.take_messages(QUEUE).is_empty());
+}
+
+/// The daemon-count interplay: daemon tasks do not hold the drain, and once the host is DRAINING
+/// daemon-count lowers the tagged daemon service's count by one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_tasks_alone_do_not_block_and_daemon_count_lowers_the_count() {
+    let moto = Moto::start();
+    moto.pin_ecs_tasks();
+    let fx = EcsFixture::new(&moto, "prod").await;
+    let hosts = fx.add_hosts("t3.large", "us-east-1a", 2).await;
+    let td = fx.register_task_definition("sidecar", None).await;
+    let tag = [("ecs-autopilot:daemon", "true")];
+    fx.create_service("logs", &td, 2, &tag, false).await;
+    fx.create_service("agent", &td, 0, &[], true).await;
+    let (ec2_id, _) = fx.host(&hosts[0]).await;
+    for h in &hosts {
+        fx.start_task(&td, h, "service:logs", Some("ecs-svc/7"))
+            .await;
+        fx.start_task(&td, h, "service:agent", Some("ecs-svc/8"))
+            .await;
+    }
+    let (d, calls) = drainer(&moto, |c| c).await;
+    let (r, counts) = invoke(
+        &d,
+        &calls,
+        "lifecycle event (daemon tasks only)",
+        lifecycle_terminate_event(&ec2_id, "tok-d", Some(r#"{"cluster":"prod"}"#)),
+    )
+    .await;
+    let rec = r.record().expect("record");
+    assert_eq!(
+        (rec.outcome, rec.reason.as_deref()),
+        (Outcome::Completed, Some("drained")),
+        "{rec:?}"
+    );
+    assert_eq!(
+        rec.tasks.daemon.len(),
+        2,
+        "tagged REPLICA daemon and DAEMON-strategy task"
+    );
+    assert_eq!(n(&counts, "CompleteLifecycleAction"), 1);
+    assert!(moto.take_messages(QUEUE).is_empty(), "no re-check");
+    assert_eq!(fx.host(&hosts[0]).await.1, "DRAINING");
+
+    // daemon-count sees the DRAINING host and lowers `logs` from 2 to 1.
+    let rec = DaemonReconciler::new(AwsEcs::new(moto.ecs()), DaemonConfig::default());
+    daemon_count::handle(&rec, fx.instance_event(&hosts[0], "DRAINING"))
+        .await
+        .expect("daemon-count");
+    assert_eq!(fx.desired_count("logs").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standalone_task_is_stopped_after_its_grace_then_the_host_completes() {
+    let moto = Moto::start();
+    moto.pin_ecs_tasks();
+    let fx = EcsFixture::new(&moto, "prod").await;
+    let hosts = fx.add_hosts("t3.large", "us-east-1a", 2).await;
+    let td = fx.register_task_definition("batch", None).await;
+    let task = fx.start_task(&td, &hosts[0], "family:batch", None).await;
+    let (ec2_id, _) = fx.host(&hosts[0]).await;
+    let (d, calls) = drainer(&moto, |c| DrainConfig {
+        standalone: StandalonePolicy::Stop,
+        standalone_grace_seconds: 0,
+        ..c
+    })
+    .await;
+    let (r, counts) = invoke(
+        &d,
+        &calls,
+        "lifecycle event (standalone task, grace 0)",
+        lifecycle_terminate_event(&ec2_id, "tok-s", Some(r#"{"cluster":"prod"}"#)),
+    )
+    .await;
+    let rec = r.record().expect("record");
+    assert_eq!(rec.outcome, Outcome::RecheckScheduled);
+    assert_eq!(rec.stopped_tasks, vec![task.clone()]);
+    assert_eq!(n(&counts, "StopTask"), 1);
+    assert_eq!(fx.task_status(&task).await.1, "STOPPED");
+    let queued = moto.take_messages(QUEUE);
+    let (r, _) = invoke(
+        &d,
+        &calls,
+        "re-check after StopTask",
+        sqs_batch_event(&[&queued[0].body]),
+    )
+    .await;
+    assert_eq!(
+        r.batch().expect("batch").records[0].outcome,
+        Outcome::Completed
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spot_warning_drains_at_once_without_waiting() {
+    let moto = Moto::start();
+    let fx = EcsFixture::new(&moto, "prod").await;
+    let hosts = fx.add_hosts("t3.large", "us-east-1a", 2).await;
+    let (ec2_id, _) = fx.host(&hosts[1]).await;
+    let (d, calls) = drainer(&moto, |c| c).await;
+    let (r, counts) = invoke(
+        &d,
+        &calls,
+        "spot interruption warning",
+        spot_interruption_event(&ec2_id),
+    )
+    .await;
+    assert_eq!(r.record().expect("record").outcome, Outcome::Draining);
+    assert_eq!(fx.host(&hosts[1]).await.1, "DRAINING");
+    assert_eq!(fx.host(&hosts[0]).await.1, "ACTIVE");
+    assert_eq!(n(&counts, "UpdateContainerInstancesState"), 1);
+    assert!(moto.lifecycle_calls().is_empty());
+    assert!(moto.take_messages(QUEUE).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_events_are_clear_errors_and_make_no_call() {
+    let moto = Moto::start();
+    let (d, calls) = drainer(&moto, |c| c).await;
+    calls.reset();
+    for (payload, needle) in [
+        (
+            json!({"detail-type": "EC2 Instance-terminate Lifecycle Action", "source": "aws.autoscaling",
+                   "detail": {"AutoScalingGroupName": "g", "LifecycleHookName": "h"}}),
+            "LifecycleActionToken",
+        ),
+        (
+            json!({"detail-type": "EC2 Spot Instance Interruption Warning", "source": "aws.ec2", "detail": {}}),
+            "instance-id",
+        ),
+        (json!("just a string"), "not an EventBridge event"),
+        (json!({"Records": "nope"}), "SQS batch"),
+    ] {
+        let err = handle(&d, payload.clone()).await.expect_err("must fail");
+        assert!(err.to_string().contains(needle), "{payload}: {err}");
+        let diag = lambda_runtime_diagnostic(err);
+        assert_eq!(diag, "InvalidEvent");
+    }
+    // A bad message in a batch fails alone, by message id.
+    let (r, _) = invoke(
+        &d,
+        &calls,
+        "batch with a bad message",
+        sqs_batch_event(&["{\"hello\": 1}"]),
+    )
+    .await;
+    let batch = r.batch().expect("batch");
+    assert_eq!(batch.batch_item_failures.len(), 1);
+    assert_eq!(batch.batch_item_failures[0].item_identifier, "msg-0");
+    assert!(
+        batch.errors[0].1.contains("not a valid re-check"),
+        "{:?}",
+        batch.errors
+    );
+    // Other detail types are skipped, not errors.
+    let (r, _) = invoke(
+        &d,
+        &calls,
+        "unrelated event",
+        json!({"detail-type": "EC2 Instance Launch Successful", "source": "aws.autoscaling", "detail": {}}),
+    )
+    .await;
+    assert!(matches!(r, Response::Event(ref e) if e.trigger == "skipped"));
+    assert_eq!(calls.total(), 0, "no AWS call: {:?}", calls.snapshot());
+    assert!(moto.lifecycle_calls().is_empty());
+}
+
+fn lambda_runtime_diagnostic(e: instance_drainer::HandlerError) -> String {
+    let d: lambda_runtime::Diagnostic = e.into();
+    d.error_type
+}
