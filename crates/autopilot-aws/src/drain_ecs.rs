@@ -6,39 +6,13 @@
 //! - Tasks: ListTasks on the container instance for desired RUNNING and desired STOPPED (so tasks
 //!   still shutting down are seen), all pages, then DescribeTasks by 100.
 
-use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::types::{Attribute, ContainerInstanceStatus, DesiredStatus};
 
 use autopilot_core::drain::ports::{DrainEcsPort, HostTask};
 use autopilot_core::model::{ContainerInstance, Service};
 use autopilot_core::ports::{EcsError, EcsPort};
 
-use crate::ecs::{container_instance_from_sdk, AwsEcs, DESCRIBE_INSTANCES_BATCH, LIST_PAGE_SIZE};
-
-/// DescribeTasks accepts at most 100 tasks per call.
-pub const DESCRIBE_TASKS_BATCH: usize = 100;
-
-const THROTTLING_CODES: &[&str] = &[
-    "ThrottlingException",
-    "Throttling",
-    "TooManyRequestsException",
-    "RequestLimitExceeded",
-];
-
-fn map_err<E>(operation: &'static str, cluster: &str, err: SdkError<E>) -> EcsError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    let code = err.code().map(str::to_string);
-    let message = DisplayErrorContext(&err).to_string();
-    match code.as_deref() {
-        Some("ClusterNotFoundException") => EcsError::ClusterNotFound {
-            cluster: cluster.to_string(),
-        },
-        Some(c) if THROTTLING_CODES.contains(&c) => EcsError::Throttled { operation, message },
-        _ => EcsError::Api { operation, message },
-    }
-}
+use crate::ecs::{map_err, AwsEcs, LIST_PAGE_SIZE};
 
 /// The cluster query filter for one EC2 instance.
 pub fn ec2_instance_filter(ec2_instance_id: &str) -> String {
@@ -46,28 +20,6 @@ pub fn ec2_instance_filter(ec2_instance_id: &str) -> String {
 }
 
 impl AwsEcs {
-    async fn describe_instances(
-        &self,
-        cluster: &str,
-        arns: &[String],
-    ) -> Result<Vec<ContainerInstance>, EcsError> {
-        let mut out = Vec::new();
-        for batch in arns.chunks(DESCRIBE_INSTANCES_BATCH) {
-            let resp = self
-                .client()
-                .describe_container_instances()
-                .cluster(cluster)
-                .set_container_instances(Some(batch.to_vec()))
-                .send()
-                .await
-                .map_err(|e| map_err("DescribeContainerInstances", cluster, e))?;
-            for ci in resp.container_instances() {
-                out.push(container_instance_from_sdk(ci)?);
-            }
-        }
-        Ok(out)
-    }
-
     async fn list_tasks(
         &self,
         cluster: &str,
@@ -85,7 +37,7 @@ impl AwsEcs {
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
-            .map_err(|e| map_err("ListTasks", cluster, e))
+            .map_err(|e| map_err("ListTasks", Some(cluster), e))
     }
 }
 
@@ -110,7 +62,7 @@ impl DrainEcsPort for AwsEcs {
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
-            .map_err(|e| map_err("ListContainerInstances", cluster, e))?;
+            .map_err(|e| map_err("ListContainerInstances", Some(cluster), e))?;
         if arns.is_empty() {
             return Ok(None);
         }
@@ -147,7 +99,7 @@ impl DrainEcsPort for AwsEcs {
             .status(ContainerInstanceStatus::Draining)
             .send()
             .await
-            .map_err(|e| map_err("UpdateContainerInstancesState", cluster, e))?;
+            .map_err(|e| map_err("UpdateContainerInstancesState", Some(cluster), e))?;
         if let Some(f) = resp.failures().first() {
             return Err(EcsError::Api {
                 operation: "UpdateContainerInstancesState",
@@ -178,28 +130,18 @@ impl DrainEcsPort for AwsEcs {
                 arns.push(arn);
             }
         }
-        let mut out = Vec::with_capacity(arns.len());
-        for batch in arns.chunks(DESCRIBE_TASKS_BATCH) {
-            let resp = self
-                .client()
-                .describe_tasks()
-                .cluster(cluster)
-                .set_tasks(Some(batch.to_vec()))
-                .send()
-                .await
-                .map_err(|e| map_err("DescribeTasks", cluster, e))?;
-            for t in resp.tasks() {
-                let Some(arn) = t.task_arn() else { continue };
-                out.push(HostTask {
-                    arn: arn.to_string(),
-                    last_status: t.last_status().unwrap_or("").to_string(),
-                    desired_status: t.desired_status().unwrap_or("").to_string(),
-                    group: t.group().map(str::to_string),
-                    started_by: t.started_by().map(str::to_string),
-                });
-            }
-        }
-        Ok(out)
+        Ok(self
+            .describe_tasks(cluster, &arns)
+            .await?
+            .into_iter()
+            .map(|t| HostTask {
+                arn: t.arn,
+                last_status: t.last_status.unwrap_or_default(),
+                desired_status: t.desired_status.unwrap_or_default(),
+                group: t.group,
+                started_by: t.started_by,
+            })
+            .collect())
     }
 
     async fn drain_services(
@@ -220,7 +162,7 @@ impl DrainEcsPort for AwsEcs {
             .reason(reason)
             .send()
             .await
-            .map_err(|e| map_err("StopTask", cluster, e))?;
+            .map_err(|e| map_err("StopTask", Some(cluster), e))?;
         Ok(())
     }
 
@@ -247,7 +189,7 @@ impl DrainEcsPort for AwsEcs {
             .attributes(attribute)
             .send()
             .await
-            .map_err(|e| map_err("PutAttributes", cluster, e))?;
+            .map_err(|e| map_err("PutAttributes", Some(cluster), e))?;
         Ok(())
     }
 }

@@ -93,29 +93,62 @@ impl DynamoCapacityStore {
     }
 }
 
-/// `(expression, values)` for a condition; `#v` is the version attribute.
-fn condition_expression(
-    condition: WriteCondition,
-) -> (String, Vec<(&'static str, AttributeValue)>) {
+/// The ConditionExpression of a [`WriteCondition`], with its attribute names (`#v` = the version
+/// attribute) and values — the same rule as [`outcome`], in DynamoDB's words.
+struct ConditionParts {
+    expression: String,
+    names: Option<HashMap<String, String>>,
+    values: Option<HashMap<String, AttributeValue>>,
+}
+
+fn condition_parts(condition: WriteCondition) -> ConditionParts {
     let absent = format!("attribute_not_exists({})", schema::PARTITION_KEY);
-    match condition {
+    let (expression, value) = match condition {
         WriteCondition::NewerThanStored(v) => (
             format!("{absent} OR attribute_not_exists(#v) OR #v < :v"),
-            vec![(":v", n(v))],
+            Some(v),
         ),
         WriteCondition::AtLeastStored(v) => (
             format!("{absent} OR attribute_not_exists(#v) OR #v <= :v"),
-            vec![(":v", n(v))],
+            Some(v),
         ),
-        WriteCondition::Unchanged(None) => (absent, vec![]),
+        WriteCondition::Unchanged(None) => (absent, None),
         WriteCondition::Unchanged(Some(None)) => (
             format!(
                 "attribute_exists({}) AND attribute_not_exists(#v)",
                 schema::PARTITION_KEY
             ),
-            vec![],
+            None,
         ),
-        WriteCondition::Unchanged(Some(Some(s))) => ("#v = :v".to_string(), vec![(":v", n(s))]),
+        WriteCondition::Unchanged(Some(Some(v))) => ("#v = :v".to_string(), Some(v)),
+    };
+    let uses_version = expression.contains("#v");
+    ConditionParts {
+        expression,
+        names: uses_version
+            .then(|| HashMap::from([("#v".to_string(), schema::VERSION_ATTRIBUTE.to_string())])),
+        values: value.map(|v| HashMap::from([(":v".to_string(), n(v))])),
+    }
+}
+
+/// Turns a conditional request's result into an [`Outcome`]: success = applied; a failed
+/// condition is classified from the stored item DynamoDB returned (`old_item` extracts it from
+/// the operation's ConditionalCheckFailed error, `None` for any other error).
+fn conditional_outcome<O, E>(
+    operation: &'static str,
+    condition: WriteCondition,
+    result: Result<O, SdkError<E>>,
+    old_item: impl Fn(&E) -> Option<Option<&Item>>,
+) -> Result<Outcome, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(Outcome::Applied),
+        Err(SdkError::ServiceError(e)) if old_item(e.err()).is_some() => {
+            Ok(refused(condition, old_item(e.err()).flatten()))
+        }
+        Err(e) => Err(store_err(operation, e)),
     }
 }
 
@@ -155,33 +188,22 @@ impl CapacityStore for DynamoCapacityStore {
         record: &Record,
         condition: WriteCondition,
     ) -> Result<Outcome, StoreError> {
-        let (expression, values) = condition_expression(condition);
-        let mut req = self
+        let c = condition_parts(condition);
+        let result = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(to_item(record)))
-            .condition_expression(expression)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        if expression_uses_version(condition) {
-            req = req.expression_attribute_names("#v", schema::VERSION_ATTRIBUTE);
-        }
-        for (k, v) in values {
-            req = req.expression_attribute_values(k, v);
-        }
-        match req.send().await {
-            Ok(_) => Ok(Outcome::Applied),
-            Err(SdkError::ServiceError(e))
-                if matches!(e.err(), PutItemError::ConditionalCheckFailedException(_)) =>
-            {
-                let old = match e.err() {
-                    PutItemError::ConditionalCheckFailedException(c) => c.item(),
-                    _ => None,
-                };
-                Ok(refused(condition, old))
-            }
-            Err(e) => Err(store_err("PutItem", e)),
-        }
+            .condition_expression(c.expression)
+            .set_expression_attribute_names(c.names)
+            .set_expression_attribute_values(c.values)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        conditional_outcome("PutItem", condition, result, |e| match e {
+            PutItemError::ConditionalCheckFailedException(c) => Some(c.item()),
+            _ => None,
+        })
     }
 
     async fn delete(
@@ -189,8 +211,8 @@ impl CapacityStore for DynamoCapacityStore {
         key: &RecordKey,
         condition: WriteCondition,
     ) -> Result<Outcome, StoreError> {
-        let (expression, values) = condition_expression(condition);
-        let mut req = self
+        let c = condition_parts(condition);
+        let result = self
             .client
             .delete_item()
             .table_name(&self.table)
@@ -199,27 +221,16 @@ impl CapacityStore for DynamoCapacityStore {
                 s(cluster_partition(&key.cluster_arn)),
             )
             .key(schema::SORT_KEY, s(&key.sort_key))
-            .condition_expression(expression)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        if expression_uses_version(condition) {
-            req = req.expression_attribute_names("#v", schema::VERSION_ATTRIBUTE);
-        }
-        for (k, v) in values {
-            req = req.expression_attribute_values(k, v);
-        }
-        match req.send().await {
-            Ok(_) => Ok(Outcome::Applied),
-            Err(SdkError::ServiceError(e))
-                if matches!(e.err(), DeleteItemError::ConditionalCheckFailedException(_)) =>
-            {
-                let old = match e.err() {
-                    DeleteItemError::ConditionalCheckFailedException(c) => c.item(),
-                    _ => None,
-                };
-                Ok(refused(condition, old))
-            }
-            Err(e) => Err(store_err("DeleteItem", e)),
-        }
+            .condition_expression(c.expression)
+            .set_expression_attribute_names(c.names)
+            .set_expression_attribute_values(c.values)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        conditional_outcome("DeleteItem", condition, result, |e| match e {
+            DeleteItemError::ConditionalCheckFailedException(c) => Some(c.item()),
+            _ => None,
+        })
     }
 
     async fn cluster_records(&self, cluster: &str) -> Result<Vec<Record>, StoreError> {
@@ -238,10 +249,6 @@ impl CapacityStore for DynamoCapacityStore {
             .map_err(|e| store_err("Query", e))?;
         items.iter().map(from_item).collect()
     }
-}
-
-fn expression_uses_version(condition: WriteCondition) -> bool {
-    !matches!(condition, WriteCondition::Unchanged(None))
 }
 
 // ---- item mapping: the one place record fields meet attribute names ----

@@ -48,7 +48,11 @@ impl AwsEcs {
 }
 
 /// Maps an SDK error to the port's error, keeping AWS's message.
-fn map_err<E>(operation: &'static str, cluster: Option<&str>, err: SdkError<E>) -> EcsError
+pub(crate) fn map_err<E>(
+    operation: &'static str,
+    cluster: Option<&str>,
+    err: SdkError<E>,
+) -> EcsError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -60,6 +64,62 @@ where
         },
         (Some(c), _) if THROTTLING_CODES.contains(&c) => EcsError::Throttled { operation, message },
         _ => EcsError::Api { operation, message },
+    }
+}
+
+impl AwsEcs {
+    /// DescribeContainerInstances in batches of 100. Failure entries (an instance deregistered
+    /// between List and Describe) are logged and skipped: the instance is gone, not an error.
+    pub(crate) async fn describe_instances(
+        &self,
+        cluster: &str,
+        arns: &[String],
+    ) -> Result<Vec<ContainerInstance>, EcsError> {
+        let mut out = Vec::with_capacity(arns.len());
+        for batch in arns.chunks(DESCRIBE_INSTANCES_BATCH) {
+            let resp = self
+                .client
+                .describe_container_instances()
+                .cluster(cluster)
+                .set_container_instances(Some(batch.to_vec()))
+                .send()
+                .await
+                .map_err(|e| map_err("DescribeContainerInstances", Some(cluster), e))?;
+            for f in resp.failures() {
+                tracing::info!(
+                    arn = f.arn().unwrap_or(""),
+                    reason = f.reason().unwrap_or(""),
+                    "DescribeContainerInstances failure entry; instance skipped"
+                );
+            }
+            for ci in resp.container_instances() {
+                out.push(container_instance_from_sdk(ci)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// DescribeTasks in batches of 100.
+    pub(crate) async fn describe_tasks(
+        &self,
+        cluster: &str,
+        arns: &[String],
+    ) -> Result<Vec<Task>, EcsError> {
+        let mut out = Vec::with_capacity(arns.len());
+        for batch in arns.chunks(DESCRIBE_TASKS_BATCH) {
+            let resp = self
+                .client
+                .describe_tasks()
+                .cluster(cluster)
+                .set_tasks(Some(batch.to_vec()))
+                .send()
+                .await
+                .map_err(|e| map_err("DescribeTasks", Some(cluster), e))?;
+            for t in resp.tasks() {
+                out.push(task_from_sdk(t)?);
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -91,29 +151,7 @@ impl EcsPort for AwsEcs {
             .await
             .map_err(|e| map_err("ListContainerInstances", Some(cluster), e))?;
 
-        let mut out = Vec::with_capacity(arns.len());
-        for batch in arns.chunks(DESCRIBE_INSTANCES_BATCH) {
-            let resp = self
-                .client
-                .describe_container_instances()
-                .cluster(cluster)
-                .set_container_instances(Some(batch.to_vec()))
-                .send()
-                .await
-                .map_err(|e| map_err("DescribeContainerInstances", Some(cluster), e))?;
-            for f in resp.failures() {
-                // An instance deregistered between List and Describe: it is gone, not an error.
-                tracing::info!(
-                    arn = f.arn().unwrap_or(""),
-                    reason = f.reason().unwrap_or(""),
-                    "DescribeContainerInstances failure entry; instance skipped"
-                );
-            }
-            for ci in resp.container_instances() {
-                out.push(container_instance_from_sdk(ci)?);
-            }
-        }
-        Ok(out)
+        self.describe_instances(cluster, &arns).await
     }
 
     async fn list_service_arns(&self, cluster: &str) -> Result<Vec<String>, EcsError> {
@@ -222,21 +260,7 @@ impl TaskPort for AwsEcs {
             .collect::<Result<Vec<_>, _>>()
             .await
             .map_err(|e| map_err("ListTasks", Some(cluster), e))?;
-        let mut out = Vec::with_capacity(arns.len());
-        for batch in arns.chunks(DESCRIBE_TASKS_BATCH) {
-            let resp = self
-                .client
-                .describe_tasks()
-                .cluster(cluster)
-                .set_tasks(Some(batch.to_vec()))
-                .send()
-                .await
-                .map_err(|e| map_err("DescribeTasks", Some(cluster), e))?;
-            for t in resp.tasks() {
-                out.push(task_from_sdk(t)?);
-            }
-        }
-        Ok(out)
+        self.describe_tasks(cluster, &arns).await
     }
 }
 

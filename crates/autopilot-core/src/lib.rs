@@ -13,6 +13,7 @@ pub mod capacity;
 pub mod config;
 pub mod daemon;
 pub mod events;
+pub mod logging;
 pub mod memory;
 pub mod model;
 pub mod ports;

@@ -11,9 +11,8 @@
 //! - Malformed events and table/ECS failures fail the invocation (Lambda retries, then the
 //!   on-failure destination keeps the event). Retries are safe: every write is conditional.
 
-use std::io::Write;
-
 use autopilot_core::events::{EcsEvent, EventError};
+use autopilot_core::logging::json_line;
 use autopilot_core::ports::{EcsError, EcsPort, TaskPort};
 use autopilot_core::recorder::{CapacityRecorder, EventResult, RecorderError, SweepReport};
 use autopilot_core::store::CapacityStore;
@@ -87,9 +86,9 @@ pub async fn handle<S: CapacityStore, E: EcsPort + TaskPort>(
             .map_err(HandlerError::ListClusters)?;
         let sweeps = recorder.sweep_clusters(&clusters, now).await;
         for s in &sweeps {
-            log_line(
-                "capacity sweep",
+            json_line(
                 if s.error.is_some() { "ERROR" } else { "INFO" },
+                "capacity sweep",
                 s,
             );
         }
@@ -109,7 +108,7 @@ pub async fn handle<S: CapacityStore, E: EcsPort + TaskPort>(
     }
     match recorder.record_event(&event, now).await {
         Ok(result) => {
-            log_line("capacity event", "INFO", &result);
+            json_line("INFO", "capacity event", &result);
             Ok(Response {
                 trigger: "event",
                 event: Some(result),
@@ -125,9 +124,9 @@ pub async fn handle<S: CapacityStore, E: EcsPort + TaskPort>(
                 writes: u32,
             }
             let rejected = e.to_string();
-            log_line(
-                "capacity event rejected",
+            json_line(
                 "WARN",
+                "capacity event rejected",
                 &Rejection {
                     detail_type: event.detail_type(),
                     rejected: rejected.clone(),
@@ -142,26 +141,5 @@ pub async fn handle<S: CapacityStore, E: EcsPort + TaskPort>(
             })
         }
         Err(e) => Err(HandlerError::Record(e)),
-    }
-}
-
-/// One JSON line on stdout (CloudWatch Logs Insights discovers its fields).
-fn log_line<T: Serialize>(message: &'static str, level: &'static str, body: &T) {
-    #[derive(Serialize)]
-    struct Line<'a, T> {
-        level: &'static str,
-        message: &'static str,
-        #[serde(flatten)]
-        body: &'a T,
-    }
-    match serde_json::to_string(&Line {
-        level,
-        message,
-        body,
-    }) {
-        Ok(json) => {
-            let _ = writeln!(std::io::stdout().lock(), "{json}");
-        }
-        Err(e) => tracing::error!(error = %e, "could not serialise log line"),
     }
 }

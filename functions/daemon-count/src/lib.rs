@@ -10,11 +10,11 @@
 //! a cluster or service could not be read or written; retrying is safe because every run only
 //! writes counts that differ from what it just read.
 
-use autopilot_core::daemon::{summarize, Action, ClusterReport, DaemonReconciler, DecisionRecord};
+use autopilot_core::daemon::{summarize, Action, ClusterReport, DaemonReconciler};
 use autopilot_core::events::{EcsEvent, EventError};
+use autopilot_core::logging::json_line;
 use autopilot_core::ports::{EcsError, EcsPort};
 use serde::Serialize;
-use std::io::Write;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -80,7 +80,12 @@ pub async fn handle<E: EcsPort>(
     let reports = reconciler.reconcile_clusters(&clusters).await;
     for report in &reports {
         for record in &report.services {
-            log_decision(record);
+            let level = if record.action == Action::Failed {
+                "ERROR"
+            } else {
+                "INFO"
+            };
+            json_line(level, "daemon-count decision", record);
         }
         if let Some(error) = &report.error {
             tracing::error!(cluster = %report.cluster, error = %error, "cluster not reconciled");
@@ -119,34 +124,6 @@ pub async fn handle<E: EcsPort>(
         clusters: reports,
         skipped: None,
     })
-}
-
-/// One JSON line per decision on stdout (CloudWatch Logs Insights discovers its fields).
-fn log_decision(record: &DecisionRecord) {
-    #[derive(Serialize)]
-    struct Line<'a> {
-        level: &'static str,
-        message: &'static str,
-        #[serde(flatten)]
-        record: &'a DecisionRecord,
-    }
-    let line = Line {
-        level: if record.action == Action::Failed {
-            "ERROR"
-        } else {
-            "INFO"
-        },
-        message: "daemon-count decision",
-        record,
-    };
-    match serde_json::to_string(&line) {
-        Ok(json) => {
-            let mut out = std::io::stdout().lock();
-            // A failed log write must not fail the invocation.
-            let _ = writeln!(out, "{json}");
-        }
-        Err(e) => tracing::error!(error = %e, "could not serialise decision record"),
-    }
 }
 
 impl From<HandlerError> for lambda_runtime::Diagnostic {

@@ -11,12 +11,11 @@
 //! Any other EventBridge detail type is a logged skip. Invalid events fail the invocation with a
 //! clear error and make no call. Every decision is logged as one JSON line.
 
-use std::io::Write;
-
 use autopilot_core::drain::events::{DrainEvent, RecheckMessage};
 use autopilot_core::drain::ports::{DrainEcsPort, LifecyclePort, RecheckQueue};
 use autopilot_core::drain::{DrainError, DrainRecord, Drainer};
 use autopilot_core::events::EventError;
+use autopilot_core::logging::json_line;
 use serde::Serialize;
 use thiserror::Error;
 
@@ -174,32 +173,6 @@ fn failed(instance: &str, source: DrainError) -> HandlerError {
     }
 }
 
-/// One JSON line per decision on stdout.
-fn log_record(record: &DrainRecord) {
-    #[derive(Serialize)]
-    struct Line<'a> {
-        level: &'static str,
-        message: &'static str,
-        #[serde(flatten)]
-        record: &'a DrainRecord,
-    }
-    let line = Line {
-        level: if record.warnings.is_empty() {
-            "INFO"
-        } else {
-            "WARN"
-        },
-        message: "instance-drainer decision",
-        record,
-    };
-    match serde_json::to_string(&line) {
-        Ok(json) => {
-            let _ = writeln!(std::io::stdout().lock(), "{json}");
-        }
-        Err(e) => tracing::error!(error = %e, "could not serialise drain record"),
-    }
-}
-
 impl From<HandlerError> for lambda_runtime::Diagnostic {
     fn from(e: HandlerError) -> Self {
         let error_type = match &e {
@@ -211,4 +184,14 @@ impl From<HandlerError> for lambda_runtime::Diagnostic {
             error_message: e.to_string(),
         }
     }
+}
+
+/// One JSON line per decision on stdout.
+fn log_record(record: &DrainRecord) {
+    let level = if record.warnings.is_empty() {
+        "INFO"
+    } else {
+        "WARN"
+    };
+    json_line(level, "instance-drainer decision", record);
 }
