@@ -19,6 +19,7 @@ use autopilot_core::drain::{DrainConfig, Drainer, Outcome, StandalonePolicy};
 use instance_drainer::{handle, Response};
 use integration_tests::{
     lifecycle_terminate_event, spot_interruption_event, sqs_batch_event, EcsFixture, Moto,
+    LIFECYCLE_EVENT_UNIX,
 };
 use serde_json::json;
 
@@ -49,12 +50,15 @@ async fn drainer(
             .build(),
     );
     let config = config(DrainConfig::with_queue(url.clone()));
+    // The events carry a fixed `time`; the drainer's clock is pinned 30 s after it (a freshly
+    // delivered event), so no outcome depends on the day the suite runs.
     let d = Drainer::new(
         AwsEcs::new(ecs),
         AwsAutoScaling::new(asg),
         AwsSqs::new(sqs, url),
         config,
-    );
+    )
+    .with_clock(|| LIFECYCLE_EVENT_UNIX + 30);
     (d, counter)
 }
 

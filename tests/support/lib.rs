@@ -16,6 +16,13 @@ use serde_json::{json, Value};
 
 pub const REGION: &str = "us-east-1";
 pub const ACCOUNT: &str = "123456789012";
+/// The `time` of the lifecycle and spot events built here. Tests that depend on elapsed time run
+/// the drainer on a clock pinned near it ([`LIFECYCLE_EVENT_UNIX`]): a wall clock would make the
+/// outcome depend on the day the suite runs (a hard-coded past time plus the real clock once put
+/// every drain past its deadline).
+pub const LIFECYCLE_EVENT_TIME: &str = "2026-11-22T06:00:00Z";
+/// [`LIFECYCLE_EVENT_TIME`] in Unix seconds.
+pub const LIFECYCLE_EVENT_UNIX: i64 = 1_795_327_200;
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -534,7 +541,7 @@ pub fn lifecycle_terminate_event(
         "detail-type": "EC2 Instance-terminate Lifecycle Action",
         "source": "aws.autoscaling",
         "account": ACCOUNT,
-        "time": "2026-11-22T06:00:00Z",
+        "time": LIFECYCLE_EVENT_TIME,
         "region": REGION,
         "resources": [format!("arn:aws:autoscaling:{REGION}:{ACCOUNT}:autoScalingGroup:59fcbb81-bd02-485d-80ce-563ef5b237bf:autoScalingGroupName/ecs-asg")],
         "detail": detail
@@ -549,7 +556,7 @@ pub fn spot_interruption_event(ec2_instance_id: &str) -> Value {
         "detail-type": "EC2 Spot Instance Interruption Warning",
         "source": "aws.ec2",
         "account": ACCOUNT,
-        "time": "2026-11-22T06:00:00Z",
+        "time": LIFECYCLE_EVENT_TIME,
         "region": REGION,
         "resources": [format!("arn:aws:ec2:{REGION}b:instance/{ec2_instance_id}")],
         "detail": {"instance-id": ec2_instance_id, "instance-action": "terminate"}
