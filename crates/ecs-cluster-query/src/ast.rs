@@ -49,15 +49,28 @@ impl Subject {
         c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '/' | ':')
     }
 
-    /// Whether `op` is accepted for this subject (see the crate docs' operator table).
-    pub fn supports(&self, op: Operator) -> bool {
+    /// The operators this subject accepts.
+    ///
+    /// For the five built-in fields these are the docs' "Valid operators" lists (cluster query
+    /// language page). The docs give no list for `attribute:NAME` and `task:group`: attributes
+    /// accept every operator (the operator table's `exists`/`!exists` only make sense there, as
+    /// every built-in field exists on every container instance), and `task:group`, a string
+    /// compared against each task's group, accepts the same six as the other string subject,
+    /// `ec2InstanceId` (orderings and `exists` have no meaning over a set of groups).
+    pub fn valid_operators(&self) -> &'static [Operator] {
+        use Operator::*;
+        const STRING_LIKE: &[Operator] = &[Eq, Ne, In, NotIn, Matches, NotMatches];
+        const ORDERED: &[Operator] = &[Eq, Ne, Gt, Ge, Lt, Le];
         match self {
-            Subject::Attribute(_) | Subject::Ec2InstanceId | Subject::AgentVersion => true,
-            Subject::AgentConnected | Subject::TaskGroup => !op.is_ordering(),
-            Subject::RegisteredAt | Subject::RunningTasksCount => {
-                !matches!(op, Operator::Matches | Operator::NotMatches)
-            }
+            Subject::Attribute(_) => &Operator::ALL,
+            Subject::AgentConnected | Subject::Ec2InstanceId | Subject::TaskGroup => STRING_LIKE,
+            Subject::AgentVersion | Subject::RegisteredAt | Subject::RunningTasksCount => ORDERED,
         }
+    }
+
+    /// Whether `op` is accepted for this subject (see [`Subject::valid_operators`]).
+    pub fn supports(&self, op: Operator) -> bool {
+        self.valid_operators().contains(&op)
     }
 }
 
@@ -187,6 +200,21 @@ pub(crate) enum Typed {
     Integer(i64),
 }
 
+/// A host's value for a single-valued subject, borrowed from the host (no allocation).
+#[derive(Debug, Clone, Copy)]
+enum HostValue<'h> {
+    /// Attributes and `ec2InstanceId`.
+    Text(&'h str),
+    /// `agentConnected`.
+    Bool(bool),
+    /// `agentVersion`, as reported (compared as dotted numbers).
+    Version(&'h str),
+    /// `registeredAt`, Unix seconds.
+    Instant(i64),
+    /// `runningTasksCount`.
+    Integer(i64),
+}
+
 /// One literal argument of a predicate.
 #[derive(Debug, Clone)]
 pub struct Argument {
@@ -232,6 +260,35 @@ pub(crate) struct Invalid {
     pub(crate) expected: String,
     /// The offending text, rendered for "found ...".
     pub(crate) found: String,
+    /// A message replacing `expected X, found Y`, when that shape reads wrongly.
+    pub(crate) message: Option<String>,
+}
+
+/// An operator the subject does not accept (see [`Subject::valid_operators`]).
+pub(crate) struct OperatorNotValid {
+    pub(crate) expected: String,
+    pub(crate) found: String,
+    pub(crate) message: String,
+}
+
+impl OperatorNotValid {
+    /// `None` when `subject` accepts `op`.
+    pub(crate) fn check(subject: &Subject, op: Operator) -> Option<OperatorNotValid> {
+        if subject.supports(op) {
+            return None;
+        }
+        let valid: Vec<&str> = subject
+            .valid_operators()
+            .iter()
+            .map(|o| o.symbol())
+            .collect();
+        let valid = valid.join(", ");
+        Some(OperatorNotValid {
+            expected: format!("an operator valid for {subject} ({valid})"),
+            found: format!("'{op}'"),
+            message: format!("operator {op} is not valid for subject {subject}; valid: {valid}"),
+        })
+    }
 }
 
 impl Predicate {
@@ -243,8 +300,10 @@ impl Predicate {
         operator: Operator,
         arguments: Vec<String>,
     ) -> Result<Predicate, ParseError> {
-        Predicate::build(subject, operator, arguments)
-            .map_err(|inv| ParseError::new(0, inv.expected, inv.found))
+        Predicate::build(subject, operator, arguments).map_err(|inv| match inv.message {
+            Some(m) => ParseError::with_message(0, inv.expected, inv.found, m),
+            None => ParseError::new(0, inv.expected, inv.found),
+        })
     }
 
     pub(crate) fn build(
@@ -252,18 +311,12 @@ impl Predicate {
         operator: Operator,
         arguments: Vec<String>,
     ) -> Result<Predicate, Invalid> {
-        if !subject.supports(operator) {
+        if let Some(e) = OperatorNotValid::check(&subject, operator) {
             return Err(Invalid {
                 argument: None,
-                found: format!("'{operator}'"),
-                expected: format!("an operator supported by {subject} ({})", {
-                    let ops: Vec<&str> = Operator::ALL
-                        .iter()
-                        .filter(|o| subject.supports(**o))
-                        .map(|o| o.symbol())
-                        .collect();
-                    ops.join(", ")
-                }),
+                expected: e.expected,
+                found: e.found,
+                message: Some(e.message),
             });
         }
         let (min, max) = operator.arity();
@@ -279,6 +332,7 @@ impl Predicate {
                         min.to_string()
                     }
                 ),
+                message: None,
             });
         }
         let is_match = matches!(operator, Operator::Matches | Operator::NotMatches);
@@ -291,6 +345,7 @@ impl Predicate {
                     argument: Some(i),
                     expected,
                     found: parser::quote_found(&text),
+                    message: None,
                 })?
             };
             typed_args.push(Argument { text, typed });
@@ -301,6 +356,7 @@ impl Predicate {
                 argument: Some(0),
                 expected,
                 found: parser::quote_found(src),
+                message: None,
             })?)
         } else {
             None
@@ -328,89 +384,105 @@ impl Predicate {
         &self.arguments
     }
 
-    /// Evaluates the predicate on one host. Negated operators are exactly the negation of
-    /// their positive form.
+    /// Evaluates the predicate on one host.
+    ///
+    /// A predicate on a single-valued subject (`attribute:NAME`, `ec2InstanceId`,
+    /// `agentConnected`, `agentVersion`, `registeredAt`, `runningTasksCount`) compares the
+    /// host's value; when the host has **no value** (attribute absent, or present without a
+    /// value; field unknown) every operator is false, the negated ones (`!=`, `!in`, `!~`)
+    /// included, and only `exists`/`!exists` look at presence. This follows the docs' example
+    /// `attribute:stack != prod`, which "lists the instances with the custom attribute stack
+    /// unless the attribute value is prod": hosts without `stack` are not listed. It also keeps
+    /// daemon-count from counting a host where ECS would not place the task (the extra task
+    /// would stay PENDING). Among hosts that have a value, `!=`/`!in`/`!~` are exactly the
+    /// negation of `==`/`in`/`=~`; `not (attribute:x == y)` stays the plain negation and is
+    /// true for hosts without `x`.
+    ///
+    /// `task:group` is a set (the groups of the host's tasks): `==`/`in`/`=~` ask whether some
+    /// task's group matches, `!=`/`!in`/`!~` whether none does, so a host without tasks
+    /// satisfies the negated forms (the docs' task anti-affinity example).
     pub fn evaluate(&self, host: &impl HostView) -> bool {
-        match self.operator.negated_form_of() {
-            Some(positive) => !self.evaluate_positive(positive, host),
-            None => self.evaluate_positive(self.operator, host),
+        if self.subject == Subject::TaskGroup {
+            return match self.operator.negated_form_of() {
+                Some(positive) => !self.any_task_group_matches(positive, host),
+                None => self.any_task_group_matches(self.operator, host),
+            };
+        }
+        match self.operator {
+            Operator::Exists => self.is_present(host),
+            Operator::NotExists => !self.is_present(host),
+            op => {
+                let Some(value) = self.host_value(host) else {
+                    return false;
+                };
+                match op.negated_form_of() {
+                    Some(positive) => !self.compare(positive, value),
+                    None => self.compare(op, value),
+                }
+            }
         }
     }
 
-    fn evaluate_positive(&self, op: Operator, host: &impl HostView) -> bool {
+    /// Presence, for `exists`/`!exists` (only attributes accept them; an attribute without a
+    /// value is present).
+    fn is_present(&self, host: &impl HostView) -> bool {
         match &self.subject {
-            Subject::Attribute(name) => {
-                let value = host.attribute(name);
-                if op == Operator::Exists {
-                    return value.is_some();
-                }
-                self.eval_text(op, value.flatten())
-            }
-            Subject::Ec2InstanceId => {
-                let value = host.ec2_instance_id();
-                if op == Operator::Exists {
-                    return value.is_some();
-                }
-                self.eval_text(op, value)
-            }
-            Subject::AgentConnected => {
-                let Some(value) = host.agent_connected() else {
-                    return false;
-                };
-                match op {
-                    Operator::Exists => true,
-                    Operator::Matches => self.regex_match(if value { "true" } else { "false" }),
-                    _ => self.eval_ordered(op, |t| match t {
-                        Typed::Bool(b) => Some(value.cmp(b)),
-                        _ => None,
-                    }),
-                }
-            }
-            Subject::AgentVersion => {
-                let Some(value) = host.agent_version() else {
-                    return false;
-                };
-                match op {
-                    Operator::Exists => true,
-                    Operator::Matches => self.regex_match(value),
-                    _ => self.eval_ordered(op, |t| match t {
-                        Typed::Version(v) => compare_version(value, v),
-                        _ => None,
-                    }),
-                }
-            }
-            Subject::RegisteredAt => {
-                let Some(value) = host.registered_at() else {
-                    return false;
-                };
-                if op == Operator::Exists {
-                    return true;
-                }
-                self.eval_ordered(op, |t| match t {
-                    Typed::Instant(i) => Some(value.cmp(i)),
+            Subject::Attribute(name) => host.attribute(name).is_some(),
+            _ => self.host_value(host).is_some(),
+        }
+    }
+
+    /// The host's value for a single-valued subject, `None` when it has none.
+    fn host_value<'h>(&self, host: &'h impl HostView) -> Option<HostValue<'h>> {
+        match &self.subject {
+            Subject::Attribute(name) => host.attribute(name).flatten().map(HostValue::Text),
+            Subject::Ec2InstanceId => host.ec2_instance_id().map(HostValue::Text),
+            Subject::AgentConnected => host.agent_connected().map(HostValue::Bool),
+            Subject::AgentVersion => host.agent_version().map(HostValue::Version),
+            Subject::RegisteredAt => host.registered_at().map(HostValue::Instant),
+            Subject::RunningTasksCount => host.running_tasks_count().map(HostValue::Integer),
+            Subject::TaskGroup => None,
+        }
+    }
+
+    /// A positive operator (`==`, `in`, `=~`, orderings) applied to a present value.
+    fn compare(&self, op: Operator, value: HostValue<'_>) -> bool {
+        match value {
+            HostValue::Text(text) => self.eval_text(op, text),
+            HostValue::Bool(b) => match op {
+                Operator::Matches => self.regex_match(if b { "true" } else { "false" }),
+                _ => self.eval_ordered(op, |t| match t {
+                    Typed::Bool(arg) => Some(b.cmp(arg)),
                     _ => None,
-                })
-            }
-            Subject::RunningTasksCount => {
-                let Some(value) = host.running_tasks_count() else {
-                    return false;
-                };
-                if op == Operator::Exists {
-                    return true;
-                }
-                self.eval_ordered(op, |t| match t {
-                    Typed::Integer(i) => Some(value.cmp(i)),
-                    _ => None,
-                })
-            }
-            Subject::TaskGroup => match op {
-                Operator::Exists => host.any_task_group(&mut |_| true),
-                Operator::Matches => host.any_task_group(&mut |g| self.regex_match(g)),
-                Operator::Eq | Operator::In => {
-                    host.any_task_group(&mut |g| self.arguments.iter().any(|a| a.text == g))
-                }
-                _ => false,
+                }),
             },
+            HostValue::Version(text) => match op {
+                Operator::Matches => self.regex_match(text),
+                _ => self.eval_ordered(op, |t| match t {
+                    Typed::Version(v) => compare_version(text, v),
+                    _ => None,
+                }),
+            },
+            HostValue::Instant(at) => self.eval_ordered(op, |t| match t {
+                Typed::Instant(i) => Some(at.cmp(i)),
+                _ => None,
+            }),
+            HostValue::Integer(n) => self.eval_ordered(op, |t| match t {
+                Typed::Integer(i) => Some(n.cmp(i)),
+                _ => None,
+            }),
+        }
+    }
+
+    /// `task:group` with a positive operator: does some task's group match?
+    fn any_task_group_matches(&self, op: Operator, host: &impl HostView) -> bool {
+        match op {
+            Operator::Matches => host.any_task_group(&mut |g| self.regex_match(g)),
+            Operator::Eq | Operator::In => {
+                host.any_task_group(&mut |g| self.arguments.iter().any(|a| a.text == g))
+            }
+            // Rejected at parse time (see `Subject::valid_operators`).
+            _ => false,
         }
     }
 
@@ -418,10 +490,7 @@ impl Predicate {
         self.pattern.as_ref().is_some_and(|m| m.is_match(value))
     }
 
-    fn eval_text(&self, op: Operator, value: Option<&str>) -> bool {
-        let Some(value) = value else {
-            return false;
-        };
+    fn eval_text(&self, op: Operator, value: &str) -> bool {
         match op {
             Operator::Matches => self.regex_match(value),
             Operator::Eq | Operator::In => self.arguments.iter().any(|a| a.text == value),

@@ -13,7 +13,7 @@
 
 use thiserror::Error;
 
-use crate::ast::{Expression, Invalid, Operator, Predicate, Subject};
+use crate::ast::{Expression, Invalid, Operator, OperatorNotValid, Predicate, Subject};
 
 /// Maximum expression length, in characters (ECS's documented limit).
 pub const MAX_EXPRESSION_CHARS: usize = 2000;
@@ -26,8 +26,13 @@ agentVersion, registeredAt, runningTasksCount, task:group), '(' or 'not'";
 const EXPECTED_OPERATOR: &str = "an operator (==, !=, in, exists, ...)";
 
 /// A syntax or validation error, located at a 1-based character column of the input.
+///
+/// `Display` is `column N: MESSAGE`. For most errors the message is `expected X, found Y`; an
+/// operator that the subject does not accept reads `operator X is not valid for subject Y;
+/// valid: ...` instead, because "expected an operator" would wrongly suggest a syntax error
+/// (`expected` and `found` are filled in either way, for programs).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("column {column}: expected {expected}, found {found}")]
+#[error("column {column}: {message}")]
 pub struct ParseError {
     /// 1-based column, counted in Unicode scalar values (0 when there is no source text).
     pub column: usize,
@@ -35,14 +40,34 @@ pub struct ParseError {
     pub expected: String,
     /// What it found instead: a quoted excerpt like `'foo'`, or `end of input`.
     pub found: String,
+    /// The human-readable message (without the column).
+    pub message: String,
 }
 
 impl ParseError {
     pub(crate) fn new(column: usize, expected: impl Into<String>, found: String) -> Self {
+        let expected = expected.into();
+        let message = format!("expected {expected}, found {found}");
+        ParseError {
+            column,
+            expected,
+            found,
+            message,
+        }
+    }
+
+    /// An error whose message is not of the `expected X, found Y` shape.
+    pub(crate) fn with_message(
+        column: usize,
+        expected: impl Into<String>,
+        found: String,
+        message: String,
+    ) -> Self {
         ParseError {
             column,
             expected: expected.into(),
             found,
+            message,
         }
     }
 }
@@ -355,6 +380,16 @@ impl<'a> Parser<'a> {
             self.pos + (rest.len() - rest.trim_start().len())
         };
         let operator = self.operator()?;
+        // Checked before reading the arguments, so that the first error reported is the
+        // operator (e.g. `registeredAt in [` complains about `in`, not about the list).
+        if let Some(e) = OperatorNotValid::check(&subject, operator) {
+            return Err(ParseError::with_message(
+                self.column_at(op_start),
+                e.expected,
+                e.found,
+                e.message,
+            ));
+        }
         let mut args: Vec<(String, usize)> = Vec::new();
         match operator {
             Operator::Exists | Operator::NotExists => {}
@@ -387,11 +422,15 @@ impl<'a> Parser<'a> {
                  argument,
                  expected,
                  found,
+                 message,
              }| {
                 let pos = argument
                     .and_then(|i| starts.get(i).copied())
                     .unwrap_or(op_start);
-                ParseError::new(self.column_at(pos), expected, found)
+                match message {
+                    Some(m) => ParseError::with_message(self.column_at(pos), expected, found, m),
+                    None => ParseError::new(self.column_at(pos), expected, found),
+                }
             },
         )
     }

@@ -6,7 +6,7 @@
 //! ones; the input order of `hosts` breaks the final ties) → the first host gets the task, its
 //! resources and ports are deducted, and the next task is placed. The first task that cannot be
 //! placed stops the run (nothing changed, so every later task would fail the same way) and the
-//! reason is explained in words.
+//! reason is explained in words. One call simulates at most [`MAX_TASKS_PER_PLACEMENT`] tasks.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -21,6 +21,13 @@ use crate::parser::{parse, ParseError};
 pub const MAX_CONSTRAINTS: usize = 10;
 /// ECS's limit on placement strategies per task / service.
 pub const MAX_STRATEGIES: usize = 5;
+
+/// The most tasks one [`place`] call simulates. Not an ECS limit: a bound on the work of one
+/// call (at most this many rounds over the hosts), because a request that needs no CPU, memory
+/// or ports fits forever and `count` comes from users. When resources run out first (the usual
+/// case) the run stops there, as for any count; when this many tasks were placed and more were
+/// asked for, the rest are reported unplaced with a reason naming this limit.
+pub const MAX_TASKS_PER_PLACEMENT: usize = 10_000;
 
 /// A binding placement constraint.
 #[derive(Debug, Clone, PartialEq)]
@@ -393,9 +400,21 @@ pub fn place(
         })
         .collect();
 
-    let mut placed = Vec::with_capacity(count);
+    // `count` is untrusted: reserve for what can plausibly be placed, not for what was asked
+    // (`Vec::with_capacity(usize::MAX)` aborts the process).
+    let mut placed = Vec::with_capacity(count.min(live.len()).min(MAX_TASKS_PER_PLACEMENT));
     let mut candidates: Vec<usize> = Vec::with_capacity(live.len());
     for task in 0..count {
+        if task == MAX_TASKS_PER_PLACEMENT {
+            return fail(
+                placed,
+                count,
+                format!(
+                    "the simulation stops at {MAX_TASKS_PER_PLACEMENT} tasks per call \
+                     (MAX_TASKS_PER_PLACEMENT); the remaining tasks were not tried"
+                ),
+            );
+        }
         // 1. Resources (and a connected agent).
         candidates.clear();
         candidates.extend(live.iter().enumerate().filter_map(|(i, l)| {
@@ -470,8 +489,10 @@ pub fn place(
         };
         // 4. Commit.
         if let Some(l) = live.get_mut(best) {
-            l.cpu -= request.cpu;
-            l.memory -= request.memory;
+            // Saturating: a negative request (nonsense, but not ours to reject) must not
+            // overflow.
+            l.cpu = l.cpu.saturating_sub(request.cpu);
+            l.memory = l.memory.saturating_sub(request.memory);
             l.extra_ports.extend_from_slice(&ports);
             l.placed += 1;
             placed.push(l.host.id.clone());
@@ -496,7 +517,7 @@ fn fail(placed: Vec<String>, count: usize, reason: String) -> Placement {
         format!("after placing {} of {count} tasks, {reason}", placed.len())
     };
     Placement {
-        unplaced: count - placed.len(),
+        unplaced: count.saturating_sub(placed.len()),
         placed,
         reason: Some(reason),
     }

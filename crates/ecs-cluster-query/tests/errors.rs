@@ -90,30 +90,147 @@ fn bad_arguments() {
 
 #[test]
 fn unsupported_operator_for_subject() {
-    check(
-        "agentConnected > true",
-        16,
-        "operator supported by agentConnected",
-        "'>'",
+    let cases = [
+        (
+            "agentConnected > true",
+            16,
+            "column 16: operator > is not valid for subject agentConnected; \
+             valid: ==, !=, in, !in, =~, !~",
+        ),
+        (
+            "agentConnected exists",
+            16,
+            "column 16: operator exists is not valid for subject agentConnected; \
+             valid: ==, !=, in, !in, =~, !~",
+        ),
+        (
+            "agentVersion =~ '1\\.2.*'",
+            14,
+            "column 14: operator =~ is not valid for subject agentVersion; \
+             valid: ==, !=, >, >=, <, <=",
+        ),
+        (
+            "ec2InstanceId < i-5",
+            15,
+            "column 15: operator < is not valid for subject ec2InstanceId; \
+             valid: ==, !=, in, !in, =~, !~",
+        ),
+        (
+            "registeredAt in [2018-02-13]",
+            14,
+            "column 14: operator in is not valid for subject registeredAt; \
+             valid: ==, !=, >, >=, <, <=",
+        ),
+        (
+            "registeredAt matches 2018.*",
+            14,
+            "column 14: operator =~ is not valid for subject registeredAt; \
+             valid: ==, !=, >, >=, <, <=",
+        ),
+        (
+            "runningTasksCount not_in [1, 2]",
+            19,
+            "column 19: operator !in is not valid for subject runningTasksCount; \
+             valid: ==, !=, >, >=, <, <=",
+        ),
+        (
+            "runningTasksCount exists",
+            19,
+            "column 19: operator exists is not valid for subject runningTasksCount; \
+             valid: ==, !=, >, >=, <, <=",
+        ),
+        (
+            "task:group >= x",
+            12,
+            "column 12: operator >= is not valid for subject task:group; \
+             valid: ==, !=, in, !in, =~, !~",
+        ),
+        (
+            "attribute:a exists and task:group !exists",
+            35,
+            "column 35: operator !exists is not valid for subject task:group; \
+             valid: ==, !=, in, !in, =~, !~",
+        ),
+    ];
+    for (input, column, message) in cases {
+        let e = err(input);
+        assert_eq!(e.column, column, "{input}");
+        assert_eq!(e.to_string(), message, "{input}");
+    }
+    // The operator is reported before anything wrong in its arguments.
+    assert_eq!(err("registeredAt in [2018-").column, 14);
+    // Programs still get `expected` and `found`.
+    let e = err("agentVersion =~ x");
+    assert_eq!(e.found, "'=~'");
+    assert_eq!(
+        e.expected,
+        "an operator valid for agentVersion (==, !=, >, >=, <, <=)"
     );
-    check(
-        "task:group >= x",
-        12,
-        "operator supported by task:group",
-        "'>='",
-    );
-    check(
-        "runningTasksCount =~ 1.*",
-        19,
-        "operator supported by runningTasksCount",
-        "'=~'",
-    );
-    check(
-        "registeredAt matches 2018.*",
-        14,
-        "operator supported by registeredAt",
-        "'=~'",
-    );
+}
+
+/// The docs' "Valid operators" lists, per subject (`attribute:` and `task:group` have none in
+/// the docs: see `Subject::valid_operators`).
+#[test]
+fn valid_operators_follow_the_docs() {
+    let args = |op: &str| match op {
+        "exists" | "!exists" => String::new(),
+        "in" | "!in" => " [V]".to_string(),
+        _ => " V".to_string(),
+    };
+    let all = [
+        "==", "!=", ">", ">=", "<", "<=", "exists", "!exists", "in", "!in", "=~", "!~",
+    ];
+    let table: [(&str, &str, &[&str]); 7] = [
+        (
+            "agentConnected",
+            "true",
+            &["==", "!=", "in", "!in", "=~", "!~"],
+        ),
+        (
+            "agentVersion",
+            "1.14.5",
+            &["==", "!=", ">", ">=", "<", "<="],
+        ),
+        (
+            "ec2InstanceId",
+            "i-1",
+            &["==", "!=", "in", "!in", "=~", "!~"],
+        ),
+        (
+            "registeredAt",
+            "2018-02-13",
+            &["==", "!=", ">", ">=", "<", "<="],
+        ),
+        (
+            "runningTasksCount",
+            "1",
+            &["==", "!=", ">", ">=", "<", "<="],
+        ),
+        (
+            "task:group",
+            "databases",
+            &["==", "!=", "in", "!in", "=~", "!~"],
+        ),
+        ("attribute:stack", "prod", &all),
+    ];
+    for (subject, value, valid) in table {
+        for op in all {
+            let input = format!("{subject} {op}{}", args(op).replace('V', value));
+            let parsed = parse(&input);
+            if valid.contains(&op) {
+                assert!(parsed.is_ok(), "{input}: {parsed:?}");
+            } else {
+                match parsed {
+                    Ok(e) => panic!("{input} parsed as {e}"),
+                    Err(e) => assert!(
+                        e.message
+                            .starts_with(&format!("operator {op} is not valid")),
+                        "{input}: {e}"
+                    ),
+                }
+            }
+        }
+    }
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use ecs_cluster_query::placement::{
     parse_constraints, parse_strategies, place, Constraint, PlacementError, Resource, SpreadField,
-    Strategy, TaskRequest, MAX_CONSTRAINTS,
+    Strategy, TaskRequest, MAX_CONSTRAINTS, MAX_TASKS_PER_PLACEMENT,
 };
 use ecs_cluster_query::{parse, Host};
 
@@ -407,4 +407,54 @@ fn zero_tasks() {
     let p = place(&[], &req(1, 1), 0, &[], &[]);
     assert_eq!(p.placed.len() + p.unplaced, 0);
     assert_eq!(p.reason, None);
+}
+
+#[test]
+fn huge_count_fails_at_the_first_task_that_does_not_fit() {
+    // Capacity for exactly 3 tasks of 90 MiB: one per 100 MiB host, three hosts.
+    let hosts: Vec<Host> = (1..=3)
+        .map(|i| Host::new(format!("i-{i}")).with_resources(1024, 100))
+        .collect();
+    let p = place(&hosts, &req(10, 90), usize::MAX, &[], &[]);
+    assert_eq!(p.placed, ["i-1", "i-2", "i-3"]);
+    assert_eq!(p.unplaced, usize::MAX - 3);
+    assert_eq!(
+        p.reason.as_deref(),
+        Some(
+            format!(
+                "after placing 3 of {} tasks, no host has 90 MiB memory free; \
+                 the largest free is 10 MiB on i-1",
+                usize::MAX
+            )
+            .as_str()
+        )
+    );
+    // A huge count over no hosts is a plain "no hosts", not an allocation failure.
+    let p = place(&[], &req(10, 90), usize::MAX, &[], &[]);
+    assert!(p.placed.is_empty());
+    assert_eq!(p.unplaced, usize::MAX);
+    assert_eq!(p.reason.as_deref(), Some("the cluster has no hosts"));
+}
+
+#[test]
+fn a_request_that_always_fits_stops_at_the_task_limit() {
+    // No CPU, memory or ports: every host fits every task, so only the limit ends the run.
+    let hosts = five_small_hosts();
+    let p = place(&hosts, &req(0, 0), usize::MAX, &[], &[]);
+    assert_eq!(p.placed.len(), MAX_TASKS_PER_PLACEMENT);
+    assert_eq!(p.unplaced, usize::MAX - MAX_TASKS_PER_PLACEMENT);
+    let reason = p.reason.unwrap_or_default();
+    assert!(reason.contains("stops at 10000 tasks per call"), "{reason}");
+    // Exactly the limit is not cut short.
+    let p = place(&hosts, &req(0, 0), MAX_TASKS_PER_PLACEMENT, &[], &[]);
+    assert_eq!(p.placed.len(), MAX_TASKS_PER_PLACEMENT);
+    assert_eq!(p.unplaced, 0);
+    assert_eq!(p.reason, None);
+}
+
+#[test]
+fn negative_requests_do_not_overflow() {
+    let hosts = vec![Host::new("i-1").with_resources(i64::MAX, i64::MAX)];
+    let p = place(&hosts, &req(i64::MIN, i64::MIN), 2, &[], &[]);
+    assert_eq!(p.placed, ["i-1", "i-1"]);
 }

@@ -195,3 +195,42 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    /// The missing-value decision: a negated operator is the negation of its positive form
+    /// exactly on hosts that have a value, and false on the others.
+    #[test]
+    fn negated_operators_are_negation_among_hosts_with_a_value(
+        stored in prop_oneof![
+            Just(None),
+            Just(Some(None)),
+            prop::sample::select(vec!["prod", "dev", "p", "", "prod "]).prop_map(|v| Some(Some(v))),
+        ],
+        pair in prop::sample::select(vec![
+            (Operator::Ne, Operator::Eq),
+            (Operator::NotIn, Operator::In),
+            (Operator::NotMatches, Operator::Matches),
+        ]),
+        args in prop::collection::vec(prop::sample::select(vec!["prod", "dev", "p.*", "x"]), 1..3),
+    ) {
+        let (negated, positive) = pair;
+        let n = if matches!(negated, Operator::NotIn) { args.len() } else { 1 };
+        let args: Vec<String> = args.iter().take(n).map(|s| s.to_string()).collect();
+        let build = |op| Predicate::new(Subject::Attribute("stack".into()), op, args.clone());
+        let (Ok(neg), Ok(pos)) = (build(negated), build(positive)) else {
+            return Err(TestCaseError::fail("valid predicate rejected"));
+        };
+        let host = match stored {
+            None => Host::new("h"),
+            Some(None) => Host::new("h").with_flag_attribute("stack"),
+            Some(Some(v)) => Host::new("h").with_attribute("stack", v),
+        };
+        let has_value = matches!(stored, Some(Some(_)));
+        prop_assert_eq!(neg.evaluate(&host), has_value && !pos.evaluate(&host));
+        // `not` of the positive form stays the plain negation.
+        let not_pos = Expression::Not(Box::new(Expression::Predicate(pos.clone())));
+        prop_assert_eq!(not_pos.evaluate(&host), !pos.evaluate(&host));
+    }
+}

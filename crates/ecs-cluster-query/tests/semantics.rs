@@ -175,13 +175,76 @@ fn attribute_ordering_numeric_or_lexicographic() {
 
 #[test]
 fn value_less_attribute() {
+    // Present for `exists`; for every value operator, positive or negated, it has no value
+    // and so satisfies none of them.
     let h = Host::new("h").with_flag_attribute("gpu");
     assert!(eval("attribute:gpu exists", &h));
     assert!(!eval("attribute:gpu not_exists", &h));
     assert!(!eval("attribute:gpu == ''", &h));
-    assert!(eval("attribute:gpu != x", &h));
+    assert!(!eval("attribute:gpu != x", &h));
+    assert!(!eval("attribute:gpu not_in [x]", &h));
     assert!(!eval("attribute:gpu =~ '.*'", &h));
-    assert!(eval("attribute:gpu !~ '.*'", &h));
+    assert!(!eval("attribute:gpu !~ 'x'", &h));
+    // The explicit negation is still the plain negation.
+    assert!(eval("not attribute:gpu == x", &h));
+}
+
+#[test]
+fn negated_operators_need_a_value() {
+    let without = Host::new("without");
+    let prod = Host::new("prod").with_attribute("stack", "prod");
+    let dev = Host::new("dev").with_attribute("stack", "dev");
+    for (expr, on_without, on_prod, on_dev) in [
+        ("attribute:stack != prod", false, false, true),
+        ("attribute:stack not_equals prod", false, false, true),
+        ("attribute:stack !in [prod, qa]", false, false, true),
+        ("attribute:stack not_in [prod]", false, false, true),
+        ("attribute:stack !~ 'p.*'", false, false, true),
+        ("attribute:stack not_matches 'p.*'", false, false, true),
+        // `not` of the positive operator is the plain negation, so it differs on `without`.
+        ("not attribute:stack == prod", true, false, true),
+        ("not attribute:stack in [prod, qa]", true, false, true),
+        ("not attribute:stack =~ 'p.*'", true, false, true),
+        ("attribute:stack !exists", true, false, false),
+    ] {
+        assert_eq!(
+            eval(expr, &without),
+            on_without,
+            "{expr} on a host without stack"
+        );
+        assert_eq!(eval(expr, &prod), on_prod, "{expr} on stack=prod");
+        assert_eq!(eval(expr, &dev), on_dev, "{expr} on stack=dev");
+    }
+    // Among hosts that have a value, `!=` is exactly `not ==`.
+    for h in [&prod, &dev] {
+        assert_eq!(
+            eval("attribute:stack != prod", h),
+            eval("not attribute:stack == prod", h)
+        );
+    }
+}
+
+#[test]
+fn unknown_fields_satisfy_no_comparison() {
+    // A view that does not know a field (all `None`) matches neither `==` nor `!=` on it.
+    let mut h = Host::new("h");
+    h.ec2_instance_id = None;
+    h.agent_connected = None;
+    h.running_tasks_count = None;
+    for expr in [
+        "ec2InstanceId == i-1",
+        "ec2InstanceId != i-1",
+        "ec2InstanceId !~ 'x.*'",
+        "agentConnected == true",
+        "agentConnected != true",
+        "agentConnected not_in [false]",
+        "agentVersion != 1.0.0",
+        "registeredAt != 2018-01-01",
+        "runningTasksCount != 0",
+    ] {
+        assert!(!eval(expr, &h), "{expr}");
+        assert!(eval(&format!("not ({expr})"), &h), "not ({expr})");
+    }
 }
 
 #[test]
@@ -191,14 +254,13 @@ fn agent_version_as_dotted_numbers() {
     assert!(eval("agentVersion > 1.9.0", &h));
     assert!(eval("agentVersion == 1.10", &h));
     assert!(eval("agentVersion <= 1.10.0", &h));
-    assert!(eval("agentVersion =~ '1\\.10\\..*'", &h));
     h.agent_version = Some("dev-build".into());
     assert!(!eval("agentVersion > 1.0.0", &h));
     assert!(!eval("agentVersion == 1.0.0", &h));
     assert!(eval("agentVersion != 1.0.0", &h));
     h.agent_version = None;
-    assert!(!eval("agentVersion exists", &h));
     assert!(!eval("agentVersion < 9", &h));
+    assert!(!eval("agentVersion != 9", &h));
 }
 
 #[test]
@@ -216,7 +278,7 @@ fn registered_at_formats() {
 fn running_tasks_count_is_numeric() {
     let h = Host::new("h").with_task("a").with_task("b").with_task("c");
     assert!(eval("runningTasksCount > 2", &h));
-    assert!(eval("runningTasksCount in [1, 3]", &h));
+    assert!(eval("runningTasksCount >= 3", &h));
     assert!(!eval(
         "runningTasksCount < 10 and runningTasksCount > 3",
         &h
@@ -230,9 +292,12 @@ fn task_group_semantics() {
     let web = Host::new("web")
         .with_task("service:web")
         .with_task("family:nginx");
+    // A set: the negated forms mean "no task has it", so a host without tasks satisfies them.
     assert!(eval("task:group != service:web", &empty));
+    assert!(eval("task:group not_in [service:web]", &empty));
+    assert!(eval("task:group !~ '.*'", &empty));
     assert!(!eval("task:group == service:web", &empty));
-    assert!(!eval("task:group exists", &empty));
+    assert!(!eval("task:group =~ '.*'", &empty));
     assert!(eval("task:group == service:web", &web));
     assert!(eval("task:group in [service:db, family:nginx]", &web));
     assert!(!eval("task:group not_in [service:db, family:nginx]", &web));
@@ -278,8 +343,9 @@ impl HostView for MinimalView {
 fn custom_host_view() {
     let v = MinimalView;
     assert!(p("attribute:zone == a and task:group == service:x").evaluate(&v));
-    assert!(p("ec2InstanceId != i-1 and agentConnected != true").evaluate(&v));
-    assert!(!p("ec2InstanceId exists or agentConnected == false").evaluate(&v));
+    // The view knows neither field: no comparison on them holds, negated or not.
+    assert!(!p("ec2InstanceId != i-1 or agentConnected != true").evaluate(&v));
+    assert!(!p("ec2InstanceId == i-1 or agentConnected == false").evaluate(&v));
 }
 
 #[test]
@@ -290,6 +356,40 @@ fn predicate_builder() {
     assert!(bad.is_err());
     let bad = Predicate::new(Subject::TaskGroup, Operator::Eq, vec![]);
     assert!(bad.is_err());
-    let bad = Predicate::new(Subject::TaskGroup, Operator::Exists, vec!["x".into()]);
+    let bad = Predicate::new(
+        Subject::Attribute("a".into()),
+        Operator::Exists,
+        vec!["x".into()],
+    );
     assert!(bad.is_err());
+    let bad = Predicate::new(Subject::TaskGroup, Operator::Exists, vec![]);
+    assert_eq!(
+        bad.map_err(|e| e.to_string()),
+        Err(
+            "column 0: operator exists is not valid for subject task:group; \
+             valid: ==, !=, in, !in, =~, !~"
+                .to_string()
+        )
+    );
+}
+
+/// The README's "Regex differences from Java", as this crate behaves.
+#[test]
+fn documented_regex_differences() {
+    let h = |v: &str| Host::new("h").with_attribute("a", v);
+    // `.` excludes only `\n` (Java's also excludes `\r`, U+0085, U+2028, U+2029).
+    assert!(!eval("attribute:a =~ 't2.*'", &h("t2\nx")));
+    for terminator in ["\r", "\u{85}", "\u{2028}", "\u{2029}"] {
+        assert!(
+            eval("attribute:a =~ 't2.*'", &h(&format!("t2{terminator}x"))),
+            "{terminator:?}"
+        );
+    }
+    // `(?i)` is Unicode-aware (ASCII-only in Java by default).
+    assert!(eval("attribute:a =~ '(?i)é'", &h("É")));
+    // Java's `\h`, `\R`, `\X` are not supported: parse errors, not silent mismatches.
+    for class in ["\\h", "\\R", "\\X"] {
+        let expr = format!("attribute:a =~ 'x{class}'");
+        assert!(parse(&expr).is_err(), "{expr}");
+    }
 }
