@@ -75,8 +75,11 @@ async fn invoke(
         .await
         .unwrap_or_else(|e| panic!("{label}: {e}"));
     let took = t.elapsed();
+    // Not a speed target (those are benchmarks): a guard that no invocation waits for tasks. The
+    // shortest wait the drainer could make is a re-check interval (45–60 s here), so a generous
+    // bound cannot flake on a loaded machine yet still catches a drainer that sleeps.
     assert!(
-        took < Duration::from_secs(5),
+        took < Duration::from_secs(30),
         "{label} took {took:?}: no invocation may wait"
     );
     let snapshot = calls.snapshot();
@@ -106,6 +109,17 @@ async fn two_service_tasks_drain_then_complete_exactly_once_despite_duplicates()
         .start_task(&td, &hosts[0], "service:web", Some("ecs-svc/1"))
         .await;
     let (ec2_id, _) = fx.host(&hosts[0]).await;
+    // The hook: HeartbeatTimeout 90 s → re-checks every 45 s (not the configured 60). moto reports
+    // a fixed GlobalTimeout of 48 h; the drainer bounds it by 100 × HeartbeatTimeout as AWS does.
+    moto.autoscaling()
+        .put_lifecycle_hook()
+        .auto_scaling_group_name("ecs-asg")
+        .lifecycle_hook_name("ecs-drain")
+        .lifecycle_transition("autoscaling:EC2_INSTANCE_TERMINATING")
+        .heartbeat_timeout(90)
+        .send()
+        .await
+        .expect("put lifecycle hook");
     let (d, calls) = drainer(&moto, |c| c).await;
     let event = lifecycle_terminate_event(&ec2_id, "tok-1", Some(r#"{"cluster": "prod"}"#));
 
@@ -142,9 +156,16 @@ async fn two_service_tasks_drain_then_complete_exactly_once_despite_duplicates()
     let queued = moto.take_messages(QUEUE);
     assert_eq!(queued.len(), 1, "exactly one re-check queued: {queued:?}");
     assert_eq!(
-        queued[0].delay_seconds, 60,
-        "delayed by RECHECK_INTERVAL_SECONDS"
+        queued[0].delay_seconds, 45,
+        "delayed by HeartbeatTimeout / 2 (below RECHECK_INTERVAL_SECONDS = 60)"
     );
+    let body: serde_json::Value = serde_json::from_str(&queued[0].body).expect("json body");
+    assert_eq!(
+        body["limits"],
+        json!({"maxDrainSeconds": 3600, "recheckIntervalSeconds": 45}),
+        "9000 s (100 × 90) less 300 s would allow more: MAX_DRAIN_SECONDS = 3600 stands"
+    );
+    assert_eq!(n(&first, "DescribeLifecycleHooks"), 1);
     assert!(
         moto.lifecycle_calls().is_empty(),
         "no heartbeat or completion yet"
@@ -181,7 +202,10 @@ async fn two_service_tasks_drain_then_complete_exactly_once_despite_duplicates()
     );
     let queued2 = moto.take_messages(QUEUE);
     assert_eq!(queued2.len(), 1, "{queued2:?}");
-    assert_eq!(queued2[0].delay_seconds, 60);
+    assert_eq!(
+        queued2[0].delay_seconds, 45,
+        "the limits travel with the re-check"
+    );
 
     // ECS stops the service tasks; re-check 2 completes, delivered twice.
     fx.stop_task(&t1).await;

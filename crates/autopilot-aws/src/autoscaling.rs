@@ -8,7 +8,7 @@ use aws_sdk_autoscaling::error::{DisplayErrorContext, ProvideErrorMetadata, SdkE
 use aws_sdk_autoscaling::Client;
 
 use autopilot_core::drain::ports::{
-    AutoScalingError, LifecycleAction, LifecycleOutcome, LifecyclePort,
+    AutoScalingError, HookTimeouts, LifecycleAction, LifecycleOutcome, LifecyclePort,
 };
 
 #[derive(Clone, Debug)]
@@ -48,18 +48,53 @@ where
             if is_no_active_action(err.code(), err.message()) {
                 return Ok(LifecycleOutcome::NoActiveAction);
             }
-            let message = DisplayErrorContext(&err).to_string();
-            match err.code() {
-                Some("Throttling" | "ThrottlingException" | "RequestLimitExceeded") => {
-                    Err(AutoScalingError::Throttled { operation, message })
-                }
-                _ => Err(AutoScalingError::Api { operation, message }),
-            }
+            Err(api_error(operation, &err))
         }
     }
 }
 
+/// Throttling (after the SDK's retries) or any other API error, with the SDK's full context.
+fn api_error<E>(operation: &'static str, err: &SdkError<E>) -> AutoScalingError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let message = DisplayErrorContext(err).to_string();
+    match err.code() {
+        Some("Throttling" | "ThrottlingException" | "RequestLimitExceeded") => {
+            AutoScalingError::Throttled { operation, message }
+        }
+        _ => AutoScalingError::Api { operation, message },
+    }
+}
+
 impl LifecyclePort for AwsAutoScaling {
+    async fn hook_timeouts(
+        &self,
+        auto_scaling_group_name: &str,
+        lifecycle_hook_name: &str,
+    ) -> Result<Option<HookTimeouts>, AutoScalingError> {
+        let operation = "DescribeLifecycleHooks";
+        let out = self
+            .client
+            .describe_lifecycle_hooks()
+            .auto_scaling_group_name(auto_scaling_group_name)
+            .lifecycle_hook_names(lifecycle_hook_name)
+            .send()
+            .await
+            .map_err(|err| api_error(operation, &err))?;
+        Ok(out
+            .lifecycle_hooks()
+            .iter()
+            .find(|h| h.lifecycle_hook_name() == Some(lifecycle_hook_name))
+            .and_then(|h| {
+                let heartbeat = u64::try_from(h.heartbeat_timeout()?).ok()?;
+                Some(HookTimeouts {
+                    heartbeat_seconds: heartbeat,
+                    global_seconds: h.global_timeout().and_then(|g| u64::try_from(g).ok()),
+                })
+            }))
+    }
+
     async fn complete_continue(
         &self,
         action: &LifecycleAction,

@@ -8,10 +8,12 @@ use std::sync::Arc;
 
 use autopilot_core::drain::config::StandalonePolicy;
 use autopilot_core::drain::decide::{classify, CompleteReason, TaskKind};
+use autopilot_core::drain::decide::{fit_to_hook, DrainLimits};
+use autopilot_core::drain::drainer::marker_supersedes;
 use autopilot_core::drain::drainer::MARKER_ATTRIBUTE;
 use autopilot_core::drain::events::{DrainEvent, RecheckMessage};
 use autopilot_core::drain::memory::{InMemoryDrainEcs, InMemoryLifecycle, InMemoryQueue};
-use autopilot_core::drain::ports::HostTask;
+use autopilot_core::drain::ports::{HookTimeouts, HostTask};
 use autopilot_core::drain::{decide, DrainConfig, DrainDecision, Drainer, Outcome};
 use autopilot_core::events::Envelope;
 use autopilot_core::model::{ContainerInstance, InstanceStatus, SchedulingStrategy, Service};
@@ -265,6 +267,14 @@ fn lifecycle_event(
     instance: &str,
     metadata: Option<&str>,
 ) -> Envelope<autopilot_core::drain::events::LifecycleActionDetail> {
+    lifecycle_event_at(instance, metadata, "2027-01-15T08:00:00Z") // = T0
+}
+
+fn lifecycle_event_at(
+    instance: &str,
+    metadata: Option<&str>,
+    time: &str,
+) -> Envelope<autopilot_core::drain::events::LifecycleActionDetail> {
     let mut detail = serde_json::json!({
         "LifecycleActionToken": "tok-1", "AutoScalingGroupName": "asg", "LifecycleHookName": "drain",
         "EC2InstanceId": instance, "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING"
@@ -273,7 +283,7 @@ fn lifecycle_event(
         detail["NotificationMetadata"] = m.into();
     }
     let v = serde_json::json!({"version": "0", "detail-type": "EC2 Instance-terminate Lifecycle Action",
-        "source": "aws.autoscaling", "time": "2027-01-15T08:00:00Z", "detail": detail});
+        "source": "aws.autoscaling", "time": time, "detail": detail});
     match DrainEvent::from_value(v).expect("parses") {
         DrainEvent::LifecycleTerminate(e) => e,
         other => panic!("{other:?}"),
@@ -315,7 +325,7 @@ async fn two_service_tasks_drain_then_complete_exactly_once_despite_duplicates()
     );
     let msg = recheck(&bed);
     assert_eq!(msg.attempt, 1);
-    assert_eq!(msg.started_at, T0.min(msg.started_at));
+    assert_eq!(msg.started_at, T0, "the event's time");
 
     // Re-check 1: tasks still there → heartbeat, re-check 2.
     bed.advance(60);
@@ -626,4 +636,260 @@ fn sample_drainer_events_parse() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+// ---- the hook's timeouts, late and early events, failed marker writes, wrong metadata -----------
+
+#[test]
+fn limits_fit_the_hook() {
+    struct Case {
+        name: &'static str,
+        max_drain: u64,
+        interval: u32,
+        hook: Option<HookTimeouts>,
+        want: (u64, u32),
+    }
+    let hook = |heartbeat_seconds, global_seconds| {
+        Some(HookTimeouts {
+            heartbeat_seconds,
+            global_seconds,
+        })
+    };
+    let cases = [
+        Case {
+            name: "no hook: configuration unchanged",
+            max_drain: 3600,
+            interval: 60,
+            hook: None,
+            want: (3600, 60),
+        },
+        Case {
+            name: "generous hook: configuration unchanged",
+            max_drain: 3600,
+            interval: 60,
+            hook: hook(3600, Some(172_800)),
+            want: (3600, 60),
+        },
+        Case {
+            name: "heartbeat 30 s: global 3000 s (100 x) less 300 s margin; re-check every 15 s",
+            max_drain: 3600,
+            interval: 60,
+            hook: hook(30, Some(3000)),
+            want: (2700, 15),
+        },
+        Case {
+            name: "moto reports a fixed 48 h global: 100 x heartbeat still bounds it",
+            max_drain: 172_800,
+            interval: 60,
+            hook: hook(300, Some(172_800)),
+            want: (30_000 - 300, 60),
+        },
+        Case {
+            name: "no GlobalTimeout reported: 100 x heartbeat, capped at 48 h",
+            max_drain: 172_800,
+            interval: 900,
+            hook: hook(7200, None),
+            want: (172_800 - 300, 900),
+        },
+        Case {
+            name: "reported global below 100 x heartbeat wins; margin a tenth (min 30 s)",
+            max_drain: 3600,
+            interval: 60,
+            hook: hook(60, Some(200)),
+            want: (170, 30),
+        },
+        Case {
+            name: "heartbeat 1 s (not valid in AWS): never a zero interval or deadline",
+            max_drain: 3600,
+            interval: 60,
+            hook: hook(1, Some(1)),
+            want: (1, 1),
+        },
+    ];
+    for c in cases {
+        let config = DrainConfig {
+            max_drain_seconds: c.max_drain,
+            recheck_interval_seconds: c.interval,
+            ..cfg()
+        };
+        let got = fit_to_hook(&config, c.hook);
+        assert_eq!(
+            got,
+            DrainLimits {
+                max_drain_seconds: c.want.0,
+                recheck_interval_seconds: c.want.1
+            },
+            "{}",
+            c.name
+        );
+    }
+}
+
+#[test]
+fn marker_supersedes_table() {
+    for (marker, attempt, stale) in [
+        ("tok-1/done", 3, true),
+        ("tok-1/3", 2, true),
+        ("tok-1/3", 3, false),
+        ("tok-1/2", 3, false),  // the write for attempt 3 failed: not stale
+        ("tok-2/9", 1, false),  // another action's marker
+        ("tok-10/9", 1, false), // prefix of another token is no match
+        ("tok-1/garbage", 1, false),
+        ("tok-1", 1, false),
+    ] {
+        assert_eq!(
+            marker_supersedes(marker, "tok-1", attempt),
+            stale,
+            "{marker} vs attempt {attempt}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_hooks_timeouts_bound_the_drain_and_travel_with_the_rechecks() {
+    let bed = Bed::new(cfg());
+    bed.asg().add_hook(
+        "asg",
+        "drain",
+        HookTimeouts {
+            heartbeat_seconds: 30,
+            global_seconds: Some(3000),
+        },
+    );
+    bed.ecs().add_task(CLUSTER, CI, svc_task("a", "web"));
+    let r = bed
+        .drainer
+        .on_lifecycle_action(&lifecycle_event("i-1", None))
+        .await
+        .expect("ok");
+    assert_eq!(r.recheck_delay_seconds, Some(15), "HeartbeatTimeout / 2");
+    let msg = recheck(&bed);
+    assert_eq!(
+        msg.limits,
+        Some(DrainLimits {
+            max_drain_seconds: 2700,
+            recheck_interval_seconds: 15
+        })
+    );
+    // Past the fitted deadline (well before MAX_DRAIN_SECONDS = 3600): complete, name the task.
+    bed.advance(2700);
+    let done = bed.drainer.on_recheck(&msg).await.expect("ok");
+    assert_eq!(
+        (done.outcome, done.reason.as_deref()),
+        (Outcome::Completed, Some("deadline"))
+    );
+    assert_eq!(done.tasks.service[0].task, "a");
+    assert_eq!(bed.asg().completions(), 1);
+}
+
+#[tokio::test]
+async fn a_missing_hook_keeps_the_configuration_and_says_so() {
+    let bed = Bed::new(cfg());
+    bed.ecs().add_task(CLUSTER, CI, svc_task("a", "web"));
+    let r = bed
+        .drainer
+        .on_lifecycle_action(&lifecycle_event("i-1", None))
+        .await
+        .expect("ok");
+    assert_eq!(r.recheck_delay_seconds, Some(60));
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.contains("hook drain of asg not found")),
+        "{r:?}"
+    );
+    let msg = recheck(&bed);
+    assert_eq!(
+        msg.limits,
+        Some(DrainLimits {
+            max_drain_seconds: 3600,
+            recheck_interval_seconds: 60
+        })
+    );
+}
+
+#[tokio::test]
+async fn a_late_lifecycle_event_counts_from_its_own_time() {
+    // Delivered 4000 s after the action started (EventBridge retries): past MAX_DRAIN_SECONDS.
+    let bed = Bed::new(cfg());
+    bed.ecs().add_task(CLUSTER, CI, svc_task("a", "web"));
+    let late = lifecycle_event_at("i-1", None, "2027-01-15T06:53:20Z"); // T0 - 4000
+    let r = bed.drainer.on_lifecycle_action(&late).await.expect("ok");
+    assert_eq!(r.elapsed_seconds, Some(4000));
+    assert_eq!(
+        (r.outcome, r.reason.as_deref()),
+        (Outcome::Completed, Some("deadline"))
+    );
+    assert!(bed.drainer.queue().sent().is_empty());
+}
+
+#[tokio::test]
+async fn a_future_dated_event_is_clamped_to_now() {
+    // A skewed clock must not extend the drain past the hook's timeout.
+    let bed = Bed::new(cfg());
+    bed.ecs().add_task(CLUSTER, CI, svc_task("a", "web"));
+    let early = lifecycle_event_at("i-1", None, "2027-01-15T09:00:00Z"); // T0 + 3600
+    let r = bed.drainer.on_lifecycle_action(&early).await.expect("ok");
+    assert_eq!(r.elapsed_seconds, Some(0));
+    assert_eq!(recheck(&bed).started_at, T0);
+}
+
+#[tokio::test]
+async fn a_failed_marker_write_does_not_end_the_drain() {
+    let bed = Bed::new(cfg());
+    bed.ecs().add_task(CLUSTER, CI, svc_task("a", "web"));
+    bed.drainer
+        .on_lifecycle_action(&lifecycle_event("i-1", None))
+        .await
+        .expect("ok");
+    let msg1 = recheck(&bed);
+    // Re-check 1 queues re-check 2, but the marker write (TOKEN/2) fails.
+    bed.ecs().fail(
+        "PutAttributes",
+        autopilot_core::ports::EcsError::Api {
+            operation: "PutAttributes",
+            message: "boom".into(),
+        },
+    );
+    bed.advance(60);
+    let r1 = bed.drainer.on_recheck(&msg1).await.expect("ok");
+    assert_eq!(r1.outcome, Outcome::RecheckScheduled);
+    assert!(
+        r1.warnings.iter().any(|w| w.contains("PutAttributes")),
+        "{r1:?}"
+    );
+    let msg2 = recheck(&bed);
+    // Re-check 2 finds the marker behind (TOKEN/1): it must carry on, not stop as "stale".
+    bed.ecs().finish_task("arn:aws:ecs:us-east-1:1:task/prod/a");
+    bed.advance(60);
+    let r2 = bed.drainer.on_recheck(&msg2).await.expect("ok");
+    assert_eq!(
+        (r2.outcome, r2.reason.as_deref()),
+        (Outcome::Completed, Some("drained")),
+        "{r2:?}"
+    );
+    assert_eq!(bed.asg().completions(), 1);
+}
+
+#[tokio::test]
+async fn wrong_cluster_in_metadata_falls_back_to_the_configured_clusters() {
+    let bed = Bed::new(DrainConfig {
+        clusters: Some(vec![CLUSTER.into()]),
+        ..cfg()
+    });
+    bed.ecs().add_task(CLUSTER, CI, svc_task("a", "web"));
+    let r = bed
+        .drainer
+        .on_lifecycle_action(&lifecycle_event("i-1", Some(r#"{"cluster":"staging"}"#)))
+        .await
+        .expect("ok");
+    assert_eq!(r.outcome, Outcome::RecheckScheduled, "{r:?}");
+    assert_eq!(r.cluster.as_deref(), Some(CLUSTER));
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.contains("staging") && w.contains("searching CLUSTERS")),
+        "{r:?}"
+    );
+    assert_eq!(bed.asg().completions(), 0, "not completed: it has a task");
 }

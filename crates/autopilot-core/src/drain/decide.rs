@@ -3,10 +3,12 @@
 
 use std::collections::BTreeSet;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::config::{DrainConfig, StandalonePolicy, MAX_SQS_DELAY_SECONDS};
-use super::ports::HostTask;
+use super::config::{
+    DrainConfig, StandalonePolicy, MAX_GLOBAL_TIMEOUT_SECONDS, MAX_SQS_DELAY_SECONDS,
+};
+use super::ports::{HookTimeouts, HostTask};
 use crate::daemon::DAEMON_TAG;
 use crate::model::{arn_resource_id, SchedulingStrategy, Service};
 
@@ -176,5 +178,58 @@ pub fn decide(
         tasks: out,
         stop,
         delay_seconds: delay.clamp(1, u64::from(MAX_SQS_DELAY_SECONDS)) as u32,
+    }
+}
+
+/// The deadline and re-check interval one drain runs with, fixed when the lifecycle event arrives
+/// and carried in every re-check message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DrainLimits {
+    pub max_drain_seconds: u64,
+    pub recheck_interval_seconds: u32,
+}
+
+/// Fits `MAX_DRAIN_SECONDS` and `RECHECK_INTERVAL_SECONDS` to the hook, so the drain completes
+/// before Auto Scaling gives up on its own and every re-check lands inside the heartbeat timeout:
+/// - the hook's global timeout is taken as min(reported GlobalTimeout, 100 × HeartbeatTimeout,
+///   48 h) — AWS documents the latter two as the rule, and moto reports a fixed 48 h;
+/// - the deadline is that global timeout less a margin (a tenth of it, 30 s to 5 min) for the last
+///   re-check's delivery and CompleteLifecycleAction, and never later than `MAX_DRAIN_SECONDS`;
+/// - re-checks (each sends a heartbeat) come at most every HeartbeatTimeout / 2.
+///
+/// Without the hook's timeouts (not found, or DescribeLifecycleHooks failed) the configuration
+/// stands as it is.
+pub fn fit_to_hook(config: &DrainConfig, hook: Option<HookTimeouts>) -> DrainLimits {
+    let mut limits = DrainLimits {
+        max_drain_seconds: config.max_drain_seconds,
+        recheck_interval_seconds: config.recheck_interval_seconds,
+    };
+    let Some(hook) = hook else {
+        return limits;
+    };
+    let heartbeat = hook.heartbeat_seconds.max(1);
+    let global = hook
+        .global_seconds
+        .unwrap_or(u64::MAX)
+        .min(heartbeat.saturating_mul(100))
+        .min(MAX_GLOBAL_TIMEOUT_SECONDS);
+    let margin = (global / 10).clamp(30, 300);
+    limits.max_drain_seconds = limits
+        .max_drain_seconds
+        .min(global.saturating_sub(margin).max(1));
+    let half_heartbeat = u32::try_from((heartbeat / 2).max(1)).unwrap_or(u32::MAX);
+    limits.recheck_interval_seconds = limits.recheck_interval_seconds.min(half_heartbeat);
+    limits
+}
+
+impl DrainConfig {
+    /// This configuration with one drain's limits applied.
+    pub fn with_limits(&self, limits: DrainLimits) -> DrainConfig {
+        DrainConfig {
+            max_drain_seconds: limits.max_drain_seconds,
+            recheck_interval_seconds: limits.recheck_interval_seconds,
+            ..self.clone()
+        }
     }
 }

@@ -17,7 +17,9 @@ use serde::Serialize;
 use thiserror::Error;
 
 use super::config::DrainConfig;
-use super::decide::{decide, is_daemon_service, is_live, service_name, DrainDecision, HostTasks};
+use super::decide::{
+    decide, fit_to_hook, is_daemon_service, is_live, service_name, DrainDecision, HostTasks,
+};
 use super::events::{
     parse_event_time, LifecycleActionDetail, RecheckMessage, SpotInterruptionDetail, RECHECK_KIND,
 };
@@ -225,6 +227,28 @@ impl<E: DrainEcsPort, A: LifecyclePort, Q: RecheckQueue> Drainer<E, A, Q> {
             self.ecs.set_draining(&cluster, &ci.arn).await?;
             rec.set_draining = true;
         }
+        // The hook's timeouts bound this drain; without them the configuration stands.
+        let hook = match self
+            .autoscaling
+            .hook_timeouts(&action.auto_scaling_group_name, &action.lifecycle_hook_name)
+            .await
+        {
+            Ok(Some(h)) => Some(h),
+            Ok(None) => {
+                rec.warnings.push(format!(
+                    "lifecycle hook {} of {} not found: MAX_DRAIN_SECONDS and \
+                     RECHECK_INTERVAL_SECONDS apply unchanged",
+                    action.lifecycle_hook_name, action.auto_scaling_group_name
+                ));
+                None
+            }
+            Err(e) => {
+                rec.warnings.push(format!(
+                    "{e}: MAX_DRAIN_SECONDS and RECHECK_INTERVAL_SECONDS apply unchanged"
+                ));
+                None
+            }
+        };
         let msg = RecheckMessage {
             kind: RECHECK_KIND.into(),
             cluster,
@@ -232,6 +256,7 @@ impl<E: DrainEcsPort, A: LifecyclePort, Q: RecheckQueue> Drainer<E, A, Q> {
             lifecycle: action,
             started_at,
             attempt: 0,
+            limits: Some(fit_to_hook(&self.config, hook)),
         };
         self.evaluate_and_act(&msg, now, rec).await
     }
@@ -260,12 +285,11 @@ impl<E: DrainEcsPort, A: LifecyclePort, Q: RecheckQueue> Drainer<E, A, Q> {
             rec.reason = Some("instance_gone".into());
             return Ok(rec);
         };
-        let expected = format!("{}/{}", msg.lifecycle.lifecycle_action_token, msg.attempt);
         if let Some(m) = marker(&ci) {
-            if m.starts_with(&format!("{}/", msg.lifecycle.lifecycle_action_token)) && m != expected
-            {
+            if marker_supersedes(&m, &msg.lifecycle.lifecycle_action_token, msg.attempt) {
                 rec.reason = Some(format!(
-                    "marker {MARKER_ATTRIBUTE}={m}: this re-check ({expected}) is a duplicate or stale"
+                    "marker {MARKER_ATTRIBUTE}={m}: this re-check ({}/{}) is a duplicate or stale",
+                    msg.lifecycle.lifecycle_action_token, msg.attempt
                 ));
                 return Ok(rec);
             }
@@ -304,33 +328,64 @@ impl<E: DrainEcsPort, A: LifecyclePort, Q: RecheckQueue> Drainer<E, A, Q> {
         Ok(rec)
     }
 
-    /// Clusters to search: the hook's metadata, else `CLUSTERS`, else every cluster.
+    /// Clusters to search: the hook's metadata first; then (not found there, or no metadata)
+    /// `CLUSTERS`, else every cluster.
     async fn find_host(
         &self,
         preferred: Option<String>,
         ec2_instance_id: &str,
         warnings: &mut Vec<String>,
     ) -> Result<Option<(String, ContainerInstance)>, DrainError> {
-        let clusters = match (preferred, &self.config.clusters) {
-            (Some(c), _) => vec![c],
-            (None, Some(list)) => list.clone(),
-            (None, None) => self.ecs.drain_cluster_arns().await?,
+        if let Some(cluster) = preferred {
+            match self
+                .search_cluster(&cluster, ec2_instance_id, warnings)
+                .await?
+            {
+                Some(ci) => return Ok(Some((cluster, ci))),
+                // A hook whose metadata names the wrong cluster must not let a host with tasks
+                // terminate undrained: look where we would without metadata.
+                None => {
+                    warnings.push(format!(
+                    "{ec2_instance_id} is no container instance of cluster {cluster} (from the \
+                     hook's NotificationMetadata): searching {} instead",
+                    if self.config.clusters.is_some() { "CLUSTERS" } else { "every cluster" }
+                ))
+                }
+            }
+        }
+        let clusters = match &self.config.clusters {
+            Some(list) => list.clone(),
+            None => self.ecs.drain_cluster_arns().await?,
         };
         for cluster in clusters {
-            match self
-                .ecs
-                .find_container_instance(&cluster, ec2_instance_id)
-                .await
+            if let Some(ci) = self
+                .search_cluster(&cluster, ec2_instance_id, warnings)
+                .await?
             {
-                Ok(Some(ci)) => return Ok(Some((cluster, ci))),
-                Ok(None) => {}
-                Err(EcsError::ClusterNotFound { cluster }) => {
-                    warnings.push(format!("cluster {cluster} not found"))
-                }
-                Err(e) => return Err(e.into()),
+                return Ok(Some((cluster, ci)));
             }
         }
         Ok(None)
+    }
+
+    async fn search_cluster(
+        &self,
+        cluster: &str,
+        ec2_instance_id: &str,
+        warnings: &mut Vec<String>,
+    ) -> Result<Option<ContainerInstance>, DrainError> {
+        match self
+            .ecs
+            .find_container_instance(cluster, ec2_instance_id)
+            .await
+        {
+            Ok(found) => Ok(found),
+            Err(EcsError::ClusterNotFound { cluster }) => {
+                warnings.push(format!("cluster {cluster} not found"));
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Reads the host's tasks, decides, and completes or queues re-check `msg.attempt + 1`.
@@ -362,7 +417,11 @@ impl<E: DrainEcsPort, A: LifecyclePort, Q: RecheckQueue> Drainer<E, A, Q> {
         let elapsed = elapsed(msg.started_at, now);
         rec.elapsed_seconds = Some(elapsed);
         let token = &msg.lifecycle.lifecycle_action_token;
-        match decide(&tasks, &daemons, elapsed, &self.config) {
+        let config = match msg.limits {
+            Some(limits) => self.config.with_limits(limits),
+            None => self.config.clone(),
+        };
+        match decide(&tasks, &daemons, elapsed, &config) {
             DrainDecision::Complete { reason, tasks } => {
                 rec.tasks = tasks;
                 rec.reason = Some(
@@ -392,8 +451,10 @@ impl<E: DrainEcsPort, A: LifecyclePort, Q: RecheckQueue> Drainer<E, A, Q> {
                     attempt: msg.attempt + 1,
                     ..msg.clone()
                 };
-                // Queue first, mark second: if the marker write fails a retry queues a second
-                // chain (harmless), never none.
+                // Queue first, mark second: if the marker write fails the queued re-check still
+                // runs (a marker behind its attempt is not stale, see `marker_supersedes`), and a
+                // duplicate delivery at worst queues a second chain that the first one's next
+                // marker then stops.
                 self.queue
                     .send_recheck(&next.to_body(), delay_seconds)
                     .await?;
@@ -429,6 +490,20 @@ impl<E: DrainEcsPort, A: LifecyclePort, Q: RecheckQueue> Drainer<E, A, Q> {
                 .push(format!("PutAttributes {MARKER_ATTRIBUTE}={value}: {e}"));
         }
     }
+}
+
+/// True when the marker shows that re-check `attempt` of the action `token` is a duplicate or
+/// stale: the drain completed (`TOKEN/done`) or a later re-check was already queued
+/// (`TOKEN/N` with N > attempt). A marker *behind* the attempt (its write failed) or of another
+/// action does not stop the re-check: a failed best-effort write must never end a drain.
+pub fn marker_supersedes(marker: &str, token: &str, attempt: u32) -> bool {
+    let Some(rest) = marker.strip_prefix(token).and_then(|r| r.strip_prefix('/')) else {
+        return false;
+    };
+    if rest == "done" {
+        return true;
+    }
+    rest.parse::<u32>().is_ok_and(|n| n > attempt)
 }
 
 fn marker(ci: &ContainerInstance) -> Option<String> {

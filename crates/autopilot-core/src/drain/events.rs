@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::decide::DrainLimits;
 use super::ports::LifecycleAction;
 use crate::events::{Envelope, EventError};
 
@@ -104,6 +105,11 @@ pub struct RecheckMessage {
     pub started_at: i64,
     /// 1 for the first re-check, then 2, 3, …
     pub attempt: u32,
+    /// The drain's deadline and re-check interval, fitted to the hook's timeouts when the
+    /// lifecycle event arrived ([`super::decide::fit_to_hook`]). Absent in messages of earlier
+    /// versions: the function's configuration applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<DrainLimits>,
 }
 
 impl RecheckMessage {

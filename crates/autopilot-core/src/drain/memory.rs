@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard};
 
 use super::ports::{
-    AutoScalingError, DrainEcsPort, HostTask, LifecycleAction, LifecycleOutcome, LifecyclePort,
-    QueueError, RecheckQueue,
+    AutoScalingError, DrainEcsPort, HookTimeouts, HostTask, LifecycleAction, LifecycleOutcome,
+    LifecyclePort, QueueError, RecheckQueue,
 };
 use crate::model::{arn_resource_id, Attribute, ContainerInstance, InstanceStatus, Service};
 use crate::ports::EcsError;
@@ -279,6 +279,8 @@ struct LifecycleState {
     completed: BTreeSet<String>,
     calls: Vec<LifecycleCall>,
     failure: Option<AutoScalingError>,
+    /// (group, hook) → timeouts; absent = hook not found.
+    hooks: BTreeMap<(String, String), HookTimeouts>,
 }
 
 /// Auto Scaling's lifecycle API in memory: an action is active until completed.
@@ -315,6 +317,13 @@ impl InMemoryLifecycle {
         lock(&self.state).failure = Some(error);
     }
 
+    /// Declares a lifecycle hook and its timeouts (DescribeLifecycleHooks finds nothing otherwise).
+    pub fn add_hook(&self, group: &str, hook: &str, timeouts: HookTimeouts) {
+        lock(&self.state)
+            .hooks
+            .insert((group.to_string(), hook.to_string()), timeouts);
+    }
+
     /// The action timed out or a person completed it.
     pub fn expire(&self, token: &str) {
         lock(&self.state).completed.insert(token.to_string());
@@ -349,6 +358,24 @@ impl InMemoryLifecycle {
 }
 
 impl LifecyclePort for InMemoryLifecycle {
+    async fn hook_timeouts(
+        &self,
+        auto_scaling_group_name: &str,
+        lifecycle_hook_name: &str,
+    ) -> Result<Option<HookTimeouts>, AutoScalingError> {
+        let st = lock(&self.state);
+        if let Some(e) = st.failure.clone() {
+            return Err(e);
+        }
+        Ok(st
+            .hooks
+            .get(&(
+                auto_scaling_group_name.to_string(),
+                lifecycle_hook_name.to_string(),
+            ))
+            .copied())
+    }
+
     async fn complete_continue(
         &self,
         action: &LifecycleAction,

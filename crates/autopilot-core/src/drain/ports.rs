@@ -144,8 +144,25 @@ pub trait DrainEcsPort: Send + Sync {
     ) -> impl Future<Output = Result<(), EcsError>> + Send;
 }
 
+/// A lifecycle hook's timeouts, as DescribeLifecycleHooks reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HookTimeouts {
+    /// HeartbeatTimeout: the action is abandoned/continued when no heartbeat comes this long.
+    pub heartbeat_seconds: u64,
+    /// GlobalTimeout, when reported: the hard limit however many heartbeats are sent.
+    pub global_seconds: Option<u64>,
+}
+
 /// Auto Scaling lifecycle operations.
 pub trait LifecyclePort: Send + Sync {
+    /// The hook's timeouts (DescribeLifecycleHooks); `None` when the hook is not found.
+    fn hook_timeouts(
+        &self,
+        auto_scaling_group_name: &str,
+        lifecycle_hook_name: &str,
+    ) -> impl Future<Output = Result<Option<HookTimeouts>, AutoScalingError>> + Send;
+
     /// CompleteLifecycleAction with result CONTINUE.
     fn complete_continue(
         &self,
