@@ -12,12 +12,17 @@
 6. stops everything it started.
 
 Run it with `scripts/demo` (which bootstraps .venv first).
+
+`scripts/demo --serve` does steps 1 and 2 only, prints the environment to point the functions (or
+`cargo lambda watch`) at that moto, and keeps moto running until Ctrl-C: the README's "run it
+locally" steps use it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -153,36 +158,90 @@ def cli(env: dict, *args: str) -> subprocess.CompletedProcess:
     return out
 
 
+# The functions' own settings: a user's shell may have them set for a real deployment; the demo's
+# expected counts assume the defaults.
+FUNCTION_SETTINGS = ("DAEMON_SERVICES", "CLUSTERS", "DRY_RUN", "AWS_PROFILE", "AWS_SESSION_TOKEN")
+
+
+def demo_env(endpoint: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in FUNCTION_SETTINGS}
+    env.update({
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "CAPACITY_TABLE": TABLE,
+    })
+    return env
+
+
+def serve(moto: Moto, ecs) -> None:
+    """`--serve`: cluster `demo` in a moto that stays up until Ctrl-C."""
+    build_cluster(moto, ecs)
+    print("\nmoto is running with cluster 'demo'. In another terminal:\n")
+    print(f"  export AWS_ENDPOINT_URL={moto.endpoint} AWS_REGION={REGION} "
+          f"AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing CAPACITY_TABLE={TABLE}")
+    print("  export PATH=$PWD/.venv/bin:$PATH")
+    print("  cargo lambda watch -A 127.0.0.1 &")
+    print("  cargo lambda invoke daemon-count --data-file events/instance-registered.json -A 127.0.0.1")
+    print("\nCtrl-C stops moto.", flush=True)
+    try:
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    except KeyboardInterrupt:
+        pass
+
+
+def stop_watch(watch: subprocess.Popen) -> None:
+    """Stops `cargo lambda watch` and the function processes it started (its process group)."""
+    if watch.poll() is not None:
+        return
+    try:
+        os.killpg(watch.pid, signal.SIGTERM)
+        watch.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(watch.pid, signal.SIGKILL)
+        watch.wait(timeout=10)
+    except ProcessLookupError:
+        pass
+
+
 def main() -> None:
     moto = Moto()
     watch = None
     try:
         print(f"moto server: {moto.endpoint}")
-        env = {
-            **os.environ,
-            "AWS_ENDPOINT_URL": moto.endpoint,
-            "AWS_REGION": REGION,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "CAPACITY_TABLE": TABLE,
-        }
+        env = demo_env(moto.endpoint)
         ecs = boto3.client(
             "ecs", endpoint_url=moto.endpoint, region_name=REGION,
             aws_access_key_id="testing", aws_secret_access_key="testing",
         )
+        if "--serve" in sys.argv[1:]:
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+            serve(moto, ecs)
+            return
         build_cluster(moto, ecs)
         before = desired_counts(ecs)
 
         port = free_port()
-        print(f"\nStarting the function: cargo lambda watch -A 127.0.0.1 -P {port} (builds daemon-count)")
-        watch = subprocess.Popen(
-            ["cargo", "lambda", "watch", "-A", "127.0.0.1", "-P", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for_port(port, watch, "cargo lambda watch")
+        log_dir = ROOT / ".demo"
+        log_dir.mkdir(exist_ok=True)
+        watch_log = log_dir / "cargo-lambda-watch.log"
+        print(f"\nStarting the function: cargo lambda watch -A 127.0.0.1 -P {port} (builds the functions;"
+              f" output in {watch_log.relative_to(ROOT)})")
+        with open(watch_log, "w") as log:
+            watch = subprocess.Popen(
+                ["cargo", "lambda", "watch", "-A", "127.0.0.1", "-P", str(port)],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: stop_watch ends the functions too
+            )
+        try:
+            wait_for_port(port, watch, "cargo lambda watch")
+        except SystemExit:
+            sys.stderr.write(watch_log.read_text()[-4000:])
+            raise
 
         print("\nInvoke 1: events/instance-registered.json")
         first = invoke(port, "events/instance-registered.json")
@@ -223,12 +282,8 @@ def main() -> None:
         print("\nOK: 3 schedulable hosts (the DRAINING one is never offered); answers come from the table,"
               " host by host.")
     finally:
-        if watch is not None and watch.poll() is None:
-            watch.terminate()
-            try:
-                watch.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                watch.kill()
+        if watch is not None:
+            stop_watch(watch)
         moto.stop()
 
 
