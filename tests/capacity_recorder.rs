@@ -2,7 +2,8 @@
 //! out-of-order delivery through the real handler, and the sweep over moto's ECS.
 //!
 //! moto's DescribeContainerInstances / DescribeTasks return no `version`: the sweep here runs the
-//! version-less rule (write only if unchanged since read; keep the stored version).
+//! version-less rule (write only if unchanged since read; keep the stored version). Tasks are
+//! pinned (moto otherwise advances a task one status per Describe).
 
 use std::sync::Arc;
 
@@ -133,7 +134,7 @@ async fn conditional_writes_classify_duplicates_stale_and_conflicts() {
         Outcome::Applied
     );
     assert_eq!(
-        calls.get("PutItem"),
+        calls.get("UpdateItem"),
         5,
         "one request per write, refusals classified without a read"
     );
@@ -188,13 +189,52 @@ async fn concurrent_shuffled_delivery_leaves_the_in_order_table() {
         handle(&expected, e.clone(), NOW).await.expect("in order");
     }
 
-    // Delivered: reversed-interleaved, every third event twice, 6 invocations at a time.
+    // Delivered: reversed-interleaved, every third event twice, up to 6 invocations at a time.
     let mut delivered: Vec<Value> = log.iter().rev().cloned().collect();
     delivered.extend(log.iter().step_by(3).cloned());
     let third = delivered.len() / 3;
     delivered.rotate_left(third);
+    // moto gap: moto evaluates UpdateItem's condition and then applies the update in separate
+    // steps (it even creates an empty item first), so two concurrent writes to *one* item can
+    // interleave there; DynamoDB makes each conditional write atomic per item. Concurrent
+    // invocations here therefore touch distinct items; same-item disorder and duplicates come
+    // from the shuffled order across batches (and from the in-memory property test).
+    let resource = |e: &Value| {
+        let d = &e["detail"];
+        d["taskArn"]
+            .as_str()
+            .or(d["containerInstanceArn"].as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    // Each item's deliveries keep their (disordered) order; round r delivers every item's r-th.
+    let mut queues: Vec<(String, std::collections::VecDeque<Value>)> = Vec::new();
+    for e in &delivered {
+        let key = resource(e);
+        match queues.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, q)) => q.push_back(e.clone()),
+            None => queues.push((key, [e.clone()].into())),
+        }
+    }
+    let mut batches: Vec<Vec<Value>> = Vec::new();
+    loop {
+        let round: Vec<Value> = queues
+            .iter_mut()
+            .filter_map(|(_, q)| q.pop_front())
+            .collect();
+        if round.is_empty() {
+            break;
+        }
+        batches.extend(round.chunks(6).map(<[Value]>::to_vec));
+    }
+    assert_eq!(batches.iter().map(Vec::len).sum::<usize>(), delivered.len());
+    assert!(
+        batches.iter().filter(|b| b.len() > 1).count() * 2 > batches.len(),
+        "mostly concurrent batches: {:?}",
+        batches.iter().map(Vec::len).collect::<Vec<_>>()
+    );
     let rec = Arc::new(recorder(&moto, store, None));
-    for chunk in delivered.chunks(6) {
+    for chunk in &batches {
         let mut handles = Vec::new();
         for e in chunk {
             let rec = Arc::clone(&rec);
@@ -207,16 +247,16 @@ async fn concurrent_shuffled_delivery_leaves_the_in_order_table() {
         }
     }
     assert_eq!(
-        calls.get("PutItem") as usize,
+        calls.get("UpdateItem") as usize,
         delivered.len(),
         "exactly one write per event"
     );
     let got = sorted(rec.store().cluster_records("prod").await.expect("query"));
     assert_eq!(got, sorted(expected.store().snapshot()));
     eprintln!(
-        "capacity-recorder on moto: {} events delivered, {} PutItem",
+        "capacity-recorder on moto: {} events delivered, {} UpdateItem",
         delivered.len(),
-        calls.get("PutItem")
+        calls.get("UpdateItem")
     );
 }
 
@@ -294,11 +334,47 @@ async fn bad_events_write_nothing() {
     let moto = Moto::start();
     let (store, calls) = table(&moto).await;
     let rec = recorder(&moto, store, None);
-    // Malformed: a clear error.
-    let err = handle(&rec, json!({"detail-type": "ECS Task State Change", "source": "aws.ecs", "detail": {"taskArn": "t"}}), NOW)
-        .await
-        .expect_err("missing clusterArn");
-    assert!(err.to_string().contains("clusterArn"), "{err}");
+    // Malformed: a clear error naming what is wrong, and no write.
+    for (case, payload, want) in [
+        (
+            "missing clusterArn",
+            json!({"detail-type": "ECS Task State Change", "source": "aws.ecs", "detail": {"taskArn": "t"}}),
+            "clusterArn",
+        ),
+        (
+            "missing taskArn",
+            json!({"detail-type": "ECS Task State Change", "source": "aws.ecs",
+                   "detail": {"clusterArn": cluster_arn("prod"), "version": 1, "lastStatus": "RUNNING"}}),
+            "taskArn",
+        ),
+        (
+            "missing containerInstanceArn",
+            json!({"detail-type": "ECS Container Instance State Change", "source": "aws.ecs",
+                   "detail": {"clusterArn": cluster_arn("prod"), "version": 1, "status": "ACTIVE"}}),
+            "containerInstanceArn",
+        ),
+        (
+            "a JSON array",
+            json!([{"detail-type": "ECS Task State Change"}]),
+            "not an EventBridge event",
+        ),
+        (
+            "a JSON string",
+            json!("ECS Task State Change"),
+            "not an EventBridge event",
+        ),
+        ("null", Value::Null, "not an EventBridge event"),
+        (
+            "detail is not an object",
+            json!({"detail-type": "ECS Container Instance State Change", "source": "aws.ecs", "detail": 7}),
+            "invalid `ECS Container Instance State Change` detail",
+        ),
+    ] {
+        let err = handle(&rec, payload, NOW).await.expect_err(case);
+        assert!(err.to_string().contains(want), "{case}: {err}");
+        let diagnostic = lambda_runtime::Diagnostic::from(err);
+        assert_eq!(diagnostic.error_type, "InvalidEvent", "{case}");
+    }
     // Foreign: logged rejection, success, no write.
     let mut foreign = task_event("prod", 1, 1, "RUNNING");
     foreign["detail"]["taskArn"] = json!(format!("arn:aws:ecs:{REGION}:{ACCOUNT}:task/other/t1"));
@@ -323,6 +399,7 @@ async fn bad_events_write_nothing() {
         .as_ref()
         .and_then(|e| e.skipped.as_ref())
         .is_some());
+    assert_eq!(calls.get("UpdateItem"), 0);
     assert_eq!(calls.get("PutItem"), 0);
     assert!(rec
         .store()
@@ -330,4 +407,241 @@ async fn bad_events_write_nothing() {
         .await
         .expect("query")
         .is_empty());
+}
+
+/// A task event for a task moto started (its real ARN and host).
+fn moto_task_event(fx: &EcsFixture<'_>, task: &str, host: &str, version: i64, last: &str) -> Value {
+    json!({
+        "version": "0", "detail-type": "ECS Task State Change", "source": "aws.ecs",
+        "detail": {
+            "clusterArn": fx.cluster_arn, "taskArn": task, "containerInstanceArn": host,
+            "lastStatus": last, "desiredStatus": "RUNNING", "group": "service:web",
+            "launchType": "EC2", "version": version
+        }
+    })
+}
+
+fn find(records: &[Record], arn: &str) -> Record {
+    records
+        .iter()
+        .find(|r| r.arn() == arn)
+        .cloned()
+        .unwrap_or_else(|| panic!("{arn} not in the table: {records:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_records_tasks_and_tombstones_stopped_ones_on_dynamodb() {
+    let moto = Moto::start();
+    moto.pin_ecs_tasks();
+    let (store, calls) = table(&moto).await;
+    let fx = EcsFixture::new(&moto, "prod").await;
+    let hosts = fx.add_hosts("t3.large", "us-east-1a", 2).await;
+    let td = fx.register_task_definition("web", None).await;
+    let web = fx
+        .start_task(&td, &hosts[0], "service:web", Some("ecs-svc/1"))
+        .await;
+    let batch = fx.start_task(&td, &hosts[1], "family:web", None).await;
+    let rec = recorder(&moto, store, Some(vec!["prod".into()]));
+    // The batch task's RUNNING event (version 2) arrived before the sweep; web's was lost.
+    handle(
+        &rec,
+        moto_task_event(&fx, &batch, &hosts[1], 2, "RUNNING"),
+        NOW,
+    )
+    .await
+    .expect("event");
+
+    let response = handle(&rec, scheduled_event(), NOW).await.expect("sweep");
+    let sweep = &response.sweeps[0];
+    assert_eq!(
+        (sweep.hosts, sweep.tasks, sweep.error.as_deref()),
+        (2, 2, None),
+        "{sweep:?}"
+    );
+    let records = rec.store().cluster_records("prod").await.expect("query");
+    let Record::Task(w) = find(&records, &web) else {
+        panic!()
+    };
+    assert_eq!(w.container_instance_arn.as_deref(), Some(hosts[0].as_str()));
+    assert_eq!(w.group.as_deref(), Some("service:web"));
+    assert_eq!(w.last_status.as_deref(), Some("RUNNING"));
+    assert_eq!(
+        w.version, None,
+        "moto's Describe has no version: none invented"
+    );
+    let Record::Task(b) = find(&records, &batch) else {
+        panic!()
+    };
+    assert_eq!(
+        b.group.as_deref(),
+        Some("family:web"),
+        "ECS's state written"
+    );
+    assert_eq!(
+        b.version,
+        Some(2),
+        "the version-less snapshot kept the event's version"
+    );
+    // can-place's view: each host carries the group of its task.
+    let placement = autopilot_core::capacity::placement_hosts(&records);
+    let groups: Vec<(String, Vec<String>)> = placement
+        .iter()
+        .map(|h| (h.id.clone(), h.task_groups.clone()))
+        .collect();
+    assert!(
+        groups.contains(&(hosts[0].clone(), vec!["service:web".to_string()])),
+        "{groups:?}"
+    );
+    assert!(
+        groups.contains(&(hosts[1].clone(), vec!["family:web".to_string()])),
+        "{groups:?}"
+    );
+
+    // Both tasks stop; their STOPPED events are lost. The sweep leaves tombstones, conditional
+    // on the items being as it read them (version-less `web`, versioned `batch`).
+    fx.stop_task(&web).await;
+    fx.stop_task(&batch).await;
+    let writes = calls.get("UpdateItem");
+    let response = handle(&rec, scheduled_event(), NOW).await.expect("sweep");
+    let sweep = &response.sweeps[0];
+    assert_eq!(
+        (sweep.tasks, sweep.removed, sweep.conflicts),
+        (0, 2, 0),
+        "{sweep:?}"
+    );
+    // The hosts' remaining resources changed too (moto credits the stopped tasks back).
+    assert_eq!(
+        calls.get("UpdateItem") - writes,
+        (sweep.written + sweep.removed) as u64,
+        "one write per tombstone and per changed host"
+    );
+    assert_eq!(calls.get("DeleteItem"), 0);
+    let records = rec.store().cluster_records("prod").await.expect("query");
+    for (arn, version) in [(&web, None), (&batch, Some(2))] {
+        let Record::Task(t) = find(&records, arn) else {
+            panic!()
+        };
+        assert!(t.tombstone, "{t:?}");
+        assert_eq!(t.version, version);
+        assert_eq!(
+            t.expires_at,
+            Some(NOW + autopilot_core::capacity::TASK_TOMBSTONE_TTL_SECS)
+        );
+    }
+    assert!(
+        autopilot_core::capacity::placement_hosts(&records)
+            .iter()
+            .all(|h| h.task_groups.is_empty()),
+        "tombstones are not tasks on a host"
+    );
+
+    // Late events of the stopped batch task (the same version, an older one) are refused.
+    for (version, want) in [(2, Outcome::Duplicate), (1, Outcome::Stale)] {
+        let response = handle(
+            &rec,
+            moto_task_event(&fx, &batch, &hosts[1], version, "RUNNING"),
+            NOW,
+        )
+        .await
+        .expect("event");
+        assert_eq!(response.event.and_then(|e| e.outcome), Some(want));
+    }
+    let Record::Task(b) = find(
+        &rec.store().cluster_records("prod").await.expect("query"),
+        &batch,
+    ) else {
+        panic!()
+    };
+    assert!(b.tombstone, "not resurrected: {b:?}");
+
+    // The conditions themselves, on DynamoDB: a tombstone or delete conditional on a version the
+    // item no longer has is refused and classified without a read; the right one applies.
+    let store = rec.store();
+    let key = Record::Task(b.clone()).key();
+    assert_eq!(
+        store
+            .write(
+                &Record::Task(b.clone()),
+                WriteCondition::Unchanged(Some(Some(1)))
+            )
+            .await
+            .expect("write"),
+        Outcome::Conflict
+    );
+    assert_eq!(
+        store
+            .delete(&key, WriteCondition::Unchanged(Some(None)))
+            .await
+            .expect("delete"),
+        Outcome::Conflict
+    );
+    assert_eq!(
+        store
+            .delete(&key, WriteCondition::Unchanged(Some(Some(2))))
+            .await
+            .expect("delete"),
+        Outcome::Applied
+    );
+    let records = store.cluster_records("prod").await.expect("query");
+    assert!(records.iter().all(|r| r.arn() != batch), "{records:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_keeps_the_registration_time_the_sweep_recorded() {
+    let moto = Moto::start();
+    let (store, calls) = table(&moto).await;
+    let fx = EcsFixture::new(&moto, "prod").await;
+    let hosts = fx.add_hosts("t3.large", "us-east-1a", 1).await;
+    let rec = recorder(&moto, store, Some(vec!["prod".into()]));
+    handle(&rec, scheduled_event(), NOW).await.expect("sweep");
+    let registered_at = |records: &[Record]| match find(records, &hosts[0]) {
+        Record::Instance(i) => i.instance.registered_at,
+        other => panic!("{other:?}"),
+    };
+    let records = rec.store().cluster_records("prod").await.expect("query");
+    let at = registered_at(&records).expect("moto's Describe has registeredAt");
+
+    // An event (no registeredAt in events) applies with one UpdateItem and keeps it.
+    let writes = calls.get("UpdateItem");
+    let response = handle(
+        &rec,
+        instance_event("prod", &hosts[0], 5, "DRAINING", 7000),
+        NOW,
+    )
+    .await
+    .expect("event");
+    assert_eq!(
+        response.event.and_then(|e| e.outcome),
+        Some(Outcome::Applied)
+    );
+    assert_eq!(calls.get("UpdateItem") - writes, 1);
+    let records = rec.store().cluster_records("prod").await.expect("query");
+    assert_eq!(registered_at(&records), Some(at));
+    let Record::Instance(i) = find(&records, &hosts[0]) else {
+        panic!()
+    };
+    assert_eq!(i.instance.status.as_str(), "DRAINING", "the event applied");
+    assert_eq!(
+        i.instance.ec2_instance_id.as_deref(),
+        Some(&*format!("i-{}", &hosts[0][hosts[0].len() - 8..]))
+    );
+
+    // Fields the event lacks are removed (the item is the event's state), except registered_at.
+    let mut thin = instance_event("prod", &hosts[0], 6, "DRAINING", 7000);
+    let detail = thin["detail"].as_object_mut().expect("detail");
+    detail.remove("ec2InstanceId");
+    detail.remove("runningTasksCount");
+    handle(&rec, thin, NOW).await.expect("event");
+    let records = rec.store().cluster_records("prod").await.expect("query");
+    let Record::Instance(i) = find(&records, &hosts[0]) else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            i.instance.ec2_instance_id.as_deref(),
+            i.instance.running_tasks_count
+        ),
+        (None, None)
+    );
+    assert_eq!(i.instance.registered_at, Some(at));
 }

@@ -1,14 +1,20 @@
 //! The capacity store over DynamoDB.
 //!
-//! Each [`WriteCondition`] becomes a ConditionExpression on one PutItem / DeleteItem, and
+//! Each [`WriteCondition`] becomes a ConditionExpression on one UpdateItem / DeleteItem, and
 //! `ReturnValuesOnConditionCheckFailure = ALL_OLD` hands back the stored item when the condition
 //! fails, so a refused write is classified (duplicate / stale / conflict) without a second request.
+//!
+//! Writes are UpdateItem, not PutItem, so that one field can survive a write that does not carry
+//! it: the update SETs every attribute the record has and REMOVEs every absent optional one
+//! except `registered_at` (events carry no registration time; only Describe does). The result is
+//! the same item PutItem would leave, plus the stored `registered_at` — what
+//! [`autopilot_core::store::keep_registered_at`] does in the in-memory store.
 
 use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
     ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
@@ -189,19 +195,28 @@ impl CapacityStore for DynamoCapacityStore {
         condition: WriteCondition,
     ) -> Result<Outcome, StoreError> {
         let c = condition_parts(condition);
+        let mut u = update_parts(record);
+        u.names.extend(c.names.unwrap_or_default());
+        u.values.extend(c.values.unwrap_or_default());
+        let key = record.key();
         let result = self
             .client
-            .put_item()
+            .update_item()
             .table_name(&self.table)
-            .set_item(Some(to_item(record)))
+            .key(
+                schema::PARTITION_KEY,
+                s(cluster_partition(&key.cluster_arn)),
+            )
+            .key(schema::SORT_KEY, s(&key.sort_key))
+            .update_expression(u.expression)
             .condition_expression(c.expression)
-            .set_expression_attribute_names(c.names)
-            .set_expression_attribute_values(c.values)
+            .set_expression_attribute_names(Some(u.names))
+            .set_expression_attribute_values(Some(u.values))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        conditional_outcome("PutItem", condition, result, |e| match e {
-            PutItemError::ConditionalCheckFailedException(c) => Some(c.item()),
+        conditional_outcome("UpdateItem", condition, result, |e| match e {
+            UpdateItemError::ConditionalCheckFailedException(c) => Some(c.item()),
             _ => None,
         })
     }
@@ -252,6 +267,104 @@ impl CapacityStore for DynamoCapacityStore {
 }
 
 // ---- item mapping: the one place record fields meet attribute names ----
+
+/// Every non-key attribute a host item can have ([`to_item`] writes no other; a test keeps the
+/// two in step).
+pub const INSTANCE_ATTRIBUTES: &[&str] = &[
+    "kind",
+    "cluster_arn",
+    "arn",
+    "ec2_instance_id",
+    "status",
+    "agent_connected",
+    "agent_version",
+    "attributes",
+    "registered_cpu",
+    "registered_memory",
+    "registered_ports",
+    "registered_ports_udp",
+    "remaining_cpu",
+    "remaining_memory",
+    "remaining_ports",
+    "remaining_ports_udp",
+    "running_tasks_count",
+    "pending_tasks_count",
+    schema::VERSION_ATTRIBUTE,
+    "registered_at",
+    "updated_at",
+    "tombstone",
+    schema::TTL_ATTRIBUTE,
+];
+
+/// Every non-key attribute a task item can have.
+pub const TASK_ATTRIBUTES: &[&str] = &[
+    "kind",
+    "cluster_arn",
+    "arn",
+    "container_instance_arn",
+    "group",
+    "started_by",
+    "last_status",
+    "desired_status",
+    "cpu",
+    "memory",
+    "launch_type",
+    schema::VERSION_ATTRIBUTE,
+    "updated_at",
+    "tombstone",
+    schema::TTL_ATTRIBUTE,
+];
+
+/// Attributes a write keeps when its record lacks them (events carry no registration time).
+pub const KEPT_WHEN_ABSENT: &[&str] = &["registered_at"];
+
+/// An UpdateExpression with its placeholders (`#aN` names, `:uN` values).
+struct UpdateParts {
+    expression: String,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+/// SET every attribute of the record's item, REMOVE every absent optional attribute except
+/// [`KEPT_WHEN_ABSENT`]: the item becomes what PutItem would write, keeping `registered_at`.
+fn update_parts(record: &Record) -> UpdateParts {
+    let mut item = to_item(record);
+    item.remove(schema::PARTITION_KEY);
+    item.remove(schema::SORT_KEY);
+    let all = match record {
+        Record::Instance(_) => INSTANCE_ATTRIBUTES,
+        Record::Task(_) => TASK_ATTRIBUTES,
+    };
+    let mut names = HashMap::new();
+    let mut values = HashMap::new();
+    let mut set = Vec::new();
+    let mut remove = Vec::new();
+    // Sorted, so the same record always gives the same request.
+    let mut present: Vec<(String, AttributeValue)> = item.into_iter().collect();
+    present.sort_by(|a, b| a.0.cmp(&b.0));
+    for (i, (name, value)) in present.iter().enumerate() {
+        names.insert(format!("#a{i}"), name.clone());
+        values.insert(format!(":u{i}"), value.clone());
+        set.push(format!("#a{i} = :u{i}"));
+    }
+    for (i, name) in all
+        .iter()
+        .filter(|n| !present.iter().any(|(p, _)| p == *n) && !KEPT_WHEN_ABSENT.contains(n))
+        .enumerate()
+    {
+        names.insert(format!("#r{i}"), name.to_string());
+        remove.push(format!("#r{i}"));
+    }
+    let mut expression = format!("SET {}", set.join(", "));
+    if !remove.is_empty() {
+        expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+    }
+    UpdateParts {
+        expression,
+        names,
+        values,
+    }
+}
 
 fn put_opt_s(item: &mut Item, name: &str, v: &Option<String>) {
     if let Some(v) = v {
@@ -339,6 +452,9 @@ pub fn to_item(record: &Record) -> Item {
             put_opt_s(&mut item, "launch_type", &t.launch_type);
             put_opt_n(&mut item, schema::VERSION_ATTRIBUTE, t.version);
             put_opt_s(&mut item, "updated_at", &t.updated_at);
+            if t.tombstone {
+                item.insert("tombstone".into(), AttributeValue::Bool(true));
+            }
             put_opt_n(&mut item, schema::TTL_ATTRIBUTE, t.expires_at);
         }
     }
@@ -355,6 +471,13 @@ fn get_s(item: &Item, name: &str) -> Option<String> {
 
 fn get_n(item: &Item, name: &str) -> Option<i64> {
     item.get(name).and_then(as_i64)
+}
+
+fn get_bool(item: &Item, name: &str) -> bool {
+    item.get(name)
+        .and_then(|v| v.as_bool().ok())
+        .copied()
+        .unwrap_or(false)
 }
 
 fn get_list(item: &Item, name: &str) -> Vec<String> {
@@ -413,11 +536,7 @@ pub fn from_item(item: &Item) -> Result<Record, StoreError> {
             cluster_arn,
             instance: ci,
             updated_at: get_s(item, "updated_at"),
-            tombstone: item
-                .get("tombstone")
-                .and_then(|v| v.as_bool().ok())
-                .copied()
-                .unwrap_or(false),
+            tombstone: get_bool(item, "tombstone"),
             expires_at: get_n(item, schema::TTL_ATTRIBUTE),
         }))
     } else if let Some(arn) = sk.strip_prefix(TASK_PREFIX) {
@@ -434,9 +553,135 @@ pub fn from_item(item: &Item) -> Result<Record, StoreError> {
             launch_type: get_s(item, "launch_type"),
             version: get_n(item, schema::VERSION_ATTRIBUTE),
             updated_at: get_s(item, "updated_at"),
+            tombstone: get_bool(item, "tombstone"),
             expires_at: get_n(item, schema::TTL_ATTRIBUTE),
         }))
     } else {
         Err(corrupt("sort key is neither instance# nor task#"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use autopilot_core::capacity::instance_to_record;
+
+    const CLUSTER: &str = "arn:aws:ecs:us-east-1:1:cluster/prod";
+
+    fn full_instance() -> Record {
+        let mut ci = ContainerInstance::new(
+            "arn:aws:ecs:us-east-1:1:container-instance/prod/a",
+            InstanceStatus::Inactive,
+        );
+        ci.ec2_instance_id = Some("i-1".into());
+        ci.agent_connected = Some(true);
+        ci.agent_version = Some("1.80.0".into());
+        ci.attributes = vec![Attribute {
+            name: "ecs.instance-type".into(),
+            value: Some("t3.large".into()),
+        }];
+        ci.registered = Resources {
+            cpu: Some(2048),
+            memory: Some(7680),
+            ports: vec!["22".into()],
+            ports_udp: vec![],
+        };
+        ci.remaining = ci.registered.clone();
+        ci.running_tasks_count = Some(1);
+        ci.pending_tasks_count = Some(0);
+        ci.version = Some(7);
+        ci.registered_at = Some(1_700_000_000);
+        let mut r = instance_to_record(CLUSTER, ci, Some("2026-01-01T00:00:00Z".into()), 1);
+        if let Record::Instance(i) = &mut r {
+            assert!(i.tombstone && i.expires_at.is_some());
+        }
+        r
+    }
+
+    fn full_task() -> Record {
+        Record::Task(TaskRecord {
+            cluster_arn: CLUSTER.into(),
+            task_arn: "arn:aws:ecs:us-east-1:1:task/prod/t".into(),
+            container_instance_arn: Some(
+                "arn:aws:ecs:us-east-1:1:container-instance/prod/a".into(),
+            ),
+            group: Some("service:web".into()),
+            started_by: Some("ecs-svc/1".into()),
+            last_status: Some("RUNNING".into()),
+            desired_status: Some("RUNNING".into()),
+            cpu: Some(256),
+            memory: Some(512),
+            launch_type: Some("EC2".into()),
+            version: Some(3),
+            updated_at: Some("2026-01-01T00:00:00Z".into()),
+            tombstone: true,
+            expires_at: Some(5),
+        })
+    }
+
+    fn names(item: &Item) -> Vec<String> {
+        let mut v: Vec<String> = item
+            .keys()
+            .filter(|k| *k != schema::PARTITION_KEY && *k != schema::SORT_KEY)
+            .cloned()
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn sorted(list: &[&str]) -> Vec<String> {
+        let mut v: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn the_attribute_lists_name_every_attribute_an_item_can_have() {
+        assert_eq!(
+            names(&to_item(&full_instance())),
+            sorted(INSTANCE_ATTRIBUTES)
+        );
+        assert_eq!(names(&to_item(&full_task())), sorted(TASK_ATTRIBUTES));
+    }
+
+    #[test]
+    fn items_round_trip() {
+        for r in [full_instance(), full_task()] {
+            assert_eq!(from_item(&to_item(&r)).expect("readable"), r);
+        }
+    }
+
+    #[test]
+    fn an_update_removes_absent_fields_but_keeps_registered_at() {
+        // What an event gives: no EC2 id, no registration time.
+        let ci = ContainerInstance::new(
+            "arn:aws:ecs:us-east-1:1:container-instance/prod/a",
+            InstanceStatus::Active,
+        );
+        let u = update_parts(&instance_to_record(CLUSTER, ci, None, 1));
+        let removed: Vec<&String> = u
+            .names
+            .iter()
+            .filter(|(k, _)| k.starts_with("#r"))
+            .map(|(_, v)| v)
+            .collect();
+        assert!(
+            removed.iter().any(|n| *n == "ec2_instance_id"),
+            "{removed:?}"
+        );
+        assert!(removed.iter().any(|n| *n == "tombstone"), "{removed:?}");
+        assert!(
+            !removed.iter().any(|n| *n == "registered_at"),
+            "registered_at is never removed: {removed:?}"
+        );
+        assert!(u.expression.starts_with("SET ") && u.expression.contains(" REMOVE "));
+        // Every placeholder used is defined, and vice versa.
+        for k in u.names.keys().chain(u.values.keys()) {
+            assert!(
+                u.expression.contains(k.as_str()),
+                "{k} unused in {}",
+                u.expression
+            );
+        }
     }
 }

@@ -10,8 +10,8 @@ use aws_sdk_ecs::types::{self as ecs, ServiceField};
 use aws_sdk_ecs::Client;
 
 use autopilot_core::model::{
-    Attribute, ContainerInstance, InstanceStatus, PlacementConstraint, Resources,
-    SchedulingStrategy, Service, Task, TaskDefinition,
+    check_describe_failures, Attribute, ContainerInstance, InstanceStatus, PlacementConstraint,
+    Resources, SchedulingStrategy, Service, Task, TaskDefinition,
 };
 use autopilot_core::ports::{DescribedServices, EcsError, EcsPort, TaskPort};
 
@@ -68,14 +68,14 @@ where
 }
 
 impl AwsEcs {
-    /// DescribeContainerInstances in batches of 100. Failure entries (an instance deregistered
-    /// between List and Describe) are logged and skipped: the instance is gone, not an error.
-    pub(crate) async fn describe_instances(
+    /// DescribeContainerInstances in batches of 100, with ECS's failure entries `(arn, reason)`.
+    async fn describe_instances_reporting(
         &self,
         cluster: &str,
         arns: &[String],
-    ) -> Result<Vec<ContainerInstance>, EcsError> {
+    ) -> Result<(Vec<ContainerInstance>, Vec<(String, String)>), EcsError> {
         let mut out = Vec::with_capacity(arns.len());
+        let mut failures = Vec::new();
         for batch in arns.chunks(DESCRIBE_INSTANCES_BATCH) {
             let resp = self
                 .client
@@ -89,23 +89,35 @@ impl AwsEcs {
                 tracing::info!(
                     arn = f.arn().unwrap_or(""),
                     reason = f.reason().unwrap_or(""),
-                    "DescribeContainerInstances failure entry; instance skipped"
+                    "DescribeContainerInstances failure entry"
                 );
+                failures.push(failure_entry(f));
             }
             for ci in resp.container_instances() {
                 out.push(container_instance_from_sdk(ci)?);
             }
         }
-        Ok(out)
+        Ok((out, failures))
     }
 
-    /// DescribeTasks in batches of 100.
-    pub(crate) async fn describe_tasks(
+    /// DescribeContainerInstances in batches of 100. Failure entries (an instance deregistered
+    /// between List and Describe) are logged and skipped: the instance is gone, not an error.
+    pub(crate) async fn describe_instances(
         &self,
         cluster: &str,
         arns: &[String],
-    ) -> Result<Vec<Task>, EcsError> {
+    ) -> Result<Vec<ContainerInstance>, EcsError> {
+        Ok(self.describe_instances_reporting(cluster, arns).await?.0)
+    }
+
+    /// DescribeTasks in batches of 100, with ECS's failure entries `(arn, reason)`.
+    async fn describe_tasks_reporting(
+        &self,
+        cluster: &str,
+        arns: &[String],
+    ) -> Result<(Vec<Task>, Vec<(String, String)>), EcsError> {
         let mut out = Vec::with_capacity(arns.len());
+        let mut failures = Vec::new();
         for batch in arns.chunks(DESCRIBE_TASKS_BATCH) {
             let resp = self
                 .client
@@ -115,12 +127,29 @@ impl AwsEcs {
                 .send()
                 .await
                 .map_err(|e| map_err("DescribeTasks", Some(cluster), e))?;
+            failures.extend(resp.failures().iter().map(failure_entry));
             for t in resp.tasks() {
                 out.push(task_from_sdk(t)?);
             }
         }
-        Ok(out)
+        Ok((out, failures))
     }
+
+    /// DescribeTasks in batches of 100 (failure entries skipped).
+    pub(crate) async fn describe_tasks(
+        &self,
+        cluster: &str,
+        arns: &[String],
+    ) -> Result<Vec<Task>, EcsError> {
+        Ok(self.describe_tasks_reporting(cluster, arns).await?.0)
+    }
+}
+
+fn failure_entry(f: &ecs::Failure) -> (String, String) {
+    (
+        f.arn().unwrap_or("").to_string(),
+        f.reason().unwrap_or("failure").to_string(),
+    )
 }
 
 impl EcsPort for AwsEcs {
@@ -151,7 +180,11 @@ impl EcsPort for AwsEcs {
             .await
             .map_err(|e| map_err("ListContainerInstances", Some(cluster), e))?;
 
-        self.describe_instances(cluster, &arns).await
+        // A listed host ECS did not describe is not gone unless ECS says MISSING: the sweep
+        // would otherwise remove a live host, and daemon-count would under-count.
+        let (instances, failures) = self.describe_instances_reporting(cluster, &arns).await?;
+        check_describe_failures("DescribeContainerInstances", &failures)?;
+        Ok(instances)
     }
 
     async fn list_service_arns(&self, cluster: &str) -> Result<Vec<String>, EcsError> {
@@ -249,10 +282,13 @@ impl EcsPort for AwsEcs {
 
 impl TaskPort for AwsEcs {
     async fn active_tasks(&self, cluster: &str) -> Result<Vec<Task>, EcsError> {
+        // desiredStatus RUNNING is ECS's default; sent explicitly because moto otherwise lists
+        // stopped tasks too.
         let arns: Vec<String> = self
             .client
             .list_tasks()
             .cluster(cluster)
+            .desired_status(ecs::DesiredStatus::Running)
             .max_results(LIST_PAGE_SIZE)
             .into_paginator()
             .items()
@@ -260,7 +296,10 @@ impl TaskPort for AwsEcs {
             .collect::<Result<Vec<_>, _>>()
             .await
             .map_err(|e| map_err("ListTasks", Some(cluster), e))?;
-        self.describe_tasks(cluster, &arns).await
+        // As for hosts: only MISSING means the task is gone.
+        let (tasks, failures) = self.describe_tasks_reporting(cluster, &arns).await?;
+        check_describe_failures("DescribeTasks", &failures)?;
+        Ok(tasks)
     }
 }
 
@@ -380,4 +419,91 @@ pub fn service_from_sdk(s: &ecs::Service) -> Result<Service, EcsError> {
             .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
             .collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ecs::operation::describe_container_instances::DescribeContainerInstancesOutput;
+    use aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput;
+    use aws_sdk_ecs::operation::list_container_instances::ListContainerInstancesOutput;
+    use aws_sdk_ecs::operation::list_tasks::ListTasksOutput;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+
+    const LIVE: &str = "arn:aws:ecs:us-east-1:1:container-instance/prod/live";
+    const OTHER: &str = "arn:aws:ecs:us-east-1:1:container-instance/prod/other";
+
+    /// Lists LIVE and OTHER; describes LIVE and reports OTHER as a failure with `reason`.
+    fn hosts_with_failure(reason: &'static str) -> AwsEcs {
+        let list = mock!(Client::list_container_instances).then_output(|| {
+            ListContainerInstancesOutput::builder()
+                .container_instance_arns(LIVE)
+                .container_instance_arns(OTHER)
+                .build()
+        });
+        let describe = mock!(Client::describe_container_instances).then_output(move || {
+            DescribeContainerInstancesOutput::builder()
+                .container_instances(
+                    ecs::ContainerInstance::builder()
+                        .container_instance_arn(LIVE)
+                        .status("ACTIVE")
+                        .build(),
+                )
+                .failures(ecs::Failure::builder().arn(OTHER).reason(reason).build())
+                .build()
+        });
+        AwsEcs::new(mock_client!(
+            aws_sdk_ecs,
+            RuleMode::MatchAny,
+            [&list, &describe]
+        ))
+    }
+
+    #[tokio::test]
+    async fn a_missing_host_is_left_out() {
+        let hosts = hosts_with_failure("MISSING")
+            .container_instances("prod")
+            .await
+            .expect("MISSING is not an error");
+        assert_eq!(
+            hosts.iter().map(|h| h.arn.as_str()).collect::<Vec<_>>(),
+            [LIVE]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_host_ecs_did_not_describe_fails_the_read() {
+        let err = hosts_with_failure("INTERNAL_ERROR")
+            .container_instances("prod")
+            .await
+            .expect_err("a listed host ECS did not describe is not gone")
+            .to_string();
+        assert!(
+            err.contains(OTHER) && err.contains("INTERNAL_ERROR"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_task_ecs_did_not_describe_fails_the_read() {
+        let task = "arn:aws:ecs:us-east-1:1:task/prod/t1";
+        let list = mock!(Client::list_tasks)
+            .then_output(move || ListTasksOutput::builder().task_arns(task).build());
+        let describe = mock!(Client::describe_tasks).then_output(move || {
+            DescribeTasksOutput::builder()
+                .failures(ecs::Failure::builder().arn(task).reason("TIMEOUT").build())
+                .build()
+        });
+        let ecs = AwsEcs::new(mock_client!(
+            aws_sdk_ecs,
+            RuleMode::MatchAny,
+            [&list, &describe]
+        ));
+        let err = ecs
+            .active_tasks("prod")
+            .await
+            .expect_err("not gone")
+            .to_string();
+        assert!(err.contains("TIMEOUT"), "{err}");
+    }
 }

@@ -14,10 +14,21 @@
 //!   version: it never moves the counter, so it can neither hide a newer event nor let an older one
 //!   in. An event that lands between the sweep's read and write wins; the next sweep catches up.
 //!
-//! # Storage bounds
+//! # Tombstones and storage bounds
 //! A deregistered host (status INACTIVE) becomes a **tombstone** carrying its version, so a late
-//! older event cannot resurrect it; tombstones and STOPPED tasks expire through the table's TTL
-//! attribute (`expires_at`).
+//! older event cannot resurrect it. The sweep removes what ECS no longer lists the same way: a
+//! host or task that is gone becomes a tombstone carrying the **highest version the table saw**
+//! for it, so a late event with the same or a lower version is refused (duplicate / stale) like
+//! any other. A newer event still applies (it is information the table never had); the next
+//! sweep removes the item again if ECS still does not list it. Tombstones and STOPPED tasks expire
+//! through the table's TTL attribute (`expires_at`).
+//!
+//! # Fields a write never erases
+//! ECS's events carry no `registeredAt`; only the Describe API does. A write of a host record
+//! without `registered_at` keeps the stored one (the DynamoDB adapter writes with UpdateItem:
+//! SET of every present field, REMOVE of the absent optional ones except `registered_at`), so
+//! `registeredAt` expressions keep working after events, and the sweep does not rewrite every host
+//! an event touched.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -32,9 +43,14 @@ use crate::model::{ContainerInstance, InstanceStatus};
 pub const TOMBSTONE_TTL_SECS: i64 = 3 * 24 * 3600;
 /// How long a STOPPED task stays in the table (long enough to answer "what ran here?").
 pub const STOPPED_TASK_TTL_SECS: i64 = 24 * 3600;
+/// How long the tombstone of a task the sweep found gone is kept: as for hosts, longer than any
+/// event's retry window, so a late RUNNING event of the task cannot bring it back.
+pub const TASK_TOMBSTONE_TTL_SECS: i64 = TOMBSTONE_TTL_SECS;
 
-/// The table's key of one record: partition = cluster ARN, sort = kind + resource ARN, so one
-/// Query returns a whole cluster and `begins_with(sk, "instance#")` just its hosts.
+/// The table's key of one record. `cluster_arn` names the cluster (ARN, or name when no ARN is
+/// known); the table's partition key is the cluster **name** derived from it
+/// ([`crate::store::cluster_partition`]), and the sort key is kind + resource ARN, so one Query
+/// returns a whole cluster and `begins_with(sk, "instance#")` just its hosts.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct RecordKey {
     pub cluster_arn: String,
@@ -74,7 +90,28 @@ pub struct TaskRecord {
     pub launch_type: Option<String>,
     pub version: Option<i64>,
     pub updated_at: Option<String>,
+    /// The sweep found the task gone (ECS no longer lists it): kept only to refuse late events
+    /// until it expires. Not a task on its host.
+    pub tombstone: bool,
     pub expires_at: Option<i64>,
+}
+
+impl TaskRecord {
+    /// Still occupying its host, as far as the table knows.
+    pub fn is_active(&self) -> bool {
+        !self.tombstone
+            && !matches!(
+                self.last_status.as_deref(),
+                Some("STOPPED") | Some("DEPROVISIONING")
+            )
+    }
+}
+
+/// Why a task is not recorded, or `None` when it is. One rule for events and the sweep: Fargate
+/// tasks use no container instance capacity.
+pub fn task_skip_reason(task_arn: &str, launch_type: Option<&str>) -> Option<String> {
+    (launch_type == Some("FARGATE"))
+        .then(|| format!("task {task_arn} runs on Fargate: it uses no container instance capacity"))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -209,11 +246,10 @@ pub fn plan_event(event: &EcsEvent, now: i64) -> Result<Plan, RecordError> {
             ))
         }
         EcsEvent::TaskStateChange(e) => {
-            if e.detail.launch_type.as_deref() == Some("FARGATE") {
-                return Ok(Plan::Skip(format!(
-                    "task {} runs on Fargate: it uses no container instance capacity",
-                    e.detail.task_arn
-                )));
+            if let Some(reason) =
+                task_skip_reason(&e.detail.task_arn, e.detail.launch_type.as_deref())
+            {
+                return Ok(Plan::Skip(reason));
             }
             let (record, version) = task_record(&e.detail, now)?;
             Ok(Plan::Write(
@@ -302,15 +338,19 @@ fn task_record(d: &TaskStateChange, now: i64) -> Result<(Record, i64), RecordErr
         launch_type: d.launch_type.clone(),
         version: Some(version),
         updated_at: d.updated_at.clone(),
+        tombstone: false,
         expires_at: None,
     };
     Ok((with_task_ttl(record, now), version))
 }
 
-/// STOPPED tasks expire; others do not.
+/// STOPPED tasks and task tombstones expire; others do not.
 pub fn with_task_ttl(mut record: TaskRecord, now: i64) -> Record {
-    record.expires_at =
-        (record.last_status.as_deref() == Some("STOPPED")).then_some(now + STOPPED_TASK_TTL_SECS);
+    record.expires_at = if record.tombstone {
+        Some(now + TASK_TOMBSTONE_TTL_SECS)
+    } else {
+        (record.last_status.as_deref() == Some("STOPPED")).then_some(now + STOPPED_TASK_TTL_SECS)
+    };
     Record::Task(record)
 }
 
@@ -450,24 +490,38 @@ pub fn cluster_capacity(cluster: &str, records: &[Record]) -> ClusterCapacity {
     }
 }
 
-/// The placement engine's view of the schedulable hosts: remaining CPU, memory and ports, plus the
-/// groups of the tasks the table says are on each host (for `task:group` and `distinctInstance`).
-pub fn placement_hosts(records: &[Record]) -> Vec<ecs_cluster_query::Host> {
+/// Which live hosts a query looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostSelection {
+    /// ACTIVE with a connected agent: where ECS can place a task (and what daemon-count counts).
+    Schedulable,
+    /// Every host that is not a tombstone (DRAINING, disconnected, ... included).
+    AllLive,
+}
+
+/// The query view of one host: its record, and the cluster query language's view of it (remaining
+/// CPU, memory and ports, plus the groups of the tasks the table says run on it, for `task:group`
+/// and `distinctInstance`). `can-place` and `filter` evaluate the same view.
+#[derive(Debug, Clone)]
+pub struct QueryHost<'a> {
+    pub record: &'a InstanceRecord,
+    pub host: ecs_cluster_query::Host,
+}
+
+/// The hosts of `selection`, sorted by EC2 id then ARN, each with its task groups.
+pub fn query_hosts(records: &[Record], selection: HostSelection) -> Vec<QueryHost<'_>> {
     let mut groups: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for r in records {
         if let Record::Task(t) = r {
-            let active = !matches!(
-                t.last_status.as_deref(),
-                Some("STOPPED") | Some("DEPROVISIONING")
-            );
-            if let (true, Some(ci), Some(g)) = (active, &t.container_instance_arn, &t.group) {
+            if let (true, Some(ci), Some(g)) = (t.is_active(), &t.container_instance_arn, &t.group)
+            {
                 groups.entry(ci.as_str()).or_default().push(g.clone());
             }
         }
     }
     live_instances(records)
         .into_iter()
-        .filter(|r| schedulable(&r.instance))
+        .filter(|r| selection == HostSelection::AllLive || schedulable(&r.instance))
         .map(|r| {
             let ci = &r.instance;
             let used_ports: BTreeSet<u16> = ci
@@ -476,25 +530,83 @@ pub fn placement_hosts(records: &[Record]) -> Vec<ecs_cluster_query::Host> {
                 .iter()
                 .filter_map(|p| p.trim().parse::<u16>().ok())
                 .collect();
-            ecs_cluster_query::Host {
-                id: ci.arn.clone(),
-                attributes: ci
-                    .attributes
-                    .iter()
-                    .map(|a| (a.name.clone(), a.value.clone()))
-                    .collect(),
-                ec2_instance_id: ci.ec2_instance_id.clone(),
-                agent_connected: ci.agent_connected,
-                agent_version: ci.agent_version.clone(),
-                registered_at: ci.registered_at,
-                running_tasks_count: ci.running_tasks_count,
-                task_groups: groups.get(ci.arn.as_str()).cloned().unwrap_or_default(),
-                remaining_cpu: ci.remaining.cpu.unwrap_or(0),
-                remaining_memory: ci.remaining.memory.unwrap_or(0),
-                used_ports,
+            QueryHost {
+                record: r,
+                host: ecs_cluster_query::Host {
+                    id: ci.arn.clone(),
+                    attributes: ci
+                        .attributes
+                        .iter()
+                        .map(|a| (a.name.clone(), a.value.clone()))
+                        .collect(),
+                    ec2_instance_id: ci.ec2_instance_id.clone(),
+                    agent_connected: ci.agent_connected,
+                    agent_version: ci.agent_version.clone(),
+                    registered_at: ci.registered_at,
+                    running_tasks_count: ci.running_tasks_count,
+                    task_groups: groups.get(ci.arn.as_str()).cloned().unwrap_or_default(),
+                    remaining_cpu: ci.remaining.cpu.unwrap_or(0),
+                    remaining_memory: ci.remaining.memory.unwrap_or(0),
+                    used_ports,
+                },
             }
         })
         .collect()
+}
+
+/// The placement engine's view of the schedulable hosts (see [`query_hosts`]).
+pub fn placement_hosts(records: &[Record]) -> Vec<ecs_cluster_query::Host> {
+    query_hosts(records, HostSelection::Schedulable)
+        .into_iter()
+        .map(|q| q.host)
+        .collect()
+}
+
+/// Why no task can go anywhere, when the cluster has no schedulable host: `None` when it has one.
+/// Names what the hosts are instead, e.g. `no ACTIVE connected host: 3 DRAINING, 1 disconnected`.
+pub fn no_schedulable_host_reason(records: &[Record]) -> Option<String> {
+    let live = live_instances(records);
+    if live.iter().any(|r| schedulable(&r.instance)) {
+        return None;
+    }
+    if live.is_empty() {
+        let deregistered = records
+            .iter()
+            .filter(|r| matches!(r, Record::Instance(i) if i.tombstone))
+            .count();
+        return Some(if deregistered > 0 {
+            format!("the cluster has no registered host ({deregistered} deregistered)")
+        } else {
+            "the cluster has no hosts".to_string()
+        });
+    }
+    let mut by_status: BTreeMap<String, usize> = BTreeMap::new();
+    let (mut disconnected, mut agent_unknown) = (0, 0);
+    for r in &live {
+        let ci = &r.instance;
+        if ci.status != InstanceStatus::Active {
+            let status = match ci.status.as_str() {
+                "" => "status unknown".to_string(),
+                s => s.to_string(),
+            };
+            *by_status.entry(status).or_insert(0) += 1;
+        } else if ci.agent_connected == Some(false) {
+            disconnected += 1;
+        } else {
+            agent_unknown += 1;
+        }
+    }
+    let mut parts: Vec<String> = by_status
+        .into_iter()
+        .map(|(status, n)| format!("{n} {status}"))
+        .collect();
+    if disconnected > 0 {
+        parts.push(format!("{disconnected} disconnected"));
+    }
+    if agent_unknown > 0 {
+        parts.push(format!("{agent_unknown} with no known agent state"));
+    }
+    Some(format!("no ACTIVE connected host: {}", parts.join(", ")))
 }
 
 #[cfg(test)]
@@ -524,6 +636,92 @@ mod tests {
         for (cond, stored, want) in cases {
             assert_eq!(outcome(cond, stored), want, "{cond:?} over {stored:?}");
         }
+    }
+
+    fn host(i: usize, status: InstanceStatus, connected: Option<bool>) -> Record {
+        let mut ci = ContainerInstance::new(format!("ci/{i}"), status);
+        ci.ec2_instance_id = Some(format!("i-{i}"));
+        ci.agent_connected = connected;
+        instance_to_record("c", ci, None, 0)
+    }
+
+    fn task(i: usize, host: usize, last: &str, tombstone: bool) -> Record {
+        Record::Task(TaskRecord {
+            cluster_arn: "c".into(),
+            task_arn: format!("t/{i}"),
+            container_instance_arn: Some(format!("ci/{host}")),
+            group: Some(format!("service:s{i}")),
+            started_by: None,
+            last_status: Some(last.into()),
+            desired_status: None,
+            cpu: None,
+            memory: None,
+            launch_type: Some("EC2".into()),
+            version: Some(1),
+            updated_at: None,
+            tombstone,
+            expires_at: None,
+        })
+    }
+
+    #[test]
+    fn no_schedulable_host_names_what_the_hosts_are() {
+        use InstanceStatus::*;
+        let draining = |i| host(i, Draining, Some(true));
+        let records = vec![
+            draining(1),
+            draining(2),
+            draining(3),
+            host(4, Active, Some(false)),
+            host(5, Inactive, Some(false)), // a tombstone: not counted
+        ];
+        assert_eq!(
+            no_schedulable_host_reason(&records).as_deref(),
+            Some("no ACTIVE connected host: 3 DRAINING, 1 disconnected")
+        );
+        let mut with_one = records.clone();
+        with_one.push(host(6, Active, Some(true)));
+        assert_eq!(no_schedulable_host_reason(&with_one), None);
+        assert_eq!(
+            no_schedulable_host_reason(&[host(5, Inactive, None)]).as_deref(),
+            Some("the cluster has no registered host (1 deregistered)")
+        );
+        assert_eq!(
+            no_schedulable_host_reason(&[task(1, 1, "RUNNING", false)]).as_deref(),
+            Some("the cluster has no hosts")
+        );
+        assert_eq!(
+            no_schedulable_host_reason(&[host(7, Registering, None), host(8, Active, None)])
+                .as_deref(),
+            Some("no ACTIVE connected host: 1 REGISTERING, 1 with no known agent state")
+        );
+    }
+
+    #[test]
+    fn query_hosts_carry_the_groups_of_active_tasks_only() {
+        use InstanceStatus::*;
+        let records = vec![
+            host(1, Active, Some(true)),
+            host(2, Draining, Some(true)),
+            task(1, 1, "RUNNING", false),
+            task(2, 1, "STOPPED", false),
+            task(3, 1, "RUNNING", true), // the sweep found it gone
+            task(4, 2, "PENDING", false),
+        ];
+        let schedulable = query_hosts(&records, HostSelection::Schedulable);
+        assert_eq!(schedulable.len(), 1);
+        assert_eq!(schedulable[0].host.task_groups, vec!["service:s1"]);
+        let all = query_hosts(&records, HostSelection::AllLive);
+        assert_eq!(
+            all.iter().map(|q| q.host.id.as_str()).collect::<Vec<_>>(),
+            ["ci/1", "ci/2"]
+        );
+        assert_eq!(all[1].host.task_groups, vec!["service:s4"]);
+        assert_eq!(
+            placement_hosts(&records),
+            vec![schedulable[0].host.clone()],
+            "can-place sees the schedulable view"
+        );
     }
 
     #[test]

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
-use crate::model::{arn_resource_id, ContainerInstance, Service, Task, TaskDefinition};
+use crate::model::{
+    arn_resource_id, check_describe_failures, ContainerInstance, Service, Task, TaskDefinition,
+};
 use crate::ports::{DescribedServices, EcsError, EcsPort, TaskPort};
 
 #[derive(Debug, Default)]
@@ -15,6 +17,9 @@ struct State {
     calls: Vec<String>,
     /// Operation name → error to return from it (fault injection).
     failures: BTreeMap<&'static str, EcsError>,
+    /// Resource ARN → the failure entry reason Describe reports for it (`MISSING`, or a
+    /// transient reason), as DescribeContainerInstances / DescribeTasks do.
+    describe_failures: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default)]
@@ -115,6 +120,14 @@ impl InMemoryEcs {
         self.state().failures.insert(operation, error);
     }
 
+    /// Makes DescribeContainerInstances / DescribeTasks report a failure entry with `reason` for
+    /// this resource while it is still listed (`MISSING`: gone between List and Describe).
+    pub fn fail_describe(&self, arn: &str, reason: &str) {
+        self.state()
+            .describe_failures
+            .insert(arn.to_string(), reason.to_string());
+    }
+
     /// Current desired count of a service, by name.
     pub fn desired_count(&self, cluster_arn: &str, service: &str) -> Option<i32> {
         let st = self.state();
@@ -154,6 +167,26 @@ impl InMemoryEcs {
     }
 }
 
+/// Splits listed resources into the described ones and Describe's failure entries, then applies
+/// the adapters' shared rule ([`check_describe_failures`]).
+fn described<T: Clone>(
+    operation: &'static str,
+    listed: Vec<T>,
+    arn: impl Fn(&T) -> &str,
+    describe_failures: &BTreeMap<String, String>,
+) -> Result<Vec<T>, EcsError> {
+    let mut out = Vec::with_capacity(listed.len());
+    let mut failures = Vec::new();
+    for item in listed {
+        match describe_failures.get(arn(&item)) {
+            Some(reason) => failures.push((arn(&item).to_string(), reason.clone())),
+            None => out.push(item),
+        }
+    }
+    check_describe_failures(operation, &failures)?;
+    Ok(out)
+}
+
 /// Finds a cluster by name or ARN, like ECS does.
 fn cluster<'a>(st: &'a mut State, cluster: &str) -> Result<&'a mut ClusterState, EcsError> {
     let name = arn_resource_id(cluster);
@@ -191,7 +224,12 @@ impl EcsPort for InMemoryEcs {
         if !instances.is_empty() {
             st.calls.push("DescribeContainerInstances".into());
         }
-        Ok(instances)
+        described(
+            "DescribeContainerInstances",
+            instances,
+            |ci| &ci.arn,
+            &st.describe_failures,
+        )
     }
 
     async fn list_service_arns(&self, cluster_id: &str) -> Result<Vec<String>, EcsError> {
@@ -269,6 +307,6 @@ impl TaskPort for InMemoryEcs {
         if !tasks.is_empty() {
             st.calls.push("DescribeTasks".into());
         }
-        Ok(tasks)
+        described("DescribeTasks", tasks, |t| &t.arn, &st.describe_failures)
     }
 }

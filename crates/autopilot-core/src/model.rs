@@ -172,6 +172,36 @@ impl ecs_cluster_query::HostView for ContainerInstance {
     }
 }
 
+/// The failure reason DescribeContainerInstances / DescribeTasks give for a resource ECS does
+/// not have (deregistered, or stopped long ago).
+pub const DESCRIBE_MISSING: &str = "MISSING";
+
+/// The rule for Describe* failure entries `(arn, reason)` when listing a cluster: `MISSING` means
+/// the resource is gone (it went away between List and Describe) and it is left out; any other
+/// reason means ECS did not answer for a resource it just listed, which is not "gone" — the read
+/// fails, naming them, so no caller mistakes a live host or task for a removed one.
+pub fn check_describe_failures(
+    operation: &'static str,
+    failures: &[(String, String)],
+) -> Result<(), crate::ports::EcsError> {
+    let unanswered: Vec<String> = failures
+        .iter()
+        .filter(|(_, reason)| reason != DESCRIBE_MISSING)
+        .map(|(arn, reason)| format!("{arn}: {reason}"))
+        .collect();
+    if unanswered.is_empty() {
+        return Ok(());
+    }
+    Err(crate::ports::EcsError::Api {
+        operation,
+        message: format!(
+            "ECS did not describe {} listed resource(s) ({}); not treated as gone",
+            unanswered.len(),
+            unanswered.join("; ")
+        ),
+    })
+}
+
 /// The last `/`-separated segment of an ARN (`.../cluster/prod` → `prod`), or the input when it has none.
 pub fn arn_resource_id(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
@@ -280,6 +310,26 @@ mod tests {
         assert_eq!(
             InstanceStatus::from("SOMETHING_NEW"),
             InstanceStatus::Other("SOMETHING_NEW".into())
+        );
+    }
+
+    #[test]
+    fn only_missing_describe_failures_mean_gone() {
+        let missing = vec![("arn:a".to_string(), "MISSING".to_string())];
+        assert_eq!(check_describe_failures("DescribeTasks", &missing), Ok(()));
+        assert_eq!(check_describe_failures("DescribeTasks", &[]), Ok(()));
+        let transient = vec![
+            ("arn:a".to_string(), "MISSING".to_string()),
+            ("arn:b".to_string(), "INTERNAL_ERROR".to_string()),
+        ];
+        let err = check_describe_failures("DescribeContainerInstances", &transient)
+            .expect_err("a non-MISSING failure is an error")
+            .to_string();
+        assert!(err.contains("DescribeContainerInstances"), "{err}");
+        assert!(err.contains("arn:b: INTERNAL_ERROR"), "{err}");
+        assert!(
+            !err.contains("arn:a"),
+            "MISSING entries are not errors: {err}"
         );
     }
 

@@ -7,8 +7,8 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::capacity::{
-    instance_to_record, plan_event, with_task_ttl, Outcome, Plan, Record, RecordError, TaskRecord,
-    WriteCondition, TOMBSTONE_TTL_SECS,
+    instance_to_record, plan_event, task_skip_reason, with_task_ttl, Outcome, Plan, Record,
+    RecordError, TaskRecord, WriteCondition, TOMBSTONE_TTL_SECS,
 };
 use crate::config::{list, ConfigError};
 use crate::events::EcsEvent;
@@ -101,7 +101,11 @@ pub struct EventResult {
 pub struct SweepReport {
     pub cluster: String,
     pub hosts: usize,
+    /// Tasks recorded (EC2 / external tasks ECS lists).
     pub tasks: usize,
+    /// Tasks ECS lists that are not recorded (Fargate: no container instance capacity), the same
+    /// rule as for events.
+    pub skipped_tasks: usize,
     /// Items written because they were missing or differed.
     pub written: usize,
     /// Items already equal to ECS's state: no write.
@@ -110,7 +114,7 @@ pub struct SweepReport {
     pub stale: usize,
     /// Version-less writes refused because an event changed the item since the sweep read it.
     pub conflicts: usize,
-    /// Hosts turned into tombstones and tasks deleted because ECS no longer has them.
+    /// Hosts and tasks turned into tombstones because ECS no longer lists them.
     pub removed: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -187,7 +191,12 @@ impl<S: CapacityStore, E: EcsPort + TaskPort> CapacityRecorder<S, E> {
     }
 
     /// Sweeps one cluster: ECS's current hosts and tasks are written through the versioned path;
-    /// items for resources ECS no longer has are removed (hosts become tombstones).
+    /// items for resources ECS no longer lists become tombstones carrying the highest version the
+    /// table saw, so late events with that version or a lower one are refused.
+    ///
+    /// Only a resource ECS does not list, or reports `MISSING`, is gone: an adapter that cannot
+    /// describe a listed resource (any other Describe failure) fails the sweep of the cluster
+    /// before it writes anything, rather than let it remove a live host or task.
     pub async fn sweep_cluster(
         &self,
         cluster: &str,
@@ -197,7 +206,13 @@ impl<S: CapacityStore, E: EcsPort + TaskPort> CapacityRecorder<S, E> {
         // against, and the conditional writes below will not overwrite it.
         let stored = self.store.cluster_records(cluster).await?;
         let instances = self.ecs.container_instances(cluster).await?;
-        let tasks = self.ecs.active_tasks(cluster).await?;
+        let listed_tasks = self.ecs.active_tasks(cluster).await?;
+        let listed = listed_tasks.len();
+        // The event path's rule: Fargate tasks use no host capacity and are not recorded.
+        let tasks: Vec<Task> = listed_tasks
+            .into_iter()
+            .filter(|t| task_skip_reason(&t.arn, t.launch_type.as_deref()).is_none())
+            .collect();
         let cluster_arn = cluster_arn_for(cluster, &stored, &instances, &tasks);
 
         let stored_by_key: HashMap<String, &Record> =
@@ -206,6 +221,7 @@ impl<S: CapacityStore, E: EcsPort + TaskPort> CapacityRecorder<S, E> {
             cluster: cluster.to_string(),
             hosts: instances.len(),
             tasks: tasks.len(),
+            skipped_tasks: listed - tasks.len(),
             ..SweepReport::default()
         };
         let mut seen = HashSet::new();
@@ -239,27 +255,31 @@ impl<S: CapacityStore, E: EcsPort + TaskPort> CapacityRecorder<S, E> {
         }
 
         for old in &stored {
-            let key = old.key();
-            if seen.contains(&key.sort_key) {
+            if seen.contains(&old.key().sort_key) {
                 continue;
             }
+            // Conditional on the item being exactly as read: an event that landed since wins.
             let condition = WriteCondition::Unchanged(Some(old.version()));
-            match old {
+            // The tombstone keeps the stored version (the highest the table saw): a late event
+            // with the same or a lower version is a refused duplicate / stale delivery.
+            let tombstone = match old {
                 Record::Instance(i) if !i.tombstone => {
                     let mut gone = i.clone();
                     gone.instance.status = InstanceStatus::Inactive;
                     gone.tombstone = true;
                     gone.expires_at = Some(now + TOMBSTONE_TTL_SECS);
-                    let outcome = self.store.write(&Record::Instance(gone), condition).await?;
-                    self.tally_removal(&mut report, outcome);
+                    Record::Instance(gone)
                 }
-                Record::Task(t) if t.last_status.as_deref() != Some("STOPPED") => {
-                    let outcome = self.store.delete(&key, condition).await?;
-                    self.tally_removal(&mut report, outcome);
+                Record::Task(t) if !t.tombstone && t.last_status.as_deref() != Some("STOPPED") => {
+                    let mut gone = t.clone();
+                    gone.tombstone = true;
+                    with_task_ttl(gone, now)
                 }
                 // Tombstones and stopped tasks expire through the TTL.
-                _ => {}
-            }
+                _ => continue,
+            };
+            let outcome = self.store.write(&tombstone, condition).await?;
+            self.tally_removal(&mut report, outcome);
         }
         Ok(report)
     }
@@ -312,6 +332,7 @@ fn task_to_record(cluster_arn: &str, t: Task, now: i64) -> Record {
             launch_type: t.launch_type,
             version: t.version,
             updated_at: None,
+            tombstone: false,
             expires_at: None,
         },
         now,

@@ -45,7 +45,9 @@ pub enum StoreError {
 }
 
 pub trait CapacityStore: Send + Sync {
-    /// One conditional write (PutItem). Never more than one request per call.
+    /// One conditional write (UpdateItem): when `condition` holds, the item becomes `record` —
+    /// except that a host record without `registered_at` keeps the stored one (events carry no
+    /// registration time; see [`crate::capacity`]). Never more than one request per call.
     fn write(
         &self,
         record: &Record,
@@ -91,7 +93,8 @@ impl InMemoryCapacityStore {
             .or_insert(0) += 1;
     }
 
-    /// Requests so far per operation (`PutItem`, `DeleteItem`, `Query`).
+    /// Requests so far per operation (`UpdateItem`, `DeleteItem`, `Query`), named like the
+    /// DynamoDB requests the same calls make.
     pub fn requests(&self, op: &str) -> u64 {
         self.requests
             .lock()
@@ -119,6 +122,15 @@ fn storage_key(key: &RecordKey) -> (String, String) {
     )
 }
 
+/// The write rule both stores share: a host record without `registered_at` keeps the stored one.
+pub fn keep_registered_at(new: &mut Record, stored: Option<&Record>) {
+    if let (Record::Instance(n), Some(Record::Instance(old))) = (new, stored) {
+        if n.instance.registered_at.is_none() {
+            n.instance.registered_at = old.instance.registered_at;
+        }
+    }
+}
+
 fn stored_version(
     items: &BTreeMap<(String, String), Record>,
     key: &(String, String),
@@ -132,12 +144,14 @@ impl CapacityStore for InMemoryCapacityStore {
         record: &Record,
         condition: WriteCondition,
     ) -> Result<Outcome, StoreError> {
-        self.count("PutItem");
+        self.count("UpdateItem");
         let key = storage_key(&record.key());
         let mut items = self.items();
         let result = outcome(condition, stored_version(&items, &key));
         if result == Outcome::Applied {
-            items.insert(key, record.clone());
+            let mut new = record.clone();
+            keep_registered_at(&mut new, items.get(&key));
+            items.insert(key, new);
         }
         Ok(result)
     }

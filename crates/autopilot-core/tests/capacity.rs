@@ -129,31 +129,54 @@ fn shuffle_with_duplicates(log: &[Value], seed: u64) -> Vec<Value> {
     out
 }
 
+/// The property: any shuffled, duplicated delivery of the log leaves the in-order table.
+fn check_shuffled_delivery(seed: u64) -> Result<(), TestCaseError> {
+    let log = event_log();
+    prop_assert_eq!(log.len(), 200);
+    let rt = runtime();
+    let in_order = recorder();
+    rt.block_on(apply(&in_order, &log));
+    let shuffled = recorder();
+    let delivered = shuffle_with_duplicates(&log, seed);
+    let outcomes = rt.block_on(apply(&shuffled, &delivered));
+    prop_assert_eq!(in_order.store().snapshot(), shuffled.store().snapshot());
+    let extra = delivered.len() - log.len();
+    let noops = outcomes
+        .iter()
+        .filter(|o| matches!(o, Outcome::Duplicate | Outcome::Stale))
+        .count();
+    prop_assert!(
+        noops >= extra,
+        "every extra delivery is a no-op ({noops} < {extra})"
+    );
+    // Final version of every item = the highest delivered.
+    for r in shuffled.store().snapshot() {
+        let want = match &r {
+            Record::Instance(_) => 5,
+            Record::Task(_) => 3,
+        };
+        prop_assert_eq!(r.version(), Some(want));
+    }
+    Ok(())
+}
+
 proptest! {
+    // Failures are not persisted to a file: the seeds proptest once recorded in
+    // `capacity.proptest-regressions` are replayed by the deterministic tests below instead.
     #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn shuffled_and_duplicated_delivery_leaves_the_in_order_table(seed in any::<u64>()) {
-        let log = event_log();
-        prop_assert_eq!(log.len(), 200);
-        let rt = runtime();
-        let in_order = recorder();
-        rt.block_on(apply(&in_order, &log));
-        let shuffled = recorder();
-        let delivered = shuffle_with_duplicates(&log, seed);
-        let outcomes = rt.block_on(apply(&shuffled, &delivered));
-        prop_assert_eq!(in_order.store().snapshot(), shuffled.store().snapshot());
-        let extra = delivered.len() - log.len();
-        let noops = outcomes.iter().filter(|o| matches!(o, Outcome::Duplicate | Outcome::Stale)).count();
-        prop_assert!(noops >= extra, "every extra delivery is a no-op ({noops} < {extra})");
-        // Final version of every item = the highest delivered.
-        for r in shuffled.store().snapshot() {
-            let want = match &r {
-                Record::Instance(_) => 5,
-                Record::Task(_) => 3,
-            };
-            prop_assert_eq!(r.version(), Some(want));
-        }
+        check_shuffled_delivery(seed)?;
+    }
+}
+
+/// `capacity.proptest-regressions` records a past failure that shrank to `seed = 0`: replayed on
+/// every run, whatever proptest generates.
+#[test]
+fn recorded_regression_seed_0_leaves_the_in_order_table() {
+    if let Err(e) = check_shuffled_delivery(0) {
+        panic!("seed 0: {e}");
     }
 }
 
@@ -183,7 +206,7 @@ fn duplicates_and_stale_events_are_successful_no_ops() {
         "the stale event changed nothing"
     );
     assert_eq!(
-        rec.store().requests("PutItem"),
+        rec.store().requests("UpdateItem"),
         3,
         "one write per event, duplicates included"
     );
@@ -269,7 +292,7 @@ fn events_that_cannot_be_recorded_write_nothing() {
         .block_on(rec.record_event(&EcsEvent::from_value(other).expect("parses"), NOW))
         .expect("skip");
     assert_eq!(r.writes, 0);
-    assert_eq!(rec.store().requests("PutItem"), 0);
+    assert_eq!(rec.store().requests("UpdateItem"), 0);
     assert!(rec.store().snapshot().is_empty());
 }
 
@@ -375,11 +398,11 @@ fn the_sweep_restores_a_dropped_event_and_an_attribute_change() {
     assert_eq!(rec.store().snapshot().len(), 4);
 
     // A second sweep with nothing changed writes nothing.
-    let puts = rec.store().requests("PutItem");
+    let puts = rec.store().requests("UpdateItem");
     let again = rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
     assert_eq!(again.written, 0);
     assert_eq!(again.unchanged, 4);
-    assert_eq!(rec.store().requests("PutItem"), puts);
+    assert_eq!(rec.store().requests("UpdateItem"), puts);
 }
 
 #[test]
@@ -400,13 +423,30 @@ fn the_sweep_removes_what_ecs_no_longer_has() {
     let records = rec.store().snapshot();
     assert_eq!(
         records.len(),
-        2,
-        "host 0 and host 1's tombstone: {records:?}"
+        3,
+        "host 0, host 1's tombstone and task 1's tombstone: {records:?}"
     );
     assert!(records
         .iter()
         .any(|r| matches!(r, Record::Instance(i) if i.tombstone && i.instance.arn == host_arn(1))));
-    assert!(records.iter().all(|r| !matches!(r, Record::Task(_))));
+    let Some(Record::Task(t)) = records.iter().find(|r| matches!(r, Record::Task(_))) else {
+        panic!("task 1's tombstone: {records:?}")
+    };
+    assert!(t.tombstone);
+    assert_eq!(t.version, Some(2), "keeps the highest version seen");
+    assert_eq!(
+        t.expires_at,
+        Some(NOW + autopilot_core::capacity::TASK_TOMBSTONE_TTL_SECS)
+    );
+    // Tombstones are neither hosts nor tasks on a host.
+    let hosts = autopilot_core::capacity::placement_hosts(&records);
+    assert_eq!(hosts.len(), 1);
+    assert!(hosts[0].task_groups.is_empty(), "{hosts:?}");
+    // A sweep with nothing new leaves the tombstones alone.
+    let puts = rec.store().requests("UpdateItem");
+    let again = rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
+    assert_eq!((again.removed, again.written), (0, 0));
+    assert_eq!(rec.store().requests("UpdateItem"), puts);
 }
 
 #[test]
@@ -465,4 +505,271 @@ fn a_version_less_snapshot_keeps_the_version_and_loses_races_to_events() {
         .expect("snapshot");
     assert_eq!(outcome, Outcome::Conflict);
     assert!(store.snapshot().iter().all(|r| r.version() == Some(9)));
+}
+
+// ---- tombstones against late events (README: ordering rules) ----
+
+fn stored(rec: &CapacityRecorder<InMemoryCapacityStore, InMemoryEcs>, arn: &str) -> Record {
+    rec.store()
+        .snapshot()
+        .into_iter()
+        .find(|r| r.arn() == arn)
+        .unwrap_or_else(|| panic!("{arn} not stored"))
+}
+
+#[test]
+fn a_swept_host_tombstone_refuses_late_events_of_the_same_or_a_lower_version() {
+    let rt = runtime();
+    let rec = recorder();
+    rec.ecs().add_cluster(CLUSTER);
+    // The table last saw host 3 at version 7; its deregistration event was lost.
+    rt.block_on(apply(&rec, &[instance_event(3, 7, "ACTIVE", 7000)]));
+    let report = rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
+    assert_eq!(report.removed, 1);
+    let Record::Instance(i) = stored(&rec, &host_arn(3)) else {
+        panic!()
+    };
+    assert!(i.tombstone);
+    assert_eq!(
+        i.instance.version,
+        Some(7),
+        "the highest version the table saw"
+    );
+
+    // Late deliveries of version 7 and older are refused and change nothing.
+    let outcomes = rt.block_on(apply(
+        &rec,
+        &[
+            instance_event(3, 7, "ACTIVE", 7000),
+            instance_event(3, 6, "ACTIVE", 7100),
+        ],
+    ));
+    assert_eq!(outcomes, vec![Outcome::Duplicate, Outcome::Stale]);
+    let Record::Instance(i) = stored(&rec, &host_arn(3)) else {
+        panic!()
+    };
+    assert!(i.tombstone, "still a tombstone: {i:?}");
+    assert_eq!(
+        autopilot_core::capacity::cluster_capacity("prod", &rec.store().snapshot())
+            .totals
+            .hosts,
+        0
+    );
+}
+
+#[test]
+fn a_swept_task_tombstone_refuses_a_late_older_running_event() {
+    let rt = runtime();
+    let rec = recorder();
+    rec.ecs().add_cluster(CLUSTER);
+    rt.block_on(apply(
+        &rec,
+        &[task_event(4, 1, "PENDING"), task_event(4, 2, "RUNNING")],
+    ));
+    // Task 4 stopped; its STOPPED event was lost, and ECS no longer lists it.
+    let report = rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
+    assert_eq!(report.removed, 1);
+    // The RUNNING event (a retry) and the PENDING one arrive late.
+    let outcomes = rt.block_on(apply(
+        &rec,
+        &[task_event(4, 2, "RUNNING"), task_event(4, 1, "PENDING")],
+    ));
+    assert_eq!(outcomes, vec![Outcome::Duplicate, Outcome::Stale]);
+    let Record::Task(t) = stored(&rec, &task_arn(4)) else {
+        panic!()
+    };
+    assert!(t.tombstone && !t.is_active(), "not resurrected: {t:?}");
+    // The real STOPPED event (a newer version) still applies, and expires as STOPPED tasks do.
+    let outcomes = rt.block_on(apply(&rec, &[task_event(4, 3, "STOPPED")]));
+    assert_eq!(outcomes, vec![Outcome::Applied]);
+    let Record::Task(t) = stored(&rec, &task_arn(4)) else {
+        panic!()
+    };
+    assert_eq!(t.last_status.as_deref(), Some("STOPPED"));
+    assert!(!t.tombstone);
+    assert_eq!(
+        t.expires_at,
+        Some(NOW + autopilot_core::capacity::STOPPED_TASK_TTL_SECS)
+    );
+}
+
+#[test]
+fn a_listed_tombstoned_task_is_restored_by_the_next_sweep() {
+    // ListTasks is eventually consistent: a task missing from one listing comes back in the next.
+    let rt = runtime();
+    let rec = recorder();
+    rec.ecs().add_cluster(CLUSTER);
+    rt.block_on(apply(&rec, &[task_event(5, 2, "RUNNING")]));
+    rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
+    let mut task = ecs_task(5, Some(2));
+    task.container_instance_arn = Some(host_arn(5));
+    task.group = Some("service:svc1".into());
+    task.started_by = Some("ecs-svc/1".into());
+    task.cpu = Some(128);
+    rec.ecs().put_task(CLUSTER, task);
+    let report = rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
+    assert_eq!(report.written, 1);
+    let Record::Task(t) = stored(&rec, &task_arn(5)) else {
+        panic!()
+    };
+    assert!(t.is_active(), "{t:?}");
+}
+
+#[test]
+fn a_transient_describe_failure_does_not_remove_a_live_host_or_task() {
+    let rt = runtime();
+    let rec = recorder();
+    for i in 0..2 {
+        rec.ecs()
+            .add_instance(CLUSTER, ecs_host(i, Some(3), "blue"));
+    }
+    rec.ecs().put_task(CLUSTER, ecs_task(1, Some(2)));
+    rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
+    let before = rec.store().snapshot();
+    let puts = rec.store().requests("UpdateItem");
+
+    // ECS lists host 1 but does not describe it (a failure entry that is not MISSING).
+    rec.ecs().fail_describe(&host_arn(1), "INTERNAL_ERROR");
+    let err = rt
+        .block_on(rec.sweep_cluster(CLUSTER, NOW))
+        .expect_err("the sweep cannot tell whether host 1 is gone");
+    assert!(err.to_string().contains("INTERNAL_ERROR"), "{err}");
+    assert_eq!(rec.store().snapshot(), before, "nothing removed");
+    assert_eq!(rec.store().requests("UpdateItem"), puts, "nothing written");
+
+    // The same for a task.
+    let rec2 = recorder();
+    rec2.ecs()
+        .add_instance(CLUSTER, ecs_host(0, Some(3), "blue"));
+    rec2.ecs().put_task(CLUSTER, ecs_task(1, Some(2)));
+    rt.block_on(rec2.sweep_cluster(CLUSTER, NOW))
+        .expect("sweep");
+    rec2.ecs().fail_describe(&task_arn(1), "TIMEOUT");
+    assert!(rt.block_on(rec2.sweep_cluster(CLUSTER, NOW)).is_err());
+    assert!(matches!(stored(&rec2, &task_arn(1)), Record::Task(t) if t.is_active()));
+
+    // MISSING does mean gone: deregistered between List and Describe.
+    rec.ecs().fail_describe(&host_arn(1), "MISSING");
+    let report = rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
+    assert_eq!(report.removed, 1);
+    assert!(matches!(stored(&rec, &host_arn(1)), Record::Instance(i) if i.tombstone));
+}
+
+// ---- what the sweep records ----
+
+#[test]
+fn the_sweep_skips_fargate_tasks_like_the_event_path() {
+    let rt = runtime();
+    let rec = recorder();
+    rec.ecs()
+        .add_instance(CLUSTER, ecs_host(0, Some(3), "blue"));
+    rec.ecs().put_task(CLUSTER, ecs_task(1, Some(2)));
+    let mut fargate = ecs_task(2, Some(2));
+    fargate.launch_type = Some("FARGATE".into());
+    fargate.container_instance_arn = None;
+    rec.ecs().put_task(CLUSTER, fargate.clone());
+
+    let report = rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
+    assert_eq!((report.tasks, report.skipped_tasks), (1, 1), "{report:?}");
+    let records = rec.store().snapshot();
+    assert!(
+        records.iter().all(|r| r.arn() != task_arn(2)),
+        "no Fargate item: {records:?}"
+    );
+
+    // The event path says the same about the same task.
+    let event = json!({"detail-type": "ECS Task State Change", "source": "aws.ecs", "detail": {
+        "clusterArn": CLUSTER, "taskArn": task_arn(2), "launchType": "FARGATE", "version": 2,
+        "lastStatus": "RUNNING"}});
+    let r = rt
+        .block_on(rec.record_event(&EcsEvent::from_value(event).expect("parses"), NOW))
+        .expect("skip");
+    assert_eq!(r.writes, 0);
+
+    // A Fargate item an earlier version of the sweep wrote is removed.
+    let stale = autopilot_core::capacity::with_task_ttl(
+        autopilot_core::capacity::TaskRecord {
+            cluster_arn: CLUSTER.into(),
+            task_arn: task_arn(2),
+            container_instance_arn: None,
+            group: fargate.group.clone(),
+            started_by: None,
+            last_status: Some("RUNNING".into()),
+            desired_status: Some("RUNNING".into()),
+            cpu: None,
+            memory: Some(256),
+            launch_type: Some("FARGATE".into()),
+            version: Some(2),
+            updated_at: None,
+            tombstone: false,
+            expires_at: None,
+        },
+        NOW,
+    );
+    rt.block_on(rec.store().write(
+        &stale,
+        autopilot_core::capacity::WriteCondition::NewerThanStored(2),
+    ))
+    .expect("seed");
+    let report = rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
+    assert_eq!(report.removed, 1);
+    assert!(matches!(stored(&rec, &task_arn(2)), Record::Task(t) if t.tombstone));
+}
+
+#[test]
+fn an_event_never_erases_the_registration_time_and_the_sweep_then_writes_nothing() {
+    let rt = runtime();
+    let rec = recorder();
+    let mut host = ecs_host(0, Some(3), "blue");
+    host.registered_at = Some(1_795_000_000);
+    // The Describe snapshot and the event agree on everything but what events lack.
+    host.attributes = vec![Attribute {
+        name: "ecs.instance-type".into(),
+        value: Some("t3.large".into()),
+    }];
+    host.remaining.cpu = Some(2048 - 40);
+    host.remaining.memory = Some(7680 - 400);
+    host.running_tasks_count = Some(4);
+    host.version = Some(4);
+    rec.ecs().add_instance(CLUSTER, host.clone());
+    rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
+    let registered_at = |rec: &CapacityRecorder<InMemoryCapacityStore, InMemoryEcs>| match stored(
+        rec,
+        &host_arn(0),
+    ) {
+        Record::Instance(i) => i.instance.registered_at,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(registered_at(&rec), Some(1_795_000_000));
+
+    // A newer event (no registeredAt in it) applies and keeps the registration time.
+    let outcomes = rt.block_on(apply(&rec, &[instance_event(0, 5, "ACTIVE", 7680 - 500)]));
+    assert_eq!(outcomes, vec![Outcome::Applied]);
+    assert_eq!(registered_at(&rec), Some(1_795_000_000));
+    let Record::Instance(i) = stored(&rec, &host_arn(0)) else {
+        panic!()
+    };
+    assert_eq!(
+        i.instance.remaining.memory,
+        Some(7680 - 500),
+        "the event applied"
+    );
+
+    // ECS catches up to the event: the next sweep finds the item equal and writes nothing.
+    rec.ecs().update_instance(CLUSTER, &host_arn(0), |ci| {
+        ci.version = Some(5);
+        ci.remaining.cpu = Some(2048 - 50);
+        ci.remaining.memory = Some(7680 - 500);
+        ci.running_tasks_count = Some(5);
+    });
+    let puts = rec.store().requests("UpdateItem");
+    let report = rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
+    assert_eq!((report.written, report.unchanged), (0, 1), "{report:?}");
+    assert_eq!(rec.store().requests("UpdateItem"), puts);
+
+    // `registeredAt` expressions see it.
+    let expr = ecs_cluster_query::parse("registeredAt >= 2026-11-01").expect("expression");
+    let hosts = autopilot_core::capacity::placement_hosts(&rec.store().snapshot());
+    assert_eq!(hosts.len(), 1);
+    assert!(expr.evaluate(&hosts[0]));
 }

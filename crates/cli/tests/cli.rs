@@ -1,5 +1,6 @@
 //! The `ecs-autopilot` binary against moto: a user's view (arguments, output, exit codes).
 
+use std::collections::BTreeSet;
 use std::process::{Command, Output};
 
 use autopilot_aws::{AwsEcs, DynamoCapacityStore};
@@ -9,6 +10,9 @@ use integration_tests::{EcsFixture, Moto, ACCOUNT, REGION};
 use serde_json::{json, Value};
 
 const TABLE: &str = "capacity";
+/// The recorder's clock in these tests (2026-11-22T06:00:00Z, the fixtures' event time): TTLs
+/// are computed from it, so it must be a realistic time, not the epoch.
+const NOW: i64 = integration_tests::LIFECYCLE_EVENT_UNIX;
 
 fn cli(moto: &Moto, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ecs-autopilot"))
@@ -36,13 +40,24 @@ async fn table(moto: &Moto) -> DynamoCapacityStore {
 }
 
 fn host_event(i: usize, status: &str, free_mem: i64, az: &str) -> Value {
-    let ci = format!("arn:aws:ecs:{REGION}:{ACCOUNT}:container-instance/frag/h{i:02}");
+    host_event_in("frag", i, status, true, free_mem, az)
+}
+
+fn host_event_in(
+    cluster: &str,
+    i: usize,
+    status: &str,
+    connected: bool,
+    free_mem: i64,
+    az: &str,
+) -> Value {
+    let ci = format!("arn:aws:ecs:{REGION}:{ACCOUNT}:container-instance/{cluster}/h{i:02}");
     json!({
         "version": "0", "detail-type": "ECS Container Instance State Change", "source": "aws.ecs",
         "detail": {
-            "clusterArn": format!("arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/frag"),
+            "clusterArn": format!("arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{cluster}"),
             "containerInstanceArn": ci, "ec2InstanceId": format!("i-{i:04}"), "status": status,
-            "agentConnected": true, "version": 2,
+            "agentConnected": connected, "version": 2,
             "attributes": [{"name": "ecs.instance-type", "value": "t3.small"}, {"name": "ecs.availability-zone", "value": az}],
             "registeredResources": [{"name": "CPU", "type": "INTEGER", "integerValue": 2048},
                                     {"name": "MEMORY", "type": "INTEGER", "integerValue": 1900}],
@@ -54,28 +69,33 @@ fn host_event(i: usize, status: &str, free_mem: i64, az: &str) -> Value {
     })
 }
 
-/// 5 ACTIVE hosts with 100 MiB free each, and a DRAINING one with plenty (which must not count).
-async fn fragmented_cluster(moto: &Moto) {
-    let store = table(moto).await;
-    let rec = CapacityRecorder::new(
+fn event_recorder(
+    store: DynamoCapacityStore,
+) -> CapacityRecorder<DynamoCapacityStore, InMemoryEcs> {
+    CapacityRecorder::new(
         store,
         InMemoryEcs::new(),
         RecorderConfig {
             table: TABLE.into(),
             clusters: None,
         },
-    );
+    )
+}
+
+/// 5 ACTIVE hosts with 100 MiB free each, and a DRAINING one with plenty (which must not count).
+async fn fragmented_cluster(moto: &Moto) {
+    let rec = event_recorder(table(moto).await);
     for i in 0..5 {
         let az = if i % 2 == 0 {
             "us-east-1a"
         } else {
             "us-east-1b"
         };
-        capacity_recorder::handle(&rec, host_event(i, "ACTIVE", 100, az), 0)
+        capacity_recorder::handle(&rec, host_event(i, "ACTIVE", 100, az), NOW)
             .await
             .expect("event");
     }
-    capacity_recorder::handle(&rec, host_event(9, "DRAINING", 1500, "us-east-1a"), 0)
+    capacity_recorder::handle(&rec, host_event(9, "DRAINING", 1500, "us-east-1a"), NOW)
         .await
         .expect("event");
 }
@@ -200,6 +220,47 @@ async fn can_place_answers_host_by_host_not_by_summing() {
     };
     let ids = ids.as_array().expect("ids");
     assert_ne!(az(&ids[0]), az(&ids[1]), "spread over two zones: {ids:?}");
+
+    // `--strategy random` with `--seed`: the same seed gives the same answer; seeds differ.
+    let random = |seed: &str| {
+        let o = cli(
+            &moto,
+            &[
+                "capacity",
+                "can-place",
+                "--cluster",
+                "frag",
+                "--memory",
+                "50",
+                "--count",
+                "2",
+                "--strategy",
+                "random",
+                "--seed",
+                seed,
+                "--json",
+            ],
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+        json_out(&o)["instances"].clone()
+    };
+    assert_eq!(random("7"), random("7"), "deterministic for a seed");
+    let firsts: std::collections::BTreeSet<String> = (0..8)
+        .map(|seed| {
+            random(&seed.to_string())[0]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    assert!(
+        firsts.len() >= 2,
+        "different seeds choose different hosts: {firsts:?}"
+    );
+    assert!(
+        firsts.iter().all(|a| !a.ends_with("/h09")),
+        "never the DRAINING host: {firsts:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -297,11 +358,82 @@ async fn bad_arguments_exit_2_with_a_message() {
             vec!["capacity", "can-place", "--cluster", "frag"],
             "--memory",
         ),
+        // A count the simulation refuses (it would otherwise try to allocate for it).
+        (
+            vec![
+                "capacity",
+                "can-place",
+                "--cluster",
+                "frag",
+                "--memory",
+                "10",
+                "--count",
+                "10001",
+            ],
+            "--count must be between 1 and 10000 (got 10001)",
+        ),
+        (
+            vec![
+                "capacity",
+                "can-place",
+                "--cluster",
+                "frag",
+                "--memory",
+                "10",
+                "--count",
+                "18446744073709551615",
+            ],
+            "--count must be between 1 and 10000",
+        ),
+        (
+            vec![
+                "capacity",
+                "can-place",
+                "--cluster",
+                "frag",
+                "--memory",
+                "10",
+                "--count",
+                "0",
+            ],
+            "--count must be between 1 and 10000 (got 0)",
+        ),
+        // A mistyped cluster: no items at all in the table.
+        (
+            vec![
+                "capacity",
+                "can-place",
+                "--cluster",
+                "fragg",
+                "--memory",
+                "10",
+            ],
+            "cluster fragg has no hosts in table capacity (wrong name, or the recorder has not run)",
+        ),
+        (
+            vec!["capacity", "show", "--cluster", "fragg"],
+            "cluster fragg has no hosts in table capacity",
+        ),
+        // An AWS error: the table does not exist.
+        (
+            vec![
+                "capacity",
+                "can-place",
+                "--cluster",
+                "frag",
+                "--memory",
+                "10",
+                "--table",
+                "no-such-table",
+            ],
+            "capacity table Query failed",
+        ),
     ] {
         let o = cli(&moto, &args);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(want), "{args:?}: {err}");
+        assert!(o.stdout.is_empty(), "{args:?}: no answer printed: {}", stdout(&o));
     }
     // No table configured anywhere.
     let o = Command::new(env!("CARGO_BIN_EXE_ecs-autopilot"))
@@ -314,13 +446,29 @@ async fn bad_arguments_exit_2_with_a_message() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("--table"));
 }
 
+fn arns(v: &Value) -> BTreeSet<String> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .map(|a| a.as_str().expect("arn").to_string())
+        .collect()
+}
+
 /// The query-language acceptance: a daemon service constrained to t3 hosts gets desired = its
-/// eligible t3 hosts, and `capacity filter` and `can-place --constraint` agree with it.
+/// eligible t3 hosts, and `capacity filter` and `can-place --constraint` name exactly those hosts
+/// — not the DRAINING t3 host, not the disconnected one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daemon_count_filter_and_can_place_agree_on_a_member_of_expression() {
     let moto = Moto::start();
     let fx = EcsFixture::new(&moto, "agree").await;
-    fx.add_hosts("t3.large", "us-east-1a", 3).await;
+    let t3: BTreeSet<String> = fx
+        .add_hosts("t3.large", "us-east-1a", 3)
+        .await
+        .into_iter()
+        .collect();
+    let draining = fx.add_hosts("t3.large", "us-east-1b", 1).await.remove(0);
+    fx.set_draining(&draining).await;
+    let (draining_ec2, _) = fx.host(&draining).await;
     fx.add_hosts("m5.large", "us-east-1b", 2).await;
     let expression = "attribute:ecs.instance-type =~ t3.*";
     let td = fx
@@ -336,15 +484,25 @@ async fn daemon_count_filter_and_can_place_agree_on_a_member_of_expression() {
     .await;
 
     // The table, filled by the sweep from moto's ECS.
+    let store = table(&moto).await;
     let rec = CapacityRecorder::new(
-        table(&moto).await,
+        store.clone(),
         AwsEcs::new(moto.ecs()),
         RecorderConfig {
             table: TABLE.into(),
             clusters: Some(vec!["agree".into()]),
         },
     );
-    rec.sweep_cluster("agree", 0).await.expect("sweep");
+    let report = rec.sweep_cluster("agree", NOW).await.expect("sweep");
+    assert_eq!(report.hosts, 6, "{report:?}");
+    // moto reports every agent connected, so the disconnected t3 host comes from an event only:
+    // daemon-count (reading moto) never sees it; filter and can-place must leave it out.
+    let disconnected = format!("arn:aws:ecs:{REGION}:{ACCOUNT}:container-instance/agree/h77");
+    let mut event = host_event_in("agree", 77, "ACTIVE", false, 7000, "us-east-1a");
+    event["detail"]["attributes"][0]["value"] = json!("t3.large");
+    capacity_recorder::handle(&event_recorder(store), event, NOW)
+        .await
+        .expect("event");
 
     let o = cli(
         &moto,
@@ -360,15 +518,15 @@ async fn daemon_count_filter_and_can_place_agree_on_a_member_of_expression() {
     let decision = &report["services"][0];
     assert_eq!(decision["service"], json!("t3-agent"));
     assert_eq!(decision["new_desired"], json!(3));
+    assert_eq!(decision["excluded"]["draining"], json!([draining_ec2]));
     assert_eq!(
         decision["excluded"]["constraint"].as_array().map(Vec::len),
         Some(2)
     );
     assert_eq!(fx.desired_count("t3-agent").await, 3);
 
-    let filtered = json_out(&cli(
-        &moto,
-        &[
+    let filter = |extra: Option<&str>| {
+        let mut args = vec![
             "capacity",
             "filter",
             "--cluster",
@@ -376,16 +534,25 @@ async fn daemon_count_filter_and_can_place_agree_on_a_member_of_expression() {
             "--expression",
             expression,
             "--json",
-        ],
-    ));
-    let mut matching: Vec<String> = filtered["instances"]
-        .as_array()
-        .expect("instances")
-        .iter()
-        .map(|v| v.as_str().expect("arn").to_string())
-        .collect();
-    matching.sort();
-    assert_eq!(matching.len(), 3);
+        ];
+        args.extend(extra);
+        let o = cli(&moto, &args);
+        assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+        arns(&json_out(&o)["instances"])
+    };
+    assert_eq!(
+        filter(None),
+        t3,
+        "filter names the hosts daemon-count counts"
+    );
+    let mut every_t3 = t3.clone();
+    every_t3.insert(draining.clone());
+    every_t3.insert(disconnected.clone());
+    assert_eq!(
+        filter(Some("--all-statuses")),
+        every_t3,
+        "--all-statuses adds the DRAINING and the disconnected t3 hosts"
+    );
 
     let member_of = format!("memberOf:{expression}");
     let args = |count: &'static str| {
@@ -407,22 +574,163 @@ async fn daemon_count_filter_and_can_place_agree_on_a_member_of_expression() {
     };
     let o = cli(&moto, &args("3"));
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
-    let mut placed: Vec<String> = json_out(&o)["instances"]
-        .as_array()
-        .expect("instances")
-        .iter()
-        .map(|v| v.as_str().expect("arn").to_string())
-        .collect();
-    placed.sort();
     assert_eq!(
-        placed, matching,
+        arns(&json_out(&o)["instances"]),
+        t3,
         "can-place uses exactly the hosts filter names"
     );
     let o = cli(&moto, &args("4"));
     assert_eq!(
         o.status.code(),
         Some(1),
-        "a 4th task has no distinct t3 host: {}",
+        "a 4th task has no distinct schedulable t3 host: {}",
         stdout(&o)
+    );
+}
+
+/// A cluster whose hosts are all DRAINING or disconnected: "does not fit", saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_place_names_why_no_host_is_schedulable() {
+    let moto = Moto::start();
+    let rec = event_recorder(table(&moto).await);
+    for (i, status, connected) in [
+        (1, "DRAINING", true),
+        (2, "DRAINING", true),
+        (3, "DRAINING", true),
+        (4, "ACTIVE", false),
+    ] {
+        let e = host_event_in("idle", i, status, connected, 4000, "us-east-1a");
+        capacity_recorder::handle(&rec, e, NOW)
+            .await
+            .expect("event");
+    }
+    let o = cli(
+        &moto,
+        &[
+            "capacity",
+            "can-place",
+            "--cluster",
+            "idle",
+            "--memory",
+            "64",
+            "--json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert_eq!(
+        json_out(&o)["reason"],
+        json!("no ACTIVE connected host: 3 DRAINING, 1 disconnected")
+    );
+    let o = cli(
+        &moto,
+        &[
+            "capacity",
+            "can-place",
+            "--cluster",
+            "idle",
+            "--memory",
+            "64",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("no ACTIVE connected host: 3 DRAINING, 1 disconnected"),
+        "{}",
+        stdout(&o)
+    );
+    // filter agrees: no schedulable host matches anything.
+    let o = cli(
+        &moto,
+        &[
+            "capacity",
+            "filter",
+            "--cluster",
+            "idle",
+            "--expression",
+            "attribute:ecs.instance-type exists",
+            "--json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(json_out(&o)["instances"], json!([]));
+}
+
+/// `daemon reconcile --dry-run` (the flag, not DRY_RUN) writes nothing; a service that could not
+/// be reconciled makes the command exit 2 after printing the report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_reconcile_dry_run_writes_nothing_and_a_failed_service_exits_2() {
+    let moto = Moto::start();
+    let fx = EcsFixture::new(&moto, "dry").await;
+    fx.add_hosts("t3.large", "us-east-1a", 2).await;
+    let td = fx.register_task_definition("agent", None).await;
+    fx.create_service("agent", &td, 0, &[("ecs-autopilot:daemon", "true")], false)
+        .await;
+
+    let o = cli(
+        &moto,
+        &[
+            "daemon",
+            "reconcile",
+            "--cluster",
+            "dry",
+            "--dry-run",
+            "--json",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let decision = &json_out(&o)["services"][0];
+    assert_eq!(decision["action"], json!("dry_run"));
+    assert_eq!(decision["new_desired"], json!(2));
+    assert_eq!(
+        fx.desired_count("agent").await,
+        0,
+        "--dry-run wrote nothing"
+    );
+
+    // A second daemon service whose task definition ECS can no longer describe: reading it
+    // fails, the service is reported `failed`, and the command exits 2 naming it.
+    let broken = fx.register_task_definition("broken", None).await;
+    fx.create_service(
+        "broken",
+        &broken,
+        0,
+        &[("ecs-autopilot:daemon", "true")],
+        false,
+    )
+    .await;
+    fx.ecs
+        .deregister_task_definition()
+        .task_definition(&broken)
+        .send()
+        .await
+        .expect("deregister");
+    fx.ecs
+        .delete_task_definitions()
+        .task_definitions(&broken)
+        .send()
+        .await
+        .expect("delete");
+
+    let o = cli(&moto, &["daemon", "reconcile", "--cluster", "dry"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("1 service(s) failed") && err.contains("broken: "),
+        "{err}"
+    );
+    let text = stdout(&o);
+    assert!(
+        text.contains("agent") && text.contains("updated") && text.contains("failed"),
+        "the report is still printed: {text}"
+    );
+    assert_eq!(
+        fx.desired_count("agent").await,
+        2,
+        "the other service was reconciled"
     );
 }
