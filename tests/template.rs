@@ -109,3 +109,102 @@ fn every_function_binary_exists_in_the_workspace() {
         );
     }
 }
+
+/// (Action, Resource) pairs of a function's inline policy statements.
+fn granted(function: &Value) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    for policy in function["Properties"]["Policies"]
+        .as_sequence()
+        .expect("Policies")
+    {
+        for statement in policy["Statement"].as_sequence().into_iter().flatten() {
+            assert_eq!(statement["Effect"].as_str(), Some("Allow"));
+            let actions: Vec<&str> = match &statement["Action"] {
+                Value::String(a) => vec![a.as_str()],
+                Value::Sequence(list) => list.iter().filter_map(Value::as_str).collect(),
+                other => panic!("Action {other:?}"),
+            };
+            for a in actions {
+                out.push((a.to_string(), statement["Resource"].clone()));
+            }
+        }
+    }
+    out
+}
+
+/// The AWS calls each function's code makes (adapters in crates/autopilot-aws), so a change of API
+/// call (PutItem → UpdateItem, a new Describe) cannot ship without its permission, and no unused
+/// permission lingers.
+#[test]
+fn each_function_is_granted_exactly_the_calls_its_code_makes() {
+    let t = template();
+    let wanted: [(&str, &[&str]); 3] = [
+        (
+            "DaemonCountFunction",
+            &[
+                "ecs:ListClusters",
+                "ecs:ListServices",
+                "ecs:DescribeServices",
+                "ecs:DescribeTaskDefinition",
+                "ecs:ListContainerInstances",
+                "ecs:DescribeContainerInstances",
+                "ecs:UpdateService",
+            ],
+        ),
+        (
+            "CapacityRecorderFunction",
+            &[
+                "dynamodb:UpdateItem",
+                "dynamodb:Query",
+                "ecs:ListClusters",
+                "ecs:ListTasks",
+                "ecs:DescribeTasks",
+                "ecs:ListContainerInstances",
+                "ecs:DescribeContainerInstances",
+            ],
+        ),
+        (
+            "InstanceDrainerFunction",
+            &[
+                "autoscaling:CompleteLifecycleAction",
+                "autoscaling:RecordLifecycleActionHeartbeat",
+                "autoscaling:DescribeLifecycleHooks",
+                "ecs:ListClusters",
+                "ecs:ListContainerInstances",
+                "ecs:DescribeContainerInstances",
+                "ecs:UpdateContainerInstancesState",
+                "ecs:PutAttributes",
+                "ecs:ListTasks",
+                "ecs:DescribeTasks",
+                "ecs:DescribeServices",
+                "ecs:StopTask",
+                "sqs:SendMessage",
+            ],
+        ),
+    ];
+    // Writes must be scoped to resources, never "*".
+    let writes = [
+        "ecs:UpdateService",
+        "ecs:UpdateContainerInstancesState",
+        "ecs:PutAttributes",
+        "ecs:StopTask",
+        "dynamodb:UpdateItem",
+        "autoscaling:CompleteLifecycleAction",
+        "autoscaling:RecordLifecycleActionHeartbeat",
+        "sqs:SendMessage",
+    ];
+    for (id, actions) in wanted {
+        let grants = granted(&t["Resources"][id]);
+        let mut got: Vec<&str> = grants.iter().map(|(a, _)| a.as_str()).collect();
+        got.sort_unstable();
+        got.dedup();
+        let mut want = actions.to_vec();
+        want.sort_unstable();
+        assert_eq!(got, want, "{id}: granted vs called");
+        for (action, resource) in &grants {
+            if writes.contains(&action.as_str()) {
+                assert_ne!(resource.as_str(), Some("*"), "{id}: write {action} on *");
+            }
+        }
+    }
+}

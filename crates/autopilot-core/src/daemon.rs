@@ -168,7 +168,8 @@ pub fn tasks_per_host(service: &Service) -> Result<u32, String> {
 
 /// Parses every `memberOf` expression; other constraint types (`distinctInstance`) do not limit
 /// which hosts count. Expressions that look at `task:group` are refused: the host list has no
-/// task placement, and guessing would give a wrong count.
+/// task placement, and guessing would give a wrong count. `runningTasksCount` is refused too: it
+/// moves as the daemon's own tasks land, so the count would never settle.
 fn member_of_expressions<'a>(
     constraints: impl Iterator<Item = &'a PlacementConstraint>,
 ) -> Result<Vec<(String, Expression)>, String> {
@@ -186,6 +187,14 @@ fn member_of_expressions<'a>(
         if expression.references_task_group() {
             return Err(format!(
                 "memberOf expression {text:?} uses task:group, which a daemon count cannot evaluate"
+            ));
+        }
+        // The daemon's own tasks change runningTasksCount: a count that depends on it would flip
+        // between runs as they land (e.g. `runningTasksCount == 0` excludes every host it fills).
+        if expression.depends_on_tasks() {
+            return Err(format!(
+                "memberOf expression {text:?} uses runningTasksCount, which the daemon's own \
+                 tasks change: the count would not settle"
             ));
         }
         out.push((text.to_string(), expression));

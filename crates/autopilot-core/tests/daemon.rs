@@ -255,6 +255,12 @@ fn skip_reasons_table() {
             "task:group",
         ),
         (
+            "runningTasksCount",
+            service("s"),
+            Some(td(&["runningTasksCount == 0"])),
+            "runningTasksCount",
+        ),
+        (
             "empty memberOf",
             with(&|s| {
                 s.placement_constraints.push(PlacementConstraint {
