@@ -1,40 +1,31 @@
-//! Typed EventBridge events from ECS (`source: aws.ecs`) and the schedule (`source: aws.events`).
+//! Every inbound shape: the EventBridge events the functions consume (ECS, Auto Scaling, EC2 spot,
+//! the schedule) as [`EventBridgeEvent`]s of the project's own detail types, and the drainer's SQS
+//! batches as [`SqsEvent`].
 //!
 //! Rules we follow (see the project's ECS notes):
 //! - AWS adds fields over time: unknown fields are ignored, never rejected.
-//! - Only identity fields are required (`clusterArn` plus the resource ARN); everything else is
-//!   optional so a thin event still parses.
+//! - Only identity fields are required (`clusterArn` plus the resource ARN, the lifecycle action's
+//!   ids); everything else is optional so a thin event still parses.
 //! - The envelope's `"version": "0"` is the envelope schema version; the resource's change counter is
 //!   `detail.version`.
-//! - Unknown detail types are not errors: they parse to [`EcsEvent::Other`] and callers skip them.
+//! - Unknown detail types are not errors: they parse to an `Other` variant and callers skip them.
+//! - Malformed input is an [`EventError`] that names the JSON path of the problem.
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+pub use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+pub use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+
 use crate::model::{Attribute, ContainerInstance, InstanceStatus, Resources};
+use crate::ports::lifecycle::LifecycleAction;
 
 pub const CONTAINER_INSTANCE_STATE_CHANGE: &str = "ECS Container Instance State Change";
 pub const TASK_STATE_CHANGE: &str = "ECS Task State Change";
 pub const SCHEDULED_EVENT: &str = "Scheduled Event";
-
-/// The EventBridge envelope around a detail of type `T`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Envelope<T> {
-    #[serde(default)]
-    pub id: Option<String>,
-    #[serde(rename = "detail-type")]
-    pub detail_type: String,
-    pub source: String,
-    #[serde(default)]
-    pub account: Option<String>,
-    #[serde(default)]
-    pub time: Option<String>,
-    #[serde(default)]
-    pub region: Option<String>,
-    #[serde(default)]
-    pub resources: Vec<String>,
-    pub detail: T,
-}
+pub const LIFECYCLE_TERMINATE: &str = "EC2 Instance-terminate Lifecycle Action";
+pub const SPOT_INTERRUPTION_WARNING: &str = "EC2 Spot Instance Interruption Warning";
 
 /// A resource entry of `registeredResources` / `remainingResources`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -185,14 +176,88 @@ pub struct TaskStateChange {
     pub updated_at: Option<String>,
 }
 
-/// Every event the functions receive, dispatched on `detail-type`.
+/// `detail` of `EC2 Instance-terminate Lifecycle Action` (source `aws.autoscaling`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LifecycleActionDetail {
+    #[serde(rename = "LifecycleActionToken")]
+    pub lifecycle_action_token: String,
+    #[serde(rename = "AutoScalingGroupName")]
+    pub auto_scaling_group_name: String,
+    #[serde(rename = "LifecycleHookName")]
+    pub lifecycle_hook_name: String,
+    #[serde(rename = "EC2InstanceId")]
+    pub ec2_instance_id: String,
+    #[serde(rename = "LifecycleTransition", default)]
+    pub lifecycle_transition: Option<String>,
+    /// The hook's NotificationMetadata, verbatim (a string). We document `{"cluster": "NAME"}`.
+    #[serde(rename = "NotificationMetadata", default)]
+    pub notification_metadata: Option<String>,
+}
+
+impl LifecycleActionDetail {
+    pub fn action(&self) -> LifecycleAction {
+        LifecycleAction {
+            auto_scaling_group_name: self.auto_scaling_group_name.clone(),
+            lifecycle_hook_name: self.lifecycle_hook_name.clone(),
+            lifecycle_action_token: self.lifecycle_action_token.clone(),
+            ec2_instance_id: self.ec2_instance_id.clone(),
+        }
+    }
+
+    /// The cluster named by NotificationMetadata `{"cluster": "NAME or ARN"}`; `Err` explains
+    /// metadata that is present but not in that shape (the caller falls back to `CLUSTERS`).
+    pub fn metadata_cluster(&self) -> Result<Option<String>, String> {
+        let Some(raw) = self.notification_metadata.as_deref() else {
+            return Ok(None);
+        };
+        if raw.trim().is_empty() {
+            return Ok(None);
+        }
+        let value: serde_json::Value = serde_json::from_str(raw)
+            .map_err(|e| format!("NotificationMetadata is not JSON ({e}): {raw:?}"))?;
+        match value.get("cluster") {
+            Some(serde_json::Value::String(c)) if !c.trim().is_empty() => {
+                Ok(Some(c.trim().to_string()))
+            }
+            None if value.is_object() => Ok(None),
+            _ => Err(format!(
+                "NotificationMetadata should be {{\"cluster\": \"NAME\"}}, got {raw:?}"
+            )),
+        }
+    }
+}
+
+/// `detail` of `EC2 Spot Instance Interruption Warning` (source `aws.ec2`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpotInterruptionDetail {
+    #[serde(rename = "instance-id")]
+    pub instance_id: String,
+    #[serde(rename = "instance-action", default)]
+    pub instance_action: Option<String>,
+}
+
+/// Every ECS-side event daemon-count and capacity-recorder receive, dispatched on `detail-type`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EcsEvent {
-    ContainerInstanceStateChange(Envelope<ContainerInstanceStateChange>),
-    TaskStateChange(Envelope<TaskStateChange>),
+    ContainerInstanceStateChange(EventBridgeEvent<ContainerInstanceStateChange>),
+    TaskStateChange(EventBridgeEvent<TaskStateChange>),
     /// An EventBridge schedule (`source: aws.events`, `detail-type: Scheduled Event`).
-    Scheduled(Envelope<serde_json::Value>),
+    Scheduled(EventBridgeEvent<serde_json::Value>),
     /// Anything else (`ECS Service Action`, `ECS Deployment State Change`, ...): callers skip it.
+    Other {
+        source: String,
+        detail_type: String,
+    },
+}
+
+/// Everything instance-drainer can be invoked with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DrainEvent {
+    LifecycleTerminate(EventBridgeEvent<LifecycleActionDetail>),
+    SpotInterruption(EventBridgeEvent<SpotInterruptionDetail>),
+    /// An SQS batch (re-checks); each record's body is parsed on its own so one bad message
+    /// fails alone (partial batch response).
+    Sqs(SqsEvent),
     Other {
         source: String,
         detail_type: String,
@@ -203,41 +268,92 @@ pub enum EcsEvent {
 pub enum EventError {
     #[error("event is not valid JSON: {0}")]
     Malformed(#[source] serde_json::Error),
-    #[error("event is not an EventBridge event (needs `source`, `detail-type` and `detail`): {0}")]
-    NotAnEnvelope(#[source] serde_json::Error),
-    #[error("invalid `{detail_type}` detail: {source}")]
+    #[error("event is not an EventBridge event (needs `source`, `detail-type` and `detail`){}: {source}", at(path))]
+    NotAnEnvelope {
+        path: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("invalid `{detail_type}` detail{}: {source}", at(path))]
     InvalidDetail {
         detail_type: String,
+        path: String,
         #[source]
         source: serde_json::Error,
     },
 }
 
+fn at(path: &str) -> String {
+    if path.is_empty() || path == "." {
+        String::new()
+    } else {
+        format!(" at `{path}`")
+    }
+}
+
+/// The two envelope fields dispatch needs, borrowed from the JSON.
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(borrow)]
+    source: std::borrow::Cow<'a, str>,
+    #[serde(rename = "detail-type", borrow)]
+    detail_type: std::borrow::Cow<'a, str>,
+}
+
+fn head(value: &serde_json::Value) -> Result<(String, String), EventError> {
+    let h = Head::deserialize(value).map_err(|source| EventError::NotAnEnvelope {
+        path: String::new(),
+        source,
+    })?;
+    Ok((h.source.into_owned(), h.detail_type.into_owned()))
+}
+
+/// Deserializes the whole envelope with its typed detail; errors carry the JSON path, and an error
+/// inside `detail` is an [`EventError::InvalidDetail`] of `detail_type`.
+fn typed<T: DeserializeOwned>(value: serde_json::Value, detail_type: &str) -> Result<T, EventError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let source = e.into_inner();
+        if path == "detail" || path.starts_with("detail.") || path.starts_with("detail[") {
+            EventError::InvalidDetail {
+                detail_type: detail_type.to_string(),
+                path,
+                source,
+            }
+        } else {
+            EventError::NotAnEnvelope { path, source }
+        }
+    })
+}
+
+fn parse_json(bytes: &[u8]) -> Result<serde_json::Value, EventError> {
+    serde_json::from_slice(bytes).map_err(EventError::Malformed)
+}
+
 impl EcsEvent {
     /// Parses raw bytes (what Lambda hands the runtime).
     pub fn from_slice(bytes: &[u8]) -> Result<Self, EventError> {
-        let value: serde_json::Value =
-            serde_json::from_slice(bytes).map_err(EventError::Malformed)?;
-        Self::from_value(value)
+        Self::from_value(parse_json(bytes)?)
     }
 
     /// Dispatches an already-decoded JSON value on `detail-type`.
     pub fn from_value(value: serde_json::Value) -> Result<Self, EventError> {
-        let envelope: Envelope<serde_json::Value> =
-            serde_json::from_value(value).map_err(EventError::NotAnEnvelope)?;
-        match (envelope.source.as_str(), envelope.detail_type.as_str()) {
-            ("aws.ecs", CONTAINER_INSTANCE_STATE_CHANGE) => Ok(
-                EcsEvent::ContainerInstanceStateChange(typed_detail(envelope)?),
-            ),
-            ("aws.ecs", TASK_STATE_CHANGE) => {
-                Ok(EcsEvent::TaskStateChange(typed_detail(envelope)?))
+        let (source, detail_type) = head(&value)?;
+        Ok(match (source.as_str(), detail_type.as_str()) {
+            ("aws.ecs", CONTAINER_INSTANCE_STATE_CHANGE) => {
+                EcsEvent::ContainerInstanceStateChange(typed(value, &detail_type)?)
             }
-            ("aws.events", SCHEDULED_EVENT) => Ok(EcsEvent::Scheduled(envelope)),
-            _ => Ok(EcsEvent::Other {
-                source: envelope.source,
-                detail_type: envelope.detail_type,
-            }),
-        }
+            ("aws.ecs", TASK_STATE_CHANGE) => EcsEvent::TaskStateChange(typed(value, &detail_type)?),
+            ("aws.events", SCHEDULED_EVENT) => EcsEvent::Scheduled(typed(value, &detail_type)?),
+            _ => {
+                // Still an envelope: a malformed one is an error, not a silent skip.
+                let _: EventBridgeEvent<serde_json::Value> = typed(value, &detail_type)?;
+                EcsEvent::Other {
+                    source,
+                    detail_type,
+                }
+            }
+        })
     }
 
     pub fn detail_type(&self) -> &str {
@@ -250,33 +366,43 @@ impl EcsEvent {
     }
 }
 
-fn typed_detail<T: serde::de::DeserializeOwned>(
-    envelope: Envelope<serde_json::Value>,
-) -> Result<Envelope<T>, EventError> {
-    let Envelope {
-        id,
-        detail_type,
-        source,
-        account,
-        time,
-        region,
-        resources,
-        detail,
-    } = envelope;
-    let detail = serde_json::from_value(detail).map_err(|source| EventError::InvalidDetail {
-        detail_type: detail_type.clone(),
-        source,
-    })?;
-    Ok(Envelope {
-        id,
-        detail_type,
-        source,
-        account,
-        time,
-        region,
-        resources,
-        detail,
-    })
+impl DrainEvent {
+    pub fn from_slice(bytes: &[u8]) -> Result<Self, EventError> {
+        Self::from_value(parse_json(bytes)?)
+    }
+
+    pub fn from_value(value: serde_json::Value) -> Result<Self, EventError> {
+        if value.get("Records").is_some() {
+            return serde_path_to_error::deserialize(value)
+                .map(DrainEvent::Sqs)
+                .map_err(|e| EventError::InvalidDetail {
+                    detail_type: "SQS batch".into(),
+                    path: e.path().to_string(),
+                    source: e.into_inner(),
+                });
+        }
+        let (source, detail_type) = head(&value)?;
+        Ok(match (source.as_str(), detail_type.as_str()) {
+            ("aws.autoscaling", LIFECYCLE_TERMINATE) => {
+                DrainEvent::LifecycleTerminate(typed(value, &detail_type)?)
+            }
+            ("aws.ec2", SPOT_INTERRUPTION_WARNING) => {
+                DrainEvent::SpotInterruption(typed(value, &detail_type)?)
+            }
+            _ => {
+                let _: EventBridgeEvent<serde_json::Value> = typed(value, &detail_type)?;
+                DrainEvent::Other {
+                    source,
+                    detail_type,
+                }
+            }
+        })
+    }
+}
+
+/// The event's `time` as Unix seconds, when it has one.
+pub fn event_time_unix<T: Serialize + DeserializeOwned>(event: &EventBridgeEvent<T>) -> Option<i64> {
+    event.time.map(|t| t.timestamp())
 }
 
 #[cfg(test)]
@@ -378,7 +504,7 @@ mod tests {
     #[test]
     fn non_envelope_json_is_a_clear_error() {
         let err = EcsEvent::from_slice(b"[1,2,3]").expect_err("must fail");
-        assert!(matches!(err, EventError::NotAnEnvelope(_)), "{err}");
+        assert!(matches!(err, EventError::NotAnEnvelope { .. }), "{err}");
     }
 
     #[test]
@@ -425,5 +551,67 @@ mod tests {
             EcsEvent::from_slice(json.as_bytes()).expect("parses"),
             EcsEvent::Scheduled(_)
         ));
+    }
+
+    fn lifecycle_at(time: &str) -> Result<DrainEvent, EventError> {
+        DrainEvent::from_value(serde_json::json!({
+            "version": "0", "detail-type": LIFECYCLE_TERMINATE, "source": "aws.autoscaling",
+            "time": time, "detail": {"LifecycleActionToken": "t", "AutoScalingGroupName": "g",
+            "LifecycleHookName": "h", "EC2InstanceId": "i-1"}
+        }))
+    }
+
+    fn time_of(time: &str) -> Option<i64> {
+        match lifecycle_at(time) {
+            Ok(DrainEvent::LifecycleTerminate(e)) => event_time_unix(&e),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn event_time_parses() {
+        assert_eq!(time_of("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(time_of("2015-12-22T18:43:48Z"), Some(1_450_809_828));
+        assert_eq!(
+            time_of("2026-11-22T06:00:00.123Z"),
+            time_of("2026-11-22T06:00:00Z")
+        );
+        for bad in ["yesterday", "2026-13-01T00:00:00Z"] {
+            let err = lifecycle_at(bad).expect_err("a malformed time is an error");
+            assert!(
+                matches!(&err, EventError::NotAnEnvelope { path, .. } if path == "time"),
+                "{err}"
+            );
+            assert!(err.to_string().contains("`time`"), "{err}");
+        }
+    }
+
+    #[test]
+    fn detail_errors_name_their_json_path() {
+        let json = r#"{"detail-type": "ECS Task State Change", "source": "aws.ecs",
+            "detail": {"clusterArn": "c", "taskArn": "t", "version": "seven"}}"#;
+        let err = EcsEvent::from_slice(json.as_bytes()).expect_err("must fail");
+        assert!(err.to_string().contains("detail.version"), "{err}");
+    }
+
+    #[test]
+    fn metadata_cluster_shapes() {
+        let mut d = LifecycleActionDetail {
+            lifecycle_action_token: "t".into(),
+            auto_scaling_group_name: "g".into(),
+            lifecycle_hook_name: "h".into(),
+            ec2_instance_id: "i-1".into(),
+            lifecycle_transition: None,
+            notification_metadata: None,
+        };
+        assert_eq!(d.metadata_cluster(), Ok(None));
+        d.notification_metadata = Some(r#"{"cluster": "prod"}"#.into());
+        assert_eq!(d.metadata_cluster(), Ok(Some("prod".into())));
+        d.notification_metadata = Some(r#"{"team": "x"}"#.into());
+        assert_eq!(d.metadata_cluster(), Ok(None));
+        d.notification_metadata = Some("prod".into());
+        assert!(d.metadata_cluster().is_err());
+        d.notification_metadata = Some(r#"{"cluster": 3}"#.into());
+        assert!(d.metadata_cluster().is_err());
     }
 }

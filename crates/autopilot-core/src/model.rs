@@ -135,7 +135,7 @@ impl ContainerInstance {
     pub fn display_name(&self) -> &str {
         match &self.ec2_instance_id {
             Some(id) => id,
-            None => arn_resource_id(&self.arn),
+            None => crate::arn::arn_resource_id(&self.arn),
         }
     }
 }
@@ -170,41 +170,6 @@ impl ecs_cluster_query::HostView for ContainerInstance {
         // must supply a view that does (daemon-count refuses such expressions, see `daemon`).
         Vec::new()
     }
-}
-
-/// The failure reason DescribeContainerInstances / DescribeTasks give for a resource ECS does
-/// not have (deregistered, or stopped long ago).
-pub const DESCRIBE_MISSING: &str = "MISSING";
-
-/// The rule for Describe* failure entries `(arn, reason)` when listing a cluster: `MISSING` means
-/// the resource is gone (it went away between List and Describe) and it is left out; any other
-/// reason means ECS did not answer for a resource it just listed, which is not "gone" — the read
-/// fails, naming them, so no caller mistakes a live host or task for a removed one.
-pub fn check_describe_failures(
-    operation: &'static str,
-    failures: &[(String, String)],
-) -> Result<(), crate::ports::EcsError> {
-    let unanswered: Vec<String> = failures
-        .iter()
-        .filter(|(_, reason)| reason != DESCRIBE_MISSING)
-        .map(|(arn, reason)| format!("{arn}: {reason}"))
-        .collect();
-    if unanswered.is_empty() {
-        return Ok(());
-    }
-    Err(crate::ports::EcsError::Api {
-        operation,
-        message: format!(
-            "ECS did not describe {} listed resource(s) ({}); not treated as gone",
-            unanswered.len(),
-            unanswered.join("; ")
-        ),
-    })
-}
-
-/// The last `/`-separated segment of an ARN (`.../cluster/prod` → `prod`), or the input when it has none.
-pub fn arn_resource_id(arn: &str) -> &str {
-    arn.rsplit('/').next().unwrap_or(arn)
 }
 
 /// Scheduling strategy of a service.
@@ -282,6 +247,25 @@ pub struct Task {
     pub version: Option<i64>,
 }
 
+impl Task {
+    /// A RUNNING task (desired RUNNING) with the given group and `startedBy`.
+    pub fn running(arn: impl Into<String>, group: Option<&str>, started_by: Option<&str>) -> Self {
+        Task {
+            arn: arn.into(),
+            cluster_arn: None,
+            container_instance_arn: None,
+            group: group.map(str::to_string),
+            started_by: started_by.map(str::to_string),
+            last_status: Some("RUNNING".into()),
+            desired_status: Some("RUNNING".into()),
+            cpu: None,
+            memory: None,
+            launch_type: None,
+            version: None,
+        }
+    }
+}
+
 /// The part of a task definition revision that daemon-count reads. Revisions are immutable, so a
 /// value fetched once by ARN can be cached for the life of the process.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -310,26 +294,6 @@ mod tests {
         assert_eq!(
             InstanceStatus::from("SOMETHING_NEW"),
             InstanceStatus::Other("SOMETHING_NEW".into())
-        );
-    }
-
-    #[test]
-    fn only_missing_describe_failures_mean_gone() {
-        let missing = vec![("arn:a".to_string(), "MISSING".to_string())];
-        assert_eq!(check_describe_failures("DescribeTasks", &missing), Ok(()));
-        assert_eq!(check_describe_failures("DescribeTasks", &[]), Ok(()));
-        let transient = vec![
-            ("arn:a".to_string(), "MISSING".to_string()),
-            ("arn:b".to_string(), "INTERNAL_ERROR".to_string()),
-        ];
-        let err = check_describe_failures("DescribeContainerInstances", &transient)
-            .expect_err("a non-MISSING failure is an error")
-            .to_string();
-        assert!(err.contains("DescribeContainerInstances"), "{err}");
-        assert!(err.contains("arn:b: INTERNAL_ERROR"), "{err}");
-        assert!(
-            !err.contains("arn:a"),
-            "MISSING entries are not errors: {err}"
         );
     }
 

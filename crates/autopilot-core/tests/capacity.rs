@@ -5,8 +5,10 @@ use autopilot_core::capacity::{Outcome, Record};
 use autopilot_core::events::EcsEvent;
 use autopilot_core::memory::InMemoryEcs;
 use autopilot_core::model::{Attribute, ContainerInstance, InstanceStatus, Resources, Task};
-use autopilot_core::recorder::{CapacityRecorder, RecorderConfig};
-use autopilot_core::store::{CapacityStore, InMemoryCapacityStore};
+use autopilot_core::capacity::{CapacityRecorder, RecorderConfig};
+use autopilot_core::env::ClusterScope;
+use autopilot_core::memory::InMemoryCapacityStore;
+use autopilot_core::ports::CapacityStore;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -81,7 +83,7 @@ fn recorder() -> CapacityRecorder<InMemoryCapacityStore, InMemoryEcs> {
         InMemoryEcs::new(),
         RecorderConfig {
             table: "t".into(),
-            clusters: None,
+            clusters: ClusterScope::All,
         },
     )
 }
@@ -304,7 +306,7 @@ fn clusters_outside_the_configured_list_are_skipped() {
         InMemoryEcs::new(),
         RecorderConfig {
             table: "t".into(),
-            clusters: Some(vec!["staging".into()]),
+            clusters: ClusterScope::Only(vec!["staging".into()]),
         },
     );
     let event = EcsEvent::from_value(instance_event(1, 1, "ACTIVE", 1)).expect("parses");

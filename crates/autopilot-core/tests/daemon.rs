@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use autopilot_core::config::DaemonConfig;
+use autopilot_core::daemon::DaemonConfig;
 use autopilot_core::daemon::{
     decide, services_for_cluster, Action, DaemonReconciler, Decision, Excluded, DAEMON_TAG,
     TASKS_PER_HOST_TAG,

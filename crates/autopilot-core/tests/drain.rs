@@ -11,32 +11,35 @@ use autopilot_core::drain::decide::{classify, CompleteReason, TaskKind};
 use autopilot_core::drain::decide::{fit_to_hook, DrainLimits};
 use autopilot_core::drain::drainer::marker_supersedes;
 use autopilot_core::drain::drainer::MARKER_ATTRIBUTE;
-use autopilot_core::drain::events::{DrainEvent, RecheckMessage};
-use autopilot_core::drain::memory::{InMemoryDrainEcs, InMemoryLifecycle, InMemoryQueue};
-use autopilot_core::drain::ports::{HookTimeouts, HostTask};
+use autopilot_core::drain::RecheckMessage;
+use autopilot_core::env::ClusterScope;
+use autopilot_core::events::{DrainEvent, LifecycleActionDetail};
+use autopilot_core::memory::{InMemoryEcs, InMemoryLifecycle, InMemoryQueue};
+use autopilot_core::model::Task;
+use autopilot_core::ports::HookTimeouts;
 use autopilot_core::drain::{decide, DrainConfig, DrainDecision, Drainer, Outcome};
-use autopilot_core::events::Envelope;
+use autopilot_core::events::EventBridgeEvent;
 use autopilot_core::model::{ContainerInstance, InstanceStatus, SchedulingStrategy, Service};
 
-fn svc_task(id: &str, service: &str) -> HostTask {
-    HostTask::new(
+fn svc_task(id: &str, service: &str) -> Task {
+    Task::running(
         format!("arn:aws:ecs:us-east-1:1:task/prod/{id}"),
         Some(&format!("service:{service}")),
         Some("ecs-svc/123"),
     )
 }
 
-fn standalone(id: &str) -> HostTask {
-    HostTask::new(
+fn standalone(id: &str) -> Task {
+    Task::running(
         format!("arn:aws:ecs:us-east-1:1:task/prod/{id}"),
         Some("family:batch"),
         None,
     )
 }
 
-fn with_status(mut t: HostTask, last: &str, desired: &str) -> HostTask {
-    t.last_status = last.into();
-    t.desired_status = desired.into();
+fn with_status(mut t: Task, last: &str, desired: &str) -> Task {
+    t.last_status = Some(last.into());
+    t.desired_status = Some(desired.into());
     t
 }
 
@@ -51,19 +54,19 @@ fn cfg() -> DrainConfig {
 #[test]
 fn classification_table() {
     let d = daemons(&["logs"]);
-    let cases: Vec<(HostTask, TaskKind)> = vec![
+    let cases: Vec<(Task, TaskKind)> = vec![
         (svc_task("a", "web"), TaskKind::Service),
         (svc_task("b", "logs"), TaskKind::Daemon),
         (standalone("c"), TaskKind::Standalone),
         (
-            HostTask::new("t", None, Some("ecs-svc/9")),
+            Task::running("t", None, Some("ecs-svc/9")),
             TaskKind::Service,
         ),
         (
-            HostTask::new("t", Some("batch-group"), Some("cron")),
+            Task::running("t", Some("batch-group"), Some("cron")),
             TaskKind::Standalone,
         ),
-        (HostTask::new("t", None, None), TaskKind::Standalone),
+        (Task::running("t", None, None), TaskKind::Standalone),
     ];
     for (task, want) in cases {
         assert_eq!(classify(&task, &d), want, "{task:?}");
@@ -74,7 +77,7 @@ fn classification_table() {
 fn decision_table() {
     struct Case {
         name: &'static str,
-        tasks: Vec<HostTask>,
+        tasks: Vec<Task>,
         daemons: &'static [&'static str],
         elapsed: u64,
         policy: StandalonePolicy,
@@ -236,13 +239,13 @@ const CI: &str = "arn:aws:ecs:us-east-1:1:container-instance/prod/ci-1";
 const T0: i64 = 1_800_000_000;
 
 struct Bed {
-    drainer: Drainer<InMemoryDrainEcs, InMemoryLifecycle, InMemoryQueue>,
+    drainer: Drainer<InMemoryEcs, InMemoryLifecycle, InMemoryQueue>,
     now: Arc<AtomicI64>,
 }
 
 impl Bed {
     fn new(config: DrainConfig) -> Bed {
-        let ecs = InMemoryDrainEcs::new();
+        let ecs = InMemoryEcs::new();
         let mut ci = ContainerInstance::new(CI, InstanceStatus::Active);
         ci.ec2_instance_id = Some("i-1".into());
         ecs.add_instance(CLUSTER, ci);
@@ -252,7 +255,7 @@ impl Bed {
             .with_clock(move || clock.load(Ordering::SeqCst));
         Bed { drainer, now }
     }
-    fn ecs(&self) -> &InMemoryDrainEcs {
+    fn ecs(&self) -> &InMemoryEcs {
         self.drainer.ecs()
     }
     fn asg(&self) -> &InMemoryLifecycle {
@@ -266,7 +269,7 @@ impl Bed {
 fn lifecycle_event(
     instance: &str,
     metadata: Option<&str>,
-) -> Envelope<autopilot_core::drain::events::LifecycleActionDetail> {
+) -> EventBridgeEvent<LifecycleActionDetail> {
     lifecycle_event_at(instance, metadata, "2027-01-15T08:00:00Z") // = T0
 }
 
@@ -274,7 +277,7 @@ fn lifecycle_event_at(
     instance: &str,
     metadata: Option<&str>,
     time: &str,
-) -> Envelope<autopilot_core::drain::events::LifecycleActionDetail> {
+) -> EventBridgeEvent<LifecycleActionDetail> {
     let mut detail = serde_json::json!({
         "LifecycleActionToken": "tok-1", "AutoScalingGroupName": "asg", "LifecycleHookName": "drain",
         "EC2InstanceId": instance, "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING"
@@ -421,7 +424,7 @@ async fn daemon_tasks_alone_complete_at_once() {
 #[tokio::test]
 async fn non_ecs_instance_completes_at_once_and_searches_configured_clusters() {
     let bed = Bed::new(DrainConfig {
-        clusters: Some(vec!["staging".into(), "prod".into()]),
+        clusters: ClusterScope::Only(vec!["staging".into(), "prod".into()]),
         ..cfg()
     });
     let r = bed
@@ -481,8 +484,8 @@ async fn standalone_tasks_are_stopped_after_grace_and_deadline_completes() {
         "stopped once, then seen as stopping"
     );
     assert_eq!(
-        bed.ecs().task(&s.arn).expect("task").desired_status,
-        "STOPPED"
+        bed.ecs().task(&s.arn).expect("task").desired_status.as_deref(),
+        Some("STOPPED")
     );
     assert_eq!(bed.asg().completions(), 1);
 }
@@ -545,7 +548,7 @@ async fn queue_failure_fails_the_invocation_and_leaves_no_marker() {
     bed.ecs().add_task(CLUSTER, CI, svc_task("a", "web"));
     bed.drainer
         .queue()
-        .fail(Some(autopilot_core::drain::ports::QueueError::Api {
+        .fail(Some(autopilot_core::ports::QueueError::Api {
             operation: "SendMessage",
             message: "boom".into(),
         }));
@@ -631,7 +634,7 @@ fn sample_drainer_events_parse() {
     match load("drainer-recheck-message.json") {
         DrainEvent::Sqs(batch) => {
             assert_eq!(batch.records.len(), 1);
-            let m = RecheckMessage::parse(&batch.records[0].body).expect("body");
+            let m = RecheckMessage::parse(batch.records[0].body.as_deref().unwrap_or_default()).expect("body");
             assert_eq!(m.attempt, 1);
         }
         other => panic!("{other:?}"),
@@ -874,7 +877,7 @@ async fn a_failed_marker_write_does_not_end_the_drain() {
 #[tokio::test]
 async fn wrong_cluster_in_metadata_falls_back_to_the_configured_clusters() {
     let bed = Bed::new(DrainConfig {
-        clusters: Some(vec![CLUSTER.into()]),
+        clusters: ClusterScope::Only(vec![CLUSTER.into()]),
         ..cfg()
     });
     bed.ecs().add_task(CLUSTER, CI, svc_task("a", "web"));

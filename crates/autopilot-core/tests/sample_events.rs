@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use autopilot_core::env::ClusterScope;
 use autopilot_core::events::EcsEvent;
 use autopilot_core::model::InstanceStatus;
 
@@ -80,15 +81,15 @@ fn every_sample_is_covered_here() {
 fn capacity_scenarios_replay_as_their_names_say() {
     use autopilot_core::capacity::{Outcome, Record};
     use autopilot_core::memory::InMemoryEcs;
-    use autopilot_core::recorder::{CapacityRecorder, RecorderConfig};
-    use autopilot_core::store::InMemoryCapacityStore;
+    use autopilot_core::capacity::{CapacityRecorder, RecorderConfig};
+    use autopilot_core::memory::InMemoryCapacityStore;
 
     let rec = CapacityRecorder::new(
         InMemoryCapacityStore::new(),
         InMemoryEcs::new(),
         RecorderConfig {
             table: "t".into(),
-            clusters: None,
+            clusters: ClusterScope::All,
         },
     );
     let rt = tokio::runtime::Builder::new_current_thread()

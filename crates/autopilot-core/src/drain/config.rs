@@ -1,6 +1,6 @@
-//! instance-drainer's settings, from the environment (lookup injected, as in [`crate::config`]).
+//! instance-drainer's settings, from the environment (see [`crate::env`]).
 
-use crate::config::{list, ConfigError, ENV_CLUSTERS};
+use crate::env::{choice, number, required, ClusterScope, ConfigError, FromEnv};
 
 pub const ENV_RECHECK_QUEUE_URL: &str = "RECHECK_QUEUE_URL";
 pub const ENV_RECHECK_INTERVAL_SECONDS: &str = "RECHECK_INTERVAL_SECONDS";
@@ -28,8 +28,8 @@ pub enum StandalonePolicy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DrainConfig {
     /// `CLUSTERS`: where to look for the host when the hook's NotificationMetadata names no
-    /// cluster; `None` = every cluster of the region (ListClusters).
-    pub clusters: Option<Vec<String>>,
+    /// cluster (every cluster of the region: ListClusters).
+    pub clusters: ClusterScope,
     /// `RECHECK_QUEUE_URL` (required).
     pub recheck_queue_url: String,
     /// `RECHECK_INTERVAL_SECONDS`: delay of each re-check, 1–900, default 60. Keep it well below
@@ -49,7 +49,7 @@ impl DrainConfig {
     /// Defaults with the given queue URL (tests).
     pub fn with_queue(url: impl Into<String>) -> Self {
         DrainConfig {
-            clusters: None,
+            clusters: ClusterScope::All,
             recheck_queue_url: url.into(),
             recheck_interval_seconds: 60,
             max_drain_seconds: 3600,
@@ -57,22 +57,17 @@ impl DrainConfig {
             standalone_grace_seconds: 300,
         }
     }
+}
 
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let url = lookup(ENV_RECHECK_QUEUE_URL).unwrap_or_default();
-        if url.trim().is_empty() {
-            return Err(ConfigError::Invalid {
-                var: ENV_RECHECK_QUEUE_URL,
-                value: url,
-                reason: "required: the URL of the SQS re-check queue".into(),
-            });
-        }
-        let mut c = DrainConfig::with_queue(url.trim());
-        c.clusters = list(ENV_CLUSTERS, lookup(ENV_CLUSTERS))?;
+impl FromEnv for DrainConfig {
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let url = required(
+            ENV_RECHECK_QUEUE_URL,
+            lookup(ENV_RECHECK_QUEUE_URL),
+            "the URL of the SQS re-check queue",
+        )?;
+        let mut c = DrainConfig::with_queue(url);
+        c.clusters = ClusterScope::from_lookup(&lookup)?;
         if let Some(v) = number(
             ENV_RECHECK_INTERVAL_SECONDS,
             lookup(ENV_RECHECK_INTERVAL_SECONDS),
@@ -97,41 +92,14 @@ impl DrainConfig {
         )? {
             c.standalone_grace_seconds = v;
         }
-        if let Some(raw) = lookup(ENV_STANDALONE_TASKS) {
-            c.standalone = match raw.trim().to_ascii_lowercase().as_str() {
-                "" | "stop" => StandalonePolicy::Stop,
-                "wait" => StandalonePolicy::Wait,
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        var: ENV_STANDALONE_TASKS,
-                        value: raw,
-                        reason: "expected stop or wait".into(),
-                    })
-                }
-            };
+        if let Some(policy) = choice(
+            ENV_STANDALONE_TASKS,
+            lookup(ENV_STANDALONE_TASKS),
+            &[("stop", StandalonePolicy::Stop), ("wait", StandalonePolicy::Wait)],
+        )? {
+            c.standalone = policy;
         }
         Ok(c)
-    }
-}
-
-/// An integer in `min..=max`; blank = unset.
-fn number(
-    var: &'static str,
-    value: Option<String>,
-    min: u64,
-    max: u64,
-) -> Result<Option<u64>, ConfigError> {
-    let Some(raw) = value else { return Ok(None) };
-    if raw.trim().is_empty() {
-        return Ok(None);
-    }
-    match raw.trim().parse::<u64>() {
-        Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
-        _ => Err(ConfigError::Invalid {
-            var,
-            value: raw,
-            reason: format!("expected an integer between {min} and {max}"),
-        }),
     }
 }
 
@@ -169,7 +137,10 @@ mod tests {
             ("STANDALONE_GRACE_SECONDS", "0"),
         ])
         .expect("ok");
-        assert_eq!(c.clusters, Some(vec!["prod".into(), "staging".into()]));
+        assert_eq!(
+            c.clusters,
+            ClusterScope::Only(vec!["prod".into(), "staging".into()])
+        );
         assert_eq!(c.recheck_interval_seconds, 900);
         assert_eq!(c.max_drain_seconds, 7200);
         assert_eq!(c.standalone, StandalonePolicy::Wait);

@@ -8,9 +8,10 @@ use serde::{Deserialize, Serialize};
 use super::config::{
     DrainConfig, StandalonePolicy, MAX_GLOBAL_TIMEOUT_SECONDS, MAX_SQS_DELAY_SECONDS,
 };
-use super::ports::{HookTimeouts, HostTask};
+use crate::arn::arn_resource_id;
 use crate::daemon::DAEMON_TAG;
-use crate::model::{arn_resource_id, SchedulingStrategy, Service};
+use crate::model::{SchedulingStrategy, Service, Task};
+use crate::ports::lifecycle::HookTimeouts;
 
 /// What a task on a draining host is, for the drain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -37,12 +38,12 @@ pub fn is_daemon_service(service: &Service) -> bool {
 }
 
 /// The service name of a service task (`group = service:NAME`), if it is one.
-pub fn service_name(task: &HostTask) -> Option<&str> {
+pub fn service_name(task: &Task) -> Option<&str> {
     task.group.as_deref()?.strip_prefix("service:")
 }
 
 /// Classifies a task: `daemon_services` holds the names of the host's daemon services.
-pub fn classify(task: &HostTask, daemon_services: &BTreeSet<String>) -> TaskKind {
+pub fn classify(task: &Task, daemon_services: &BTreeSet<String>) -> TaskKind {
     if let Some(name) = service_name(task) {
         if daemon_services.contains(name) {
             return TaskKind::Daemon;
@@ -62,8 +63,8 @@ pub fn classify(task: &HostTask, daemon_services: &BTreeSet<String>) -> TaskKind
 /// A task is still on the host until ECS reports it STOPPED (or DELETED): a task that is shutting
 /// down (desired STOPPED, last RUNNING/DEACTIVATING/STOPPING/DEPROVISIONING) still counts, so its
 /// containers get their stop timeout before the instance goes.
-pub fn is_live(task: &HostTask) -> bool {
-    !matches!(task.last_status.as_str(), "STOPPED" | "DELETED")
+pub fn is_live(task: &Task) -> bool {
+    !matches!(task.last_status.as_deref(), Some("STOPPED" | "DELETED"))
 }
 
 /// A task in a decision record.
@@ -76,11 +77,11 @@ pub struct TaskNote {
 }
 
 impl TaskNote {
-    fn of(t: &HostTask) -> Self {
+    fn of(t: &Task) -> Self {
         TaskNote {
             task: arn_resource_id(&t.arn).to_string(),
             group: t.group.clone(),
-            last_status: t.last_status.clone(),
+            last_status: t.last_status.clone().unwrap_or_default(),
         }
     }
 }
@@ -130,7 +131,7 @@ pub enum DrainDecision {
 
 /// The pure decision. `elapsed` = seconds since the drain started (the lifecycle action's time).
 pub fn decide(
-    tasks: &[HostTask],
+    tasks: &[Task],
     daemon_services: &BTreeSet<String>,
     elapsed: u64,
     config: &DrainConfig,
@@ -144,7 +145,7 @@ pub fn decide(
             TaskKind::Standalone => {
                 if config.standalone == StandalonePolicy::Stop
                     && elapsed >= config.standalone_grace_seconds
-                    && t.desired_status != "STOPPED"
+                    && t.desired_status.as_deref() != Some("STOPPED")
                 {
                     stop.push(t.arn.clone());
                 }

@@ -13,23 +13,18 @@
 
 use std::collections::BTreeSet;
 
-use serde::Serialize;
 use thiserror::Error;
 
 use super::config::DrainConfig;
-use super::decide::{
-    decide, fit_to_hook, is_daemon_service, is_live, service_name, DrainDecision, HostTasks,
-};
-use super::events::{
-    parse_event_time, LifecycleActionDetail, RecheckMessage, SpotInterruptionDetail, RECHECK_KIND,
-};
-use super::ports::{
-    AutoScalingError, DrainEcsPort, LifecycleAction, LifecycleOutcome, LifecyclePort, QueueError,
-    RecheckQueue,
-};
-use crate::events::Envelope;
+use super::decide::{decide, fit_to_hook, is_daemon_service, is_live, service_name, DrainDecision};
+use super::recheck::{RecheckMessage, RECHECK_KIND};
+use super::report::{DrainRecord, Outcome, Trigger};
+use crate::clock::{system_clock, Clock};
+use crate::events::{event_time_unix, EventBridgeEvent, LifecycleActionDetail, SpotInterruptionDetail};
 use crate::model::{ContainerInstance, InstanceStatus};
-use crate::ports::EcsError;
+use crate::ports::ecs::{EcsError, EcsRead, EcsWrite};
+use crate::ports::lifecycle::{AutoScalingError, LifecycleAction, LifecycleOutcome, LifecyclePort};
+use crate::ports::queue::{QueueError, RecheckQueue};
 
 /// Container instance attribute holding the drain's progress (`TOKEN/ATTEMPT` or `TOKEN/done`).
 /// ECS attribute names allow letters, digits, `-`, `_`, `/`, `\` and `.` (no `:`).
@@ -48,103 +43,6 @@ pub enum DrainError {
     Queue(#[from] QueueError),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Trigger {
-    LifecycleAction,
-    Recheck,
-    SpotInterruption,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// CompleteLifecycleAction(CONTINUE) accepted (see `reason`).
-    Completed,
-    /// Auto Scaling says the action is no longer active: someone completed it (a duplicate, a
-    /// person) or it timed out. Nothing left to do.
-    AlreadyCompleted,
-    /// Tasks remain: DRAINING is set and a delayed re-check is queued.
-    RecheckScheduled,
-    /// A duplicate event or re-check (the marker shows the drain moved on): nothing done.
-    Duplicate,
-    /// Spot warning: the host is DRAINING now.
-    Draining,
-    /// Spot warning for an instance that is no container instance of the searched clusters.
-    NotEcsHost,
-}
-
-/// One JSON log line and the invocation's answer, per host per invocation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DrainRecord {
-    pub trigger: Trigger,
-    pub ec2_instance_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cluster: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub container_instance: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub auto_scaling_group: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub lifecycle_hook: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub attempt: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub elapsed_seconds: Option<u64>,
-    /// UpdateContainerInstancesState(DRAINING) was called by this invocation.
-    pub set_draining: bool,
-    pub outcome: Outcome,
-    /// `drained`, `deadline`, `not_ecs_host` or `instance_gone` for completions.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// Live tasks seen on the host (for `deadline`: what was still running).
-    pub tasks: HostTasks,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub stopped_tasks: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub recheck_delay_seconds: Option<u32>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
-}
-
-impl DrainRecord {
-    fn new(trigger: Trigger, ec2_instance_id: &str) -> Self {
-        DrainRecord {
-            trigger,
-            ec2_instance_id: ec2_instance_id.to_string(),
-            cluster: None,
-            container_instance: None,
-            auto_scaling_group: None,
-            lifecycle_hook: None,
-            attempt: None,
-            elapsed_seconds: None,
-            set_draining: false,
-            outcome: Outcome::Duplicate,
-            reason: None,
-            tasks: HostTasks::default(),
-            stopped_tasks: Vec::new(),
-            recheck_delay_seconds: None,
-            warnings: Vec::new(),
-        }
-    }
-
-    fn for_action(trigger: Trigger, action: &LifecycleAction) -> Self {
-        let mut r = DrainRecord::new(trigger, &action.ec2_instance_id);
-        r.auto_scaling_group = Some(action.auto_scaling_group_name.clone());
-        r.lifecycle_hook = Some(action.lifecycle_hook_name.clone());
-        r
-    }
-}
-
-type Clock = Box<dyn Fn() -> i64 + Send + Sync>;
-
-fn system_clock() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 /// Holds the clients and the configuration: build one per process (Lambda init), share it by
 /// reference.
 pub struct Drainer<E, A, Q> {
@@ -155,14 +53,14 @@ pub struct Drainer<E, A, Q> {
     clock: Clock,
 }
 
-impl<E: DrainEcsPort, A: LifecyclePort, Q: RecheckQueue> Drainer<E, A, Q> {
+impl<E: EcsRead + EcsWrite, A: LifecyclePort, Q: RecheckQueue> Drainer<E, A, Q> {
     pub fn new(ecs: E, autoscaling: A, queue: Q, config: DrainConfig) -> Self {
         Drainer {
             ecs,
             autoscaling,
             queue,
             config,
-            clock: Box::new(system_clock),
+            clock: system_clock(),
         }
     }
 
@@ -188,15 +86,11 @@ impl<E: DrainEcsPort, A: LifecyclePort, Q: RecheckQueue> Drainer<E, A, Q> {
     /// `EC2 Instance-terminate Lifecycle Action`.
     pub async fn on_lifecycle_action(
         &self,
-        event: &Envelope<LifecycleActionDetail>,
+        event: &EventBridgeEvent<LifecycleActionDetail>,
     ) -> Result<DrainRecord, DrainError> {
         let now = (self.clock)();
         // The event's time is when the action started; a retried delivery is late, not new.
-        let started_at = event
-            .time
-            .as_deref()
-            .and_then(parse_event_time)
-            .map_or(now, |t| t.min(now));
+        let started_at = event_time_unix(event).map_or(now, |t| t.min(now));
         let action = event.detail.action();
         let mut rec = DrainRecord::for_action(Trigger::LifecycleAction, &action);
         let preferred = event.detail.metadata_cluster().unwrap_or_else(|w| {
@@ -310,7 +204,7 @@ impl<E: DrainEcsPort, A: LifecyclePort, Q: RecheckQueue> Drainer<E, A, Q> {
     /// `EC2 Spot Instance Interruption Warning`: DRAINING at once; two minutes leave no time to wait.
     pub async fn on_spot_interruption(
         &self,
-        event: &Envelope<SpotInterruptionDetail>,
+        event: &EventBridgeEvent<SpotInterruptionDetail>,
     ) -> Result<DrainRecord, DrainError> {
         let id = &event.detail.instance_id;
         let mut rec = DrainRecord::new(Trigger::SpotInterruption, id);
@@ -348,15 +242,12 @@ impl<E: DrainEcsPort, A: LifecyclePort, Q: RecheckQueue> Drainer<E, A, Q> {
                     warnings.push(format!(
                     "{ec2_instance_id} is no container instance of cluster {cluster} (from the \
                      hook's NotificationMetadata): searching {} instead",
-                    if self.config.clusters.is_some() { "CLUSTERS" } else { "every cluster" }
+                    self.config.clusters.describe()
                 ))
                 }
             }
         }
-        let clusters = match &self.config.clusters {
-            Some(list) => list.clone(),
-            None => self.ecs.drain_cluster_arns().await?,
-        };
+        let clusters = self.config.clusters.resolve(&self.ecs).await?;
         for cluster in clusters {
             if let Some(ci) = self
                 .search_cluster(&cluster, ec2_instance_id, warnings)
@@ -407,8 +298,9 @@ impl<E: DrainEcsPort, A: LifecyclePort, Q: RecheckQueue> Drainer<E, A, Q> {
         } else {
             let names: Vec<String> = names.into_iter().collect();
             self.ecs
-                .drain_services(cluster, &names)
+                .describe_services(cluster, &names)
                 .await?
+                .services
                 .into_iter()
                 .filter(is_daemon_service)
                 .map(|s| s.name)

@@ -1,71 +1,20 @@
 //! capacity-recorder's logic: one conditional write per event, and the periodic sweep that repairs
 //! lost events and picks up attribute changes (which emit no event).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
-use serde::Serialize;
 use thiserror::Error;
 
-use crate::capacity::{
-    instance_to_record, plan_event, task_skip_reason, with_task_ttl, Outcome, Plan, Record,
-    RecordError, TaskRecord, WriteCondition, TOMBSTONE_TTL_SECS,
+use super::{
+    instance_to_record, plan_event, task_skip_reason, with_task_ttl, EventResult, Outcome, Plan,
+    Record, RecordError, RecorderConfig, SweepReport, TaskRecord, WriteCondition,
+    TOMBSTONE_TTL_SECS,
 };
-use crate::config::{list, ConfigError};
+use crate::arn::{cluster_arn_from_instance, cluster_name};
 use crate::events::EcsEvent;
-use crate::model::{arn_resource_id, InstanceStatus, Task};
-use crate::ports::{EcsError, EcsPort, TaskPort};
-use crate::store::{cluster_partition, CapacityStore, StoreError};
-
-pub const ENV_CAPACITY_TABLE: &str = "CAPACITY_TABLE";
-
-/// capacity-recorder's settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecorderConfig {
-    /// `CAPACITY_TABLE` (required): the DynamoDB table.
-    pub table: String,
-    /// `CLUSTERS`: clusters to record and sweep; `None` = every cluster. Events from other
-    /// clusters are skipped.
-    pub clusters: Option<Vec<String>>,
-}
-
-impl RecorderConfig {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let table = lookup(ENV_CAPACITY_TABLE)
-            .unwrap_or_default()
-            .trim()
-            .to_string();
-        if table.is_empty() {
-            return Err(ConfigError::Invalid {
-                var: ENV_CAPACITY_TABLE,
-                value: table,
-                reason: "required: the name of the capacity table".into(),
-            });
-        }
-        Ok(RecorderConfig {
-            table,
-            clusters: list(
-                crate::config::ENV_CLUSTERS,
-                lookup(crate::config::ENV_CLUSTERS),
-            )?,
-        })
-    }
-
-    /// Whether events of this cluster (ARN) are recorded.
-    pub fn records_cluster(&self, cluster_arn: &str) -> bool {
-        match &self.clusters {
-            None => true,
-            Some(list) => {
-                let name = arn_resource_id(cluster_arn);
-                list.iter()
-                    .any(|c| c == cluster_arn || arn_resource_id(c) == name)
-            }
-        }
-    }
-}
+use crate::model::{InstanceStatus, Task};
+use crate::ports::capacity_store::{CapacityStore, StoreError};
+use crate::ports::ecs::{EcsError, EcsRead};
 
 #[derive(Debug, Error)]
 pub enum RecorderError {
@@ -77,56 +26,13 @@ pub enum RecorderError {
     Ecs(#[from] EcsError),
 }
 
-/// What one event did: logged as one JSON line and returned.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct EventResult {
-    pub detail_type: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cluster: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub resource: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub version: Option<i64>,
-    /// `applied`, `duplicate`, `stale`, `conflict` — or absent when skipped.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<Outcome>,
-    /// Table requests made (0 or 1).
-    pub writes: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub skipped: Option<String>,
-}
-
-/// What one sweep of one cluster did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct SweepReport {
-    pub cluster: String,
-    pub hosts: usize,
-    /// Tasks recorded (EC2 / external tasks ECS lists).
-    pub tasks: usize,
-    /// Tasks ECS lists that are not recorded (Fargate: no container instance capacity), the same
-    /// rule as for events.
-    pub skipped_tasks: usize,
-    /// Items written because they were missing or differed.
-    pub written: usize,
-    /// Items already equal to ECS's state: no write.
-    pub unchanged: usize,
-    /// Writes refused because the table held a newer version (an event won).
-    pub stale: usize,
-    /// Version-less writes refused because an event changed the item since the sweep read it.
-    pub conflicts: usize,
-    /// Hosts and tasks turned into tombstones because ECS no longer lists them.
-    pub removed: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
 pub struct CapacityRecorder<S, E> {
     store: S,
     ecs: E,
     config: RecorderConfig,
 }
 
-impl<S: CapacityStore, E: EcsPort + TaskPort> CapacityRecorder<S, E> {
+impl<S: CapacityStore, E: EcsRead> CapacityRecorder<S, E> {
     pub fn new(store: S, ecs: E, config: RecorderConfig) -> Self {
         CapacityRecorder { store, ecs, config }
     }
@@ -168,7 +74,7 @@ impl<S: CapacityStore, E: EcsPort + TaskPort> CapacityRecorder<S, E> {
                 result.cluster = Some(key.cluster_arn.clone());
                 result.resource = Some(record.arn().to_string());
                 result.version = record.version();
-                if !self.config.records_cluster(&key.cluster_arn) {
+                if !self.config.clusters.includes(&key.cluster_arn) {
                     result.skipped = Some(format!(
                         "cluster {} is not in CLUSTERS; not recorded",
                         key.cluster_arn
@@ -184,10 +90,7 @@ impl<S: CapacityStore, E: EcsPort + TaskPort> CapacityRecorder<S, E> {
 
     /// The clusters a scheduled sweep covers: `CLUSTERS`, or every cluster of the account.
     pub async fn sweep_targets(&self) -> Result<Vec<String>, EcsError> {
-        match &self.config.clusters {
-            Some(list) => Ok(list.clone()),
-            None => self.ecs.list_cluster_arns().await,
-        }
+        self.config.clusters.resolve(&self.ecs).await
     }
 
     /// Sweeps one cluster: ECS's current hosts and tasks are written through the versioned path;
@@ -369,23 +272,10 @@ fn cluster_arn_for(
     if let Some(arn) = tasks.iter().find_map(|t| t.cluster_arn.clone()) {
         return arn;
     }
-    let name = cluster_partition(cluster);
+    let name = cluster_name(cluster);
     instances
         .first()
-        .and_then(|ci| ci.arn.split_once(":container-instance/"))
-        .map(|(prefix, _)| format!("{prefix}:cluster/{name}"))
+        .and_then(|ci| cluster_arn_from_instance(&ci.arn, name))
         .unwrap_or_else(|| name.to_string())
 }
 
-/// Outcome counts of many event results (for the closing log line).
-pub fn count_outcomes(results: &[EventResult]) -> BTreeMap<String, usize> {
-    let mut out = BTreeMap::new();
-    for r in results {
-        let key = match (&r.outcome, &r.skipped) {
-            (Some(o), _) => format!("{o:?}").to_lowercase(),
-            (None, _) => "skipped".to_string(),
-        };
-        *out.entry(key).or_insert(0) += 1;
-    }
-    out
-}

@@ -1,13 +1,13 @@
-//! In-memory ECS adapter: the same [`EcsPort`] contract as the AWS adapter, for unit tests and
-//! what-if runs. It records every call so tests can assert how many reads and writes a run made.
+//! ECS in memory: the same [`EcsRead`] / [`EcsWrite`] contract as the AWS adapter, for every
+//! capability's tests and what-if runs. It records every call (named like the ECS operations the
+//! AWS adapter sends) so tests can assert how many reads and writes a run made.
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
-use crate::model::{
-    arn_resource_id, check_describe_failures, ContainerInstance, Service, Task, TaskDefinition,
-};
-use crate::ports::{DescribedServices, EcsError, EcsPort, TaskPort};
+use crate::arn::same_cluster_name;
+use crate::model::{Attribute, ContainerInstance, InstanceStatus, Service, Task, TaskDefinition};
+use crate::ports::ecs::{check_describe_failures, DescribedServices, EcsError, EcsRead, EcsWrite};
 
 #[derive(Debug, Default)]
 struct State {
@@ -78,6 +78,55 @@ impl InMemoryEcs {
             .tasks;
         tasks.retain(|t| t.arn != task.arn);
         tasks.push(task);
+    }
+
+    /// Adds a task on a host (sets its container instance).
+    pub fn add_task(&self, cluster_arn: &str, container_instance_arn: &str, mut task: Task) {
+        task.container_instance_arn = Some(container_instance_arn.to_string());
+        self.put_task(cluster_arn, task);
+    }
+
+    /// Marks a task STOPPED, as ECS does when it finishes stopping.
+    pub fn finish_task(&self, task_arn: &str) {
+        for c in self.state().clusters.values_mut() {
+            for t in c.tasks.iter_mut().filter(|t| t.arn == task_arn) {
+                t.last_status = Some("STOPPED".into());
+                t.desired_status = Some("STOPPED".into());
+            }
+        }
+    }
+
+    /// A task by ARN, as stored.
+    pub fn task(&self, task_arn: &str) -> Option<Task> {
+        self.state()
+            .clusters
+            .values()
+            .flat_map(|c| c.tasks.iter())
+            .find(|t| t.arn == task_arn)
+            .cloned()
+    }
+
+    /// A container instance by ARN, as stored.
+    pub fn instance(&self, container_instance_arn: &str) -> Option<ContainerInstance> {
+        self.state()
+            .clusters
+            .values()
+            .flat_map(|c| c.instances.iter())
+            .find(|ci| ci.arn == container_instance_arn)
+            .cloned()
+    }
+
+    /// Sets a container instance's status, in whichever cluster it is.
+    pub fn set_status(&self, container_instance_arn: &str, status: InstanceStatus) {
+        for c in self.state().clusters.values_mut() {
+            for ci in c
+                .instances
+                .iter_mut()
+                .filter(|ci| ci.arn == container_instance_arn)
+            {
+                ci.status = status.clone();
+            }
+        }
     }
 
     /// Removes a task (it stopped and ECS no longer lists it).
@@ -189,10 +238,9 @@ fn described<T: Clone>(
 
 /// Finds a cluster by name or ARN, like ECS does.
 fn cluster<'a>(st: &'a mut State, cluster: &str) -> Result<&'a mut ClusterState, EcsError> {
-    let name = arn_resource_id(cluster);
     st.clusters
         .iter_mut()
-        .find(|(arn, _)| arn.as_str() == cluster || arn_resource_id(arn) == name)
+        .find(|(arn, _)| same_cluster_name(arn, cluster))
         .map(|(_, c)| c)
         .ok_or_else(|| EcsError::ClusterNotFound {
             cluster: cluster.to_string(),
@@ -203,7 +251,7 @@ fn matches_service(s: &Service, wanted: &str) -> bool {
     s.arn == wanted || s.name == wanted
 }
 
-impl EcsPort for InMemoryEcs {
+impl EcsRead for InMemoryEcs {
     async fn list_cluster_arns(&self) -> Result<Vec<String>, EcsError> {
         let st = self.enter("ListClusters")?;
         Ok(st.clusters.keys().cloned().collect())
@@ -230,6 +278,43 @@ impl EcsPort for InMemoryEcs {
             |ci| &ci.arn,
             &st.describe_failures,
         )
+    }
+
+    async fn find_container_instance(
+        &self,
+        cluster_id: &str,
+        ec2_instance_id: &str,
+    ) -> Result<Option<ContainerInstance>, EcsError> {
+        let mut st = self.enter("ListContainerInstances")?;
+        let found = cluster(&mut st, cluster_id)?
+            .instances
+            .iter()
+            .find(|ci| ci.ec2_instance_id.as_deref() == Some(ec2_instance_id))
+            .cloned();
+        if found.is_some() {
+            st.calls.push("DescribeContainerInstances".into());
+        }
+        Ok(found)
+    }
+
+    async fn describe_container_instance(
+        &self,
+        cluster_id: &str,
+        arn: &str,
+    ) -> Result<Option<ContainerInstance>, EcsError> {
+        let mut st = self.enter("DescribeContainerInstances")?;
+        let found = cluster(&mut st, cluster_id)?
+            .instances
+            .iter()
+            .find(|ci| ci.arn == arn)
+            .cloned();
+        Ok(described(
+            "DescribeContainerInstances",
+            found.into_iter().collect(),
+            |ci| &ci.arn,
+            &st.describe_failures,
+        )?
+        .pop())
     }
 
     async fn list_service_arns(&self, cluster_id: &str) -> Result<Vec<String>, EcsError> {
@@ -274,6 +359,37 @@ impl EcsPort for InMemoryEcs {
             })
     }
 
+    async fn active_tasks(&self, cluster_id: &str) -> Result<Vec<Task>, EcsError> {
+        let mut st = self.enter("ListTasks")?;
+        let tasks: Vec<Task> = cluster(&mut st, cluster_id)?
+            .tasks
+            .iter()
+            .filter(|t| t.desired_status.as_deref() != Some("STOPPED"))
+            .cloned()
+            .collect();
+        if !tasks.is_empty() {
+            st.calls.push("DescribeTasks".into());
+        }
+        described("DescribeTasks", tasks, |t| &t.arn, &st.describe_failures)
+    }
+
+    async fn instance_tasks(&self, cluster_id: &str, arn: &str) -> Result<Vec<Task>, EcsError> {
+        let mut st = self.enter("ListTasks")?;
+        st.calls.push("ListTasks".into()); // desired RUNNING, then desired STOPPED
+        let tasks: Vec<Task> = cluster(&mut st, cluster_id)?
+            .tasks
+            .iter()
+            .filter(|t| t.container_instance_arn.as_deref() == Some(arn))
+            .cloned()
+            .collect();
+        if !tasks.is_empty() {
+            st.calls.push("DescribeTasks".into());
+        }
+        described("DescribeTasks", tasks, |t| &t.arn, &st.describe_failures)
+    }
+}
+
+impl EcsWrite for InMemoryEcs {
     async fn update_desired_count(
         &self,
         cluster_id: &str,
@@ -293,20 +409,52 @@ impl EcsPort for InMemoryEcs {
         s.desired_count = desired_count;
         Ok(())
     }
-}
 
-impl TaskPort for InMemoryEcs {
-    async fn active_tasks(&self, cluster_id: &str) -> Result<Vec<Task>, EcsError> {
-        let mut st = self.enter("ListTasks")?;
-        let tasks: Vec<Task> = cluster(&mut st, cluster_id)?
-            .tasks
-            .iter()
-            .filter(|t| t.desired_status.as_deref() != Some("STOPPED"))
-            .cloned()
-            .collect();
-        if !tasks.is_empty() {
-            st.calls.push("DescribeTasks".into());
+    async fn set_draining(&self, cluster_id: &str, arn: &str) -> Result<(), EcsError> {
+        let mut st = self.enter("UpdateContainerInstancesState")?;
+        for ci in cluster(&mut st, cluster_id)?
+            .instances
+            .iter_mut()
+            .filter(|ci| ci.arn == arn)
+        {
+            ci.status = InstanceStatus::Draining;
         }
-        described("DescribeTasks", tasks, |t| &t.arn, &st.describe_failures)
+        Ok(())
+    }
+
+    async fn stop_task(&self, cluster_id: &str, task_arn: &str, _: &str) -> Result<(), EcsError> {
+        let mut st = self.enter("StopTask")?;
+        // Like ECS: desired STOPPED now; last status follows when the containers exit
+        // (`finish_task`).
+        for t in cluster(&mut st, cluster_id)?
+            .tasks
+            .iter_mut()
+            .filter(|t| t.arn == task_arn)
+        {
+            t.desired_status = Some("STOPPED".into());
+        }
+        Ok(())
+    }
+
+    async fn put_instance_attribute(
+        &self,
+        cluster_id: &str,
+        arn: &str,
+        name: &str,
+        value: &str,
+    ) -> Result<(), EcsError> {
+        let mut st = self.enter("PutAttributes")?;
+        for ci in cluster(&mut st, cluster_id)?
+            .instances
+            .iter_mut()
+            .filter(|ci| ci.arn == arn)
+        {
+            ci.attributes.retain(|a| a.name != name);
+            ci.attributes.push(Attribute {
+                name: name.into(),
+                value: Some(value.into()),
+            });
+        }
+        Ok(())
     }
 }

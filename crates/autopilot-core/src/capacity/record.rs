@@ -1,0 +1,124 @@
+//! The capacity table's records: one per host and per task, keyed by cluster and resource.
+
+use serde::Serialize;
+
+use crate::model::ContainerInstance;
+
+/// How long a deregistered host's tombstone is kept (longer than any event's retry window:
+/// EventBridge retries for 24 h, Lambda's async queue keeps events up to 6 h).
+pub const TOMBSTONE_TTL_SECS: i64 = 3 * 24 * 3600;
+/// How long a STOPPED task stays in the table (long enough to answer "what ran here?").
+pub const STOPPED_TASK_TTL_SECS: i64 = 24 * 3600;
+/// How long the tombstone of a task the sweep found gone is kept: as for hosts, longer than any
+/// event's retry window, so a late RUNNING event of the task cannot bring it back.
+pub const TASK_TOMBSTONE_TTL_SECS: i64 = TOMBSTONE_TTL_SECS;
+
+/// The table's key of one record. `cluster_arn` names the cluster (ARN, or name when no ARN is
+/// known); the table's partition key is the cluster **name** derived from it
+/// ([`crate::store::cluster_partition`]), and the sort key is kind + resource ARN, so one Query
+/// returns a whole cluster and `begins_with(sk, "instance#")` just its hosts.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct RecordKey {
+    pub cluster_arn: String,
+    pub sort_key: String,
+}
+
+pub const INSTANCE_PREFIX: &str = "instance#";
+pub const TASK_PREFIX: &str = "task#";
+
+/// One container instance in the table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InstanceRecord {
+    pub cluster_arn: String,
+    pub instance: ContainerInstance,
+    /// ECS's `updatedAt` from the event, or when the sweep read it.
+    pub updated_at: Option<String>,
+    /// Deregistered: kept only to reject older events until it expires.
+    pub tombstone: bool,
+    /// TTL, Unix epoch seconds.
+    pub expires_at: Option<i64>,
+}
+
+/// One task in the table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TaskRecord {
+    pub cluster_arn: String,
+    pub task_arn: String,
+    pub container_instance_arn: Option<String>,
+    pub group: Option<String>,
+    pub started_by: Option<String>,
+    pub last_status: Option<String>,
+    pub desired_status: Option<String>,
+    /// Task-level CPU units, when the task sets them (optional on EC2).
+    pub cpu: Option<i64>,
+    /// Task-level memory MiB, when the task sets it (optional on EC2).
+    pub memory: Option<i64>,
+    pub launch_type: Option<String>,
+    pub version: Option<i64>,
+    pub updated_at: Option<String>,
+    /// The sweep found the task gone (ECS no longer lists it): kept only to refuse late events
+    /// until it expires. Not a task on its host.
+    pub tombstone: bool,
+    pub expires_at: Option<i64>,
+}
+
+impl TaskRecord {
+    /// Still occupying its host, as far as the table knows.
+    pub fn is_active(&self) -> bool {
+        !self.tombstone
+            && !matches!(
+                self.last_status.as_deref(),
+                Some("STOPPED") | Some("DEPROVISIONING")
+            )
+    }
+}
+
+/// Why a task is not recorded, or `None` when it is. One rule for events and the sweep: Fargate
+/// tasks use no container instance capacity.
+pub fn task_skip_reason(task_arn: &str, launch_type: Option<&str>) -> Option<String> {
+    (launch_type == Some("FARGATE"))
+        .then(|| format!("task {task_arn} runs on Fargate: it uses no container instance capacity"))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Record {
+    Instance(InstanceRecord),
+    Task(TaskRecord),
+}
+
+impl Record {
+    pub fn key(&self) -> RecordKey {
+        match self {
+            Record::Instance(r) => RecordKey {
+                cluster_arn: r.cluster_arn.clone(),
+                sort_key: format!("{INSTANCE_PREFIX}{}", r.instance.arn),
+            },
+            Record::Task(r) => RecordKey {
+                cluster_arn: r.cluster_arn.clone(),
+                sort_key: format!("{TASK_PREFIX}{}", r.task_arn),
+            },
+        }
+    }
+
+    pub fn version(&self) -> Option<i64> {
+        match self {
+            Record::Instance(r) => r.instance.version,
+            Record::Task(r) => r.version,
+        }
+    }
+
+    pub fn set_version(&mut self, version: Option<i64>) {
+        match self {
+            Record::Instance(r) => r.instance.version = version,
+            Record::Task(r) => r.version = version,
+        }
+    }
+
+    pub fn arn(&self) -> &str {
+        match self {
+            Record::Instance(r) => &r.instance.arn,
+            Record::Task(r) => &r.task_arn,
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! What capacity-recorder did: one result per event, one report per swept cluster.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::decide::Outcome;
+
+/// What one event did: logged as one JSON line and returned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EventResult {
+    pub detail_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
+    /// `applied`, `duplicate`, `stale`, `conflict` — or absent when skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+    /// Table requests made (0 or 1).
+    pub writes: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+}
+
+/// What one sweep of one cluster did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SweepReport {
+    pub cluster: String,
+    pub hosts: usize,
+    /// Tasks recorded (EC2 / external tasks ECS lists).
+    pub tasks: usize,
+    /// Tasks ECS lists that are not recorded (Fargate: no container instance capacity), the same
+    /// rule as for events.
+    pub skipped_tasks: usize,
+    /// Items written because they were missing or differed.
+    pub written: usize,
+    /// Items already equal to ECS's state: no write.
+    pub unchanged: usize,
+    /// Writes refused because the table held a newer version (an event won).
+    pub stale: usize,
+    /// Version-less writes refused because an event changed the item since the sweep read it.
+    pub conflicts: usize,
+    /// Hosts and tasks turned into tombstones because ECS no longer lists them.
+    pub removed: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Outcome counts of many event results (for the closing log line).
+pub fn count_outcomes(results: &[EventResult]) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for r in results {
+        let key = match (&r.outcome, &r.skipped) {
+            (Some(o), _) => format!("{o:?}").to_lowercase(),
+            (None, _) => "skipped".to_string(),
+        };
+        *out.entry(key).or_insert(0) += 1;
+    }
+    out
+}

@@ -1,0 +1,15 @@
+//! daemon-count: keep a REPLICA "daemon" service's desired count equal to its eligible hosts.
+//!
+//! - [`decide`]: the pure decision (service + task definition + hosts → desired count and why);
+//! - [`reconciler`]: [`DaemonReconciler`], which reads through the ECS port and writes on change;
+//! - [`report`]: the decision records; [`config`]: settings.
+
+pub mod config;
+pub mod decide;
+pub mod reconciler;
+pub mod report;
+
+pub use config::DaemonConfig;
+pub use decide::{decide, tasks_per_host, Decision, Excluded, DAEMON_TAG, TASKS_PER_HOST_TAG};
+pub use reconciler::{services_for_cluster, DaemonReconciler};
+pub use report::{summarize, Action, ClusterReport, DecisionRecord};

@@ -1,0 +1,194 @@
+//! The ECS port every capability shares: [`EcsRead`] (lists and describes) and [`EcsWrite`]
+//! (the few state changes), plus [`EcsError`] and the rule that only `MISSING` means gone.
+//!
+//! Adapters: `autopilot_aws::AwsEcs` (the real API, paginated and batched within ECS's limits) and
+//! [`crate::memory::InMemoryEcs`] (tests, what-if runs). Methods return `impl Future + Send` so the
+//! services are generic over the adapter and still run on a multi-threaded runtime.
+
+use std::future::Future;
+
+use thiserror::Error;
+
+use crate::model::{ContainerInstance, Service, Task, TaskDefinition};
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum EcsError {
+    #[error("cluster {cluster} not found")]
+    ClusterNotFound { cluster: String },
+    #[error("ECS throttled {operation} and the SDK's retries ran out: {message}")]
+    Throttled {
+        operation: &'static str,
+        message: String,
+    },
+    #[error("ECS {operation} failed: {message}")]
+    Api {
+        operation: &'static str,
+        message: String,
+    },
+    #[error("ECS {operation} returned an unusable response: {message}")]
+    InvalidResponse {
+        operation: &'static str,
+        message: String,
+    },
+}
+
+/// What DescribeServices returned: the services found, and the ones it reported missing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DescribedServices {
+    pub services: Vec<Service>,
+    /// `(arn or name, reason)` for each requested service ECS reported as a failure (e.g. MISSING).
+    pub failures: Vec<(String, String)>,
+}
+
+/// The failure reason DescribeContainerInstances / DescribeTasks give for a resource ECS does
+/// not have (deregistered, or stopped long ago).
+pub const DESCRIBE_MISSING: &str = "MISSING";
+
+/// The rule for Describe* failure entries `(arn, reason)` when listing a cluster: `MISSING` means
+/// the resource is gone (it went away between List and Describe) and it is left out; any other
+/// reason means ECS did not answer for a resource it just listed, which is not "gone" — the read
+/// fails, naming them, so no caller mistakes a live host or task for a removed one.
+pub fn check_describe_failures(
+    operation: &'static str,
+    failures: &[(String, String)],
+) -> Result<(), EcsError> {
+    let unanswered: Vec<String> = failures
+        .iter()
+        .filter(|(_, reason)| reason != DESCRIBE_MISSING)
+        .map(|(arn, reason)| format!("{arn}: {reason}"))
+        .collect();
+    if unanswered.is_empty() {
+        return Ok(());
+    }
+    Err(EcsError::Api {
+        operation,
+        message: format!(
+            "ECS did not describe {} listed resource(s) ({}); not treated as gone",
+            unanswered.len(),
+            unanswered.join("; ")
+        ),
+    })
+}
+
+/// ECS reads.
+pub trait EcsRead: Send + Sync {
+    /// Every cluster ARN in the account and region (ListClusters, all pages).
+    fn list_cluster_arns(&self) -> impl Future<Output = Result<Vec<String>, EcsError>> + Send;
+
+    /// Every container instance of the cluster in any status but INACTIVE, fully described
+    /// (ListContainerInstances, all pages, then DescribeContainerInstances in batches of 100).
+    fn container_instances(
+        &self,
+        cluster: &str,
+    ) -> impl Future<Output = Result<Vec<ContainerInstance>, EcsError>> + Send;
+
+    /// The container instance of `cluster` running on EC2 instance `ec2_instance_id`, if any.
+    /// Adapters send the server-side filter `ec2InstanceId == i-…` **and** check the id on the
+    /// result (moto ignores filters).
+    fn find_container_instance(
+        &self,
+        cluster: &str,
+        ec2_instance_id: &str,
+    ) -> impl Future<Output = Result<Option<ContainerInstance>, EcsError>> + Send;
+
+    /// One container instance by ARN; `None` when ECS reports it missing.
+    fn describe_container_instance(
+        &self,
+        cluster: &str,
+        container_instance_arn: &str,
+    ) -> impl Future<Output = Result<Option<ContainerInstance>, EcsError>> + Send;
+
+    /// Every service ARN in the cluster (ListServices, 100 per page, all pages).
+    fn list_service_arns(
+        &self,
+        cluster: &str,
+    ) -> impl Future<Output = Result<Vec<String>, EcsError>> + Send;
+
+    /// Describes services by name or ARN, with tags (DescribeServices in batches of 10).
+    fn describe_services(
+        &self,
+        cluster: &str,
+        services: &[String],
+    ) -> impl Future<Output = Result<DescribedServices, EcsError>> + Send;
+
+    /// One task definition revision by ARN (or `family:revision`).
+    fn task_definition(
+        &self,
+        task_definition: &str,
+    ) -> impl Future<Output = Result<TaskDefinition, EcsError>> + Send;
+
+    /// Every task ECS still lists in the cluster (ListTasks with the default desired status
+    /// RUNNING, which covers PENDING and RUNNING tasks; all pages), described in batches of 100.
+    fn active_tasks(
+        &self,
+        cluster: &str,
+    ) -> impl Future<Output = Result<Vec<Task>, EcsError>> + Send;
+
+    /// Every task on the host that ECS still lists (desired RUNNING, and desired STOPPED so tasks
+    /// that are still shutting down are seen), described (ListTasks all pages, DescribeTasks by 100).
+    fn instance_tasks(
+        &self,
+        cluster: &str,
+        container_instance_arn: &str,
+    ) -> impl Future<Output = Result<Vec<Task>, EcsError>> + Send;
+}
+
+/// ECS writes: each is one request, made only when the value changes.
+pub trait EcsWrite: Send + Sync {
+    /// UpdateService with a new desired count (nothing else).
+    fn update_desired_count(
+        &self,
+        cluster: &str,
+        service: &str,
+        desired_count: i32,
+    ) -> impl Future<Output = Result<(), EcsError>> + Send;
+
+    /// UpdateContainerInstancesState(DRAINING) for one instance.
+    fn set_draining(
+        &self,
+        cluster: &str,
+        container_instance_arn: &str,
+    ) -> impl Future<Output = Result<(), EcsError>> + Send;
+
+    /// StopTask with a reason.
+    fn stop_task(
+        &self,
+        cluster: &str,
+        task_arn: &str,
+        reason: &str,
+    ) -> impl Future<Output = Result<(), EcsError>> + Send;
+
+    /// PutAttributes on the container instance (target = its full ARN).
+    fn put_instance_attribute(
+        &self,
+        cluster: &str,
+        container_instance_arn: &str,
+        name: &str,
+        value: &str,
+    ) -> impl Future<Output = Result<(), EcsError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_missing_describe_failures_mean_gone() {
+        let missing = vec![("arn:a".to_string(), "MISSING".to_string())];
+        assert_eq!(check_describe_failures("DescribeTasks", &missing), Ok(()));
+        assert_eq!(check_describe_failures("DescribeTasks", &[]), Ok(()));
+        let transient = vec![
+            ("arn:a".to_string(), "MISSING".to_string()),
+            ("arn:b".to_string(), "INTERNAL_ERROR".to_string()),
+        ];
+        let err = check_describe_failures("DescribeContainerInstances", &transient)
+            .expect_err("a non-MISSING failure is an error")
+            .to_string();
+        assert!(err.contains("DescribeContainerInstances"), "{err}");
+        assert!(err.contains("arn:b: INTERNAL_ERROR"), "{err}");
+        assert!(
+            !err.contains("arn:a"),
+            "MISSING entries are not errors: {err}"
+        );
+    }
+}
