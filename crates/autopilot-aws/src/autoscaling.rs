@@ -4,12 +4,14 @@
 //! RecordLifecycleActionHeartbeat means the action was already completed (or timed out): it maps to
 //! [`LifecycleOutcome::NoActiveAction`], not an error, so duplicates are no-ops.
 
-use aws_sdk_autoscaling::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_autoscaling::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_autoscaling::Client;
 
 use autopilot_core::drain::ports::{
     AutoScalingError, HookTimeouts, LifecycleAction, LifecycleOutcome, LifecyclePort,
 };
+
+use crate::error::AwsError;
 
 #[derive(Clone, Debug)]
 pub struct AwsAutoScaling {
@@ -35,35 +37,34 @@ pub fn is_no_active_action(code: Option<&str>, message: Option<&str>) -> bool {
         })
 }
 
-fn outcome<T, E>(
+fn outcome<T, E, R>(
     operation: &'static str,
-    result: Result<T, SdkError<E>>,
+    result: Result<T, SdkError<E, R>>,
 ) -> Result<LifecycleOutcome, AutoScalingError>
 where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
 {
     match result {
         Ok(_) => Ok(LifecycleOutcome::Accepted),
         Err(err) => {
-            if is_no_active_action(err.code(), err.message()) {
+            let err = AwsError::classify(&err);
+            if is_no_active_action(err.code(), err.aws_message()) {
                 return Ok(LifecycleOutcome::NoActiveAction);
             }
-            Err(api_error(operation, &err))
+            Err(api_error(operation, err))
         }
     }
 }
 
 /// Throttling (after the SDK's retries) or any other API error, with the SDK's full context.
-fn api_error<E>(operation: &'static str, err: &SdkError<E>) -> AutoScalingError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    let message = DisplayErrorContext(err).to_string();
-    match err.code() {
-        Some("Throttling" | "ThrottlingException" | "RequestLimitExceeded") => {
-            AutoScalingError::Throttled { operation, message }
-        }
-        _ => AutoScalingError::Api { operation, message },
+fn api_error(operation: &'static str, err: AwsError) -> AutoScalingError {
+    match err {
+        AwsError::Throttled { message, .. } => AutoScalingError::Throttled { operation, message },
+        other => AutoScalingError::Api {
+            operation,
+            message: other.into_message(),
+        },
     }
 }
 
@@ -81,7 +82,7 @@ impl LifecyclePort for AwsAutoScaling {
             .lifecycle_hook_names(lifecycle_hook_name)
             .send()
             .await
-            .map_err(|err| api_error(operation, &err))?;
+            .map_err(|err| api_error(operation, AwsError::classify(&err)))?;
         Ok(out
             .lifecycle_hooks()
             .iter()
@@ -126,5 +127,46 @@ impl LifecyclePort for AwsAutoScaling {
             .send()
             .await;
         outcome("RecordLifecycleActionHeartbeat", result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::tests::{metadata, service_error};
+    use aws_sdk_autoscaling::operation::complete_lifecycle_action::CompleteLifecycleActionError;
+
+    fn complete(code: &str, message: &str) -> Result<LifecycleOutcome, AutoScalingError> {
+        let err = CompleteLifecycleActionError::generic(metadata(code, message));
+        outcome::<(), _, _>("CompleteLifecycleAction", Err(service_error(err)))
+    }
+
+    #[test]
+    fn no_active_action_is_an_outcome_not_an_error() {
+        assert_eq!(
+            complete(
+                "ValidationError",
+                "No active Lifecycle Action found with instance ID i-1"
+            ),
+            Ok(LifecycleOutcome::NoActiveAction)
+        );
+        assert!(matches!(
+            complete("ValidationError", "1 validation error detected"),
+            Err(AutoScalingError::Api {
+                operation: "CompleteLifecycleAction",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn throttling_is_throttled() {
+        assert!(matches!(
+            complete("Throttling", "Rate exceeded"),
+            Err(AutoScalingError::Throttled {
+                operation: "CompleteLifecycleAction",
+                message,
+            }) if message.contains("Rate exceeded")
+        ));
     }
 }

@@ -5,7 +5,7 @@
 //! DescribeContainerInstances takes 100 ARNs per call, DescribeServices 10. Throttling is retried
 //! by the SDK's standard retry strategy (configured on the client); when it runs out the error says so.
 
-use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::types::{self as ecs, ServiceField};
 use aws_sdk_ecs::Client;
 
@@ -15,6 +15,8 @@ use autopilot_core::model::{
 };
 use autopilot_core::ports::{DescribedServices, EcsError, EcsPort, TaskPort};
 
+use crate::error::AwsError;
+
 /// ECS page size for List* calls (the API maximum).
 pub const LIST_PAGE_SIZE: i32 = 100;
 /// DescribeContainerInstances accepts at most 100 ARNs per call.
@@ -23,14 +25,6 @@ pub const DESCRIBE_INSTANCES_BATCH: usize = 100;
 pub const DESCRIBE_TASKS_BATCH: usize = 100;
 /// DescribeServices accepts at most 10 services per call.
 pub const DESCRIBE_SERVICES_BATCH: usize = 10;
-
-/// Error codes AWS uses for throttling.
-const THROTTLING_CODES: &[&str] = &[
-    "ThrottlingException",
-    "Throttling",
-    "TooManyRequestsException",
-    "RequestLimitExceeded",
-];
 
 #[derive(Clone, Debug)]
 pub struct AwsEcs {
@@ -47,23 +41,32 @@ impl AwsEcs {
     }
 }
 
-/// Maps an SDK error to the port's error, keeping AWS's message.
-pub(crate) fn map_err<E>(
+/// Maps an SDK error to the port's error, keeping AWS's message: ClusterNotFoundException names
+/// the cluster (when the call had one), throttling is [`EcsError::Throttled`], the rest
+/// [`EcsError::Api`].
+pub(crate) fn map_err<E, R>(
     operation: &'static str,
     cluster: Option<&str>,
-    err: SdkError<E>,
+    err: SdkError<E, R>,
 ) -> EcsError
 where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
 {
-    let code = err.code().map(str::to_string);
-    let message = DisplayErrorContext(&err).to_string();
-    match (code.as_deref(), cluster) {
-        (Some("ClusterNotFoundException"), Some(cluster)) => EcsError::ClusterNotFound {
+    match (AwsError::classify(&err), cluster) {
+        (
+            AwsError::Service {
+                code: Some(code), ..
+            },
+            Some(cluster),
+        ) if code == "ClusterNotFoundException" => EcsError::ClusterNotFound {
             cluster: cluster.to_string(),
         },
-        (Some(c), _) if THROTTLING_CODES.contains(&c) => EcsError::Throttled { operation, message },
-        _ => EcsError::Api { operation, message },
+        (AwsError::Throttled { message, .. }, _) => EcsError::Throttled { operation, message },
+        (other, _) => EcsError::Api {
+            operation,
+            message: other.into_message(),
+        },
     }
 }
 
@@ -457,6 +460,40 @@ mod tests {
             RuleMode::MatchAny,
             [&list, &describe]
         ))
+    }
+
+    #[test]
+    fn errors_map_to_the_port() {
+        use crate::error::tests::{metadata, service_error};
+        use aws_sdk_ecs::operation::list_services::ListServicesError;
+        let err = |code: &str| {
+            service_error(ListServicesError::generic(metadata(
+                code,
+                "Cluster not found.",
+            )))
+        };
+        assert_eq!(
+            map_err(
+                "ListServices",
+                Some("ghost"),
+                err("ClusterNotFoundException")
+            ),
+            EcsError::ClusterNotFound {
+                cluster: "ghost".into()
+            }
+        );
+        // Without a cluster to name, it stays an API error.
+        assert!(matches!(
+            map_err("ListServices", None, err("ClusterNotFoundException")),
+            EcsError::Api { .. }
+        ));
+        assert!(matches!(
+            map_err("ListServices", Some("prod"), err("ThrottlingException")),
+            EcsError::Throttled {
+                operation: "ListServices",
+                ..
+            }
+        ));
     }
 
     #[tokio::test]

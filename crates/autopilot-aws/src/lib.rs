@@ -3,10 +3,13 @@
 //! - [`ecs::AwsEcs`]: the ECS port over `aws-sdk-ecs`.
 //! - [`dynamodb::DynamoCapacityStore`]: the capacity store over DynamoDB.
 //! - [`calls::CallCounter`]: an SDK interceptor counting requests per operation.
+//! - [`error::AwsError`]: the one classification of SDK errors, mapped by each adapter to its
+//!   port's error.
 
 pub mod calls;
 pub mod dynamodb;
 pub mod ecs;
+pub mod error;
 
 pub use calls::CallCounter;
 pub use dynamodb::DynamoCapacityStore;

@@ -1,10 +1,12 @@
 //! The re-check queue over `aws-sdk-sqs`: one SendMessage with DelaySeconds per re-check.
 
-use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::Client;
 
 use autopilot_core::drain::config::MAX_SQS_DELAY_SECONDS;
 use autopilot_core::drain::ports::{QueueError, RecheckQueue};
+
+use crate::error::AwsError;
 
 #[derive(Clone, Debug)]
 pub struct AwsSqs {
@@ -25,6 +27,19 @@ impl AwsSqs {
     }
 }
 
+/// [`QueueError`] has no throttling variant: throttling (after the SDK's retries) is an API error
+/// whose message says "throttled".
+fn queue_error<E, R>(operation: &'static str, err: &SdkError<E, R>) -> QueueError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    QueueError::Api {
+        operation,
+        message: AwsError::classify(err).into_message_noting_throttling(),
+    }
+}
+
 impl RecheckQueue for AwsSqs {
     async fn send_recheck(&self, body: &str, delay_seconds: u32) -> Result<String, QueueError> {
         let resp = self
@@ -35,10 +50,31 @@ impl RecheckQueue for AwsSqs {
             .delay_seconds(delay_seconds.min(MAX_SQS_DELAY_SECONDS) as i32)
             .send()
             .await
-            .map_err(|e| QueueError::Api {
-                operation: "SendMessage",
-                message: DisplayErrorContext(&e).to_string(),
-            })?;
+            .map_err(|e| queue_error("SendMessage", &e))?;
         Ok(resp.message_id().unwrap_or_default().to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::tests::{metadata, service_error};
+    use aws_sdk_sqs::operation::send_message::SendMessageError;
+
+    #[test]
+    fn throttling_is_an_api_error_that_says_throttled() {
+        let err = service_error(SendMessageError::generic(metadata(
+            "RequestThrottled",
+            "Request is throttled.",
+        )));
+        let QueueError::Api { operation, message } = queue_error("SendMessage", &err);
+        assert_eq!(operation, "SendMessage");
+        assert!(message.starts_with("throttled"), "{message}");
+        let err = service_error(SendMessageError::generic(metadata(
+            "InvalidParameterValue",
+            "bad delay",
+        )));
+        let QueueError::Api { message, .. } = queue_error("SendMessage", &err);
+        assert!(!message.starts_with("throttled"), "{message}");
     }
 }

@@ -1,275 +1,29 @@
-//! The capacity store over DynamoDB.
-//!
-//! Each [`WriteCondition`] becomes a ConditionExpression on one UpdateItem / DeleteItem, and
-//! `ReturnValuesOnConditionCheckFailure = ALL_OLD` hands back the stored item when the condition
-//! fails, so a refused write is classified (duplicate / stale / conflict) without a second request.
-//!
-//! Writes are UpdateItem, not PutItem, so that one field can survive a write that does not carry
-//! it: the update SETs every attribute the record has and REMOVEs every absent optional one
-//! except `registered_at` (events carry no registration time; only Describe does). The result is
-//! the same item PutItem would leave, plus the stored `registered_at` — what
-//! [`autopilot_core::store::keep_registered_at`] does in the in-memory store.
+//! Record <-> item mapping: the one place record fields meet attribute names, and the
+//! UpdateExpression that makes a stored item what a record says.
 
 use std::collections::{BTreeMap, HashMap};
 
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
-};
-use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
 
-use autopilot_core::capacity::{
-    outcome, InstanceRecord, Outcome, Record, RecordKey, StoredVersion, TaskRecord, WriteCondition,
-    INSTANCE_PREFIX, TASK_PREFIX,
-};
+use autopilot_core::capacity::{InstanceRecord, Record, TaskRecord, INSTANCE_PREFIX, TASK_PREFIX};
 use autopilot_core::model::{Attribute, ContainerInstance, InstanceStatus, Resources};
-use autopilot_core::store::{cluster_partition, schema, CapacityStore, StoreError};
+use autopilot_core::store::{cluster_partition, schema, StoreError};
 
-type Item = HashMap<String, AttributeValue>;
+/// A DynamoDB item as the SDK has it.
+pub(super) type Item = HashMap<String, AttributeValue>;
 
-#[derive(Clone, Debug)]
-pub struct DynamoCapacityStore {
-    client: Client,
-    table: String,
-}
-
-impl DynamoCapacityStore {
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoCapacityStore {
-            client,
-            table: table.into(),
-        }
-    }
-
-    pub fn table(&self) -> &str {
-        &self.table
-    }
-
-    /// Creates the table from [`schema`] (tests, the demo, local set-ups; production uses the
-    /// template) and enables its TTL.
-    pub async fn create_table(&self) -> Result<(), StoreError> {
-        let backend = |operation: &'static str| {
-            move |e: String| StoreError::Backend {
-                operation,
-                message: e,
-            }
-        };
-        let key = |name: &str, kind: KeyType| {
-            KeySchemaElement::builder()
-                .attribute_name(name)
-                .key_type(kind)
-                .build()
-                .map_err(|e| e.to_string())
-        };
-        let attr = |name: &str| {
-            AttributeDefinition::builder()
-                .attribute_name(name)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .map_err(|e| e.to_string())
-        };
-        self.client
-            .create_table()
-            .table_name(&self.table)
-            .billing_mode(BillingMode::from(schema::BILLING_MODE))
-            .key_schema(key(schema::PARTITION_KEY, KeyType::Hash).map_err(backend("CreateTable"))?)
-            .key_schema(key(schema::SORT_KEY, KeyType::Range).map_err(backend("CreateTable"))?)
-            .attribute_definitions(attr(schema::PARTITION_KEY).map_err(backend("CreateTable"))?)
-            .attribute_definitions(attr(schema::SORT_KEY).map_err(backend("CreateTable"))?)
-            .send()
-            .await
-            .map_err(|e| backend("CreateTable")(DisplayErrorContext(&e).to_string()))?;
-        self.client
-            .update_time_to_live()
-            .table_name(&self.table)
-            .time_to_live_specification(
-                TimeToLiveSpecification::builder()
-                    .enabled(true)
-                    .attribute_name(schema::TTL_ATTRIBUTE)
-                    .build()
-                    .map_err(|e| backend("UpdateTimeToLive")(e.to_string()))?,
-            )
-            .send()
-            .await
-            .map_err(|e| backend("UpdateTimeToLive")(DisplayErrorContext(&e).to_string()))?;
-        Ok(())
-    }
-}
-
-/// The ConditionExpression of a [`WriteCondition`], with its attribute names (`#v` = the version
-/// attribute) and values — the same rule as [`outcome`], in DynamoDB's words.
-struct ConditionParts {
-    expression: String,
-    names: Option<HashMap<String, String>>,
-    values: Option<HashMap<String, AttributeValue>>,
-}
-
-fn condition_parts(condition: WriteCondition) -> ConditionParts {
-    let absent = format!("attribute_not_exists({})", schema::PARTITION_KEY);
-    let (expression, value) = match condition {
-        WriteCondition::NewerThanStored(v) => (
-            format!("{absent} OR attribute_not_exists(#v) OR #v < :v"),
-            Some(v),
-        ),
-        WriteCondition::AtLeastStored(v) => (
-            format!("{absent} OR attribute_not_exists(#v) OR #v <= :v"),
-            Some(v),
-        ),
-        WriteCondition::Unchanged(None) => (absent, None),
-        WriteCondition::Unchanged(Some(None)) => (
-            format!(
-                "attribute_exists({}) AND attribute_not_exists(#v)",
-                schema::PARTITION_KEY
-            ),
-            None,
-        ),
-        WriteCondition::Unchanged(Some(Some(v))) => ("#v = :v".to_string(), Some(v)),
-    };
-    let uses_version = expression.contains("#v");
-    ConditionParts {
-        expression,
-        names: uses_version
-            .then(|| HashMap::from([("#v".to_string(), schema::VERSION_ATTRIBUTE.to_string())])),
-        values: value.map(|v| HashMap::from([(":v".to_string(), n(v))])),
-    }
-}
-
-/// Turns a conditional request's result into an [`Outcome`]: success = applied; a failed
-/// condition is classified from the stored item DynamoDB returned (`old_item` extracts it from
-/// the operation's ConditionalCheckFailed error, `None` for any other error).
-fn conditional_outcome<O, E>(
-    operation: &'static str,
-    condition: WriteCondition,
-    result: Result<O, SdkError<E>>,
-    old_item: impl Fn(&E) -> Option<Option<&Item>>,
-) -> Result<Outcome, StoreError>
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    match result {
-        Ok(_) => Ok(Outcome::Applied),
-        Err(SdkError::ServiceError(e)) if old_item(e.err()).is_some() => {
-            Ok(refused(condition, old_item(e.err()).flatten()))
-        }
-        Err(e) => Err(store_err(operation, e)),
-    }
-}
-
-fn n(v: i64) -> AttributeValue {
+/// A number attribute.
+pub(super) fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-fn s(v: &str) -> AttributeValue {
+/// A string attribute.
+pub(super) fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_string())
 }
 
-/// Classifies a refused write from the stored item DynamoDB returned.
-fn refused(condition: WriteCondition, old: Option<&Item>) -> Outcome {
-    let stored: StoredVersion =
-        old.map(|item| item.get(schema::VERSION_ATTRIBUTE).and_then(as_i64));
-    match outcome(condition, stored) {
-        // The condition failed, so the rule cannot say Applied; if it does, the item changed
-        // between the check and our read of it (or the backend returned no item): a conflict.
-        Outcome::Applied => Outcome::Conflict,
-        other => other,
-    }
-}
-
-fn store_err<E>(operation: &'static str, e: SdkError<E>) -> StoreError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    StoreError::Backend {
-        operation,
-        message: DisplayErrorContext(&e).to_string(),
-    }
-}
-
-impl CapacityStore for DynamoCapacityStore {
-    async fn write(
-        &self,
-        record: &Record,
-        condition: WriteCondition,
-    ) -> Result<Outcome, StoreError> {
-        let c = condition_parts(condition);
-        let mut u = update_parts(record);
-        u.names.extend(c.names.unwrap_or_default());
-        u.values.extend(c.values.unwrap_or_default());
-        let key = record.key();
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(
-                schema::PARTITION_KEY,
-                s(cluster_partition(&key.cluster_arn)),
-            )
-            .key(schema::SORT_KEY, s(&key.sort_key))
-            .update_expression(u.expression)
-            .condition_expression(c.expression)
-            .set_expression_attribute_names(Some(u.names))
-            .set_expression_attribute_values(Some(u.values))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        conditional_outcome("UpdateItem", condition, result, |e| match e {
-            UpdateItemError::ConditionalCheckFailedException(c) => Some(c.item()),
-            _ => None,
-        })
-    }
-
-    async fn delete(
-        &self,
-        key: &RecordKey,
-        condition: WriteCondition,
-    ) -> Result<Outcome, StoreError> {
-        let c = condition_parts(condition);
-        let result = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .key(
-                schema::PARTITION_KEY,
-                s(cluster_partition(&key.cluster_arn)),
-            )
-            .key(schema::SORT_KEY, s(&key.sort_key))
-            .condition_expression(c.expression)
-            .set_expression_attribute_names(c.names)
-            .set_expression_attribute_values(c.values)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        conditional_outcome("DeleteItem", condition, result, |e| match e {
-            DeleteItemError::ConditionalCheckFailedException(c) => Some(c.item()),
-            _ => None,
-        })
-    }
-
-    async fn cluster_records(&self, cluster: &str) -> Result<Vec<Record>, StoreError> {
-        let items: Vec<Item> = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", schema::PARTITION_KEY)
-            .expression_attribute_values(":pk", s(cluster_partition(cluster)))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| store_err("Query", e))?;
-        items.iter().map(from_item).collect()
-    }
-}
-
-// ---- item mapping: the one place record fields meet attribute names ----
-
-/// Every non-key attribute a host item can have ([`to_item`] writes no other; a test keeps the
-/// two in step).
+/// Every non-key attribute a host item can have ([`RecordItem::from`] writes no other; a test
+/// keeps the two in step).
 pub const INSTANCE_ATTRIBUTES: &[&str] = &[
     "kind",
     "cluster_arn",
@@ -319,16 +73,16 @@ pub const TASK_ATTRIBUTES: &[&str] = &[
 pub const KEPT_WHEN_ABSENT: &[&str] = &["registered_at"];
 
 /// An UpdateExpression with its placeholders (`#aN` names, `:uN` values).
-struct UpdateParts {
-    expression: String,
-    names: HashMap<String, String>,
-    values: HashMap<String, AttributeValue>,
+pub(super) struct UpdateParts {
+    pub(super) expression: String,
+    pub(super) names: HashMap<String, String>,
+    pub(super) values: HashMap<String, AttributeValue>,
 }
 
 /// SET every attribute of the record's item, REMOVE every absent optional attribute except
 /// [`KEPT_WHEN_ABSENT`]: the item becomes what PutItem would write, keeping `registered_at`.
-fn update_parts(record: &Record) -> UpdateParts {
-    let mut item = to_item(record);
+pub(super) fn update_parts(record: &Record) -> UpdateParts {
+    let RecordItem(mut item) = RecordItem::from(record);
     item.remove(schema::PARTITION_KEY);
     item.remove(schema::SORT_KEY);
     let all = match record {
@@ -383,7 +137,42 @@ fn string_list(v: &[String]) -> AttributeValue {
     AttributeValue::L(v.iter().map(|x| s(x)).collect())
 }
 
+/// A capacity-table item: [`From`] a record it is the item a write stores; [`TryFrom`] it, the
+/// record a read returns.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RecordItem(pub Item);
+
+impl From<RecordItem> for Item {
+    fn from(item: RecordItem) -> Self {
+        item.0
+    }
+}
+
+/// The item [`RecordItem::from`] gives.
 pub fn to_item(record: &Record) -> Item {
+    RecordItem::from(record).into()
+}
+
+/// The record [`Record::try_from`] a [`RecordItem`] gives, from a borrowed item.
+pub fn from_item(item: &Item) -> Result<Record, StoreError> {
+    record_from(item)
+}
+
+impl TryFrom<RecordItem> for Record {
+    type Error = StoreError;
+
+    fn try_from(item: RecordItem) -> Result<Self, Self::Error> {
+        record_from(&item.0)
+    }
+}
+
+impl From<&Record> for RecordItem {
+    fn from(record: &Record) -> Self {
+        RecordItem(item_from(record))
+    }
+}
+
+fn item_from(record: &Record) -> Item {
     let key = record.key();
     let mut item = Item::new();
     item.insert(
@@ -461,7 +250,7 @@ pub fn to_item(record: &Record) -> Item {
     item
 }
 
-fn as_i64(v: &AttributeValue) -> Option<i64> {
+pub(super) fn as_i64(v: &AttributeValue) -> Option<i64> {
     v.as_n().ok().and_then(|x| x.parse().ok())
 }
 
@@ -487,7 +276,7 @@ fn get_list(item: &Item, name: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-pub fn from_item(item: &Item) -> Result<Record, StoreError> {
+fn record_from(item: &Item) -> Result<Record, StoreError> {
     let sk = get_s(item, schema::SORT_KEY).unwrap_or_default();
     let corrupt = |message: &str| StoreError::Corrupt {
         key: sk.clone(),
@@ -648,6 +437,7 @@ mod tests {
     fn items_round_trip() {
         for r in [full_instance(), full_task()] {
             assert_eq!(from_item(&to_item(&r)).expect("readable"), r);
+            assert_eq!(Record::try_from(RecordItem::from(&r)).expect("readable"), r);
         }
     }
 
