@@ -1,0 +1,29 @@
+//! `capacity show`: one row per host of a cluster and the cluster totals, from the table.
+
+use autopilot_core::capacity::{cluster_capacity, Record};
+use aws_config::SdkConfig;
+use clap::Args;
+
+use super::TableArgs;
+use crate::{render, CliError, EXIT_OK};
+
+#[derive(Debug, Args)]
+pub struct CapacityShow {
+    #[command(flatten)]
+    pub table: TableArgs,
+}
+
+impl CapacityShow {
+    pub async fn run(&self, sdk: &SdkConfig, out: &mut String) -> Result<u8, CliError> {
+        let records = self.table.read_records(sdk).await?;
+        self.on_records(&records, out)
+    }
+
+    /// The answer over records already read (pure: unit-tested without AWS).
+    pub fn on_records(&self, records: &[Record], out: &mut String) -> Result<u8, CliError> {
+        self.table.require_records(records)?;
+        let cap = cluster_capacity(&self.table.cluster, records);
+        render::capacity(out, &cap, self.table.json);
+        Ok(EXIT_OK)
+    }
+}

@@ -1,0 +1,132 @@
+//! `daemon reconcile`: daemon-count's decision for one cluster, run from here (reads ECS; writes
+//! unless `--dry-run`).
+
+use autopilot_aws::AwsEcs;
+use autopilot_core::config::DaemonConfig;
+use autopilot_core::daemon::{Action, DaemonReconciler};
+use autopilot_core::ports::EcsPort;
+use aws_config::SdkConfig;
+use clap::Args;
+
+use crate::{render, CliError, EXIT_OK};
+
+#[derive(Debug, Args)]
+pub struct DaemonReconcile {
+    /// Cluster name or ARN.
+    #[arg(long)]
+    pub cluster: String,
+    /// Decide and print, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl DaemonReconcile {
+    /// Honours DAEMON_SERVICES (and the function's other settings) like the function does.
+    pub async fn run(&self, sdk: &SdkConfig, out: &mut String) -> Result<u8, CliError> {
+        let mut config = DaemonConfig::from_env()?;
+        config.dry_run |= self.dry_run;
+        let reconciler = DaemonReconciler::new(AwsEcs::new(aws_sdk_ecs::Client::new(sdk)), config);
+        reconcile(&reconciler, &self.cluster, self.json, out).await
+    }
+}
+
+/// `daemon reconcile` over any ECS adapter: prints the report, then fails (exit 2) when a
+/// service could not be read or updated, naming each one — a reconcile that did not happen must
+/// not look like one that did.
+pub async fn reconcile<E: EcsPort>(
+    reconciler: &DaemonReconciler<E>,
+    cluster: &str,
+    json: bool,
+    out: &mut String,
+) -> Result<u8, CliError> {
+    let report = reconciler.reconcile_cluster(cluster).await?;
+    render::daemon_report(out, &report, json);
+    let failed: Vec<String> = report
+        .services
+        .iter()
+        .filter(|d| d.action == Action::Failed)
+        .map(|d| format!("{}: {}", d.service, d.reason.as_deref().unwrap_or("failed")))
+        .collect();
+    if failed.is_empty() {
+        Ok(EXIT_OK)
+    } else {
+        Err(CliError::ServicesFailed {
+            cluster: cluster.to_string(),
+            failed,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{host, CLUSTER};
+    use super::*;
+    use autopilot_core::memory::InMemoryEcs;
+    use autopilot_core::model::{InstanceStatus, Service, TaskDefinition};
+    use autopilot_core::ports::EcsError;
+
+    const TASK_DEFINITION: &str = "arn:aws:ecs:us-east-1:1:task-definition/agent:1";
+
+    fn daemon_ecs() -> InMemoryEcs {
+        let ecs = InMemoryEcs::new();
+        ecs.add_instance(CLUSTER, host(0, InstanceStatus::Active, true));
+        ecs.add_service(CLUSTER, daemon_service());
+        ecs.add_task_definition(TaskDefinition {
+            arn: TASK_DEFINITION.into(),
+            placement_constraints: vec![],
+        });
+        ecs
+    }
+
+    fn daemon_service() -> Service {
+        Service {
+            arn: "arn:aws:ecs:us-east-1:1:service/prod/agent".into(),
+            name: "agent".into(),
+            cluster_arn: Some(CLUSTER.into()),
+            status: "ACTIVE".into(),
+            scheduling_strategy: autopilot_core::model::SchedulingStrategy::Replica,
+            desired_count: 0,
+            task_definition: Some(TASK_DEFINITION.into()),
+            placement_constraints: vec![],
+            tags: [("ecs-autopilot:daemon".to_string(), "true".to_string())].into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn daemon_reconcile_fails_when_update_service_fails() {
+        let ecs = daemon_ecs();
+        ecs.fail(
+            "UpdateService",
+            EcsError::Api {
+                operation: "UpdateService",
+                message: "AccessDenied".into(),
+            },
+        );
+        let reconciler = DaemonReconciler::new(ecs, DaemonConfig::default());
+        let mut out = String::new();
+        let err = reconcile(&reconciler, "prod", false, &mut out)
+            .await
+            .expect_err("a failed service fails the command");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("1 service(s) failed")
+                && msg.contains("agent: ECS UpdateService failed: AccessDenied"),
+            "{msg}"
+        );
+        assert!(
+            out.contains("agent") && out.contains("failed"),
+            "the report is printed: {out}"
+        );
+
+        // The same service, UpdateService working: exit 0.
+        let reconciler = DaemonReconciler::new(daemon_ecs(), DaemonConfig::default());
+        let code = reconcile(&reconciler, "prod", true, &mut String::new())
+            .await
+            .expect("reconciles");
+        assert_eq!(code, EXIT_OK);
+        assert_eq!(reconciler.ecs().desired_count(CLUSTER, "agent"), Some(1));
+    }
+}

@@ -1,0 +1,255 @@
+//! Everything the commands print: the text tables, the JSON documents and the one-line messages.
+//! The commands decide; this module only formats.
+
+use std::fmt::Write as _;
+
+use autopilot_core::capacity::{ClusterCapacity, QueryHost, Record};
+use autopilot_core::daemon::ClusterReport;
+use autopilot_core::model::InstanceStatus;
+use ecs_cluster_query::placement::{Placement, TaskRequest};
+use serde::Serialize;
+
+/// `capacity create-table`'s confirmation.
+pub fn table_created(out: &mut String, table: &str) {
+    let _ = writeln!(out, "created capacity table {table}");
+}
+
+/// `capacity show`: one row per host and the totals, or the same as JSON.
+pub fn capacity(out: &mut String, cap: &ClusterCapacity, json: bool) {
+    if json {
+        push_json(out, cap);
+    } else {
+        out.push_str(&render_capacity(cap));
+    }
+}
+
+/// `capacity can-place`: the answer and the host of each placed task.
+pub fn placement(
+    out: &mut String,
+    p: &Placement,
+    count: usize,
+    req: &TaskRequest,
+    records: &[Record],
+    json: bool,
+) {
+    if json {
+        push_json(out, &CanPlaceJson::new(p, count, records));
+    } else {
+        out.push_str(&render_placement(p, count, req, records));
+    }
+}
+
+/// `capacity filter`: the matching hosts.
+pub fn filter(
+    out: &mut String,
+    expression: &str,
+    all_statuses: bool,
+    matching: &[QueryHost<'_>],
+    json: bool,
+) {
+    if json {
+        #[derive(Serialize)]
+        struct FilterJson<'a> {
+            expression: &'a str,
+            /// `schedulable` (default) or `all`.
+            hosts: &'a str,
+            instances: Vec<&'a str>,
+            ec2_instance_ids: Vec<Option<&'a str>>,
+        }
+        push_json(
+            out,
+            &FilterJson {
+                expression,
+                hosts: if all_statuses { "all" } else { "schedulable" },
+                instances: matching
+                    .iter()
+                    .map(|q| q.record.instance.arn.as_str())
+                    .collect(),
+                ec2_instance_ids: matching
+                    .iter()
+                    .map(|q| q.record.instance.ec2_instance_id.as_deref())
+                    .collect(),
+            },
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "{}{} host(s) match {expression}",
+            matching.len(),
+            if all_statuses { "" } else { " schedulable" }
+        );
+        for q in matching {
+            let ci = &q.record.instance;
+            let _ = writeln!(
+                out,
+                "  {}  {}  {}",
+                ci.display_name(),
+                if ci.status == InstanceStatus::Active && ci.agent_connected != Some(true) {
+                    "ACTIVE (agent disconnected)".to_string()
+                } else {
+                    ci.status.to_string()
+                },
+                ci.arn
+            );
+        }
+    }
+}
+
+/// `daemon reconcile`: the decision for each daemon service.
+pub fn daemon_report(out: &mut String, report: &ClusterReport, json: bool) {
+    if json {
+        push_json(out, report);
+    } else {
+        out.push_str(&render_daemon_report(report));
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct CanPlaceJson {
+    pub fits: bool,
+    pub requested: usize,
+    pub placed: usize,
+    /// Container instance ARN of each placed task, in placement order.
+    pub instances: Vec<String>,
+    /// EC2 ids of the same hosts.
+    pub ec2_instance_ids: Vec<Option<String>>,
+    pub reason: Option<String>,
+}
+
+impl CanPlaceJson {
+    fn new(p: &Placement, count: usize, records: &[Record]) -> Self {
+        CanPlaceJson {
+            fits: p.unplaced == 0,
+            requested: count,
+            placed: p.placed.len(),
+            instances: p.placed.clone(),
+            ec2_instance_ids: p.placed.iter().map(|arn| ec2_id(records, arn)).collect(),
+            reason: p.reason.clone(),
+        }
+    }
+}
+
+fn ec2_id(records: &[Record], arn: &str) -> Option<String> {
+    records.iter().find_map(|r| match r {
+        Record::Instance(i) if i.instance.arn == arn => i.instance.ec2_instance_id.clone(),
+        _ => None,
+    })
+}
+
+fn push_json<T: Serialize>(out: &mut String, value: &T) {
+    match serde_json::to_string_pretty(value) {
+        Ok(s) => {
+            out.push_str(&s);
+            out.push('\n');
+        }
+        Err(e) => {
+            let _ = writeln!(out, "{{\"error\": \"could not serialise output: {e}\"}}");
+        }
+    }
+}
+
+fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map(|x| x.to_string()).unwrap_or_else(|| "-".into())
+}
+
+pub fn render_capacity(cap: &ClusterCapacity) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "cluster {}: {} host(s)", cap.cluster, cap.hosts.len());
+    let _ = writeln!(
+        s,
+        "{:<21} {:<9} {:<5} {:>13} {:>15} {:>5}  {:<12} AZ",
+        "INSTANCE", "STATUS", "AGENT", "CPU free/tot", "MEM MiB free/tot", "TASKS", "TYPE"
+    );
+    for h in &cap.hosts {
+        let _ = writeln!(
+            s,
+            "{:<21} {:<9} {:<5} {:>13} {:>15} {:>5}  {:<12} {}",
+            h.ec2_instance_id.as_deref().unwrap_or("-"),
+            h.status,
+            match h.agent_connected {
+                Some(true) => "up",
+                Some(false) => "down",
+                None => "-",
+            },
+            format!("{}/{}", opt(h.remaining_cpu), opt(h.registered_cpu)),
+            format!("{}/{}", opt(h.remaining_memory), opt(h.registered_memory)),
+            opt(h.running_tasks),
+            h.instance_type.as_deref().unwrap_or("-"),
+            h.availability_zone.as_deref().unwrap_or("-"),
+        );
+    }
+    let t = &cap.totals;
+    let _ = writeln!(
+        s,
+        "totals: {} host(s), {} schedulable (ACTIVE, agent up); free on schedulable hosts: CPU {} of {}, memory {} of {} MiB; {} running task(s)",
+        t.hosts, t.schedulable_hosts, t.remaining_cpu, t.registered_cpu, t.remaining_memory, t.registered_memory, t.running_tasks
+    );
+    s
+}
+
+pub fn render_placement(
+    p: &Placement,
+    count: usize,
+    req: &TaskRequest,
+    records: &[Record],
+) -> String {
+    let mut s = String::new();
+    let what = format!("{count} task(s) of {} CPU / {} MiB", req.cpu, req.memory);
+    if p.unplaced == 0 {
+        let _ = writeln!(s, "fits: {what}");
+    } else {
+        let _ = writeln!(
+            s,
+            "does not fit: {what}: {} of {count} placed; {}",
+            p.placed.len(),
+            p.reason.as_deref().unwrap_or("no host fits")
+        );
+    }
+    for (i, arn) in p.placed.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "  task {}: {}  {}",
+            i + 1,
+            ec2_id(records, arn).unwrap_or_else(|| "-".into()),
+            arn
+        );
+    }
+    s
+}
+
+pub fn render_daemon_report(r: &ClusterReport) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "cluster {}", r.cluster);
+    if r.services.is_empty() {
+        let _ = writeln!(
+            s,
+            "  no daemon services (tag ecs-autopilot:daemon=true or set DAEMON_SERVICES)"
+        );
+    }
+    for d in &r.services {
+        let _ = writeln!(
+            s,
+            "  {:<20} {:<9} {} -> {}  eligible={}{}",
+            d.service,
+            format!("{:?}", d.action).to_lowercase(),
+            opt(d.previous_desired),
+            opt(d.new_desired),
+            opt(d.eligible),
+            d.reason
+                .as_deref()
+                .map(|r| format!("  ({r})"))
+                .unwrap_or_default()
+        );
+        for (why, hosts) in [
+            ("draining", &d.excluded.draining),
+            ("not active", &d.excluded.not_active),
+            ("disconnected", &d.excluded.disconnected),
+            ("constraint", &d.excluded.constraint),
+        ] {
+            if !hosts.is_empty() {
+                let _ = writeln!(s, "      excluded ({why}): {}", hosts.join(" "));
+            }
+        }
+    }
+    s
+}
