@@ -7,7 +7,7 @@
 use aws_sdk_autoscaling::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_autoscaling::Client;
 
-use autopilot_core::drain::ports::{
+use autopilot_core::ports::{
     AutoScalingError, HookTimeouts, LifecycleAction, LifecycleOutcome, LifecyclePort,
 };
 

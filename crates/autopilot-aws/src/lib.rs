@@ -1,24 +1,21 @@
-//! AWS adapters of ecs-autopilot's ports.
+//! AWS adapters of ecs-autopilot's ports: one module per AWS service, each implementing one port
+//! file of `autopilot_core::ports`.
 //!
-//! - [`ecs::AwsEcs`]: the ECS port over `aws-sdk-ecs`.
+//! - [`ecs::AwsEcs`]: the ECS port (`EcsRead`, `EcsWrite`) over `aws-sdk-ecs`.
 //! - [`dynamodb::DynamoCapacityStore`]: the capacity store over DynamoDB.
-//! - [`calls::CallCounter`]: an SDK interceptor counting requests per operation.
+//! - [`autoscaling::AwsAutoScaling`]: the lifecycle port; [`sqs::AwsSqs`]: the re-check queue.
 //! - [`error::AwsError`]: the one classification of SDK errors, mapped by each adapter to its
-//!   port's error.
+//!   port's error; [`calls::CallCounter`]: an SDK interceptor counting requests per operation.
 
+pub mod autoscaling;
 pub mod calls;
 pub mod dynamodb;
 pub mod ecs;
 pub mod error;
-
-pub use calls::CallCounter;
-pub use dynamodb::DynamoCapacityStore;
-pub use ecs::AwsEcs;
-
-// instance-drainer (issue #5): Auto Scaling lifecycle and SQS re-check adapters, ECS drain operations.
-pub mod autoscaling;
-pub mod drain_ecs;
 pub mod sqs;
 
 pub use autoscaling::AwsAutoScaling;
+pub use calls::CallCounter;
+pub use dynamodb::DynamoCapacityStore;
+pub use ecs::AwsEcs;
 pub use sqs::AwsSqs;

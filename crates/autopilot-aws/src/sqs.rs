@@ -4,7 +4,7 @@ use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::Client;
 
 use autopilot_core::drain::config::MAX_SQS_DELAY_SECONDS;
-use autopilot_core::drain::ports::{QueueError, RecheckQueue};
+use autopilot_core::ports::{QueueError, RecheckQueue};
 
 use crate::error::AwsError;
 

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use autopilot_aws::AwsEcs;
-use autopilot_core::ports::{EcsError, EcsPort};
+use autopilot_core::ports::{EcsError, EcsRead, EcsWrite};
 use aws_sdk_ecs::config::retry::RetryConfig;
 use aws_sdk_ecs::operation::describe_container_instances::DescribeContainerInstancesOutput;
 use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;

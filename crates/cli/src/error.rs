@@ -20,9 +20,9 @@ pub enum CliError {
         failed: Vec<String>,
     },
     #[error(transparent)]
-    Store(#[from] autopilot_core::store::StoreError),
+    Store(#[from] autopilot_core::ports::StoreError),
     #[error(transparent)]
     Ecs(#[from] autopilot_core::ports::EcsError),
     #[error(transparent)]
-    Config(#[from] autopilot_core::config::ConfigError),
+    Config(#[from] autopilot_core::env::ConfigError),
 }

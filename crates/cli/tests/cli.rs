@@ -5,7 +5,8 @@ use std::process::{Command, Output};
 
 use autopilot_aws::{AwsEcs, DynamoCapacityStore};
 use autopilot_core::memory::InMemoryEcs;
-use autopilot_core::recorder::{CapacityRecorder, RecorderConfig};
+use autopilot_core::capacity::{CapacityRecorder, RecorderConfig};
+use autopilot_core::env::ClusterScope;
 use integration_tests::{EcsFixture, Moto, ACCOUNT, REGION};
 use serde_json::{json, Value};
 
@@ -77,7 +78,7 @@ fn event_recorder(
         InMemoryEcs::new(),
         RecorderConfig {
             table: TABLE.into(),
-            clusters: None,
+            clusters: ClusterScope::All,
         },
     )
 }
@@ -490,7 +491,7 @@ async fn daemon_count_filter_and_can_place_agree_on_a_member_of_expression() {
         AwsEcs::new(moto.ecs()),
         RecorderConfig {
             table: TABLE.into(),
-            clusters: Some(vec!["agree".into()]),
+            clusters: ClusterScope::Only(vec!["agree".into()]),
         },
     );
     let report = rec.sweep_cluster("agree", NOW).await.expect("sweep");

@@ -12,10 +12,10 @@
 //!   on-failure destination keeps the event). Retries are safe: every write is conditional.
 
 use autopilot_core::events::{EcsEvent, EventError};
-use autopilot_core::logging::json_line;
-use autopilot_core::ports::{EcsError, EcsPort, TaskPort};
-use autopilot_core::recorder::{CapacityRecorder, EventResult, RecorderError, SweepReport};
-use autopilot_core::store::CapacityStore;
+use autopilot_core::log::json_line;
+use autopilot_core::ports::{EcsError, EcsRead};
+use autopilot_core::capacity::{CapacityRecorder, EventResult, RecorderError, SweepReport};
+use autopilot_core::ports::CapacityStore;
 use serde::Serialize;
 use thiserror::Error;
 
@@ -59,15 +59,7 @@ pub struct Response {
     pub rejected: Option<String>,
 }
 
-/// Unix seconds now (TTL arithmetic).
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-pub async fn handle<S: CapacityStore, E: EcsPort + TaskPort>(
+pub async fn handle<S: CapacityStore, E: EcsRead>(
     recorder: &CapacityRecorder<S, E>,
     payload: serde_json::Value,
     now: i64,

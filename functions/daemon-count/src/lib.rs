@@ -12,8 +12,8 @@
 
 use autopilot_core::daemon::{summarize, Action, ClusterReport, DaemonReconciler};
 use autopilot_core::events::{EcsEvent, EventError};
-use autopilot_core::logging::json_line;
-use autopilot_core::ports::{EcsError, EcsPort};
+use autopilot_core::log::json_line;
+use autopilot_core::ports::{EcsError, EcsRead, EcsWrite};
 use serde::Serialize;
 use thiserror::Error;
 
@@ -39,7 +39,7 @@ pub struct Response {
 }
 
 /// Handles one invocation payload.
-pub async fn handle<E: EcsPort>(
+pub async fn handle<E: EcsRead + EcsWrite>(
     reconciler: &DaemonReconciler<E>,
     payload: serde_json::Value,
 ) -> Result<Response, HandlerError> {

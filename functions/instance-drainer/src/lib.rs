@@ -11,11 +11,10 @@
 //! Any other EventBridge detail type is a logged skip. Invalid events fail the invocation with a
 //! clear error and make no call. Every decision is logged as one JSON line.
 
-use autopilot_core::drain::events::{DrainEvent, RecheckMessage};
-use autopilot_core::drain::ports::{DrainEcsPort, LifecyclePort, RecheckQueue};
-use autopilot_core::drain::{DrainError, DrainRecord, Drainer};
-use autopilot_core::events::EventError;
-use autopilot_core::logging::json_line;
+use autopilot_core::drain::{DrainError, DrainRecord, Drainer, RecheckMessage};
+use autopilot_core::events::{DrainEvent, EventError, SqsBatchResponse};
+use autopilot_core::log::json_line;
+use autopilot_core::ports::{EcsRead, EcsWrite, LifecyclePort, RecheckQueue};
 use serde::Serialize;
 use thiserror::Error;
 
@@ -50,16 +49,12 @@ pub struct EventResponse {
     pub skipped: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct BatchItemFailure {
-    #[serde(rename = "itemIdentifier")]
-    pub item_identifier: String,
-}
-
+/// An SQS batch's answer: the event source mapping's [`SqsBatchResponse`], plus (not serialised)
+/// what happened to each message, for tests and the log.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct BatchResponse {
-    #[serde(rename = "batchItemFailures")]
-    pub batch_item_failures: Vec<BatchItemFailure>,
+    #[serde(flatten)]
+    pub response: SqsBatchResponse,
     #[serde(skip)]
     pub records: Vec<DrainRecord>,
     /// `(messageId, error)` for each failed message.
@@ -90,7 +85,7 @@ pub async fn handle<E, A, Q>(
     payload: serde_json::Value,
 ) -> Result<Response, HandlerError>
 where
-    E: DrainEcsPort,
+    E: EcsRead + EcsWrite,
     A: LifecyclePort,
     Q: RecheckQueue,
 {
@@ -129,7 +124,9 @@ where
         DrainEvent::Sqs(batch) => {
             let mut out = BatchResponse::default();
             for r in batch.records {
-                let result = match RecheckMessage::parse(&r.body) {
+                // A record without an id cannot be reported back; SQS always sets one.
+                let message_id = r.message_id.unwrap_or_default();
+                let result = match RecheckMessage::parse(r.body.as_deref().unwrap_or_default()) {
                     Ok(msg) => drainer.on_recheck(&msg).await.map_err(|e| e.to_string()),
                     Err(e) => Err(e),
                 };
@@ -139,11 +136,9 @@ where
                         out.records.push(record);
                     }
                     Err(error) => {
-                        tracing::error!(message_id = %r.message_id, error = %error, "re-check failed; SQS will redeliver it");
-                        out.batch_item_failures.push(BatchItemFailure {
-                            item_identifier: r.message_id.clone(),
-                        });
-                        out.errors.push((r.message_id, error));
+                        tracing::error!(%message_id, error = %error, "re-check failed; SQS will redeliver it");
+                        out.response.add_failure(message_id.clone());
+                        out.errors.push((message_id, error));
                     }
                 }
             }

@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use autopilot_core::capacity::{outcome, Outcome, StoredVersion, WriteCondition};
-use autopilot_core::store::{schema, StoreError};
+use autopilot_core::ports::capacity_store::{schema, StoreError};
 
 use super::item::{as_i64, n, Item};
 use super::store::store_err;

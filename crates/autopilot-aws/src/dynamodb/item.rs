@@ -7,7 +7,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use autopilot_core::capacity::{InstanceRecord, Record, TaskRecord, INSTANCE_PREFIX, TASK_PREFIX};
 use autopilot_core::model::{Attribute, ContainerInstance, InstanceStatus, Resources};
-use autopilot_core::store::{cluster_partition, schema, StoreError};
+use autopilot_core::arn::cluster_name;
+use autopilot_core::ports::capacity_store::{schema, StoreError};
 
 /// A DynamoDB item as the SDK has it.
 pub(super) type Item = HashMap<String, AttributeValue>;
@@ -177,7 +178,7 @@ fn item_from(record: &Record) -> Item {
     let mut item = Item::new();
     item.insert(
         schema::PARTITION_KEY.into(),
-        s(cluster_partition(&key.cluster_arn)),
+        s(cluster_name(&key.cluster_arn)),
     );
     item.insert(schema::SORT_KEY.into(), s(&key.sort_key));
     match record {

@@ -1,5 +1,5 @@
 //! The capacity table's definition as CreateTable / UpdateTimeToLive input, from
-//! [`autopilot_core::store::schema`] (production creates the table from the template instead).
+//! [`autopilot_core::ports::capacity_store::schema`] (production creates the table from the template instead).
 
 use aws_sdk_dynamodb::error::BuildError;
 use aws_sdk_dynamodb::types::{
@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::{
     TimeToLiveSpecification,
 };
 
-use autopilot_core::store::schema;
+use autopilot_core::ports::capacity_store::schema;
 
 /// The table's billing mode.
 pub(super) fn billing_mode() -> BillingMode {

@@ -8,7 +8,7 @@
 //! it: the update SETs every attribute the record has and REMOVEs every absent optional one
 //! except `registered_at` (events carry no registration time; only Describe does). The result is
 //! the same item PutItem would leave, plus the stored `registered_at` — what
-//! [`autopilot_core::store::keep_registered_at`] does in the in-memory store.
+//! [`autopilot_core::capacity::keep_registered_at`] does in the in-memory store.
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
@@ -17,7 +17,8 @@ use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 use aws_sdk_dynamodb::Client;
 
 use autopilot_core::capacity::{Outcome, Record, RecordKey, WriteCondition};
-use autopilot_core::store::{cluster_partition, schema, CapacityStore, StoreError};
+use autopilot_core::arn::cluster_name;
+use autopilot_core::ports::capacity_store::{schema, CapacityStore, StoreError};
 
 use super::conditions::{condition_parts, conditional_outcome};
 use super::item::{s, update_parts, Item, RecordItem};
@@ -103,7 +104,7 @@ impl CapacityStore for DynamoCapacityStore {
             .table_name(&self.table)
             .key(
                 schema::PARTITION_KEY,
-                s(cluster_partition(&key.cluster_arn)),
+                s(cluster_name(&key.cluster_arn)),
             )
             .key(schema::SORT_KEY, s(&key.sort_key))
             .update_expression(u.expression)
@@ -131,7 +132,7 @@ impl CapacityStore for DynamoCapacityStore {
             .table_name(&self.table)
             .key(
                 schema::PARTITION_KEY,
-                s(cluster_partition(&key.cluster_arn)),
+                s(cluster_name(&key.cluster_arn)),
             )
             .key(schema::SORT_KEY, s(&key.sort_key))
             .condition_expression(c.expression)
@@ -153,7 +154,7 @@ impl CapacityStore for DynamoCapacityStore {
             .table_name(&self.table)
             .key_condition_expression("#pk = :pk")
             .expression_attribute_names("#pk", schema::PARTITION_KEY)
-            .expression_attribute_values(":pk", s(cluster_partition(cluster)))
+            .expression_attribute_values(":pk", s(cluster_name(cluster)))
             .into_paginator()
             .items()
             .send()

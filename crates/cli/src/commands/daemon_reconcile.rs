@@ -1,10 +1,11 @@
 //! `daemon reconcile`: daemon-count's decision for one cluster, run from here (reads ECS; writes
 //! unless `--dry-run`).
 
+use autopilot_core::env::FromEnv;
 use autopilot_aws::AwsEcs;
-use autopilot_core::config::DaemonConfig;
+use autopilot_core::daemon::DaemonConfig;
 use autopilot_core::daemon::{Action, DaemonReconciler};
-use autopilot_core::ports::EcsPort;
+use autopilot_core::ports::{EcsRead, EcsWrite};
 use aws_config::SdkConfig;
 use clap::Args;
 
@@ -36,7 +37,7 @@ impl DaemonReconcile {
 /// `daemon reconcile` over any ECS adapter: prints the report, then fails (exit 2) when a
 /// service could not be read or updated, naming each one — a reconcile that did not happen must
 /// not look like one that did.
-pub async fn reconcile<E: EcsPort>(
+pub async fn reconcile<E: EcsRead + EcsWrite>(
     reconciler: &DaemonReconciler<E>,
     cluster: &str,
     json: bool,

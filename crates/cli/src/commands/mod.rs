@@ -11,7 +11,7 @@ mod test_support;
 
 use autopilot_aws::DynamoCapacityStore;
 use autopilot_core::capacity::Record;
-use autopilot_core::store::CapacityStore;
+use autopilot_core::ports::CapacityStore;
 use aws_config::SdkConfig;
 use clap::Args;
 

@@ -1,4 +1,9 @@
-//! The ECS port over `aws-sdk-ecs`.
+//! The ECS port ([`EcsRead`], [`EcsWrite`]) over `aws-sdk-ecs`.
+//!
+//! - Host lookup by EC2 id: ListContainerInstances with the server-side filter
+//!   `ec2InstanceId == i-…`, then a client-side check of the id (moto ignores the filter).
+//! - A host's tasks: ListTasks for desired RUNNING and desired STOPPED (tasks still shutting down
+//!   are seen), then DescribeTasks by 100.
 //!
 //! Page and batch sizes follow ECS's limits: List* calls ask for 100 per page (ListServices
 //! defaults to 10 otherwise) and follow every page through the SDK's paginators;
@@ -6,14 +11,11 @@
 //! by the SDK's standard retry strategy (configured on the client); when it runs out the error says so.
 
 use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_ecs::types::{self as ecs, ServiceField};
+use aws_sdk_ecs::types::{self as ecs, ContainerInstanceStatus, DesiredStatus, ServiceField};
 use aws_sdk_ecs::Client;
 
-use autopilot_core::model::{
-    check_describe_failures, Attribute, ContainerInstance, InstanceStatus, PlacementConstraint,
-    Resources, SchedulingStrategy, Service, Task, TaskDefinition,
-};
-use autopilot_core::ports::{DescribedServices, EcsError, EcsPort, TaskPort};
+use autopilot_core::model::{ContainerInstance, PlacementConstraint, Task, TaskDefinition};
+use autopilot_core::ports::{check_describe_failures, DescribedServices, EcsError, EcsRead, EcsWrite};
 
 use crate::error::AwsError;
 
@@ -155,7 +157,7 @@ fn failure_entry(f: &ecs::Failure) -> (String, String) {
     )
 }
 
-impl EcsPort for AwsEcs {
+impl EcsRead for AwsEcs {
     async fn list_cluster_arns(&self) -> Result<Vec<String>, EcsError> {
         self.client
             .list_clusters()
@@ -265,25 +267,6 @@ impl EcsPort for AwsEcs {
         })
     }
 
-    async fn update_desired_count(
-        &self,
-        cluster: &str,
-        service: &str,
-        desired_count: i32,
-    ) -> Result<(), EcsError> {
-        self.client
-            .update_service()
-            .cluster(cluster)
-            .service(service)
-            .desired_count(desired_count)
-            .send()
-            .await
-            .map_err(|e| map_err("UpdateService", Some(cluster), e))?;
-        Ok(())
-    }
-}
-
-impl TaskPort for AwsEcs {
     async fn active_tasks(&self, cluster: &str) -> Result<Vec<Task>, EcsError> {
         // desiredStatus RUNNING is ECS's default; sent explicitly because moto otherwise lists
         // stopped tasks too.
@@ -304,125 +287,185 @@ impl TaskPort for AwsEcs {
         check_describe_failures("DescribeTasks", &failures)?;
         Ok(tasks)
     }
-}
 
-/// Converts the SDK's task. As for container instances, a `version` of 0 means absent.
-pub fn task_from_sdk(t: &ecs::Task) -> Result<Task, EcsError> {
-    let arn = t.task_arn().ok_or_else(|| EcsError::InvalidResponse {
-        operation: "DescribeTasks",
-        message: "task without taskArn".into(),
-    })?;
-    // Task-level sizes are strings ("256", or "1 vCPU" in task definitions); keep integers only.
-    let size = |v: Option<&str>| v.and_then(|s| s.trim().parse::<i64>().ok());
-    Ok(Task {
-        arn: arn.to_string(),
-        cluster_arn: t.cluster_arn().map(str::to_string),
-        container_instance_arn: t.container_instance_arn().map(str::to_string),
-        group: t.group().map(str::to_string),
-        started_by: t.started_by().map(str::to_string),
-        last_status: t.last_status().map(str::to_string),
-        desired_status: t.desired_status().map(str::to_string),
-        cpu: size(t.cpu()),
-        memory: size(t.memory()),
-        launch_type: t.launch_type().map(|l| l.as_str().to_string()),
-        version: Some(t.version()).filter(|v| *v > 0),
-    })
-}
-
-fn resources_from_sdk(list: &[ecs::Resource]) -> Resources {
-    let mut out = Resources::default();
-    for r in list {
-        // The SDK models absent numbers as 0; `type` says which field carries the value.
-        let number = match r.r#type() {
-            Some("LONG") => Some(r.long_value()),
-            Some("DOUBLE") => Some(r.double_value() as i64),
-            _ => Some(i64::from(r.integer_value())),
-        };
-        match r.name() {
-            Some("CPU") => out.cpu = number,
-            Some("MEMORY") => out.memory = number,
-            Some("PORTS") => out.ports = r.string_set_value().to_vec(),
-            Some("PORTS_UDP") => out.ports_udp = r.string_set_value().to_vec(),
-            _ => {}
+    async fn find_container_instance(
+        &self,
+        cluster: &str,
+        ec2_instance_id: &str,
+    ) -> Result<Option<ContainerInstance>, EcsError> {
+        let arns: Vec<String> = self
+            .client()
+            .list_container_instances()
+            .cluster(cluster)
+            .filter(ec2_instance_filter(ec2_instance_id))
+            .max_results(LIST_PAGE_SIZE)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| map_err("ListContainerInstances", Some(cluster), e))?;
+        if arns.is_empty() {
+            return Ok(None);
         }
+        // With the filter applied this is one ARN; without it (moto), every host: check the id.
+        Ok(self
+            .describe_instances(cluster, &arns)
+            .await?
+            .into_iter()
+            .find(|ci| ci.ec2_instance_id.as_deref() == Some(ec2_instance_id)))
     }
-    out
+
+    async fn describe_container_instance(
+        &self,
+        cluster: &str,
+        container_instance_arn: &str,
+    ) -> Result<Option<ContainerInstance>, EcsError> {
+        Ok(self
+            .describe_instances(cluster, &[container_instance_arn.to_string()])
+            .await?
+            .into_iter()
+            .find(|ci| ci.arn == container_instance_arn))
+    }
+
+    async fn instance_tasks(
+        &self,
+        cluster: &str,
+        container_instance_arn: &str,
+    ) -> Result<Vec<Task>, EcsError> {
+        let mut arns = self
+            .list_tasks(cluster, container_instance_arn, DesiredStatus::Running)
+            .await?;
+        for arn in self
+            .list_tasks(cluster, container_instance_arn, DesiredStatus::Stopped)
+            .await?
+        {
+            if !arns.contains(&arn) {
+                arns.push(arn);
+            }
+        }
+        self.describe_tasks(cluster, &arns).await
+    }
+
 }
 
-/// Converts the SDK's container instance. Describe's `version` is the same counter as the
-/// event's `detail.version`; the SDK turns an absent one into 0, which we map back to `None`
-/// (ECS versions start at 1; moto omits the field).
-pub fn container_instance_from_sdk(
-    ci: &ecs::ContainerInstance,
-) -> Result<ContainerInstance, EcsError> {
-    let arn = ci
-        .container_instance_arn()
-        .ok_or_else(|| EcsError::InvalidResponse {
-            operation: "DescribeContainerInstances",
-            message: "container instance without containerInstanceArn".into(),
-        })?;
-    let mut out = ContainerInstance::new(arn, InstanceStatus::from(ci.status().unwrap_or("")));
-    out.ec2_instance_id = ci.ec2_instance_id().map(str::to_string);
-    out.agent_connected = Some(ci.agent_connected());
-    out.agent_version = ci
-        .version_info()
-        .and_then(|v| v.agent_version())
-        .map(str::to_string);
-    out.attributes = ci
-        .attributes()
-        .iter()
-        .map(|a| Attribute {
-            name: a.name().to_string(),
-            value: a.value().map(str::to_string),
-        })
-        .collect();
-    out.registered = resources_from_sdk(ci.registered_resources());
-    out.remaining = resources_from_sdk(ci.remaining_resources());
-    out.running_tasks_count = Some(i64::from(ci.running_tasks_count()));
-    out.pending_tasks_count = Some(i64::from(ci.pending_tasks_count()));
-    out.version = Some(ci.version()).filter(|v| *v > 0);
-    out.registered_at = ci.registered_at().map(|t| t.secs());
-    Ok(out)
+impl EcsWrite for AwsEcs {
+    async fn update_desired_count(
+        &self,
+        cluster: &str,
+        service: &str,
+        desired_count: i32,
+    ) -> Result<(), EcsError> {
+        self.client
+            .update_service()
+            .cluster(cluster)
+            .service(service)
+            .desired_count(desired_count)
+            .send()
+            .await
+            .map_err(|e| map_err("UpdateService", Some(cluster), e))?;
+        Ok(())
+    }
+
+    async fn set_draining(
+        &self,
+        cluster: &str,
+        container_instance_arn: &str,
+    ) -> Result<(), EcsError> {
+        let resp = self
+            .client()
+            .update_container_instances_state()
+            .cluster(cluster)
+            .container_instances(container_instance_arn)
+            .status(ContainerInstanceStatus::Draining)
+            .send()
+            .await
+            .map_err(|e| map_err("UpdateContainerInstancesState", Some(cluster), e))?;
+        if let Some(f) = resp.failures().first() {
+            return Err(EcsError::Api {
+                operation: "UpdateContainerInstancesState",
+                message: format!(
+                    "{}: {} {}",
+                    f.arn().unwrap_or(container_instance_arn),
+                    f.reason().unwrap_or("failure"),
+                    f.detail().unwrap_or("")
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    async fn stop_task(&self, cluster: &str, task_arn: &str, reason: &str) -> Result<(), EcsError> {
+        self.client()
+            .stop_task()
+            .cluster(cluster)
+            .task(task_arn)
+            .reason(reason)
+            .send()
+            .await
+            .map_err(|e| map_err("StopTask", Some(cluster), e))?;
+        Ok(())
+    }
+
+    async fn put_instance_attribute(
+        &self,
+        cluster: &str,
+        container_instance_arn: &str,
+        name: &str,
+        value: &str,
+    ) -> Result<(), EcsError> {
+        // Full ARN as targetId and no targetType: accepted by ECS and by moto alike.
+        let attribute = ecs::Attribute::builder()
+            .name(name)
+            .value(value)
+            .target_id(container_instance_arn)
+            .build()
+            .map_err(|e| EcsError::Api {
+                operation: "PutAttributes",
+                message: e.to_string(),
+            })?;
+        self.client()
+            .put_attributes()
+            .cluster(cluster)
+            .attributes(attribute)
+            .send()
+            .await
+            .map_err(|e| map_err("PutAttributes", Some(cluster), e))?;
+        Ok(())
+    }
 }
 
-pub fn service_from_sdk(s: &ecs::Service) -> Result<Service, EcsError> {
-    let arn = s.service_arn().ok_or_else(|| EcsError::InvalidResponse {
-        operation: "DescribeServices",
-        message: "service without serviceArn".into(),
-    })?;
-    Ok(Service {
-        arn: arn.to_string(),
-        name: s
-            .service_name()
-            .map(str::to_string)
-            .unwrap_or_else(|| autopilot_core::model::arn_resource_id(arn).to_string()),
-        cluster_arn: s.cluster_arn().map(str::to_string),
-        status: s.status().unwrap_or("").to_string(),
-        // ECS's default strategy is REPLICA; an absent field means that.
-        scheduling_strategy: s
-            .scheduling_strategy()
-            .map(|st| SchedulingStrategy::from(st.as_str()))
-            .unwrap_or(SchedulingStrategy::Replica),
-        desired_count: s.desired_count(),
-        task_definition: s.task_definition().map(str::to_string),
-        placement_constraints: s
-            .placement_constraints()
-            .iter()
-            .map(|c| PlacementConstraint {
-                kind: c
-                    .r#type()
-                    .map(|t| t.as_str().to_string())
-                    .unwrap_or_default(),
-                expression: c.expression().map(str::to_string),
-            })
-            .collect(),
-        tags: s
-            .tags()
-            .iter()
-            .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
-            .collect(),
-    })
+impl AwsEcs {
+    async fn list_tasks(
+        &self,
+        cluster: &str,
+        container_instance_arn: &str,
+        desired: DesiredStatus,
+    ) -> Result<Vec<String>, EcsError> {
+        self.client()
+            .list_tasks()
+            .cluster(cluster)
+            .container_instance(container_instance_arn)
+            .desired_status(desired)
+            .max_results(LIST_PAGE_SIZE)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| map_err("ListTasks", Some(cluster), e))
+    }
 }
+
+/// The cluster query filter for one EC2 instance.
+pub fn ec2_instance_filter(ec2_instance_id: &str) -> String {
+    format!("ec2InstanceId == {ec2_instance_id}")
+}
+
+
+
+mod convert;
+pub use convert::*;
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,128 @@
+//! ECS SDK types → the project's model (a `version` of 0 means absent).
+
+use aws_sdk_ecs::types as ecs;
+
+use autopilot_core::model::{
+    Attribute, ContainerInstance, InstanceStatus, PlacementConstraint, Resources,
+    SchedulingStrategy, Service, Task,
+};
+use autopilot_core::ports::EcsError;
+
+/// Converts the SDK's task. As for container instances, a `version` of 0 means absent.
+pub fn task_from_sdk(t: &ecs::Task) -> Result<Task, EcsError> {
+    let arn = t.task_arn().ok_or_else(|| EcsError::InvalidResponse {
+        operation: "DescribeTasks",
+        message: "task without taskArn".into(),
+    })?;
+    // Task-level sizes are strings ("256", or "1 vCPU" in task definitions); keep integers only.
+    let size = |v: Option<&str>| v.and_then(|s| s.trim().parse::<i64>().ok());
+    Ok(Task {
+        arn: arn.to_string(),
+        cluster_arn: t.cluster_arn().map(str::to_string),
+        container_instance_arn: t.container_instance_arn().map(str::to_string),
+        group: t.group().map(str::to_string),
+        started_by: t.started_by().map(str::to_string),
+        last_status: t.last_status().map(str::to_string),
+        desired_status: t.desired_status().map(str::to_string),
+        cpu: size(t.cpu()),
+        memory: size(t.memory()),
+        launch_type: t.launch_type().map(|l| l.as_str().to_string()),
+        version: Some(t.version()).filter(|v| *v > 0),
+    })
+}
+
+fn resources_from_sdk(list: &[ecs::Resource]) -> Resources {
+    let mut out = Resources::default();
+    for r in list {
+        // The SDK models absent numbers as 0; `type` says which field carries the value.
+        let number = match r.r#type() {
+            Some("LONG") => Some(r.long_value()),
+            Some("DOUBLE") => Some(r.double_value() as i64),
+            _ => Some(i64::from(r.integer_value())),
+        };
+        match r.name() {
+            Some("CPU") => out.cpu = number,
+            Some("MEMORY") => out.memory = number,
+            Some("PORTS") => out.ports = r.string_set_value().to_vec(),
+            Some("PORTS_UDP") => out.ports_udp = r.string_set_value().to_vec(),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Converts the SDK's container instance. Describe's `version` is the same counter as the
+/// event's `detail.version`; the SDK turns an absent one into 0, which we map back to `None`
+/// (ECS versions start at 1; moto omits the field).
+pub fn container_instance_from_sdk(
+    ci: &ecs::ContainerInstance,
+) -> Result<ContainerInstance, EcsError> {
+    let arn = ci
+        .container_instance_arn()
+        .ok_or_else(|| EcsError::InvalidResponse {
+            operation: "DescribeContainerInstances",
+            message: "container instance without containerInstanceArn".into(),
+        })?;
+    let mut out = ContainerInstance::new(arn, InstanceStatus::from(ci.status().unwrap_or("")));
+    out.ec2_instance_id = ci.ec2_instance_id().map(str::to_string);
+    out.agent_connected = Some(ci.agent_connected());
+    out.agent_version = ci
+        .version_info()
+        .and_then(|v| v.agent_version())
+        .map(str::to_string);
+    out.attributes = ci
+        .attributes()
+        .iter()
+        .map(|a| Attribute {
+            name: a.name().to_string(),
+            value: a.value().map(str::to_string),
+        })
+        .collect();
+    out.registered = resources_from_sdk(ci.registered_resources());
+    out.remaining = resources_from_sdk(ci.remaining_resources());
+    out.running_tasks_count = Some(i64::from(ci.running_tasks_count()));
+    out.pending_tasks_count = Some(i64::from(ci.pending_tasks_count()));
+    out.version = Some(ci.version()).filter(|v| *v > 0);
+    out.registered_at = ci.registered_at().map(|t| t.secs());
+    Ok(out)
+}
+
+pub fn service_from_sdk(s: &ecs::Service) -> Result<Service, EcsError> {
+    let arn = s.service_arn().ok_or_else(|| EcsError::InvalidResponse {
+        operation: "DescribeServices",
+        message: "service without serviceArn".into(),
+    })?;
+    Ok(Service {
+        arn: arn.to_string(),
+        name: s
+            .service_name()
+            .map(str::to_string)
+            .unwrap_or_else(|| autopilot_core::arn::arn_resource_id(arn).to_string()),
+        cluster_arn: s.cluster_arn().map(str::to_string),
+        status: s.status().unwrap_or("").to_string(),
+        // ECS's default strategy is REPLICA; an absent field means that.
+        scheduling_strategy: s
+            .scheduling_strategy()
+            .map(|st| SchedulingStrategy::from(st.as_str()))
+            .unwrap_or(SchedulingStrategy::Replica),
+        desired_count: s.desired_count(),
+        task_definition: s.task_definition().map(str::to_string),
+        placement_constraints: s
+            .placement_constraints()
+            .iter()
+            .map(|c| PlacementConstraint {
+                kind: c
+                    .r#type()
+                    .map(|t| t.as_str().to_string())
+                    .unwrap_or_default(),
+                expression: c.expression().map(str::to_string),
+            })
+            .collect(),
+        tags: s
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
+            .collect(),
+    })
+}
+
