@@ -1,6 +1,5 @@
-//! template.yaml and the code agree: the capacity table's schema is defined once in code
-//! (`autopilot_core::store::schema`); the template declares the same table, and the functions the
-//! template builds exist with the binary names it gives.
+//! template.yaml agrees with the code: the capacity table's schema (`autopilot_core::store::schema`),
+//! the functions' binary names, and each function's IAM grants against the calls its code makes.
 
 use autopilot_core::store::schema;
 use integration_tests::repo_root;
@@ -22,6 +21,26 @@ fn resources_of_type<'a>(t: &'a Value, kind: &str) -> Vec<(&'a str, &'a Value)> 
         .collect()
 }
 
+/// The (`first`, `second`) string fields of each item of the list `properties[list]`.
+fn pairs<'a>(
+    properties: &'a Value,
+    list: &str,
+    first: &str,
+    second: &str,
+) -> Vec<(&'a str, &'a str)> {
+    properties[list]
+        .as_sequence()
+        .expect(list)
+        .iter()
+        .map(|item| {
+            (
+                item[first].as_str().unwrap_or(""),
+                item[second].as_str().unwrap_or(""),
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn capacity_table_matches_the_schema_in_code() {
     let t = template();
@@ -29,32 +48,12 @@ fn capacity_table_matches_the_schema_in_code() {
     assert_eq!(tables.len(), 1, "one capacity table");
     let p = &tables[0].1["Properties"];
     assert_eq!(p["BillingMode"].as_str(), Some(schema::BILLING_MODE));
-    let keys: Vec<(&str, &str)> = p["KeySchema"]
-        .as_sequence()
-        .expect("KeySchema")
-        .iter()
-        .map(|k| {
-            (
-                k["AttributeName"].as_str().unwrap_or(""),
-                k["KeyType"].as_str().unwrap_or(""),
-            )
-        })
-        .collect();
+    let keys = pairs(p, "KeySchema", "AttributeName", "KeyType");
     assert_eq!(
         keys,
         vec![(schema::PARTITION_KEY, "HASH"), (schema::SORT_KEY, "RANGE")]
     );
-    let attrs: Vec<(&str, &str)> = p["AttributeDefinitions"]
-        .as_sequence()
-        .expect("AttributeDefinitions")
-        .iter()
-        .map(|a| {
-            (
-                a["AttributeName"].as_str().unwrap_or(""),
-                a["AttributeType"].as_str().unwrap_or(""),
-            )
-        })
-        .collect();
+    let attrs = pairs(p, "AttributeDefinitions", "AttributeName", "AttributeType");
     assert_eq!(
         attrs,
         vec![(schema::PARTITION_KEY, "S"), (schema::SORT_KEY, "S")]

@@ -1,25 +1,28 @@
-//! daemon-count end to end against moto: real SDK calls, the real handler.
-//!
-//! Where moto differs from ECS it is said at the point of use:
-//! - moto stores no service placement constraints (task-definition ones are kept), so service-level
-//!   `memberOf` is covered by unit tests in autopilot-core;
-//! - every moto host reports agentConnected = true, so "disconnected" is covered by unit tests;
-//! - moto ignores ListContainerInstances' `filter`: we never send one, we evaluate expressions ourselves.
+//! daemon-count against moto: tag discovery, named services, dry run, `memberOf`, the scheduled
+//! sweep and refused input.
+
+// Where moto differs from ECS it is said at the point of use:
+// - moto stores no service placement constraints (task-definition ones are kept), so service-level
+//   `memberOf` is covered by unit tests in autopilot-core;
+// - every moto host reports agentConnected = true, so "disconnected" is covered by unit tests;
+// - moto ignores ListContainerInstances' `filter`: we never send one, we evaluate expressions ourselves.
 
 use autopilot_aws::{AwsEcs, CallCounter};
 use autopilot_core::config::DaemonConfig;
 use autopilot_core::daemon::{Action, DaemonReconciler, DecisionRecord};
 use daemon_count::{handle, Response};
-use integration_tests::{scheduled_event, EcsFixture, Moto};
+use integration_tests::fixtures::{
+    bare_event, cluster_arn, ecs_event, scheduled_event, DAEMON_TAG,
+};
+use integration_tests::{EcsFixture, Moto};
 use serde_json::json;
 
 fn reconciler(moto: &Moto, config: DaemonConfig) -> (DaemonReconciler<AwsEcs>, CallCounter) {
-    let counter = CallCounter::new();
-    let ecs_config = aws_sdk_ecs::config::Builder::from(&moto.sdk_config())
-        .interceptor(counter.clone())
-        .build();
-    let client = aws_sdk_ecs::Client::from_conf(ecs_config);
-    (DaemonReconciler::new(AwsEcs::new(client), config), counter)
+    let clients = moto.counted_clients();
+    (
+        DaemonReconciler::new(AwsEcs::new(clients.ecs), config),
+        clients.counter,
+    )
 }
 
 fn record<'a>(response: &'a Response, service: &str) -> &'a DecisionRecord {
@@ -39,15 +42,14 @@ struct Scenario<'a> {
 }
 
 async fn scenario(moto: &Moto) -> Scenario<'_> {
-    let fx = EcsFixture::new(moto, "prod").await;
-    let hosts = fx.add_hosts("t3.large", "us-east-1a", 5).await;
+    let (fx, hosts) = EcsFixture::with_hosts(moto, "prod", 5).await;
     fx.set_draining(&hosts[4]).await;
     let td = fx.register_task_definition("sidecar", None).await;
-    let tag = [("ecs-autopilot:daemon", "true")];
-    fx.create_service("logs", &td, 0, &tag, false).await;
-    fx.create_service("metrics", &td, 7, &tag, false).await;
+    fx.create_service("logs", &td, 0, DAEMON_TAG, false).await;
+    fx.create_service("metrics", &td, 7, DAEMON_TAG, false)
+        .await;
     fx.create_service("web", &td, 2, &[], false).await;
-    fx.create_service("agent", &td, 0, &tag, true).await;
+    fx.create_service("agent", &td, 0, DAEMON_TAG, true).await;
     Scenario { fx, hosts }
 }
 
@@ -194,22 +196,15 @@ async fn dry_run_records_the_same_decision_and_writes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn task_definition_member_of_limits_eligible_hosts() {
     let moto = Moto::start();
-    let fx = EcsFixture::new(&moto, "mixed").await;
-    let t3 = fx.add_hosts("t3.large", "us-east-1a", 3).await;
+    let (fx, t3) = EcsFixture::with_hosts(&moto, "mixed", 3).await;
     fx.add_hosts("m5.large", "us-east-1b", 2).await;
     fx.set_draining(&t3[2]).await;
     // moto keeps task-definition constraints (service ones it drops; see the unit tests).
     let td = fx
         .register_task_definition("t3-only", Some("attribute:ecs.instance-type =~ t3.*"))
         .await;
-    fx.create_service(
-        "t3-daemon",
-        &td,
-        0,
-        &[("ecs-autopilot:daemon", "true")],
-        false,
-    )
-    .await;
+    fx.create_service("t3-daemon", &td, 0, DAEMON_TAG, false)
+        .await;
     let (rec, _) = reconciler(&moto, DaemonConfig::default());
     let response = handle(&rec, fx.instance_event(&t3[0], "ACTIVE"))
         .await
@@ -232,10 +227,9 @@ async fn scheduled_sweep_reconciles_every_cluster_and_reports_missing_ones() {
     let b = EcsFixture::new(&moto, "beta").await;
     a.add_hosts("t3.large", "us-east-1a", 2).await;
     b.add_hosts("t3.large", "us-east-1a", 3).await;
-    let tag = [("ecs-autopilot:daemon", "true")];
     let td = a.register_task_definition("sidecar", None).await;
-    a.create_service("logs", &td, 0, &tag, false).await;
-    b.create_service("logs", &td, 0, &tag, false).await;
+    a.create_service("logs", &td, 0, DAEMON_TAG, false).await;
+    b.create_service("logs", &td, 0, DAEMON_TAG, false).await;
 
     // CLUSTERS unset: every cluster of the account.
     let (rec, _) = reconciler(&moto, DaemonConfig::default());
@@ -291,22 +285,27 @@ async fn bad_input_is_refused_without_writes() {
     let (rec, calls) = reconciler(&moto, DaemonConfig::default());
 
     // Unknown detail-type: a logged skip, no ECS call at all.
-    let other = json!({"version": "0", "detail-type": "ECS Service Action", "source": "aws.ecs",
-        "detail": {"eventName": "SERVICE_STEADY_STATE", "clusterArn": s.fx.cluster_arn}});
+    let other = ecs_event(
+        "ECS Service Action",
+        json!({"eventName": "SERVICE_STEADY_STATE", "clusterArn": s.fx.cluster_arn}),
+    );
     let response = handle(&rec, other).await.expect("skip is not an error");
     assert_eq!(response.trigger, "skipped");
     assert_eq!(calls.total(), 0);
 
     // A known detail-type without its identity fields: a clear error, no ECS call.
-    let broken = json!({"detail-type": "ECS Container Instance State Change", "source": "aws.ecs",
-        "detail": {"status": "ACTIVE"}});
+    let broken = bare_event(
+        "ECS Container Instance State Change",
+        "aws.ecs",
+        json!({"status": "ACTIVE"}),
+    );
     let err = handle(&rec, broken).await.expect_err("invalid event");
     assert!(err.to_string().contains("clusterArn"), "{err}");
     assert_eq!(calls.total(), 0);
 
     // A cluster that does not exist: a clear error, no write.
     let mut ghost = s.fx.instance_event(&s.hosts[0], "ACTIVE");
-    ghost["detail"]["clusterArn"] = json!("arn:aws:ecs:us-east-1:123456789012:cluster/ghost");
+    ghost["detail"]["clusterArn"] = json!(cluster_arn("ghost"));
     let err = handle(&rec, ghost).await.expect_err("no such cluster");
     assert!(err.to_string().contains("ghost"), "{err}");
     assert!(err.to_string().contains("not found"), "{err}");

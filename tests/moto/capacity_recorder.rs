@@ -1,9 +1,9 @@
 //! capacity-recorder against moto: the DynamoDB adapter's conditional writes, concurrent
 //! out-of-order delivery through the real handler, and the sweep over moto's ECS.
-//!
-//! moto's DescribeContainerInstances / DescribeTasks return no `version`: the sweep here runs the
-//! version-less rule (write only if unchanged since read; keep the stored version). Tasks are
-//! pinned (moto otherwise advances a task one status per Describe).
+
+// moto's DescribeContainerInstances / DescribeTasks return no `version`: the sweep here runs the
+// version-less rule (write only if unchanged since read; keep the stored version). Tasks are
+// pinned (moto otherwise advances a task one status per Describe).
 
 use std::sync::Arc;
 
@@ -14,20 +14,21 @@ use autopilot_core::memory::InMemoryEcs;
 use autopilot_core::recorder::{CapacityRecorder, RecorderConfig};
 use autopilot_core::store::{CapacityStore, InMemoryCapacityStore};
 use capacity_recorder::handle;
-use integration_tests::{scheduled_event, EcsFixture, Moto, ACCOUNT, REGION};
+use integration_tests::fixtures::{
+    bare_event, capacity_instance_event, cluster_arn, container_instance_arn, error_type,
+    scheduled_event, task_arn,
+};
+use integration_tests::{EcsFixture, Moto};
 use serde_json::{json, Value};
 
 const TABLE: &str = "ecs-autopilot-capacity";
 const NOW: i64 = 1_800_000_000;
 
 async fn table(moto: &Moto) -> (DynamoCapacityStore, CallCounter) {
-    let counter = CallCounter::new();
-    let conf = aws_sdk_dynamodb::config::Builder::from(&moto.sdk_config())
-        .interceptor(counter.clone())
-        .build();
-    let store = DynamoCapacityStore::new(aws_sdk_dynamodb::Client::from_conf(conf), TABLE);
+    let clients = moto.counted_clients();
+    let store = DynamoCapacityStore::new(clients.dynamodb, TABLE);
     store.create_table().await.expect("create table");
-    (store, counter)
+    (store, clients.counter)
 }
 
 fn recorder(
@@ -45,42 +46,17 @@ fn recorder(
     )
 }
 
-fn cluster_arn(name: &str) -> String {
-    format!("arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{name}")
-}
-
-fn instance_event(cluster: &str, ci: &str, version: i64, status: &str, free_mem: i64) -> Value {
-    json!({
-        "version": "0", "detail-type": "ECS Container Instance State Change", "source": "aws.ecs",
-        "account": ACCOUNT, "region": REGION,
-        "detail": {
-            "clusterArn": cluster_arn(cluster), "containerInstanceArn": ci, "status": status,
-            "agentConnected": true, "version": version, "ec2InstanceId": format!("i-{}", &ci[ci.len() - 8..]),
-            "attributes": [{"name": "ecs.instance-type", "value": "t3.large"}, {"name": "com.amazonaws.ecs.capability.ecr-auth"}],
-            "registeredResources": [{"name": "CPU", "type": "INTEGER", "integerValue": 2048},
-                                    {"name": "MEMORY", "type": "INTEGER", "integerValue": 7680},
-                                    {"name": "PORTS", "type": "STRINGSET", "stringSetValue": ["22", "2376"]},
-                                    {"name": "PORTS_UDP", "type": "STRINGSET", "stringSetValue": []}],
-            "remainingResources": [{"name": "CPU", "type": "INTEGER", "integerValue": 1024},
-                                   {"name": "MEMORY", "type": "INTEGER", "integerValue": free_mem},
-                                   {"name": "PORTS", "type": "STRINGSET", "stringSetValue": ["22", "2376", "8080"]},
-                                   {"name": "PORTS_UDP", "type": "STRINGSET", "stringSetValue": []}],
-            "runningTasksCount": 1
-        }
-    })
-}
-
+/// Task `t{i}` of `cluster` on host `h{i % 3}` (ARNs of no moto resource), 256 MiB.
 fn task_event(cluster: &str, i: usize, version: i64, last: &str) -> Value {
-    json!({
-        "version": "0", "detail-type": "ECS Task State Change", "source": "aws.ecs",
-        "detail": {
-            "clusterArn": cluster_arn(cluster),
-            "taskArn": format!("arn:aws:ecs:{REGION}:{ACCOUNT}:task/{cluster}/t{i:04}"),
-            "containerInstanceArn": format!("arn:aws:ecs:{REGION}:{ACCOUNT}:container-instance/{cluster}/h{:04}", i % 3),
-            "lastStatus": last, "desiredStatus": if last == "STOPPED" { "STOPPED" } else { "RUNNING" },
-            "group": "service:web", "launchType": "EC2", "memory": "256", "version": version
-        }
-    })
+    let mut event = integration_tests::fixtures::task_event(
+        &cluster_arn(cluster),
+        &task_arn(cluster, &format!("t{i:04}")),
+        &container_instance_arn(cluster, &format!("h{:04}", i % 3)),
+        version,
+        last,
+    );
+    event["detail"]["memory"] = json!("256");
+    event
 }
 
 fn sorted(mut records: Vec<Record>) -> Vec<Record> {
@@ -92,10 +68,11 @@ fn sorted(mut records: Vec<Record>) -> Vec<Record> {
 async fn conditional_writes_classify_duplicates_stale_and_conflicts() {
     let moto = Moto::start();
     let (store, calls) = table(&moto).await;
-    let ci = format!("arn:aws:ecs:{REGION}:{ACCOUNT}:container-instance/prod/h0001");
+    let ci = container_instance_arn("prod", "h0001");
     let rec = |v: i64| {
         let EcsEvent::ContainerInstanceStateChange(e) =
-            EcsEvent::from_value(instance_event("prod", &ci, v, "ACTIVE", 100 * v)).expect("event")
+            EcsEvent::from_value(capacity_instance_event("prod", &ci, v, "ACTIVE", 100 * v))
+                .expect("event")
         else {
             unreachable!()
         };
@@ -154,7 +131,7 @@ async fn concurrent_shuffled_delivery_leaves_the_in_order_table() {
     let moto = Moto::start();
     let (store, calls) = table(&moto).await;
     let hosts: Vec<String> = (0..3)
-        .map(|h| format!("arn:aws:ecs:{REGION}:{ACCOUNT}:container-instance/prod/h{h:04}"))
+        .map(|h| container_instance_arn("prod", &format!("h{h:04}")))
         .collect();
     let mut log = Vec::new();
     for (h, ci) in hosts.iter().enumerate() {
@@ -164,7 +141,13 @@ async fn concurrent_shuffled_delivery_leaves_the_in_order_table() {
             } else {
                 "ACTIVE"
             };
-            log.push(instance_event("prod", ci, v, status, 7680 - 100 * v));
+            log.push(capacity_instance_event(
+                "prod",
+                ci,
+                v,
+                status,
+                7680 - 100 * v,
+            ));
         }
     }
     for t in 0..10 {
@@ -264,14 +247,17 @@ async fn concurrent_shuffled_delivery_leaves_the_in_order_table() {
 async fn the_sweep_restores_a_dropped_event_and_a_put_attributes_change() {
     let moto = Moto::start();
     let (store, _) = table(&moto).await;
-    let fx = EcsFixture::new(&moto, "prod").await;
-    let hosts = fx.add_hosts("t3.large", "us-east-1a", 3).await;
+    let (fx, hosts) = EcsFixture::with_hosts(&moto, "prod", 3).await;
     let rec = recorder(&moto, store, Some(vec!["prod".into()]));
     // Registration events of hosts 0 and 1 arrive; host 2's is lost.
     for ci in &hosts[..2] {
-        handle(&rec, instance_event("prod", ci, 3, "ACTIVE", 7482), NOW)
-            .await
-            .expect("event");
+        handle(
+            &rec,
+            capacity_instance_event("prod", ci, 3, "ACTIVE", 7482),
+            NOW,
+        )
+        .await
+        .expect("event");
     }
     // An attribute change on host 1: ECS emits no event for it.
     fx.put_attribute(&hosts[1], "stack", "green").await;
@@ -320,7 +306,7 @@ async fn the_sweep_restores_a_dropped_event_and_a_put_attributes_change() {
     // A later event still applies over the snapshot.
     handle(
         &rec,
-        instance_event("prod", &hosts[1], 4, "DRAINING", 7000),
+        capacity_instance_event("prod", &hosts[1], 4, "DRAINING", 7000),
         NOW,
     )
     .await
@@ -338,19 +324,25 @@ async fn bad_events_write_nothing() {
     for (case, payload, want) in [
         (
             "missing clusterArn",
-            json!({"detail-type": "ECS Task State Change", "source": "aws.ecs", "detail": {"taskArn": "t"}}),
+            bare_event("ECS Task State Change", "aws.ecs", json!({"taskArn": "t"})),
             "clusterArn",
         ),
         (
             "missing taskArn",
-            json!({"detail-type": "ECS Task State Change", "source": "aws.ecs",
-                   "detail": {"clusterArn": cluster_arn("prod"), "version": 1, "lastStatus": "RUNNING"}}),
+            bare_event(
+                "ECS Task State Change",
+                "aws.ecs",
+                json!({"clusterArn": cluster_arn("prod"), "version": 1, "lastStatus": "RUNNING"}),
+            ),
             "taskArn",
         ),
         (
             "missing containerInstanceArn",
-            json!({"detail-type": "ECS Container Instance State Change", "source": "aws.ecs",
-                   "detail": {"clusterArn": cluster_arn("prod"), "version": 1, "status": "ACTIVE"}}),
+            bare_event(
+                "ECS Container Instance State Change",
+                "aws.ecs",
+                json!({"clusterArn": cluster_arn("prod"), "version": 1, "status": "ACTIVE"}),
+            ),
             "containerInstanceArn",
         ),
         (
@@ -366,18 +358,17 @@ async fn bad_events_write_nothing() {
         ("null", Value::Null, "not an EventBridge event"),
         (
             "detail is not an object",
-            json!({"detail-type": "ECS Container Instance State Change", "source": "aws.ecs", "detail": 7}),
+            bare_event("ECS Container Instance State Change", "aws.ecs", json!(7)),
             "invalid `ECS Container Instance State Change` detail",
         ),
     ] {
         let err = handle(&rec, payload, NOW).await.expect_err(case);
         assert!(err.to_string().contains(want), "{case}: {err}");
-        let diagnostic = lambda_runtime::Diagnostic::from(err);
-        assert_eq!(diagnostic.error_type, "InvalidEvent", "{case}");
+        assert_eq!(error_type(err), "InvalidEvent", "{case}");
     }
     // Foreign: logged rejection, success, no write.
     let mut foreign = task_event("prod", 1, 1, "RUNNING");
-    foreign["detail"]["taskArn"] = json!(format!("arn:aws:ecs:{REGION}:{ACCOUNT}:task/other/t1"));
+    foreign["detail"]["taskArn"] = json!(task_arn("other", "t1"));
     let response = handle(&rec, foreign, NOW)
         .await
         .expect("rejection is not a failure");
@@ -389,7 +380,7 @@ async fn bad_events_write_nothing() {
     // Unknown detail-type: skipped.
     let response = handle(
         &rec,
-        json!({"detail-type": "ECS Deployment State Change", "source": "aws.ecs", "detail": {}}),
+        bare_event("ECS Deployment State Change", "aws.ecs", json!({})),
         NOW,
     )
     .await
@@ -409,18 +400,6 @@ async fn bad_events_write_nothing() {
         .is_empty());
 }
 
-/// A task event for a task moto started (its real ARN and host).
-fn moto_task_event(fx: &EcsFixture<'_>, task: &str, host: &str, version: i64, last: &str) -> Value {
-    json!({
-        "version": "0", "detail-type": "ECS Task State Change", "source": "aws.ecs",
-        "detail": {
-            "clusterArn": fx.cluster_arn, "taskArn": task, "containerInstanceArn": host,
-            "lastStatus": last, "desiredStatus": "RUNNING", "group": "service:web",
-            "launchType": "EC2", "version": version
-        }
-    })
-}
-
 fn find(records: &[Record], arn: &str) -> Record {
     records
         .iter()
@@ -434,8 +413,7 @@ async fn the_sweep_records_tasks_and_tombstones_stopped_ones_on_dynamodb() {
     let moto = Moto::start();
     moto.pin_ecs_tasks();
     let (store, calls) = table(&moto).await;
-    let fx = EcsFixture::new(&moto, "prod").await;
-    let hosts = fx.add_hosts("t3.large", "us-east-1a", 2).await;
+    let (fx, hosts) = EcsFixture::with_hosts(&moto, "prod", 2).await;
     let td = fx.register_task_definition("web", None).await;
     let web = fx
         .start_task(&td, &hosts[0], "service:web", Some("ecs-svc/1"))
@@ -443,13 +421,9 @@ async fn the_sweep_records_tasks_and_tombstones_stopped_ones_on_dynamodb() {
     let batch = fx.start_task(&td, &hosts[1], "family:web", None).await;
     let rec = recorder(&moto, store, Some(vec!["prod".into()]));
     // The batch task's RUNNING event (version 2) arrived before the sweep; web's was lost.
-    handle(
-        &rec,
-        moto_task_event(&fx, &batch, &hosts[1], 2, "RUNNING"),
-        NOW,
-    )
-    .await
-    .expect("event");
+    handle(&rec, fx.task_event(&batch, &hosts[1], 2, "RUNNING"), NOW)
+        .await
+        .expect("event");
 
     let response = handle(&rec, scheduled_event(), NOW).await.expect("sweep");
     let sweep = &response.sweeps[0];
@@ -539,7 +513,7 @@ async fn the_sweep_records_tasks_and_tombstones_stopped_ones_on_dynamodb() {
     for (version, want) in [(2, Outcome::Duplicate), (1, Outcome::Stale)] {
         let response = handle(
             &rec,
-            moto_task_event(&fx, &batch, &hosts[1], version, "RUNNING"),
+            fx.task_event(&batch, &hosts[1], version, "RUNNING"),
             NOW,
         )
         .await
@@ -590,8 +564,7 @@ async fn the_sweep_records_tasks_and_tombstones_stopped_ones_on_dynamodb() {
 async fn an_event_keeps_the_registration_time_the_sweep_recorded() {
     let moto = Moto::start();
     let (store, calls) = table(&moto).await;
-    let fx = EcsFixture::new(&moto, "prod").await;
-    let hosts = fx.add_hosts("t3.large", "us-east-1a", 1).await;
+    let (_fx, hosts) = EcsFixture::with_hosts(&moto, "prod", 1).await;
     let rec = recorder(&moto, store, Some(vec!["prod".into()]));
     handle(&rec, scheduled_event(), NOW).await.expect("sweep");
     let registered_at = |records: &[Record]| match find(records, &hosts[0]) {
@@ -605,7 +578,7 @@ async fn an_event_keeps_the_registration_time_the_sweep_recorded() {
     let writes = calls.get("UpdateItem");
     let response = handle(
         &rec,
-        instance_event("prod", &hosts[0], 5, "DRAINING", 7000),
+        capacity_instance_event("prod", &hosts[0], 5, "DRAINING", 7000),
         NOW,
     )
     .await
@@ -627,7 +600,7 @@ async fn an_event_keeps_the_registration_time_the_sweep_recorded() {
     );
 
     // Fields the event lacks are removed (the item is the event's state), except registered_at.
-    let mut thin = instance_event("prod", &hosts[0], 6, "DRAINING", 7000);
+    let mut thin = capacity_instance_event("prod", &hosts[0], 6, "DRAINING", 7000);
     let detail = thin["detail"].as_object_mut().expect("detail");
     detail.remove("ec2InstanceId");
     detail.remove("runningTasksCount");

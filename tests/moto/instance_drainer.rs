@@ -1,13 +1,15 @@
-//! instance-drainer end to end against moto: real SDK calls (ECS, Auto Scaling, SQS), the real
-//! handler. The test bed adds the two lifecycle calls moto lacks and records them
-//! (`tests/moto_server.py`). Where moto differs from AWS it is said at the point of use:
-//! - moto ignores `ListContainerInstances --filter`: every test has a second host, so the adapter's
-//!   client-side check of the EC2 id is what picks the right one;
-//! - moto's StopTask makes a task STOPPED at once (ECS goes through DEACTIVATING/STOPPING; the
-//!   in-memory tests cover a task that is still shutting down);
-//! - delayed SQS messages are taken off the queue with their delay (`take_messages`), never waited out.
-//!
-//! Call counts per event and per re-check are printed with `eprintln!` (run with `--nocapture`).
+//! instance-drainer against moto (ECS, Auto Scaling, SQS): lifecycle and spot events, re-checks,
+//! duplicates, daemon and standalone tasks, malformed input.
+
+// The test bed adds the two lifecycle calls moto lacks and records them (`tests/moto_server.py`).
+// Where moto differs from AWS it is said at the point of use:
+// - moto ignores `ListContainerInstances --filter`: every test has a second host, so the adapter's
+//   client-side check of the EC2 id is what picks the right one;
+// - moto's StopTask makes a task STOPPED at once (ECS goes through DEACTIVATING/STOPPING; the
+//   in-memory tests cover a task that is still shutting down);
+// - delayed SQS messages are taken off the queue with their delay (`take_messages`), never waited out.
+//
+// Call counts per event and per re-check are printed with `eprintln!` (run with `--nocapture`).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -17,10 +19,11 @@ use autopilot_core::config::DaemonConfig;
 use autopilot_core::daemon::DaemonReconciler;
 use autopilot_core::drain::{DrainConfig, Drainer, Outcome, StandalonePolicy};
 use instance_drainer::{handle, Response};
-use integration_tests::{
-    lifecycle_terminate_event, spot_interruption_event, sqs_batch_event, EcsFixture, Moto,
-    LIFECYCLE_EVENT_UNIX,
+use integration_tests::fixtures::{
+    bare_event, error_type, lifecycle_terminate_event, spot_interruption_event, sqs_batch_event,
+    DAEMON_TAG,
 };
+use integration_tests::{EcsFixture, Moto, LIFECYCLE_EVENT_UNIX};
 use serde_json::json;
 
 const QUEUE: &str = "drainer-rechecks";
@@ -32,34 +35,18 @@ async fn drainer(
     config: impl FnOnce(DrainConfig) -> DrainConfig,
 ) -> (AwsDrainer, CallCounter) {
     let url = moto.create_queue(QUEUE).await;
-    let counter = CallCounter::new();
-    let sdk = moto.sdk_config();
-    let ecs = aws_sdk_ecs::Client::from_conf(
-        aws_sdk_ecs::config::Builder::from(&sdk)
-            .interceptor(counter.clone())
-            .build(),
-    );
-    let asg = aws_sdk_autoscaling::Client::from_conf(
-        aws_sdk_autoscaling::config::Builder::from(&sdk)
-            .interceptor(counter.clone())
-            .build(),
-    );
-    let sqs = aws_sdk_sqs::Client::from_conf(
-        aws_sdk_sqs::config::Builder::from(&sdk)
-            .interceptor(counter.clone())
-            .build(),
-    );
+    let clients = moto.counted_clients();
     let config = config(DrainConfig::with_queue(url.clone()));
     // The events carry a fixed `time`; the drainer's clock is pinned 30 s after it (a freshly
     // delivered event), so no outcome depends on the day the suite runs.
     let d = Drainer::new(
-        AwsEcs::new(ecs),
-        AwsAutoScaling::new(asg),
-        AwsSqs::new(sqs, url),
+        AwsEcs::new(clients.ecs),
+        AwsAutoScaling::new(clients.autoscaling),
+        AwsSqs::new(clients.sqs, url),
         config,
     )
     .with_clock(|| LIFECYCLE_EVENT_UNIX + 30);
-    (d, counter)
+    (d, clients.counter)
 }
 
 /// Runs the handler, checks it answered quickly, and returns the response plus the calls it made.
@@ -91,6 +78,16 @@ async fn invoke(
     (response, snapshot)
 }
 
+/// [`invoke`] with an SQS batch of one message (a re-check, or what claims to be one).
+async fn recheck(
+    d: &AwsDrainer,
+    calls: &CallCounter,
+    label: &str,
+    body: &str,
+) -> (Response, BTreeMap<String, u64>) {
+    invoke(d, calls, label, sqs_batch_event(&[body])).await
+}
+
 fn n(calls: &BTreeMap<String, u64>, op: &str) -> u64 {
     calls.get(op).copied().unwrap_or(0)
 }
@@ -99,8 +96,7 @@ fn n(calls: &BTreeMap<String, u64>, op: &str) -> u64 {
 async fn two_service_tasks_drain_then_complete_exactly_once_despite_duplicates() {
     let moto = Moto::start();
     moto.pin_ecs_tasks();
-    let fx = EcsFixture::new(&moto, "prod").await;
-    let hosts = fx.add_hosts("t3.large", "us-east-1a", 2).await;
+    let (fx, hosts) = EcsFixture::with_hosts(&moto, "prod", 2).await;
     let td = fx.register_task_definition("web", None).await;
     let t1 = fx
         .start_task(&td, &hosts[0], "service:web", Some("ecs-svc/1"))
@@ -172,13 +168,8 @@ async fn two_service_tasks_drain_then_complete_exactly_once_despite_duplicates()
     );
 
     // Re-check 1: tasks still run → heartbeat, next re-check.
-    let (r, recheck_wait) = invoke(
-        &d,
-        &calls,
-        "re-check, tasks still running",
-        sqs_batch_event(&[&queued[0].body]),
-    )
-    .await;
+    let (r, recheck_wait) =
+        recheck(&d, &calls, "re-check, tasks still running", &queued[0].body).await;
     let batch = r.batch().expect("batch");
     assert!(batch.batch_item_failures.is_empty(), "{:?}", batch.errors);
     assert_eq!(batch.records[0].outcome, Outcome::RecheckScheduled);
@@ -189,13 +180,7 @@ async fn two_service_tasks_drain_then_complete_exactly_once_despite_duplicates()
         "the SQS answer is exactly the partial batch response"
     );
     // Re-check 1 delivered twice (SQS is at least once): stale, dropped.
-    let (r, _) = invoke(
-        &d,
-        &calls,
-        "duplicate re-check 1",
-        sqs_batch_event(&[&queued[0].body]),
-    )
-    .await;
+    let (r, _) = recheck(&d, &calls, "duplicate re-check 1", &queued[0].body).await;
     assert_eq!(
         r.batch().expect("batch").records[0].outcome,
         Outcome::Duplicate
@@ -210,26 +195,14 @@ async fn two_service_tasks_drain_then_complete_exactly_once_despite_duplicates()
     // ECS stops the service tasks; re-check 2 completes, delivered twice.
     fx.stop_task(&t1).await;
     fx.stop_task(&t2).await;
-    let (r, recheck_done) = invoke(
-        &d,
-        &calls,
-        "re-check, host empty",
-        sqs_batch_event(&[&queued2[0].body]),
-    )
-    .await;
+    let (r, recheck_done) = recheck(&d, &calls, "re-check, host empty", &queued2[0].body).await;
     let rec = &r.batch().expect("batch").records[0];
     assert_eq!(
         (rec.outcome, rec.reason.as_deref()),
         (Outcome::Completed, Some("drained"))
     );
     assert_eq!(n(&recheck_done, "CompleteLifecycleAction"), 1);
-    let (r, _) = invoke(
-        &d,
-        &calls,
-        "duplicate re-check 2",
-        sqs_batch_event(&[&queued2[0].body]),
-    )
-    .await;
+    let (r, _) = recheck(&d, &calls, "duplicate re-check 2", &queued2[0].body).await;
     assert_eq!(
         r.batch().expect("batch").records[0].outcome,
         Outcome::Duplicate
@@ -262,8 +235,7 @@ async fn two_service_tasks_drain_then_complete_exactly_once_despite_duplicates()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn non_ecs_instance_completes_at_once() {
     let moto = Moto::start();
-    let fx = EcsFixture::new(&moto, "prod").await;
-    fx.add_hosts("t3.large", "us-east-1a", 2).await;
+    EcsFixture::with_hosts(&moto, "prod", 2).await;
     let stranger = moto.run_instances("t3.micro", "us-east-1a", 1).remove(0);
     // CLUSTERS instead of metadata; one listed cluster does not exist.
     let (d, calls) = drainer(&moto, |c| DrainConfig {
@@ -307,11 +279,9 @@ async fn non_ecs_instance_completes_at_once() {
 async fn daemon_tasks_alone_do_not_block_and_daemon_count_lowers_the_count() {
     let moto = Moto::start();
     moto.pin_ecs_tasks();
-    let fx = EcsFixture::new(&moto, "prod").await;
-    let hosts = fx.add_hosts("t3.large", "us-east-1a", 2).await;
+    let (fx, hosts) = EcsFixture::with_hosts(&moto, "prod", 2).await;
     let td = fx.register_task_definition("sidecar", None).await;
-    let tag = [("ecs-autopilot:daemon", "true")];
-    fx.create_service("logs", &td, 2, &tag, false).await;
+    fx.create_service("logs", &td, 2, DAEMON_TAG, false).await;
     fx.create_service("agent", &td, 0, &[], true).await;
     let (ec2_id, _) = fx.host(&hosts[0]).await;
     for h in &hosts {
@@ -355,8 +325,7 @@ async fn daemon_tasks_alone_do_not_block_and_daemon_count_lowers_the_count() {
 async fn standalone_task_is_stopped_after_its_grace_then_the_host_completes() {
     let moto = Moto::start();
     moto.pin_ecs_tasks();
-    let fx = EcsFixture::new(&moto, "prod").await;
-    let hosts = fx.add_hosts("t3.large", "us-east-1a", 2).await;
+    let (fx, hosts) = EcsFixture::with_hosts(&moto, "prod", 2).await;
     let td = fx.register_task_definition("batch", None).await;
     let task = fx.start_task(&td, &hosts[0], "family:batch", None).await;
     let (ec2_id, _) = fx.host(&hosts[0]).await;
@@ -379,13 +348,7 @@ async fn standalone_task_is_stopped_after_its_grace_then_the_host_completes() {
     assert_eq!(n(&counts, "StopTask"), 1);
     assert_eq!(fx.task_status(&task).await.1, "STOPPED");
     let queued = moto.take_messages(QUEUE);
-    let (r, _) = invoke(
-        &d,
-        &calls,
-        "re-check after StopTask",
-        sqs_batch_event(&[&queued[0].body]),
-    )
-    .await;
+    let (r, _) = recheck(&d, &calls, "re-check after StopTask", &queued[0].body).await;
     assert_eq!(
         r.batch().expect("batch").records[0].outcome,
         Outcome::Completed
@@ -395,8 +358,7 @@ async fn standalone_task_is_stopped_after_its_grace_then_the_host_completes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spot_warning_drains_at_once_without_waiting() {
     let moto = Moto::start();
-    let fx = EcsFixture::new(&moto, "prod").await;
-    let hosts = fx.add_hosts("t3.large", "us-east-1a", 2).await;
+    let (fx, hosts) = EcsFixture::with_hosts(&moto, "prod", 2).await;
     let (ec2_id, _) = fx.host(&hosts[1]).await;
     let (d, calls) = drainer(&moto, |c| c).await;
     let (r, counts) = invoke(
@@ -421,12 +383,19 @@ async fn malformed_events_are_clear_errors_and_make_no_call() {
     calls.reset();
     for (payload, needle) in [
         (
-            json!({"detail-type": "EC2 Instance-terminate Lifecycle Action", "source": "aws.autoscaling",
-                   "detail": {"AutoScalingGroupName": "g", "LifecycleHookName": "h"}}),
+            bare_event(
+                "EC2 Instance-terminate Lifecycle Action",
+                "aws.autoscaling",
+                json!({"AutoScalingGroupName": "g", "LifecycleHookName": "h"}),
+            ),
             "LifecycleActionToken",
         ),
         (
-            json!({"detail-type": "EC2 Spot Instance Interruption Warning", "source": "aws.ec2", "detail": {}}),
+            bare_event(
+                "EC2 Spot Instance Interruption Warning",
+                "aws.ec2",
+                json!({}),
+            ),
             "instance-id",
         ),
         (json!("just a string"), "not an EventBridge event"),
@@ -434,17 +403,10 @@ async fn malformed_events_are_clear_errors_and_make_no_call() {
     ] {
         let err = handle(&d, payload.clone()).await.expect_err("must fail");
         assert!(err.to_string().contains(needle), "{payload}: {err}");
-        let diag = lambda_runtime_diagnostic(err);
-        assert_eq!(diag, "InvalidEvent");
+        assert_eq!(error_type(err), "InvalidEvent");
     }
     // A bad message in a batch fails alone, by message id.
-    let (r, _) = invoke(
-        &d,
-        &calls,
-        "batch with a bad message",
-        sqs_batch_event(&["{\"hello\": 1}"]),
-    )
-    .await;
+    let (r, _) = recheck(&d, &calls, "batch with a bad message", "{\"hello\": 1}").await;
     let batch = r.batch().expect("batch");
     assert_eq!(batch.batch_item_failures.len(), 1);
     assert_eq!(batch.batch_item_failures[0].item_identifier, "msg-0");
@@ -458,15 +420,14 @@ async fn malformed_events_are_clear_errors_and_make_no_call() {
         &d,
         &calls,
         "unrelated event",
-        json!({"detail-type": "EC2 Instance Launch Successful", "source": "aws.autoscaling", "detail": {}}),
+        bare_event(
+            "EC2 Instance Launch Successful",
+            "aws.autoscaling",
+            json!({}),
+        ),
     )
     .await;
     assert!(matches!(r, Response::Event(ref e) if e.trigger == "skipped"));
     assert_eq!(calls.total(), 0, "no AWS call: {:?}", calls.snapshot());
     assert!(moto.lifecycle_calls().is_empty());
-}
-
-fn lambda_runtime_diagnostic(e: instance_drainer::HandlerError) -> String {
-    let d: lambda_runtime::Diagnostic = e.into();
-    d.error_type
 }
