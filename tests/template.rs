@@ -1,7 +1,7 @@
 //! template.yaml agrees with the code: the capacity table's schema (`autopilot_core::store::schema`),
 //! the functions' binary names, and each function's IAM grants against the calls its code makes.
 
-use autopilot_core::store::schema;
+use autopilot_core::ports::capacity_store::schema;
 use integration_tests::repo_root;
 use serde_yaml::Value;
 

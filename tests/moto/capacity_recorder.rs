@@ -8,11 +8,12 @@
 use std::sync::Arc;
 
 use autopilot_aws::{AwsEcs, CallCounter, DynamoCapacityStore};
+use autopilot_core::capacity::{CapacityRecorder, RecorderConfig};
 use autopilot_core::capacity::{Outcome, Record, WriteCondition};
+use autopilot_core::env::ClusterScope;
 use autopilot_core::events::EcsEvent;
-use autopilot_core::memory::InMemoryEcs;
-use autopilot_core::recorder::{CapacityRecorder, RecorderConfig};
-use autopilot_core::store::{CapacityStore, InMemoryCapacityStore};
+use autopilot_core::memory::{InMemoryCapacityStore, InMemoryEcs};
+use autopilot_core::ports::CapacityStore;
 use capacity_recorder::handle;
 use integration_tests::fixtures::{
     bare_event, capacity_instance_event, cluster_arn, container_instance_arn, error_type,
@@ -34,7 +35,7 @@ async fn table(moto: &Moto) -> (DynamoCapacityStore, CallCounter) {
 fn recorder(
     moto: &Moto,
     store: DynamoCapacityStore,
-    clusters: Option<Vec<String>>,
+    clusters: ClusterScope,
 ) -> CapacityRecorder<DynamoCapacityStore, AwsEcs> {
     CapacityRecorder::new(
         store,
@@ -165,7 +166,7 @@ async fn concurrent_shuffled_delivery_leaves_the_in_order_table() {
         InMemoryEcs::new(),
         RecorderConfig {
             table: TABLE.into(),
-            clusters: None,
+            clusters: ClusterScope::All,
         },
     );
     for e in &log {
@@ -216,7 +217,7 @@ async fn concurrent_shuffled_delivery_leaves_the_in_order_table() {
         "mostly concurrent batches: {:?}",
         batches.iter().map(Vec::len).collect::<Vec<_>>()
     );
-    let rec = Arc::new(recorder(&moto, store, None));
+    let rec = Arc::new(recorder(&moto, store, ClusterScope::All));
     for chunk in &batches {
         let mut handles = Vec::new();
         for e in chunk {
@@ -248,7 +249,7 @@ async fn the_sweep_restores_a_dropped_event_and_a_put_attributes_change() {
     let moto = Moto::start();
     let (store, _) = table(&moto).await;
     let (fx, hosts) = EcsFixture::with_hosts(&moto, "prod", 3).await;
-    let rec = recorder(&moto, store, Some(vec!["prod".into()]));
+    let rec = recorder(&moto, store, ClusterScope::Only(vec!["prod".into()]));
     // Registration events of hosts 0 and 1 arrive; host 2's is lost.
     for ci in &hosts[..2] {
         handle(
@@ -319,7 +320,7 @@ async fn the_sweep_restores_a_dropped_event_and_a_put_attributes_change() {
 async fn bad_events_write_nothing() {
     let moto = Moto::start();
     let (store, calls) = table(&moto).await;
-    let rec = recorder(&moto, store, None);
+    let rec = recorder(&moto, store, ClusterScope::All);
     // Malformed: a clear error naming what is wrong, and no write.
     for (case, payload, want) in [
         (
@@ -419,7 +420,7 @@ async fn the_sweep_records_tasks_and_tombstones_stopped_ones_on_dynamodb() {
         .start_task(&td, &hosts[0], "service:web", Some("ecs-svc/1"))
         .await;
     let batch = fx.start_task(&td, &hosts[1], "family:web", None).await;
-    let rec = recorder(&moto, store, Some(vec!["prod".into()]));
+    let rec = recorder(&moto, store, ClusterScope::Only(vec!["prod".into()]));
     // The batch task's RUNNING event (version 2) arrived before the sweep; web's was lost.
     handle(&rec, fx.task_event(&batch, &hosts[1], 2, "RUNNING"), NOW)
         .await
@@ -565,7 +566,7 @@ async fn an_event_keeps_the_registration_time_the_sweep_recorded() {
     let moto = Moto::start();
     let (store, calls) = table(&moto).await;
     let (_fx, hosts) = EcsFixture::with_hosts(&moto, "prod", 1).await;
-    let rec = recorder(&moto, store, Some(vec!["prod".into()]));
+    let rec = recorder(&moto, store, ClusterScope::Only(vec!["prod".into()]));
     handle(&rec, scheduled_event(), NOW).await.expect("sweep");
     let registered_at = |records: &[Record]| match find(records, &hosts[0]) {
         Record::Instance(i) => i.instance.registered_at,

@@ -8,8 +8,8 @@
 // - moto ignores ListContainerInstances' `filter`: we never send one, we evaluate expressions ourselves.
 
 use autopilot_aws::{AwsEcs, CallCounter};
-use autopilot_core::config::DaemonConfig;
-use autopilot_core::daemon::{Action, DaemonReconciler, DecisionRecord};
+use autopilot_core::daemon::{Action, DaemonConfig, DaemonReconciler, DecisionRecord};
+use autopilot_core::env::ClusterScope;
 use daemon_count::{handle, Response};
 use integration_tests::fixtures::{
     bare_event, cluster_arn, ecs_event, scheduled_event, DAEMON_TAG,
@@ -243,7 +243,7 @@ async fn scheduled_sweep_reconciles_every_cluster_and_reports_missing_ones() {
     let (rec, _) = reconciler(
         &moto,
         DaemonConfig {
-            clusters: Some(vec!["alpha".into(), "no-such-cluster".into()]),
+            clusters: ClusterScope::Only(vec!["alpha".into(), "no-such-cluster".into()]),
             ..DaemonConfig::default()
         },
     );

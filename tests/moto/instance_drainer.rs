@@ -15,9 +15,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use autopilot_aws::{AwsAutoScaling, AwsEcs, AwsSqs, CallCounter};
-use autopilot_core::config::DaemonConfig;
-use autopilot_core::daemon::DaemonReconciler;
+use autopilot_core::daemon::{DaemonConfig, DaemonReconciler};
 use autopilot_core::drain::{DrainConfig, Drainer, Outcome, StandalonePolicy};
+use autopilot_core::env::ClusterScope;
 use instance_drainer::{handle, Response};
 use integration_tests::fixtures::{
     bare_event, error_type, lifecycle_terminate_event, spot_interruption_event, sqs_batch_event,
@@ -171,7 +171,11 @@ async fn two_service_tasks_drain_then_complete_exactly_once_despite_duplicates()
     let (r, recheck_wait) =
         recheck(&d, &calls, "re-check, tasks still running", &queued[0].body).await;
     let batch = r.batch().expect("batch");
-    assert!(batch.batch_item_failures.is_empty(), "{:?}", batch.errors);
+    assert!(
+        batch.response.batch_item_failures.is_empty(),
+        "{:?}",
+        batch.errors
+    );
     assert_eq!(batch.records[0].outcome, Outcome::RecheckScheduled);
     assert_eq!(n(&recheck_wait, "RecordLifecycleActionHeartbeat"), 1);
     assert_eq!(
@@ -239,7 +243,7 @@ async fn non_ecs_instance_completes_at_once() {
     let stranger = moto.run_instances("t3.micro", "us-east-1a", 1).remove(0);
     // CLUSTERS instead of metadata; one listed cluster does not exist.
     let (d, calls) = drainer(&moto, |c| DrainConfig {
-        clusters: Some(vec!["gone".into(), "prod".into()]),
+        clusters: ClusterScope::Only(vec!["gone".into(), "prod".into()]),
         ..c
     })
     .await;
@@ -408,8 +412,11 @@ async fn malformed_events_are_clear_errors_and_make_no_call() {
     // A bad message in a batch fails alone, by message id.
     let (r, _) = recheck(&d, &calls, "batch with a bad message", "{\"hello\": 1}").await;
     let batch = r.batch().expect("batch");
-    assert_eq!(batch.batch_item_failures.len(), 1);
-    assert_eq!(batch.batch_item_failures[0].item_identifier, "msg-0");
+    assert_eq!(batch.response.batch_item_failures.len(), 1);
+    assert_eq!(
+        batch.response.batch_item_failures[0].item_identifier,
+        "msg-0"
+    );
     assert!(
         batch.errors[0].1.contains("not a valid re-check"),
         "{:?}",

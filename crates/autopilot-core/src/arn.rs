@@ -74,7 +74,11 @@ mod tests {
     #[test]
     fn arns_from_another_cluster_region_or_account_are_refused() {
         let c = "arn:aws:ecs:us-east-1:111:cluster/prod";
-        assert!(same_cluster("arn:aws:ecs:us-east-1:111:task/prod/abc", "task", c));
+        assert!(same_cluster(
+            "arn:aws:ecs:us-east-1:111:task/prod/abc",
+            "task",
+            c
+        ));
         assert!(
             same_cluster("arn:aws:ecs:us-east-1:111:task/abc", "task", c),
             "short format"
@@ -84,8 +88,16 @@ mod tests {
             "task",
             c
         ));
-        assert!(!same_cluster("arn:aws:ecs:eu-west-1:111:task/prod/abc", "task", c));
-        assert!(!same_cluster("arn:aws:ecs:us-east-1:222:task/prod/abc", "task", c));
+        assert!(!same_cluster(
+            "arn:aws:ecs:eu-west-1:111:task/prod/abc",
+            "task",
+            c
+        ));
+        assert!(!same_cluster(
+            "arn:aws:ecs:us-east-1:222:task/prod/abc",
+            "task",
+            c
+        ));
         assert!(!same_cluster(
             "arn:aws:ecs:us-east-1:111:container-instance/prod/abc",
             "task",
@@ -99,8 +111,14 @@ mod tests {
 
     #[test]
     fn names_and_arns_of_one_cluster_are_the_same_cluster() {
-        assert!(same_cluster_name("prod", "arn:aws:ecs:us-east-1:1:cluster/prod"));
-        assert!(!same_cluster_name("prod", "arn:aws:ecs:us-east-1:1:cluster/staging"));
+        assert!(same_cluster_name(
+            "prod",
+            "arn:aws:ecs:us-east-1:1:cluster/prod"
+        ));
+        assert!(!same_cluster_name(
+            "prod",
+            "arn:aws:ecs:us-east-1:1:cluster/staging"
+        ));
         assert_eq!(
             cluster_arn_from_instance("arn:aws:ecs:us-east-1:1:container-instance/prod/x", "prod")
                 .as_deref(),

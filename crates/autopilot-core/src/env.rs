@@ -85,7 +85,11 @@ impl ClusterScope {
 }
 
 /// A required value (trimmed); blank counts as missing. `what` says what it should be.
-pub fn required(var: &'static str, value: Option<String>, what: &str) -> Result<String, ConfigError> {
+pub fn required(
+    var: &'static str,
+    value: Option<String>,
+    what: &str,
+) -> Result<String, ConfigError> {
     let raw = value.unwrap_or_default();
     let trimmed = raw.trim();
     if trimmed.is_empty() {
@@ -201,7 +205,10 @@ mod tests {
         assert!(scope.includes("arn:aws:ecs:us-east-1:1:cluster/prod"));
         assert!(!scope.includes("arn:aws:ecs:us-east-1:1:cluster/dev"));
         assert!(ClusterScope::All.includes("anything"));
-        assert_eq!(ClusterScope::from_lookup(|_| Some(" ".into())), Ok(ClusterScope::All));
+        assert_eq!(
+            ClusterScope::from_lookup(|_| Some(" ".into())),
+            Ok(ClusterScope::All)
+        );
     }
 
     #[test]

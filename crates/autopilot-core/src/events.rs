@@ -310,7 +310,10 @@ fn head(value: &serde_json::Value) -> Result<(String, String), EventError> {
 
 /// Deserializes the whole envelope with its typed detail; errors carry the JSON path, and an error
 /// inside `detail` is an [`EventError::InvalidDetail`] of `detail_type`.
-fn typed<T: DeserializeOwned>(value: serde_json::Value, detail_type: &str) -> Result<T, EventError> {
+fn typed<T: DeserializeOwned>(
+    value: serde_json::Value,
+    detail_type: &str,
+) -> Result<T, EventError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let source = e.into_inner();
@@ -343,7 +346,9 @@ impl EcsEvent {
             ("aws.ecs", CONTAINER_INSTANCE_STATE_CHANGE) => {
                 EcsEvent::ContainerInstanceStateChange(typed(value, &detail_type)?)
             }
-            ("aws.ecs", TASK_STATE_CHANGE) => EcsEvent::TaskStateChange(typed(value, &detail_type)?),
+            ("aws.ecs", TASK_STATE_CHANGE) => {
+                EcsEvent::TaskStateChange(typed(value, &detail_type)?)
+            }
             ("aws.events", SCHEDULED_EVENT) => EcsEvent::Scheduled(typed(value, &detail_type)?),
             _ => {
                 // Still an envelope: a malformed one is an error, not a silent skip.
@@ -401,7 +406,9 @@ impl DrainEvent {
 }
 
 /// The event's `time` as Unix seconds, when it has one.
-pub fn event_time_unix<T: Serialize + DeserializeOwned>(event: &EventBridgeEvent<T>) -> Option<i64> {
+pub fn event_time_unix<T: Serialize + DeserializeOwned>(
+    event: &EventBridgeEvent<T>,
+) -> Option<i64> {
     event.time.map(|t| t.timestamp())
 }
 

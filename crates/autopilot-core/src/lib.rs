@@ -13,9 +13,9 @@ pub mod events;
 pub mod log;
 pub mod model;
 
-pub mod ports;
 #[cfg(any(test, feature = "test-util"))]
 pub mod memory;
+pub mod ports;
 
 pub mod capacity;
 pub mod daemon;

@@ -1,13 +1,13 @@
 //! The capacity table's rules over the in-memory store (same condition semantics as DynamoDB):
 //! ordering under shuffled and duplicated delivery, tombstones, rejections, and the sweep.
 
+use autopilot_core::capacity::{CapacityRecorder, RecorderConfig};
 use autopilot_core::capacity::{Outcome, Record};
+use autopilot_core::env::ClusterScope;
 use autopilot_core::events::EcsEvent;
+use autopilot_core::memory::InMemoryCapacityStore;
 use autopilot_core::memory::InMemoryEcs;
 use autopilot_core::model::{Attribute, ContainerInstance, InstanceStatus, Resources, Task};
-use autopilot_core::capacity::{CapacityRecorder, RecorderConfig};
-use autopilot_core::env::ClusterScope;
-use autopilot_core::memory::InMemoryCapacityStore;
 use autopilot_core::ports::CapacityStore;
 use proptest::prelude::*;
 use serde_json::{json, Value};

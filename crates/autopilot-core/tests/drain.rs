@@ -12,14 +12,14 @@ use autopilot_core::drain::decide::{fit_to_hook, DrainLimits};
 use autopilot_core::drain::drainer::marker_supersedes;
 use autopilot_core::drain::drainer::MARKER_ATTRIBUTE;
 use autopilot_core::drain::RecheckMessage;
+use autopilot_core::drain::{decide, DrainConfig, DrainDecision, Drainer, Outcome};
 use autopilot_core::env::ClusterScope;
+use autopilot_core::events::EventBridgeEvent;
 use autopilot_core::events::{DrainEvent, LifecycleActionDetail};
 use autopilot_core::memory::{InMemoryEcs, InMemoryLifecycle, InMemoryQueue};
 use autopilot_core::model::Task;
-use autopilot_core::ports::HookTimeouts;
-use autopilot_core::drain::{decide, DrainConfig, DrainDecision, Drainer, Outcome};
-use autopilot_core::events::EventBridgeEvent;
 use autopilot_core::model::{ContainerInstance, InstanceStatus, SchedulingStrategy, Service};
+use autopilot_core::ports::HookTimeouts;
 
 fn svc_task(id: &str, service: &str) -> Task {
     Task::running(
@@ -484,7 +484,11 @@ async fn standalone_tasks_are_stopped_after_grace_and_deadline_completes() {
         "stopped once, then seen as stopping"
     );
     assert_eq!(
-        bed.ecs().task(&s.arn).expect("task").desired_status.as_deref(),
+        bed.ecs()
+            .task(&s.arn)
+            .expect("task")
+            .desired_status
+            .as_deref(),
         Some("STOPPED")
     );
     assert_eq!(bed.asg().completions(), 1);
@@ -634,7 +638,8 @@ fn sample_drainer_events_parse() {
     match load("drainer-recheck-message.json") {
         DrainEvent::Sqs(batch) => {
             assert_eq!(batch.records.len(), 1);
-            let m = RecheckMessage::parse(batch.records[0].body.as_deref().unwrap_or_default()).expect("body");
+            let m = RecheckMessage::parse(batch.records[0].body.as_deref().unwrap_or_default())
+                .expect("body");
             assert_eq!(m.attempt, 1);
         }
         other => panic!("{other:?}"),

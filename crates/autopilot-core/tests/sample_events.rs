@@ -79,10 +79,10 @@ fn every_sample_is_covered_here() {
 
 #[test]
 fn capacity_scenarios_replay_as_their_names_say() {
-    use autopilot_core::capacity::{Outcome, Record};
-    use autopilot_core::memory::InMemoryEcs;
     use autopilot_core::capacity::{CapacityRecorder, RecorderConfig};
+    use autopilot_core::capacity::{Outcome, Record};
     use autopilot_core::memory::InMemoryCapacityStore;
+    use autopilot_core::memory::InMemoryEcs;
 
     let rec = CapacityRecorder::new(
         InMemoryCapacityStore::new(),

@@ -4,9 +4,9 @@ use std::collections::BTreeSet;
 use std::process::{Command, Output};
 
 use autopilot_aws::{AwsEcs, DynamoCapacityStore};
-use autopilot_core::memory::InMemoryEcs;
 use autopilot_core::capacity::{CapacityRecorder, RecorderConfig};
 use autopilot_core::env::ClusterScope;
+use autopilot_core::memory::InMemoryEcs;
 use integration_tests::{EcsFixture, Moto, ACCOUNT, REGION};
 use serde_json::{json, Value};
 

@@ -11,11 +11,11 @@
 //! - Malformed events and table/ECS failures fail the invocation (Lambda retries, then the
 //!   on-failure destination keeps the event). Retries are safe: every write is conditional.
 
+use autopilot_core::capacity::{CapacityRecorder, EventResult, RecorderError, SweepReport};
 use autopilot_core::events::{EcsEvent, EventError};
 use autopilot_core::log::json_line;
-use autopilot_core::ports::{EcsError, EcsRead};
-use autopilot_core::capacity::{CapacityRecorder, EventResult, RecorderError, SweepReport};
 use autopilot_core::ports::CapacityStore;
+use autopilot_core::ports::{EcsError, EcsRead};
 use serde::Serialize;
 use thiserror::Error;
 

@@ -1,9 +1,9 @@
 //! capacity-recorder Lambda: configuration and clients are built once per cold start, then every
 //! invocation is handled by `capacity_recorder::handle` with that shared state.
 
-use autopilot_core::env::FromEnv;
 use autopilot_aws::{AwsEcs, DynamoCapacityStore};
 use autopilot_core::capacity::{CapacityRecorder, RecorderConfig};
+use autopilot_core::env::FromEnv;
 use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
 
 // One event at a time per execution environment: a single-threaded runtime is enough.
@@ -21,7 +21,8 @@ async fn main() -> Result<(), Error> {
 
     run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
-            capacity_recorder::handle(recorder, event.payload, autopilot_core::clock::unix_now()).await
+            capacity_recorder::handle(recorder, event.payload, autopilot_core::clock::unix_now())
+                .await
         },
     ))
     .await

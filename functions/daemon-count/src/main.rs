@@ -1,10 +1,10 @@
 //! daemon-count Lambda: configuration and clients are built once per cold start, then every
 //! invocation is handled by `daemon_count::handle` with that shared state.
 
-use autopilot_core::env::FromEnv;
 use autopilot_aws::AwsEcs;
 use autopilot_core::daemon::DaemonConfig;
 use autopilot_core::daemon::DaemonReconciler;
+use autopilot_core::env::FromEnv;
 use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
 
 // One event at a time per execution environment: a single-threaded runtime is enough.

@@ -1,9 +1,9 @@
 //! instance-drainer Lambda: configuration and clients are built once per cold start, then every
 //! invocation is handled by `instance_drainer::handle` with that shared state.
 
-use autopilot_core::env::FromEnv;
 use autopilot_aws::{AwsAutoScaling, AwsEcs, AwsSqs};
 use autopilot_core::drain::{DrainConfig, Drainer};
+use autopilot_core::env::FromEnv;
 use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
 
 // One event at a time per execution environment: a single-threaded runtime is enough.

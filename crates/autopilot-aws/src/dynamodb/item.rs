@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
+use autopilot_core::arn::cluster_name;
 use autopilot_core::capacity::{InstanceRecord, Record, TaskRecord, INSTANCE_PREFIX, TASK_PREFIX};
 use autopilot_core::model::{Attribute, ContainerInstance, InstanceStatus, Resources};
-use autopilot_core::arn::cluster_name;
 use autopilot_core::ports::capacity_store::{schema, StoreError};
 
 /// A DynamoDB item as the SDK has it.

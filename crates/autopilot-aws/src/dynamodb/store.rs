@@ -16,8 +16,8 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 use aws_sdk_dynamodb::Client;
 
-use autopilot_core::capacity::{Outcome, Record, RecordKey, WriteCondition};
 use autopilot_core::arn::cluster_name;
+use autopilot_core::capacity::{Outcome, Record, RecordKey, WriteCondition};
 use autopilot_core::ports::capacity_store::{schema, CapacityStore, StoreError};
 
 use super::conditions::{condition_parts, conditional_outcome};
@@ -102,10 +102,7 @@ impl CapacityStore for DynamoCapacityStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key(
-                schema::PARTITION_KEY,
-                s(cluster_name(&key.cluster_arn)),
-            )
+            .key(schema::PARTITION_KEY, s(cluster_name(&key.cluster_arn)))
             .key(schema::SORT_KEY, s(&key.sort_key))
             .update_expression(u.expression)
             .condition_expression(c.expression)
@@ -130,10 +127,7 @@ impl CapacityStore for DynamoCapacityStore {
             .client
             .delete_item()
             .table_name(&self.table)
-            .key(
-                schema::PARTITION_KEY,
-                s(cluster_name(&key.cluster_arn)),
-            )
+            .key(schema::PARTITION_KEY, s(cluster_name(&key.cluster_arn)))
             .key(schema::SORT_KEY, s(&key.sort_key))
             .condition_expression(c.expression)
             .set_expression_attribute_names(c.names)

@@ -125,4 +125,3 @@ pub fn service_from_sdk(s: &ecs::Service) -> Result<Service, EcsError> {
             .collect(),
     })
 }
-

@@ -15,7 +15,9 @@ use aws_sdk_ecs::types::{self as ecs, ContainerInstanceStatus, DesiredStatus, Se
 use aws_sdk_ecs::Client;
 
 use autopilot_core::model::{ContainerInstance, PlacementConstraint, Task, TaskDefinition};
-use autopilot_core::ports::{check_describe_failures, DescribedServices, EcsError, EcsRead, EcsWrite};
+use autopilot_core::ports::{
+    check_describe_failures, DescribedServices, EcsError, EcsRead, EcsWrite,
+};
 
 use crate::error::AwsError;
 
@@ -346,7 +348,6 @@ impl EcsRead for AwsEcs {
         }
         self.describe_tasks(cluster, &arns).await
     }
-
 }
 
 impl EcsWrite for AwsEcs {
@@ -461,8 +462,6 @@ impl AwsEcs {
 pub fn ec2_instance_filter(ec2_instance_id: &str) -> String {
     format!("ec2InstanceId == {ec2_instance_id}")
 }
-
-
 
 mod convert;
 pub use convert::*;

@@ -33,7 +33,10 @@
 use serde::Serialize;
 use thiserror::Error;
 
-use super::record::{task_skip_reason, InstanceRecord, Record, TaskRecord, STOPPED_TASK_TTL_SECS, TASK_TOMBSTONE_TTL_SECS, TOMBSTONE_TTL_SECS};
+use super::record::{
+    task_skip_reason, InstanceRecord, Record, TaskRecord, STOPPED_TASK_TTL_SECS,
+    TASK_TOMBSTONE_TTL_SECS, TOMBSTONE_TTL_SECS,
+};
 use crate::arn::same_cluster;
 use crate::events::{ContainerInstanceStateChange, EcsEvent, TaskStateChange};
 use crate::model::{ContainerInstance, InstanceStatus};
@@ -235,7 +238,6 @@ pub fn with_task_ttl(mut record: TaskRecord, now: i64) -> Record {
     Record::Task(record)
 }
 
-
 /// Refuses a resource ARN of another cluster, region or account ([`same_cluster`]).
 fn check_same_cluster(arn: &str, kind: &str, cluster_arn: &str) -> Result<(), RecordError> {
     if same_cluster(arn, kind, cluster_arn) {
@@ -256,7 +258,6 @@ pub fn keep_registered_at(new: &mut Record, stored: Option<&Record>) {
         }
     }
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -286,5 +287,4 @@ mod tests {
             assert_eq!(outcome(cond, stored), want, "{cond:?} over {stored:?}");
         }
     }
-
 }

@@ -5,11 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use super::record::{InstanceRecord, Record};
 #[cfg(test)]
 use super::record::TaskRecord;
+use super::record::{InstanceRecord, Record};
 use crate::model::{ContainerInstance, InstanceStatus};
-
 
 /// One host row of `capacity show`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -322,5 +321,4 @@ mod tests {
             "can-place sees the schedulable view"
         );
     }
-
 }

@@ -278,4 +278,3 @@ fn cluster_arn_for(
         .and_then(|ci| cluster_arn_from_instance(&ci.arn, name))
         .unwrap_or_else(|| name.to_string())
 }
-

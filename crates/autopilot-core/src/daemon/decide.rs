@@ -7,7 +7,10 @@
 use ecs_cluster_query::Expression;
 use serde::Serialize;
 
-use crate::model::{ContainerInstance, InstanceStatus, PlacementConstraint, SchedulingStrategy, Service, TaskDefinition};
+use crate::model::{
+    ContainerInstance, InstanceStatus, PlacementConstraint, SchedulingStrategy, Service,
+    TaskDefinition,
+};
 
 /// Tag that opts a service in (value `true`, any case) when `DAEMON_SERVICES` is not set.
 pub const DAEMON_TAG: &str = "ecs-autopilot:daemon";

@@ -40,7 +40,12 @@ pub struct DecisionRecord {
 }
 
 impl DecisionRecord {
-    pub(crate) fn skipped(cluster: &str, service: &str, previous: Option<i32>, reason: String) -> Self {
+    pub(crate) fn skipped(
+        cluster: &str,
+        service: &str,
+        previous: Option<i32>,
+        reason: String,
+    ) -> Self {
         DecisionRecord {
             cluster: cluster.to_string(),
             service: service.to_string(),

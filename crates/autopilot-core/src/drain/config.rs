@@ -95,7 +95,10 @@ impl FromEnv for DrainConfig {
         if let Some(policy) = choice(
             ENV_STANDALONE_TASKS,
             lookup(ENV_STANDALONE_TASKS),
-            &[("stop", StandalonePolicy::Stop), ("wait", StandalonePolicy::Wait)],
+            &[
+                ("stop", StandalonePolicy::Stop),
+                ("wait", StandalonePolicy::Wait),
+            ],
         )? {
             c.standalone = policy;
         }

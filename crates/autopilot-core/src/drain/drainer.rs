@@ -20,7 +20,9 @@ use super::decide::{decide, fit_to_hook, is_daemon_service, is_live, service_nam
 use super::recheck::{RecheckMessage, RECHECK_KIND};
 use super::report::{DrainRecord, Outcome, Trigger};
 use crate::clock::{system_clock, Clock};
-use crate::events::{event_time_unix, EventBridgeEvent, LifecycleActionDetail, SpotInterruptionDetail};
+use crate::events::{
+    event_time_unix, EventBridgeEvent, LifecycleActionDetail, SpotInterruptionDetail,
+};
 use crate::model::{ContainerInstance, InstanceStatus};
 use crate::ports::ecs::{EcsError, EcsRead, EcsWrite};
 use crate::ports::lifecycle::{AutoScalingError, LifecycleAction, LifecycleOutcome, LifecyclePort};
@@ -238,13 +240,11 @@ impl<E: EcsRead + EcsWrite, A: LifecyclePort, Q: RecheckQueue> Drainer<E, A, Q> 
                 Some(ci) => return Ok(Some((cluster, ci))),
                 // A hook whose metadata names the wrong cluster must not let a host with tasks
                 // terminate undrained: look where we would without metadata.
-                None => {
-                    warnings.push(format!(
+                None => warnings.push(format!(
                     "{ec2_instance_id} is no container instance of cluster {cluster} (from the \
                      hook's NotificationMetadata): searching {} instead",
                     self.config.clusters.describe()
-                ))
-                }
+                )),
             }
         }
         let clusters = self.config.clusters.resolve(&self.ecs).await?;

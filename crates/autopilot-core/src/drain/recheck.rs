@@ -47,4 +47,3 @@ impl RecheckMessage {
         serde_json::to_string(self).unwrap_or_default()
     }
 }
-

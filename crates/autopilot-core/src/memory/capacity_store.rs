@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
 use crate::arn::cluster_name;
-use crate::capacity::{keep_registered_at, outcome, Outcome, Record, RecordKey, StoredVersion, WriteCondition};
+use crate::capacity::{
+    keep_registered_at, outcome, Outcome, Record, RecordKey, StoredVersion, WriteCondition,
+};
 use crate::ports::capacity_store::{CapacityStore, StoreError};
 
 #[derive(Debug, Default)]

@@ -137,4 +137,3 @@ impl LifecyclePort for InMemoryLifecycle {
         self.call("RecordLifecycleActionHeartbeat", action, false)
     }
 }
-

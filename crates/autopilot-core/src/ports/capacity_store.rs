@@ -9,7 +9,6 @@ use thiserror::Error;
 
 use crate::capacity::{Outcome, Record, RecordKey, WriteCondition};
 
-
 /// The capacity table's schema — the one place it is defined in code. `template.yaml` declares the
 /// same table; a test keeps the two equal.
 pub mod schema {

@@ -71,4 +71,3 @@ pub trait LifecyclePort: Send + Sync {
         action: &LifecycleAction,
     ) -> impl Future<Output = Result<LifecycleOutcome, AutoScalingError>> + Send;
 }
-

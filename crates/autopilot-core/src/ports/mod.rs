@@ -7,6 +7,10 @@ pub mod lifecycle;
 pub mod queue;
 
 pub use capacity_store::{CapacityStore, StoreError};
-pub use ecs::{check_describe_failures, DescribedServices, EcsError, EcsRead, EcsWrite, DESCRIBE_MISSING};
-pub use lifecycle::{AutoScalingError, HookTimeouts, LifecycleAction, LifecycleOutcome, LifecyclePort};
+pub use ecs::{
+    check_describe_failures, DescribedServices, EcsError, EcsRead, EcsWrite, DESCRIBE_MISSING,
+};
+pub use lifecycle::{
+    AutoScalingError, HookTimeouts, LifecycleAction, LifecycleOutcome, LifecyclePort,
+};
 pub use queue::{QueueError, RecheckQueue};

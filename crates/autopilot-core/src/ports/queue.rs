@@ -23,4 +23,3 @@ pub trait RecheckQueue: Send + Sync {
         delay_seconds: u32,
     ) -> impl Future<Output = Result<String, QueueError>> + Send;
 }
-

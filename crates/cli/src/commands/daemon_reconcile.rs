@@ -1,10 +1,10 @@
 //! `daemon reconcile`: daemon-count's decision for one cluster, run from here (reads ECS; writes
 //! unless `--dry-run`).
 
-use autopilot_core::env::FromEnv;
 use autopilot_aws::AwsEcs;
 use autopilot_core::daemon::DaemonConfig;
 use autopilot_core::daemon::{Action, DaemonReconciler};
+use autopilot_core::env::FromEnv;
 use autopilot_core::ports::{EcsRead, EcsWrite};
 use aws_config::SdkConfig;
 use clap::Args;
