@@ -1,7 +1,7 @@
 //! Core of ecs-autopilot: everything that does not talk to AWS.
 //!
 //! Flat modules are the shared vocabulary — [`arn`], [`clock`], [`env`], [`events`], [`log`],
-//! [`model`]. Folders are a family of ports ([`ports`], and one in-memory fake per port in
+//! [`model`], [`record`] (the capacity table's). Folders are a family of ports ([`ports`], and one in-memory fake per port in
 //! [`memory`], behind the `test-util` feature for other crates) or one capability each:
 //! [`daemon`] (daemon-count), [`capacity`] (the capacity table), [`drain`] (instance-drainer),
 //! each with `config`, `decide` (pure, with its table of cases), `report` and its service.
@@ -12,6 +12,7 @@ pub mod env;
 pub mod events;
 pub mod log;
 pub mod model;
+pub mod record;
 
 #[cfg(any(test, feature = "test-util"))]
 pub mod memory;

@@ -30,44 +30,15 @@
 //! `registeredAt` expressions keep working after events, and the sweep does not rewrite every host
 //! an event touched.
 
-use serde::Serialize;
 use thiserror::Error;
 
-use super::record::{
-    task_skip_reason, InstanceRecord, Record, TaskRecord, STOPPED_TASK_TTL_SECS,
-    TASK_TOMBSTONE_TTL_SECS, TOMBSTONE_TTL_SECS,
-};
 use crate::arn::same_cluster;
 use crate::events::{ContainerInstanceStateChange, EcsEvent, TaskStateChange};
 use crate::model::{ContainerInstance, InstanceStatus};
-
-/// What the stored item looked like, as far as ordering goes: `None` = absent,
-/// `Some(None)` = present without a version, `Some(Some(v))` = version v.
-pub type StoredVersion = Option<Option<i64>>;
-
-/// When a write may replace the stored item (see the module docs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WriteCondition {
-    /// Events: absent, or stored version lower than this.
-    NewerThanStored(i64),
-    /// Versioned snapshots: absent, or stored version lower or equal.
-    AtLeastStored(i64),
-    /// Version-less snapshots and sweep deletions: the item is exactly as read.
-    Unchanged(StoredVersion),
-}
-
-/// What a conditional write did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    Applied,
-    /// Same version already stored: a duplicate delivery.
-    Duplicate,
-    /// A higher version already stored: an out-of-order delivery.
-    Stale,
-    /// A snapshot lost a race with an event (the item changed since the sweep read it).
-    Conflict,
-}
+use crate::record::{
+    task_skip_reason, InstanceRecord, Outcome, Record, StoredVersion, TaskRecord, WriteCondition,
+    STOPPED_TASK_TTL_SECS, TASK_TOMBSTONE_TTL_SECS, TOMBSTONE_TTL_SECS,
+};
 
 /// The pure rule behind every conditional write (the in-memory store applies it directly; the
 /// DynamoDB adapter expresses the same rule as a ConditionExpression and classifies failures with it).

@@ -1,6 +1,5 @@
 //! The capacity table: "is there room for this task right now, and where?" from one Query.
 //!
-//! - [`record`]: the table's records (one per host and per task);
 //! - [`decide`]: the pure rules — which write an event causes and when a write supersedes what is
 //!   stored (the ordering rules are documented there);
 //! - [`recorder`]: [`CapacityRecorder`], one conditional write per event and the repairing sweep;
@@ -9,13 +8,12 @@
 pub mod config;
 pub mod decide;
 pub mod query;
-pub mod record;
 pub mod recorder;
 pub mod report;
 
+pub use crate::record::*;
 pub use config::{RecorderConfig, ENV_CAPACITY_TABLE};
 pub use decide::*;
 pub use query::*;
-pub use record::*;
 pub use recorder::{CapacityRecorder, RecorderError};
 pub use report::{count_outcomes, EventResult, SweepReport};

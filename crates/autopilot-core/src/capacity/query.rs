@@ -5,10 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-#[cfg(test)]
-use super::record::TaskRecord;
-use super::record::{InstanceRecord, Record};
 use crate::model::{ContainerInstance, InstanceStatus};
+#[cfg(test)]
+use crate::record::TaskRecord;
+use crate::record::{InstanceRecord, Record};
 
 /// One host row of `capacity show`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

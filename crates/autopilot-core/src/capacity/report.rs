@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::decide::Outcome;
+use crate::record::Outcome;
 
 /// What one event did: logged as one JSON line and returned.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

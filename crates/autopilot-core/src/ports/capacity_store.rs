@@ -7,7 +7,7 @@ use std::future::Future;
 
 use thiserror::Error;
 
-use crate::capacity::{Outcome, Record, RecordKey, WriteCondition};
+use crate::record::{Outcome, Record, RecordKey, WriteCondition};
 
 /// The capacity table's schema — the one place it is defined in code. `template.yaml` declares the
 /// same table; a test keeps the two equal.

@@ -1,4 +1,6 @@
-//! The capacity table's records: one per host and per task, keyed by cluster and resource.
+//! The capacity table's vocabulary: its records (one per host and per task, keyed by cluster and
+//! resource) and the conditions and outcomes of a conditional write. The rules live in
+//! [`crate::capacity`]; the store port in [`crate::ports::capacity_store`].
 
 use serde::Serialize;
 
@@ -121,4 +123,32 @@ impl Record {
             Record::Task(r) => &r.task_arn,
         }
     }
+}
+
+/// What the stored item looked like, as far as ordering goes: `None` = absent,
+/// `Some(None)` = present without a version, `Some(Some(v))` = version v.
+pub type StoredVersion = Option<Option<i64>>;
+
+/// When a write may replace the stored item (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteCondition {
+    /// Events: absent, or stored version lower than this.
+    NewerThanStored(i64),
+    /// Versioned snapshots: absent, or stored version lower or equal.
+    AtLeastStored(i64),
+    /// Version-less snapshots and sweep deletions: the item is exactly as read.
+    Unchanged(StoredVersion),
+}
+
+/// What a conditional write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Applied,
+    /// Same version already stored: a duplicate delivery.
+    Duplicate,
+    /// A higher version already stored: an out-of-order delivery.
+    Stale,
+    /// A snapshot lost a race with an event (the item changed since the sweep read it).
+    Conflict,
 }

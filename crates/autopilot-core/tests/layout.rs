@@ -1,0 +1,99 @@
+//! The crate's layout rule: no cycle between its top-level modules (a flat file or a folder).
+//! Test-only code (after `#[cfg(test)]`) and comments are not counted.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+fn module_sources(src: &Path) -> BTreeMap<String, String> {
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    let mut stack = vec![src.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read src") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if path.extension().and_then(|e| e.to_str()) != Some("rs") {
+                continue;
+            }
+            let rel = path.strip_prefix(src).expect("under src");
+            let top = rel
+                .components()
+                .next()
+                .and_then(|c| c.as_os_str().to_str())
+                .map(|s| s.trim_end_matches(".rs").to_string())
+                .expect("a name");
+            if top == "lib" {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("read file");
+            // Code only: doc links and comments name modules without depending on them.
+            let body: String = text
+                .split("#[cfg(test)]")
+                .next()
+                .unwrap_or("")
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            out.entry(top).or_default().push_str(&body);
+        }
+    }
+    out
+}
+
+#[test]
+fn top_level_modules_have_no_cycle() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let sources = module_sources(&src);
+    let names: BTreeSet<String> = sources.keys().cloned().collect();
+    let edges: BTreeMap<String, BTreeSet<String>> = sources
+        .iter()
+        .map(|(module, text)| {
+            let deps = names
+                .iter()
+                .filter(|other| *other != module)
+                .filter(|other| {
+                    text.contains(&format!("crate::{other}::"))
+                        || text.contains(&format!("crate::{other}}}"))
+                        || text.contains(&format!("crate::{other};"))
+                        || text.contains(&format!("crate::{{{other}"))
+                })
+                .cloned()
+                .collect();
+            (module.clone(), deps)
+        })
+        .collect();
+    assert!(edges.len() >= 10, "found the modules: {edges:?}");
+    // Depth-first search for a back edge.
+    fn visit(
+        node: &str,
+        edges: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(i) = path.iter().position(|p| p == node) {
+            let mut cycle = path[i..].to_vec();
+            cycle.push(node.to_string());
+            return Some(cycle);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_string());
+        for next in edges.get(node).into_iter().flatten() {
+            if let Some(c) = visit(next, edges, path, done) {
+                return Some(c);
+            }
+        }
+        path.pop();
+        done.insert(node.to_string());
+        None
+    }
+    let mut done = BTreeSet::new();
+    for node in edges.keys() {
+        let cycle = visit(node, &edges, &mut Vec::new(), &mut done);
+        assert!(cycle.is_none(), "module cycle: {cycle:?} (edges: {edges:?})");
+    }
+}
