@@ -34,13 +34,9 @@ pub struct EventResource {
     pub name: String,
     #[serde(default, rename = "type")]
     pub kind: Option<String>,
-    #[serde(default)]
     pub integer_value: Option<i64>,
-    #[serde(default)]
     pub long_value: Option<i64>,
-    #[serde(default)]
     pub double_value: Option<f64>,
-    #[serde(default)]
     pub string_set_value: Option<Vec<String>>,
 }
 
@@ -72,11 +68,8 @@ pub fn resources_from_list(list: &[EventResource]) -> Resources {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VersionInfo {
-    #[serde(default)]
     pub agent_version: Option<String>,
-    #[serde(default)]
     pub agent_hash: Option<String>,
-    #[serde(default)]
     pub docker_version: Option<String>,
 }
 
@@ -86,27 +79,16 @@ pub struct VersionInfo {
 pub struct ContainerInstanceStateChange {
     pub cluster_arn: String,
     pub container_instance_arn: String,
-    #[serde(default)]
     pub ec2_instance_id: Option<String>,
-    #[serde(default)]
     pub status: Option<InstanceStatus>,
-    #[serde(default)]
     pub agent_connected: Option<bool>,
-    #[serde(default)]
     pub attributes: Option<Vec<Attribute>>,
-    #[serde(default)]
     pub registered_resources: Option<Vec<EventResource>>,
-    #[serde(default)]
     pub remaining_resources: Option<Vec<EventResource>>,
-    #[serde(default)]
     pub running_tasks_count: Option<i64>,
-    #[serde(default)]
     pub pending_tasks_count: Option<i64>,
-    #[serde(default)]
     pub version: Option<i64>,
-    #[serde(default)]
     pub version_info: Option<VersionInfo>,
-    #[serde(default)]
     pub updated_at: Option<String>,
 }
 
@@ -142,37 +124,21 @@ impl ContainerInstanceStateChange {
 pub struct TaskStateChange {
     pub cluster_arn: String,
     pub task_arn: String,
-    #[serde(default)]
     pub container_instance_arn: Option<String>,
-    #[serde(default)]
     pub last_status: Option<String>,
-    #[serde(default)]
     pub desired_status: Option<String>,
-    #[serde(default)]
     pub cpu: Option<String>,
-    #[serde(default)]
     pub memory: Option<String>,
-    #[serde(default)]
     pub group: Option<String>,
-    #[serde(default)]
     pub started_by: Option<String>,
-    #[serde(default)]
     pub launch_type: Option<String>,
-    #[serde(default)]
     pub task_definition_arn: Option<String>,
-    #[serde(default)]
     pub stopped_reason: Option<String>,
-    #[serde(default)]
     pub stop_code: Option<String>,
-    #[serde(default)]
     pub version: Option<i64>,
-    #[serde(default)]
     pub created_at: Option<String>,
-    #[serde(default)]
     pub started_at: Option<String>,
-    #[serde(default)]
     pub stopped_at: Option<String>,
-    #[serde(default)]
     pub updated_at: Option<String>,
 }
 

@@ -94,6 +94,9 @@ fn top_level_modules_have_no_cycle() {
     let mut done = BTreeSet::new();
     for node in edges.keys() {
         let cycle = visit(node, &edges, &mut Vec::new(), &mut done);
-        assert!(cycle.is_none(), "module cycle: {cycle:?} (edges: {edges:?})");
+        assert!(
+            cycle.is_none(),
+            "module cycle: {cycle:?} (edges: {edges:?})"
+        );
     }
 }

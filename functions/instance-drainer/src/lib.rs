@@ -97,30 +97,16 @@ where
         }
     };
     match event {
-        DrainEvent::LifecycleTerminate(e) => {
-            let record = drainer
-                .on_lifecycle_action(&e)
-                .await
-                .map_err(|source| failed(&e.detail.ec2_instance_id, source))?;
-            log_record(&record);
-            Ok(Response::Event(EventResponse {
-                trigger: "lifecycle_action",
-                record: Some(Box::new(record)),
-                skipped: None,
-            }))
-        }
-        DrainEvent::SpotInterruption(e) => {
-            let record = drainer
-                .on_spot_interruption(&e)
-                .await
-                .map_err(|source| failed(&e.detail.instance_id, source))?;
-            log_record(&record);
-            Ok(Response::Event(EventResponse {
-                trigger: "spot_interruption",
-                record: Some(Box::new(record)),
-                skipped: None,
-            }))
-        }
+        DrainEvent::LifecycleTerminate(e) => event_response(
+            "lifecycle_action",
+            &e.detail.ec2_instance_id,
+            drainer.on_lifecycle_action(&e).await,
+        ),
+        DrainEvent::SpotInterruption(e) => event_response(
+            "spot_interruption",
+            &e.detail.instance_id,
+            drainer.on_spot_interruption(&e).await,
+        ),
         DrainEvent::Sqs(batch) => {
             let mut out = BatchResponse::default();
             for r in batch.records {
@@ -158,6 +144,21 @@ where
             }))
         }
     }
+}
+
+/// The answer to one EventBridge event: its record (logged), or the failure (the invocation fails).
+fn event_response(
+    trigger: &'static str,
+    instance: &str,
+    result: Result<DrainRecord, DrainError>,
+) -> Result<Response, HandlerError> {
+    let record = result.map_err(|source| failed(instance, source))?;
+    log_record(&record);
+    Ok(Response::Event(EventResponse {
+        trigger,
+        record: Some(Box::new(record)),
+        skipped: None,
+    }))
 }
 
 fn failed(instance: &str, source: DrainError) -> HandlerError {

@@ -110,13 +110,7 @@ pub fn service_from_sdk(s: &ecs::Service) -> Result<Service, EcsError> {
         placement_constraints: s
             .placement_constraints()
             .iter()
-            .map(|c| PlacementConstraint {
-                kind: c
-                    .r#type()
-                    .map(|t| t.as_str().to_string())
-                    .unwrap_or_default(),
-                expression: c.expression().map(str::to_string),
-            })
+            .map(|c| constraint_from_sdk(c.r#type().map(|t| t.as_str()), c.expression()))
             .collect(),
         tags: s
             .tags()
@@ -124,4 +118,12 @@ pub fn service_from_sdk(s: &ecs::Service) -> Result<Service, EcsError> {
             .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
             .collect(),
     })
+}
+
+/// A placement constraint (of a service or a task definition: two SDK types, one shape).
+pub fn constraint_from_sdk(kind: Option<&str>, expression: Option<&str>) -> PlacementConstraint {
+    PlacementConstraint {
+        kind: kind.unwrap_or_default().to_string(),
+        expression: expression.map(str::to_string),
+    }
 }

@@ -14,7 +14,7 @@ use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::types::{self as ecs, ContainerInstanceStatus, DesiredStatus, ServiceField};
 use aws_sdk_ecs::Client;
 
-use autopilot_core::model::{ContainerInstance, PlacementConstraint, Task, TaskDefinition};
+use autopilot_core::model::{ContainerInstance, Task, TaskDefinition};
 use autopilot_core::ports::{
     check_describe_failures, DescribedServices, EcsError, EcsRead, EcsWrite,
 };
@@ -74,15 +74,54 @@ where
     }
 }
 
+/// Failure entries of a Describe call: `(arn, reason)`.
+type Failures = Vec<(String, String)>;
+
+/// What a batched Describe collects: the items, and ECS's failure entries (logged); callers
+/// apply [`check_describe_failures`].
+struct Described<T> {
+    items: Vec<T>,
+    failures: Failures,
+}
+
+impl<T> Described<T> {
+    fn with_capacity(n: usize) -> Self {
+        Described {
+            items: Vec::with_capacity(n),
+            failures: Vec::new(),
+        }
+    }
+
+    /// Adds one response's converted items and failure entries.
+    fn add(
+        &mut self,
+        items: impl Iterator<Item = Result<T, EcsError>>,
+        failures: &[ecs::Failure],
+    ) -> Result<(), EcsError> {
+        for item in items {
+            self.items.push(item?);
+        }
+        for f in failures {
+            let (arn, reason) = failure_entry(f);
+            tracing::info!(arn = %arn, reason = %reason, "Describe failure entry");
+            self.failures.push((arn, reason));
+        }
+        Ok(())
+    }
+
+    fn into_parts(self) -> (Vec<T>, Failures) {
+        (self.items, self.failures)
+    }
+}
+
 impl AwsEcs {
-    /// DescribeContainerInstances in batches of 100, with ECS's failure entries `(arn, reason)`.
-    async fn describe_instances_reporting(
+    /// DescribeContainerInstances in batches of 100, with ECS's failure entries.
+    async fn describe_instances(
         &self,
         cluster: &str,
         arns: &[String],
-    ) -> Result<(Vec<ContainerInstance>, Vec<(String, String)>), EcsError> {
-        let mut out = Vec::with_capacity(arns.len());
-        let mut failures = Vec::new();
+    ) -> Result<(Vec<ContainerInstance>, Failures), EcsError> {
+        let mut out = Described::with_capacity(arns.len());
         for batch in arns.chunks(DESCRIBE_INSTANCES_BATCH) {
             let resp = self
                 .client
@@ -92,39 +131,19 @@ impl AwsEcs {
                 .send()
                 .await
                 .map_err(|e| map_err("DescribeContainerInstances", Some(cluster), e))?;
-            for f in resp.failures() {
-                tracing::info!(
-                    arn = f.arn().unwrap_or(""),
-                    reason = f.reason().unwrap_or(""),
-                    "DescribeContainerInstances failure entry"
-                );
-                failures.push(failure_entry(f));
-            }
-            for ci in resp.container_instances() {
-                out.push(container_instance_from_sdk(ci)?);
-            }
+            let items = resp.container_instances().iter();
+            out.add(items.map(container_instance_from_sdk), resp.failures())?;
         }
-        Ok((out, failures))
+        Ok(out.into_parts())
     }
 
-    /// DescribeContainerInstances in batches of 100. Failure entries (an instance deregistered
-    /// between List and Describe) are logged and skipped: the instance is gone, not an error.
-    pub(crate) async fn describe_instances(
+    /// DescribeTasks in batches of 100, with ECS's failure entries.
+    async fn describe_tasks(
         &self,
         cluster: &str,
         arns: &[String],
-    ) -> Result<Vec<ContainerInstance>, EcsError> {
-        Ok(self.describe_instances_reporting(cluster, arns).await?.0)
-    }
-
-    /// DescribeTasks in batches of 100, with ECS's failure entries `(arn, reason)`.
-    async fn describe_tasks_reporting(
-        &self,
-        cluster: &str,
-        arns: &[String],
-    ) -> Result<(Vec<Task>, Vec<(String, String)>), EcsError> {
-        let mut out = Vec::with_capacity(arns.len());
-        let mut failures = Vec::new();
+    ) -> Result<(Vec<Task>, Failures), EcsError> {
+        let mut out = Described::with_capacity(arns.len());
         for batch in arns.chunks(DESCRIBE_TASKS_BATCH) {
             let resp = self
                 .client
@@ -134,21 +153,9 @@ impl AwsEcs {
                 .send()
                 .await
                 .map_err(|e| map_err("DescribeTasks", Some(cluster), e))?;
-            failures.extend(resp.failures().iter().map(failure_entry));
-            for t in resp.tasks() {
-                out.push(task_from_sdk(t)?);
-            }
+            out.add(resp.tasks().iter().map(task_from_sdk), resp.failures())?;
         }
-        Ok((out, failures))
-    }
-
-    /// DescribeTasks in batches of 100 (failure entries skipped).
-    pub(crate) async fn describe_tasks(
-        &self,
-        cluster: &str,
-        arns: &[String],
-    ) -> Result<Vec<Task>, EcsError> {
-        Ok(self.describe_tasks_reporting(cluster, arns).await?.0)
+        Ok(out.into_parts())
     }
 }
 
@@ -189,7 +196,7 @@ impl EcsRead for AwsEcs {
 
         // A listed host ECS did not describe is not gone unless ECS says MISSING: the sweep
         // would otherwise remove a live host, and daemon-count would under-count.
-        let (instances, failures) = self.describe_instances_reporting(cluster, &arns).await?;
+        let (instances, failures) = self.describe_instances(cluster, &arns).await?;
         check_describe_failures("DescribeContainerInstances", &failures)?;
         Ok(instances)
     }
@@ -258,13 +265,7 @@ impl EcsRead for AwsEcs {
             placement_constraints: td
                 .placement_constraints()
                 .iter()
-                .map(|c| PlacementConstraint {
-                    kind: c
-                        .r#type()
-                        .map(|t| t.as_str().to_string())
-                        .unwrap_or_default(),
-                    expression: c.expression().map(str::to_string),
-                })
+                .map(|c| constraint_from_sdk(c.r#type().map(|t| t.as_str()), c.expression()))
                 .collect(),
         })
     }
@@ -285,7 +286,7 @@ impl EcsRead for AwsEcs {
             .await
             .map_err(|e| map_err("ListTasks", Some(cluster), e))?;
         // As for hosts: only MISSING means the task is gone.
-        let (tasks, failures) = self.describe_tasks_reporting(cluster, &arns).await?;
+        let (tasks, failures) = self.describe_tasks(cluster, &arns).await?;
         check_describe_failures("DescribeTasks", &failures)?;
         Ok(tasks)
     }
@@ -314,6 +315,7 @@ impl EcsRead for AwsEcs {
         Ok(self
             .describe_instances(cluster, &arns)
             .await?
+            .0
             .into_iter()
             .find(|ci| ci.ec2_instance_id.as_deref() == Some(ec2_instance_id)))
     }
@@ -326,6 +328,7 @@ impl EcsRead for AwsEcs {
         Ok(self
             .describe_instances(cluster, &[container_instance_arn.to_string()])
             .await?
+            .0
             .into_iter()
             .find(|ci| ci.arn == container_instance_arn))
     }
@@ -346,7 +349,7 @@ impl EcsRead for AwsEcs {
                 arns.push(arn);
             }
         }
-        self.describe_tasks(cluster, &arns).await
+        Ok(self.describe_tasks(cluster, &arns).await?.0)
     }
 }
 

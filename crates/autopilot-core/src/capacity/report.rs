@@ -7,21 +7,17 @@ use serde::Serialize;
 use crate::record::Outcome;
 
 /// What one event did: logged as one JSON line and returned.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EventResult {
     pub detail_type: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub resource: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<i64>,
     /// `applied`, `duplicate`, `stale`, `conflict` — or absent when skipped.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<Outcome>,
     /// Table requests made (0 or 1).
     pub writes: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
 }
 

@@ -32,33 +32,26 @@ pub enum Outcome {
 }
 
 /// One JSON log line and the invocation's answer, per host per invocation.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DrainRecord {
     pub trigger: Trigger,
     pub ec2_instance_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub container_instance: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub auto_scaling_group: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub lifecycle_hook: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub attempt: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub elapsed_seconds: Option<u64>,
     /// UpdateContainerInstancesState(DRAINING) was called by this invocation.
     pub set_draining: bool,
     pub outcome: Outcome,
     /// `drained`, `deadline`, `not_ecs_host` or `instance_gone` for completions.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Live tasks seen on the host (for `deadline`: what was still running).
     pub tasks: HostTasks,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub stopped_tasks: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub recheck_delay_seconds: Option<u32>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,

@@ -205,6 +205,22 @@ impl InMemoryEcs {
         self.state().calls.clear();
     }
 
+    /// Records `operation` and finds the first host of the cluster that matches.
+    fn instance_where(
+        &self,
+        operation: &'static str,
+        cluster_id: &str,
+        matches: impl Fn(&ContainerInstance) -> bool,
+    ) -> Result<(MutexGuard<'_, State>, Option<ContainerInstance>), EcsError> {
+        let mut st = self.enter(operation)?;
+        let found = cluster(&mut st, cluster_id)?
+            .instances
+            .iter()
+            .find(|ci| matches(ci))
+            .cloned();
+        Ok((st, found))
+    }
+
     /// Records the call and returns the injected failure, if any.
     fn enter(&self, operation: &'static str) -> Result<MutexGuard<'_, State>, EcsError> {
         let mut st = self.state();
@@ -285,12 +301,9 @@ impl EcsRead for InMemoryEcs {
         cluster_id: &str,
         ec2_instance_id: &str,
     ) -> Result<Option<ContainerInstance>, EcsError> {
-        let mut st = self.enter("ListContainerInstances")?;
-        let found = cluster(&mut st, cluster_id)?
-            .instances
-            .iter()
-            .find(|ci| ci.ec2_instance_id.as_deref() == Some(ec2_instance_id))
-            .cloned();
+        let (mut st, found) = self.instance_where("ListContainerInstances", cluster_id, |ci| {
+            ci.ec2_instance_id.as_deref() == Some(ec2_instance_id)
+        })?;
         if found.is_some() {
             st.calls.push("DescribeContainerInstances".into());
         }
@@ -302,19 +315,16 @@ impl EcsRead for InMemoryEcs {
         cluster_id: &str,
         arn: &str,
     ) -> Result<Option<ContainerInstance>, EcsError> {
-        let mut st = self.enter("DescribeContainerInstances")?;
-        let found = cluster(&mut st, cluster_id)?
-            .instances
-            .iter()
-            .find(|ci| ci.arn == arn)
-            .cloned();
-        Ok(described(
+        let (st, found) =
+            self.instance_where("DescribeContainerInstances", cluster_id, |ci| ci.arn == arn)?;
+        let listed = found.into_iter().collect();
+        let mut described = described(
             "DescribeContainerInstances",
-            found.into_iter().collect(),
+            listed,
             |ci| &ci.arn,
             &st.describe_failures,
-        )?
-        .pop())
+        )?;
+        Ok(described.pop())
     }
 
     async fn list_service_arns(&self, cluster_id: &str) -> Result<Vec<String>, EcsError> {
