@@ -1,34 +1,8 @@
-//! The capacity table's model and its pure rules: which record an event becomes, whether a write
-//! supersedes what is stored, and what the stored records say about free capacity.
-//!
-//! # Ordering
-//! ECS gives every container instance and task one change counter, `version`, shared by events
-//! (`detail.version`) and the Describe APIs. A write carries a [`WriteCondition`]:
-//! - an **event** applies only when the item is absent or holds a lower version; an equal version
-//!   is a duplicate and a lower one is stale — both are successful no-ops ([`Outcome`]);
-//! - a **versioned snapshot** (the sweep's Describe) applies when the stored version is lower *or
-//!   equal*: PutAttributes changes attributes without an event (and, we assume, without a version
-//!   bump), so an equal-version snapshot refreshes them;
-//! - a **version-less snapshot** (moto's Describe has no `version`) applies only when the item is
-//!   exactly as the sweep read it a moment before (absent, or the same version), and keeps that
-//!   version: it never moves the counter, so it can neither hide a newer event nor let an older one
-//!   in. An event that lands between the sweep's read and write wins; the next sweep catches up.
-//!
-//! # Tombstones and storage bounds
-//! A deregistered host (status INACTIVE) becomes a **tombstone** carrying its version, so a late
-//! older event cannot resurrect it. The sweep removes what ECS no longer lists the same way: a
-//! host or task that is gone becomes a tombstone carrying the **highest version the table saw**
-//! for it, so a late event with the same or a lower version is refused (duplicate / stale) like
-//! any other. A newer event still applies (it is information the table never had); the next
-//! sweep removes the item again if ECS still does not list it. Tombstones and STOPPED tasks expire
-//! through the table's TTL attribute (`expires_at`).
-//!
-//! # Fields a write never erases
-//! ECS's events carry no `registeredAt`; only the Describe API does. A write of a host record
-//! without `registered_at` keeps the stored one (the DynamoDB adapter writes with UpdateItem:
-//! SET of every present field, REMOVE of the absent optional ones except `registered_at`), so
-//! `registeredAt` expressions keep working after events, and the sweep does not rewrite every host
-//! an event touched.
+//! The capacity table's pure rules: which write an event causes ([`plan_event`]) and whether a
+//! write supersedes what is stored ([`outcome`]: events need a higher `version`, versioned
+//! snapshots a higher or equal one, version-less snapshots an unchanged item; tombstones keep the
+//! highest version seen; a write never erases `registered_at`). The full specification is the
+//! README's "Ordering rules".
 
 use thiserror::Error;
 

@@ -1,15 +1,7 @@
 //! The drainer: reads state through the ports, applies [`decide`], and acts. One invocation never
-//! waits: when tasks remain it queues a delayed re-check and returns.
-//!
-//! **Exactly once.** Auto Scaling itself guarantees a lifecycle action completes once: a second
-//! CompleteLifecycleAction (or a heartbeat) on a completed action fails with `ValidationError: No
-//! active Lifecycle Action found`, which we treat as success ([`Outcome::AlreadyCompleted`]). On top
-//! of that, a marker attribute on the container instance (`ecs-autopilot.drain` =
-//! `TOKEN/ATTEMPT`, then `TOKEN/done`) keeps duplicates from calling it at all: a duplicate
-//! lifecycle event finds the marker and stops; a duplicate re-check finds a marker that moved on
-//! and stops; a re-check sends its heartbeat before anything else, so one arriving after the action
-//! completed elsewhere stops too. Two copies processed at the very same moment may both complete;
-//! the second is the no-op above.
+//! waits: when tasks remain it queues a delayed re-check and returns. Exactly once comes from Auto
+//! Scaling (a second completion is a no-op we accept) plus a progress marker attribute on the host
+//! ([`MARKER_ATTRIBUTE`]); the README's instance-drainer "How it works" specifies it.
 
 use std::collections::BTreeSet;
 
