@@ -11,6 +11,10 @@ Started by the Rust test helper (tests/support/lib.rs) and by scripts/demo. Prot
                                                 which moto lacks: added by install_lifecycle_handlers)
     {"op": "pin_ecs_tasks"} -> {"ok": true}    (tasks stay RUNNING until stopped: moto's state manager)
     {"op": "take_messages", "queue": "NAME"} -> {"messages": [{"id", "body", "delay_seconds"}]}
+    {"op": "fail_describe", "container_instance_id": "ID", "reason": "INTERNAL_ERROR"} -> {"ok": true}
+        (DescribeContainerInstances reports that host as a failure entry with that reason, as ECS
+        does when it lists a host it cannot describe; moto has no way to produce one. A reason of
+        null clears it.)
         (removes every message from the queue, delayed ones included, as a consumer would receive them
         once their delay has passed: tests assert the delay without waiting it out)
   Errors answer {"error": "..."}.
@@ -32,6 +36,7 @@ def main() -> None:
     # Request logs would bury test output; errors still show.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     install_lifecycle_handlers()
+    install_describe_failures()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -89,6 +94,12 @@ def handle(cmd: dict, ec2, endpoint: str) -> dict:
         return {"ok": True}
     if op == "take_messages":
         return {"messages": take_messages(cmd["queue"])}
+    if op == "fail_describe":
+        if cmd.get("reason"):
+            DESCRIBE_FAILURES[cmd["container_instance_id"]] = cmd["reason"]
+        else:
+            DESCRIBE_FAILURES.pop(cmd["container_instance_id"], None)
+        return {"ok": True}
     raise ValueError(f"unknown op {op!r}")
 
 
@@ -140,6 +151,49 @@ def install_lifecycle_handlers() -> None:
 
     AutoScalingResponse.complete_lifecycle_action = complete_lifecycle_action
     AutoScalingResponse.record_lifecycle_action_heartbeat = record_lifecycle_action_heartbeat
+
+
+# Container instance id -> the failure reason DescribeContainerInstances reports for it.
+DESCRIBE_FAILURES: dict = {}
+
+
+def install_describe_failures() -> None:
+    """Wraps moto's DescribeContainerInstances so a host can come back as a failure entry with a
+    reason other than MISSING (ECS does this for a host it listed but could not describe)."""
+    from moto.ecs.models import ContainerInstanceFailure, EC2ContainerServiceBackend
+
+    original = EC2ContainerServiceBackend.describe_container_instances
+
+    def describe_container_instances(self, cluster_str, ids):
+        instances, failures = original(self, cluster_str, ids)
+        kept = []
+        for ci in instances:
+            short_id = ci.container_instance_arn.split("/")[-1]
+            reason = DESCRIBE_FAILURES.get(short_id)
+            if reason:
+                failures.append(
+                    ContainerInstanceFailure(reason, short_id, self.account_id, self.region_name)
+                )
+            else:
+                kept.append(ci)
+        return kept, failures
+
+    EC2ContainerServiceBackend.describe_container_instances = describe_container_instances
+
+    # DeleteAttributes: AWS says to give a custom attribute's name and target, not its value
+    # ("don't specify the value"); moto 5.2.5 deletes only when the given value equals the stored
+    # one, so a value-less delete would do nothing. Make it delete by name, as AWS does.
+    original_delete = EC2ContainerServiceBackend._delete_attribute
+
+    def delete_attribute(self, cluster_name, name, value=None, target_id=None, target_type=None):
+        if value is None and target_id is not None and target_type is None:
+            instance = self.container_instances[cluster_name].get(target_id.rsplit("/", 1)[-1])
+            if instance is not None and name in instance.attributes:
+                del instance.attributes[name]
+                return
+        return original_delete(self, cluster_name, name, value, target_id, target_type)
+
+    EC2ContainerServiceBackend._delete_attribute = delete_attribute
 
 
 def take_messages(queue_name: str) -> list:

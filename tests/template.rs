@@ -173,6 +173,7 @@ fn each_function_is_granted_exactly_the_calls_its_code_makes() {
                 "ecs:DescribeContainerInstances",
                 "ecs:UpdateContainerInstancesState",
                 "ecs:PutAttributes",
+                "ecs:DeleteAttributes",
                 "ecs:ListTasks",
                 "ecs:DescribeTasks",
                 "ecs:DescribeServices",
@@ -186,6 +187,7 @@ fn each_function_is_granted_exactly_the_calls_its_code_makes() {
         "ecs:UpdateService",
         "ecs:UpdateContainerInstancesState",
         "ecs:PutAttributes",
+        "ecs:DeleteAttributes",
         "ecs:StopTask",
         "dynamodb:UpdateItem",
         "autoscaling:CompleteLifecycleAction",
@@ -206,4 +208,36 @@ fn each_function_is_granted_exactly_the_calls_its_code_makes() {
             }
         }
     }
+}
+
+/// The drainer re-queues to the queue that triggers it: Lambda's recursive-loop detection would
+/// stop a drain after ~16 re-checks unless the function allows its own loop; its rule receives
+/// only the hooks it owns, and the code gets the same scope.
+#[test]
+fn the_drainer_allows_its_own_loop_and_owns_only_its_hooks() {
+    let t = template();
+    let f = &t["Resources"]["InstanceDrainerFunction"]["Properties"];
+    assert_eq!(f["RecursiveLoop"].as_str(), Some("Allow"));
+    let rule = &f["Events"]["TerminateLifecycleAction"]["Properties"]["Pattern"]["detail"];
+    let hook_filter = rule["LifecycleHookName"][0]["wildcard"].clone();
+    let parameter: Value = serde_yaml::from_str("!Ref LifecycleHookNames").expect("yaml");
+    assert_eq!(
+        hook_filter, parameter,
+        "the rule filters on the hook names parameter"
+    );
+    assert_eq!(
+        f["Environment"]["Variables"]["LIFECYCLE_HOOK_NAMES"], hook_filter,
+        "the code checks the same scope as the rule"
+    );
+    assert_eq!(
+        t["Parameters"]["LifecycleHookNames"]["Default"].as_str(),
+        Some(autopilot_core::drain::config::DEFAULT_LIFECYCLE_HOOK_NAMES)
+    );
+    // The template creates no lifecycle hook: hooks belong to the groups' owners.
+    assert!(resources_of_type(&t, "AWS::AutoScaling::LifecycleHook").is_empty());
+    let spot = &f["Events"]["SpotResumeHostEvents"]["Properties"]["Pattern"]["detail"];
+    assert_eq!(
+        spot["attributes"]["name"][0].as_str(),
+        Some(autopilot_core::drain::decide::SPOT_MARKER_ATTRIBUTE)
+    );
 }

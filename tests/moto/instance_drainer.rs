@@ -58,7 +58,7 @@ async fn invoke(
 ) -> (Response, BTreeMap<String, u64>) {
     calls.reset();
     let t = Instant::now();
-    let response = handle(d, payload)
+    let response = handle(d, payload, None)
         .await
         .unwrap_or_else(|e| panic!("{label}: {e}"));
     let took = t.elapsed();
@@ -110,7 +110,7 @@ async fn two_service_tasks_drain_then_complete_exactly_once_despite_duplicates()
     moto.autoscaling()
         .put_lifecycle_hook()
         .auto_scaling_group_name("ecs-asg")
-        .lifecycle_hook_name("ecs-drain")
+        .lifecycle_hook_name("ecs-autopilot-drain")
         .lifecycle_transition("autoscaling:EC2_INSTANCE_TERMINATING")
         .heartbeat_timeout(90)
         .send()
@@ -405,7 +405,9 @@ async fn malformed_events_are_clear_errors_and_make_no_call() {
         (json!("just a string"), "not an EventBridge event"),
         (json!({"Records": "nope"}), "SQS batch"),
     ] {
-        let err = handle(&d, payload.clone()).await.expect_err("must fail");
+        let err = handle(&d, payload.clone(), None)
+            .await
+            .expect_err("must fail");
         assert!(err.to_string().contains(needle), "{payload}: {err}");
         assert_eq!(error_type(err), "InvalidEvent");
     }
@@ -436,5 +438,207 @@ async fn malformed_events_are_clear_errors_and_make_no_call() {
     .await;
     assert!(matches!(r, Response::Event(ref e) if e.trigger == "skipped"));
     assert_eq!(calls.total(), 0, "no AWS call: {:?}", calls.snapshot());
+    assert!(moto.lifecycle_calls().is_empty());
+}
+
+// ---- second round: scope, long drains, only MISSING means gone, spot stop ------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hook_outside_the_scope_gets_no_lifecycle_call_whatever_the_instance() {
+    let moto = Moto::start();
+    moto.pin_ecs_tasks();
+    let (fx, hosts) = EcsFixture::with_hosts(&moto, "prod", 2).await;
+    let td = fx.register_task_definition("web", None).await;
+    fx.start_task(&td, &hosts[0], "service:web", Some("ecs-svc/1"))
+        .await;
+    let (ecs_host, _) = fx.host(&hosts[0]).await;
+    let stranger = moto.run_instances("t3.micro", "us-east-1a", 1).remove(0);
+    let (d, calls) = drainer(&moto, |c| c).await;
+    for (instance, hook) in [
+        (&ecs_host, "flush-logs"),
+        (&stranger, "flush-logs"),
+        (&ecs_host, "ecs-managed-draining-termination-hook"),
+    ] {
+        let mut event = lifecycle_terminate_event(instance, "tok-other", None);
+        event["detail"]["LifecycleHookName"] = json!(hook);
+        let (r, counts) = invoke(&d, &calls, &format!("{hook} on {instance}"), event).await;
+        assert_eq!(r.record().expect("record").outcome, Outcome::NotOurHook);
+        assert_eq!(
+            counts.values().sum::<u64>(),
+            0,
+            "no call at all: {counts:?}"
+        );
+    }
+    assert!(
+        moto.lifecycle_calls().is_empty(),
+        "no completion, no heartbeat"
+    );
+    assert_eq!(fx.host(&hosts[0]).await.1, "ACTIVE");
+    assert!(moto.take_messages(QUEUE).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recheck_whose_host_ecs_cannot_describe_fails_alone_and_does_not_complete() {
+    let moto = Moto::start();
+    moto.pin_ecs_tasks();
+    let (fx, hosts) = EcsFixture::with_hosts(&moto, "prod", 2).await;
+    let td = fx.register_task_definition("web", None).await;
+    let task = fx
+        .start_task(&td, &hosts[0], "service:web", Some("ecs-svc/1"))
+        .await;
+    let (ec2_id, _) = fx.host(&hosts[0]).await;
+    let (d, calls) = drainer(&moto, |c| c).await;
+    invoke(
+        &d,
+        &calls,
+        "lifecycle event",
+        lifecycle_terminate_event(&ec2_id, "tok-1", Some(r#"{"cluster": "prod"}"#)),
+    )
+    .await;
+    let queued = moto.take_messages(QUEUE);
+    assert_eq!(queued.len(), 1);
+
+    // ECS lists the host but answers its Describe with a failure entry other than MISSING (the
+    // test bed injects it: moto cannot): not "gone".
+    moto.fail_describe(&hosts[0], Some("INTERNAL_ERROR"));
+    fx.stop_task(&task).await;
+    let (r, counts) = recheck(&d, &calls, "re-check, Describe failed", &queued[0].body).await;
+    let batch = r.batch().expect("batch");
+    assert_eq!(
+        batch.response.batch_item_failures.len(),
+        1,
+        "this message fails"
+    );
+    assert!(
+        batch.errors[0].1.contains("INTERNAL_ERROR"),
+        "{:?}",
+        batch.errors
+    );
+    assert_eq!(n(&counts, "CompleteLifecycleAction"), 0);
+    assert!(moto.lifecycle_calls().is_empty(), "no completion");
+
+    // SQS redelivers it once Describe answers: the host is empty now, the drain completes.
+    moto.fail_describe(&hosts[0], None);
+    let (r, _) = recheck(&d, &calls, "re-check, redelivered", &queued[0].body).await;
+    let rec = &r.batch().expect("batch").records[0];
+    assert_eq!(
+        (rec.outcome, rec.reason.as_deref()),
+        (Outcome::Completed, Some("drained"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_of_forty_rechecks_completes_exactly_once() {
+    let moto = Moto::start();
+    moto.pin_ecs_tasks();
+    let (fx, hosts) = EcsFixture::with_hosts(&moto, "prod", 2).await;
+    let td = fx.register_task_definition("web", None).await;
+    let task = fx
+        .start_task(&td, &hosts[0], "service:web", Some("ecs-svc/1"))
+        .await;
+    let (ec2_id, _) = fx.host(&hosts[0]).await;
+    let (d, calls) = drainer(&moto, |c| c).await;
+    let event = lifecycle_terminate_event(&ec2_id, "tok-40", Some(r#"{"cluster": "prod"}"#));
+    invoke(&d, &calls, "lifecycle event", event.clone()).await;
+    let mut body = moto.take_messages(QUEUE).remove(0).body;
+    for attempt in 1..=40 {
+        if attempt == 40 {
+            fx.stop_task(&task).await;
+        }
+        let (r, _) = recheck(&d, &calls, &format!("re-check {attempt}"), &body).await;
+        let outcome = r.batch().expect("batch").records[0].outcome;
+        // Each re-check, and the lifecycle event, delivered again: nothing new.
+        let (again, _) = recheck(&d, &calls, "duplicate", &body).await;
+        assert_eq!(
+            again.batch().expect("batch").records[0].outcome,
+            Outcome::Duplicate
+        );
+        let (again, _) = invoke(&d, &calls, "duplicate lifecycle event", event.clone()).await;
+        assert_eq!(again.record().expect("record").outcome, Outcome::Duplicate);
+        if attempt < 40 {
+            assert_eq!(outcome, Outcome::RecheckScheduled, "re-check {attempt}");
+            let mut queued = moto.take_messages(QUEUE);
+            assert_eq!(queued.len(), 1, "one chain, re-check {attempt}: {queued:?}");
+            body = queued.remove(0).body;
+        } else {
+            assert_eq!(outcome, Outcome::Completed);
+        }
+    }
+    let lifecycle = moto.lifecycle_calls();
+    let count = |op: &str| lifecycle.iter().filter(|c| c.operation == op).count();
+    assert_eq!(count("CompleteLifecycleAction"), 1, "exactly once");
+    assert_eq!(count("RecordLifecycleActionHeartbeat"), 40);
+    assert!(moto.take_messages(QUEUE).is_empty(), "the chain ended");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spot_stop_then_the_instance_back_ends_active() {
+    use autopilot_core::ports::EcsRead;
+
+    let moto = Moto::start();
+    let (fx, hosts) = EcsFixture::with_hosts(&moto, "prod", 2).await;
+    let (ec2_id, _) = fx.host(&hosts[1]).await;
+    let (d, calls) = drainer(&moto, |c| c).await;
+    let mut warning = spot_interruption_event(&ec2_id);
+    warning["detail"]["instance-action"] = json!("stop");
+    let (r, counts) = invoke(&d, &calls, "spot stop warning", warning).await;
+    assert_eq!(r.record().expect("record").outcome, Outcome::Draining);
+    assert_eq!(n(&counts, "PutAttributes"), 1, "the resume marker");
+    assert_eq!(fx.host(&hosts[1]).await.1, "DRAINING");
+
+    // The host's state changes as ECS reports them (moto emits no events: they are built from
+    // the host as moto describes it, with ECS's version counter, which moto lacks, made up).
+    let reader = AwsEcs::new(moto.ecs());
+    let host_event = |agent_connected: bool, version: i64| {
+        let reader = &reader;
+        let fx = &fx;
+        let arn = hosts[1].clone();
+        async move {
+            let ci = reader
+                .describe_container_instance(&fx.cluster_arn, &arn)
+                .await
+                .expect("describe")
+                .expect("host");
+            let mut event = fx.instance_event(&arn, ci.status.as_str());
+            event["detail"]["agentConnected"] = json!(agent_connected);
+            event["detail"]["version"] = json!(version);
+            event["detail"]["attributes"] = json!(ci
+                .attributes
+                .iter()
+                .map(|a| json!({"name": a.name, "value": a.value}))
+                .collect::<Vec<_>>());
+            event
+        }
+    };
+    let (r, _) = invoke(
+        &d,
+        &calls,
+        "stopped (agent disconnected)",
+        host_event(false, 5).await,
+    )
+    .await;
+    assert_eq!(r.record().expect("record").outcome, Outcome::MarkedStopped);
+    let (r, counts) = invoke(
+        &d,
+        &calls,
+        "back (agent connected)",
+        host_event(true, 6).await,
+    )
+    .await;
+    assert_eq!(r.record().expect("record").outcome, Outcome::Reactivated);
+    assert_eq!(n(&counts, "UpdateContainerInstancesState"), 1);
+    assert_eq!(n(&counts, "DeleteAttributes"), 1);
+    assert_eq!(
+        fx.host(&hosts[1]).await.1,
+        "ACTIVE",
+        "back without a person"
+    );
+    let (r, counts) = invoke(&d, &calls, "a later event", host_event(true, 7).await).await;
+    assert_eq!(r.record().expect("record").outcome, Outcome::Skipped);
+    assert_eq!(
+        counts.values().sum::<u64>(),
+        0,
+        "the marker is gone: no call"
+    );
     assert!(moto.lifecycle_calls().is_empty());
 }

@@ -450,7 +450,7 @@ pub fn lifecycle_terminate_event(
     let mut detail = json!({
         "LifecycleActionToken": token,
         "AutoScalingGroupName": "ecs-asg",
-        "LifecycleHookName": "ecs-drain",
+        "LifecycleHookName": "ecs-autopilot-drain",
         "EC2InstanceId": ec2_instance_id,
         "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING"
     });

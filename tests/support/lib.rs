@@ -159,6 +159,17 @@ impl Moto {
         self.command(json!({"op": "pin_ecs_tasks"}));
     }
 
+    /// DescribeContainerInstances reports this host (its ARN) as a failure entry with `reason`
+    /// (`None` clears it). moto cannot produce such an entry itself: the test bed wraps its
+    /// backend (tests/moto_server.py).
+    pub fn fail_describe(&self, container_instance_arn: &str, reason: Option<&str>) {
+        let id = container_instance_arn
+            .rsplit('/')
+            .next()
+            .unwrap_or(container_instance_arn);
+        self.command(json!({"op": "fail_describe", "container_instance_id": id, "reason": reason}));
+    }
+
     pub fn lifecycle_calls(&self) -> Vec<LifecycleCall> {
         self.command(json!({"op": "lifecycle_calls"}))["calls"]
             .as_array()

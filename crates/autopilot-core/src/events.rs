@@ -221,6 +221,8 @@ pub enum EcsEvent {
 pub enum DrainEvent {
     LifecycleTerminate(EventBridgeEvent<LifecycleActionDetail>),
     SpotInterruption(EventBridgeEvent<SpotInterruptionDetail>),
+    /// A host's state change: only hosts with the drainer's spot resume marker are sent (rule).
+    ContainerInstance(EventBridgeEvent<ContainerInstanceStateChange>),
     /// An SQS batch (re-checks); each record's body is parsed on its own so one bad message
     /// fails alone (partial batch response).
     Sqs(SqsEvent),
@@ -359,6 +361,9 @@ impl DrainEvent {
             }
             ("aws.ec2", SPOT_INTERRUPTION_WARNING) => {
                 DrainEvent::SpotInterruption(typed(value, &detail_type)?)
+            }
+            ("aws.ecs", CONTAINER_INSTANCE_STATE_CHANGE) => {
+                DrainEvent::ContainerInstance(typed(value, &detail_type)?)
             }
             _ => {
                 let _: EventBridgeEvent<serde_json::Value> = typed(value, &detail_type)?;

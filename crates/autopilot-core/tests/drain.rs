@@ -279,7 +279,7 @@ fn lifecycle_event_at(
     time: &str,
 ) -> EventBridgeEvent<LifecycleActionDetail> {
     let mut detail = serde_json::json!({
-        "LifecycleActionToken": "tok-1", "AutoScalingGroupName": "asg", "LifecycleHookName": "drain",
+        "LifecycleActionToken": "tok-1", "AutoScalingGroupName": "asg", "LifecycleHookName": "ecs-autopilot-drain",
         "EC2InstanceId": instance, "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING"
     });
     if let Some(m) = metadata {
@@ -758,7 +758,7 @@ async fn the_hooks_timeouts_bound_the_drain_and_travel_with_the_rechecks() {
     let bed = Bed::new(cfg());
     bed.asg().add_hook(
         "asg",
-        "drain",
+        "ecs-autopilot-drain",
         HookTimeouts {
             heartbeat_seconds: 30,
             global_seconds: Some(3000),
@@ -803,7 +803,7 @@ async fn a_missing_hook_keeps_the_configuration_and_says_so() {
     assert!(
         r.warnings
             .iter()
-            .any(|w| w.contains("hook drain of asg not found")),
+            .any(|w| w.contains("hook ecs-autopilot-drain of asg not found")),
         "{r:?}"
     );
     let msg = recheck(&bed);

@@ -1,12 +1,14 @@
-//! instance-drainer's handler: one function for three inputs.
+//! instance-drainer's handler: one function for four inputs.
 //!
 //! - `EC2 Instance-terminate Lifecycle Action` (EventBridge, `aws.autoscaling`) → find the host,
 //!   set DRAINING, complete at once or queue a delayed re-check.
 //! - An SQS batch of re-check messages (event source mapping with `ReportBatchItemFailures`) →
 //!   heartbeat, re-evaluate, complete or queue the next re-check. Each failed message is reported
 //!   alone in `batchItemFailures`, so SQS redelivers only it (and, after `maxReceiveCount`, moves it
-//!   to the DLQ).
+//!   to the DLQ); near the invocation's deadline no further re-check starts.
 //! - `EC2 Spot Instance Interruption Warning` (EventBridge, `aws.ec2`) → DRAINING at once.
+//! - `ECS Container Instance State Change` of a host with the spot resume marker → back ACTIVE
+//!   after a spot stop/hibernate.
 //!
 //! Any other EventBridge detail type is a logged skip. Invalid events fail the invocation with a
 //! clear error and make no call. Every decision is logged as one JSON line.
@@ -15,6 +17,8 @@ use autopilot_core::drain::{DrainError, DrainRecord, Drainer, RecheckMessage};
 use autopilot_core::events::{DrainEvent, EventError, SqsBatchResponse};
 use autopilot_core::log::json_line;
 use autopilot_core::ports::{EcsRead, EcsWrite, LifecyclePort, RecheckQueue};
+use std::time::{Duration, Instant};
+
 use serde::Serialize;
 use thiserror::Error;
 
@@ -79,10 +83,28 @@ impl Response {
     }
 }
 
-/// Handles one invocation payload.
+/// A batch stops starting re-checks when less than this is left of the invocation: the rest are
+/// reported as failures, so SQS redelivers them, rather than cut off mid-way by the timeout.
+pub const START_RESERVE: Duration = Duration::from_secs(5);
+/// A started re-check must finish this long before the deadline, so the batch answer gets out.
+pub const FINISH_RESERVE: Duration = Duration::from_secs(1);
+
+/// When the invocation must have answered: Lambda's deadline (`Context::deadline`, Unix
+/// milliseconds) as an [`Instant`]; `None` = no limit.
+pub fn deadline_from_unix_millis(deadline_ms: u64) -> Option<Instant> {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_millis();
+    let left = u64::try_from(u128::from(deadline_ms).saturating_sub(now_ms)).unwrap_or(0);
+    Some(Instant::now() + Duration::from_millis(left))
+}
+
+/// Handles one invocation payload. `deadline` bounds SQS batches (see [`START_RESERVE`]).
 pub async fn handle<E, A, Q>(
     drainer: &Drainer<E, A, Q>,
     payload: serde_json::Value,
+    deadline: Option<Instant>,
 ) -> Result<Response, HandlerError>
 where
     E: EcsRead + EcsWrite,
@@ -107,14 +129,35 @@ where
             &e.detail.instance_id,
             drainer.on_spot_interruption(&e).await,
         ),
+        DrainEvent::ContainerInstance(e) => event_response(
+            "instance_event",
+            &e.detail.container_instance_arn,
+            drainer.on_instance_event(&e).await,
+        ),
         DrainEvent::Sqs(batch) => {
             let mut out = BatchResponse::default();
             for r in batch.records {
                 // A record without an id cannot be reported back; SQS always sets one.
                 let message_id = r.message_id.unwrap_or_default();
-                let result = match RecheckMessage::parse(r.body.as_deref().unwrap_or_default()) {
-                    Ok(msg) => drainer.on_recheck(&msg).await.map_err(|e| e.to_string()),
-                    Err(e) => Err(e),
+                let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+                let result = if left.is_some_and(|l| l < START_RESERVE) {
+                    Err(format!(
+                        "not started: less than {}s of the invocation left",
+                        START_RESERVE.as_secs()
+                    ))
+                } else {
+                    let recheck = async {
+                        let msg = RecheckMessage::parse(r.body.as_deref().unwrap_or_default())?;
+                        drainer.on_recheck(&msg).await.map_err(|e| e.to_string())
+                    };
+                    match left {
+                        None => recheck.await,
+                        Some(l) => tokio::time::timeout(l.saturating_sub(FINISH_RESERVE), recheck)
+                            .await
+                            .unwrap_or_else(|_| {
+                                Err("timed out before the invocation's deadline".into())
+                            }),
+                    }
                 };
                 match result {
                     Ok(record) => {

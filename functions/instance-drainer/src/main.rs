@@ -28,7 +28,8 @@ async fn main() -> Result<(), Error> {
 
     run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
-            instance_drainer::handle(drainer, event.payload).await
+            let deadline = instance_drainer::deadline_from_unix_millis(event.context.deadline);
+            instance_drainer::handle(drainer, event.payload, deadline).await
         },
     ))
     .await

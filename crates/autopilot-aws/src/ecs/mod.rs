@@ -14,7 +14,7 @@ use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::types::{self as ecs, ContainerInstanceStatus, DesiredStatus, ServiceField};
 use aws_sdk_ecs::Client;
 
-use autopilot_core::model::{ContainerInstance, Task, TaskDefinition};
+use autopilot_core::model::{ContainerInstance, InstanceStatus, Task, TaskDefinition};
 use autopilot_core::ports::{
     check_describe_failures, DescribedServices, EcsError, EcsRead, EcsWrite,
 };
@@ -312,10 +312,10 @@ impl EcsRead for AwsEcs {
             return Ok(None);
         }
         // With the filter applied this is one ARN; without it (moto), every host: check the id.
-        Ok(self
-            .describe_instances(cluster, &arns)
-            .await?
-            .0
+        // Only MISSING means gone: a host ECS listed but did not describe fails the search.
+        let (instances, failures) = self.describe_instances(cluster, &arns).await?;
+        check_describe_failures("DescribeContainerInstances", &failures)?;
+        Ok(instances
             .into_iter()
             .find(|ci| ci.ec2_instance_id.as_deref() == Some(ec2_instance_id)))
     }
@@ -325,10 +325,12 @@ impl EcsRead for AwsEcs {
         cluster: &str,
         container_instance_arn: &str,
     ) -> Result<Option<ContainerInstance>, EcsError> {
-        Ok(self
+        let (instances, failures) = self
             .describe_instances(cluster, &[container_instance_arn.to_string()])
-            .await?
-            .0
+            .await?;
+        // MISSING: gone (None); any other failure is not an answer and fails the read.
+        check_describe_failures("DescribeContainerInstances", &failures)?;
+        Ok(instances
             .into_iter()
             .find(|ci| ci.arn == container_instance_arn))
     }
@@ -349,7 +351,10 @@ impl EcsRead for AwsEcs {
                 arns.push(arn);
             }
         }
-        Ok(self.describe_tasks(cluster, &arns).await?.0)
+        let (tasks, failures) = self.describe_tasks(cluster, &arns).await?;
+        // A task ECS listed but did not describe may still run: not "gone".
+        check_describe_failures("DescribeTasks", &failures)?;
+        Ok(tasks)
     }
 }
 
@@ -371,17 +376,28 @@ impl EcsWrite for AwsEcs {
         Ok(())
     }
 
-    async fn set_draining(
+    async fn set_instance_status(
         &self,
         cluster: &str,
         container_instance_arn: &str,
+        status: InstanceStatus,
     ) -> Result<(), EcsError> {
+        let status = match status {
+            InstanceStatus::Active => ContainerInstanceStatus::Active,
+            InstanceStatus::Draining => ContainerInstanceStatus::Draining,
+            other => {
+                return Err(EcsError::Api {
+                    operation: "UpdateContainerInstancesState",
+                    message: format!("{other} is not a status UpdateContainerInstancesState sets"),
+                })
+            }
+        };
         let resp = self
             .client()
             .update_container_instances_state()
             .cluster(cluster)
             .container_instances(container_instance_arn)
-            .status(ContainerInstanceStatus::Draining)
+            .status(status)
             .send()
             .await
             .map_err(|e| map_err("UpdateContainerInstancesState", Some(cluster), e))?;
@@ -435,6 +451,30 @@ impl EcsWrite for AwsEcs {
             .send()
             .await
             .map_err(|e| map_err("PutAttributes", Some(cluster), e))?;
+        Ok(())
+    }
+
+    async fn delete_instance_attribute(
+        &self,
+        cluster: &str,
+        container_instance_arn: &str,
+        name: &str,
+    ) -> Result<(), EcsError> {
+        let attribute = ecs::Attribute::builder()
+            .name(name)
+            .target_id(container_instance_arn)
+            .build()
+            .map_err(|e| EcsError::Api {
+                operation: "DeleteAttributes",
+                message: e.to_string(),
+            })?;
+        self.client()
+            .delete_attributes()
+            .cluster(cluster)
+            .attributes(attribute)
+            .send()
+            .await
+            .map_err(|e| map_err("DeleteAttributes", Some(cluster), e))?;
         Ok(())
     }
 }

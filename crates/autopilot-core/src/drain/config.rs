@@ -1,12 +1,16 @@
 //! instance-drainer's settings, from the environment (see [`crate::env`]).
 
-use crate::env::{choice, number, required, ClusterScope, ConfigError, FromEnv};
+use crate::env::{choice, list, number, required, ClusterScope, ConfigError, FromEnv};
 
 pub const ENV_RECHECK_QUEUE_URL: &str = "RECHECK_QUEUE_URL";
 pub const ENV_RECHECK_INTERVAL_SECONDS: &str = "RECHECK_INTERVAL_SECONDS";
 pub const ENV_MAX_DRAIN_SECONDS: &str = "MAX_DRAIN_SECONDS";
 pub const ENV_STANDALONE_TASKS: &str = "STANDALONE_TASKS";
 pub const ENV_STANDALONE_GRACE_SECONDS: &str = "STANDALONE_GRACE_SECONDS";
+pub const ENV_LIFECYCLE_HOOK_NAMES: &str = "LIFECYCLE_HOOK_NAMES";
+/// The hooks the drainer acts on when `LIFECYCLE_HOOK_NAMES` is not set (the template's default
+/// too; the README's example hook is `ecs-autopilot-drain`).
+pub const DEFAULT_LIFECYCLE_HOOK_NAMES: &str = "ecs-autopilot-drain*";
 
 /// SQS's maximum DelaySeconds.
 pub const MAX_SQS_DELAY_SECONDS: u32 = 900;
@@ -43,6 +47,11 @@ pub struct DrainConfig {
     pub standalone: StandalonePolicy,
     /// `STANDALONE_GRACE_SECONDS`: default 300.
     pub standalone_grace_seconds: u64,
+    /// `LIFECYCLE_HOOK_NAMES`: the lifecycle hooks this drainer owns — names or `*` wildcards,
+    /// comma-separated; default [`DEFAULT_LIFECYCLE_HOOK_NAMES`]. Lifecycle actions of any other
+    /// hook are skipped without an Auto Scaling call: completing another system's hook would end
+    /// its wait early.
+    pub hook_names: Vec<String>,
 }
 
 impl DrainConfig {
@@ -55,6 +64,7 @@ impl DrainConfig {
             max_drain_seconds: 3600,
             standalone: StandalonePolicy::Stop,
             standalone_grace_seconds: 300,
+            hook_names: vec![DEFAULT_LIFECYCLE_HOOK_NAMES.to_string()],
         }
     }
 }
@@ -68,6 +78,9 @@ impl FromEnv for DrainConfig {
         )?;
         let mut c = DrainConfig::with_queue(url);
         c.clusters = ClusterScope::from_lookup(&lookup)?;
+        if let Some(names) = list(ENV_LIFECYCLE_HOOK_NAMES, lookup(ENV_LIFECYCLE_HOOK_NAMES))? {
+            c.hook_names = names;
+        }
         if let Some(v) = number(
             ENV_RECHECK_INTERVAL_SECONDS,
             lookup(ENV_RECHECK_INTERVAL_SECONDS),
@@ -127,6 +140,7 @@ mod tests {
         assert_eq!(c.max_drain_seconds, 3600);
         assert_eq!(c.standalone, StandalonePolicy::Stop);
         assert_eq!(c.standalone_grace_seconds, 300);
+        assert_eq!(c.hook_names, vec![DEFAULT_LIFECYCLE_HOOK_NAMES.to_string()]);
     }
 
     #[test]
@@ -138,8 +152,13 @@ mod tests {
             ("MAX_DRAIN_SECONDS", "7200"),
             ("STANDALONE_TASKS", "WAIT"),
             ("STANDALONE_GRACE_SECONDS", "0"),
+            ("LIFECYCLE_HOOK_NAMES", "drain-a, team-*"),
         ])
         .expect("ok");
+        assert_eq!(
+            c.hook_names,
+            vec!["drain-a".to_string(), "team-*".to_string()]
+        );
         assert_eq!(
             c.clusters,
             ClusterScope::Only(vec!["prod".into(), "staging".into()])

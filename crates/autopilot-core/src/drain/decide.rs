@@ -112,6 +112,9 @@ pub enum CompleteReason {
     Drained,
     /// `MAX_DRAIN_SECONDS` ran out: completing anyway, the record lists what still runs.
     Deadline,
+    /// The drain's own bound on re-checks ([`attempt_cap`]) ran out: a safety net that only a
+    /// clock that stands still or a bug can reach, so a re-check loop can never run forever.
+    AttemptCap,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,6 +185,15 @@ pub fn decide(
     }
 }
 
+impl DrainDecision {
+    /// The host's live tasks, by kind, whatever was decided.
+    pub fn tasks(&self) -> &HostTasks {
+        match self {
+            DrainDecision::Complete { tasks, .. } | DrainDecision::Wait { tasks, .. } => tasks,
+        }
+    }
+}
+
 /// The deadline and re-check interval one drain runs with, fixed when the lifecycle event arrives
 /// and carried in every re-check message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -232,5 +244,113 @@ impl DrainConfig {
             recheck_interval_seconds: limits.recheck_interval_seconds,
             ..self.clone()
         }
+    }
+}
+
+/// The most re-checks one drain may take: one per interval until the deadline, plus slack for the
+/// shorter delays (the standalone grace period's end, the deadline itself). Past it the drain
+/// completes ([`CompleteReason::AttemptCap`]) whatever the clock says.
+pub fn attempt_cap(limits: DrainLimits) -> u32 {
+    let per_interval = limits.max_drain_seconds / u64::from(limits.recheck_interval_seconds.max(1));
+    u32::try_from(per_interval.saturating_add(10)).unwrap_or(u32::MAX)
+}
+
+/// The name ECS gives the lifecycle hook of managed instance draining starts with this: that hook
+/// is ECS's own, and completing it would end ECS's drain early, so it is never in scope.
+pub const ECS_MANAGED_DRAINING_HOOK_PREFIX: &str = "ecs-managed-draining";
+
+/// Whether the drainer may act on lifecycle hook `hook`: it must match one of `patterns`
+/// (`LIFECYCLE_HOOK_NAMES`: names, or wildcards where `*` matches any run of characters, as in
+/// the EventBridge rule) and must not be ECS's managed-draining hook.
+///
+/// | hook | patterns | in scope |
+/// |---|---|---|
+/// | `ecs-autopilot-drain` | `ecs-autopilot-drain*` | yes |
+/// | `ecs-autopilot-drain-prod` | `ecs-autopilot-drain*` | yes |
+/// | `flush-logs` | `ecs-autopilot-drain*` | no: another system's hook |
+/// | `drain` | `drain`, `other` | yes: an exact name |
+/// | `ecs-managed-draining-termination-hook` | `*` | no: ECS's own hook |
+pub fn hook_in_scope(hook: &str, patterns: &[String]) -> bool {
+    !hook.starts_with(ECS_MANAGED_DRAINING_HOOK_PREFIX)
+        && patterns.iter().any(|p| wildcard_match(p, hook))
+}
+
+/// `*` matches any run of characters (none included); everything else matches itself.
+pub fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !text.starts_with(first) || text.len() < first.len() + last.len() {
+        return false;
+    }
+    let mut rest = &text[first.len()..];
+    for middle in &parts[1..parts.len() - 1] {
+        match rest.find(middle) {
+            Some(i) => rest = &rest[i + middle.len()..],
+            None => return false,
+        }
+    }
+    rest.ends_with(last)
+}
+
+/// Container instance attribute that marks a host the drainer set DRAINING for a spot `stop` or
+/// `hibernate` warning: `stop/V` (V = the host's version then), then `stopped/V` once its agent
+/// disconnected (the instance stopped). ECS attribute names allow `.` and `-`, not `:`.
+pub const SPOT_MARKER_ATTRIBUTE: &str = "ecs-autopilot.spot-resume";
+
+/// What a container instance state change means for a host with a spot marker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpotStep {
+    /// Nothing to do (the reason is logged).
+    Ignore(String),
+    /// The instance stopped: record it (`stopped/VERSION`).
+    MarkStopped(i64),
+    /// The instance is back: set the host ACTIVE and remove the marker.
+    Reactivate,
+}
+
+/// The spot resume rule, from one `ECS Container Instance State Change` of a host. Events come out
+/// of order, so each step needs an event newer than the marker's version:
+///
+/// | marker | status | agent | event version | step |
+/// |---|---|---|---|---|
+/// | none | any | any | any | ignore: not a host we set DRAINING for a spot stop |
+/// | `stop/5` | DRAINING | disconnected | 6 | mark stopped at 6 |
+/// | `stop/5` | DRAINING | connected | 6 | ignore: not stopped yet (still draining) |
+/// | `stopped/6` | DRAINING | connected | 7 | reactivate |
+/// | `stopped/6` | DRAINING | connected | 6 or less | ignore: older than the stop |
+/// | `stopped/6` | DRAINING | disconnected | 7 | ignore: still stopped |
+/// | any | ACTIVE (or another status) | any | any | ignore: someone else changed the host |
+///
+/// An event without a version cannot be ordered and is ignored.
+pub fn spot_step(
+    marker: Option<&str>,
+    status: &crate::model::InstanceStatus,
+    agent_connected: Option<bool>,
+    version: Option<i64>,
+) -> SpotStep {
+    let Some(marker) = marker else {
+        return SpotStep::Ignore("no spot resume marker".into());
+    };
+    if *status != crate::model::InstanceStatus::Draining {
+        return SpotStep::Ignore(format!("host is {status}, not DRAINING"));
+    }
+    let Some(version) = version else {
+        return SpotStep::Ignore("event has no detail.version: cannot be ordered".into());
+    };
+    let (phase, since) = match marker.split_once('/') {
+        Some((phase, v)) => (phase, v.parse::<i64>().unwrap_or(i64::MAX)),
+        None => return SpotStep::Ignore(format!("unreadable marker {marker:?}")),
+    };
+    if version <= since {
+        return SpotStep::Ignore(format!("event version {version} is not after {marker}"));
+    }
+    match (phase, agent_connected) {
+        ("stopped", Some(true)) => SpotStep::Reactivate,
+        ("stopped", _) => SpotStep::Ignore("instance still stopped".into()),
+        (_, Some(false)) => SpotStep::MarkStopped(version),
+        _ => SpotStep::Ignore("instance not stopped yet".into()),
     }
 }

@@ -8,12 +8,16 @@ use std::collections::BTreeSet;
 use thiserror::Error;
 
 use super::config::DrainConfig;
-use super::decide::{decide, fit_to_hook, is_daemon_service, is_live, service_name, DrainDecision};
+use super::decide::{
+    attempt_cap, decide, fit_to_hook, hook_in_scope, is_daemon_service, is_live, service_name,
+    spot_step, CompleteReason, DrainDecision, SpotStep, SPOT_MARKER_ATTRIBUTE,
+};
 use super::recheck::{RecheckMessage, RECHECK_KIND};
 use super::report::{DrainRecord, Outcome, Trigger};
 use crate::clock::{system_clock, Clock};
 use crate::events::{
-    event_time_unix, EventBridgeEvent, LifecycleActionDetail, SpotInterruptionDetail,
+    event_time_unix, ContainerInstanceStateChange, EventBridgeEvent, LifecycleActionDetail,
+    SpotInterruptionDetail,
 };
 use crate::model::{ContainerInstance, InstanceStatus};
 use crate::ports::ecs::{EcsError, EcsRead, EcsWrite};
@@ -87,6 +91,16 @@ impl<E: EcsRead + EcsWrite, A: LifecyclePort, Q: RecheckQueue> Drainer<E, A, Q> 
         let started_at = event_time_unix(event).map_or(now, |t| t.min(now));
         let action = event.detail.action();
         let mut rec = DrainRecord::for_action(Trigger::LifecycleAction, &action);
+        if !hook_in_scope(&action.lifecycle_hook_name, &self.config.hook_names) {
+            // Another system's hook (or ECS's own): completing it would end its wait early.
+            rec.outcome = Outcome::NotOurHook;
+            rec.reason = Some(format!(
+                "lifecycle hook {} is not in LIFECYCLE_HOOK_NAMES ({}): not ours, nothing done",
+                action.lifecycle_hook_name,
+                self.config.hook_names.join(",")
+            ));
+            return Ok(rec);
+        }
         let preferred = event.detail.metadata_cluster().unwrap_or_else(|w| {
             rec.warnings.push(w);
             None
@@ -112,7 +126,9 @@ impl<E: EcsRead + EcsWrite, A: LifecyclePort, Q: RecheckQueue> Drainer<E, A, Q> 
             return Ok(rec);
         }
         if ci.status == InstanceStatus::Active {
-            self.ecs.set_draining(&cluster, &ci.arn).await?;
+            self.ecs
+                .set_instance_status(&cluster, &ci.arn, InstanceStatus::Draining)
+                .await?;
             rec.set_draining = true;
         }
         // The hook's timeouts bound this drain; without them the configuration stands.
@@ -189,13 +205,18 @@ impl<E: EcsRead + EcsWrite, A: LifecyclePort, Q: RecheckQueue> Drainer<E, A, Q> 
         if ci.status == InstanceStatus::Active {
             rec.warnings
                 .push("host was ACTIVE again during the drain: set DRAINING again".into());
-            self.ecs.set_draining(&msg.cluster, &ci.arn).await?;
+            self.ecs
+                .set_instance_status(&msg.cluster, &ci.arn, InstanceStatus::Draining)
+                .await?;
             rec.set_draining = true;
         }
         self.evaluate_and_act(msg, now, rec).await
     }
 
-    /// `EC2 Spot Instance Interruption Warning`: DRAINING at once; two minutes leave no time to wait.
+    /// `EC2 Spot Instance Interruption Warning`: DRAINING at once; two minutes leave no time to
+    /// wait. For `stop` and `hibernate` the instance comes back as the same container instance:
+    /// a host this warning set DRAINING gets a [`SPOT_MARKER_ATTRIBUTE`], and
+    /// [`Self::on_instance_event`] sets it ACTIVE again once it is back.
     pub async fn on_spot_interruption(
         &self,
         event: &EventBridgeEvent<SpotInterruptionDetail>,
@@ -206,13 +227,81 @@ impl<E: EcsRead + EcsWrite, A: LifecyclePort, Q: RecheckQueue> Drainer<E, A, Q> 
             rec.outcome = Outcome::NotEcsHost;
             return Ok(rec);
         };
+        let action = event
+            .detail
+            .instance_action
+            .as_deref()
+            .unwrap_or("terminate");
         if ci.status == InstanceStatus::Active {
-            self.ecs.set_draining(&cluster, &ci.arn).await?;
+            self.ecs
+                .set_instance_status(&cluster, &ci.arn, InstanceStatus::Draining)
+                .await?;
             rec.set_draining = true;
+            if matches!(action, "stop" | "hibernate") {
+                // Only a drain this warning started is undone later: a host DRAINING already
+                // (a lifecycle drain, a person) is left as it is.
+                let value = format!("{action}/{}", ci.version.unwrap_or(0));
+                self.mark_attribute(&cluster, &ci.arn, SPOT_MARKER_ATTRIBUTE, &value, &mut rec)
+                    .await;
+            }
         }
+        rec.reason = Some(format!("instance-action {action}"));
         rec.cluster = Some(cluster);
         rec.container_instance = Some(ci.arn);
         rec.outcome = Outcome::Draining;
+        Ok(rec)
+    }
+
+    /// `ECS Container Instance State Change` (the template's rule sends only DRAINING hosts that
+    /// carry the spot resume marker): the host's stop, then its return, per [`spot_step`]. Decided
+    /// from the event alone; a host without the marker costs no call.
+    pub async fn on_instance_event(
+        &self,
+        event: &EventBridgeEvent<ContainerInstanceStateChange>,
+    ) -> Result<DrainRecord, DrainError> {
+        let d = &event.detail;
+        let ci = d.to_container_instance();
+        let mut rec = DrainRecord::new(Trigger::InstanceEvent, ci.display_name());
+        rec.cluster = Some(d.cluster_arn.clone());
+        rec.container_instance = Some(ci.arn.clone());
+        rec.outcome = Outcome::Skipped;
+        if !self.config.clusters.includes(&d.cluster_arn) {
+            rec.reason = Some(format!("cluster {} is not in CLUSTERS", d.cluster_arn));
+            return Ok(rec);
+        }
+        let marker = ci
+            .attribute(SPOT_MARKER_ATTRIBUTE)
+            .and_then(|a| a.value.as_deref());
+        match spot_step(marker, &ci.status, ci.agent_connected, ci.version) {
+            SpotStep::Ignore(why) => rec.reason = Some(why),
+            SpotStep::MarkStopped(version) => {
+                let value = format!("stopped/{version}");
+                self.ecs
+                    .put_instance_attribute(&d.cluster_arn, &ci.arn, SPOT_MARKER_ATTRIBUTE, &value)
+                    .await?;
+                rec.outcome = Outcome::MarkedStopped;
+                rec.reason = Some(format!(
+                    "agent disconnected: {SPOT_MARKER_ATTRIBUTE}={value}"
+                ));
+            }
+            SpotStep::Reactivate => {
+                self.ecs
+                    .set_instance_status(&d.cluster_arn, &ci.arn, InstanceStatus::Active)
+                    .await?;
+                // Best effort: a marker left behind makes the next event a cheap no-op (the host
+                // is no longer DRAINING).
+                if let Err(e) = self
+                    .ecs
+                    .delete_instance_attribute(&d.cluster_arn, &ci.arn, SPOT_MARKER_ATTRIBUTE)
+                    .await
+                {
+                    rec.warnings
+                        .push(format!("DeleteAttributes {SPOT_MARKER_ATTRIBUTE}: {e}"));
+                }
+                rec.outcome = Outcome::Reactivated;
+                rec.reason = Some("back from a spot stop/hibernate: ACTIVE again".into());
+            }
+        }
         Ok(rec)
     }
 
@@ -305,7 +394,18 @@ impl<E: EcsRead + EcsWrite, A: LifecyclePort, Q: RecheckQueue> Drainer<E, A, Q> 
             Some(limits) => self.config.with_limits(limits),
             None => self.config.clone(),
         };
-        match decide(&tasks, &daemons, elapsed, &config) {
+        let limits = msg
+            .limits
+            .unwrap_or_else(|| fit_to_hook(&self.config, None));
+        let decision = if msg.attempt > attempt_cap(limits) {
+            DrainDecision::Complete {
+                reason: CompleteReason::AttemptCap,
+                tasks: decide(&tasks, &daemons, elapsed, &config).tasks().clone(),
+            }
+        } else {
+            decide(&tasks, &daemons, elapsed, &config)
+        };
+        match decision {
             DrainDecision::Complete { reason, tasks } => {
                 rec.tasks = tasks;
                 rec.reason = Some(
@@ -365,13 +465,25 @@ impl<E: EcsRead + EcsWrite, A: LifecyclePort, Q: RecheckQueue> Drainer<E, A, Q> 
 
     /// Best effort: a failed marker write costs a possible duplicate call later, not correctness.
     async fn mark(&self, cluster: &str, ci_arn: &str, value: &str, rec: &mut DrainRecord) {
+        self.mark_attribute(cluster, ci_arn, MARKER_ATTRIBUTE, value, rec)
+            .await
+    }
+
+    async fn mark_attribute(
+        &self,
+        cluster: &str,
+        ci_arn: &str,
+        name: &str,
+        value: &str,
+        rec: &mut DrainRecord,
+    ) {
         if let Err(e) = self
             .ecs
-            .put_instance_attribute(cluster, ci_arn, MARKER_ATTRIBUTE, value)
+            .put_instance_attribute(cluster, ci_arn, name, value)
             .await
         {
             rec.warnings
-                .push(format!("PutAttributes {MARKER_ATTRIBUTE}={value}: {e}"));
+                .push(format!("PutAttributes {name}={value}: {e}"));
         }
     }
 }

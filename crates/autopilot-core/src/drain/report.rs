@@ -11,6 +11,8 @@ pub enum Trigger {
     LifecycleAction,
     Recheck,
     SpotInterruption,
+    /// `ECS Container Instance State Change` of a host with a spot resume marker.
+    InstanceEvent,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -29,6 +31,14 @@ pub enum Outcome {
     Draining,
     /// Spot warning for an instance that is no container instance of the searched clusters.
     NotEcsHost,
+    /// A lifecycle action of a hook outside `LIFECYCLE_HOOK_NAMES`: not ours, no call made.
+    NotOurHook,
+    /// A host back from a spot stop/hibernate was set ACTIVE again.
+    Reactivated,
+    /// A host with a spot resume marker stopped: the marker records it.
+    MarkedStopped,
+    /// Nothing to do for this event (see `reason`).
+    Skipped,
 }
 
 /// One JSON log line and the invocation's answer, per host per invocation.

@@ -420,14 +420,19 @@ impl EcsWrite for InMemoryEcs {
         Ok(())
     }
 
-    async fn set_draining(&self, cluster_id: &str, arn: &str) -> Result<(), EcsError> {
+    async fn set_instance_status(
+        &self,
+        cluster_id: &str,
+        arn: &str,
+        status: InstanceStatus,
+    ) -> Result<(), EcsError> {
         let mut st = self.enter("UpdateContainerInstancesState")?;
         for ci in cluster(&mut st, cluster_id)?
             .instances
             .iter_mut()
             .filter(|ci| ci.arn == arn)
         {
-            ci.status = InstanceStatus::Draining;
+            ci.status = status.clone();
         }
         Ok(())
     }
@@ -464,6 +469,23 @@ impl EcsWrite for InMemoryEcs {
                 name: name.into(),
                 value: Some(value.into()),
             });
+        }
+        Ok(())
+    }
+
+    async fn delete_instance_attribute(
+        &self,
+        cluster_id: &str,
+        arn: &str,
+        name: &str,
+    ) -> Result<(), EcsError> {
+        let mut st = self.enter("DeleteAttributes")?;
+        for ci in cluster(&mut st, cluster_id)?
+            .instances
+            .iter_mut()
+            .filter(|ci| ci.arn == arn)
+        {
+            ci.attributes.retain(|a| a.name != name);
         }
         Ok(())
     }

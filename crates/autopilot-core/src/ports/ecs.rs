@@ -9,7 +9,7 @@ use std::future::Future;
 
 use thiserror::Error;
 
-use crate::model::{ContainerInstance, Service, Task, TaskDefinition};
+use crate::model::{ContainerInstance, InstanceStatus, Service, Task, TaskDefinition};
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum EcsError {
@@ -143,11 +143,13 @@ pub trait EcsWrite: Send + Sync {
         desired_count: i32,
     ) -> impl Future<Output = Result<(), EcsError>> + Send;
 
-    /// UpdateContainerInstancesState(DRAINING) for one instance.
-    fn set_draining(
+    /// UpdateContainerInstancesState for one instance: `Draining`, or `Active` to undo a drain
+    /// (the only two states the API accepts).
+    fn set_instance_status(
         &self,
         cluster: &str,
         container_instance_arn: &str,
+        status: InstanceStatus,
     ) -> impl Future<Output = Result<(), EcsError>> + Send;
 
     /// StopTask with a reason.
@@ -165,6 +167,14 @@ pub trait EcsWrite: Send + Sync {
         container_instance_arn: &str,
         name: &str,
         value: &str,
+    ) -> impl Future<Output = Result<(), EcsError>> + Send;
+
+    /// DeleteAttributes of one attribute of the container instance (target = its full ARN).
+    fn delete_instance_attribute(
+        &self,
+        cluster: &str,
+        container_instance_arn: &str,
+        name: &str,
     ) -> impl Future<Output = Result<(), EcsError>> + Send;
 }
 
