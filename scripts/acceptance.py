@@ -1,0 +1,307 @@
+"""ecs-autopilot acceptance: the release binaries, driven as Lambda drives them, against moto.
+
+`scripts/acceptance` builds the functions with `cargo lambda build --release` (the bootstraps a
+deployment zips) and runs this. Each function runs as its own process against a local Lambda
+Runtime API (below: the same HTTP protocol Lambda serves to a `provided.al2023` bootstrap, with the
+invocation deadline header), and talks to moto (tests/moto_server.py, the project's test bed: it adds
+the lifecycle calls moto lacks and can inject what moto cannot produce; see that file).
+
+Each scenario prints what it checked; the script exits non-zero at the first failure. It is not
+part of `scripts/test` (the release build takes minutes); the same behaviour is tested in-process
+by `cargo test` (tests/moto).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import boto3
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from demo import REGION, Moto  # noqa: E402  (the demo's moto test-bed client)
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+# The drainer's clock is the system's here: events carry the current time, as EventBridge's do.
+LIFECYCLE_TIME = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class RuntimeApi:
+    """A Lambda Runtime API for one function process: `invoke` hands it an event and waits for
+    its answer, as Lambda's synchronous invoke does."""
+
+    def __init__(self) -> None:
+        self.pending: queue.Queue = queue.Queue()
+        self.answers: dict[str, queue.Queue] = {}
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:  # quiet
+                pass
+
+            def do_GET(self) -> None:
+                if not self.path.endswith("/runtime/invocation/next"):
+                    self.send_error(404)
+                    return
+                request_id, body, deadline_ms = api.pending.get()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Lambda-Runtime-Aws-Request-Id", request_id)
+                self.send_header("Lambda-Runtime-Deadline-Ms", str(deadline_ms))
+                self.send_header(
+                    "Lambda-Runtime-Invoked-Function-Arn",
+                    f"arn:aws:lambda:{REGION}:123456789012:function:acceptance",
+                )
+                self.send_header("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                parts = self.path.split("/")
+                # /2018-06-01/runtime/invocation/{id}/response|error, or /runtime/init/error
+                if "invocation" in parts:
+                    request_id, kind = parts[-2], parts[-1]
+                    api.answers[request_id].put((kind, body))
+                self.send_response(202)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def invoke(self, event: dict, timeout_s: float = 30.0) -> tuple[str, dict]:
+        """Returns ("response", payload) or ("error", {errorType, errorMessage})."""
+        request_id = str(uuid.uuid4())
+        self.answers[request_id] = queue.Queue()
+        deadline_ms = int((time.time() + timeout_s) * 1000)
+        self.pending.put((request_id, json.dumps(event).encode(), deadline_ms))
+        kind, body = self.answers[request_id].get(timeout=timeout_s + 5)
+        return kind, json.loads(body or b"null")
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+
+class Function:
+    """One release bootstrap running against its own Runtime API."""
+
+    def __init__(self, name: str, moto: Moto, env: dict) -> None:
+        self.api = RuntimeApi()
+        binary = TARGET / "lambda" / name / "bootstrap"
+        if not binary.exists():
+            raise SystemExit(f"{binary} is missing: run scripts/acceptance (it builds the release binaries)")
+        full_env = {
+            "PATH": os.environ.get("PATH", ""),
+            "AWS_LAMBDA_RUNTIME_API": self.api.address,
+            "AWS_LAMBDA_FUNCTION_NAME": name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": "acceptance",
+            "AWS_ENDPOINT_URL": moto.endpoint,
+            "AWS_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            **env,
+        }
+        log_dir = ROOT / ".demo"
+        log_dir.mkdir(exist_ok=True)
+        self.log = open(log_dir / f"acceptance-{name}.log", "w")
+        self.proc = subprocess.Popen([str(binary)], env=full_env, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def invoke(self, event: dict) -> tuple[str, dict]:
+        if self.proc.poll() is not None:
+            raise SystemExit(f"the function exited with {self.proc.returncode}")
+        return self.api.invoke(event)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self.api.stop()
+        self.log.close()
+
+
+def check(condition: bool, what: str) -> None:
+    if not condition:
+        raise SystemExit(f"FAILED: {what}")
+    print(f"  ok  {what}")
+
+
+def clients(moto: Moto) -> dict:
+    kw = dict(endpoint_url=moto.endpoint, region_name=REGION, aws_access_key_id="testing",
+              aws_secret_access_key="testing")
+    return {name: boto3.client(name, **kw) for name in ("ecs", "sqs", "autoscaling")}
+
+
+def register_hosts(moto: Moto, ecs, cluster: str, count: int) -> list[tuple[str, str]]:
+    """(container instance ARN, EC2 id) of `count` new hosts of `cluster`."""
+    out = []
+    for instance_id in moto.command(
+        {"op": "run_instances", "instance_type": "t3.large", "availability_zone": "us-east-1a", "count": count}
+    )["instance_ids"]:
+        doc = {"instanceId": instance_id, "instanceType": "t3.large", "availabilityZone": "us-east-1a",
+               "region": REGION}
+        ci = ecs.register_container_instance(cluster=cluster, instanceIdentityDocument=json.dumps(doc))
+        out.append((ci["containerInstance"]["containerInstanceArn"], instance_id))
+    return out
+
+
+def lifecycle_event(instance_id: str, token: str, hook: str = "ecs-autopilot-drain") -> dict:
+    return {
+        "version": "0", "id": str(uuid.uuid4()), "detail-type": "EC2 Instance-terminate Lifecycle Action",
+        "source": "aws.autoscaling", "account": "123456789012", "time": LIFECYCLE_TIME, "region": REGION,
+        "resources": [], "detail": {
+            "LifecycleActionToken": token, "AutoScalingGroupName": "ecs-asg", "LifecycleHookName": hook,
+            "EC2InstanceId": instance_id, "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING",
+            "NotificationMetadata": json.dumps({"cluster": "prod"}),
+        },
+    }
+
+
+def sqs_batch(bodies: list[str]) -> dict:
+    return {"Records": [
+        {"messageId": f"m{i}", "receiptHandle": "r", "body": b, "attributes": {}, "messageAttributes": {},
+         "md5OfBody": "", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
+         "awsRegion": REGION}
+        for i, b in enumerate(bodies)
+    ]}
+
+
+def lifecycle_calls(moto: Moto, op: str) -> int:
+    return sum(1 for c in moto.command({"op": "lifecycle_calls"})["calls"] if c["operation"] == op)
+
+
+def host_status(ecs, arn: str) -> dict:
+    return ecs.describe_container_instances(cluster="prod", containerInstances=[arn])["containerInstances"][0]
+
+
+def drainer_acceptance(moto: Moto) -> None:
+    """Issue 10's acceptance on the release instance-drainer."""
+    print("\ninstance-drainer (release binary, Lambda Runtime API, moto)")
+    c = clients(moto)
+    ecs, sqs = c["ecs"], c["sqs"]
+    moto.command({"op": "pin_ecs_tasks"})
+    ecs.create_cluster(clusterName="prod")
+    hosts = register_hosts(moto, ecs, "prod", 3)
+    stranger = moto.command({"op": "run_instances", "instance_type": "t3.micro", "count": 1})["instance_ids"][0]
+    td = ecs.register_task_definition(
+        family="web", containerDefinitions=[{"name": "web", "image": "nginx", "memory": 128}]
+    )["taskDefinition"]["taskDefinitionArn"]
+    task = ecs.start_task(cluster="prod", taskDefinition=td, containerInstances=[hosts[0][0]],
+                          group="service:web", startedBy="ecs-svc/1")["tasks"][0]["taskArn"]
+    queue_url = sqs.create_queue(QueueName="drainer-rechecks")["QueueUrl"]
+    drainer = Function("instance-drainer", moto, {"RECHECK_QUEUE_URL": queue_url})
+    try:
+        # 1. A hook outside the scope: no lifecycle call, ECS host or not.
+        for instance, label in [(hosts[0][1], "ECS host"), (stranger, "non-ECS instance")]:
+            kind, out = drainer.invoke(lifecycle_event(instance, "tok-foreign", hook="flush-logs"))
+            check(kind == "response" and out["record"]["outcome"] == "not_our_hook",
+                  f"hook flush-logs on an {label}: skipped ({out.get('record', {}).get('outcome')})")
+        check(lifecycle_calls(moto, "CompleteLifecycleAction") == 0
+              and lifecycle_calls(moto, "RecordLifecycleActionHeartbeat") == 0,
+              "no CompleteLifecycleAction and no heartbeat for a foreign hook")
+        check(host_status(ecs, hosts[0][0])["status"] == "ACTIVE", "the ECS host stays ACTIVE")
+
+        # 2. Our hook on a non-ECS instance: completes once, at once.
+        kind, out = drainer.invoke(lifecycle_event(stranger, "tok-stranger"))
+        check(out["record"]["outcome"] == "completed" and out["record"]["reason"] == "not_ecs_host",
+              "our hook on a non-ECS instance completes at once")
+        check(lifecycle_calls(moto, "CompleteLifecycleAction") == 1, "exactly one CompleteLifecycleAction")
+
+        # 3. A drain of a host with a task: 20 re-checks, every event and re-check delivered twice.
+        event = lifecycle_event(hosts[0][1], "tok-drain")
+        started = time.monotonic()
+        kind, out = drainer.invoke(event)
+        check(out["record"]["outcome"] == "recheck_scheduled",
+              f"lifecycle event: DRAINING, re-check queued ({out['record']['outcome']}, {out['record'].get('reason')})")
+        kind, out = drainer.invoke(event)
+        check(out["record"]["outcome"] == "duplicate", "the same lifecycle event again: duplicate")
+        rechecks = 0
+        while True:
+            queued = moto.command({"op": "take_messages", "queue": "drainer-rechecks"})["messages"]
+            if not queued:
+                break
+            if len(queued) != 1:
+                raise SystemExit(f"FAILED: {len(queued)} re-checks queued at once: two chains")
+            rechecks += 1
+            if rechecks == 20:
+                ecs.stop_task(cluster="prod", task=task)
+            for copy in ("first", "duplicate"):
+                kind, out = drainer.invoke(sqs_batch([queued[0]["body"]]))
+                if (kind, out) != ("response", {"batchItemFailures": []}):
+                    raise SystemExit(f"FAILED: re-check {rechecks} ({copy}) answered {kind} {out}")
+        took = time.monotonic() - started
+        check(rechecks == 20, f"the drain took 20 re-checks ({rechecks}), {took:.1f}s in all")
+        check(lifecycle_calls(moto, "CompleteLifecycleAction") == 2,
+              "the drained host completed exactly once (2 completions in all, one was the stranger's)")
+        check(lifecycle_calls(moto, "RecordLifecycleActionHeartbeat") == 20, "one heartbeat per re-check")
+        template = (ROOT / "template.yaml").read_text()
+        check("RecursiveLoop: Allow" in template, "the template allows the drainer's own re-check loop")
+
+        # 4. A re-check whose host Describe fails (not MISSING): the message fails, no completion.
+        task2 = ecs.start_task(cluster="prod", taskDefinition=td, containerInstances=[hosts[1][0]],
+                               group="service:web", startedBy="ecs-svc/1")["tasks"][0]["taskArn"]
+        drainer.invoke(lifecycle_event(hosts[1][1], "tok-flaky"))
+        body = moto.command({"op": "take_messages", "queue": "drainer-rechecks"})["messages"][0]["body"]
+        moto.command({"op": "fail_describe", "container_instance_id": hosts[1][0].split("/")[-1],
+                      "reason": "INTERNAL_ERROR"})
+        ecs.stop_task(cluster="prod", task=task2)
+        completions = lifecycle_calls(moto, "CompleteLifecycleAction")
+        kind, out = drainer.invoke(sqs_batch([body]))
+        check(out == {"batchItemFailures": [{"itemIdentifier": "m0"}]},
+              "DescribeContainerInstances INTERNAL_ERROR: the re-check fails alone (redelivered)")
+        check(lifecycle_calls(moto, "CompleteLifecycleAction") == completions, "and completes nothing")
+        moto.command({"op": "fail_describe", "container_instance_id": hosts[1][0].split("/")[-1], "reason": None})
+
+        # 5. A spot `stop` warning, then the instance back: the host ends ACTIVE.
+        arn, instance_id = hosts[2]
+        warning = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "EC2 Spot Instance Interruption Warning",
+                   "source": "aws.ec2", "account": "123456789012", "time": LIFECYCLE_TIME, "region": REGION,
+                   "resources": [], "detail": {"instance-id": instance_id, "instance-action": "stop"}}
+        kind, out = drainer.invoke(warning)
+        check(out["record"]["outcome"] == "draining" and host_status(ecs, arn)["status"] == "DRAINING",
+              "spot stop warning: the host is DRAINING")
+
+        def host_event(connected: bool, version: int) -> dict:
+            ci = host_status(ecs, arn)
+            return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "ECS Container Instance State Change",
+                    "source": "aws.ecs", "account": "123456789012", "time": LIFECYCLE_TIME, "region": REGION,
+                    "resources": [arn], "detail": {
+                        "clusterArn": ci.get("clusterArn", f"arn:aws:ecs:{REGION}:123456789012:cluster/prod"),
+                        "containerInstanceArn": arn, "ec2InstanceId": instance_id, "status": ci["status"],
+                        "agentConnected": connected, "attributes": ci.get("attributes", []), "version": version}}
+
+        kind, out = drainer.invoke(host_event(False, 5))
+        check(out["record"]["outcome"] == "marked_stopped", "the instance stops (agent disconnected): recorded")
+        kind, out = drainer.invoke(host_event(True, 6))
+        check(out["record"]["outcome"] == "reactivated" and host_status(ecs, arn)["status"] == "ACTIVE",
+              "the instance is back (agent connected): the host is ACTIVE again")
+    finally:
+        drainer.stop()
+
+
+def main() -> None:
+    moto = Moto()
+    try:
+        print(f"moto server: {moto.endpoint}")
+        drainer_acceptance(moto)
+        print("\nall acceptance checks passed")
+    finally:
+        moto.stop()
+
+
+if __name__ == "__main__":
+    main()
