@@ -71,6 +71,7 @@ fn service(name: &str, tags: &[(&str, &str)]) -> Service {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect::<BTreeMap<_, _>>(),
+        ..Default::default()
     }
 }
 
@@ -78,12 +79,14 @@ fn bench(c: &mut Criterion) {
     let plain = TaskDefinition {
         arn: "td".into(),
         placement_constraints: vec![],
+        ..Default::default()
     };
     let t3_only = TaskDefinition {
         arn: "td".into(),
         placement_constraints: vec![PlacementConstraint::member_of(
             "attribute:ecs.instance-type =~ t3.* and attribute:ecs.availability-zone != us-east-1c",
         )],
+        ..Default::default()
     };
     let services = [
         (

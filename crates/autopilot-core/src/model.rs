@@ -106,6 +106,9 @@ pub struct ContainerInstance {
     pub version: Option<i64>,
     /// Registration time, Unix epoch seconds.
     pub registered_at: Option<i64>,
+    /// The capacity provider the host belongs to (DescribeContainerInstances), if any.
+    #[serde(default)]
+    pub capacity_provider_name: Option<String>,
 }
 
 impl ContainerInstance {
@@ -124,7 +127,16 @@ impl ContainerInstance {
             pending_tasks_count: None,
             version: None,
             registered_at: None,
+            capacity_provider_name: None,
         }
+    }
+
+    /// An external (ECS Anywhere) instance: its id is a Systems Manager managed instance id
+    /// (`mi-…`), not an EC2 instance id (ContainerInstance.ec2InstanceId in the ECS API reference).
+    pub fn is_external(&self) -> bool {
+        self.ec2_instance_id
+            .as_deref()
+            .is_some_and(|id| id.starts_with("mi-"))
     }
 
     pub fn attribute(&self, name: &str) -> Option<&Attribute> {
@@ -173,9 +185,10 @@ impl ecs_cluster_query::HostView for ContainerInstance {
 }
 
 /// Scheduling strategy of a service.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum SchedulingStrategy {
+    #[default]
     Replica,
     Daemon,
     #[serde(untagged)]
@@ -215,8 +228,23 @@ impl PlacementConstraint {
     }
 }
 
-/// An ECS service, with the fields daemon-count needs.
+/// A placement strategy as ECS stores it (`binpack`, `spread`, `random`, with its field).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlacementStrategy {
+    pub kind: String,
+    pub field: Option<String>,
+}
+
+/// A task set of a service (EXTERNAL / CODE_DEPLOY deployment controllers).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskSet {
+    /// `PRIMARY`, `ACTIVE` or `DRAINING`.
+    pub status: String,
+    pub task_definition: Option<String>,
+}
+
+/// An ECS service, with the fields daemon-count needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Service {
     pub arn: String,
     pub name: String,
@@ -228,6 +256,36 @@ pub struct Service {
     pub task_definition: Option<String>,
     pub placement_constraints: Vec<PlacementConstraint>,
     pub tags: BTreeMap<String, String>,
+    /// `EC2`, `EXTERNAL`, `FARGATE`; `None` when the service uses a capacity provider strategy.
+    #[serde(default)]
+    pub launch_type: Option<String>,
+    /// The capacity providers of the service's strategy, in order (empty = none).
+    #[serde(default)]
+    pub capacity_provider_strategy: Vec<String>,
+    #[serde(default)]
+    pub placement_strategy: Vec<PlacementStrategy>,
+    /// `ECS`, `CODE_DEPLOY` or `EXTERNAL`.
+    #[serde(default)]
+    pub deployment_controller: Option<String>,
+    #[serde(default)]
+    pub task_sets: Vec<TaskSet>,
+}
+
+impl Service {
+    /// The task definition the service's tasks run: the service's own, or — for the EXTERNAL and
+    /// CODE_DEPLOY controllers, which keep it on task sets — the PRIMARY task set's (else an
+    /// ACTIVE one's).
+    pub fn effective_task_definition(&self) -> Option<&str> {
+        if let Some(td) = self.task_definition.as_deref() {
+            return Some(td);
+        }
+        ["PRIMARY", "ACTIVE"].iter().find_map(|status| {
+            self.task_sets
+                .iter()
+                .find(|ts| ts.status == *status)
+                .and_then(|ts| ts.task_definition.as_deref())
+        })
+    }
 }
 
 /// A task as the Describe API reports it (the sweep's view; events become [`crate::capacity::TaskRecord`]s directly).
@@ -268,10 +326,26 @@ impl Task {
 
 /// The part of a task definition revision that daemon-count reads. Revisions are immutable, so a
 /// value fetched once by ARN can be cached for the life of the process.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskDefinition {
     pub arn: String,
     pub placement_constraints: Vec<PlacementConstraint>,
+    /// `requiresAttributes`: the host must carry each (name, and value when given).
+    #[serde(default)]
+    pub requires_attributes: Vec<Attribute>,
+    /// CPU units one task reserves on its host: the task-level `cpu`, else the sum of the
+    /// containers' `cpu` (what the scheduler reserves on EC2).
+    #[serde(default)]
+    pub cpu: Option<i64>,
+    /// MiB one task reserves: the task-level `memory`, else the sum over containers of
+    /// `memoryReservation`, or `memory` where no reservation is set.
+    #[serde(default)]
+    pub memory: Option<i64>,
+    /// Static host ports the task binds (`hostPort` ≠ 0), TCP and UDP.
+    #[serde(default)]
+    pub host_ports: Vec<String>,
+    #[serde(default)]
+    pub host_ports_udp: Vec<String>,
 }
 
 #[cfg(test)]

@@ -57,6 +57,7 @@ fn service(name: &str) -> Service {
         )),
         placement_constraints: vec![],
         tags: BTreeMap::new(),
+        ..Default::default()
     }
 }
 
@@ -67,6 +68,7 @@ fn td(constraints: &[&str]) -> TaskDefinition {
             .iter()
             .map(|e| PlacementConstraint::member_of(*e))
             .collect(),
+        ..Default::default()
     }
 }
 
@@ -102,13 +104,14 @@ fn eligible_hosts_table() {
         Vec<&'a str>,
     );
     let cases: Vec<Case> = vec![
-        ("no constraints", vec![], vec![], None, 3, vec![]),
+        // Disconnected agents (i-x1, i-x2) count: they reconnect, and their tasks keep running.
+        ("no constraints", vec![], vec![], None, 5, vec![]),
         (
             "task def t3 only",
             vec![],
             vec!["attribute:ecs.instance-type =~ t3.*"],
             None,
-            2,
+            4,
             vec!["i-a3"],
         ),
         (
@@ -116,7 +119,7 @@ fn eligible_hosts_table() {
             vec!["attribute:ecs.instance-type == t3.large"],
             vec![],
             None,
-            2,
+            4,
             vec!["i-a3"],
         ),
         (
@@ -125,7 +128,7 @@ fn eligible_hosts_table() {
             vec!["attribute:ecs.availability-zone == us-east-1b"],
             None,
             1,
-            vec!["i-a1", "i-a3"],
+            vec!["i-a1", "i-a3", "i-x1", "i-x2"],
         ),
         (
             "no host matches",
@@ -133,10 +136,11 @@ fn eligible_hosts_table() {
             vec!["attribute:ecs.instance-type == c7g.large"],
             None,
             0,
-            vec!["i-a1", "i-a2b", "i-a3"],
+            vec!["i-a1", "i-a2b", "i-a3", "i-x1", "i-x2"],
         ),
-        ("two tasks per host", vec![], vec![], Some("2"), 6, vec![]),
-        ("tag with spaces", vec![], vec![], Some(" 3 "), 9, vec![]),
+        // Several tasks per host: no distinctInstance (with it ECS could never place them).
+        ("two tasks per host", vec![], vec![], Some("2"), 10, vec![]),
+        ("tag with spaces", vec![], vec![], Some(" 3 "), 15, vec![]),
     ];
     let hosts = fleet();
     for (case, svc_c, td_c, per_host, want, want_constraint) in cases {
@@ -146,26 +150,35 @@ fn eligible_hosts_table() {
             .map(|e| PlacementConstraint::member_of(*e))
             .collect();
         // distinctInstance never limits which hosts count.
-        svc.placement_constraints
-            .push(PlacementConstraint::distinct_instance());
-        if let Some(v) = per_host {
-            svc.tags.insert(TASKS_PER_HOST_TAG.into(), v.into());
+        match per_host {
+            None => svc
+                .placement_constraints
+                .push(PlacementConstraint::distinct_instance()),
+            Some(v) => {
+                svc.tags.insert(TASKS_PER_HOST_TAG.into(), v.into());
+            }
         }
         match decide(&svc, Some(&td(&td_c)), &hosts) {
             Decision::Desired {
                 desired,
                 excluded,
                 constraints,
+                disconnected_kept,
                 ..
             } => {
                 assert_eq!(desired, want, "{case}");
+                let connected_excluded = want_constraint
+                    .iter()
+                    .filter(|h| h.starts_with("i-x"))
+                    .count();
+                assert_eq!(disconnected_kept, 2 - connected_excluded, "{case}");
                 assert_eq!(
                     excluded,
                     Excluded {
                         draining: names(&["i-d1"]),
                         not_active: names(&["i-r1", "i-g1", "i-f1", "i-n1"]),
-                        disconnected: names(&["i-x1", "i-x2"]),
                         constraint: names(&want_constraint),
+                        ..Excluded::default()
                     },
                     "{case}"
                 );
@@ -235,6 +248,28 @@ fn skip_reasons_table() {
             }),
             Some(plain.clone()),
             "10001",
+        ),
+        (
+            "tasks-per-host > 1 with distinctInstance",
+            with(&|s| {
+                s.tags.insert(TASKS_PER_HOST_TAG.into(), "2".into());
+                s.placement_constraints
+                    .push(PlacementConstraint::distinct_instance());
+            }),
+            Some(plain.clone()),
+            "can never place",
+        ),
+        (
+            "Fargate launch type",
+            with(&|s| s.launch_type = Some("FARGATE".into())),
+            Some(plain.clone()),
+            "FARGATE",
+        ),
+        (
+            "Fargate capacity providers",
+            with(&|s| s.capacity_provider_strategy = vec!["FARGATE_SPOT".into()]),
+            Some(plain.clone()),
+            "Fargate",
         ),
         (
             "task definition unknown",
@@ -330,6 +365,7 @@ fn memory_cluster() -> InMemoryEcs {
         ecs.add_task_definition(TaskDefinition {
             arn: format!("arn:aws:ecs:us-east-1:123456789012:task-definition/{name}:1"),
             placement_constraints: vec![],
+            ..Default::default()
         });
     }
     let mut web = service("web");
@@ -349,8 +385,8 @@ async fn reconcile_writes_only_changes_and_caches_task_definitions() {
     let rec = DaemonReconciler::new(memory_cluster(), DaemonConfig::default());
     let report = rec.reconcile_cluster(CLUSTER).await.expect("reconcile");
     let ecs = rec.ecs();
-    assert_eq!(ecs.desired_count(CLUSTER, "logs"), Some(3));
-    assert_eq!(ecs.desired_count(CLUSTER, "metrics"), Some(3));
+    assert_eq!(ecs.desired_count(CLUSTER, "logs"), Some(5));
+    assert_eq!(ecs.desired_count(CLUSTER, "metrics"), Some(5));
     assert_eq!(ecs.desired_count(CLUSTER, "web"), Some(2));
     assert_eq!(ecs.count_calls("UpdateService"), 2);
     assert_eq!(ecs.count_calls("DescribeTaskDefinition"), 2);
@@ -412,7 +448,7 @@ async fn dry_run_decides_without_writing() {
         .expect("logs");
     assert_eq!(
         (logs.previous_desired, logs.new_desired, logs.action),
-        (Some(0), Some(3), Action::DryRun)
+        (Some(0), Some(5), Action::DryRun)
     );
     assert_eq!(rec.ecs().count_calls("UpdateService"), 0);
     assert_eq!(rec.ecs().desired_count(CLUSTER, "logs"), Some(0));
@@ -470,7 +506,7 @@ async fn an_unreadable_task_definition_fails_that_service_only() {
         Some(1),
         "not written"
     );
-    assert_eq!(rec.ecs().desired_count(CLUSTER, "logs"), Some(3));
+    assert_eq!(rec.ecs().desired_count(CLUSTER, "logs"), Some(5));
 }
 
 #[tokio::test]
@@ -486,7 +522,7 @@ async fn a_missing_cluster_is_an_error_and_other_clusters_still_run() {
     let reports = rec.reconcile_clusters(&names(&["ghost", "prod"])).await;
     assert!(reports[0].error.as_deref().unwrap_or("").contains("ghost"));
     assert_eq!(reports[1].error, None);
-    assert_eq!(rec.ecs().desired_count(CLUSTER, "logs"), Some(3));
+    assert_eq!(rec.ecs().desired_count(CLUSTER, "logs"), Some(5));
 }
 
 #[tokio::test]
@@ -501,7 +537,7 @@ async fn named_services_skip_discovery_and_report_missing_ones() {
     let report = rec.reconcile_cluster(CLUSTER).await.expect("reconcile");
     assert_eq!(rec.ecs().count_calls("ListServices"), 0);
     // Named services need no tag: the untagged "web" is managed.
-    assert_eq!(rec.ecs().desired_count(CLUSTER, "web"), Some(3));
+    assert_eq!(rec.ecs().desired_count(CLUSTER, "web"), Some(5));
     let nope = report
         .services
         .iter()

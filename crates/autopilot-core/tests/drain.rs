@@ -392,6 +392,7 @@ async fn daemon_tasks_alone_complete_at_once() {
         task_definition: None,
         placement_constraints: vec![],
         tags: [("ecs-autopilot:daemon".to_string(), "true".to_string())].into(),
+        ..Default::default()
     };
     bed.ecs().add_service(CLUSTER, logs.clone());
     logs.name = "agent".into();

@@ -243,8 +243,10 @@ pub fn render_daemon_report(r: &ClusterReport) -> String {
         for (why, hosts) in [
             ("draining", &d.excluded.draining),
             ("not active", &d.excluded.not_active),
-            ("disconnected", &d.excluded.disconnected),
+            ("out of scope", &d.excluded.out_of_scope),
+            ("missing attribute", &d.excluded.missing_attribute),
             ("constraint", &d.excluded.constraint),
+            ("no room", &d.excluded.no_room),
         ] {
             if !hosts.is_empty() {
                 let _ = writeln!(s, "      excluded ({why}): {}", hosts.join(" "));

@@ -3,8 +3,8 @@
 use aws_sdk_ecs::types as ecs;
 
 use autopilot_core::model::{
-    Attribute, ContainerInstance, InstanceStatus, PlacementConstraint, Resources,
-    SchedulingStrategy, Service, Task,
+    Attribute, ContainerInstance, InstanceStatus, PlacementConstraint, PlacementStrategy,
+    Resources, SchedulingStrategy, Service, Task, TaskDefinition, TaskSet,
 };
 use autopilot_core::ports::EcsError;
 
@@ -84,6 +84,7 @@ pub fn container_instance_from_sdk(
     out.pending_tasks_count = Some(i64::from(ci.pending_tasks_count()));
     out.version = Some(ci.version()).filter(|v| *v > 0);
     out.registered_at = ci.registered_at().map(|t| t.secs());
+    out.capacity_provider_name = ci.capacity_provider_name().map(str::to_string);
     Ok(out)
 }
 
@@ -117,7 +118,88 @@ pub fn service_from_sdk(s: &ecs::Service) -> Result<Service, EcsError> {
             .iter()
             .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
             .collect(),
+        launch_type: s.launch_type().map(|l| l.as_str().to_string()),
+        capacity_provider_strategy: s
+            .capacity_provider_strategy()
+            .iter()
+            .map(|p| p.capacity_provider().to_string())
+            .collect(),
+        placement_strategy: s
+            .placement_strategy()
+            .iter()
+            .map(|p| PlacementStrategy {
+                kind: p
+                    .r#type()
+                    .map(|t| t.as_str().to_string())
+                    .unwrap_or_default(),
+                field: p.field().map(str::to_string),
+            })
+            .collect(),
+        deployment_controller: s
+            .deployment_controller()
+            .map(|d| d.r#type().as_str().to_string()),
+        task_sets: s
+            .task_sets()
+            .iter()
+            .map(|ts| TaskSet {
+                status: ts.status().unwrap_or("").to_string(),
+                task_definition: ts.task_definition().map(str::to_string),
+            })
+            .collect(),
     })
+}
+
+/// The task definition's requirements on a host, as the scheduler reserves them on EC2: the
+/// task-level CPU and memory when set, else the containers' sums (memory: `memoryReservation`,
+/// else `memory`); static host ports (`hostPort` ≠ 0) by protocol.
+pub fn task_definition_from_sdk(td: &ecs::TaskDefinition, requested: &str) -> TaskDefinition {
+    let containers = td.container_definitions();
+    let sum = |f: &dyn Fn(&ecs::ContainerDefinition) -> Option<i64>| -> Option<i64> {
+        let parts: Vec<i64> = containers.iter().filter_map(f).collect();
+        (!parts.is_empty()).then(|| parts.iter().sum())
+    };
+    let task_level = |v: Option<&str>| v.and_then(|v| v.trim().parse::<i64>().ok());
+    let cpu =
+        task_level(td.cpu()).or_else(|| sum(&|c| Some(i64::from(c.cpu())).filter(|v| *v > 0)));
+    let memory = task_level(td.memory())
+        .or_else(|| sum(&|c| c.memory_reservation().or(c.memory()).map(i64::from)));
+    let mut host_ports = Vec::new();
+    let mut host_ports_udp = Vec::new();
+    for pm in containers.iter().flat_map(|c| c.port_mappings()) {
+        let Some(port) = pm.host_port().filter(|p| *p > 0) else {
+            continue;
+        };
+        match pm.protocol().map(|p| p.as_str()) {
+            Some("udp") => host_ports_udp.push(port.to_string()),
+            _ => host_ports.push(port.to_string()),
+        }
+    }
+    TaskDefinition {
+        arn: td.task_definition_arn().unwrap_or(requested).to_string(),
+        placement_constraints: td
+            .placement_constraints()
+            .iter()
+            .map(|c| constraint_from_sdk(c.r#type().map(|t| t.as_str()), c.expression()))
+            .collect(),
+        requires_attributes: td
+            .requires_attributes()
+            .iter()
+            .filter(|a| {
+                // Attributes that target something other than the container instance do not
+                // limit which hosts count.
+                a.target_type()
+                    .is_none_or(|t| t.as_str() == "container-instance")
+            })
+            .map(|a| Attribute {
+                name: a.name().to_string(),
+                value: a.value().map(str::to_string),
+            })
+            .collect(),
+        cpu,
+        memory,
+        host_ports,
+        host_ports_udp,
+    }
 }
 
 /// A placement constraint (of a service or a task definition: two SDK types, one shape).

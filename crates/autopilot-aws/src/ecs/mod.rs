@@ -45,6 +45,21 @@ impl AwsEcs {
     }
 }
 
+/// ECS error codes for requests ECS refuses as they are: the same request fails the same way, so
+/// they are recorded rather than retried (ECS API reference, "Common errors" and each action's
+/// errors). ServerException and anything unlisted stay retryable.
+const REFUSALS: [&str; 9] = [
+    "AccessDeniedException",
+    "ClientException",
+    "InvalidParameterException",
+    "ServiceNotActiveException",
+    "ServiceNotFoundException",
+    "UnsupportedFeatureException",
+    "PlatformUnknownException",
+    "PlatformTaskDefinitionIncompatibilityException",
+    "ValidationException",
+];
+
 /// Maps an SDK error to the port's error, keeping AWS's message: ClusterNotFoundException names
 /// the cluster (when the call had one), throttling is [`EcsError::Throttled`], the rest
 /// [`EcsError::Api`].
@@ -67,6 +82,18 @@ where
             cluster: cluster.to_string(),
         },
         (AwsError::Throttled { message, .. }, _) => EcsError::Throttled { operation, message },
+        (
+            AwsError::Service {
+                code: Some(code),
+                message,
+                ..
+            },
+            _,
+        ) if REFUSALS.contains(&code.as_str()) => EcsError::Refused {
+            operation,
+            code,
+            message,
+        },
         (other, _) => EcsError::Api {
             operation,
             message: other.into_message(),
@@ -257,17 +284,7 @@ impl EcsRead for AwsEcs {
                 operation: "DescribeTaskDefinition",
                 message: format!("no task definition in the response for {task_definition}"),
             })?;
-        Ok(TaskDefinition {
-            arn: td
-                .task_definition_arn()
-                .unwrap_or(task_definition)
-                .to_string(),
-            placement_constraints: td
-                .placement_constraints()
-                .iter()
-                .map(|c| constraint_from_sdk(c.r#type().map(|t| t.as_str()), c.expression()))
-                .collect(),
-        })
+        Ok(task_definition_from_sdk(td, task_definition))
     }
 
     async fn active_tasks(&self, cluster: &str) -> Result<Vec<Task>, EcsError> {
@@ -333,6 +350,53 @@ impl EcsRead for AwsEcs {
         Ok(instances
             .into_iter()
             .find(|ci| ci.arn == container_instance_arn))
+    }
+
+    async fn cluster_default_strategy(&self, cluster: &str) -> Result<Vec<String>, EcsError> {
+        let resp = self
+            .client
+            .describe_clusters()
+            .clusters(cluster)
+            .send()
+            .await
+            .map_err(|e| map_err("DescribeClusters", Some(cluster), e))?;
+        let Some(c) = resp.clusters().first() else {
+            return Err(EcsError::ClusterNotFound {
+                cluster: cluster.to_string(),
+            });
+        };
+        Ok(c.default_capacity_provider_strategy()
+            .iter()
+            .map(|p| p.capacity_provider().to_string())
+            .collect())
+    }
+
+    async fn service_tasks(
+        &self,
+        cluster: &str,
+        service_name: &str,
+    ) -> Result<Vec<Task>, EcsError> {
+        let arns: Vec<String> = self
+            .client
+            .list_tasks()
+            .cluster(cluster)
+            .service_name(service_name)
+            .desired_status(DesiredStatus::Running)
+            .max_results(LIST_PAGE_SIZE)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| map_err("ListTasks", Some(cluster), e))?;
+        let (tasks, failures) = self.describe_tasks(cluster, &arns).await?;
+        check_describe_failures("DescribeTasks", &failures)?;
+        let group = format!("service:{service_name}");
+        // moto ignores serviceName and lists every task of the cluster: keep the service's own.
+        Ok(tasks
+            .into_iter()
+            .filter(|t| t.group.as_deref() == Some(group.as_str()))
+            .collect())
     }
 
     async fn instance_tasks(

@@ -10,6 +10,9 @@ pub mod reconciler;
 pub mod report;
 
 pub use config::DaemonConfig;
-pub use decide::{decide, tasks_per_host, Decision, Excluded, DAEMON_TAG, TASKS_PER_HOST_TAG};
-pub use reconciler::{services_for_cluster, DaemonReconciler};
+pub use decide::{
+    decide, decide_with, tasks_per_host, DecideContext, Decision, Excluded, DAEMON_TAG,
+    TASKS_PER_HOST_TAG,
+};
+pub use reconciler::{services_for_cluster, DaemonReconciler, SweepOutcome};
 pub use report::{summarize, Action, ClusterReport, DecisionRecord};

@@ -37,6 +37,23 @@ pub struct DecisionRecord {
     pub action: Action,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Eligible hosts whose agent was disconnected: counted (they keep running their tasks).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub disconnected_kept: usize,
+    /// Tasks stopped because they ran on a host that is no longer eligible (or, under DRY_RUN,
+    /// that would be).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub misplaced_tasks: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// For `failed`: a retry can fix it (throttling, a 5xx, a timeout), so the invocation fails
+    /// and Lambda retries; otherwise (AccessDenied, an invalid request) it is only recorded.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub retryable: bool,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl DecisionRecord {
@@ -57,6 +74,10 @@ impl DecisionRecord {
             constraints: Vec::new(),
             action: Action::Skipped,
             reason: Some(reason),
+            disconnected_kept: 0,
+            misplaced_tasks: Vec::new(),
+            warnings: Vec::new(),
+            retryable: false,
         }
     }
 }
@@ -69,6 +90,9 @@ pub struct ClusterReport {
     /// Set when the cluster could not be read at all (e.g. it does not exist).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// For `error`: a retry can fix it (see [`DecisionRecord::retryable`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub retryable: bool,
 }
 
 /// Group the records by action, for a one-line summary.

@@ -14,6 +14,8 @@ struct State {
     /// Keyed by cluster ARN.
     clusters: BTreeMap<String, ClusterState>,
     task_definitions: BTreeMap<String, TaskDefinition>,
+    /// Cluster ARN → its default capacity provider strategy.
+    default_strategies: BTreeMap<String, Vec<String>>,
     calls: Vec<String>,
     /// Operation name → error to return from it (fault injection).
     failures: BTreeMap<&'static str, EcsError>,
@@ -158,6 +160,14 @@ impl InMemoryEcs {
         if let Some(c) = self.state().clusters.get_mut(cluster_arn) {
             c.instances.retain(|ci| ci.arn != arn);
         }
+    }
+
+    /// Sets a cluster's default capacity provider strategy (provider names).
+    pub fn set_default_strategy(&self, cluster_arn: &str, providers: &[&str]) {
+        self.state().default_strategies.insert(
+            cluster_arn.to_string(),
+            providers.iter().map(|p| p.to_string()).collect(),
+        );
     }
 
     pub fn add_task_definition(&self, td: TaskDefinition) {
@@ -374,6 +384,37 @@ impl EcsRead for InMemoryEcs {
         let tasks: Vec<Task> = cluster(&mut st, cluster_id)?
             .tasks
             .iter()
+            .filter(|t| t.desired_status.as_deref() != Some("STOPPED"))
+            .cloned()
+            .collect();
+        if !tasks.is_empty() {
+            st.calls.push("DescribeTasks".into());
+        }
+        described("DescribeTasks", tasks, |t| &t.arn, &st.describe_failures)
+    }
+
+    async fn cluster_default_strategy(&self, cluster_id: &str) -> Result<Vec<String>, EcsError> {
+        let mut st = self.enter("DescribeClusters")?;
+        cluster(&mut st, cluster_id)?;
+        Ok(st
+            .default_strategies
+            .iter()
+            .find(|(arn, _)| same_cluster_name(arn, cluster_id))
+            .map(|(_, s)| s.clone())
+            .unwrap_or_default())
+    }
+
+    async fn service_tasks(
+        &self,
+        cluster_id: &str,
+        service_name: &str,
+    ) -> Result<Vec<Task>, EcsError> {
+        let mut st = self.enter("ListTasks")?;
+        let group = format!("service:{service_name}");
+        let tasks: Vec<Task> = cluster(&mut st, cluster_id)?
+            .tasks
+            .iter()
+            .filter(|t| t.group.as_deref() == Some(group.as_str()))
             .filter(|t| t.desired_status.as_deref() != Some("STOPPED"))
             .cloned()
             .collect();

@@ -30,6 +30,23 @@ pub enum EcsError {
         operation: &'static str,
         message: String,
     },
+    /// ECS refused the request itself (AccessDenied, an invalid parameter, a service it will not
+    /// update): the same request fails the same way, so a retry cannot fix it.
+    #[error("ECS refused {operation} ({code}): {message}")]
+    Refused {
+        operation: &'static str,
+        code: String,
+        message: String,
+    },
+}
+
+impl EcsError {
+    /// Whether retrying the same request can succeed: throttling past the SDK's retries, a server
+    /// error, a timeout or a lost connection (`Api`) can; a refusal, a missing cluster or a
+    /// response we cannot read cannot.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, EcsError::Throttled { .. } | EcsError::Api { .. })
+    }
 }
 
 /// What DescribeServices returned: the services found, and the ones it reported missing.
@@ -122,6 +139,21 @@ pub trait EcsRead: Send + Sync {
     fn active_tasks(
         &self,
         cluster: &str,
+    ) -> impl Future<Output = Result<Vec<Task>, EcsError>> + Send;
+
+    /// The cluster's default capacity provider strategy (provider names; DescribeClusters), the
+    /// scope of services with neither a strategy nor a launch type.
+    fn cluster_default_strategy(
+        &self,
+        cluster: &str,
+    ) -> impl Future<Output = Result<Vec<String>, EcsError>> + Send;
+
+    /// The service's live tasks (ListTasks by service name, all pages; DescribeTasks by 100),
+    /// kept to those whose `group` is `service:NAME` (moto ignores the service filter).
+    fn service_tasks(
+        &self,
+        cluster: &str,
+        service_name: &str,
     ) -> impl Future<Output = Result<Vec<Task>, EcsError>> + Send;
 
     /// Every task on the host that ECS still lists (desired RUNNING, and desired STOPPED so tasks

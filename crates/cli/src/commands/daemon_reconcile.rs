@@ -78,6 +78,7 @@ mod tests {
         ecs.add_task_definition(TaskDefinition {
             arn: TASK_DEFINITION.into(),
             placement_constraints: vec![],
+            ..Default::default()
         });
         ecs
     }
@@ -93,6 +94,7 @@ mod tests {
             task_definition: Some(TASK_DEFINITION.into()),
             placement_constraints: vec![],
             tags: [("ecs-autopilot:daemon".to_string(), "true".to_string())].into(),
+            ..Default::default()
         }
     }
 
