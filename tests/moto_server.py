@@ -15,6 +15,12 @@ Started by the Rust test helper (tests/support/lib.rs) and by scripts/demo. Prot
         (DescribeContainerInstances reports that host as a failure entry with that reason, as ECS
         does when it lists a host it cannot describe; moto has no way to produce one. A reason of
         null clears it.)
+    {"op": "set_model", "kind": "container_instance" | "task_definition" | "service",
+     "cluster": "NAME", "id": "SHORT ID | family:revision | service name", "fields": {...}}
+        -> {"ok": true}   (sets attributes of moto's model object that its API cannot set: a host's
+        capacity_provider_name, agent_connected, remaining_resources; a task definition's
+        requires_attributes; a service's capacity_provider_strategy, launch_type,
+        placement_constraints, placement_strategy, task_sets. Describe then returns them.)
         (removes every message from the queue, delayed ones included, as a consumer would receive them
         once their delay has passed: tests assert the delay without waiting it out)
   Errors answer {"error": "..."}.
@@ -94,6 +100,9 @@ def handle(cmd: dict, ec2, endpoint: str) -> dict:
         return {"ok": True}
     if op == "take_messages":
         return {"messages": take_messages(cmd["queue"])}
+    if op == "set_model":
+        set_model(cmd["kind"], cmd.get("cluster", ""), cmd["id"], cmd["fields"])
+        return {"ok": True}
     if op == "fail_describe":
         if cmd.get("reason"):
             DESCRIBE_FAILURES[cmd["container_instance_id"]] = cmd["reason"]
@@ -151,6 +160,26 @@ def install_lifecycle_handlers() -> None:
 
     AutoScalingResponse.complete_lifecycle_action = complete_lifecycle_action
     AutoScalingResponse.record_lifecycle_action_heartbeat = record_lifecycle_action_heartbeat
+
+
+def set_model(kind: str, cluster: str, ident: str, fields: dict) -> None:
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ecs.models import ecs_backends
+
+    backend = ecs_backends[DEFAULT_ACCOUNT_ID][REGION]
+    if kind == "container_instance":
+        obj = backend.container_instances[cluster][ident.split("/")[-1]]
+    elif kind == "task_definition":
+        family, revision = ident.split("/")[-1].split(":")
+        obj = backend.task_definitions[family][int(revision)]
+    elif kind == "service":
+        obj = backend.services[f"{cluster}:{ident}"]
+    else:
+        raise ValueError(f"unknown model kind {kind!r}")
+    # moto's responses serialize a model's attributes by the API's member names (snake_case), so
+    # an attribute set here is returned by DescribeX even where moto's own code never sets it.
+    for name, value in fields.items():
+        setattr(obj, name, value)
 
 
 # Container instance id -> the failure reason DescribeContainerInstances reports for it.

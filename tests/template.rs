@@ -147,7 +147,11 @@ fn each_function_is_granted_exactly_the_calls_its_code_makes() {
                 "ecs:DescribeTaskDefinition",
                 "ecs:ListContainerInstances",
                 "ecs:DescribeContainerInstances",
+                "ecs:DescribeClusters",
+                "ecs:ListTasks",
+                "ecs:DescribeTasks",
                 "ecs:UpdateService",
+                "ecs:StopTask",
             ],
         ),
         (

@@ -170,6 +170,15 @@ impl Moto {
         self.command(json!({"op": "fail_describe", "container_instance_id": id, "reason": reason}));
     }
 
+    /// Sets fields of a moto model object its API cannot set (see tests/moto_server.py
+    /// `set_model`): `kind` is `container_instance`, `task_definition` or `service`.
+    pub fn set_model(&self, kind: &str, cluster: &str, id: &str, fields: Value) {
+        let answer = self.command(
+            json!({"op": "set_model", "kind": kind, "cluster": cluster, "id": id, "fields": fields}),
+        );
+        assert!(answer.get("error").is_none(), "set_model: {answer}");
+    }
+
     pub fn lifecycle_calls(&self) -> Vec<LifecycleCall> {
         self.command(json!({"op": "lifecycle_calls"}))["calls"]
             .as_array()

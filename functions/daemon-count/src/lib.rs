@@ -11,7 +11,9 @@
 //! writes counts that differ from what it just read.
 
 use autopilot_core::daemon::{summarize, Action, ClusterReport, DaemonReconciler};
-use autopilot_core::events::{EcsEvent, EventError};
+use std::time::{Duration, Instant};
+
+use autopilot_core::events::{event_time_unix, EcsEvent, EventError};
 use autopilot_core::log::json_line;
 use autopilot_core::ports::{EcsError, EcsRead, EcsWrite};
 use serde::Serialize;
@@ -30,18 +32,36 @@ pub enum HandlerError {
 /// What an invocation did: returned to the caller and summarised in the log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Response {
-    /// `instance_event`, `schedule` or `skipped`.
+    /// `instance_event`, `schedule`, `covered` (a later reconcile already saw the event) or
+    /// `skipped`.
     pub trigger: &'static str,
     pub dry_run: bool,
     pub clusters: Vec<ClusterReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
+    /// Clusters a scheduled sweep did not start before the deadline (reached by a later sweep).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_reached: Vec<String>,
 }
 
-/// Handles one invocation payload.
+/// A scheduled sweep starts no new cluster when less than this is left of the invocation: one
+/// cluster's reconcile is a handful of reads and writes, well under it.
+pub const SWEEP_RESERVE: Duration = Duration::from_secs(15);
+
+/// Handles one invocation payload, with no deadline (tests, the CLI).
 pub async fn handle<E: EcsRead + EcsWrite>(
     reconciler: &DaemonReconciler<E>,
     payload: serde_json::Value,
+) -> Result<Response, HandlerError> {
+    handle_until(reconciler, payload, None).await
+}
+
+/// Handles one invocation payload; `deadline` is when the invocation must have answered
+/// (Lambda's `Context::deadline`).
+pub async fn handle_until<E: EcsRead + EcsWrite>(
+    reconciler: &DaemonReconciler<E>,
+    payload: serde_json::Value,
+    deadline: Option<Instant>,
 ) -> Result<Response, HandlerError> {
     let dry_run = reconciler.config().dry_run;
     let event = match EcsEvent::from_value(payload) {
@@ -53,7 +73,23 @@ pub async fn handle<E: EcsRead + EcsWrite>(
     };
     let (trigger, clusters) = match &event {
         EcsEvent::ContainerInstanceStateChange(e) => {
-            ("instance_event", vec![e.detail.cluster_arn.clone()])
+            let cluster = &e.detail.cluster_arn;
+            if let Some(t) = event_time_unix(e).filter(|t| reconciler.covered(cluster, *t)) {
+                // A reconcile that started reading this cluster after the event already saw its
+                // change: nothing can differ, and the event costs no call (storms, agent flaps).
+                tracing::info!(%cluster, event_time = t, "event covered by a later reconcile");
+                return Ok(Response {
+                    trigger: "covered",
+                    dry_run,
+                    clusters: Vec::new(),
+                    skipped: Some(format!(
+                        "a reconcile of {cluster} that read it after this event's time already \
+                         covered it"
+                    )),
+                    not_reached: Vec::new(),
+                });
+            }
+            ("instance_event", vec![cluster.clone()])
         }
         EcsEvent::Scheduled(_) => (
             "schedule",
@@ -73,11 +109,24 @@ pub async fn handle<E: EcsRead + EcsWrite>(
                 dry_run,
                 clusters: Vec::new(),
                 skipped: Some(reason),
+                not_reached: Vec::new(),
             });
         }
     };
 
-    let reports = reconciler.reconcile_clusters(&clusters).await;
+    // The sweep starts at a different cluster each minute, so a tail cut off by the deadline is
+    // reached first by a later sweep.
+    let rotate = usize::try_from(autopilot_core::clock::unix_now() / 60).unwrap_or(0);
+    let stop_starting = deadline.map(|d| d.checked_sub(SWEEP_RESERVE).unwrap_or(d));
+    let outcome = reconciler.sweep(&clusters, stop_starting, rotate).await;
+    let reports = outcome.reports;
+    if !outcome.not_reached.is_empty() {
+        tracing::warn!(
+            not_reached = outcome.not_reached.len(),
+            clusters = ?outcome.not_reached,
+            "the invocation's time ran short: clusters left for the next sweep"
+        );
+    }
     for report in &reports {
         for record in &report.services {
             let level = if record.action == Action::Failed {
@@ -94,16 +143,19 @@ pub async fn handle<E: EcsRead + EcsWrite>(
     let summary = summarize(&reports);
     tracing::info!(trigger, dry_run, clusters = reports.len(), summary = ?summary, "reconcile finished");
 
+    // Only what a retry can fix fails the invocation (so Lambda retries it); a refusal
+    // (AccessDenied, an invalid request, a missing cluster) is in the log and the response.
     let problems: Vec<String> = reports
         .iter()
         .flat_map(|r| {
             r.error
                 .iter()
+                .filter(move |_| r.retryable)
                 .map(move |e| format!("{}: {e}", r.cluster))
                 .chain(
                     r.services
                         .iter()
-                        .filter(|s| s.action == Action::Failed)
+                        .filter(|s| s.action == Action::Failed && s.retryable)
                         .map(|s| {
                             format!(
                                 "{}/{}: {}",
@@ -123,6 +175,7 @@ pub async fn handle<E: EcsRead + EcsWrite>(
         dry_run,
         clusters: reports,
         skipped: None,
+        not_reached: outcome.not_reached,
     })
 }
 

@@ -21,7 +21,8 @@ async fn main() -> Result<(), Error> {
 
     run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
-            daemon_count::handle(reconciler, event.payload).await
+            let deadline = autopilot_core::clock::deadline_from_unix_millis(event.context.deadline);
+            daemon_count::handle_until(reconciler, event.payload, deadline).await
         },
     ))
     .await

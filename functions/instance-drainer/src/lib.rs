@@ -89,17 +89,6 @@ pub const START_RESERVE: Duration = Duration::from_secs(5);
 /// A started re-check must finish this long before the deadline, so the batch answer gets out.
 pub const FINISH_RESERVE: Duration = Duration::from_secs(1);
 
-/// When the invocation must have answered: Lambda's deadline (`Context::deadline`, Unix
-/// milliseconds) as an [`Instant`]; `None` = no limit.
-pub fn deadline_from_unix_millis(deadline_ms: u64) -> Option<Instant> {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?
-        .as_millis();
-    let left = u64::try_from(u128::from(deadline_ms).saturating_sub(now_ms)).unwrap_or(0);
-    Some(Instant::now() + Duration::from_millis(left))
-}
-
 /// Handles one invocation payload. `deadline` bounds SQS batches (see [`START_RESERVE`]).
 pub async fn handle<E, A, Q>(
     drainer: &Drainer<E, A, Q>,

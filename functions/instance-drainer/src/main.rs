@@ -28,7 +28,7 @@ async fn main() -> Result<(), Error> {
 
     run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
-            let deadline = instance_drainer::deadline_from_unix_millis(event.context.deadline);
+            let deadline = autopilot_core::clock::deadline_from_unix_millis(event.context.deadline);
             instance_drainer::handle(drainer, event.payload, deadline).await
         },
     ))

@@ -73,6 +73,8 @@ pub struct DecideContext<'a> {
 }
 
 /// The outcome of [`decide`] for one service.
+// One value per service per run, moved once: the size of the large variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     /// The service should have `desired` tasks.
@@ -247,7 +249,8 @@ pub fn decide_with(
         .any(|c| c.kind.eq_ignore_ascii_case("distinctInstance"));
     if tasks_per_host > 1 && has_distinct {
         return skip(format!(
-            "tag {TASKS_PER_HOST_TAG}={tasks_per_host} with a distinctInstance constraint asks for              tasks ECS can never place (one per host): remove one of the two"
+            "tag {TASKS_PER_HOST_TAG}={tasks_per_host} with a distinctInstance constraint asks for \
+             tasks ECS can never place (one per host): remove one of the two"
         ));
     }
     let scope = match scope(service, context.default_strategy) {
@@ -344,7 +347,8 @@ pub fn decide_with(
     let mut warnings = Vec::new();
     if !spreads_one_per_host(service) {
         warnings.push(
-            "no distinctInstance constraint (or spread on instanceId): the count alone does not              put one task on each host"
+            "no distinctInstance constraint (or spread on instanceId): the count alone does not \
+             put one task on each host"
                 .to_string(),
         );
     }
