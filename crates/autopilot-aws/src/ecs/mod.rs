@@ -498,16 +498,8 @@ impl EcsWrite for AwsEcs {
         name: &str,
         value: &str,
     ) -> Result<(), EcsError> {
-        // Full ARN as targetId and no targetType: accepted by ECS and by moto alike.
-        let attribute = ecs::Attribute::builder()
-            .name(name)
-            .value(value)
-            .target_id(container_instance_arn)
-            .build()
-            .map_err(|e| EcsError::Api {
-                operation: "PutAttributes",
-                message: e.to_string(),
-            })?;
+        let attribute =
+            instance_attribute("PutAttributes", container_instance_arn, name, Some(value))?;
         self.client()
             .put_attributes()
             .cluster(cluster)
@@ -524,14 +516,8 @@ impl EcsWrite for AwsEcs {
         container_instance_arn: &str,
         name: &str,
     ) -> Result<(), EcsError> {
-        let attribute = ecs::Attribute::builder()
-            .name(name)
-            .target_id(container_instance_arn)
-            .build()
-            .map_err(|e| EcsError::Api {
-                operation: "DeleteAttributes",
-                message: e.to_string(),
-            })?;
+        // AWS: a custom attribute is deleted by name and target, without its value.
+        let attribute = instance_attribute("DeleteAttributes", container_instance_arn, name, None)?;
         self.client()
             .delete_attributes()
             .cluster(cluster)
@@ -563,6 +549,25 @@ impl AwsEcs {
             .await
             .map_err(|e| map_err("ListTasks", Some(cluster), e))
     }
+}
+
+/// A custom attribute of one container instance: the full ARN as targetId and no targetType,
+/// accepted by ECS and by moto alike.
+fn instance_attribute(
+    operation: &'static str,
+    container_instance_arn: &str,
+    name: &str,
+    value: Option<&str>,
+) -> Result<ecs::Attribute, EcsError> {
+    ecs::Attribute::builder()
+        .name(name)
+        .set_value(value.map(str::to_string))
+        .target_id(container_instance_arn)
+        .build()
+        .map_err(|e| EcsError::Api {
+            operation,
+            message: e.to_string(),
+        })
 }
 
 /// The cluster query filter for one EC2 instance.

@@ -231,6 +231,25 @@ impl InMemoryEcs {
         Ok((st, found))
     }
 
+    /// Records `operation` and changes the host `arn` of the cluster (no-op if absent).
+    fn change_instance(
+        &self,
+        operation: &'static str,
+        cluster_id: &str,
+        arn: &str,
+        change: impl Fn(&mut ContainerInstance),
+    ) -> Result<(), EcsError> {
+        let mut st = self.enter(operation)?;
+        for ci in cluster(&mut st, cluster_id)?
+            .instances
+            .iter_mut()
+            .filter(|ci| ci.arn == arn)
+        {
+            change(ci);
+        }
+        Ok(())
+    }
+
     /// Records the call and returns the injected failure, if any.
     fn enter(&self, operation: &'static str) -> Result<MutexGuard<'_, State>, EcsError> {
         let mut st = self.state();
@@ -467,15 +486,9 @@ impl EcsWrite for InMemoryEcs {
         arn: &str,
         status: InstanceStatus,
     ) -> Result<(), EcsError> {
-        let mut st = self.enter("UpdateContainerInstancesState")?;
-        for ci in cluster(&mut st, cluster_id)?
-            .instances
-            .iter_mut()
-            .filter(|ci| ci.arn == arn)
-        {
-            ci.status = status.clone();
-        }
-        Ok(())
+        self.change_instance("UpdateContainerInstancesState", cluster_id, arn, |ci| {
+            ci.status = status.clone()
+        })
     }
 
     async fn stop_task(&self, cluster_id: &str, task_arn: &str, _: &str) -> Result<(), EcsError> {
@@ -499,19 +512,13 @@ impl EcsWrite for InMemoryEcs {
         name: &str,
         value: &str,
     ) -> Result<(), EcsError> {
-        let mut st = self.enter("PutAttributes")?;
-        for ci in cluster(&mut st, cluster_id)?
-            .instances
-            .iter_mut()
-            .filter(|ci| ci.arn == arn)
-        {
+        self.change_instance("PutAttributes", cluster_id, arn, |ci| {
             ci.attributes.retain(|a| a.name != name);
             ci.attributes.push(Attribute {
                 name: name.into(),
                 value: Some(value.into()),
             });
-        }
-        Ok(())
+        })
     }
 
     async fn delete_instance_attribute(
@@ -520,14 +527,8 @@ impl EcsWrite for InMemoryEcs {
         arn: &str,
         name: &str,
     ) -> Result<(), EcsError> {
-        let mut st = self.enter("DeleteAttributes")?;
-        for ci in cluster(&mut st, cluster_id)?
-            .instances
-            .iter_mut()
-            .filter(|ci| ci.arn == arn)
-        {
-            ci.attributes.retain(|a| a.name != name);
-        }
-        Ok(())
+        self.change_instance("DeleteAttributes", cluster_id, arn, |ci| {
+            ci.attributes.retain(|a| a.name != name)
+        })
     }
 }
