@@ -195,31 +195,17 @@ fn failure_entry(f: &ecs::Failure) -> (String, String) {
 
 impl EcsRead for AwsEcs {
     async fn list_cluster_arns(&self) -> Result<Vec<String>, EcsError> {
-        self.client
-            .list_clusters()
-            .max_results(LIST_PAGE_SIZE)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| map_err("ListClusters", None, e))
+        all_pages!(self.client.list_clusters(), "ListClusters", None)
     }
 
     async fn container_instances(&self, cluster: &str) -> Result<Vec<ContainerInstance>, EcsError> {
         // No status filter: ECS then returns every status but INACTIVE, so the decision record can
         // name the DRAINING and REGISTERING hosts it left out.
-        let arns: Vec<String> = self
-            .client
-            .list_container_instances()
-            .cluster(cluster)
-            .max_results(LIST_PAGE_SIZE)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| map_err("ListContainerInstances", Some(cluster), e))?;
+        let arns: Vec<String> = all_pages!(
+            self.client.list_container_instances().cluster(cluster),
+            "ListContainerInstances",
+            Some(cluster)
+        )?;
 
         // A listed host ECS did not describe is not gone unless ECS says MISSING: the sweep
         // would otherwise remove a live host, and daemon-count would under-count.
@@ -229,16 +215,11 @@ impl EcsRead for AwsEcs {
     }
 
     async fn list_service_arns(&self, cluster: &str) -> Result<Vec<String>, EcsError> {
-        self.client
-            .list_services()
-            .cluster(cluster)
-            .max_results(LIST_PAGE_SIZE)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| map_err("ListServices", Some(cluster), e))
+        all_pages!(
+            self.client.list_services().cluster(cluster),
+            "ListServices",
+            Some(cluster)
+        )
     }
 
     async fn describe_services(
@@ -290,18 +271,14 @@ impl EcsRead for AwsEcs {
     async fn active_tasks(&self, cluster: &str) -> Result<Vec<Task>, EcsError> {
         // desiredStatus RUNNING is ECS's default; sent explicitly because moto otherwise lists
         // stopped tasks too.
-        let arns: Vec<String> = self
-            .client
-            .list_tasks()
-            .cluster(cluster)
-            .desired_status(ecs::DesiredStatus::Running)
-            .max_results(LIST_PAGE_SIZE)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| map_err("ListTasks", Some(cluster), e))?;
+        let arns: Vec<String> = all_pages!(
+            self.client
+                .list_tasks()
+                .cluster(cluster)
+                .desired_status(ecs::DesiredStatus::Running),
+            "ListTasks",
+            Some(cluster)
+        )?;
         // As for hosts: only MISSING means the task is gone.
         let (tasks, failures) = self.describe_tasks(cluster, &arns).await?;
         check_describe_failures("DescribeTasks", &failures)?;
@@ -313,18 +290,14 @@ impl EcsRead for AwsEcs {
         cluster: &str,
         ec2_instance_id: &str,
     ) -> Result<Option<ContainerInstance>, EcsError> {
-        let arns: Vec<String> = self
-            .client()
-            .list_container_instances()
-            .cluster(cluster)
-            .filter(ec2_instance_filter(ec2_instance_id))
-            .max_results(LIST_PAGE_SIZE)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| map_err("ListContainerInstances", Some(cluster), e))?;
+        let arns: Vec<String> = all_pages!(
+            self.client
+                .list_container_instances()
+                .cluster(cluster)
+                .filter(ec2_instance_filter(ec2_instance_id)),
+            "ListContainerInstances",
+            Some(cluster)
+        )?;
         if arns.is_empty() {
             return Ok(None);
         }
@@ -376,19 +349,15 @@ impl EcsRead for AwsEcs {
         cluster: &str,
         service_name: &str,
     ) -> Result<Vec<Task>, EcsError> {
-        let arns: Vec<String> = self
-            .client
-            .list_tasks()
-            .cluster(cluster)
-            .service_name(service_name)
-            .desired_status(DesiredStatus::Running)
-            .max_results(LIST_PAGE_SIZE)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| map_err("ListTasks", Some(cluster), e))?;
+        let arns: Vec<String> = all_pages!(
+            self.client
+                .list_tasks()
+                .cluster(cluster)
+                .service_name(service_name)
+                .desired_status(DesiredStatus::Running),
+            "ListTasks",
+            Some(cluster)
+        )?;
         let (tasks, failures) = self.describe_tasks(cluster, &arns).await?;
         check_describe_failures("DescribeTasks", &failures)?;
         let group = format!("service:{service_name}");
@@ -536,20 +505,32 @@ impl AwsEcs {
         container_instance_arn: &str,
         desired: DesiredStatus,
     ) -> Result<Vec<String>, EcsError> {
-        self.client()
-            .list_tasks()
-            .cluster(cluster)
-            .container_instance(container_instance_arn)
-            .desired_status(desired)
+        all_pages!(
+            self.client
+                .list_tasks()
+                .cluster(cluster)
+                .container_instance(container_instance_arn)
+                .desired_status(desired),
+            "ListTasks",
+            Some(cluster)
+        )
+    }
+}
+
+/// Every item of a List* request, all pages at ECS's maximum page size, errors mapped.
+macro_rules! all_pages {
+    ($request:expr, $operation:literal, $cluster:expr) => {
+        $request
             .max_results(LIST_PAGE_SIZE)
             .into_paginator()
             .items()
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
-            .map_err(|e| map_err("ListTasks", Some(cluster), e))
-    }
+            .map_err(|e| map_err($operation, $cluster, e))
+    };
 }
+use all_pages;
 
 /// A custom attribute of one container instance: the full ARN as targetId and no targetType,
 /// accepted by ECS and by moto alike.
