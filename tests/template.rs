@@ -245,3 +245,54 @@ fn the_drainer_allows_its_own_loop_and_owns_only_its_hooks() {
         Some(autopilot_core::drain::decide::SPOT_MARKER_ATTRIBUTE)
     );
 }
+
+/// Every failure or dead-letter queue the template creates has an alarm on "not empty", and every
+/// function an alarm on its errors and its throttles.
+#[test]
+fn every_failure_queue_and_function_has_an_alarm() {
+    let t = template();
+    let alarms = resources_of_type(&t, "AWS::CloudWatch::Alarm");
+    let watched = |namespace: &str, metric: &str, dimension: &str, id: &str| {
+        alarms.iter().any(|(_, a)| {
+            let p = &a["Properties"];
+            p["Namespace"].as_str() == Some(namespace)
+                && p["MetricName"].as_str() == Some(metric)
+                && serde_yaml::to_string(&p["Dimensions"])
+                    .unwrap_or_default()
+                    .contains(id)
+                && serde_yaml::to_string(&p["Dimensions"])
+                    .unwrap_or_default()
+                    .contains(dimension)
+        })
+    };
+    let queues = resources_of_type(&t, "AWS::SQS::Queue");
+    assert!(!queues.is_empty());
+    for (id, _) in queues {
+        // The re-check queue is the drainer's working queue (messages wait there by design); its
+        // dead-letter queue is what is alarmed.
+        if id == "DrainerRecheckQueue" {
+            continue;
+        }
+        assert!(
+            watched(
+                "AWS/SQS",
+                "ApproximateNumberOfMessagesVisible",
+                "QueueName",
+                id
+            ),
+            "no alarm on queue {id}"
+        );
+    }
+    for (id, _) in resources_of_type(&t, "AWS::Serverless::Function") {
+        for metric in ["Errors", "Throttles"] {
+            assert!(
+                watched("AWS/Lambda", metric, "FunctionName", id),
+                "no {metric} alarm on {id}"
+            );
+        }
+    }
+    assert!(
+        !resources_of_type(&t, "AWS::CloudWatch::Dashboard").is_empty(),
+        "a dashboard of the metrics"
+    );
+}

@@ -13,7 +13,7 @@
 
 use autopilot_core::capacity::{CapacityRecorder, EventResult, RecorderError, SweepReport};
 use autopilot_core::events::{EcsEvent, EventError};
-use autopilot_core::log::json_line;
+use autopilot_core::log::{json_line, json_line_with_metrics, Metrics};
 use autopilot_core::ports::CapacityStore;
 use autopilot_core::ports::{EcsError, EcsRead};
 use serde::Serialize;
@@ -100,7 +100,11 @@ pub async fn handle<S: CapacityStore, E: EcsRead>(
     }
     match recorder.record_event(&event, now).await {
         Ok(result) => {
-            json_line("INFO", "capacity event", &result);
+            let metrics = Metrics::new("capacity-recorder", result.cluster.as_deref())
+                .count("Events", 1)
+                .count("Writes", result.writes as usize)
+                .count("Skipped", usize::from(result.skipped.is_some()));
+            json_line_with_metrics("INFO", "capacity event", &result, &metrics);
             Ok(Response {
                 trigger: "event",
                 event: Some(result),

@@ -14,7 +14,7 @@ use autopilot_core::daemon::{summarize, Action, ClusterReport, DaemonReconciler}
 use std::time::{Duration, Instant};
 
 use autopilot_core::events::{event_time_unix, EcsEvent, EventError};
-use autopilot_core::log::json_line;
+use autopilot_core::log::{json_line_with_metrics, Metrics};
 use autopilot_core::ports::{EcsError, EcsRead, EcsWrite};
 use serde::Serialize;
 use thiserror::Error;
@@ -134,7 +134,13 @@ pub async fn handle_until<E: EcsRead + EcsWrite>(
             } else {
                 "INFO"
             };
-            json_line(level, "daemon-count decision", record);
+            let metrics = Metrics::new("daemon-count", Some(&record.cluster))
+                .count("Decisions", 1)
+                .count(action_metric(record.action), 1)
+                .count("Writes", usize::from(record.action == Action::Updated))
+                .count("StoppedTasks", record.misplaced_tasks.len())
+                .count("ExcludedHosts", record.excluded.total());
+            json_line_with_metrics(level, "daemon-count decision", record, &metrics);
         }
         if let Some(error) = &report.error {
             tracing::error!(cluster = %report.cluster, error = %error, "cluster not reconciled");
@@ -177,6 +183,17 @@ pub async fn handle_until<E: EcsRead + EcsWrite>(
         skipped: None,
         not_reached: outcome.not_reached,
     })
+}
+
+/// The metric that counts decisions of this action.
+fn action_metric(action: Action) -> &'static str {
+    match action {
+        Action::Updated => "Updated",
+        Action::Unchanged => "Unchanged",
+        Action::DryRun => "DryRun",
+        Action::Skipped => "Skipped",
+        Action::Failed => "Failed",
+    }
 }
 
 impl From<HandlerError> for lambda_runtime::Diagnostic {

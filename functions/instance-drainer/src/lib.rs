@@ -13,9 +13,9 @@
 //! Any other EventBridge detail type is a logged skip. Invalid events fail the invocation with a
 //! clear error and make no call. Every decision is logged as one JSON line.
 
-use autopilot_core::drain::{DrainError, DrainRecord, Drainer, RecheckMessage};
+use autopilot_core::drain::{DrainError, DrainRecord, Drainer, Outcome, RecheckMessage};
 use autopilot_core::events::{DrainEvent, EventError, SqsBatchResponse};
-use autopilot_core::log::json_line;
+use autopilot_core::log::{json_line_with_metrics, Metrics};
 use autopilot_core::ports::{EcsRead, EcsWrite, LifecyclePort, RecheckQueue};
 use std::time::{Duration, Instant};
 
@@ -214,6 +214,23 @@ impl From<HandlerError> for lambda_runtime::Diagnostic {
     }
 }
 
+/// The metric name of an outcome (`recheck_scheduled` → `RecheckScheduled`).
+fn outcome_metric(outcome: &str) -> &'static str {
+    match outcome {
+        "completed" => "Completed",
+        "already_completed" => "AlreadyCompleted",
+        "recheck_scheduled" => "RecheckScheduled",
+        "duplicate" => "Duplicate",
+        "draining" => "Draining",
+        "not_ecs_host" => "NotEcsHost",
+        "not_our_hook" => "NotOurHook",
+        "reactivated" => "Reactivated",
+        "marked_stopped" => "MarkedStopped",
+        "skipped" => "Skipped",
+        _ => "Other",
+    }
+}
+
 /// One JSON line per decision on stdout.
 fn log_record(record: &DrainRecord) {
     let level = if record.warnings.is_empty() {
@@ -221,5 +238,15 @@ fn log_record(record: &DrainRecord) {
     } else {
         "WARN"
     };
-    json_line(level, "instance-drainer decision", record);
+    let outcome = serde_json::to_value(record.outcome)
+        .ok()
+        .and_then(|v| v.as_str().map(outcome_metric))
+        .unwrap_or("Other");
+    let mut metrics = Metrics::new("instance-drainer", record.cluster.as_deref())
+        .count("Decisions", 1)
+        .count(outcome, 1);
+    if record.outcome == Outcome::Completed {
+        metrics = metrics.seconds("DrainSeconds", record.elapsed_seconds.unwrap_or(0));
+    }
+    json_line_with_metrics(level, "instance-drainer decision", record, &metrics);
 }
