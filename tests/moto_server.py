@@ -54,7 +54,8 @@ def main() -> None:
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
-    print(json.dumps({"endpoint": endpoint}), flush=True)
+    proxy = start_fault_proxy(endpoint)
+    print(json.dumps({"endpoint": endpoint, "proxy": proxy}), flush=True)
     try:
         for line in sys.stdin:
             line = line.strip()
@@ -100,6 +101,13 @@ def handle(cmd: dict, ec2, endpoint: str) -> dict:
         return {"ok": True}
     if op == "take_messages":
         return {"messages": take_messages(cmd["queue"])}
+    if op == "faults":
+        FAULTS.clear()
+        FAULTS.update({k: v for k, v in cmd.items() if k != "op"})
+        FAULT_STATS.clear()
+        return {"ok": True}
+    if op == "fault_stats":
+        return {"stats": dict(FAULT_STATS)}
     if op == "set_model":
         set_model(cmd["kind"], cmd.get("cluster", ""), cmd["id"], cmd["fields"])
         return {"ok": True}
@@ -160,6 +168,107 @@ def install_lifecycle_handlers() -> None:
 
     AutoScalingResponse.complete_lifecycle_action = complete_lifecycle_action
     AutoScalingResponse.record_lifecycle_action_heartbeat = record_lifecycle_action_heartbeat
+
+
+# --- the fault-injecting proxy -------------------------------------------------------------------
+#
+# Between the functions and moto, on its own port (the "proxy" endpoint): per request, with the
+# configured probabilities, it answers a throttling error (ECS/DynamoDB/SQS JSON: HTTP 400
+# `ThrottlingException`; Auto Scaling query: `Throttling`), a 500 without forwarding, or forwards
+# the request and then loses the response (moto acted; the client sees a 500); it may also delay
+# answers. `{"op": "faults", "throttle": 0.3, "error500": 0, "drop": 0, "delay_ms": 0, "seed": 1,
+# "only": ["UpdateService"] or null, "limit": N or null}`; `{"op": "fault_stats"}`.
+FAULTS: dict = {}
+FAULT_STATS: dict = {}
+
+
+def start_fault_proxy(target: str) -> str:
+    import http.client
+    import random
+    import threading
+    import time as _time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs, urlparse
+
+    host = urlparse(target)
+    lock = threading.Lock()
+    state = {"rng": random.Random(1), "seed": None}
+
+    class Proxy(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length)
+            target_header = self.headers.get("X-Amz-Target") or ""
+            query = target_header == ""
+            operation = target_header.split(".")[-1] if target_header else (
+                parse_qs(body.decode(errors="replace")).get("Action", [""])[0])
+            fault = self.pick(operation)
+            if FAULTS.get("delay_ms"):
+                _time.sleep(FAULTS["delay_ms"] / 1000)
+            if fault == "throttle":
+                code = "Throttling" if query else "ThrottlingException"
+                if query:
+                    self.answer(400, f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code>"
+                                     "<Message>Rate exceeded</Message></Error></ErrorResponse>".encode(), "text/xml")
+                else:
+                    self.answer(400, json.dumps({"__type": code, "message": "Rate exceeded"}).encode(),
+                                "application/x-amz-json-1.1")
+                return
+            if fault == "error500":
+                self.answer(500, b'{"__type": "InternalFailure", "message": "injected"}', "application/json")
+                return
+            conn = http.client.HTTPConnection(host.hostname, host.port, timeout=30)
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+            conn.request("POST", self.path, body=body, headers=headers)
+            resp = conn.getresponse()
+            data = resp.read()
+            content_type = resp.getheader("Content-Type") or "application/json"
+            status = resp.status
+            conn.close()
+            if fault == "drop":
+                # moto acted; the answer is lost on the way back.
+                self.answer(500, b'{"__type": "InternalFailure", "message": "response lost"}', "application/json")
+                return
+            self.answer(status, data, content_type)
+
+        do_GET = do_POST
+
+        def pick(self, operation: str):
+            with lock:
+                if state["seed"] != FAULTS.get("seed", 1):
+                    state["seed"] = FAULTS.get("seed", 1)
+                    state["rng"] = random.Random(state["seed"])
+                only = FAULTS.get("only")
+                if only is not None and operation not in only:
+                    return None
+                limit = FAULTS.get("limit")
+                injected = sum(FAULT_STATS.values())
+                if limit is not None and injected >= limit:
+                    return None
+                r = state["rng"].random()
+                edge = 0.0
+                for kind in ("throttle", "error500", "drop"):
+                    edge += float(FAULTS.get(kind, 0) or 0)
+                    if r < edge:
+                        FAULT_STATS[kind] = FAULT_STATS.get(kind, 0) + 1
+                        return kind
+                return None
+
+        def answer(self, status: int, data: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}"
 
 
 def set_model(kind: str, cluster: str, ident: str, fields: dict) -> None:

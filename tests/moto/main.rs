@@ -3,4 +3,5 @@
 
 mod capacity_recorder;
 mod daemon_count;
+mod faults;
 mod instance_drainer;

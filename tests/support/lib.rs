@@ -63,6 +63,8 @@ pub struct Moto {
     child: Child,
     control: Mutex<(ChildStdin, BufReader<ChildStdout>)>,
     pub endpoint: String,
+    /// The fault-injecting proxy in front of moto (tests/moto_server.py `faults`).
+    pub proxy: String,
 }
 
 /// One CompleteLifecycleAction / RecordLifecycleActionHeartbeat call recorded by the test bed.
@@ -109,11 +111,13 @@ impl Moto {
         let hello: Value = serde_json::from_str(&line)
             .unwrap_or_else(|e| panic!("moto did not start (got {line:?}): {e}"));
         let endpoint = hello["endpoint"].as_str().expect("endpoint").to_string();
+        let proxy = hello["proxy"].as_str().expect("proxy").to_string();
         assert!(endpoint.starts_with("http://127.0.0.1:"), "{endpoint}");
         Moto {
             child,
             control: Mutex::new((stdin, stdout)),
             endpoint,
+            proxy,
         }
     }
 
@@ -238,8 +242,37 @@ impl Moto {
 
     /// Clients for this moto that share one new [`CallCounter`] (the tests' per-call budgets).
     pub fn counted_clients(&self) -> CountedClients {
+        self.clients_via(&self.endpoint)
+    }
+
+    /// [`Self::counted_clients`] through the fault-injecting proxy (set faults with
+    /// [`Self::faults`]): the real wire protocol, with throttling, 500s and lost responses.
+    pub fn faulty_clients(&self) -> CountedClients {
+        self.clients_via(&self.proxy)
+    }
+
+    /// Configures the proxy's faults (see tests/moto_server.py); returns nothing.
+    pub fn faults(&self, config: Value) {
+        let mut cmd = config;
+        cmd["op"] = json!("faults");
+        self.command(cmd);
+    }
+
+    /// How many faults the proxy injected, by kind.
+    pub fn fault_stats(&self) -> Value {
+        self.command(json!({"op": "fault_stats"}))["stats"].clone()
+    }
+
+    fn clients_via(&self, endpoint: &str) -> CountedClients {
         let counter = CallCounter::new();
-        let sdk = self.sdk_config();
+        let sdk = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(endpoint)
+            .credentials_provider(aws_sdk_ecs::config::SharedCredentialsProvider::new(
+                Credentials::for_tests(),
+            ))
+            .build();
         macro_rules! counted {
             ($sdk:ident) => {
                 $sdk::Client::from_conf(
