@@ -99,3 +99,100 @@ async fn the_drainer_completes_once_when_the_completion_response_is_lost() {
         "{outcomes:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_faulty_shuffled_log_leaves_the_in_order_capacity_table() {
+    use autopilot_aws::DynamoCapacityStore;
+    use autopilot_core::capacity::{CapacityRecorder, Record, RecorderConfig};
+    use autopilot_core::env::ClusterScope;
+    use autopilot_core::memory::{InMemoryCapacityStore, InMemoryEcs};
+    use autopilot_core::ports::CapacityStore;
+    use integration_tests::fixtures::{
+        capacity_instance_event, cluster_arn, container_instance_arn, task_arn, task_event,
+    };
+
+    const NOW: i64 = 1_800_000_000;
+    let moto = Moto::start();
+    let config = || RecorderConfig {
+        table: "faulty".into(),
+        clusters: ClusterScope::All,
+    };
+    let mut log = Vec::new();
+    for h in 0..3 {
+        let host = container_instance_arn("prod", &format!("h{h:04}"));
+        for v in 1..=3 {
+            log.push(capacity_instance_event(
+                "prod",
+                &host,
+                v,
+                "ACTIVE",
+                7680 - 100 * v,
+            ));
+        }
+    }
+    for t in 0..6 {
+        for (v, s) in [(1, "PENDING"), (2, "RUNNING"), (3, "STOPPED")] {
+            let mut e = task_event(
+                &cluster_arn("prod"),
+                &task_arn("prod", &format!("t{t}")),
+                &container_instance_arn("prod", &format!("h{:04}", t % 3)),
+                v,
+                s,
+            );
+            e["detail"]["memory"] = json!("256");
+            log.push(e);
+        }
+    }
+    let expected =
+        CapacityRecorder::new(InMemoryCapacityStore::new(), InMemoryEcs::new(), config());
+    for e in &log {
+        capacity_recorder::handle(&expected, e.clone(), NOW)
+            .await
+            .expect("in order");
+    }
+
+    let setup = DynamoCapacityStore::new(moto.dynamodb(), "faulty");
+    setup.create_table().await.expect("create table");
+    // 20% of the writes throttled, 10% acted on but their answer lost (the SDK retries; the retry
+    // meets its own write and is a duplicate).
+    moto.faults(json!({"throttle": 0.2, "drop": 0.1, "only": ["UpdateItem"], "seed": 3}));
+    let clients = moto.faulty_clients();
+    let rec = CapacityRecorder::new(
+        DynamoCapacityStore::new(clients.dynamodb, "faulty"),
+        AwsEcs::new(moto.ecs()),
+        config(),
+    );
+    // Reversed, every other event twice: out of order and duplicated.
+    let mut delivered: Vec<_> = log.iter().rev().cloned().collect();
+    delivered.extend(log.iter().step_by(2).cloned());
+    for e in &delivered {
+        let mut done = false;
+        for _ in 0..ATTEMPTS {
+            if capacity_recorder::handle(&rec, e.clone(), NOW)
+                .await
+                .is_ok()
+            {
+                done = true;
+                break;
+            }
+        }
+        assert!(done, "delivered within {ATTEMPTS} attempts: {e}");
+    }
+    let injected = moto.fault_stats();
+    moto.faults(json!({}));
+    assert!(
+        injected["throttle"].as_u64().unwrap_or(0) > 0
+            && injected["drop"].as_u64().unwrap_or(0) > 0,
+        "faults were injected: {injected}"
+    );
+    let sorted = |mut r: Vec<Record>| {
+        r.sort_by_key(|r| r.key());
+        r
+    };
+    let got = sorted(setup.cluster_records("prod").await.expect("query"));
+    assert_eq!(
+        got,
+        sorted(expected.store().snapshot()),
+        "faults: {injected}"
+    );
+}
