@@ -290,7 +290,9 @@ mod tests {
     #[test]
     fn can_place_reads_tasks_only_for_task_group_questions() {
         use super::can_place::CanPlace;
-        let cases: [(&[&str], &[&str], Option<&str>, bool); 8] = [
+        /// (constraints, strategies, --group, reads tasks)
+        type Case<'a> = (&'a [&'a str], &'a [&'a str], Option<&'a str>, bool);
+        let cases: [Case; 8] = [
             (&[], &[], None, false),
             (
                 &["memberOf:attribute:ecs.instance-type == t3.large"],
