@@ -14,6 +14,10 @@ pub const STOPPED_TASK_TTL_SECS: i64 = 24 * 3600;
 /// How long the tombstone of a task the sweep found gone is kept: as for hosts, longer than any
 /// event's retry window, so a late RUNNING event of the task cannot bring it back.
 pub const TASK_TOMBSTONE_TTL_SECS: i64 = TOMBSTONE_TTL_SECS;
+/// How long after retiring a gone cluster the sweep retires it again: a late event with a version
+/// the table never saw (a host's DRAINING, delivered after the cluster was retired) would
+/// otherwise leave a ghost. EventBridge retries a target for up to 24 h.
+pub const LATE_EVENT_WINDOW_SECS: i64 = 24 * 3600;
 
 /// The table's key of one record. `cluster_arn` names the cluster (ARN, or name when no ARN is
 /// known); the table's partition key is the cluster **name** derived from it

@@ -900,13 +900,32 @@ fn a_deleted_cluster_is_retired_once_reported_and_never_failed() {
         Some(later + autopilot_core::capacity::TOMBSTONE_TTL_SECS)
     );
 
-    // Later sweeps of every cluster leave it alone: no report, nothing of its partition read
-    // (only the registry). Named in CLUSTERS, it is reported as gone each time, still unread.
+    // A late event the table never saw (host 5 DRAINING, version 3) brings a host back; the next
+    // sweep, within the late-event window, retires it again.
+    let outcomes = rt.block_on(apply(&rec, &[instance_event(5, 3, "DRAINING", 7000)]));
+    assert_eq!(outcomes, vec![Outcome::Applied]);
+    let again = rt.block_on(rec.sweep(later + 900)).expect("sweep");
+    assert_eq!((again.len(), again[0].removed), (1, 1), "{again:?}");
+    assert!(again[0]
+        .skipped
+        .as_deref()
+        .unwrap_or("")
+        .contains("1 item(s) a late event brought back turned into tombstones"));
+    assert_eq!(
+        rec.store().registry_entry("prod").map(|e| e.retired_hosts),
+        Some(3)
+    );
+    assert!(matches!(stored(&rec, &host_arn(5)), Record::Instance(i) if i.tombstone));
+
+    // After the window, sweeps of every cluster leave it alone: no report, nothing of its
+    // partition read (only the registry). Named in CLUSTERS, it is reported as gone, still unread.
+    let after = later + autopilot_core::capacity::LATE_EVENT_WINDOW_SECS;
     let queries = rec.store().requests("Query");
     let writes = rec.store().requests("UpdateItem");
-    let again = rt.block_on(rec.sweep(later + 900)).expect("sweep");
+    let again = rt.block_on(rec.sweep(after)).expect("sweep");
     assert!(again.is_empty(), "{again:?}");
     assert_eq!(rec.store().requests("Query") - queries, 1);
+    assert_eq!(rec.store().requests("UpdateItem"), writes);
     let named = CapacityRecorder::new(
         InMemoryCapacityStore::new(),
         InMemoryEcs::new(),
@@ -919,7 +938,7 @@ fn a_deleted_cluster_is_retired_once_reported_and_never_failed() {
         .expect("registry");
     named.ecs().add_cluster(CLUSTER);
     named.ecs().delete_cluster(CLUSTER);
-    let named_report = rt.block_on(named.sweep(later + 900)).expect("sweep");
+    let named_report = rt.block_on(named.sweep(after)).expect("sweep");
     assert!(
         named_report[0]
             .skipped
@@ -933,9 +952,8 @@ fn a_deleted_cluster_is_retired_once_reported_and_never_failed() {
     );
     assert_eq!(named_report[0].error, None);
     assert_eq!(named.store().requests("Query"), 1, "the registry only");
-    assert_eq!(rec.store().requests("UpdateItem"), writes);
-    // A late event of a retired host is refused like any stale one.
-    let outcomes = rt.block_on(apply(&rec, &[instance_event(5, 2, "ACTIVE", 7000)]));
+    // A late event the table already saw is refused like any stale one.
+    let outcomes = rt.block_on(apply(&rec, &[instance_event(5, 3, "ACTIVE", 7000)]));
     assert_eq!(outcomes, vec![Outcome::Duplicate]);
 }
 

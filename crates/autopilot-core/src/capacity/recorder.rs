@@ -9,7 +9,8 @@ use thiserror::Error;
 use super::{
     instance_to_record, plan_event, state_fingerprint, task_skip_reason, with_task_ttl,
     ClusterEntry, ClusterStatus, EventResult, Outcome, Plan, Record, RecordError, RecordKey,
-    RecorderConfig, StoredVersion, SweepReport, TaskRecord, WriteCondition, TOMBSTONE_TTL_SECS,
+    RecorderConfig, StoredVersion, SweepReport, TaskRecord, WriteCondition, LATE_EVENT_WINDOW_SECS,
+    TOMBSTONE_TTL_SECS,
 };
 use crate::arn::{cluster_arn_from_instance, cluster_name, same_cluster_name};
 use crate::clock::format_unix;
@@ -94,8 +95,9 @@ impl<S: CapacityStore, E: EcsRead> CapacityRecorder<S, E> {
     /// the registry remembers as active. Each is asked about with DescribeClusters first: an
     /// active one is swept ([`CapacityRecorder::sweep_cluster`]) and registered; a gone one
     /// (INACTIVE: deleted, or MISSING: unknown to ECS) is retired — its live items become
-    /// tombstones — once, and then only reported, never failed. One cluster's failure is recorded
-    /// in its report and the others continue.
+    /// tombstones — and reported, never failed; for [`LATE_EVENT_WINDOW_SECS`] after that it is
+    /// retired again on each sweep (what a late event brought back goes too), then left alone.
+    /// One cluster's failure is recorded in its report and the others continue.
     ///
     /// Errors: the registry, ListClusters or DescribeClusters could not be read (a retry can fix
     /// that; nothing was written).
@@ -107,10 +109,10 @@ impl<S: CapacityStore, E: EcsRead> CapacityRecorder<S, E> {
                 let mut listed = self.ecs.list_cluster_arns().await?;
                 // Clusters the registry knows as active that ECS no longer lists: deleted (or
                 // listed late, ListClusters being eventually consistent) — DescribeClusters says.
-                for entry in registry
-                    .iter()
-                    .filter(|e| e.status == ClusterStatus::Active)
-                {
+                // Gone ones too, while late events may still bring items back.
+                for entry in registry.iter().filter(|e| {
+                    e.status == ClusterStatus::Active || now - e.since < LATE_EVENT_WINDOW_SECS
+                }) {
                     if !listed.iter().any(|c| same_cluster_name(c, &entry.name)) {
                         listed.push(entry.cluster_arn.clone().unwrap_or(entry.name.clone()));
                     }
@@ -158,15 +160,36 @@ impl<S: CapacityStore, E: EcsRead> CapacityRecorder<S, E> {
             } else {
                 format!("ECS reports it {} (deleted)", state.status)
             };
-            if let Some(e) = entry.filter(|e| e.status == ClusterStatus::Gone) {
-                return Ok(SweepReport {
-                    cluster: target.to_string(),
-                    skipped: Some(format!(
-                        "cluster {name} is gone: {why}; the sweep retired its items at {}",
-                        format_unix(e.since)
-                    )),
-                    ..SweepReport::default()
-                });
+            let retired = entry.filter(|e| e.status == ClusterStatus::Gone);
+            if let Some(e) = retired {
+                let done = format!(
+                    "cluster {name} is gone: {why}; the sweep retired its items at {}",
+                    format_unix(e.since)
+                );
+                if now - e.since >= LATE_EVENT_WINDOW_SECS {
+                    return Ok(SweepReport {
+                        cluster: target.to_string(),
+                        skipped: Some(done),
+                        ..SweepReport::default()
+                    });
+                }
+                // Within the late-event window: whatever a late event brought back goes again.
+                let mut report = self.retire_cluster(target, now).await?;
+                if report.removed > 0 {
+                    self.store
+                        .put_cluster(&ClusterEntry {
+                            retired_hosts: e.retired_hosts + report.removed_hosts as u64,
+                            retired_tasks: e.retired_tasks
+                                + (report.removed - report.removed_hosts) as u64,
+                            ..e.clone()
+                        })
+                        .await?;
+                }
+                report.skipped = Some(format!(
+                    "{done}; {} item(s) a late event brought back turned into tombstones",
+                    report.removed
+                ));
+                return Ok(report);
             }
             let mut report = self.retire_cluster(target, now).await?;
             if entry.is_some() || report.removed > 0 {
