@@ -23,6 +23,22 @@ Started by the Rust test helper (tests/support/lib.rs) and by scripts/demo. Prot
         placement_constraints, placement_strategy, task_sets. Describe then returns them.)
         (removes every message from the queue, delayed ones included, as a consumer would receive them
         once their delay has passed: tests assert the delay without waiting it out)
+    {"op": "set_task_status", "task_arn": ARN, "desired_status": "STOPPED", "last_status": "RUNNING"}
+        -> {"ok": true}                        (changes moto's task model: moto's StopTask sets both
+                                                statuses to STOPPED at once, where ECS has a stopping
+                                                phase — desired STOPPED, last status not yet STOPPED)
+    {"op": "add_instance_attributes", "cluster": NAME, "attributes": {"name": "value" or null}}
+        -> {"hosts": N}                        (adds the attributes to every container instance of the
+                                                cluster in moto's model: moto's RegisterContainerInstance
+                                                ignores the capability attributes real agents register,
+                                                and PutAttributes is one call per ten attributes and host)
+    {"op": "dynamodb_accounting", "enable": true|false} -> the counters below, then resets them and
+        switches accounting on or off; without "enable": the counters so far
+        {"queries", "scanned_items", "scanned_bytes", "returned_items", "read_units", "update_items"}
+        (moto's ConsumedCapacity is a constant: read units are computed here the way DynamoDB bills a
+        Query — the items the key condition read on the page, before any filter, summed and rounded
+        up to 4 KB, half for an eventually consistent read — from moto's own item sizes. Accounting
+        re-runs each Query without its filter, so it doubles moto's work: time a run with it off)
   Errors answer {"error": "..."}.
 - When stdin closes (the test process ended, even by a crash) the server stops and the process exits,
   so no moto outlives its test.
@@ -43,6 +59,7 @@ def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     install_lifecycle_handlers()
     install_describe_failures()
+    install_dynamodb_accounting()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -117,6 +134,13 @@ def handle(cmd: dict, ec2, endpoint: str) -> dict:
         else:
             DESCRIBE_FAILURES.pop(cmd["container_instance_id"], None)
         return {"ok": True}
+    if op == "set_task_status":
+        set_task_status(cmd["task_arn"], cmd.get("desired_status"), cmd.get("last_status"))
+        return {"ok": True}
+    if op == "add_instance_attributes":
+        return {"hosts": add_instance_attributes(cmd["cluster"], cmd["attributes"])}
+    if op == "dynamodb_accounting":
+        return dynamodb_accounting(cmd.get("enable"))
     raise ValueError(f"unknown op {op!r}")
 
 
@@ -345,6 +369,90 @@ def take_messages(queue_name: str) -> list:
         out.append({"id": m.id, "body": m.body, "delay_seconds": round(delay_ms / 1000)})
     queue._messages = []
     return out
+
+
+# --- capacity-recorder: task phases moto skips, and DynamoDB read accounting ------------------------
+
+
+def set_task_status(task_arn: str, desired_status, last_status) -> None:
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ecs.models import ecs_backends
+
+    backend = ecs_backends[DEFAULT_ACCOUNT_ID][REGION]
+    for tasks in backend.tasks.values():
+        task = tasks.get(task_arn)
+        if task is not None:
+            if desired_status:
+                task.desired_status = desired_status
+            if last_status:
+                task.last_status = last_status
+            return
+    raise ValueError(f"no task {task_arn}")
+
+
+def add_instance_attributes(cluster: str, attributes: dict) -> int:
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ecs.models import ecs_backends
+
+    instances = ecs_backends[DEFAULT_ACCOUNT_ID][REGION].container_instances.get(cluster, {})
+    for instance in instances.values():
+        instance.attributes.update(attributes)
+    return len(instances)
+
+
+_ACCOUNTING_FIELDS = ("queries", "scanned_items", "scanned_bytes", "returned_items", "read_units", "update_items")
+ACCOUNTING: dict = {"enabled": False, **{k: 0 for k in _ACCOUNTING_FIELDS}}
+
+
+def dynamodb_accounting(enable) -> dict:
+    counters = {k: ACCOUNTING[k] for k in _ACCOUNTING_FIELDS}
+    if enable is not None:
+        for k in _ACCOUNTING_FIELDS:
+            ACCOUNTING[k] = 0
+        ACCOUNTING["enabled"] = bool(enable)
+    return counters
+
+
+def install_dynamodb_accounting() -> None:
+    """Counts what each DynamoDB Query reads (see the module docs), and UpdateItem requests."""
+    import inspect
+    import math
+
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
+
+    original_query = Table.query
+    signature = inspect.signature(original_query)
+
+    def query(self, *args, **kwargs):
+        if not ACCOUNTING["enabled"]:
+            return original_query(self, *args, **kwargs)
+        bound = signature.bind(self, *args, **kwargs)
+        unfiltered = dict(bound.arguments)
+        unfiltered["projection_expressions"] = None
+        unfiltered["filter_expression"] = None
+        extra = unfiltered.pop("filter_kwargs", {})
+        evaluated, _, _ = original_query(**unfiltered, **extra)
+        size = sum(item.size() for item in evaluated)
+        factor = 1.0 if bound.arguments.get("consistent_read") else 0.5
+        result = original_query(self, *args, **kwargs)
+        ACCOUNTING["queries"] += 1
+        ACCOUNTING["scanned_items"] += len(evaluated)
+        ACCOUNTING["scanned_bytes"] += size
+        ACCOUNTING["returned_items"] += len(result[0])
+        ACCOUNTING["read_units"] += max(1, math.ceil(size / 4096)) * factor
+        return result
+
+    Table.query = query
+
+    original_update = DynamoDBBackend.update_item
+
+    def update_item(self, *args, **kwargs):
+        if ACCOUNTING["enabled"]:
+            ACCOUNTING["update_items"] += 1
+        return original_update(self, *args, **kwargs)
+
+    DynamoDBBackend.update_item = update_item
 
 
 if __name__ == "__main__":

@@ -164,6 +164,7 @@ fn each_function_is_granted_exactly_the_calls_its_code_makes() {
                 "ecs:DescribeTasks",
                 "ecs:ListContainerInstances",
                 "ecs:DescribeContainerInstances",
+                "ecs:DescribeClusters",
             ],
         ),
         (

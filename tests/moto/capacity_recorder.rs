@@ -619,3 +619,224 @@ async fn an_event_keeps_the_registration_time_the_sweep_recorded() {
     );
     assert_eq!(i.instance.registered_at, Some(at));
 }
+
+// ---- issue 14: reads by key range, stopping tasks, deleted clusters ----
+
+/// A record of each kind the Live filter must keep or drop, as events and sweeps write them.
+fn filter_cases() -> Vec<(Record, bool)> {
+    use autopilot_core::capacity::{instance_to_record, with_task_ttl, TaskRecord};
+    use autopilot_core::model::{ContainerInstance, InstanceStatus};
+    let host = |id: &str, status: InstanceStatus, expires_at: Option<i64>| {
+        let ci = ContainerInstance::new(container_instance_arn("prod", id), status);
+        let mut r = instance_to_record(&cluster_arn("prod"), ci, None, NOW);
+        if let (Record::Instance(i), Some(at)) = (&mut r, expires_at) {
+            i.expires_at = Some(at);
+        }
+        r
+    };
+    let task = |id: &str, last: &str, tombstone: bool, expires_at: Option<i64>| {
+        let mut r = with_task_ttl(
+            TaskRecord {
+                cluster_arn: cluster_arn("prod"),
+                task_arn: task_arn("prod", id),
+                container_instance_arn: Some(container_instance_arn("prod", "h1")),
+                group: Some("service:web".into()),
+                started_by: None,
+                last_status: Some(last.into()),
+                desired_status: Some("RUNNING".into()),
+                cpu: None,
+                memory: Some(128),
+                launch_type: Some("EC2".into()),
+                version: Some(2),
+                updated_at: None,
+                tombstone,
+                expires_at: None,
+            },
+            NOW,
+        );
+        if let (Record::Task(t), Some(at)) = (&mut r, expires_at) {
+            t.expires_at = Some(at);
+        }
+        r
+    };
+    vec![
+        (host("h1", InstanceStatus::Active, None), true),
+        (host("h2", InstanceStatus::Draining, None), true),
+        (host("h3", InstanceStatus::Inactive, None), false),
+        // Expired a minute ago, not yet deleted by TTL (DynamoDB deletes lazily).
+        (host("h4", InstanceStatus::Inactive, Some(NOW - 60)), false),
+        (task("t1", "RUNNING", false, None), true),
+        (task("t2", "DEPROVISIONING", false, None), true),
+        (task("t3", "STOPPED", false, None), false),
+        (task("t4", "RUNNING", true, None), false),
+        (task("t5", "STOPPED", false, Some(NOW - 60)), false),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_reads_on_dynamodb_keep_what_the_in_memory_rule_keeps() {
+    use autopilot_core::ports::{ItemKind, ItemQuery};
+    let moto = Moto::start();
+    let (store, calls) = table(&moto).await;
+    let memory = InMemoryCapacityStore::new();
+    for (record, _) in filter_cases() {
+        let condition = WriteCondition::Unchanged(None);
+        assert_eq!(
+            store.write(&record, condition).await.expect("write"),
+            Outcome::Applied
+        );
+        memory.write(&record, condition).await.expect("write");
+    }
+    let want: Vec<String> = filter_cases()
+        .into_iter()
+        .filter(|(_, live)| *live)
+        .map(|(r, _)| r.arn().to_string())
+        .collect();
+    let mut got = Vec::new();
+    for kind in [ItemKind::Hosts, ItemKind::Tasks] {
+        let query = ItemQuery::live("prod", kind, NOW);
+        let before = calls.get("Query");
+        let page = store.page(&query, None).await.expect("page");
+        assert_eq!(calls.get("Query") - before, 1, "one request per page");
+        assert_eq!(page.next, None);
+        // The key range is read whole; the filter only cuts what comes back.
+        assert_eq!(page.scanned, if kind == ItemKind::Hosts { 4 } else { 5 });
+        let in_memory = memory.page(&query, None).await.expect("page");
+        assert_eq!(page.records, in_memory.records, "{kind:?}: same rule");
+        got.extend(page.records.iter().map(|r| r.arn().to_string()));
+    }
+    assert_eq!(got, want);
+    // Unfiltered: everything; and by name or ARN alike.
+    let all = store
+        .cluster_records(&cluster_arn("prod"))
+        .await
+        .expect("all");
+    assert_eq!(all.len(), filter_cases().len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_task_survives_the_sweep_on_moto() {
+    let moto = Moto::start();
+    moto.pin_ecs_tasks();
+    let (store, _) = table(&moto).await;
+    let (fx, hosts) = EcsFixture::with_hosts(&moto, "prod", 1).await;
+    let td = fx.register_task_definition("web", None).await;
+    let stopping = fx
+        .start_task(&td, &hosts[0], "service:web", Some("ecs-svc/1"))
+        .await;
+    let stopped = fx.start_task(&td, &hosts[0], "service:web", None).await;
+    let rec = recorder(&moto, store, ClusterScope::Only(vec!["prod".into()]));
+    for task in [&stopping, &stopped] {
+        handle(&rec, fx.task_event(task, &hosts[0], 2, "RUNNING"), NOW)
+            .await
+            .expect("event");
+    }
+    // The bed changes moto's task model: moto's StopTask sets desired and last status STOPPED at
+    // once, where ECS has a stopping phase (desired STOPPED, last status not STOPPED yet).
+    moto.command(json!({"op": "set_task_status", "task_arn": stopping,
+        "desired_status": "STOPPED", "last_status": "RUNNING"}));
+    fx.stop_task(&stopped).await;
+    // moto's ListTasks --desired-status STOPPED returns every task whose desired status is
+    // STOPPED, the stopping one and the stopped one (moto keeps stopped tasks listed; ECS for at
+    // least an hour): the sweep keeps the first and removes the second.
+    let response = handle(&rec, scheduled_event(), NOW).await.expect("sweep");
+    let sweep = &response.sweeps[0];
+    assert_eq!(
+        (
+            sweep.tasks,
+            sweep.stopping,
+            sweep.removed,
+            sweep.error.as_deref()
+        ),
+        (1, 1, 1, None),
+        "{sweep:?}"
+    );
+    let records = rec.store().cluster_records("prod").await.expect("query");
+    let Record::Task(t) = find(&records, &stopping) else {
+        panic!()
+    };
+    assert!(!t.tombstone && t.is_active(), "{t:?}");
+    assert_eq!(t.desired_status.as_deref(), Some("STOPPED"));
+    assert!(matches!(find(&records, &stopped), Record::Task(t) if t.tombstone));
+    let placement = autopilot_core::capacity::placement_hosts(&records);
+    assert_eq!(
+        placement[0].task_groups,
+        vec!["service:web".to_string()],
+        "the stopping task still holds its host"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_cluster_is_retired_and_a_missing_one_is_a_skip_not_a_failure() {
+    let moto = Moto::start();
+    let (store, _) = table(&moto).await;
+    let (fx, hosts) = EcsFixture::with_hosts(&moto, "old", 2).await;
+    EcsFixture::with_hosts(&moto, "prod", 1).await;
+    let rec = recorder(&moto, store.clone(), ClusterScope::All);
+    let response = handle(&rec, scheduled_event(), NOW).await.expect("sweep");
+    assert_eq!(response.sweeps.len(), 2, "{:?}", response.sweeps);
+    fx.ecs
+        .delete_cluster()
+        .cluster("old")
+        .send()
+        .await
+        .expect("delete cluster");
+    // moto gap: DeleteCluster marks the cluster INACTIVE but ListClusters still lists it (and
+    // ListContainerInstances still returns its hosts). DescribeClusters says INACTIVE either way,
+    // and that is what the sweep goes by.
+    let later = NOW + 900;
+    let response = handle(&rec, scheduled_event(), later)
+        .await
+        .expect("a gone cluster does not fail the sweep");
+    let old = response
+        .sweeps
+        .iter()
+        .find(|s| s.cluster.ends_with("old"))
+        .expect("old reported");
+    assert!(
+        old.skipped
+            .as_deref()
+            .unwrap_or("")
+            .contains("ECS reports it INACTIVE"),
+        "{old:?}"
+    );
+    assert_eq!((old.removed, old.error.as_deref()), (2, None));
+    let records = store.cluster_records("old").await.expect("query");
+    assert!(records
+        .iter()
+        .all(|r| matches!(r, Record::Instance(i) if i.tombstone)));
+    assert_eq!(
+        autopilot_core::capacity::cluster_capacity("old", &records)
+            .totals
+            .hosts,
+        0
+    );
+    let entry = store
+        .cluster_entry("old")
+        .await
+        .expect("registry")
+        .expect("entry");
+    assert_eq!(entry.status, autopilot_core::capacity::ClusterStatus::Gone);
+    assert_eq!((entry.retired_hosts, entry.since), (2, later));
+    assert!(hosts.iter().all(|h| records.iter().any(|r| r.arn() == h)));
+
+    // A CLUSTERS entry ECS does not know: reported, and the invocation succeeds.
+    let named = recorder(
+        &moto,
+        store,
+        ClusterScope::Only(vec!["prod".into(), "no-such-cluster".into()]),
+    );
+    let response = handle(&named, scheduled_event(), later)
+        .await
+        .expect("not a failure");
+    let missing = &response.sweeps[1];
+    assert!(
+        missing
+            .skipped
+            .as_deref()
+            .unwrap_or("")
+            .contains("cluster no-such-cluster is gone: ECS does not know it"),
+        "{missing:?}"
+    );
+    assert_eq!(response.sweeps[0].error, None);
+}

@@ -195,3 +195,113 @@ async fn missing_cluster_is_named() {
     );
     assert_eq!(list.num_calls(), 1, "a missing cluster is not retried");
 }
+
+#[tokio::test]
+async fn task_pages_carry_the_desired_status_and_the_token() {
+    use autopilot_core::ports::DesiredStatus;
+    use aws_sdk_ecs::operation::list_tasks::ListTasksOutput;
+    use aws_sdk_ecs::types::DesiredStatus as SdkDesired;
+    let first = mock!(Client::list_tasks)
+        .match_requests(|r| {
+            r.desired_status() == Some(&SdkDesired::Stopped)
+                && r.next_token().is_none()
+                && r.max_results() == Some(100)
+        })
+        .then_output(|| {
+            ListTasksOutput::builder()
+                .task_arns("arn:aws:ecs:us-east-1:1:task/prod/a")
+                .next_token("t-2")
+                .build()
+        });
+    let second = mock!(Client::list_tasks)
+        .match_requests(|r| {
+            r.desired_status() == Some(&SdkDesired::Stopped) && r.next_token() == Some("t-2")
+        })
+        .then_output(|| {
+            ListTasksOutput::builder()
+                .task_arns("arn:aws:ecs:us-east-1:1:task/prod/b")
+                .build()
+        });
+    let ecs = client(&[&first, &second], 1);
+    let page = ecs
+        .list_task_arns("prod", DesiredStatus::Stopped, None)
+        .await
+        .expect("page 1");
+    assert_eq!(page.next.as_deref(), Some("t-2"));
+    let page = ecs
+        .list_task_arns("prod", DesiredStatus::Stopped, page.next.as_deref())
+        .await
+        .expect("page 2");
+    assert_eq!(
+        (page.arns.as_slice(), page.next),
+        (
+            &["arn:aws:ecs:us-east-1:1:task/prod/b".to_string()][..],
+            None
+        )
+    );
+}
+
+#[tokio::test]
+async fn describe_clusters_says_which_are_gone_and_refuses_to_guess() {
+    use aws_sdk_ecs::operation::describe_clusters::DescribeClustersOutput;
+    use aws_sdk_ecs::types::{Cluster, Failure};
+    let describe = mock!(Client::describe_clusters)
+        .match_requests(|r| r.clusters().len() == 3)
+        .then_output(|| {
+            DescribeClustersOutput::builder()
+                .clusters(
+                    Cluster::builder()
+                        .cluster_name("prod")
+                        .cluster_arn("arn:aws:ecs:us-east-1:1:cluster/prod")
+                        .status("ACTIVE")
+                        .build(),
+                )
+                .clusters(
+                    Cluster::builder()
+                        .cluster_name("old")
+                        .cluster_arn("arn:aws:ecs:us-east-1:1:cluster/old")
+                        .status("INACTIVE")
+                        .build(),
+                )
+                .failures(
+                    Failure::builder()
+                        .arn("arn:aws:ecs:us-east-1:1:cluster/ghost")
+                        .reason("MISSING")
+                        .build(),
+                )
+                .build()
+        });
+    let ecs = client(&[&describe], 1);
+    let names = ["arn:aws:ecs:us-east-1:1:cluster/prod", "old", "ghost"].map(String::from);
+    let states = ecs.describe_clusters(&names).await.expect("described");
+    let got: Vec<(&str, &str, bool)> = states
+        .iter()
+        .map(|s| (s.cluster.as_str(), s.status.as_str(), s.is_gone()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("arn:aws:ecs:us-east-1:1:cluster/prod", "ACTIVE", false),
+            ("old", "INACTIVE", true),
+            ("ghost", "MISSING", true)
+        ]
+    );
+
+    // A failure entry that is not MISSING is not "gone": the call fails, naming it.
+    let flaky = mock!(Client::describe_clusters).then_output(|| {
+        DescribeClustersOutput::builder()
+            .failures(
+                Failure::builder()
+                    .arn("arn:aws:ecs:us-east-1:1:cluster/prod")
+                    .reason("INTERNAL_ERROR")
+                    .build(),
+            )
+            .build()
+    });
+    let err = client(&[&flaky], 1)
+        .describe_clusters(&["prod".to_string()])
+        .await
+        .expect_err("not gone")
+        .to_string();
+    assert!(err.contains("prod: INTERNAL_ERROR"), "{err}");
+}

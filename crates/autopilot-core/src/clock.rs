@@ -27,3 +27,45 @@ pub fn deadline_from_unix_millis(deadline_ms: u64) -> Option<std::time::Instant>
     let left = u64::try_from(u128::from(deadline_ms).saturating_sub(now_ms)).unwrap_or(0);
     Some(std::time::Instant::now() + std::time::Duration::from_millis(left))
 }
+
+/// Unix seconds as an ISO 8601 UTC timestamp (`2026-11-22T06:10:00Z`), for messages.
+pub fn format_unix(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_unix_seconds_as_utc() {
+        assert_eq!(format_unix(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_unix(1_795_327_200), "2026-11-22T06:00:00Z");
+        assert_eq!(format_unix(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(format_unix(-1), "1969-12-31T23:59:59Z");
+        for s in [1_529_360_908, 1_800_000_000, 4_102_444_800] {
+            assert_eq!(
+                ecs_cluster_query::parse_timestamp(&format_unix(s)),
+                Some(s),
+                "round trip through the query language's parser"
+            );
+        }
+    }
+}

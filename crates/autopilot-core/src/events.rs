@@ -89,7 +89,26 @@ pub struct ContainerInstanceStateChange {
     pub pending_tasks_count: Option<i64>,
     pub version: Option<i64>,
     pub version_info: Option<VersionInfo>,
+    /// When the host registered. The EventBridge schema of this detail type lists `registeredAt`
+    /// (like DescribeContainerInstances' ContainerInstance, which the detail mirrors): an ISO 8601
+    /// string in events; epoch seconds (Describe's shape) are accepted too. A value that is
+    /// neither is ignored — the stored registration time is then kept, never erased.
+    pub registered_at: Option<serde_json::Value>,
     pub updated_at: Option<String>,
+}
+
+/// `registeredAt` as Unix seconds: an ISO 8601 string (read like a `registeredAt` argument of the
+/// cluster query language) or a number of seconds; `None` for anything else.
+pub fn registered_at_secs(value: &serde_json::Value) -> Option<i64> {
+    match value {
+        serde_json::Value::String(s) => ecs_cluster_query::parse_timestamp(s.trim()),
+        serde_json::Value::Number(n) => n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.is_finite() && f.abs() < 1e15)
+                .map(|f| f.floor() as i64)
+        }),
+        _ => None,
+    }
 }
 
 impl ContainerInstanceStateChange {
@@ -113,6 +132,7 @@ impl ContainerInstanceStateChange {
         ci.running_tasks_count = self.running_tasks_count;
         ci.pending_tasks_count = self.pending_tasks_count;
         ci.version = self.version;
+        ci.registered_at = self.registered_at.as_ref().and_then(registered_at_secs);
         ci
     }
 }
@@ -222,7 +242,7 @@ pub enum DrainEvent {
     LifecycleTerminate(EventBridgeEvent<LifecycleActionDetail>),
     SpotInterruption(EventBridgeEvent<SpotInterruptionDetail>),
     /// A host's state change: only hosts with the drainer's spot resume marker are sent (rule).
-    ContainerInstance(EventBridgeEvent<ContainerInstanceStateChange>),
+    ContainerInstance(Box<EventBridgeEvent<ContainerInstanceStateChange>>),
     /// An SQS batch (re-checks); each record's body is parsed on its own so one bad message
     /// fails alone (partial batch response).
     Sqs(SqsEvent),
@@ -363,7 +383,7 @@ impl DrainEvent {
                 DrainEvent::SpotInterruption(typed(value, &detail_type)?)
             }
             ("aws.ecs", CONTAINER_INSTANCE_STATE_CHANGE) => {
-                DrainEvent::ContainerInstance(typed(value, &detail_type)?)
+                DrainEvent::ContainerInstance(Box::new(typed(value, &detail_type)?))
             }
             _ => {
                 let _: EventBridgeEvent<serde_json::Value> = typed(value, &detail_type)?;
@@ -410,6 +430,7 @@ mod tests {
         ],
         "status": "ACTIVE", "version": 14801,
         "versionInfo": {"agentHash": "aebcbca", "agentVersion": "1.13.0", "dockerVersion": "DockerVersion: 1.11.2"},
+        "registeredAt": "2016-12-06T16:41:05.728Z",
         "updatedAt": "2016-12-06T16:41:06.991Z",
         "someFieldAwsAddsLater": {"nested": [1, 2, 3]}
       }
@@ -437,6 +458,11 @@ mod tests {
         assert_eq!(ci.remaining.cpu, Some(1988));
         assert_eq!(ci.remaining.memory, Some(767));
         assert_eq!(
+            ci.registered_at,
+            Some(1_481_042_465),
+            "registeredAt 2016-12-06T16:41:05.728Z, to the second"
+        );
+        assert_eq!(
             ci.attribute("ecs.instance-type")
                 .and_then(|a| a.value.as_deref()),
             Some("t3.large")
@@ -446,6 +472,25 @@ mod tests {
                 .map(|a| a.value.clone()),
             Some(None)
         );
+    }
+
+    #[test]
+    fn registered_at_shapes() {
+        use serde_json::json;
+        for (value, want) in [
+            (json!("2016-12-06T16:41:05.728Z"), Some(1_481_042_465)),
+            (json!("2016-12-06T16:41:05Z"), Some(1_481_042_465)),
+            (json!("2016-12-06T17:41:05+01:00"), Some(1_481_042_465)),
+            (json!(1_481_042_465), Some(1_481_042_465)),
+            (json!(1_481_042_465.728), Some(1_481_042_465)),
+            (json!("last tuesday"), None),
+            (json!(""), None),
+            (json!(null), None),
+            (json!(true), None),
+            (json!(1e300), None),
+        ] {
+            assert_eq!(registered_at_secs(&value), want, "{value}");
+        }
     }
 
     #[test]

@@ -69,7 +69,7 @@ impl fmt::Display for InstanceStatus {
 }
 
 /// A container instance attribute. Many built-in attributes (capabilities) have a name and no value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Attribute {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -78,7 +78,7 @@ pub struct Attribute {
 
 /// The resources ECS tracks per host: CPU units (1024 = 1 vCPU), memory in MiB, and the host ports
 /// in use (reserved) for TCP and UDP.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Resources {
     pub cpu: Option<i64>,
     pub memory: Option<i64>,
@@ -89,7 +89,7 @@ pub struct Resources {
 }
 
 /// One container instance (an ECS host), as of `version`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ContainerInstance {
     pub arn: String,
     pub ec2_instance_id: Option<String>,

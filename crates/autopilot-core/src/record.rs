@@ -1,6 +1,6 @@
 //! The capacity table's vocabulary: its records (one per host and per task, keyed by cluster and
-//! resource) and the conditions and outcomes of a conditional write. The rules live in
-//! [`crate::capacity`]; the store port in [`crate::ports::capacity_store`].
+//! resource), the cluster registry's entries, and the conditions and outcomes of a conditional
+//! write. The rules live in [`crate::capacity`]; the store port in [`crate::ports::capacity_store`].
 
 use serde::Serialize;
 
@@ -14,6 +14,10 @@ pub const STOPPED_TASK_TTL_SECS: i64 = 24 * 3600;
 /// How long the tombstone of a task the sweep found gone is kept: as for hosts, longer than any
 /// event's retry window, so a late RUNNING event of the task cannot bring it back.
 pub const TASK_TOMBSTONE_TTL_SECS: i64 = TOMBSTONE_TTL_SECS;
+/// How long after retiring a gone cluster the sweep retires it again: a late event with a version
+/// the table never saw (a host's DRAINING, delivered after the cluster was retired) would
+/// otherwise leave a ghost. EventBridge retries a target for up to 24 h.
+pub const LATE_EVENT_WINDOW_SECS: i64 = 24 * 3600;
 
 /// The table's key of one record. `cluster_arn` names the cluster (ARN, or name when no ARN is
 /// known); the table's partition key is the cluster **name** derived from it
@@ -27,6 +31,59 @@ pub struct RecordKey {
 
 pub const INSTANCE_PREFIX: &str = "instance#";
 pub const TASK_PREFIX: &str = "task#";
+
+/// The partition of the cluster registry: one item per cluster the sweep has seen (sort key
+/// [`CLUSTER_PREFIX`] + name). No cluster can be called this: ECS cluster names are letters,
+/// numbers, hyphens and underscores (CreateCluster's `clusterName`).
+pub const REGISTRY_PARTITION: &str = "#clusters";
+pub const CLUSTER_PREFIX: &str = "cluster#";
+
+/// What the registry knows about a cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClusterStatus {
+    /// ECS has it (any status but INACTIVE): the sweep sweeps it.
+    Active,
+    /// ECS reports it INACTIVE (deleted) or does not know it (MISSING): the sweep turned its live
+    /// items into tombstones and no longer reads its partition.
+    Gone,
+}
+
+/// One entry of the cluster registry ([`REGISTRY_PARTITION`]): how the sweep finds the partitions of
+/// clusters ECS no longer lists, and how `capacity show` says a cluster is gone. Written by the
+/// sweep only, and only when it changes.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClusterEntry {
+    /// The cluster's name (its partition in the table).
+    pub name: String,
+    pub cluster_arn: Option<String>,
+    pub status: ClusterStatus,
+    /// Why it is gone: `INACTIVE` (DescribeClusters: deleted) or `MISSING` (ECS does not know it).
+    pub reason: Option<String>,
+    /// Unix seconds: when the sweep recorded this status.
+    pub since: i64,
+    /// Gone clusters: the live hosts and tasks the sweep turned into tombstones.
+    pub retired_hosts: u64,
+    pub retired_tasks: u64,
+    /// TTL (gone clusters: as long as the tombstones of their items).
+    pub expires_at: Option<i64>,
+}
+
+impl ClusterEntry {
+    pub fn active(name: &str, cluster_arn: Option<String>, now: i64) -> Self {
+        ClusterEntry {
+            name: name.to_string(),
+            cluster_arn,
+            status: ClusterStatus::Active,
+            reason: None,
+            since: now,
+            retired_hosts: 0,
+            retired_tasks: 0,
+            expires_at: None,
+        }
+    }
+}
 
 /// One container instance in the table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

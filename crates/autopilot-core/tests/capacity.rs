@@ -775,3 +775,337 @@ fn an_event_never_erases_the_registration_time_and_the_sweep_then_writes_nothing
     assert_eq!(hosts.len(), 1);
     assert!(expr.evaluate(&hosts[0]));
 }
+
+// ---- issue 14: stopping tasks, deleted clusters, registeredAt, bounded sweeps ----
+
+fn stopping_task(i: usize, version: i64, last: &str) -> Task {
+    let mut t = ecs_task(i, Some(version));
+    t.desired_status = Some("STOPPED".into());
+    t.last_status = Some(last.into());
+    t
+}
+
+#[test]
+fn the_sweep_keeps_a_stopping_task_like_events_do_and_removes_a_stopped_one() {
+    let rt = runtime();
+    let rec = recorder();
+    rec.ecs()
+        .add_instance(CLUSTER, ecs_host(0, Some(3), "blue"));
+    // Task 1 is stopping (still on host 0, holding its memory), task 2 has stopped, task 3 runs.
+    rec.ecs()
+        .put_task(CLUSTER, stopping_task(1, 3, "DEACTIVATING"));
+    rec.ecs().put_task(CLUSTER, stopping_task(2, 4, "STOPPED"));
+    rec.ecs().put_task(CLUSTER, ecs_task(3, Some(2)));
+    // What events told the table: all three running (the later events were lost).
+    let running = |i: usize| {
+        let mut e = task_event(i, 2, "RUNNING");
+        e["detail"]["containerInstanceArn"] = json!(host_arn(0));
+        e["detail"]["group"] = json!("service:web");
+        e["detail"]["cpu"] = Value::Null;
+        e
+    };
+    rt.block_on(apply(&rec, &[running(1), running(2), running(3)]));
+
+    let report = rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
+    assert_eq!(
+        (report.tasks, report.stopping, report.removed),
+        (2, 1, 1),
+        "{report:?}"
+    );
+    let Record::Task(t1) = stored(&rec, &task_arn(1)) else {
+        panic!()
+    };
+    assert!(!t1.tombstone && t1.is_active(), "kept: {t1:?}");
+    assert_eq!(
+        (t1.desired_status.as_deref(), t1.last_status.as_deref()),
+        (Some("STOPPED"), Some("DEACTIVATING"))
+    );
+    assert!(matches!(stored(&rec, &task_arn(2)), Record::Task(t) if t.tombstone));
+    let hosts = autopilot_core::capacity::placement_hosts(&rec.store().snapshot());
+    assert_eq!(
+        hosts[0].task_groups.len(),
+        2,
+        "the stopping task still counts on its host: {hosts:?}"
+    );
+
+    // The event path keeps it the same way: its own event (same version) is a duplicate of what
+    // the sweep wrote, and another sweep finds nothing to change.
+    let mut event = task_event(1, 3, "DEACTIVATING");
+    event["detail"]["desiredStatus"] = json!("STOPPED");
+    let outcomes = rt.block_on(apply(&rec, &[event]));
+    assert_eq!(outcomes, vec![Outcome::Duplicate]);
+    let again = rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
+    assert_eq!((again.written, again.removed), (0, 0), "{again:?}");
+}
+
+#[test]
+fn a_deleted_cluster_is_retired_once_reported_and_never_failed() {
+    let rt = runtime();
+    let rec = recorder();
+    rec.ecs()
+        .add_instance(CLUSTER, ecs_host(0, Some(3), "blue"));
+    rec.ecs().put_task(CLUSTER, ecs_task(1, Some(2)));
+    let first = rt.block_on(rec.sweep(NOW)).expect("sweep");
+    assert_eq!(first.len(), 1);
+    assert_eq!((first[0].hosts, first[0].skipped.as_deref()), (1, None));
+    let entry = rec.store().registry_entry("prod").expect("registered");
+    assert_eq!(
+        entry.status,
+        autopilot_core::capacity::ClusterStatus::Active
+    );
+    assert_eq!(entry.cluster_arn.as_deref(), Some(CLUSTER));
+    // A host known from events only, then the cluster is deleted (its last events lost).
+    rt.block_on(apply(&rec, &[instance_event(5, 2, "ACTIVE", 7000)]));
+    rec.ecs().delete_cluster(CLUSTER);
+
+    let later = NOW + 900;
+    let reports = rt.block_on(rec.sweep(later)).expect("sweep");
+    assert_eq!(
+        reports.len(),
+        1,
+        "the registry remembers it though ECS lists it no more"
+    );
+    let r = &reports[0];
+    assert_eq!(r.error, None, "{r:?}");
+    assert!(
+        r.skipped
+            .as_deref()
+            .unwrap_or("")
+            .contains("is gone: ECS reports it INACTIVE"),
+        "{r:?}"
+    );
+    assert_eq!((r.removed, r.removed_hosts), (3, 2), "{r:?}");
+    let records = rec.store().snapshot();
+    assert!(
+        records.iter().all(|r| match r {
+            Record::Instance(i) => i.tombstone,
+            Record::Task(t) => t.tombstone,
+        }),
+        "{records:?}"
+    );
+    assert_eq!(
+        autopilot_core::capacity::cluster_capacity("prod", &records)
+            .totals
+            .hosts,
+        0,
+        "no ghost hosts"
+    );
+    let gone = rec.store().registry_entry("prod").expect("entry");
+    assert_eq!(gone.status, autopilot_core::capacity::ClusterStatus::Gone);
+    assert_eq!(gone.reason.as_deref(), Some("INACTIVE"));
+    assert_eq!((gone.retired_hosts, gone.retired_tasks), (2, 1));
+    assert_eq!(gone.since, later);
+    assert_eq!(
+        gone.expires_at,
+        Some(later + autopilot_core::capacity::TOMBSTONE_TTL_SECS)
+    );
+
+    // A late event the table never saw (host 5 DRAINING, version 3) brings a host back; the next
+    // sweep, within the late-event window, retires it again.
+    let outcomes = rt.block_on(apply(&rec, &[instance_event(5, 3, "DRAINING", 7000)]));
+    assert_eq!(outcomes, vec![Outcome::Applied]);
+    let again = rt.block_on(rec.sweep(later + 900)).expect("sweep");
+    assert_eq!((again.len(), again[0].removed), (1, 1), "{again:?}");
+    assert!(again[0]
+        .skipped
+        .as_deref()
+        .unwrap_or("")
+        .contains("1 item(s) a late event brought back turned into tombstones"));
+    assert_eq!(
+        rec.store().registry_entry("prod").map(|e| e.retired_hosts),
+        Some(3)
+    );
+    assert!(matches!(stored(&rec, &host_arn(5)), Record::Instance(i) if i.tombstone));
+
+    // After the window, sweeps of every cluster leave it alone: no report, nothing of its
+    // partition read (only the registry). Named in CLUSTERS, it is reported as gone, still unread.
+    let after = later + autopilot_core::capacity::LATE_EVENT_WINDOW_SECS;
+    let queries = rec.store().requests("Query");
+    let writes = rec.store().requests("UpdateItem");
+    let again = rt.block_on(rec.sweep(after)).expect("sweep");
+    assert!(again.is_empty(), "{again:?}");
+    assert_eq!(rec.store().requests("Query") - queries, 1);
+    assert_eq!(rec.store().requests("UpdateItem"), writes);
+    let named = CapacityRecorder::new(
+        InMemoryCapacityStore::new(),
+        InMemoryEcs::new(),
+        RecorderConfig {
+            table: "t".into(),
+            clusters: ClusterScope::Only(vec!["prod".into()]),
+        },
+    );
+    rt.block_on(named.store().put_cluster(&gone))
+        .expect("registry");
+    named.ecs().add_cluster(CLUSTER);
+    named.ecs().delete_cluster(CLUSTER);
+    let named_report = rt.block_on(named.sweep(after)).expect("sweep");
+    assert!(
+        named_report[0]
+            .skipped
+            .as_deref()
+            .unwrap_or("")
+            .contains(&format!(
+                "retired its items at {}",
+                autopilot_core::clock::format_unix(later)
+            )),
+        "{named_report:?}"
+    );
+    assert_eq!(named_report[0].error, None);
+    assert_eq!(named.store().requests("Query"), 1, "the registry only");
+    // A late event the table already saw is refused like any stale one.
+    let outcomes = rt.block_on(apply(&rec, &[instance_event(5, 3, "ACTIVE", 7000)]));
+    assert_eq!(outcomes, vec![Outcome::Duplicate]);
+}
+
+#[test]
+fn a_clusters_entry_ecs_does_not_know_is_a_reported_skip() {
+    let rt = runtime();
+    let rec = CapacityRecorder::new(
+        InMemoryCapacityStore::new(),
+        InMemoryEcs::new(),
+        RecorderConfig {
+            table: "t".into(),
+            clusters: ClusterScope::Only(vec!["prod".into(), "typo".into()]),
+        },
+    );
+    rec.ecs()
+        .add_instance(CLUSTER, ecs_host(0, Some(3), "blue"));
+    let reports = rt.block_on(rec.sweep(NOW)).expect("sweep");
+    assert_eq!(reports.len(), 2);
+    assert_eq!((reports[0].hosts, reports[0].error.as_deref()), (1, None));
+    let typo = &reports[1];
+    assert_eq!(typo.error, None, "not a failure: {typo:?}");
+    assert!(
+        typo.skipped
+            .as_deref()
+            .unwrap_or("")
+            .contains("cluster typo is gone: ECS does not know it"),
+        "{typo:?}"
+    );
+    assert!(
+        rec.store().registry_entry("typo").is_none(),
+        "nothing was known about it: nothing to remember"
+    );
+    assert_eq!(
+        rec.ecs().count_calls("ListContainerInstances"),
+        1,
+        "only prod was listed"
+    );
+}
+
+#[test]
+fn registered_at_from_events_is_recorded_kept_and_queryable() {
+    let rt = runtime();
+    let rec = recorder();
+    let mut registered = instance_event(0, 1, "ACTIVE", 7000);
+    registered["detail"]["registeredAt"] = json!("2026-01-05T10:00:00.123Z");
+    // A thin later event without registeredAt keeps it; one with a malformed value too.
+    let mut garbled = instance_event(0, 3, "ACTIVE", 6800);
+    garbled["detail"]["registeredAt"] = json!("soon");
+    rt.block_on(apply(
+        &rec,
+        &[registered, instance_event(0, 2, "ACTIVE", 6900), garbled],
+    ));
+    let Record::Instance(i) = stored(&rec, &host_arn(0)) else {
+        panic!()
+    };
+    assert_eq!(i.instance.registered_at, Some(1_767_607_200));
+    assert_eq!(i.instance.version, Some(3));
+    let hosts = autopilot_core::capacity::placement_hosts(&rec.store().snapshot());
+    for (expression, want) in [
+        ("registeredAt < 2026-02-01", true),
+        ("registeredAt >= 2026-01-05T10:00:00Z", true),
+        ("registeredAt > 2026-01-06", false),
+    ] {
+        let expr = ecs_cluster_query::parse(expression).expect("expression");
+        assert_eq!(expr.evaluate(&hosts[0]), want, "{expression}");
+    }
+}
+
+#[test]
+fn the_sweep_reads_page_by_page_and_costs_what_the_readme_says() {
+    let rt = runtime();
+    let rec = CapacityRecorder::new(
+        InMemoryCapacityStore::with_page_items(50),
+        InMemoryEcs::new(),
+        RecorderConfig {
+            table: "t".into(),
+            clusters: ClusterScope::All,
+        },
+    );
+    let (hosts, per_host, dead) = (120, 2, 2_000);
+    for h in 0..hosts {
+        rec.ecs()
+            .add_instance(CLUSTER, ecs_host(h, Some(3), "blue"));
+        for k in 0..per_host {
+            let mut t = ecs_task(1000 + h * per_host + k, Some(2));
+            t.container_instance_arn = Some(host_arn(h));
+            rec.ecs().put_task(CLUSTER, t);
+        }
+    }
+    let first = rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
+    assert_eq!(first.written, hosts + hosts * per_host);
+    // A batch cluster's history: stopped tasks and tombstones, thousands of them.
+    for i in 0..dead {
+        let mut t = autopilot_core::capacity::TaskRecord {
+            cluster_arn: CLUSTER.into(),
+            task_arn: format!("arn:aws:ecs:us-east-1:123456789012:task/prod/old{i:05}"),
+            container_instance_arn: Some(host_arn(i % hosts)),
+            group: Some("family:batch".into()),
+            started_by: None,
+            last_status: Some("STOPPED".into()),
+            desired_status: Some("STOPPED".into()),
+            cpu: None,
+            memory: Some(512),
+            launch_type: Some("EC2".into()),
+            version: Some(5),
+            updated_at: None,
+            tombstone: false,
+            expires_at: None,
+        };
+        if i % 3 == 0 {
+            t.last_status = Some("RUNNING".into());
+            t.tombstone = true;
+        }
+        let record = autopilot_core::capacity::with_task_ttl(t, NOW);
+        rt.block_on(rec.store().write(
+            &record,
+            autopilot_core::capacity::WriteCondition::Unchanged(None),
+        ))
+        .expect("history");
+    }
+    rec.ecs().clear_calls();
+    let read_before = rec.store().items_read();
+    let writes = rec.store().requests("UpdateItem");
+    let report = rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
+    // Steady state: nothing written, nothing removed; the history is read, not kept.
+    assert_eq!(
+        (report.written, report.removed, report.unchanged),
+        (0, 0, hosts + hosts * per_host),
+        "{report:?}"
+    );
+    assert_eq!(rec.store().requests("UpdateItem"), writes);
+    let task_items = hosts * per_host + dead;
+    let ceil = |n: usize, d: usize| n.div_ceil(d);
+    assert_eq!(report.items_read, hosts + task_items);
+    assert_eq!(
+        rec.store().items_read() - read_before,
+        (hosts + task_items) as u64
+    );
+    assert_eq!(report.pages, ceil(hosts, 50) + ceil(task_items, 50));
+    // ECS: a page of 100 ARNs and one Describe per page; ListTasks twice (RUNNING, STOPPED).
+    let ecs = rec.ecs();
+    assert_eq!(ecs.count_calls("ListContainerInstances"), ceil(hosts, 100));
+    assert_eq!(
+        ecs.count_calls("DescribeContainerInstances"),
+        ceil(hosts, 100)
+    );
+    assert_eq!(
+        ecs.count_calls("ListTasks"),
+        ceil(hosts * per_host, 100) + 1
+    );
+    assert_eq!(
+        ecs.count_calls("DescribeTasks"),
+        ceil(hosts * per_host, 100)
+    );
+}

@@ -28,6 +28,11 @@ fn instance_events_carry_their_state() {
         (registered.status.clone(), registered.agent_connected),
         (InstanceStatus::Active, Some(true))
     );
+    assert_eq!(
+        registered.registered_at,
+        Some(1_795_327_198),
+        "registeredAt 2026-11-22T05:59:58.104Z, to the second"
+    );
     let churn = instance("instance-task-churn.json");
     assert_eq!(
         churn.status,

@@ -14,6 +14,8 @@ pub enum CliError {
         "cluster {cluster} has no hosts in table {table} (wrong name, or the recorder has not run)"
     )]
     UnknownCluster { cluster: String, table: String },
+    #[error("cluster {cluster} is gone (deregistered: {detail})")]
+    ClusterGone { cluster: String, detail: String },
     #[error("daemon reconcile of {cluster}: {} service(s) failed: {}", .failed.len(), .failed.join("; "))]
     ServicesFailed {
         cluster: String,

@@ -3,11 +3,28 @@
 
 use std::fmt::Write as _;
 
-use autopilot_core::capacity::{ClusterCapacity, QueryHost, Record};
+use autopilot_core::capacity::{ClusterCapacity, ClusterEntry, QueryHost, Record};
+use autopilot_core::clock::format_unix;
 use autopilot_core::daemon::ClusterReport;
 use autopilot_core::model::InstanceStatus;
 use ecs_cluster_query::placement::{Placement, TaskRequest};
 use serde::Serialize;
+
+/// Why a gone cluster is gone, from its registry entry: `ECS reports it INACTIVE; the sweep
+/// turned its 3 host(s) and 7 task(s) into tombstones at 2026-11-22T06:10:00Z`.
+pub fn gone_detail(entry: &ClusterEntry) -> String {
+    let why = match entry.reason.as_deref() {
+        Some("MISSING") => "ECS does not know it (DescribeClusters: MISSING)".to_string(),
+        Some(status) => format!("ECS reports it {status}"),
+        None => "ECS no longer has it".to_string(),
+    };
+    format!(
+        "{why}; the sweep turned its {} host(s) and {} task(s) into tombstones at {}",
+        entry.retired_hosts,
+        entry.retired_tasks,
+        format_unix(entry.since)
+    )
+}
 
 /// `capacity create-table`'s confirmation.
 pub fn table_created(out: &mut String, table: &str) {

@@ -735,3 +735,237 @@ async fn daemon_reconcile_dry_run_writes_nothing_and_a_failed_service_exits_2() 
         "the other service was reconciled"
     );
 }
+
+// ---- issue 14: what a question reads, gone clusters, registeredAt from events ----
+
+/// moto's read accounting (tests/moto_server.py): items each Query read before its filter.
+fn accounting(moto: &Moto, enable: bool) -> Value {
+    moto.command(json!({"op": "dynamodb_accounting", "enable": enable}))
+}
+
+/// Task items of stopped tasks and tombstones on the hosts `h00..h{hosts}` of `cluster`, written
+/// with BatchWriteItem (the items the recorder writes, without a request per item).
+async fn history(moto: &Moto, cluster: &str, hosts: usize, count: usize) {
+    use autopilot_core::capacity::{with_task_ttl, Record, TaskRecord};
+    use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+    let requests: Vec<WriteRequest> = (0..count)
+        .map(|i| {
+            let record: Record = with_task_ttl(
+                TaskRecord {
+                    cluster_arn: format!("arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{cluster}"),
+                    task_arn: format!("arn:aws:ecs:{REGION}:{ACCOUNT}:task/{cluster}/old{i:05}"),
+                    container_instance_arn: Some(format!(
+                        "arn:aws:ecs:{REGION}:{ACCOUNT}:container-instance/{cluster}/h{:02}",
+                        i % hosts
+                    )),
+                    group: Some("service:batch".into()),
+                    started_by: None,
+                    last_status: Some(if i % 3 == 0 { "RUNNING" } else { "STOPPED" }.into()),
+                    desired_status: Some("STOPPED".into()),
+                    cpu: None,
+                    memory: Some(512),
+                    launch_type: Some("EC2".into()),
+                    version: Some(4),
+                    updated_at: None,
+                    tombstone: i % 3 == 0,
+                    expires_at: None,
+                },
+                NOW,
+            );
+            let put = PutRequest::builder()
+                .set_item(Some(autopilot_aws::dynamodb::to_item(&record)))
+                .build()
+                .expect("put request");
+            WriteRequest::builder().put_request(put).build()
+        })
+        .collect();
+    let ddb = moto.dynamodb();
+    for batch in requests.chunks(25) {
+        let out = ddb
+            .batch_write_item()
+            .request_items(TABLE, batch.to_vec())
+            .send()
+            .await
+            .expect("batch write");
+        assert!(out.unprocessed_items().is_none_or(|u| u.is_empty()));
+    }
+}
+
+/// The issue's acceptance in small: with thousands of stopped and tombstoned task items in the
+/// table, a question without task groups reads the host items only (DynamoDB read units are paid
+/// by the items a Query reads, filtered or not), and the answer is the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_place_without_task_groups_reads_the_hosts_only() {
+    let moto = Moto::start();
+    let rec = event_recorder(table(&moto).await);
+    let hosts = 50;
+    for i in 0..hosts {
+        let e = host_event_in("batch", i, "ACTIVE", true, 1000 + i as i64, "us-east-1a");
+        capacity_recorder::handle(&rec, e, NOW)
+            .await
+            .expect("event");
+    }
+    history(&moto, "batch", hosts, 2_000).await;
+
+    accounting(&moto, true);
+    let o = cli(
+        &moto,
+        &[
+            "capacity",
+            "can-place",
+            "--cluster",
+            "batch",
+            "--memory",
+            "1040",
+            "--count",
+            "9",
+            "--json",
+        ],
+    );
+    let reads = accounting(&moto, false);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let j = json_out(&o);
+    assert_eq!(
+        j["instances"].as_array().map(Vec::len),
+        Some(9),
+        "9 of h40..h49 (the hosts with 1040 MiB free or more): {j}"
+    );
+    assert_eq!(
+        reads["scanned_items"],
+        json!(hosts),
+        "host items only: {reads}"
+    );
+    assert_eq!(reads["queries"], json!(1), "{reads}");
+
+    accounting(&moto, true);
+    let o = cli(&moto, &["capacity", "show", "--cluster", "batch", "--json"]);
+    let reads = accounting(&moto, false);
+    assert_eq!(json_out(&o)["totals"]["hosts"], json!(hosts));
+    assert_eq!(reads["scanned_items"], json!(hosts), "{reads}");
+
+    // A task-group question reads the tasks too (and none of the 2,000 is on a host).
+    accounting(&moto, true);
+    let o = cli(
+        &moto,
+        &[
+            "capacity",
+            "can-place",
+            "--cluster",
+            "batch",
+            "--memory",
+            "1040",
+            "--count",
+            "9",
+            "--group",
+            "service:batch",
+            "--constraint",
+            "distinctInstance",
+            "--json",
+        ],
+    );
+    let reads = accounting(&moto, false);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert_eq!(reads["scanned_items"], json!(hosts + 2_000), "{reads}");
+    assert_eq!(
+        reads["returned_items"],
+        json!(hosts),
+        "stopped and gone tasks filtered: {reads}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capacity_show_says_a_deleted_cluster_is_gone() {
+    let moto = Moto::start();
+    let store = table(&moto).await;
+    let fx = EcsFixture::new(&moto, "old").await;
+    fx.add_hosts("t3.large", "us-east-1a", 2).await;
+    let rec = CapacityRecorder::new(
+        store,
+        AwsEcs::new(moto.ecs()),
+        RecorderConfig {
+            table: TABLE.into(),
+            clusters: ClusterScope::All,
+        },
+    );
+    rec.sweep(NOW).await.expect("sweep");
+    let o = cli(&moto, &["capacity", "show", "--cluster", "old"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).contains("2 host(s)"), "{}", stdout(&o));
+
+    fx.ecs
+        .delete_cluster()
+        .cluster("old")
+        .send()
+        .await
+        .expect("delete");
+    let reports = rec.sweep(NOW + 900).await.expect("sweep");
+    assert_eq!(reports[0].removed, 2, "{reports:?}");
+    for args in [
+        vec!["capacity", "show", "--cluster", "old"],
+        vec![
+            "capacity",
+            "can-place",
+            "--cluster",
+            "old",
+            "--memory",
+            "64",
+        ],
+    ] {
+        let o = cli(&moto, &args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(
+                "cluster old is gone (deregistered: ECS reports it INACTIVE; the sweep turned its \
+                 2 host(s) and 0 task(s) into tombstones at 2026-11-22T06:15:00Z)"
+            ),
+            "{args:?}: {err}"
+        );
+        assert!(o.stdout.is_empty(), "no ghost hosts: {}", stdout(&o));
+    }
+}
+
+/// `registeredAt` expressions see hosts known from events alone when the events carry it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filter_by_registered_at_works_for_hosts_recorded_from_events() {
+    let moto = Moto::start();
+    let rec = event_recorder(table(&moto).await);
+    for (i, registered) in [
+        (1, "2026-01-05T10:00:00.000Z"),
+        (2, "2026-09-30T23:59:59.999Z"),
+    ] {
+        let mut e = host_event_in("reg", i, "ACTIVE", true, 1000, "us-east-1a");
+        e["detail"]["registeredAt"] = json!(registered);
+        capacity_recorder::handle(&rec, e, NOW)
+            .await
+            .expect("event");
+    }
+    // A later event without registeredAt (most carry it, a thin one may not) keeps it.
+    let mut later = host_event_in("reg", 1, "ACTIVE", true, 900, "us-east-1a");
+    later["detail"]["version"] = json!(3);
+    capacity_recorder::handle(&rec, later, NOW)
+        .await
+        .expect("event");
+    let filter = |expression: &str| {
+        let o = cli(
+            &moto,
+            &[
+                "capacity",
+                "filter",
+                "--cluster",
+                "reg",
+                "--expression",
+                expression,
+                "--json",
+            ],
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+        json_out(&o)["ec2_instance_ids"].clone()
+    };
+    assert_eq!(filter("registeredAt < 2026-06-01"), json!(["i-0001"]));
+    assert_eq!(
+        filter("registeredAt >= 2026-09-30T23:59:59Z"),
+        json!(["i-0002"])
+    );
+    assert_eq!(filter("registeredAt > 2027-01-01"), json!([]));
+}

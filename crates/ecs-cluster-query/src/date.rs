@@ -45,7 +45,7 @@ fn digits(b: &[u8], pos: usize, n: usize) -> Option<u32> {
 }
 
 /// Parses a `registeredAt` argument into Unix epoch seconds (UTC). `None` when malformed.
-pub(crate) fn parse_timestamp(s: &str) -> Option<i64> {
+pub fn parse_timestamp(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     let year = i64::from(digits(b, 0, 4)?);
     if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {

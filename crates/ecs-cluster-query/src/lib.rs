@@ -91,5 +91,8 @@ pub mod placement;
 #[doc(hidden)]
 pub use ast::full_match_agrees;
 pub use ast::{Argument, Expression, Operator, Predicate, Subject};
+/// The `registeredAt` date forms the language accepts, as Unix seconds (also how capacity-recorder
+/// reads the `registeredAt` of container instance events, so both sides compare alike).
+pub use date::parse_timestamp;
 pub use host::{Host, HostView};
 pub use parser::{is_bare_char, parse, ParseError, MAX_EXPRESSION_CHARS, MAX_NESTING};

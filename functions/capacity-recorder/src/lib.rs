@@ -3,8 +3,10 @@
 //! - `ECS Container Instance State Change` / `ECS Task State Change` → exactly one conditional
 //!   write, applied only when the table holds nothing newer (duplicates and stale deliveries are
 //!   successful no-ops, logged as such).
-//! - `Scheduled Event` → the sweep of `CLUSTERS` (or every cluster): repairs lost events and picks
-//!   up attribute changes, which emit no event.
+//! - `Scheduled Event` → the sweep of `CLUSTERS` (or every cluster, and every cluster the table's
+//!   registry remembers): repairs lost events, picks up attribute changes (which emit no event),
+//!   and retires the items of clusters ECS reports deleted or does not know — a reported skip,
+//!   not a failure.
 //! - Other detail types, Fargate tasks, clusters outside `CLUSTERS` → a logged skip, no write.
 //! - An event that cannot be recorded (no `detail.version`, an ARN of another cluster, a bad size)
 //!   → a logged rejection, no write, success: retrying cannot fix it and the sweep repairs the item.
@@ -15,7 +17,7 @@ use autopilot_core::capacity::{CapacityRecorder, EventResult, RecorderError, Swe
 use autopilot_core::events::{EcsEvent, EventError};
 use autopilot_core::log::{json_line, json_line_with_metrics, Metrics};
 use autopilot_core::ports::CapacityStore;
-use autopilot_core::ports::{EcsError, EcsRead};
+use autopilot_core::ports::EcsRead;
 use serde::Serialize;
 use thiserror::Error;
 
@@ -25,8 +27,8 @@ pub enum HandlerError {
     Event(#[from] EventError),
     #[error("recording failed: {0}")]
     Record(#[source] RecorderError),
-    #[error("listing clusters for the sweep failed: {0}")]
-    ListClusters(#[source] EcsError),
+    #[error("finding the clusters to sweep failed: {0}")]
+    SweepTargets(#[source] RecorderError),
     #[error("sweep incomplete: {0}")]
     Incomplete(String),
 }
@@ -36,7 +38,7 @@ impl From<HandlerError> for lambda_runtime::Diagnostic {
         let error_type = match &e {
             HandlerError::Event(_) => "InvalidEvent",
             HandlerError::Record(_) => "RecordFailed",
-            HandlerError::ListClusters(_) => "ListClustersFailed",
+            HandlerError::SweepTargets(_) => "SweepTargetsFailed",
             HandlerError::Incomplete(_) => "SweepIncomplete",
         };
         lambda_runtime::Diagnostic {
@@ -72,17 +74,17 @@ pub async fn handle<S: CapacityStore, E: EcsRead>(
         }
     };
     if let EcsEvent::Scheduled(_) = event {
-        let clusters = recorder
-            .sweep_targets()
+        let sweeps = recorder
+            .sweep(now)
             .await
-            .map_err(HandlerError::ListClusters)?;
-        let sweeps = recorder.sweep_clusters(&clusters, now).await;
+            .map_err(HandlerError::SweepTargets)?;
         for s in &sweeps {
-            json_line(
-                if s.error.is_some() { "ERROR" } else { "INFO" },
-                "capacity sweep",
-                s,
-            );
+            let level = match (&s.error, &s.skipped) {
+                (Some(_), _) => "ERROR",
+                (None, Some(_)) => "WARN",
+                (None, None) => "INFO",
+            };
+            json_line(level, "capacity sweep", s);
         }
         let errors: Vec<String> = sweeps
             .iter()

@@ -6,7 +6,10 @@ use std::collections::{BTreeMap, HashMap};
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use autopilot_core::arn::cluster_name;
-use autopilot_core::capacity::{InstanceRecord, Record, TaskRecord, INSTANCE_PREFIX, TASK_PREFIX};
+use autopilot_core::capacity::{
+    ClusterEntry, ClusterStatus, InstanceRecord, Record, TaskRecord, CLUSTER_PREFIX,
+    INSTANCE_PREFIX, REGISTRY_PARTITION, TASK_PREFIX,
+};
 use autopilot_core::model::{Attribute, ContainerInstance, InstanceStatus, Resources};
 use autopilot_core::ports::capacity_store::{schema, StoreError};
 
@@ -70,7 +73,20 @@ pub const TASK_ATTRIBUTES: &[&str] = &[
     schema::TTL_ATTRIBUTE,
 ];
 
-/// Attributes a write keeps when its record lacks them (events carry no registration time).
+/// Every non-key attribute a cluster registry item can have.
+pub const CLUSTER_ATTRIBUTES: &[&str] = &[
+    "kind",
+    "name",
+    "cluster_arn",
+    "status",
+    "reason",
+    "since",
+    "retired_hosts",
+    "retired_tasks",
+    schema::TTL_ATTRIBUTE,
+];
+
+/// Attributes a write keeps when its record lacks them (a thin event without `registeredAt`).
 pub const KEPT_WHEN_ABSENT: &[&str] = &["registered_at"];
 
 /// An UpdateExpression with its placeholders (`#aN` names, `:uN` values).
@@ -83,13 +99,19 @@ pub(super) struct UpdateParts {
 /// SET every attribute of the record's item, REMOVE every absent optional attribute except
 /// [`KEPT_WHEN_ABSENT`]: the item becomes what PutItem would write, keeping `registered_at`.
 pub(super) fn update_parts(record: &Record) -> UpdateParts {
-    let RecordItem(mut item) = RecordItem::from(record);
-    item.remove(schema::PARTITION_KEY);
-    item.remove(schema::SORT_KEY);
+    let RecordItem(item) = RecordItem::from(record);
     let all = match record {
         Record::Instance(_) => INSTANCE_ATTRIBUTES,
         Record::Task(_) => TASK_ATTRIBUTES,
     };
+    update_of(item, all, KEPT_WHEN_ABSENT)
+}
+
+/// The update that makes a stored item `item` (keys ignored): SET what it has, REMOVE the rest of
+/// `all` but `kept`.
+pub(super) fn update_of(mut item: Item, all: &[&str], kept: &[&str]) -> UpdateParts {
+    item.remove(schema::PARTITION_KEY);
+    item.remove(schema::SORT_KEY);
     let mut names = HashMap::new();
     let mut values = HashMap::new();
     let mut set = Vec::new();
@@ -104,7 +126,7 @@ pub(super) fn update_parts(record: &Record) -> UpdateParts {
     }
     for (i, name) in all
         .iter()
-        .filter(|n| !present.iter().any(|(p, _)| p == *n) && !KEPT_WHEN_ABSENT.contains(n))
+        .filter(|n| !present.iter().any(|(p, _)| p == *n) && !kept.contains(n))
         .enumerate()
     {
         names.insert(format!("#r{i}"), name.to_string());
@@ -249,6 +271,69 @@ fn item_from(record: &Record) -> Item {
         }
     }
     item
+}
+
+/// The registry item of a cluster entry.
+pub(super) fn cluster_item(entry: &ClusterEntry) -> Item {
+    let mut item = Item::new();
+    item.insert(schema::PARTITION_KEY.into(), s(REGISTRY_PARTITION));
+    item.insert(
+        schema::SORT_KEY.into(),
+        s(&format!("{CLUSTER_PREFIX}{}", entry.name)),
+    );
+    item.insert("kind".into(), s("cluster"));
+    item.insert("name".into(), s(&entry.name));
+    put_opt_s(&mut item, "cluster_arn", &entry.cluster_arn);
+    item.insert(
+        "status".into(),
+        s(match entry.status {
+            ClusterStatus::Active => "ACTIVE",
+            ClusterStatus::Gone => "GONE",
+        }),
+    );
+    put_opt_s(&mut item, "reason", &entry.reason);
+    item.insert("since".into(), n(entry.since));
+    for (name, v) in [
+        ("retired_hosts", entry.retired_hosts),
+        ("retired_tasks", entry.retired_tasks),
+    ] {
+        item.insert(name.into(), n(i64::try_from(v).unwrap_or(i64::MAX)));
+    }
+    put_opt_n(&mut item, schema::TTL_ATTRIBUTE, entry.expires_at);
+    item
+}
+
+/// The cluster entry of a registry item.
+pub(super) fn cluster_entry_from(item: &Item) -> Result<ClusterEntry, StoreError> {
+    let sk = get_s(item, schema::SORT_KEY).unwrap_or_default();
+    let corrupt = |message: &str| StoreError::Corrupt {
+        key: format!("{REGISTRY_PARTITION} {sk}"),
+        message: message.to_string(),
+    };
+    let name = sk
+        .strip_prefix(CLUSTER_PREFIX)
+        .ok_or_else(|| corrupt("sort key is not cluster#NAME"))?
+        .to_string();
+    let status = match get_s(item, "status").as_deref() {
+        Some("ACTIVE") => ClusterStatus::Active,
+        Some("GONE") => ClusterStatus::Gone,
+        other => return Err(corrupt(&format!("status {other:?}"))),
+    };
+    let count = |name: &str| {
+        get_n(item, name)
+            .and_then(|v| u64::try_from(v).ok())
+            .unwrap_or(0)
+    };
+    Ok(ClusterEntry {
+        name,
+        cluster_arn: get_s(item, "cluster_arn"),
+        status,
+        reason: get_s(item, "reason"),
+        since: get_n(item, "since").unwrap_or(0),
+        retired_hosts: count("retired_hosts"),
+        retired_tasks: count("retired_tasks"),
+        expires_at: get_n(item, schema::TTL_ATTRIBUTE),
+    })
 }
 
 pub(super) fn as_i64(v: &AttributeValue) -> Option<i64> {
@@ -440,6 +525,28 @@ mod tests {
             assert_eq!(from_item(&to_item(&r)).expect("readable"), r);
             assert_eq!(Record::try_from(RecordItem::from(&r)).expect("readable"), r);
         }
+    }
+
+    #[test]
+    fn cluster_entries_round_trip_and_name_every_attribute() {
+        let gone = ClusterEntry {
+            name: "prod".into(),
+            cluster_arn: Some(CLUSTER.into()),
+            status: ClusterStatus::Gone,
+            reason: Some("INACTIVE".into()),
+            since: 1_800_000_000,
+            retired_hosts: 3,
+            retired_tasks: 7,
+            expires_at: Some(1_800_259_200),
+        };
+        let item = cluster_item(&gone);
+        assert_eq!(names(&item), sorted(CLUSTER_ATTRIBUTES));
+        assert_eq!(cluster_entry_from(&item).expect("readable"), gone);
+        let active = ClusterEntry::active("prod", None, 5);
+        assert_eq!(
+            cluster_entry_from(&cluster_item(&active)).expect("readable"),
+            active
+        );
     }
 
     #[test]

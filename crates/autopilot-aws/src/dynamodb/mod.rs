@@ -6,6 +6,7 @@ mod schema;
 mod store;
 
 pub use item::{
-    from_item, to_item, RecordItem, INSTANCE_ATTRIBUTES, KEPT_WHEN_ABSENT, TASK_ATTRIBUTES,
+    from_item, to_item, RecordItem, CLUSTER_ATTRIBUTES, INSTANCE_ATTRIBUTES, KEPT_WHEN_ABSENT,
+    TASK_ATTRIBUTES,
 };
 pub use store::DynamoCapacityStore;

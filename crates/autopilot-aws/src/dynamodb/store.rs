@@ -1,5 +1,9 @@
 //! The [`CapacityStore`] over DynamoDB.
 //!
+//! Reads are Queries of one key range (`begins_with(sk, "instance#")` for hosts, `task#` for
+//! tasks), one request per page, with an optional FilterExpression for live items; the registry
+//! is the partition `#clusters`.
+//!
 //! Each [`WriteCondition`] becomes a ConditionExpression on one UpdateItem / DeleteItem, and
 //! `ReturnValuesOnConditionCheckFailure = ALL_OLD` hands back the stored item when the condition
 //! fails, so a refused write is classified (duplicate / stale / conflict) without a second request.
@@ -10,18 +14,30 @@
 //! the same item PutItem would leave, plus the stored `registered_at` — what
 //! [`autopilot_core::capacity::keep_registered_at`] does in the in-memory store.
 
+use std::collections::HashMap;
+
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_dynamodb::Client;
 
 use autopilot_core::arn::cluster_name;
-use autopilot_core::capacity::{Outcome, Record, RecordKey, WriteCondition};
-use autopilot_core::ports::capacity_store::{schema, CapacityStore, StoreError};
+use autopilot_core::capacity::{
+    ClusterEntry, Outcome, Record, RecordKey, WriteCondition, CLUSTER_PREFIX, INSTANCE_PREFIX,
+    REGISTRY_PARTITION,
+};
+use autopilot_core::model::InstanceStatus;
+use autopilot_core::ports::capacity_store::{
+    schema, CapacityStore, ItemFilter, ItemKind, ItemQuery, Page, StoreError,
+};
 
-use super::conditions::{condition_parts, conditional_outcome};
-use super::item::{s, update_parts, Item, RecordItem};
+use super::conditions::{condition_parts, conditional_outcome, ConditionParts};
+use super::item::{
+    cluster_entry_from, cluster_item, n, s, update_of, update_parts, Item, RecordItem,
+    CLUSTER_ATTRIBUTES,
+};
 use super::schema as table;
 use crate::error::AwsError;
 
@@ -141,23 +157,182 @@ impl CapacityStore for DynamoCapacityStore {
         })
     }
 
-    async fn cluster_records(&self, cluster: &str) -> Result<Vec<Record>, StoreError> {
+    async fn tombstone(
+        &self,
+        key: &RecordKey,
+        seen: Option<i64>,
+        expires_at: i64,
+    ) -> Result<Outcome, StoreError> {
+        let condition = WriteCondition::Unchanged(Some(seen));
+        let c = condition_parts(condition);
+        let mut names = c.names.unwrap_or_default();
+        let mut values = c.values.unwrap_or_default();
+        names.insert("#tomb".into(), "tombstone".into());
+        names.insert("#exp".into(), schema::TTL_ATTRIBUTE.into());
+        values.insert(":tomb".into(), AttributeValue::Bool(true));
+        values.insert(":exp".into(), n(expires_at));
+        let mut expression = "SET #tomb = :tomb, #exp = :exp".to_string();
+        if key.sort_key.starts_with(INSTANCE_PREFIX) {
+            names.insert("#status".into(), "status".into());
+            values.insert(":inactive".into(), s(InstanceStatus::Inactive.as_str()));
+            expression.push_str(", #status = :inactive");
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(schema::PARTITION_KEY, s(cluster_name(&key.cluster_arn)))
+            .key(schema::SORT_KEY, s(&key.sort_key))
+            .update_expression(expression)
+            .condition_expression(c.expression)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        conditional_outcome("UpdateItem", condition, result, |e| match e {
+            UpdateItemError::ConditionalCheckFailedException(c) => Some(c.item()),
+            _ => None,
+        })
+    }
+
+    async fn page(&self, query: &ItemQuery<'_>, start: Option<&str>) -> Result<Page, StoreError> {
+        let pk = cluster_name(query.cluster);
+        let mut request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", schema::PARTITION_KEY)
+            .expression_attribute_names("#sk", schema::SORT_KEY)
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":prefix", s(query.kind.prefix()));
+        if let ItemFilter::Live { now } = query.filter {
+            let filter = live_filter(query.kind, now);
+            let mut names = filter.names.unwrap_or_default();
+            names.insert("#pk".into(), schema::PARTITION_KEY.into());
+            names.insert("#sk".into(), schema::SORT_KEY.into());
+            let mut values = filter.values.unwrap_or_default();
+            values.insert(":pk".into(), s(pk));
+            values.insert(":prefix".into(), s(query.kind.prefix()));
+            request = request
+                .filter_expression(filter.expression)
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(Some(values));
+        }
+        if let Some(after) = start {
+            request = request
+                .exclusive_start_key(schema::PARTITION_KEY, s(pk))
+                .exclusive_start_key(schema::SORT_KEY, s(after));
+        }
+        let QueryOutput {
+            items,
+            last_evaluated_key,
+            scanned_count,
+            ..
+        } = request.send().await.map_err(|e| store_err("Query", &e))?;
+        // Each raw item is dropped as soon as it is a record: one page in memory, once.
+        let records = items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| Record::try_from(RecordItem(item)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = last_evaluated_key
+            .as_ref()
+            .and_then(|k| k.get(schema::SORT_KEY))
+            .and_then(|v| v.as_s().ok())
+            .cloned();
+        Ok(Page {
+            records,
+            next,
+            scanned: usize::try_from(scanned_count).unwrap_or(0),
+        })
+    }
+
+    async fn clusters(&self) -> Result<Vec<ClusterEntry>, StoreError> {
         let items: Vec<Item> = self
             .client
             .query()
             .table_name(&self.table)
-            .key_condition_expression("#pk = :pk")
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
             .expression_attribute_names("#pk", schema::PARTITION_KEY)
-            .expression_attribute_values(":pk", s(cluster_name(cluster)))
+            .expression_attribute_names("#sk", schema::SORT_KEY)
+            .expression_attribute_values(":pk", s(REGISTRY_PARTITION))
+            .expression_attribute_values(":prefix", s(CLUSTER_PREFIX))
             .into_paginator()
             .items()
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
             .map_err(|e| store_err("Query", &e))?;
-        items
-            .into_iter()
-            .map(|item| Record::try_from(RecordItem(item)))
-            .collect()
+        items.iter().map(cluster_entry_from).collect()
+    }
+
+    async fn cluster_entry(&self, cluster: &str) -> Result<Option<ClusterEntry>, StoreError> {
+        let resp = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND #sk = :sk")
+            .expression_attribute_names("#pk", schema::PARTITION_KEY)
+            .expression_attribute_names("#sk", schema::SORT_KEY)
+            .expression_attribute_values(":pk", s(REGISTRY_PARTITION))
+            .expression_attribute_values(
+                ":sk",
+                s(&format!("{CLUSTER_PREFIX}{}", cluster_name(cluster))),
+            )
+            .send()
+            .await
+            .map_err(|e| store_err("Query", &e))?;
+        resp.items().first().map(cluster_entry_from).transpose()
+    }
+
+    async fn put_cluster(&self, entry: &ClusterEntry) -> Result<(), StoreError> {
+        let u = update_of(cluster_item(entry), CLUSTER_ATTRIBUTES, &[]);
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(schema::PARTITION_KEY, s(REGISTRY_PARTITION))
+            .key(
+                schema::SORT_KEY,
+                s(&format!("{CLUSTER_PREFIX}{}", entry.name)),
+            )
+            .update_expression(u.expression)
+            .set_expression_attribute_names(Some(u.names))
+            .set_expression_attribute_values(Some(u.values))
+            .send()
+            .await
+            .map_err(|e| store_err("UpdateItem", &e))?;
+        Ok(())
+    }
+}
+
+/// The FilterExpression of [`ItemFilter::Live`]: the same rule as
+/// [`autopilot_core::capacity::is_live`], in DynamoDB's words. Expired items are filtered because
+/// DynamoDB deletes them lazily ("items that have expired, but haven't yet been deleted by TTL,
+/// still appear in reads", Working with expired items); the filter saves what a read returns, not
+/// what it costs ("a Query consumes the same amount of read capacity, regardless of whether a
+/// filter expression is present", Filter expressions for the Query operation).
+pub(super) fn live_filter(kind: ItemKind, now: i64) -> ConditionParts {
+    let mut expression = "(attribute_not_exists(#tomb) OR #tomb = :false) \
+                          AND (attribute_not_exists(#exp) OR #exp > :now)"
+        .to_string();
+    let mut names = HashMap::from([
+        ("#tomb".to_string(), "tombstone".to_string()),
+        ("#exp".to_string(), schema::TTL_ATTRIBUTE.to_string()),
+    ]);
+    let mut values = HashMap::from([
+        (":false".to_string(), AttributeValue::Bool(false)),
+        (":now".to_string(), n(now)),
+    ]);
+    if kind == ItemKind::Tasks {
+        expression.push_str(" AND (attribute_not_exists(#last) OR #last <> :stopped)");
+        names.insert("#last".into(), "last_status".into());
+        values.insert(":stopped".into(), s("STOPPED"));
+    }
+    ConditionParts {
+        expression,
+        names: Some(names),
+        values: Some(values),
     }
 }

@@ -14,9 +14,11 @@ use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::types::{self as ecs, ContainerInstanceStatus, DesiredStatus, ServiceField};
 use aws_sdk_ecs::Client;
 
+use autopilot_core::arn::cluster_name;
 use autopilot_core::model::{ContainerInstance, InstanceStatus, Task, TaskDefinition};
 use autopilot_core::ports::{
-    check_describe_failures, DescribedServices, EcsError, EcsRead, EcsWrite,
+    check_describe_failures, ArnPage, ClusterState, DescribedServices,
+    DesiredStatus as PortDesiredStatus, EcsError, EcsRead, EcsWrite, DESCRIBE_MISSING,
 };
 
 use crate::error::AwsError;
@@ -29,6 +31,8 @@ pub const DESCRIBE_INSTANCES_BATCH: usize = 100;
 pub const DESCRIBE_TASKS_BATCH: usize = 100;
 /// DescribeServices accepts at most 10 services per call.
 pub const DESCRIBE_SERVICES_BATCH: usize = 10;
+/// DescribeClusters accepts at most 100 clusters per call.
+pub const DESCRIBE_CLUSTERS_BATCH: usize = 100;
 
 #[derive(Clone, Debug)]
 pub struct AwsEcs {
@@ -143,7 +147,7 @@ impl<T> Described<T> {
 
 impl AwsEcs {
     /// DescribeContainerInstances in batches of 100, with ECS's failure entries.
-    async fn describe_instances(
+    async fn describe_instance_batches(
         &self,
         cluster: &str,
         arns: &[String],
@@ -165,7 +169,7 @@ impl AwsEcs {
     }
 
     /// DescribeTasks in batches of 100, with ECS's failure entries.
-    async fn describe_tasks(
+    async fn describe_task_batches(
         &self,
         cluster: &str,
         arns: &[String],
@@ -209,7 +213,7 @@ impl EcsRead for AwsEcs {
 
         // A listed host ECS did not describe is not gone unless ECS says MISSING: the sweep
         // would otherwise remove a live host, and daemon-count would under-count.
-        let (instances, failures) = self.describe_instances(cluster, &arns).await?;
+        let (instances, failures) = self.describe_instance_batches(cluster, &arns).await?;
         check_describe_failures("DescribeContainerInstances", &failures)?;
         Ok(instances)
     }
@@ -268,21 +272,121 @@ impl EcsRead for AwsEcs {
         Ok(task_definition_from_sdk(td, task_definition))
     }
 
-    async fn active_tasks(&self, cluster: &str) -> Result<Vec<Task>, EcsError> {
-        // desiredStatus RUNNING is ECS's default; sent explicitly because moto otherwise lists
-        // stopped tasks too.
-        let arns: Vec<String> = all_pages!(
-            self.client
-                .list_tasks()
-                .cluster(cluster)
-                .desired_status(ecs::DesiredStatus::Running),
-            "ListTasks",
-            Some(cluster)
-        )?;
+    async fn list_container_instance_arns(
+        &self,
+        cluster: &str,
+        next: Option<&str>,
+    ) -> Result<ArnPage, EcsError> {
+        // No status filter: every status but INACTIVE.
+        let resp = self
+            .client
+            .list_container_instances()
+            .cluster(cluster)
+            .max_results(LIST_PAGE_SIZE)
+            .set_next_token(next.map(str::to_string))
+            .send()
+            .await
+            .map_err(|e| map_err("ListContainerInstances", Some(cluster), e))?;
+        Ok(ArnPage {
+            arns: resp.container_instance_arns().to_vec(),
+            next: resp.next_token().map(str::to_string),
+        })
+    }
+
+    async fn describe_container_instances(
+        &self,
+        cluster: &str,
+        arns: &[String],
+    ) -> Result<Vec<ContainerInstance>, EcsError> {
+        let (instances, failures) = self.describe_instance_batches(cluster, arns).await?;
+        check_describe_failures("DescribeContainerInstances", &failures)?;
+        Ok(instances)
+    }
+
+    async fn list_task_arns(
+        &self,
+        cluster: &str,
+        desired: PortDesiredStatus,
+        next: Option<&str>,
+    ) -> Result<ArnPage, EcsError> {
+        // The desired status is always sent: moto lists stopped tasks too without it.
+        let resp = self
+            .client
+            .list_tasks()
+            .cluster(cluster)
+            .desired_status(match desired {
+                PortDesiredStatus::Running => DesiredStatus::Running,
+                PortDesiredStatus::Stopped => DesiredStatus::Stopped,
+            })
+            .max_results(LIST_PAGE_SIZE)
+            .set_next_token(next.map(str::to_string))
+            .send()
+            .await
+            .map_err(|e| map_err("ListTasks", Some(cluster), e))?;
+        Ok(ArnPage {
+            arns: resp.task_arns().to_vec(),
+            next: resp.next_token().map(str::to_string),
+        })
+    }
+
+    async fn describe_tasks(&self, cluster: &str, arns: &[String]) -> Result<Vec<Task>, EcsError> {
         // As for hosts: only MISSING means the task is gone.
-        let (tasks, failures) = self.describe_tasks(cluster, &arns).await?;
+        let (tasks, failures) = self.describe_task_batches(cluster, arns).await?;
         check_describe_failures("DescribeTasks", &failures)?;
         Ok(tasks)
+    }
+
+    async fn describe_clusters(&self, clusters: &[String]) -> Result<Vec<ClusterState>, EcsError> {
+        let mut out = Vec::with_capacity(clusters.len());
+        for batch in clusters.chunks(DESCRIBE_CLUSTERS_BATCH) {
+            let resp = self
+                .client
+                .describe_clusters()
+                .set_clusters(Some(batch.to_vec()))
+                .send()
+                .await
+                .map_err(|e| map_err("DescribeClusters", None, e))?;
+            let mut unanswered = Vec::new();
+            for wanted in batch {
+                let name = cluster_name(wanted);
+                let found = resp.clusters().iter().find(|c| {
+                    c.cluster_name() == Some(name) || c.cluster_arn() == Some(wanted.as_str())
+                });
+                let failure = resp.failures().iter().find(|f| {
+                    f.arn()
+                        .is_some_and(|arn| arn == wanted.as_str() || cluster_name(arn) == name)
+                });
+                out.push(match (found, failure) {
+                    (Some(c), _) => ClusterState {
+                        cluster: wanted.clone(),
+                        arn: c.cluster_arn().map(str::to_string),
+                        status: c.status().unwrap_or("").to_string(),
+                    },
+                    (None, Some(f)) if f.reason() == Some(DESCRIBE_MISSING) => ClusterState {
+                        cluster: wanted.clone(),
+                        arn: None,
+                        status: DESCRIBE_MISSING.to_string(),
+                    },
+                    (None, f) => {
+                        let reason = f.and_then(|f| f.reason()).unwrap_or("no answer");
+                        unanswered.push(format!("{wanted}: {reason}"));
+                        continue;
+                    }
+                });
+            }
+            if !unanswered.is_empty() {
+                // Not MISSING: not gone. Fail rather than retire a live cluster's partition.
+                return Err(EcsError::Api {
+                    operation: "DescribeClusters",
+                    message: format!(
+                        "ECS did not describe {} cluster(s) ({}); not treated as gone",
+                        unanswered.len(),
+                        unanswered.join("; ")
+                    ),
+                });
+            }
+        }
+        Ok(out)
     }
 
     async fn find_container_instance(
@@ -303,7 +407,7 @@ impl EcsRead for AwsEcs {
         }
         // With the filter applied this is one ARN; without it (moto), every host: check the id.
         // Only MISSING means gone: a host ECS listed but did not describe fails the search.
-        let (instances, failures) = self.describe_instances(cluster, &arns).await?;
+        let (instances, failures) = self.describe_instance_batches(cluster, &arns).await?;
         check_describe_failures("DescribeContainerInstances", &failures)?;
         Ok(instances
             .into_iter()
@@ -316,7 +420,7 @@ impl EcsRead for AwsEcs {
         container_instance_arn: &str,
     ) -> Result<Option<ContainerInstance>, EcsError> {
         let (instances, failures) = self
-            .describe_instances(cluster, &[container_instance_arn.to_string()])
+            .describe_instance_batches(cluster, &[container_instance_arn.to_string()])
             .await?;
         // MISSING: gone (None); any other failure is not an answer and fails the read.
         check_describe_failures("DescribeContainerInstances", &failures)?;
@@ -358,7 +462,7 @@ impl EcsRead for AwsEcs {
             "ListTasks",
             Some(cluster)
         )?;
-        let (tasks, failures) = self.describe_tasks(cluster, &arns).await?;
+        let (tasks, failures) = self.describe_task_batches(cluster, &arns).await?;
         check_describe_failures("DescribeTasks", &failures)?;
         let group = format!("service:{service_name}");
         // moto ignores serviceName and lists every task of the cluster: keep the service's own.
@@ -384,7 +488,7 @@ impl EcsRead for AwsEcs {
                 arns.push(arn);
             }
         }
-        let (tasks, failures) = self.describe_tasks(cluster, &arns).await?;
+        let (tasks, failures) = self.describe_task_batches(cluster, &arns).await?;
         // A task ECS listed but did not describe may still run: not "gone".
         check_describe_failures("DescribeTasks", &failures)?;
         Ok(tasks)
@@ -672,7 +776,7 @@ mod tests {
             [&list, &describe]
         ));
         let err = ecs
-            .active_tasks("prod")
+            .describe_tasks("prod", &[task.to_string()])
             .await
             .expect_err("not gone")
             .to_string();

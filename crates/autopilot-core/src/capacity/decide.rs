@@ -1,8 +1,9 @@
 //! The capacity table's pure rules: which write an event causes ([`plan_event`]) and whether a
 //! write supersedes what is stored ([`outcome`]: events need a higher `version`, versioned
 //! snapshots a higher or equal one, version-less snapshots an unchanged item; tombstones keep the
-//! highest version seen; a write never erases `registered_at`). The full specification is the
-//! README's "Ordering rules".
+//! highest version seen; a write never erases `registered_at`), which items are live
+//! ([`is_live`]) and when two records are the same state ([`state_fingerprint`]). The full
+//! specification is the README's "Ordering rules".
 
 use thiserror::Error;
 
@@ -195,6 +196,62 @@ fn check_same_cluster(arn: &str, kind: &str, cluster_arn: &str) -> Result<(), Re
     }
 }
 
+/// Whether an item still describes something on the cluster at `now`: not a tombstone, not a
+/// STOPPED task, not past its TTL (DynamoDB deletes expired items lazily, up to days later, and
+/// until then reads return them). The reads' `Live` filter, and the items a sweep may tombstone.
+/// A DEPROVISIONING task is live here (it is not STOPPED yet), though not on its host for
+/// placement ([`TaskRecord::is_active`]).
+pub fn is_live(record: &Record, now: i64) -> bool {
+    let (tombstone, expires_at) = match record {
+        Record::Instance(i) => (i.tombstone, i.expires_at),
+        Record::Task(t) => (
+            t.tombstone || t.last_status.as_deref() == Some("STOPPED"),
+            t.expires_at,
+        ),
+    };
+    !tombstone && expires_at.is_none_or(|at| at > now)
+}
+
+/// A 64-bit fingerprint of everything a record says but its `updated_at` stamp: two records
+/// with the same fingerprint are the same state for the table's purposes. The sweep keeps one
+/// per live item instead of the item, and writes a snapshot only when its fingerprint differs.
+/// (A collision would skip one write until the state changes again: odds of 2^-64 per item.)
+pub fn state_fingerprint(record: &Record) -> u64 {
+    use std::hash::{Hash, Hasher};
+    // SipHash with fixed keys: the same record always gives the same fingerprint in a process
+    // (fingerprints are compared within one sweep, never stored).
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    match record {
+        Record::Instance(i) => {
+            0u8.hash(&mut h);
+            (&i.cluster_arn, &i.instance, i.tombstone, i.expires_at).hash(&mut h);
+        }
+        Record::Task(t) => {
+            1u8.hash(&mut h);
+            (
+                &t.cluster_arn,
+                &t.task_arn,
+                &t.container_instance_arn,
+                &t.group,
+                &t.started_by,
+                &t.last_status,
+                &t.desired_status,
+            )
+                .hash(&mut h);
+            (
+                t.cpu,
+                t.memory,
+                &t.launch_type,
+                t.version,
+                t.tombstone,
+                t.expires_at,
+            )
+                .hash(&mut h);
+        }
+    }
+    h.finish()
+}
+
 /// The write rule both stores share: a host record without `registered_at` keeps the stored one.
 pub fn keep_registered_at(new: &mut Record, stored: Option<&Record>) {
     if let (Record::Instance(n), Some(Record::Instance(old))) = (new, stored) {
@@ -207,6 +264,101 @@ pub fn keep_registered_at(new: &mut Record, stored: Option<&Record>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn task(last: &str, tombstone: bool, expires_at: Option<i64>) -> Record {
+        Record::Task(TaskRecord {
+            cluster_arn: "c".into(),
+            task_arn: "t/1".into(),
+            container_instance_arn: Some("ci/1".into()),
+            group: Some("service:web".into()),
+            started_by: None,
+            last_status: Some(last.into()),
+            desired_status: Some("RUNNING".into()),
+            cpu: None,
+            memory: Some(256),
+            launch_type: Some("EC2".into()),
+            version: Some(3),
+            updated_at: Some("2026-11-22T06:00:00Z".into()),
+            tombstone,
+            expires_at,
+        })
+    }
+
+    fn host(status: InstanceStatus, tombstone: bool, expires_at: Option<i64>) -> Record {
+        let mut r = instance_to_record("c", ContainerInstance::new("ci/1", status), None, 0);
+        if let Record::Instance(i) = &mut r {
+            i.tombstone = tombstone;
+            i.expires_at = expires_at;
+        }
+        r
+    }
+
+    #[test]
+    fn live_items_table() {
+        use InstanceStatus::*;
+        let now = 1_000;
+        let cases = [
+            (host(Active, false, None), true),
+            (host(Draining, false, None), true),
+            (host(Inactive, true, Some(now + 10)), false),
+            // Expired but not yet deleted by TTL: not live, whatever it says.
+            (host(Active, false, Some(now)), false),
+            (host(Active, false, Some(now + 1)), true),
+            (task("RUNNING", false, None), true),
+            (task("PENDING", false, None), true),
+            // Not STOPPED yet: still holds its host's resources as far as the sweep goes.
+            (task("DEPROVISIONING", false, None), true),
+            (task("STOPPED", false, Some(now + 10)), false),
+            (task("STOPPED", false, None), false),
+            (task("RUNNING", true, Some(now + 10)), false),
+            (task("RUNNING", false, Some(now - 1)), false),
+        ];
+        for (record, want) in cases {
+            assert_eq!(is_live(&record, now), want, "{record:?}");
+        }
+    }
+
+    #[test]
+    fn fingerprints_ignore_the_update_stamp_and_nothing_else() {
+        let base = task("RUNNING", false, None);
+        let mut restamped = base.clone();
+        if let Record::Task(t) = &mut restamped {
+            t.updated_at = None;
+        }
+        assert_eq!(state_fingerprint(&base), state_fingerprint(&restamped));
+        let changes: [fn(&mut TaskRecord); 6] = [
+            |t| t.version = Some(4),
+            |t| t.group = Some("service:api".into()),
+            |t| t.last_status = Some("STOPPED".into()),
+            |t| t.desired_status = Some("STOPPED".into()),
+            |t| t.tombstone = true,
+            |t| t.memory = None,
+        ];
+        for change in changes {
+            let mut other = base.clone();
+            if let Record::Task(t) = &mut other {
+                change(t);
+            }
+            assert_ne!(
+                state_fingerprint(&base),
+                state_fingerprint(&other),
+                "{other:?}"
+            );
+        }
+        let active = host(InstanceStatus::Active, false, None);
+        let mut with_attr = active.clone();
+        if let Record::Instance(i) = &mut with_attr {
+            i.instance.attributes.push(crate::model::Attribute {
+                name: "stack".into(),
+                value: Some("green".into()),
+            });
+        }
+        assert_ne!(state_fingerprint(&active), state_fingerprint(&with_attr));
+        assert_ne!(
+            state_fingerprint(&active),
+            state_fingerprint(&host(InstanceStatus::Draining, false, None))
+        );
+    }
 
     #[test]
     fn outcome_table() {

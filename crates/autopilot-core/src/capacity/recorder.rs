@@ -1,20 +1,23 @@
 //! capacity-recorder's logic: one conditional write per event, and the periodic sweep that repairs
-//! lost events and picks up attribute changes (which emit no event).
+//! lost events, picks up attribute changes (which emit no event) and retires the partitions of
+//! deleted clusters — page by page, in memory bounded by a page and a few bytes per live item.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use thiserror::Error;
 
 use super::{
-    instance_to_record, plan_event, task_skip_reason, with_task_ttl, EventResult, Outcome, Plan,
-    Record, RecordError, RecorderConfig, SweepReport, TaskRecord, WriteCondition,
+    instance_to_record, plan_event, state_fingerprint, task_skip_reason, with_task_ttl,
+    ClusterEntry, ClusterStatus, EventResult, Outcome, Plan, Record, RecordError, RecordKey,
+    RecorderConfig, StoredVersion, SweepReport, TaskRecord, WriteCondition, LATE_EVENT_WINDOW_SECS,
     TOMBSTONE_TTL_SECS,
 };
-use crate::arn::{cluster_arn_from_instance, cluster_name};
+use crate::arn::{cluster_arn_from_instance, cluster_name, same_cluster_name};
+use crate::clock::format_unix;
 use crate::events::EcsEvent;
-use crate::model::{InstanceStatus, Task};
-use crate::ports::capacity_store::{CapacityStore, StoreError};
-use crate::ports::ecs::{EcsError, EcsRead};
+use crate::model::Task;
+use crate::ports::capacity_store::{CapacityStore, ItemKind, ItemQuery, StoreError};
+use crate::ports::ecs::{ClusterState, DesiredStatus, EcsError, EcsRead, DESCRIBE_MISSING};
 
 #[derive(Debug, Error)]
 pub enum RecorderError {
@@ -88,119 +91,385 @@ impl<S: CapacityStore, E: EcsRead> CapacityRecorder<S, E> {
         }
     }
 
-    /// The clusters a scheduled sweep covers: `CLUSTERS`, or every cluster of the account.
-    pub async fn sweep_targets(&self) -> Result<Vec<String>, EcsError> {
-        self.config.clusters.resolve(&self.ecs).await
+    /// The scheduled sweep: every cluster of `CLUSTERS`, or every cluster ECS lists plus the ones
+    /// the registry remembers as active. Each is asked about with DescribeClusters first: an
+    /// active one is swept ([`CapacityRecorder::sweep_cluster`]) and registered; a gone one
+    /// (INACTIVE: deleted, or MISSING: unknown to ECS) is retired — its live items become
+    /// tombstones — and reported, never failed; for [`LATE_EVENT_WINDOW_SECS`] after that it is
+    /// retired again on each sweep (what a late event brought back goes too), then left alone.
+    /// One cluster's failure is recorded in its report and the others continue.
+    ///
+    /// Errors: the registry, ListClusters or DescribeClusters could not be read (a retry can fix
+    /// that; nothing was written).
+    pub async fn sweep(&self, now: i64) -> Result<Vec<SweepReport>, RecorderError> {
+        let registry = self.store.clusters().await?;
+        let mut targets: Vec<String> = match self.config.clusters.listed() {
+            Some(list) => list.to_vec(),
+            None => {
+                let mut listed = self.ecs.list_cluster_arns().await?;
+                // Clusters the registry knows as active that ECS no longer lists: deleted (or
+                // listed late, ListClusters being eventually consistent) — DescribeClusters says.
+                // Gone ones too, while late events may still bring items back.
+                for entry in registry.iter().filter(|e| {
+                    e.status == ClusterStatus::Active || now - e.since < LATE_EVENT_WINDOW_SECS
+                }) {
+                    if !listed.iter().any(|c| same_cluster_name(c, &entry.name)) {
+                        listed.push(entry.cluster_arn.clone().unwrap_or(entry.name.clone()));
+                    }
+                }
+                listed
+            }
+        };
+        targets.dedup();
+        let states = if targets.is_empty() {
+            Vec::new()
+        } else {
+            self.ecs.describe_clusters(&targets).await?
+        };
+        let mut out = Vec::with_capacity(targets.len());
+        for target in &targets {
+            let entry = registry.iter().find(|e| same_cluster_name(&e.name, target));
+            let state = states.iter().find(|s| s.cluster == *target);
+            let report = match state {
+                Some(state) => self.sweep_target(target, state, entry, now).await,
+                None => Err(RecorderError::Ecs(EcsError::InvalidResponse {
+                    operation: "DescribeClusters",
+                    message: format!("no answer for cluster {target}"),
+                })),
+            };
+            out.push(report.unwrap_or_else(|e| SweepReport {
+                cluster: target.clone(),
+                error: Some(e.to_string()),
+                ..SweepReport::default()
+            }));
+        }
+        Ok(out)
+    }
+
+    async fn sweep_target(
+        &self,
+        target: &str,
+        state: &ClusterState,
+        entry: Option<&ClusterEntry>,
+        now: i64,
+    ) -> Result<SweepReport, RecorderError> {
+        let name = cluster_name(target);
+        if state.is_gone() {
+            let why = if state.status == DESCRIBE_MISSING {
+                "ECS does not know it (DescribeClusters: MISSING)".to_string()
+            } else {
+                format!("ECS reports it {} (deleted)", state.status)
+            };
+            let retired = entry.filter(|e| e.status == ClusterStatus::Gone);
+            if let Some(e) = retired {
+                let done = format!(
+                    "cluster {name} is gone: {why}; the sweep retired its items at {}",
+                    format_unix(e.since)
+                );
+                if now - e.since >= LATE_EVENT_WINDOW_SECS {
+                    return Ok(SweepReport {
+                        cluster: target.to_string(),
+                        skipped: Some(done),
+                        ..SweepReport::default()
+                    });
+                }
+                // Within the late-event window: whatever a late event brought back goes again.
+                let mut report = self.retire_cluster(target, now).await?;
+                if report.removed > 0 {
+                    self.store
+                        .put_cluster(&ClusterEntry {
+                            retired_hosts: e.retired_hosts + report.removed_hosts as u64,
+                            retired_tasks: e.retired_tasks
+                                + (report.removed - report.removed_hosts) as u64,
+                            ..e.clone()
+                        })
+                        .await?;
+                }
+                report.skipped = Some(format!(
+                    "{done}; {} item(s) a late event brought back turned into tombstones",
+                    report.removed
+                ));
+                return Ok(report);
+            }
+            let mut report = self.retire_cluster(target, now).await?;
+            if entry.is_some() || report.removed > 0 {
+                self.store
+                    .put_cluster(&ClusterEntry {
+                        name: name.to_string(),
+                        cluster_arn: state
+                            .arn
+                            .clone()
+                            .or_else(|| entry.and_then(|e| e.cluster_arn.clone())),
+                        status: ClusterStatus::Gone,
+                        reason: Some(state.status.clone()),
+                        since: now,
+                        retired_hosts: report.removed_hosts as u64,
+                        retired_tasks: (report.removed - report.removed_hosts) as u64,
+                        expires_at: Some(now + TOMBSTONE_TTL_SECS),
+                    })
+                    .await?;
+            }
+            report.skipped = Some(format!(
+                "cluster {name} is gone: {why}; {} live item(s) turned into tombstones",
+                report.removed
+            ));
+            return Ok(report);
+        }
+        let report = match self.sweep_in(target, state.arn.as_deref(), true, now).await {
+            // Deleted between DescribeClusters and the listing: the next sweep retires it.
+            Err(RecorderError::Ecs(EcsError::ClusterNotFound { .. })) => {
+                return Ok(SweepReport {
+                    cluster: target.to_string(),
+                    skipped: Some(format!(
+                        "cluster {name} was not found while sweeping it; not swept"
+                    )),
+                    ..SweepReport::default()
+                })
+            }
+            other => other?,
+        };
+        let registered = entry.is_some_and(|e| {
+            e.status == ClusterStatus::Active && (state.arn.is_none() || e.cluster_arn == state.arn)
+        });
+        if !registered {
+            self.store
+                .put_cluster(&ClusterEntry::active(name, state.arn.clone(), now))
+                .await?;
+        }
+        Ok(report)
     }
 
     /// Sweeps one cluster: ECS's current hosts and tasks are written through the versioned path;
-    /// items for resources ECS no longer lists become tombstones carrying the highest version the
-    /// table saw, so late events with that version or a lower one are refused.
+    /// live items for resources ECS no longer lists become tombstones carrying the highest version
+    /// the table saw, so late events with that version or a lower one are refused.
     ///
-    /// Only a resource ECS does not list, or reports `MISSING`, is gone: an adapter that cannot
-    /// describe a listed resource (any other Describe failure) fails the sweep of the cluster
-    /// before it writes anything, rather than let it remove a live host or task.
+    /// In bounded memory, page by page: first the table's live hosts and tasks (key ranges, live
+    /// items only), of which it keeps a key, version and state fingerprint each — read before ECS
+    /// is listed, so anything written later is newer than what the writes below compare against;
+    /// then ECS's lists, one page of ARNs and one Describe (100) at a time, each snapshot written
+    /// unless its fingerprint equals the stored one; last, tombstones for the live items no page
+    /// listed. Tasks are listed desired RUNNING, then desired STOPPED: of those, the ones still
+    /// stopping (last status not STOPPED) are kept like events keep them.
+    ///
+    /// Only a resource ECS does not list, or reports `MISSING`, is gone: a Describe failure with
+    /// any other reason fails the sweep of the cluster before it writes any tombstone (snapshots
+    /// already written are ECS's state), rather than let it remove a live host or task.
     pub async fn sweep_cluster(
         &self,
         cluster: &str,
         now: i64,
     ) -> Result<SweepReport, RecorderError> {
-        // Read the table first: anything written after this read is newer than what we compare
-        // against, and the conditional writes below will not overwrite it.
-        let stored = self.store.cluster_records(cluster).await?;
-        let instances = self.ecs.container_instances(cluster).await?;
-        let listed_tasks = self.ecs.active_tasks(cluster).await?;
-        let listed = listed_tasks.len();
-        // The event path's rule: Fargate tasks use no host capacity and are not recorded.
-        let tasks: Vec<Task> = listed_tasks
-            .into_iter()
-            .filter(|t| task_skip_reason(&t.arn, t.launch_type.as_deref()).is_none())
-            .collect();
-        let cluster_arn = cluster_arn_for(cluster, &stored, &instances, &tasks);
+        self.sweep_in(cluster, None, true, now).await
+    }
 
-        let stored_by_key: HashMap<String, &Record> =
-            stored.iter().map(|r| (r.key().sort_key, r)).collect();
+    /// Turns every live item of a cluster ECS no longer has into a tombstone (the sweep of a cluster
+    /// with no hosts and no tasks).
+    pub async fn retire_cluster(
+        &self,
+        cluster: &str,
+        now: i64,
+    ) -> Result<SweepReport, RecorderError> {
+        self.sweep_in(cluster, None, false, now).await
+    }
+
+    async fn sweep_in(
+        &self,
+        cluster: &str,
+        arn_hint: Option<&str>,
+        in_ecs: bool,
+        now: i64,
+    ) -> Result<SweepReport, RecorderError> {
         let mut report = SweepReport {
             cluster: cluster.to_string(),
-            hosts: instances.len(),
-            tasks: tasks.len(),
-            skipped_tasks: listed - tasks.len(),
             ..SweepReport::default()
         };
-        let mut seen = HashSet::new();
-
-        let snapshot_records = instances
-            .into_iter()
-            .map(|ci| instance_to_record(&cluster_arn, ci, None, now))
-            .chain(
-                tasks
-                    .into_iter()
-                    .map(|t| task_to_record(&cluster_arn, t, now)),
-            );
-        for mut record in snapshot_records {
-            let key = record.key().sort_key;
-            let old = stored_by_key.get(&key).copied();
-            seen.insert(key);
-            let condition = match record.version() {
-                Some(v) => WriteCondition::AtLeastStored(v),
-                None => {
-                    // Version-less snapshot: keep the stored version, write only if unchanged.
-                    let seen_version = old.map(Record::version);
-                    record.set_version(seen_version.flatten());
-                    WriteCondition::Unchanged(seen_version)
+        // The table first (see above).
+        let (mut hosts, stored_arn) = self
+            .read_live(cluster, ItemKind::Hosts, now, &mut report)
+            .await?;
+        let (mut tasks, _) = self
+            .read_live(cluster, ItemKind::Tasks, now, &mut report)
+            .await?;
+        let mut cluster_arn = if cluster.starts_with("arn:") {
+            Some(cluster.to_string())
+        } else {
+            arn_hint.map(str::to_string).or(stored_arn)
+        };
+        if in_ecs {
+            let mut next: Option<String> = None;
+            loop {
+                let page = self
+                    .ecs
+                    .list_container_instance_arns(cluster, next.as_deref())
+                    .await?;
+                if !page.arns.is_empty() {
+                    for ci in self
+                        .ecs
+                        .describe_container_instances(cluster, &page.arns)
+                        .await?
+                    {
+                        let arn = cluster_arn
+                            .get_or_insert_with(|| derived_cluster_arn(cluster, &ci.arn))
+                            .clone();
+                        report.hosts += 1;
+                        let record = instance_to_record(&arn, ci, None, now);
+                        self.apply_snapshot(&mut hosts, record, &mut report).await?;
+                    }
                 }
-            };
-            if old.is_some_and(|o| same_state(o, &record)) {
-                report.unchanged += 1;
-                continue;
+                match page.next {
+                    Some(n) => next = Some(n),
+                    None => break,
+                }
             }
-            self.tally(&mut report, self.store.write(&record, condition).await?);
+            for desired in [DesiredStatus::Running, DesiredStatus::Stopped] {
+                let mut next: Option<String> = None;
+                loop {
+                    let page = self
+                        .ecs
+                        .list_task_arns(cluster, desired, next.as_deref())
+                        .await?;
+                    if !page.arns.is_empty() {
+                        for t in self.ecs.describe_tasks(cluster, &page.arns).await? {
+                            // The event path's rule: Fargate tasks use no host capacity.
+                            if task_skip_reason(&t.arn, t.launch_type.as_deref()).is_some() {
+                                report.skipped_tasks += 1;
+                                continue;
+                            }
+                            if desired == DesiredStatus::Stopped {
+                                // Recently stopped: gone. Still stopping: on its host.
+                                if t.last_status.as_deref() == Some("STOPPED") {
+                                    continue;
+                                }
+                                report.stopping += 1;
+                            }
+                            report.tasks += 1;
+                            let arn = cluster_arn
+                                .get_or_insert_with(|| {
+                                    t.cluster_arn
+                                        .clone()
+                                        .unwrap_or_else(|| cluster_name(cluster).to_string())
+                                })
+                                .clone();
+                            let record = task_to_record(&arn, t, now);
+                            self.apply_snapshot(&mut tasks, record, &mut report).await?;
+                        }
+                    }
+                    match page.next {
+                        Some(n) => next = Some(n),
+                        None => break,
+                    }
+                }
+            }
         }
-
-        for old in &stored {
-            if seen.contains(&old.key().sort_key) {
-                continue;
+        // Live items no page listed: gone. Conditional on the item being as read — an event that
+        // landed since wins — and keeping its version (the highest the table saw): a late event
+        // with the same or a lower version is a refused duplicate / stale delivery.
+        let expires_at = now + TOMBSTONE_TTL_SECS;
+        for (kind, items) in [(ItemKind::Hosts, &hosts), (ItemKind::Tasks, &tasks)] {
+            for (sort_key, seen) in items.iter().filter(|(_, s)| !s.listed) {
+                let key = RecordKey {
+                    cluster_arn: cluster.to_string(),
+                    sort_key: sort_key.clone(),
+                };
+                let outcome = self.store.tombstone(&key, seen.version, expires_at).await?;
+                if outcome == Outcome::Applied {
+                    report.removed += 1;
+                    if kind == ItemKind::Hosts {
+                        report.removed_hosts += 1;
+                    }
+                } else {
+                    report.conflicts += 1;
+                }
             }
-            // Conditional on the item being exactly as read: an event that landed since wins.
-            let condition = WriteCondition::Unchanged(Some(old.version()));
-            // The tombstone keeps the stored version (the highest the table saw): a late event
-            // with the same or a lower version is a refused duplicate / stale delivery.
-            let tombstone = match old {
-                Record::Instance(i) if !i.tombstone => {
-                    let mut gone = i.clone();
-                    gone.instance.status = InstanceStatus::Inactive;
-                    gone.tombstone = true;
-                    gone.expires_at = Some(now + TOMBSTONE_TTL_SECS);
-                    Record::Instance(gone)
-                }
-                Record::Task(t) if !t.tombstone && t.last_status.as_deref() != Some("STOPPED") => {
-                    let mut gone = t.clone();
-                    gone.tombstone = true;
-                    with_task_ttl(gone, now)
-                }
-                // Tombstones and stopped tasks expire through the TTL.
-                _ => continue,
-            };
-            let outcome = self.store.write(&tombstone, condition).await?;
-            self.tally_removal(&mut report, outcome);
         }
         Ok(report)
     }
 
-    /// Sweeps every cluster in turn; one cluster's failure is recorded and the rest continue.
-    pub async fn sweep_clusters(&self, clusters: &[String], now: i64) -> Vec<SweepReport> {
-        let mut out = Vec::with_capacity(clusters.len());
-        for c in clusters {
-            out.push(match self.sweep_cluster(c, now).await {
-                Ok(r) => r,
-                Err(e) => SweepReport {
-                    cluster: c.clone(),
-                    error: Some(e.to_string()),
-                    ..SweepReport::default()
-                },
-            });
+    /// The live items of one kind, page by page: what the sweep keeps of each, and a cluster ARN
+    /// found on them.
+    async fn read_live(
+        &self,
+        cluster: &str,
+        kind: ItemKind,
+        now: i64,
+        report: &mut SweepReport,
+    ) -> Result<(SeenItems, Option<String>), RecorderError> {
+        let query = ItemQuery::live(cluster, kind, now);
+        let mut seen = SeenItems::new();
+        let mut cluster_arn = None;
+        let mut start: Option<String> = None;
+        loop {
+            let page = self.store.page(&query, start.as_deref()).await?;
+            report.pages += 1;
+            report.items_read += page.scanned;
+            for record in page.records {
+                let key = record.key();
+                if cluster_arn.is_none() && key.cluster_arn.starts_with("arn:") {
+                    cluster_arn = Some(key.cluster_arn.clone());
+                }
+                seen.insert(
+                    key.sort_key,
+                    Seen {
+                        version: record.version(),
+                        fingerprint: state_fingerprint(&record),
+                        listed: false,
+                    },
+                );
+            }
+            match page.next {
+                Some(next) => start = Some(next),
+                None => return Ok((seen, cluster_arn)),
+            }
         }
-        out
+    }
+
+    /// Writes one snapshot ECS listed, unless the table already holds that state.
+    async fn apply_snapshot(
+        &self,
+        seen: &mut SeenItems,
+        mut record: Record,
+        report: &mut SweepReport,
+    ) -> Result<(), RecorderError> {
+        let sort_key = record.key().sort_key;
+        let stored = seen.get(&sort_key).copied();
+        if stored.is_some_and(|s| s.listed) {
+            // Listed twice (desired RUNNING, then desired STOPPED while the sweep ran).
+            return Ok(());
+        }
+        let condition = match record.version() {
+            Some(v) => WriteCondition::AtLeastStored(v),
+            None => {
+                // Version-less snapshot: keep the stored version, write only if unchanged.
+                let seen_version: StoredVersion = stored.map(|s| s.version);
+                record.set_version(seen_version.flatten());
+                WriteCondition::Unchanged(seen_version)
+            }
+        };
+        let fingerprint = state_fingerprint(&record);
+        if stored.is_some_and(|s| s.fingerprint == fingerprint) {
+            report.unchanged += 1;
+        } else {
+            let mut outcome = self.store.write(&record, condition).await?;
+            if outcome == Outcome::Conflict && condition == WriteCondition::Unchanged(None) {
+                // Present but not live when the sweep read: a tombstone or a STOPPED item. One the
+                // table only ever saw without a version (a version-less sweep's tombstone) may be
+                // replaced — no event ordered it; one with a version may not.
+                outcome = self
+                    .store
+                    .write(&record, WriteCondition::Unchanged(Some(None)))
+                    .await?;
+            }
+            self.tally(report, outcome);
+        }
+        seen.insert(
+            sort_key,
+            Seen {
+                version: record.version(),
+                fingerprint,
+                listed: true,
+            },
+        );
+        Ok(())
     }
 
     fn tally(&self, report: &mut SweepReport, outcome: Outcome) {
@@ -209,13 +478,6 @@ impl<S: CapacityStore, E: EcsRead> CapacityRecorder<S, E> {
             Outcome::Duplicate => report.unchanged += 1,
             Outcome::Stale => report.stale += 1,
             Outcome::Conflict => report.conflicts += 1,
-        }
-    }
-
-    fn tally_removal(&self, report: &mut SweepReport, outcome: Outcome) {
-        match outcome {
-            Outcome::Applied => report.removed += 1,
-            _ => report.conflicts += 1,
         }
     }
 }
@@ -242,39 +504,22 @@ fn task_to_record(cluster_arn: &str, t: Task, now: i64) -> Record {
     )
 }
 
-/// Equal for the table's purposes: everything but the `updated_at` stamp.
-fn same_state(a: &Record, b: &Record) -> bool {
-    let strip = |r: &Record| -> Record {
-        let mut r = r.clone();
-        match &mut r {
-            Record::Instance(i) => i.updated_at = None,
-            Record::Task(t) => t.updated_at = None,
-        }
-        r
-    };
-    strip(a) == strip(b)
+/// The cluster ARN a container instance ARN implies, for a cluster known by name only; the bare
+/// name as a last resort.
+fn derived_cluster_arn(cluster: &str, container_instance_arn: &str) -> String {
+    let name = cluster_name(cluster);
+    cluster_arn_from_instance(container_instance_arn, name).unwrap_or_else(|| name.to_string())
 }
 
-/// The cluster's ARN: given, or found on a stored record, or derived from a resource ARN
-/// (`arn:…:container-instance/…` → `arn:…:cluster/NAME`); the bare name as a last resort.
-fn cluster_arn_for(
-    cluster: &str,
-    stored: &[Record],
-    instances: &[crate::model::ContainerInstance],
-    tasks: &[Task],
-) -> String {
-    if cluster.starts_with("arn:") {
-        return cluster.to_string();
-    }
-    if let Some(Record::Instance(i)) = stored.iter().find(|r| matches!(r, Record::Instance(_))) {
-        return i.cluster_arn.clone();
-    }
-    if let Some(arn) = tasks.iter().find_map(|t| t.cluster_arn.clone()) {
-        return arn;
-    }
-    let name = cluster_name(cluster);
-    instances
-        .first()
-        .and_then(|ci| cluster_arn_from_instance(&ci.arn, name))
-        .unwrap_or_else(|| name.to_string())
+/// What the sweep remembers of one live item it read (or one ECS listed): enough to order its
+/// write and to tell an unchanged snapshot — not the item.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    version: Option<i64>,
+    fingerprint: u64,
+    /// ECS listed it in this sweep (written, refused or found unchanged): not to be tombstoned.
+    listed: bool,
 }
+
+/// Live items of one kind by sort key: about 200 bytes each.
+type SeenItems = HashMap<String, Seen>;

@@ -26,8 +26,11 @@ pub struct EventResult {
 pub struct SweepReport {
     pub cluster: String,
     pub hosts: usize,
-    /// Tasks recorded (EC2 / external tasks ECS lists).
+    /// Tasks recorded (EC2 / external tasks ECS lists: desired RUNNING, and stopping ones).
     pub tasks: usize,
+    /// Of those, tasks ECS is stopping (desired STOPPED, last status not yet STOPPED): they still
+    /// hold their host's ports and memory, so the sweep keeps them like events do.
+    pub stopping: usize,
     /// Tasks ECS lists that are not recorded (Fargate: no container instance capacity), the same
     /// rule as for events.
     pub skipped_tasks: usize,
@@ -41,6 +44,17 @@ pub struct SweepReport {
     pub conflicts: usize,
     /// Hosts and tasks turned into tombstones because ECS no longer lists them.
     pub removed: usize,
+    /// Of those, hosts.
+    pub removed_hosts: usize,
+    /// Table items the sweep read (pages of live hosts and tasks, before the filter: what the
+    /// read units pay for is their size).
+    pub items_read: usize,
+    /// Query requests (pages) the sweep made.
+    pub pages: usize,
+    /// Why the cluster was not swept (it is gone: DescribeClusters says INACTIVE or MISSING; its
+    /// live items, if any, were turned into tombstones). Not an error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }

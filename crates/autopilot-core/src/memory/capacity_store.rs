@@ -1,18 +1,41 @@
-//! The capacity store in memory, with DynamoDB's conditional-write semantics; counts requests.
+//! The capacity store in memory, with DynamoDB's semantics: conditional writes, reads by key
+//! range in pages of at most [`InMemoryCapacityStore::page_items`] evaluated items (the filter runs
+//! after the page is read, as DynamoDB's does), and the cluster registry. Counts requests and the
+//! items each read evaluated (what DynamoDB bills).
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard};
 
 use crate::arn::cluster_name;
 use crate::capacity::{
-    keep_registered_at, outcome, Outcome, Record, RecordKey, StoredVersion, WriteCondition,
+    is_live, keep_registered_at, outcome, ClusterEntry, Outcome, Record, RecordKey, StoredVersion,
+    WriteCondition,
 };
-use crate::ports::capacity_store::{CapacityStore, StoreError};
+use crate::model::InstanceStatus;
+use crate::ports::capacity_store::{CapacityStore, ItemFilter, ItemQuery, Page, StoreError};
 
-#[derive(Debug, Default)]
+/// Items a page reads unless set otherwise: small, so tests cross page boundaries (DynamoDB's
+/// pages hold up to 1 MB).
+pub const DEFAULT_PAGE_ITEMS: usize = 100;
+
+#[derive(Debug)]
 pub struct InMemoryCapacityStore {
     items: Mutex<BTreeMap<(String, String), Record>>,
+    registry: Mutex<BTreeMap<String, ClusterEntry>>,
     requests: Mutex<BTreeMap<&'static str, u64>>,
+    items_read: Mutex<u64>,
+    page_items: usize,
+}
+
+impl Default for InMemoryCapacityStore {
+    fn default() -> Self {
+        Self::with_page_items(DEFAULT_PAGE_ITEMS)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl InMemoryCapacityStore {
@@ -20,28 +43,39 @@ impl InMemoryCapacityStore {
         Self::default()
     }
 
+    /// A store whose pages read at most `page_items` items (at least 1).
+    pub fn with_page_items(page_items: usize) -> Self {
+        InMemoryCapacityStore {
+            items: Mutex::default(),
+            registry: Mutex::default(),
+            requests: Mutex::default(),
+            items_read: Mutex::default(),
+            page_items: page_items.max(1),
+        }
+    }
+
+    pub fn page_items(&self) -> usize {
+        self.page_items
+    }
+
     fn items(&self) -> MutexGuard<'_, BTreeMap<(String, String), Record>> {
-        self.items.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.items)
     }
 
     fn count(&self, op: &'static str) {
-        *self
-            .requests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(op)
-            .or_insert(0) += 1;
+        *lock(&self.requests).entry(op).or_insert(0) += 1;
     }
 
     /// Requests so far per operation (`UpdateItem`, `DeleteItem`, `Query`), named like the
     /// DynamoDB requests the same calls make.
     pub fn requests(&self, op: &str) -> u64 {
-        self.requests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(op)
-            .copied()
-            .unwrap_or(0)
+        lock(&self.requests).get(op).copied().unwrap_or(0)
+    }
+
+    /// Items the reads so far evaluated (read from a key range, before filters): what DynamoDB
+    /// bills read units for.
+    pub fn items_read(&self) -> u64 {
+        *lock(&self.items_read)
     }
 
     /// Everything stored, in key order (for comparing two stores).
@@ -53,6 +87,11 @@ impl InMemoryCapacityStore {
     pub fn remove(&self, key: &RecordKey) {
         self.items().remove(&storage_key(key));
     }
+
+    /// The registry entry of a cluster, as stored.
+    pub fn registry_entry(&self, name: &str) -> Option<ClusterEntry> {
+        lock(&self.registry).get(cluster_name(name)).cloned()
+    }
 }
 
 fn storage_key(key: &RecordKey) -> (String, String) {
@@ -62,7 +101,6 @@ fn storage_key(key: &RecordKey) -> (String, String) {
     )
 }
 
-/// The write rule both stores share: a host record without `registered_at` keeps the stored one.
 fn stored_version(
     items: &BTreeMap<(String, String), Record>,
     key: &(String, String),
@@ -103,14 +141,223 @@ impl CapacityStore for InMemoryCapacityStore {
         Ok(result)
     }
 
-    async fn cluster_records(&self, cluster: &str) -> Result<Vec<Record>, StoreError> {
+    async fn tombstone(
+        &self,
+        key: &RecordKey,
+        seen: Option<i64>,
+        expires_at: i64,
+    ) -> Result<Outcome, StoreError> {
+        self.count("UpdateItem");
+        let key = storage_key(key);
+        let mut items = self.items();
+        let result = outcome(
+            WriteCondition::Unchanged(Some(seen)),
+            stored_version(&items, &key),
+        );
+        if result == Outcome::Applied {
+            match items.get_mut(&key) {
+                Some(Record::Instance(i)) => {
+                    i.tombstone = true;
+                    i.expires_at = Some(expires_at);
+                    i.instance.status = InstanceStatus::Inactive;
+                }
+                Some(Record::Task(t)) => {
+                    t.tombstone = true;
+                    t.expires_at = Some(expires_at);
+                }
+                // `Unchanged(Some(_))` applies only to a present item.
+                None => return Ok(Outcome::Conflict),
+            }
+        }
+        Ok(result)
+    }
+
+    async fn page(&self, query: &ItemQuery<'_>, start: Option<&str>) -> Result<Page, StoreError> {
         self.count("Query");
-        let pk = cluster_name(cluster);
-        Ok(self
-            .items()
-            .iter()
-            .filter(|((p, _), _)| p == pk)
-            .map(|(_, r)| r.clone())
-            .collect())
+        let pk = cluster_name(query.cluster).to_string();
+        let prefix = query.kind.prefix();
+        let from = match start {
+            Some(after) => Bound::Excluded((pk.clone(), after.to_string())),
+            None => Bound::Included((pk.clone(), prefix.to_string())),
+        };
+        let items = self.items();
+        let mut in_range = items
+            .range((from, Bound::Unbounded))
+            .take_while(|((p, sk), _)| *p == pk && sk.starts_with(prefix));
+        let mut page = Page::default();
+        let mut evaluated = 0u64;
+        let mut last = None;
+        for ((_, sk), record) in in_range.by_ref().take(self.page_items) {
+            evaluated += 1;
+            last = Some(sk.clone());
+            let keep = match query.filter {
+                ItemFilter::All => true,
+                ItemFilter::Live { now } => is_live(record, now),
+            };
+            if keep {
+                page.records.push(record.clone());
+            }
+        }
+        if in_range.next().is_some() {
+            page.next = last;
+        }
+        page.scanned = evaluated as usize;
+        *lock(&self.items_read) += evaluated;
+        Ok(page)
+    }
+
+    async fn clusters(&self) -> Result<Vec<ClusterEntry>, StoreError> {
+        self.count("Query");
+        Ok(lock(&self.registry).values().cloned().collect())
+    }
+
+    async fn cluster_entry(&self, cluster: &str) -> Result<Option<ClusterEntry>, StoreError> {
+        self.count("Query");
+        Ok(lock(&self.registry).get(cluster_name(cluster)).cloned())
+    }
+
+    async fn put_cluster(&self, entry: &ClusterEntry) -> Result<(), StoreError> {
+        self.count("UpdateItem");
+        lock(&self.registry).insert(entry.name.clone(), entry.clone());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capacity::{instance_to_record, TaskRecord};
+    use crate::model::ContainerInstance;
+    use crate::ports::capacity_store::ItemKind;
+
+    const CLUSTER: &str = "arn:aws:ecs:us-east-1:1:cluster/prod";
+
+    fn task(i: usize, last: &str, tombstone: bool) -> Record {
+        Record::Task(TaskRecord {
+            cluster_arn: CLUSTER.into(),
+            task_arn: format!("arn:aws:ecs:us-east-1:1:task/prod/{i:04}"),
+            container_instance_arn: None,
+            group: None,
+            started_by: None,
+            last_status: Some(last.into()),
+            desired_status: None,
+            cpu: None,
+            memory: None,
+            launch_type: None,
+            version: Some(1),
+            updated_at: None,
+            tombstone,
+            expires_at: tombstone.then_some(10_000),
+        })
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(f)
+    }
+
+    #[test]
+    fn pages_read_one_key_range_and_filter_after_reading() {
+        let store = InMemoryCapacityStore::with_page_items(4);
+        block_on(async {
+            for i in 0..3 {
+                let ci = ContainerInstance::new(format!("ci/{i}"), InstanceStatus::Active);
+                let host = instance_to_record(CLUSTER, ci, None, 0);
+                store
+                    .write(&host, WriteCondition::Unchanged(None))
+                    .await
+                    .expect("write");
+            }
+            for i in 0..10 {
+                let last = if i % 2 == 0 { "RUNNING" } else { "STOPPED" };
+                let t = task(i, last, i == 4);
+                store
+                    .write(&t, WriteCondition::Unchanged(None))
+                    .await
+                    .expect("write");
+            }
+            // Hosts alone: one page, no task item read.
+            let before = store.items_read();
+            let hosts = store
+                .records(ItemQuery::live("prod", ItemKind::Hosts, 100))
+                .await
+                .expect("hosts");
+            assert_eq!(hosts.len(), 3);
+            assert_eq!(
+                store.items_read() - before,
+                3,
+                "only the host range is read"
+            );
+
+            // Live tasks: 10 read over 3 pages (4, 4, 2), 4 returned (0, 2, 6, 8).
+            let query = ItemQuery::live(CLUSTER, ItemKind::Tasks, 100);
+            let (mut returned, mut pages, mut start) = (Vec::new(), 0, None::<String>);
+            let before = store.items_read();
+            loop {
+                let page = store.page(&query, start.as_deref()).await.expect("page");
+                pages += 1;
+                assert!(page.scanned <= 4, "a page reads at most page_items items");
+                returned.extend(page.records.into_iter().map(|r| r.arn().to_string()));
+                match page.next {
+                    Some(n) => start = Some(n),
+                    None => break,
+                }
+            }
+            assert_eq!(pages, 3);
+            assert_eq!(
+                store.items_read() - before,
+                10,
+                "the filter does not save reads"
+            );
+            let ids: Vec<&str> = returned.iter().map(|a| &a[a.len() - 4..]).collect();
+            assert_eq!(ids, ["0000", "0002", "0006", "0008"]);
+            // Unfiltered: everything, tombstones included.
+            let all = store
+                .records(ItemQuery::all("prod", ItemKind::Tasks))
+                .await
+                .expect("all");
+            assert_eq!(all.len(), 10);
+        });
+    }
+
+    #[test]
+    fn a_tombstone_in_place_keeps_the_item_and_needs_the_version_seen() {
+        let store = InMemoryCapacityStore::new();
+        block_on(async {
+            let mut ci = ContainerInstance::new("ci/1", InstanceStatus::Active);
+            ci.version = Some(7);
+            ci.registered_at = Some(1_700_000_000);
+            let host = instance_to_record(CLUSTER, ci, None, 0);
+            store
+                .write(&host, WriteCondition::NewerThanStored(7))
+                .await
+                .expect("write");
+            let key = host.key();
+            assert_eq!(
+                store.tombstone(&key, Some(6), 99).await.expect("call"),
+                Outcome::Conflict,
+                "not the version the sweep saw"
+            );
+            assert_eq!(
+                store.tombstone(&key, Some(7), 99).await.expect("call"),
+                Outcome::Applied
+            );
+            let Record::Instance(i) = &store.snapshot()[0] else {
+                panic!()
+            };
+            assert!(i.tombstone);
+            assert_eq!(i.expires_at, Some(99));
+            assert_eq!(i.instance.status, InstanceStatus::Inactive);
+            assert_eq!(i.instance.version, Some(7), "the version is kept");
+            assert_eq!(i.instance.registered_at, Some(1_700_000_000));
+            let absent = task(1, "RUNNING", false).key();
+            assert_eq!(
+                store.tombstone(&absent, None, 99).await.expect("call"),
+                Outcome::Conflict,
+                "nothing to tombstone"
+            );
+        });
     }
 }

@@ -2,17 +2,23 @@
 //! capability's tests and what-if runs. It records every call (named like the ECS operations the
 //! AWS adapter sends) so tests can assert how many reads and writes a run made.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::arn::same_cluster_name;
 use crate::model::{Attribute, ContainerInstance, InstanceStatus, Service, Task, TaskDefinition};
-use crate::ports::ecs::{check_describe_failures, DescribedServices, EcsError, EcsRead, EcsWrite};
+use crate::ports::ecs::{
+    check_describe_failures, ArnPage, ClusterState, DescribedServices, DesiredStatus, EcsError,
+    EcsRead, EcsWrite, CLUSTER_INACTIVE, DESCRIBE_MISSING,
+};
+
+/// ECS's page size for List calls.
+pub const LIST_PAGE: usize = 100;
 
 #[derive(Debug, Default)]
 struct State {
     /// Keyed by cluster ARN.
-    clusters: BTreeMap<String, ClusterState>,
+    clusters: BTreeMap<String, ClusterData>,
     task_definitions: BTreeMap<String, TaskDefinition>,
     /// Cluster ARN → its default capacity provider strategy.
     default_strategies: BTreeMap<String, Vec<String>>,
@@ -25,7 +31,9 @@ struct State {
 }
 
 #[derive(Debug, Default)]
-struct ClusterState {
+struct ClusterData {
+    /// DeleteCluster makes a cluster INACTIVE; ListClusters no longer lists it.
+    inactive: bool,
     instances: Vec<ContainerInstance>,
     services: Vec<Service>,
     tasks: Vec<Task>,
@@ -50,6 +58,19 @@ impl InMemoryEcs {
             .clusters
             .entry(cluster_arn.to_string())
             .or_default();
+    }
+
+    /// DeleteCluster: the cluster turns INACTIVE (DescribeClusters still answers for it) and
+    /// ListClusters stops listing it.
+    pub fn delete_cluster(&self, cluster_arn: &str) {
+        if let Some(c) = self.state().clusters.get_mut(cluster_arn) {
+            c.inactive = true;
+        }
+    }
+
+    /// Forgets a cluster entirely: DescribeClusters reports it MISSING.
+    pub fn forget_cluster(&self, cluster_arn: &str) {
+        self.state().clusters.remove(cluster_arn);
     }
 
     pub fn add_instance(&self, cluster_arn: &str, instance: ContainerInstance) {
@@ -281,8 +302,38 @@ fn described<T: Clone>(
     Ok(out)
 }
 
+/// One page of `arns` from `next` (an offset, as the fake's token).
+fn page_of(arns: Vec<String>, next: Option<&str>) -> Result<ArnPage, EcsError> {
+    let from = match next {
+        None => 0,
+        Some(token) => token.parse::<usize>().map_err(|_| EcsError::Api {
+            operation: "List",
+            message: format!("invalid nextToken {token:?}"),
+        })?,
+    };
+    let to = (from + LIST_PAGE).min(arns.len());
+    Ok(ArnPage {
+        arns: arns
+            .get(from..to)
+            .map(<[String]>::to_vec)
+            .unwrap_or_default(),
+        next: (to < arns.len()).then(|| to.to_string()),
+    })
+}
+
+/// Describe calls take at most 100 ARNs, like ECS's.
+fn check_batch(operation: &'static str, arns: &[String]) -> Result<(), EcsError> {
+    if arns.len() > LIST_PAGE {
+        return Err(EcsError::Api {
+            operation,
+            message: format!("{} ARNs in one call (at most {LIST_PAGE})", arns.len()),
+        });
+    }
+    Ok(())
+}
+
 /// Finds a cluster by name or ARN, like ECS does.
-fn cluster<'a>(st: &'a mut State, cluster: &str) -> Result<&'a mut ClusterState, EcsError> {
+fn cluster<'a>(st: &'a mut State, cluster: &str) -> Result<&'a mut ClusterData, EcsError> {
     st.clusters
         .iter_mut()
         .find(|(arn, _)| same_cluster_name(arn, cluster))
@@ -299,7 +350,12 @@ fn matches_service(s: &Service, wanted: &str) -> bool {
 impl EcsRead for InMemoryEcs {
     async fn list_cluster_arns(&self) -> Result<Vec<String>, EcsError> {
         let st = self.enter("ListClusters")?;
-        Ok(st.clusters.keys().cloned().collect())
+        Ok(st
+            .clusters
+            .iter()
+            .filter(|(_, c)| !c.inactive)
+            .map(|(arn, _)| arn.clone())
+            .collect())
     }
 
     async fn container_instances(
@@ -398,18 +454,110 @@ impl EcsRead for InMemoryEcs {
             })
     }
 
-    async fn active_tasks(&self, cluster_id: &str) -> Result<Vec<Task>, EcsError> {
-        let mut st = self.enter("ListTasks")?;
-        let tasks: Vec<Task> = cluster(&mut st, cluster_id)?
-            .tasks
+    async fn list_container_instance_arns(
+        &self,
+        cluster_id: &str,
+        next: Option<&str>,
+    ) -> Result<ArnPage, EcsError> {
+        let mut st = self.enter("ListContainerInstances")?;
+        let arns: Vec<String> = cluster(&mut st, cluster_id)?
+            .instances
             .iter()
-            .filter(|t| t.desired_status.as_deref() != Some("STOPPED"))
+            .filter(|ci| ci.status != crate::model::InstanceStatus::Inactive)
+            .map(|ci| ci.arn.clone())
+            .collect();
+        page_of(arns, next)
+    }
+
+    async fn describe_container_instances(
+        &self,
+        cluster_id: &str,
+        arns: &[String],
+    ) -> Result<Vec<ContainerInstance>, EcsError> {
+        let mut st = self.enter("DescribeContainerInstances")?;
+        check_batch("DescribeContainerInstances", arns)?;
+        let wanted: HashSet<&str> = arns.iter().map(String::as_str).collect();
+        let found: Vec<ContainerInstance> = cluster(&mut st, cluster_id)?
+            .instances
+            .iter()
+            .filter(|ci| wanted.contains(ci.arn.as_str()))
             .cloned()
             .collect();
-        if !tasks.is_empty() {
-            st.calls.push("DescribeTasks".into());
+        described(
+            "DescribeContainerInstances",
+            found,
+            |ci| &ci.arn,
+            &st.describe_failures,
+        )
+    }
+
+    async fn list_task_arns(
+        &self,
+        cluster_id: &str,
+        desired: DesiredStatus,
+        next: Option<&str>,
+    ) -> Result<ArnPage, EcsError> {
+        let mut st = self.enter("ListTasks")?;
+        let arns: Vec<String> = cluster(&mut st, cluster_id)?
+            .tasks
+            .iter()
+            .filter(|t| {
+                let stopping = t.desired_status.as_deref() == Some("STOPPED");
+                stopping == (desired == DesiredStatus::Stopped)
+            })
+            .map(|t| t.arn.clone())
+            .collect();
+        page_of(arns, next)
+    }
+
+    async fn describe_tasks(
+        &self,
+        cluster_id: &str,
+        arns: &[String],
+    ) -> Result<Vec<Task>, EcsError> {
+        let mut st = self.enter("DescribeTasks")?;
+        check_batch("DescribeTasks", arns)?;
+        let wanted: HashSet<&str> = arns.iter().map(String::as_str).collect();
+        let found: Vec<Task> = cluster(&mut st, cluster_id)?
+            .tasks
+            .iter()
+            .filter(|t| wanted.contains(t.arn.as_str()))
+            .cloned()
+            .collect();
+        described("DescribeTasks", found, |t| &t.arn, &st.describe_failures)
+    }
+
+    async fn describe_clusters(&self, clusters: &[String]) -> Result<Vec<ClusterState>, EcsError> {
+        let mut st = self.enter("DescribeClusters")?;
+        for _ in 0..clusters.len().saturating_sub(1) / LIST_PAGE {
+            st.calls.push("DescribeClusters".into());
         }
-        described("DescribeTasks", tasks, |t| &t.arn, &st.describe_failures)
+        Ok(clusters
+            .iter()
+            .map(|wanted| {
+                match st
+                    .clusters
+                    .iter()
+                    .find(|(arn, _)| same_cluster_name(arn, wanted))
+                {
+                    Some((arn, c)) => ClusterState {
+                        cluster: wanted.clone(),
+                        arn: Some(arn.clone()),
+                        status: if c.inactive {
+                            CLUSTER_INACTIVE
+                        } else {
+                            "ACTIVE"
+                        }
+                        .to_string(),
+                    },
+                    None => ClusterState {
+                        cluster: wanted.clone(),
+                        arn: None,
+                        status: DESCRIBE_MISSING.to_string(),
+                    },
+                }
+            })
+            .collect())
     }
 
     async fn cluster_default_strategy(&self, cluster_id: &str) -> Result<Vec<String>, EcsError> {

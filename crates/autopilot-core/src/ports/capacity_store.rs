@@ -1,5 +1,6 @@
-//! The capacity store port: conditional writes and reads of the capacity table, and the table's
-//! schema. Adapters: `autopilot_aws::DynamoCapacityStore` and
+//! The capacity store port: conditional writes of the capacity table, reads by key range and page
+//! (hosts without tasks, live items only, one page at a time), the cluster registry, and the
+//! table's schema. Adapters: `autopilot_aws::DynamoCapacityStore` and
 //! [`crate::memory::InMemoryCapacityStore`]; both apply [`crate::capacity::outcome`] (the DynamoDB
 //! one as a ConditionExpression), so tests over the in-memory store exercise the table's rule.
 
@@ -7,7 +8,9 @@ use std::future::Future;
 
 use thiserror::Error;
 
-use crate::record::{Outcome, Record, RecordKey, WriteCondition};
+use crate::record::{
+    ClusterEntry, Outcome, Record, RecordKey, WriteCondition, INSTANCE_PREFIX, TASK_PREFIX,
+};
 
 /// The capacity table's schema — the one place it is defined in code. `template.yaml` declares the
 /// same table; a test keeps the two equal.
@@ -35,10 +38,79 @@ pub enum StoreError {
     Corrupt { key: String, message: String },
 }
 
+/// Which items of a cluster's partition a read covers: a range of sort keys, so hosts are read
+/// without a single task item (and the other way round).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemKind {
+    /// `instance#…`
+    Hosts,
+    /// `task#…`
+    Tasks,
+}
+
+impl ItemKind {
+    pub fn prefix(self) -> &'static str {
+        match self {
+            ItemKind::Hosts => INSTANCE_PREFIX,
+            ItemKind::Tasks => TASK_PREFIX,
+        }
+    }
+}
+
+/// Which items of the range a read returns. The store applies the filter (DynamoDB: a
+/// FilterExpression). It cuts what comes back, not what the read costs: DynamoDB bills a Query by
+/// the items the key range reads, before the filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemFilter {
+    /// Everything, tombstones and expired items included.
+    All,
+    /// Only [`crate::capacity::is_live`] items at `now`: no tombstones, no STOPPED tasks, nothing
+    /// past its TTL (DynamoDB deletes expired items lazily, days later).
+    Live { now: i64 },
+}
+
+/// A read of one cluster's items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ItemQuery<'a> {
+    /// Name or ARN.
+    pub cluster: &'a str,
+    pub kind: ItemKind,
+    pub filter: ItemFilter,
+}
+
+impl<'a> ItemQuery<'a> {
+    pub fn live(cluster: &'a str, kind: ItemKind, now: i64) -> Self {
+        ItemQuery {
+            cluster,
+            kind,
+            filter: ItemFilter::Live { now },
+        }
+    }
+
+    pub fn all(cluster: &'a str, kind: ItemKind) -> Self {
+        ItemQuery {
+            cluster,
+            kind,
+            filter: ItemFilter::All,
+        }
+    }
+}
+
+/// One page of a read (one request): records in sort-key order, and the sort key the next page
+/// starts after (`None` on the last page). A page can be empty and still have a next one (every
+/// item it read was filtered out).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Page {
+    pub records: Vec<Record>,
+    pub next: Option<String>,
+    /// Items the request read before the filter (DynamoDB's ScannedCount): what it is billed for.
+    pub scanned: usize,
+}
+
 pub trait CapacityStore: Send + Sync {
     /// One conditional write (UpdateItem): when `condition` holds, the item becomes `record` —
-    /// except that a host record without `registered_at` keeps the stored one (events carry no
-    /// registration time; see [`crate::capacity`]). Never more than one request per call.
+    /// except that a host record without `registered_at` keeps the stored one (a thin event
+    /// without `registeredAt`; see [`crate::capacity`]). Never more than one request per call.
     fn write(
         &self,
         record: &Record,
@@ -52,9 +124,75 @@ pub trait CapacityStore: Send + Sync {
         condition: WriteCondition,
     ) -> impl Future<Output = Result<Outcome, StoreError>> + Send;
 
-    /// Every record of a cluster (name or ARN), tombstones and stopped tasks included.
+    /// One conditional UpdateItem that makes the stored item a tombstone in place, when it is
+    /// still as `seen` (its version, or present without one): `tombstone` set, `expires_at`, and
+    /// for a host status `INACTIVE`; every other field — the version included — is kept. The
+    /// sweep's removal, without holding the record it removes.
+    fn tombstone(
+        &self,
+        key: &RecordKey,
+        seen: Option<i64>,
+        expires_at: i64,
+    ) -> impl Future<Output = Result<Outcome, StoreError>> + Send;
+
+    /// One page of the items `query` selects, starting after `start` (the previous page's
+    /// `next`; `None` for the first page). Callers process a page and drop it.
+    fn page(
+        &self,
+        query: &ItemQuery<'_>,
+        start: Option<&str>,
+    ) -> impl Future<Output = Result<Page, StoreError>> + Send;
+
+    /// Every entry of the cluster registry (one small partition).
+    fn clusters(&self) -> impl Future<Output = Result<Vec<ClusterEntry>, StoreError>> + Send;
+
+    /// The registry entry of one cluster (name or ARN).
+    fn cluster_entry(
+        &self,
+        cluster: &str,
+    ) -> impl Future<Output = Result<Option<ClusterEntry>, StoreError>> + Send;
+
+    /// Writes a registry entry (one UpdateItem; the sweep is its only writer).
+    fn put_cluster(
+        &self,
+        entry: &ClusterEntry,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Every page of `query`, collected. For small reads and tests: production paths stream
+    /// [`CapacityStore::page`] instead.
+    fn records(
+        &self,
+        query: ItemQuery<'_>,
+    ) -> impl Future<Output = Result<Vec<Record>, StoreError>> + Send {
+        async move {
+            let mut out = Vec::new();
+            let mut start: Option<String> = None;
+            loop {
+                let page = self.page(&query, start.as_deref()).await?;
+                out.extend(page.records);
+                match page.next {
+                    Some(next) => start = Some(next),
+                    None => return Ok(out),
+                }
+            }
+        }
+    }
+
+    /// Every record of a cluster (name or ARN), hosts then tasks, tombstones and stopped tasks
+    /// included: the whole partition, for tests and small tools.
     fn cluster_records(
         &self,
         cluster: &str,
-    ) -> impl Future<Output = Result<Vec<Record>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<Record>, StoreError>> + Send {
+        async move {
+            let mut out = self
+                .records(ItemQuery::all(cluster, ItemKind::Hosts))
+                .await?;
+            out.extend(
+                self.records(ItemQuery::all(cluster, ItemKind::Tasks))
+                    .await?,
+            );
+            Ok(out)
+        }
+    }
 }

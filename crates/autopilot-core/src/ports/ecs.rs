@@ -57,9 +57,49 @@ pub struct DescribedServices {
     pub failures: Vec<(String, String)>,
 }
 
-/// The failure reason DescribeContainerInstances / DescribeTasks give for a resource ECS does
-/// not have (deregistered, or stopped long ago).
+/// The failure reason DescribeContainerInstances / DescribeTasks / DescribeClusters give for a
+/// resource ECS does not have (deregistered, stopped long ago, a cluster deleted or never created).
 pub const DESCRIBE_MISSING: &str = "MISSING";
+
+/// One page of a List call: up to 100 ARNs, and the token of the next page (`None`: the last).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ArnPage {
+    pub arns: Vec<String>,
+    pub next: Option<String>,
+}
+
+/// ListTasks' `desiredStatus` filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DesiredStatus {
+    /// ECS's default: tasks it wants running (PENDING and RUNNING ones).
+    Running,
+    /// Tasks ECS has set to stop: the ones still stopping, and the recently stopped ones
+    /// ("stopped tasks appear in the returned results for at least one hour", ListTasks).
+    Stopped,
+}
+
+/// What DescribeClusters says about one cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterState {
+    /// The cluster as it was asked for (name or ARN).
+    pub cluster: String,
+    pub arn: Option<String>,
+    /// ECS's status (`ACTIVE`, `PROVISIONING`, `DEPROVISIONING`, `FAILED`, `INACTIVE`), or
+    /// [`DESCRIBE_MISSING`] when ECS answered with a failure entry of that reason.
+    pub status: String,
+}
+
+/// DescribeClusters' status of a deleted cluster ("The cluster transitions to the INACTIVE state",
+/// DeleteCluster).
+pub const CLUSTER_INACTIVE: &str = "INACTIVE";
+
+impl ClusterState {
+    /// Only INACTIVE (deleted) and MISSING (unknown to ECS) mean gone; a cluster that is being
+    /// created, deleted or failed still has its resources.
+    pub fn is_gone(&self) -> bool {
+        self.status == CLUSTER_INACTIVE || self.status == DESCRIBE_MISSING
+    }
+}
 
 /// The rule for Describe* failure entries `(arn, reason)` when listing a cluster: `MISSING` means
 /// the resource is gone (it went away between List and Describe) and it is left out; any other
@@ -134,11 +174,37 @@ pub trait EcsRead: Send + Sync {
         task_definition: &str,
     ) -> impl Future<Output = Result<TaskDefinition, EcsError>> + Send;
 
-    /// Every task ECS still lists in the cluster (ListTasks with the default desired status
-    /// RUNNING, which covers PENDING and RUNNING tasks; all pages), described in batches of 100.
-    fn active_tasks(
+    /// One page (up to 100) of the cluster's container instance ARNs, every status but INACTIVE
+    /// (ListContainerInstances without a status filter), starting at `next`.
+    fn list_container_instance_arns(
         &self,
         cluster: &str,
+        next: Option<&str>,
+    ) -> impl Future<Output = Result<ArnPage, EcsError>> + Send;
+
+    /// Describes up to 100 container instances (one DescribeContainerInstances). A `MISSING`
+    /// failure entry leaves the instance out; any other fails the call ([`check_describe_failures`]).
+    fn describe_container_instances(
+        &self,
+        cluster: &str,
+        arns: &[String],
+    ) -> impl Future<Output = Result<Vec<ContainerInstance>, EcsError>> + Send;
+
+    /// One page (up to 100) of the cluster's task ARNs with that desired status (ListTasks),
+    /// starting at `next`.
+    fn list_task_arns(
+        &self,
+        cluster: &str,
+        desired: DesiredStatus,
+        next: Option<&str>,
+    ) -> impl Future<Output = Result<ArnPage, EcsError>> + Send;
+
+    /// Describes up to 100 tasks (one DescribeTasks), with the same failure rule as
+    /// [`EcsRead::describe_container_instances`].
+    fn describe_tasks(
+        &self,
+        cluster: &str,
+        arns: &[String],
     ) -> impl Future<Output = Result<Vec<Task>, EcsError>> + Send;
 
     /// The cluster's default capacity provider strategy (provider names; DescribeClusters), the
@@ -155,6 +221,13 @@ pub trait EcsRead: Send + Sync {
         cluster: &str,
         service_name: &str,
     ) -> impl Future<Output = Result<Vec<Task>, EcsError>> + Send;
+
+    /// The status of each cluster (DescribeClusters, 100 per call), one entry per cluster asked
+    /// for, in order. A failure entry other than MISSING fails the call: it is not "gone".
+    fn describe_clusters(
+        &self,
+        clusters: &[String],
+    ) -> impl Future<Output = Result<Vec<ClusterState>, EcsError>> + Send;
 
     /// Every task on the host that ECS still lists (desired RUNNING, and desired STOPPED so tasks
     /// that are still shutting down are seen), described (ListTasks all pages, DescribeTasks by 100).

@@ -6,9 +6,10 @@ pub mod ecs;
 pub mod lifecycle;
 pub mod queue;
 
-pub use capacity_store::{CapacityStore, StoreError};
+pub use capacity_store::{CapacityStore, ItemFilter, ItemKind, ItemQuery, Page, StoreError};
 pub use ecs::{
-    check_describe_failures, DescribedServices, EcsError, EcsRead, EcsWrite, DESCRIBE_MISSING,
+    check_describe_failures, ArnPage, ClusterState, DescribedServices, DesiredStatus, EcsError,
+    EcsRead, EcsWrite, CLUSTER_INACTIVE, DESCRIBE_MISSING,
 };
 pub use lifecycle::{
     AutoScalingError, HookTimeouts, LifecycleAction, LifecycleOutcome, LifecyclePort,

@@ -55,8 +55,35 @@ impl CanPlace {
     pub async fn run(&self, sdk: &SdkConfig, out: &mut String) -> Result<u8, CliError> {
         // Arguments first: a bad request fails before any AWS call.
         let rules = self.rules()?;
-        let records = self.table.read_records(sdk).await?;
+        let records = self
+            .table
+            .read_records(sdk, self.needs_task_groups(&rules))
+            .await?;
         self.answer(&rules, &records, out)
+    }
+
+    /// Whether the answer depends on the tasks already on each host: a `memberOf` expression on
+    /// `task:group`, or a `--group` that `distinctInstance` or `spread` count. Otherwise (resources,
+    /// attributes, binpack, random) the hosts alone answer, and no task item is read.
+    fn needs_task_groups(&self, rules: &Rules) -> bool {
+        let member_of_groups = rules
+            .constraints
+            .iter()
+            .any(|c| matches!(c, Constraint::MemberOf(e) if e.references_task_group()));
+        let counts_group = rules
+            .constraints
+            .iter()
+            .any(|c| matches!(c, Constraint::DistinctInstance))
+            || rules
+                .strategies
+                .iter()
+                .any(|s| matches!(s, Strategy::Spread(_)));
+        member_of_groups || (self.group.is_some() && counts_group)
+    }
+
+    /// Whether this request reads the tasks (see [`CanPlace::run`]).
+    pub fn needs_tasks(&self) -> Result<bool, CliError> {
+        Ok(self.needs_task_groups(&self.rules()?))
     }
 
     /// The answer over records already read (pure: unit-tested without AWS).

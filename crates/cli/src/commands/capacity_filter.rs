@@ -25,7 +25,11 @@ impl CapacityFilter {
     pub async fn run(&self, sdk: &SdkConfig, out: &mut String) -> Result<u8, CliError> {
         // Arguments first: a bad expression fails before any AWS call.
         let expr = self.parse()?;
-        let records = self.table.read_records(sdk).await?;
+        // Tasks only when the expression looks at task groups.
+        let records = self
+            .table
+            .read_records(sdk, expr.references_task_group())
+            .await?;
         self.answer(&expr, &records, out)
     }
 

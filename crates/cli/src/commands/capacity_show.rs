@@ -15,7 +15,8 @@ pub struct CapacityShow {
 
 impl CapacityShow {
     pub async fn run(&self, sdk: &SdkConfig, out: &mut String) -> Result<u8, CliError> {
-        let records = self.table.read_records(sdk).await?;
+        // Hosts only: the totals are the hosts' own counts.
+        let records = self.table.read_records(sdk, false).await?;
         self.on_records(&records, out)
     }
 

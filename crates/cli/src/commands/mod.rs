@@ -10,12 +10,12 @@ pub mod daemon_reconcile;
 mod test_support;
 
 use autopilot_aws::DynamoCapacityStore;
-use autopilot_core::capacity::Record;
-use autopilot_core::ports::CapacityStore;
+use autopilot_core::capacity::{ClusterStatus, Record};
+use autopilot_core::ports::{CapacityStore, ItemKind, ItemQuery};
 use aws_config::SdkConfig;
 use clap::Args;
 
-use crate::CliError;
+use crate::{render, CliError};
 
 #[derive(Debug, Args)]
 pub struct TableArgs {
@@ -31,10 +31,21 @@ pub struct TableArgs {
 }
 
 impl TableArgs {
-    /// Every record of the cluster in the table: the one AWS call of a capacity question.
-    async fn read_records(&self, sdk: &SdkConfig) -> Result<Vec<Record>, CliError> {
+    /// What a capacity question reads from the table (see [`read_view`]).
+    async fn read_records(
+        &self,
+        sdk: &SdkConfig,
+        with_tasks: bool,
+    ) -> Result<Vec<Record>, CliError> {
         let store = DynamoCapacityStore::new(aws_sdk_dynamodb::Client::new(sdk), &self.table);
-        Ok(store.cluster_records(&self.cluster).await?)
+        read_view(
+            &store,
+            &self.cluster,
+            &self.table,
+            with_tasks,
+            autopilot_core::clock::unix_now(),
+        )
+        .await
     }
 
     /// A cluster with no items in the table is an error (a wrong name, or the recorder has not
@@ -48,6 +59,72 @@ impl TableArgs {
         }
         Ok(())
     }
+}
+
+/// The records a capacity question needs, and no more: the cluster's live hosts (one key range of
+/// its partition, tombstones and expired items filtered out by the table), and its live tasks only
+/// when `with_tasks` (a question about task groups), kept only if they hold their host. Pages are
+/// folded in as they come.
+///
+/// No live host: a cluster the registry says is gone is an error saying so; otherwise the host
+/// items that are left (tombstones: the answer says how many were deregistered), or, with none,
+/// a cluster with no items at all is an error (a wrong name, or the recorder has not run).
+pub async fn read_view<S: CapacityStore>(
+    store: &S,
+    cluster: &str,
+    table: &str,
+    with_tasks: bool,
+    now: i64,
+) -> Result<Vec<Record>, CliError> {
+    let mut records = store
+        .records(ItemQuery::live(cluster, ItemKind::Hosts, now))
+        .await?;
+    if records.is_empty() {
+        if let Some(entry) = store
+            .cluster_entry(cluster)
+            .await?
+            .filter(|e| e.status == ClusterStatus::Gone)
+        {
+            return Err(CliError::ClusterGone {
+                cluster: cluster.to_string(),
+                detail: render::gone_detail(&entry),
+            });
+        }
+        records = store
+            .records(ItemQuery::all(cluster, ItemKind::Hosts))
+            .await?;
+        if records.is_empty() {
+            // Unfiltered: the first page is empty only when there is no task item at all.
+            records = store
+                .page(&ItemQuery::all(cluster, ItemKind::Tasks), None)
+                .await?
+                .records;
+        }
+        if records.is_empty() {
+            return Err(CliError::UnknownCluster {
+                cluster: cluster.to_string(),
+                table: table.to_string(),
+            });
+        }
+        return Ok(records);
+    }
+    if with_tasks {
+        let query = ItemQuery::live(cluster, ItemKind::Tasks, now);
+        let mut start: Option<String> = None;
+        loop {
+            let page = store.page(&query, start.as_deref()).await?;
+            records.extend(
+                page.records
+                    .into_iter()
+                    .filter(|r| matches!(r, Record::Task(t) if t.is_active())),
+            );
+            match page.next {
+                Some(next) => start = Some(next),
+                None => break,
+            }
+        }
+    }
+    Ok(records)
 }
 
 #[cfg(test)]
@@ -87,5 +164,176 @@ mod tests {
             v["reason"],
             serde_json::json!("no ACTIVE connected host: 1 DRAINING, 1 disconnected")
         );
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(f)
+    }
+
+    /// The fixture's records plus a batch cluster's history (200 stopped tasks, a deregistered
+    /// host), in an in-memory store with DynamoDB's read semantics.
+    fn store_with_history() -> autopilot_core::memory::InMemoryCapacityStore {
+        use autopilot_core::capacity::{
+            instance_to_record, with_task_ttl, TaskRecord, WriteCondition,
+        };
+        use autopilot_core::model::{ContainerInstance, InstanceStatus};
+        use autopilot_core::ports::CapacityStore;
+        let store = autopilot_core::memory::InMemoryCapacityStore::new();
+        block_on(async {
+            let mut all = records();
+            all.push(instance_to_record(
+                super::test_support::CLUSTER,
+                ContainerInstance::new(
+                    "arn:aws:ecs:us-east-1:1:container-instance/prod/h9",
+                    InstanceStatus::Inactive,
+                ),
+                None,
+                NOW,
+            ));
+            for i in 0..200 {
+                all.push(with_task_ttl(
+                    TaskRecord {
+                        cluster_arn: super::test_support::CLUSTER.into(),
+                        task_arn: format!("arn:aws:ecs:us-east-1:1:task/prod/old{i:03}"),
+                        container_instance_arn: Some(
+                            "arn:aws:ecs:us-east-1:1:container-instance/prod/h1".into(),
+                        ),
+                        group: Some("service:web".into()),
+                        started_by: None,
+                        last_status: Some("STOPPED".into()),
+                        desired_status: Some("STOPPED".into()),
+                        cpu: None,
+                        memory: None,
+                        launch_type: Some("EC2".into()),
+                        version: Some(4),
+                        updated_at: None,
+                        tombstone: false,
+                        expires_at: None,
+                    },
+                    NOW,
+                ));
+            }
+            for r in &all {
+                store
+                    .write(r, WriteCondition::Unchanged(None))
+                    .await
+                    .expect("write");
+            }
+        });
+        store
+    }
+
+    const NOW: i64 = 1_800_000_000;
+
+    #[test]
+    fn a_question_without_task_groups_reads_the_hosts_only() {
+        use super::read_view;
+        let store = store_with_history();
+        let hosts = block_on(read_view(&store, "prod", "capacity", false, NOW)).expect("read");
+        assert_eq!(hosts.len(), 4, "the live hosts, no tombstone, no task");
+        assert!(hosts
+            .iter()
+            .all(|r| matches!(r, Record::Instance(i) if !i.tombstone)));
+        assert_eq!(
+            store.items_read(),
+            5,
+            "the host range only (4 live + 1 tombstone): none of the 203 task items"
+        );
+
+        let with_tasks = block_on(read_view(&store, "prod", "capacity", true, NOW)).expect("read");
+        let tasks: Vec<&Record> = with_tasks
+            .iter()
+            .filter(|r| matches!(r, Record::Task(_)))
+            .collect();
+        assert_eq!(
+            tasks.len(),
+            3,
+            "the tasks on hosts, none of the stopped ones"
+        );
+        // The answers over the hosts-only read are the answers over everything.
+        let mut out = String::new();
+        can_place(2).on_records(&hosts, &mut out).expect("answer");
+        let mut all = String::new();
+        can_place(2)
+            .on_records(&with_tasks, &mut all)
+            .expect("answer");
+        assert_eq!(out, all);
+    }
+
+    #[test]
+    fn a_gone_cluster_and_an_unknown_one_are_errors_that_say_which() {
+        use super::read_view;
+        use autopilot_core::capacity::{ClusterEntry, ClusterStatus};
+        use autopilot_core::ports::CapacityStore;
+        let store = autopilot_core::memory::InMemoryCapacityStore::new();
+        let err = block_on(read_view(&store, "prod", "capacity", false, NOW)).expect_err("empty");
+        assert!(matches!(err, CliError::UnknownCluster { .. }), "{err}");
+        block_on(store.put_cluster(&ClusterEntry {
+            status: ClusterStatus::Gone,
+            reason: Some("INACTIVE".into()),
+            retired_hosts: 4,
+            retired_tasks: 9,
+            ..ClusterEntry::active("prod", None, NOW)
+        }))
+        .expect("registry");
+        let err = block_on(read_view(&store, "prod", "capacity", false, NOW)).expect_err("gone");
+        assert_eq!(
+            err.to_string(),
+            "cluster prod is gone (deregistered: ECS reports it INACTIVE; the sweep turned its 4 \
+             host(s) and 9 task(s) into tombstones at 2027-01-15T08:00:00Z)"
+        );
+    }
+
+    #[test]
+    fn can_place_reads_tasks_only_for_task_group_questions() {
+        use super::can_place::CanPlace;
+        /// (constraints, strategies, --group, reads tasks)
+        type Case<'a> = (&'a [&'a str], &'a [&'a str], Option<&'a str>, bool);
+        let cases: [Case; 8] = [
+            (&[], &[], None, false),
+            (
+                &["memberOf:attribute:ecs.instance-type == t3.large"],
+                &[],
+                None,
+                false,
+            ),
+            (&["distinctInstance"], &[], None, false),
+            (&["distinctInstance"], &[], Some("service:web"), true),
+            (
+                &[],
+                &["spread:attribute:ecs.availability-zone"],
+                Some("service:web"),
+                true,
+            ),
+            (
+                &[],
+                &["binpack:memory", "random"],
+                Some("service:web"),
+                false,
+            ),
+            (&["memberOf:task:group == service:web"], &[], None, true),
+            (
+                &["memberOf:not(task:group == service:db)"],
+                &["binpack:cpu"],
+                None,
+                true,
+            ),
+        ];
+        for (constraints, strategies, group, want) in cases {
+            let cmd = CanPlace {
+                constraints: constraints.iter().map(|s| s.to_string()).collect(),
+                strategies: strategies.iter().map(|s| s.to_string()).collect(),
+                group: group.map(str::to_string),
+                ..can_place(1)
+            };
+            assert_eq!(
+                cmd.needs_tasks().expect("valid"),
+                want,
+                "{constraints:?} {strategies:?} {group:?}"
+            );
+        }
     }
 }
