@@ -132,27 +132,32 @@ fn bench(c: &mut Criterion) {
     let no_tasks = std::collections::BTreeMap::new();
     for hosts in [5usize, 100, 1000] {
         let instances = fleet(hosts);
-        c.bench_function(&format!("decide 3 services, compiled once, {hosts} hosts"), |b| {
-            b.iter(|| {
-                let mut total = 0;
-                for ((svc, td), expressions) in services.iter().zip(&compiled) {
-                    let context = autopilot_core::daemon::DecideContext {
-                        default_strategy: &[],
-                        tasks_by_host: Some(&no_tasks),
-                        expressions: Some(expressions),
-                    };
-                    if let Decision::Desired { desired, .. } = autopilot_core::daemon::decide_with(
-                        svc,
-                        Some(td),
-                        black_box(&instances),
-                        context,
-                    ) {
-                        total += desired;
+        c.bench_function(
+            &format!("decide 3 services, compiled once, {hosts} hosts"),
+            |b| {
+                b.iter(|| {
+                    let mut total = 0;
+                    for ((svc, td), expressions) in services.iter().zip(&compiled) {
+                        let context = autopilot_core::daemon::DecideContext {
+                            default_strategy: &[],
+                            tasks_by_host: Some(&no_tasks),
+                            expressions: Some(expressions),
+                        };
+                        if let Decision::Desired { desired, .. } =
+                            autopilot_core::daemon::decide_with(
+                                svc,
+                                Some(td),
+                                black_box(&instances),
+                                context,
+                            )
+                        {
+                            total += desired;
+                        }
                     }
-                }
-                black_box(total)
-            })
-        });
+                    black_box(total)
+                })
+            },
+        );
     }
     c.bench_function("parse event only", |b| {
         b.iter(|| EcsEvent::from_slice(black_box(EVENT.as_bytes())).expect("parses"))

@@ -3,14 +3,18 @@
 
 pub mod capacity_store;
 pub mod ecs;
+pub mod job_store;
 pub mod lifecycle;
 pub mod queue;
+pub mod task_launcher;
 
 pub use capacity_store::{CapacityStore, StoreError};
 pub use ecs::{
     check_describe_failures, DescribedServices, EcsError, EcsRead, EcsWrite, DESCRIBE_MISSING,
 };
+pub use job_store::{Created, JobStore, JobStoreError, Replaced};
 pub use lifecycle::{
     AutoScalingError, HookTimeouts, LifecycleAction, LifecycleOutcome, LifecyclePort,
 };
 pub use queue::{QueueError, RecheckQueue};
+pub use task_launcher::{ContainerExit, LaunchedTask, RunTaskOutcome, TaskLauncher};
