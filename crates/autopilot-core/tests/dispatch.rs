@@ -59,6 +59,7 @@ fn dispatcher(free: i64) -> D {
             jobs_table: "jobs".into(),
             capacity_table: None,
             daemon_services: Vec::new(),
+            clusters: Default::default(),
         },
     )
 }

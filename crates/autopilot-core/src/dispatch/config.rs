@@ -1,6 +1,6 @@
 //! task-dispatcher's settings, from the environment (see [`crate::env`]).
 
-use crate::env::{required, ConfigError, FromEnv};
+use crate::env::{required, ClusterScope, ConfigError, FromEnv};
 
 pub const ENV_JOBS_TABLE: &str = "JOBS_TABLE";
 pub const ENV_CAPACITY_TABLE: &str = "CAPACITY_TABLE";
@@ -17,6 +17,9 @@ pub struct DispatchConfig {
     /// `DAEMON_SERVICES` (optional, comma-separated service names): daemon services whose task
     /// keeps room on hosts that do not run it yet.
     pub daemon_services: Vec<String>,
+    /// `CLUSTERS`: the clusters the schedule sweeps and whose events are handled (empty: every
+    /// cluster of the region).
+    pub clusters: ClusterScope,
 }
 
 impl FromEnv for DispatchConfig {
@@ -38,6 +41,7 @@ impl FromEnv for DispatchConfig {
                         .collect()
                 })
                 .unwrap_or_default(),
+            clusters: ClusterScope::from_lookup(&lookup)?,
         })
     }
 }
