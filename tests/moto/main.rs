@@ -4,3 +4,4 @@
 mod capacity_recorder;
 mod daemon_count;
 mod instance_drainer;
+mod task_dispatcher;

@@ -318,9 +318,10 @@ impl TaskLauncher for AwsEcs {
             })
             .collect();
         if reasons.is_empty() {
-            return Err(EcsError::InvalidResponse {
-                operation: "RunTask",
-                message: "neither a task nor a failure in the response".into(),
+            // No task and no failure entry: nothing started (moto answers so when no host has
+            // room). Not placed, so the job keeps its place.
+            return Ok(RunTaskOutcome::NotPlaced {
+                reason: "RunTask started no task and reported no failure".into(),
             });
         }
         Ok(RunTaskOutcome::NotPlaced {
