@@ -139,18 +139,30 @@ where
         job: serde_json::Value,
         now: i64,
     ) -> Result<(SubmitResult, Option<WakeReport>), DispatchError> {
+        let result = self.enqueue(job, now).await?;
+        if result.duplicate {
+            return Ok((result, None));
+        }
+        let wake = self.wake(&result.job.spec.cluster, "submit", now).await?;
+        Ok((result, Some(wake)))
+    }
+
+    /// [`Dispatcher::submit`] without the wake-up (`jobs submit` from a laptop: the function
+    /// starts the job on its next event or sweep).
+    pub async fn enqueue(
+        &self,
+        job: serde_json::Value,
+        now: i64,
+    ) -> Result<SubmitResult, DispatchError> {
         let sub = Submission::from_value(job).map_err(|e| DispatchError::Invalid(e.to_string()))?;
         sub.validate()
             .map_err(|e| DispatchError::Invalid(e.to_string()))?;
         if let Some(id) = &sub.job_id {
             if let Some(existing) = self.store.get(id).await? {
-                return Ok((
-                    SubmitResult {
-                        job: existing,
-                        duplicate: true,
-                    },
-                    None,
-                ));
+                return Ok(SubmitResult {
+                    job: existing,
+                    duplicate: true,
+                });
             }
         }
         match self.ecs.cluster_default_strategy(&sub.spec.cluster).await {
@@ -186,23 +198,16 @@ where
         );
         let job_id = sub.job_id.clone().unwrap_or_else(|| generate_job_id(now));
         let job = sub.into_job(job_id, needs, now);
-        let result = match self.store.create(&job).await? {
+        Ok(match self.store.create(&job).await? {
             Created::Created => SubmitResult {
-                job: job.clone(),
+                job,
                 duplicate: false,
             },
-            Created::Exists(existing) => {
-                return Ok((
-                    SubmitResult {
-                        job: *existing,
-                        duplicate: true,
-                    },
-                    None,
-                ))
-            }
-        };
-        let wake = self.wake(&job.spec.cluster, "submit", now).await?;
-        Ok((result, Some(wake)))
+            Created::Exists(existing) => SubmitResult {
+                job: *existing,
+                duplicate: true,
+            },
+        })
     }
 
     /// Cancels a job: QUEUED → CANCELLED; a STARTING or RUNNING job's task is stopped first.
