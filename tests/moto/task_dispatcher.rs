@@ -179,6 +179,7 @@ async fn inversion_fixed_exactly_one_run_task_and_it_is_the_high_jobs() {
     // A filler stops: room for one job.
     b.fx.stop_task(&f1).await;
     b.calls.reset();
+    let started = std::time::Instant::now();
     let r = handle(
         &b.dispatcher,
         task_event(&b, &f1, "STOPPED", None, None),
@@ -188,6 +189,10 @@ async fn inversion_fixed_exactly_one_run_task_and_it_is_the_high_jobs() {
     .expect("wake");
     // What a wake-up that starts one job costs (reported in the README): one Query, the hosts
     // from ECS (List + Describe), two conditional PutItems, one RunTask; no GetItem.
+    eprintln!(
+        "freed slot → RunTask answered, on moto: {:?}",
+        started.elapsed()
+    );
     let snapshot = b.calls.snapshot();
     eprintln!("calls for a wake-up that starts one of 11 queued jobs: {snapshot:?}");
     assert_eq!(
@@ -250,23 +255,39 @@ async fn the_same_submission_twice_is_one_job_and_the_same_event_twice_no_second
 async fn run_task_acting_but_its_answer_lost_then_the_event_retried_is_one_task() {
     let moto = Moto::start();
     let b = bed(&moto).await;
+    // Full: the job is stored and waits.
+    let f1 =
+        b.fx.start_task("filler", &b.host, "family:filler", None)
+            .await;
+    b.fx.start_task("filler", &b.host, "family:filler", None)
+        .await;
+    handle(&b.dispatcher, submit("lost", 1, json!({})), NOW)
+        .await
+        .expect("submit");
+    assert!(run_task_calls(&moto).is_empty());
+    // Room frees; the wake-up's RunTask acts but its answer is lost.
+    b.fx.stop_task(&f1).await;
     moto.command(json!({"op": "lose_run_task_responses", "count": 1}));
-    let err = handle(&b.dispatcher, submit("lost", 1, json!({})), NOW)
+    let event = task_event(&b, &f1, "STOPPED", None, None);
+    let err = handle(&b.dispatcher, event.clone(), NOW + 10)
         .await
         .expect_err("the invocation fails: RunTask's answer is unknown");
     assert_eq!(error_type(err), "DispatchFailed");
     assert_eq!(job_state(&b, "lost").await.state, JobState::Starting);
     // Lambda retries the same event: the dispatcher finds the task by startedBy.
-    let r = handle(&b.dispatcher, submit("lost", 1, json!({})), NOW + 60)
-        .await
-        .expect("retry");
-    assert!(r.submitted.expect("submitted").duplicate);
-    // The retried submit wakes nothing (duplicate); the next wake-up reconciles.
-    handle(&b.dispatcher, scheduled_event(), NOW + 61)
-        .await
-        .expect("sweep");
+    let r = handle(&b.dispatcher, event, NOW + 70).await.expect("retry");
+    let reconciled = r.wakes[0]
+        .jobs
+        .iter()
+        .find(|j| j.job_id == "lost")
+        .expect("lost reported");
+    assert_eq!(
+        reconciled.action,
+        autopilot_core::dispatch::JobAction::Reconciled
+    );
     let calls = run_task_calls(&moto);
     assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0]["lost"], true);
     let job = job_state(&b, "lost").await;
     assert_eq!(
         (job.state, job.attempts, job.launches),

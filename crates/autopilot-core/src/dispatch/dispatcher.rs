@@ -134,6 +134,11 @@ where
 
     /// Validates and stores a submission (nothing is written when it is invalid); a known
     /// `jobId` returns the stored job. Then wakes the cluster so the job can start at once.
+    ///
+    /// Once the job is stored the submission has succeeded: a wake-up that fails afterwards is
+    /// logged, not returned, so a retried invocation cannot create a second job from a
+    /// submission without `jobId` (the sweep, a minute later, reconciles whatever that wake-up
+    /// left STARTING).
     pub async fn submit(
         &self,
         job: serde_json::Value,
@@ -143,8 +148,13 @@ where
         if result.duplicate {
             return Ok((result, None));
         }
-        let wake = self.wake(&result.job.spec.cluster, "submit", now).await?;
-        Ok((result, Some(wake)))
+        match self.wake(&result.job.spec.cluster, "submit", now).await {
+            Ok(wake) => Ok((result, Some(wake))),
+            Err(e) => {
+                tracing::warn!(job = %result.job.job_id, error = %e, "stored; the wake-up after it failed");
+                Ok((result, None))
+            }
+        }
     }
 
     /// [`Dispatcher::submit`] without the wake-up (`jobs submit` from a laptop: the function
