@@ -39,6 +39,14 @@ Started by the Rust test helper (tests/support/lib.rs) and by scripts/demo. Prot
         Query — the items the key condition read on the page, before any filter, summed and rounded
         up to 4 KB, half for an eventually consistent read — from moto's own item sizes. Accounting
         re-runs each Query without its filter, so it doubles moto's work: time a run with it off)
+    {"op": "lose_run_task_responses", "count": N} -> {"ok": true}
+        (task-dispatcher: the next N RunTask calls act — moto starts the task — and then answer
+        HTTP 500, as if the response was lost on the way back; install_run_task_wrapper)
+    {"op": "run_task_calls"} -> {"calls": [{"cluster", "taskDefinition", "startedBy", "clientToken",
+        "lost"}, ...]}   (every RunTask moto received, in order)
+    {"op": "finish_task", "cluster": "NAME", "task": "ARN", "exit_code": N, "reason": "..."}
+        -> {"ok": true}   (sets moto's task model STOPPED with every container's exitCode and the
+        stoppedReason: moto's API cannot set exit codes; call StopTask first to free the room)
   Errors answer {"error": "..."}.
 - When stdin closes (the test process ended, even by a crash) the server stops and the process exits,
   so no moto outlives its test.
@@ -59,6 +67,7 @@ def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     install_lifecycle_handlers()
     install_describe_failures()
+    install_run_task_wrapper()
     install_dynamodb_accounting()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -141,6 +150,14 @@ def handle(cmd: dict, ec2, endpoint: str) -> dict:
         return {"hosts": add_instance_attributes(cmd["cluster"], cmd["attributes"])}
     if op == "dynamodb_accounting":
         return dynamodb_accounting(cmd.get("enable"))
+    if op == "lose_run_task_responses":
+        RUN_TASK_LOSSES[0] = int(cmd["count"])
+        return {"ok": True}
+    if op == "run_task_calls":
+        return {"calls": list(RUN_TASK_CALLS)}
+    if op == "finish_task":
+        finish_task(cmd["cluster"], cmd["task"], int(cmd["exit_code"]), cmd.get("reason", ""))
+        return {"ok": True}
     raise ValueError(f"unknown op {op!r}")
 
 
@@ -453,6 +470,53 @@ def install_dynamodb_accounting() -> None:
         return original_update(self, *args, **kwargs)
 
     DynamoDBBackend.update_item = update_item
+
+
+# --- task-dispatcher: RunTask with lost answers, task exit codes ------------------------------
+
+RUN_TASK_CALLS: list = []
+RUN_TASK_LOSSES: list = [0]
+
+
+def install_run_task_wrapper() -> None:
+    """Records every RunTask, and lets a test lose its answer: moto's handler runs (the task
+    starts, its room is taken), then the response is replaced by an HTTP 500."""
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    original = EC2ContainerServiceResponse.run_task
+
+    def run_task(self):
+        result = original(self)
+        lost = RUN_TASK_LOSSES[0] > 0
+        RUN_TASK_CALLS.append(
+            {
+                "cluster": self._get_param("cluster"),
+                "taskDefinition": self._get_param("taskDefinition"),
+                "startedBy": self._get_param("startedBy"),
+                "clientToken": self._get_param("clientToken"),
+                "lost": lost,
+            }
+        )
+        if lost:
+            RUN_TASK_LOSSES[0] -= 1
+            raise RuntimeError("test bed: RunTask acted, its answer is lost")
+        return result
+
+    EC2ContainerServiceResponse.run_task = run_task
+
+
+def finish_task(cluster: str, task_arn: str, exit_code: int, reason: str) -> None:
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ecs.models import ecs_backends
+
+    backend = ecs_backends[DEFAULT_ACCOUNT_ID][REGION]
+    task = backend.tasks[cluster][task_arn]
+    for c in task.containers:
+        c.exitCode = exit_code
+        c.last_status = "STOPPED"
+    task.last_status = "STOPPED"
+    task.desired_status = "STOPPED"
+    task.stopped_reason = reason
 
 
 if __name__ == "__main__":

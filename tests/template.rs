@@ -45,8 +45,8 @@ fn pairs<'a>(
 fn capacity_table_matches_the_schema_in_code() {
     let t = template();
     let tables = resources_of_type(&t, "AWS::DynamoDB::Table");
-    assert_eq!(tables.len(), 1, "one capacity table");
-    let p = &tables[0].1["Properties"];
+    assert_eq!(tables.len(), 2, "the capacity table and the jobs table");
+    let p = &t["Resources"]["CapacityTable"]["Properties"];
     assert_eq!(p["BillingMode"].as_str(), Some(schema::BILLING_MODE));
     let keys = pairs(p, "KeySchema", "AttributeName", "KeyType");
     assert_eq!(
@@ -69,6 +69,78 @@ fn capacity_table_matches_the_schema_in_code() {
     assert_eq!(
         p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(),
         Some(true)
+    );
+}
+
+#[test]
+fn jobs_table_matches_the_schema_in_code() {
+    use autopilot_core::ports::job_store::schema as jobs;
+    let t = template();
+    let p = &t["Resources"]["JobsTable"]["Properties"];
+    assert_eq!(p["BillingMode"].as_str(), Some(jobs::BILLING_MODE));
+    assert_eq!(
+        pairs(p, "KeySchema", "AttributeName", "KeyType"),
+        vec![(jobs::PARTITION_KEY, "HASH")]
+    );
+    assert_eq!(
+        pairs(p, "AttributeDefinitions", "AttributeName", "AttributeType"),
+        vec![(jobs::PARTITION_KEY, "S"), (jobs::CLUSTER_ATTRIBUTE, "S")]
+    );
+    let indexes = p["GlobalSecondaryIndexes"].as_sequence().expect("GSIs");
+    assert_eq!(indexes.len(), 1);
+    assert_eq!(indexes[0]["IndexName"].as_str(), Some(jobs::CLUSTER_INDEX));
+    assert_eq!(
+        pairs(&indexes[0], "KeySchema", "AttributeName", "KeyType"),
+        vec![(jobs::CLUSTER_ATTRIBUTE, "HASH")]
+    );
+    assert_eq!(
+        indexes[0]["Projection"]["ProjectionType"].as_str(),
+        Some("ALL"),
+        "the Query reads whole jobs from the index"
+    );
+    assert_eq!(
+        p["TimeToLiveSpecification"]["AttributeName"].as_str(),
+        Some(jobs::TTL_ATTRIBUTE)
+    );
+    let f = &t["Resources"]["TaskDispatcherFunction"]["Properties"];
+    assert_eq!(f["ReservedConcurrentExecutions"].as_i64(), Some(1));
+    assert!(
+        !f["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Destination"].is_null(),
+        "a failure queue"
+    );
+}
+
+/// RunTask is scoped to the job families and (condition) to the clusters of the pattern;
+/// iam:PassRole only to the roles the parameter names, only to ECS tasks.
+#[test]
+fn the_dispatcher_runs_tasks_only_where_the_parameters_say() {
+    let t = template();
+    let statements = t["Resources"]["TaskDispatcherFunction"]["Properties"]["Policies"][0]
+        ["Statement"]
+        .as_sequence()
+        .expect("statements")
+        .clone();
+    let find = |action: &str| {
+        statements
+            .iter()
+            .find(|s| match &s["Action"] {
+                Value::Sequence(a) => a.iter().any(|x| x.as_str() == Some(action)),
+                Value::String(a) => a == action,
+                _ => false,
+            })
+            .cloned()
+            .unwrap_or_else(|| panic!("no statement for {action}"))
+    };
+    let run = find("ecs:RunTask");
+    assert!(format!("{:?}", run["Resource"]).contains("JobTaskDefinitionFamilyPattern"));
+    assert!(
+        format!("{:?}", run["Condition"]["ArnLike"]["ecs:cluster"]).contains("ClusterNamePattern")
+    );
+    let pass = find("iam:PassRole");
+    assert!(format!("{:?}", pass["Resource"]).contains("JobRoleNamePattern"));
+    assert_eq!(
+        pass["Condition"]["StringEquals"]["iam:PassedToService"].as_str(),
+        Some("ecs-tasks.amazonaws.com")
     );
 }
 
@@ -137,7 +209,33 @@ fn granted(function: &Value) -> Vec<(String, Value)> {
 #[test]
 fn each_function_is_granted_exactly_the_calls_its_code_makes() {
     let t = template();
-    let wanted: [(&str, &[&str]); 3] = [
+    let wanted: [(&str, &[&str]); 4] = [
+        (
+            // autopilot-aws: DynamoJobStore (PutItem, GetItem, Query), DynamoCapacityStore's
+            // Query (CAPACITY_TABLE), AwsEcs: DescribeClusters + DescribeTaskDefinition
+            // (submit), RunTask, ListTasks + DescribeTasks (reconcile), StopTask (cancel),
+            // ListClusters (schedule without CLUSTERS), DescribeServices (DAEMON_SERVICES),
+            // ListContainerInstances + DescribeContainerInstances (no CAPACITY_TABLE), and
+            // ecs:TagResource, which RunTask with `tags` requires (no call of its own).
+            "TaskDispatcherFunction",
+            &[
+                "dynamodb:PutItem",
+                "dynamodb:GetItem",
+                "dynamodb:Query",
+                "ecs:ListClusters",
+                "ecs:ListTasks",
+                "ecs:DescribeTaskDefinition",
+                "ecs:DescribeClusters",
+                "ecs:ListContainerInstances",
+                "ecs:DescribeContainerInstances",
+                "ecs:DescribeTasks",
+                "ecs:DescribeServices",
+                "ecs:RunTask",
+                "ecs:TagResource",
+                "ecs:StopTask",
+                "iam:PassRole",
+            ],
+        ),
         (
             "DaemonCountFunction",
             &[
@@ -195,6 +293,10 @@ fn each_function_is_granted_exactly_the_calls_its_code_makes() {
         "ecs:DeleteAttributes",
         "ecs:StopTask",
         "dynamodb:UpdateItem",
+        "dynamodb:PutItem",
+        "ecs:RunTask",
+        "ecs:TagResource",
+        "iam:PassRole",
         "autoscaling:CompleteLifecycleAction",
         "autoscaling:RecordLifecycleActionHeartbeat",
         "sqs:SendMessage",

@@ -5,3 +5,4 @@ mod capacity_recorder;
 mod daemon_count;
 mod faults;
 mod instance_drainer;
+mod task_dispatcher;

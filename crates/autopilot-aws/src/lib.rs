@@ -16,6 +16,6 @@ pub mod sqs;
 
 pub use autoscaling::AwsAutoScaling;
 pub use calls::CallCounter;
-pub use dynamodb::DynamoCapacityStore;
+pub use dynamodb::{DynamoCapacityStore, DynamoJobStore};
 pub use ecs::AwsEcs;
 pub use sqs::AwsSqs;

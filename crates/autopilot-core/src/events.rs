@@ -160,6 +160,26 @@ pub struct TaskStateChange {
     pub started_at: Option<String>,
     pub stopped_at: Option<String>,
     pub updated_at: Option<String>,
+    /// The task's containers (exit codes once STOPPED); task-dispatcher reads them.
+    #[serde(default)]
+    pub containers: Option<Vec<TaskContainer>>,
+}
+
+/// One container of a task event. Task events carry no `essential` flag; when absent the
+/// container counts as essential (a documented choice of task-dispatcher).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskContainer {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+    #[serde(default)]
+    pub essential: Option<bool>,
+    #[serde(default)]
+    pub last_status: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// `detail` of `EC2 Instance-terminate Lifecycle Action` (source `aws.autoscaling`).

@@ -10,6 +10,7 @@ pub mod arn;
 pub mod clock;
 pub mod env;
 pub mod events;
+pub mod job;
 pub mod log;
 pub mod model;
 pub mod record;
@@ -20,4 +21,5 @@ pub mod ports;
 
 pub mod capacity;
 pub mod daemon;
+pub mod dispatch;
 pub mod drain;

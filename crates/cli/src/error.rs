@@ -27,4 +27,8 @@ pub enum CliError {
     Ecs(#[from] autopilot_core::ports::EcsError),
     #[error(transparent)]
     Config(#[from] autopilot_core::env::ConfigError),
+    #[error(transparent)]
+    Jobs(#[from] autopilot_core::ports::JobStoreError),
+    #[error(transparent)]
+    Dispatch(#[from] autopilot_core::dispatch::DispatchError),
 }

@@ -15,7 +15,8 @@ use clap::{Parser, Subcommand};
 
 use commands::{
     can_place::CanPlace, capacity_filter::CapacityFilter, capacity_show::CapacityShow,
-    create_table::CreateTable, daemon_reconcile::DaemonReconcile,
+    create_table::CreateTable, daemon_reconcile::DaemonReconcile, jobs_cancel::JobsCancel,
+    jobs_explain::JobsExplain, jobs_list::JobsList, jobs_show::JobsShow, jobs_submit::JobsSubmit,
 };
 
 pub use commands::can_place::MAX_COUNT;
@@ -42,6 +43,18 @@ pub enum Command {
     /// daemon-count's decision, run from here.
     #[command(subcommand)]
     Daemon(DaemonCommand),
+    /// task-dispatcher's job queue.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    Submit(Box<JobsSubmit>),
+    List(JobsList),
+    Show(JobsShow),
+    Cancel(JobsCancel),
+    Explain(JobsExplain),
 }
 
 #[derive(Debug, Subcommand)]
@@ -73,5 +86,10 @@ pub async fn run(cli: Cli, sdk: &SdkConfig, out: &mut String) -> Result<u8, CliE
         Command::Capacity(CapacityCommand::CreateTable(cmd)) => cmd.run(sdk, out).await,
         Command::Capacity(CapacityCommand::Filter(cmd)) => cmd.run(sdk, out).await,
         Command::Daemon(DaemonCommand::Reconcile(cmd)) => cmd.run(sdk, out).await,
+        Command::Jobs(JobsCommand::Submit(cmd)) => cmd.run(sdk, out).await,
+        Command::Jobs(JobsCommand::List(cmd)) => cmd.run(sdk, out).await,
+        Command::Jobs(JobsCommand::Show(cmd)) => cmd.run(sdk, out).await,
+        Command::Jobs(JobsCommand::Cancel(cmd)) => cmd.run(sdk, out).await,
+        Command::Jobs(JobsCommand::Explain(cmd)) => cmd.run(sdk, out).await,
     }
 }

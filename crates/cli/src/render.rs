@@ -272,3 +272,127 @@ pub fn render_daemon_report(r: &ClusterReport) -> String {
     }
     s
 }
+
+// --- jobs -------------------------------------------------------------------------------------
+
+/// `jobs submit`: the stored job (JSON), or one line.
+pub fn submitted(out: &mut String, result: &autopilot_core::dispatch::SubmitResult, json: bool) {
+    if json {
+        push_json(out, result);
+        return;
+    }
+    let j = &result.job;
+    let _ = writeln!(
+        out,
+        "{} job {} ({}, priority {}, cluster {}){}",
+        if result.duplicate {
+            "existing"
+        } else {
+            "queued"
+        },
+        j.job_id,
+        j.state,
+        j.priority,
+        j.spec.cluster,
+        if result.duplicate {
+            ": a job with this id exists; nothing written"
+        } else {
+            ""
+        }
+    );
+}
+
+/// `jobs list`: one row per job in queue order, or the jobs as JSON.
+pub fn jobs(out: &mut String, jobs: &[&autopilot_core::job::Job], json: bool) {
+    if json {
+        push_json(out, &jobs);
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "{:<30} {:>8} {:<10} {:>8}  {:<20} REASON",
+        "JOB", "PRIORITY", "STATE", "ATTEMPTS", "TASK"
+    );
+    for j in jobs {
+        let task = j
+            .task_arn
+            .as_deref()
+            .and_then(|t| t.rsplit('/').next())
+            .unwrap_or("-");
+        let _ = writeln!(
+            out,
+            "{:<30} {:>8} {:<10} {:>8}  {:<20} {}",
+            j.job_id,
+            j.priority,
+            j.state.as_str(),
+            format!("{}/{}", j.attempts, j.max_attempts),
+            task,
+            j.reason.as_deref().unwrap_or("")
+        );
+    }
+}
+
+/// `jobs show` / `jobs cancel`: one job with its history.
+pub fn job(out: &mut String, j: &autopilot_core::job::Job, json: bool) {
+    if json {
+        push_json(out, j);
+        return;
+    }
+    let _ = writeln!(out, "job {} ({})", j.job_id, j.spec.task_definition);
+    let _ = writeln!(out, "  cluster:   {}", j.spec.cluster);
+    let _ = writeln!(out, "  state:     {}", j.state);
+    let _ = writeln!(out, "  priority:  {}", j.priority);
+    let _ = writeln!(out, "  attempts:  {} of {}", j.attempts, j.max_attempts);
+    let _ = writeln!(out, "  task:      {}", opt(j.task_arn.as_deref()));
+    let _ = writeln!(out, "  reason:    {}", opt(j.reason.as_deref()));
+    if !j.exit_codes.is_empty() {
+        let _ = writeln!(out, "  exit codes: {}", j.exit_codes.join(", "));
+    }
+    let _ = writeln!(out, "  history:");
+    for t in &j.history {
+        let _ = writeln!(
+            out,
+            "    {} {} → {}: {}",
+            t.at,
+            t.from.map(|f| f.as_str()).unwrap_or("-"),
+            t.to,
+            t.reason
+        );
+    }
+}
+
+/// `jobs explain`: the next dispatch, one row per queued job.
+pub fn explain(out: &mut String, records: &[autopilot_core::dispatch::JobRecord], json: bool) {
+    if json {
+        push_json(out, &records);
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "{:<30} {:>8} {:<11} {:<21} {:>11}  WHY",
+        "JOB", "PRIORITY", "NEXT", "HOST", "HOSTS SHORT"
+    );
+    for r in records {
+        let next = match r.action {
+            autopilot_core::dispatch::JobAction::WouldStart => "start",
+            autopilot_core::dispatch::JobAction::Expired => "expire",
+            autopilot_core::dispatch::JobAction::Backoff => "backoff",
+            _ if r.reserves => "reserve",
+            _ => "wait",
+        };
+        let _ = writeln!(
+            out,
+            "{:<30} {:>8} {:<11} {:<21} {:>11}  {}",
+            r.job_id,
+            r.priority,
+            next,
+            opt(r.ec2_instance_id.as_deref()),
+            match (r.hosts_short, r.never_fits) {
+                (_, true) => "never".to_string(),
+                (Some(n), _) => n.to_string(),
+                (None, _) => "-".to_string(),
+            },
+            r.reason.as_deref().unwrap_or("")
+        );
+    }
+}

@@ -662,6 +662,8 @@ pub fn ec2_instance_filter(ec2_instance_id: &str) -> String {
 
 mod convert;
 pub use convert::*;
+mod launcher;
+pub use launcher::task_override;
 
 #[cfg(test)]
 mod tests {

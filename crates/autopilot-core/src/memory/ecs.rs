@@ -16,27 +16,29 @@ use crate::ports::ecs::{
 pub const LIST_PAGE: usize = 100;
 
 #[derive(Debug, Default)]
-struct State {
+pub(super) struct State {
     /// Keyed by cluster ARN.
-    clusters: BTreeMap<String, ClusterData>,
-    task_definitions: BTreeMap<String, TaskDefinition>,
+    pub(super) clusters: BTreeMap<String, ClusterData>,
+    pub(super) task_definitions: BTreeMap<String, TaskDefinition>,
     /// Cluster ARN → its default capacity provider strategy.
     default_strategies: BTreeMap<String, Vec<String>>,
-    calls: Vec<String>,
+    pub(super) calls: Vec<String>,
     /// Operation name → error to return from it (fault injection).
     failures: BTreeMap<&'static str, EcsError>,
     /// Resource ARN → the failure entry reason Describe reports for it (`MISSING`, or a
     /// transient reason), as DescribeContainerInstances / DescribeTasks do.
     describe_failures: BTreeMap<String, String>,
+    /// RunTask's state (see `memory::task_launcher`).
+    pub(super) launcher: super::task_launcher::LauncherState,
 }
 
 #[derive(Debug, Default)]
-struct ClusterData {
+pub(super) struct ClusterData {
     /// DeleteCluster makes a cluster INACTIVE; ListClusters no longer lists it.
     inactive: bool,
-    instances: Vec<ContainerInstance>,
+    pub(super) instances: Vec<ContainerInstance>,
     services: Vec<Service>,
-    tasks: Vec<Task>,
+    pub(super) tasks: Vec<Task>,
 }
 
 #[derive(Debug, Default)]
@@ -49,7 +51,7 @@ impl InMemoryEcs {
         Self::default()
     }
 
-    fn state(&self) -> MutexGuard<'_, State> {
+    pub(super) fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -200,6 +202,11 @@ impl InMemoryEcs {
         self.state().failures.insert(operation, error);
     }
 
+    /// Stops every injected failure of [`InMemoryEcs::fail`].
+    pub fn clear_failures(&self) {
+        self.state().failures.clear();
+    }
+
     /// Makes DescribeContainerInstances / DescribeTasks report a failure entry with `reason` for
     /// this resource while it is still listed (`MISSING`: gone between List and Describe).
     pub fn fail_describe(&self, arn: &str, reason: &str) {
@@ -272,7 +279,7 @@ impl InMemoryEcs {
     }
 
     /// Records the call and returns the injected failure, if any.
-    fn enter(&self, operation: &'static str) -> Result<MutexGuard<'_, State>, EcsError> {
+    pub(super) fn enter(&self, operation: &'static str) -> Result<MutexGuard<'_, State>, EcsError> {
         let mut st = self.state();
         st.calls.push(operation.to_string());
         match st.failures.get(operation) {
@@ -333,7 +340,10 @@ fn check_batch(operation: &'static str, arns: &[String]) -> Result<(), EcsError>
 }
 
 /// Finds a cluster by name or ARN, like ECS does.
-fn cluster<'a>(st: &'a mut State, cluster: &str) -> Result<&'a mut ClusterData, EcsError> {
+pub(super) fn cluster<'a>(
+    st: &'a mut State,
+    cluster: &str,
+) -> Result<&'a mut ClusterData, EcsError> {
     st.clusters
         .iter_mut()
         .find(|(arn, _)| same_cluster_name(arn, cluster))
@@ -448,8 +458,9 @@ impl EcsRead for InMemoryEcs {
         st.task_definitions
             .get(task_definition)
             .cloned()
-            .ok_or_else(|| EcsError::Api {
+            .ok_or_else(|| EcsError::Refused {
                 operation: "DescribeTaskDefinition",
+                code: "ClientException".into(),
                 message: format!("Unable to describe task definition {task_definition}"),
             })
     }

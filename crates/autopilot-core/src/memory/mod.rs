@@ -3,10 +3,14 @@
 
 pub mod capacity_store;
 pub mod ecs;
+pub mod job_store;
 pub mod lifecycle;
 pub mod queue;
+pub mod task_launcher;
 
 pub use capacity_store::InMemoryCapacityStore;
 pub use ecs::InMemoryEcs;
+pub use job_store::InMemoryJobStore;
 pub use lifecycle::{InMemoryLifecycle, LifecycleCall};
 pub use queue::InMemoryQueue;
+pub use task_launcher::RunTaskCall;

@@ -3,15 +3,19 @@
 
 pub mod capacity_store;
 pub mod ecs;
+pub mod job_store;
 pub mod lifecycle;
 pub mod queue;
+pub mod task_launcher;
 
 pub use capacity_store::{CapacityStore, ItemFilter, ItemKind, ItemQuery, Page, StoreError};
 pub use ecs::{
     check_describe_failures, ArnPage, ClusterState, DescribedServices, DesiredStatus, EcsError,
     EcsRead, EcsWrite, CLUSTER_INACTIVE, DESCRIBE_MISSING,
 };
+pub use job_store::{Created, JobStore, JobStoreError, Replaced};
 pub use lifecycle::{
     AutoScalingError, HookTimeouts, LifecycleAction, LifecycleOutcome, LifecyclePort,
 };
 pub use queue::{QueueError, RecheckQueue};
+pub use task_launcher::{ContainerExit, LaunchedTask, RunTaskOutcome, TaskLauncher};

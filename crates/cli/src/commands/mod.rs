@@ -6,11 +6,17 @@ pub mod capacity_filter;
 pub mod capacity_show;
 pub mod create_table;
 pub mod daemon_reconcile;
+pub mod jobs_cancel;
+pub mod jobs_explain;
+pub mod jobs_list;
+pub mod jobs_show;
+pub mod jobs_submit;
 #[cfg(test)]
 mod test_support;
 
-use autopilot_aws::DynamoCapacityStore;
+use autopilot_aws::{AwsEcs, DynamoCapacityStore, DynamoJobStore};
 use autopilot_core::capacity::{ClusterStatus, Record};
+use autopilot_core::dispatch::{DispatchConfig, Dispatcher};
 use autopilot_core::ports::{CapacityStore, ItemKind, ItemQuery};
 use aws_config::SdkConfig;
 use clap::Args;
@@ -125,6 +131,43 @@ pub async fn read_view<S: CapacityStore>(
         }
     }
     Ok(records)
+}
+
+/// The flags every `jobs` subcommand shares.
+#[derive(Debug, Args)]
+pub struct JobsArgs {
+    /// Jobs table name.
+    #[arg(long = "jobs-table", env = "JOBS_TABLE")]
+    pub jobs_table: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The dispatcher the function runs, over the same adapters.
+pub type CliDispatcher = Dispatcher<DynamoJobStore, AwsEcs, DynamoCapacityStore>;
+
+impl JobsArgs {
+    pub fn store(&self, sdk: &SdkConfig) -> DynamoJobStore {
+        DynamoJobStore::new(aws_sdk_dynamodb::Client::new(sdk), &self.jobs_table)
+    }
+
+    pub fn dispatcher(&self, sdk: &SdkConfig, capacity_table: Option<String>) -> CliDispatcher {
+        let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+        Dispatcher::new(
+            self.store(sdk),
+            AwsEcs::new(aws_sdk_ecs::Client::new(sdk)),
+            capacity_table
+                .as_ref()
+                .map(|t| DynamoCapacityStore::new(dynamodb, t)),
+            DispatchConfig {
+                jobs_table: self.jobs_table.clone(),
+                capacity_table,
+                daemon_services: Vec::new(),
+                clusters: Default::default(),
+            },
+        )
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,281 @@
+//! The [`JobStore`] over DynamoDB: one item per job (`jobId`), its cluster for the `by-cluster`
+//! index, its `state` and `revision` as attributes and the whole job as JSON in `job`.
+//!
+//! Conditions: create = `attribute_not_exists(jobId)`; replace = `revision = :expected`
+//! (ConditionalCheckFailedException → `Created::Exists` / `Replaced::Conflict`, with the stored
+//! item returned by `ReturnValuesOnConditionCheckFailure = ALL_OLD`, so no second read).
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
+    TimeToLiveSpecification,
+};
+use aws_sdk_dynamodb::Client;
+
+use autopilot_core::arn::cluster_name;
+use autopilot_core::job::Job;
+use autopilot_core::ports::job_store::{schema, Created, JobStore, JobStoreError, Replaced};
+
+use crate::error::AwsError;
+
+type Item = HashMap<String, AttributeValue>;
+
+#[derive(Clone, Debug)]
+pub struct DynamoJobStore {
+    client: Client,
+    table: String,
+}
+
+fn backend<E, R>(operation: &'static str, e: &SdkError<E, R>) -> JobStoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let classified = AwsError::classify(e);
+    let retryable = match &classified {
+        AwsError::Throttled { .. } | AwsError::Other(_) => true,
+        AwsError::Service { code, .. } => !matches!(
+            code.as_deref(),
+            Some(
+                "AccessDeniedException"
+                    | "ResourceNotFoundException"
+                    | "ValidationException"
+                    | "ConditionalCheckFailedException"
+            )
+        ),
+    };
+    JobStoreError::Backend {
+        operation,
+        message: classified.into_message_noting_throttling(),
+        retryable,
+    }
+}
+
+fn build_err(
+    operation: &'static str,
+) -> impl Fn(aws_sdk_dynamodb::error::BuildError) -> JobStoreError {
+    move |e| JobStoreError::Backend {
+        operation,
+        message: e.to_string(),
+        retryable: false,
+    }
+}
+
+/// The item for a job.
+pub fn job_item(job: &Job) -> Result<Item, JobStoreError> {
+    let body = serde_json::to_string(job).map_err(|e| JobStoreError::Corrupt {
+        job_id: job.job_id.clone(),
+        message: e.to_string(),
+    })?;
+    let mut item: Item = HashMap::new();
+    item.insert(
+        schema::PARTITION_KEY.into(),
+        AttributeValue::S(job.job_id.clone()),
+    );
+    item.insert(
+        schema::CLUSTER_ATTRIBUTE.into(),
+        AttributeValue::S(cluster_name(&job.spec.cluster).to_string()),
+    );
+    item.insert(
+        schema::STATE_ATTRIBUTE.into(),
+        AttributeValue::S(job.state.as_str().to_string()),
+    );
+    item.insert(
+        schema::REVISION_ATTRIBUTE.into(),
+        AttributeValue::N(job.revision.to_string()),
+    );
+    item.insert(schema::BODY_ATTRIBUTE.into(), AttributeValue::S(body));
+    if job.state.is_terminal() {
+        item.insert(
+            schema::TTL_ATTRIBUTE.into(),
+            AttributeValue::N((job.updated_at + schema::TERMINAL_RETENTION_SECONDS).to_string()),
+        );
+    }
+    Ok(item)
+}
+
+/// The job an item holds.
+pub fn job_from_item(item: &Item) -> Result<Job, JobStoreError> {
+    let id = item
+        .get(schema::PARTITION_KEY)
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .unwrap_or_default();
+    let body = item
+        .get(schema::BODY_ATTRIBUTE)
+        .and_then(|v| v.as_s().ok())
+        .ok_or_else(|| JobStoreError::Corrupt {
+            job_id: id.clone(),
+            message: format!("no `{}` attribute", schema::BODY_ATTRIBUTE),
+        })?;
+    serde_json::from_str(body).map_err(|e| JobStoreError::Corrupt {
+        job_id: id,
+        message: e.to_string(),
+    })
+}
+
+impl DynamoJobStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoJobStore {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Creates the table from [`schema`] (tests, the demo; production uses the template).
+    pub async fn create_table(&self) -> Result<(), JobStoreError> {
+        let key = |name: &str, kind: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .map_err(build_err("CreateTable"))
+        };
+        let def = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(build_err("CreateTable"))
+        };
+        let index = GlobalSecondaryIndex::builder()
+            .index_name(schema::CLUSTER_INDEX)
+            .key_schema(key(schema::CLUSTER_ATTRIBUTE, KeyType::Hash)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
+            .build()
+            .map_err(build_err("CreateTable"))?;
+        self.client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::from(schema::BILLING_MODE))
+            .key_schema(key(schema::PARTITION_KEY, KeyType::Hash)?)
+            .attribute_definitions(def(schema::PARTITION_KEY)?)
+            .attribute_definitions(def(schema::CLUSTER_ATTRIBUTE)?)
+            .global_secondary_indexes(index)
+            .send()
+            .await
+            .map_err(|e| backend("CreateTable", &e))?;
+        self.client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .enabled(true)
+                    .attribute_name(schema::TTL_ATTRIBUTE)
+                    .build()
+                    .map_err(build_err("UpdateTimeToLive"))?,
+            )
+            .send()
+            .await
+            .map_err(|e| backend("UpdateTimeToLive", &e))?;
+        Ok(())
+    }
+}
+
+impl JobStore for DynamoJobStore {
+    async fn create(&self, job: &Job) -> Result<Created, JobStoreError> {
+        let resp = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(job_item(job)?))
+            .condition_expression("attribute_not_exists(#id)")
+            .expression_attribute_names("#id", schema::PARTITION_KEY)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match resp {
+            Ok(_) => Ok(Created::Created),
+            Err(e) => {
+                if let Some(item) = e
+                    .as_service_error()
+                    .filter(|se| se.is_conditional_check_failed_exception())
+                    .and_then(|se| match se {
+                        aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => c.item().cloned(),
+                        _ => None,
+                    })
+                {
+                    return Ok(Created::Exists(Box::new(job_from_item(&item)?)));
+                }
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception())
+                {
+                    // No item returned (older backends): read it.
+                    return match self.get(&job.job_id).await? {
+                        Some(j) => Ok(Created::Exists(Box::new(j))),
+                        None => Err(backend("PutItem", &e)),
+                    };
+                }
+                Err(backend("PutItem", &e))
+            }
+        }
+    }
+
+    async fn get(&self, job_id: &str) -> Result<Option<Job>, JobStoreError> {
+        let resp = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(schema::PARTITION_KEY, AttributeValue::S(job_id.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| backend("GetItem", &e))?;
+        resp.item().map(job_from_item).transpose()
+    }
+
+    async fn replace(&self, job: &Job, expected_revision: u64) -> Result<Replaced, JobStoreError> {
+        let resp = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(job_item(job)?))
+            .condition_expression("#rev = :expected")
+            .expression_attribute_names("#rev", schema::REVISION_ATTRIBUTE)
+            .expression_attribute_values(
+                ":expected",
+                AttributeValue::N(expected_revision.to_string()),
+            )
+            .send()
+            .await;
+        match resp {
+            Ok(_) => Ok(Replaced::Written),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(Replaced::Conflict)
+            }
+            Err(e) => Err(backend("PutItem", &e)),
+        }
+    }
+
+    async fn cluster_jobs(&self, cluster: &str) -> Result<Vec<Job>, JobStoreError> {
+        let items: Vec<Item> = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(schema::CLUSTER_INDEX)
+            .key_condition_expression("#c = :c")
+            .expression_attribute_names("#c", schema::CLUSTER_ATTRIBUTE)
+            .expression_attribute_values(":c", AttributeValue::S(cluster_name(cluster).to_string()))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| backend("Query", &e))?;
+        items.iter().map(job_from_item).collect()
+    }
+}

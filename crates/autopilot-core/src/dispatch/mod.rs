@@ -1,0 +1,14 @@
+//! task-dispatcher: a priority job queue that starts ECS tasks only where they fit.
+//! `config` (env), `decide` (pure: order, place, reserve, expire; table of cases), `report`
+//! (the decision records) and `dispatcher` (the service: read jobs and hosts, decide, start,
+//! record). The job model is [`crate::job`].
+
+pub mod config;
+pub mod decide;
+pub mod dispatcher;
+pub mod report;
+
+pub use config::{DispatchConfig, ENV_JOBS_TABLE};
+pub use decide::{decide, Action, DaemonReservation, DispatchHost, JobDecision, Plan};
+pub use dispatcher::{DispatchError, Dispatcher, SubmitResult};
+pub use report::{JobAction, JobRecord, WakeReport};

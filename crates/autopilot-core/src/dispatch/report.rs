@@ -1,0 +1,140 @@
+//! What a wake-up did: one record per job considered (logged as one JSON line each) and a
+//! summary with the queue depth and the head job's wait.
+
+use serde::Serialize;
+use serde_with::skip_serializing_none;
+
+use crate::dispatch::decide::{Action, JobDecision};
+
+/// What happened to one job in a wake-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobAction {
+    /// RunTask started its task.
+    Started,
+    /// A STARTING job whose task was found by its `startedBy` (a lost RunTask answer).
+    Reconciled,
+    /// RunTask did not place it (`failures[]`, the PROVISIONING cap): QUEUED again in its place.
+    NotPlaced,
+    /// RunTask refused the request (bad task definition, ...): FAILED.
+    Failed,
+    /// Past `maxWaitSeconds`.
+    Expired,
+    /// Still QUEUED (see `reason`, `blocked_by`).
+    Waiting,
+    /// In retry backoff.
+    Backoff,
+    /// Left STARTING: RunTask's answer is unknown (a retryable error); the retry reconciles.
+    Unknown,
+    /// Another writer moved the job first: nothing done.
+    Conflict,
+    /// Would start (`jobs explain`, a dry run).
+    WouldStart,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobRecord {
+    pub cluster: String,
+    pub job_id: String,
+    pub priority: u32,
+    pub action: JobAction,
+    /// Container instance ARN placed on (or reserved).
+    pub host: Option<String>,
+    pub ec2_instance_id: Option<String>,
+    pub task_arn: Option<String>,
+    pub reason: Option<String>,
+    pub blocked_by: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub reserves: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub never_fits: bool,
+    pub waited_seconds: i64,
+    pub hosts_short: Option<usize>,
+    pub queue_depth: usize,
+}
+
+impl JobRecord {
+    pub fn from_decision(cluster: &str, d: &JobDecision, queue_depth: usize) -> JobRecord {
+        JobRecord {
+            cluster: cluster.to_string(),
+            job_id: d.job_id.clone(),
+            priority: d.priority,
+            action: match d.action {
+                Action::Place => JobAction::WouldStart,
+                Action::Wait => JobAction::Waiting,
+                Action::Backoff => JobAction::Backoff,
+                Action::Expire => JobAction::Expired,
+            },
+            host: d.host.clone(),
+            ec2_instance_id: d.ec2_instance_id.clone(),
+            task_arn: None,
+            reason: d.reason.clone(),
+            blocked_by: d.blocked_by.clone(),
+            reserves: d.reserves,
+            never_fits: d.never_fits,
+            waited_seconds: d.waited_seconds,
+            hosts_short: d.hosts_short,
+            queue_depth,
+        }
+    }
+}
+
+/// One wake-up of one cluster.
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct WakeReport {
+    pub cluster: String,
+    pub trigger: String,
+    /// QUEUED jobs when the wake-up read the table.
+    pub queue_depth: usize,
+    pub head_job: Option<String>,
+    pub head_wait_seconds: Option<i64>,
+    pub started: usize,
+    pub hosts: usize,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub jobs: Vec<JobRecord>,
+    /// Retryable failures: the invocation fails after the report is logged.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+impl WakeReport {
+    pub fn log(&self) {
+        #[derive(Serialize)]
+        struct Summary<'a> {
+            cluster: &'a str,
+            trigger: &'a str,
+            queue_depth: usize,
+            head_job: &'a Option<String>,
+            head_wait_seconds: &'a Option<i64>,
+            started: usize,
+            hosts: usize,
+            considered: usize,
+            #[serde(skip_serializing_if = "<[String]>::is_empty")]
+            errors: &'a [String],
+        }
+        for j in &self.jobs {
+            crate::log::json_line("INFO", "task-dispatcher decision", j);
+        }
+        crate::log::json_line(
+            if self.errors.is_empty() {
+                "INFO"
+            } else {
+                "ERROR"
+            },
+            "task-dispatcher wake-up",
+            &Summary {
+                cluster: &self.cluster,
+                trigger: &self.trigger,
+                queue_depth: self.queue_depth,
+                head_job: &self.head_job,
+                head_wait_seconds: &self.head_wait_seconds,
+                started: self.started,
+                hosts: self.hosts,
+                considered: self.jobs.len(),
+                errors: &self.errors,
+            },
+        );
+    }
+}

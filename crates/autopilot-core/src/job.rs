@@ -1,0 +1,539 @@
+//! The job model: a RunTask request in RunTask's own field names, plus the queue's fields
+//! (`jobId`, `priority`, `maxWaitSeconds`, `maxAttempts`), its state and its history.
+//!
+//! States: `QUEUED → STARTING → RUNNING → SUCCEEDED | FAILED`, and `EXPIRED`, `CANCELLED`.
+//! Every transition is one conditional write on `revision` (the job store port) and
+//! appends `{from, to, at, reason}` to `history`.
+
+use std::fmt;
+
+use ecs_cluster_query::placement::{self, Constraint, PlacementError, Strategy};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use thiserror::Error;
+
+/// Most characters a job id may have: the RunTask `clientToken` is `JOBID/LAUNCH` and ECS allows
+/// 64 characters ("Up to 64 ASCII characters are allowed", RunTask `clientToken`); 11 are kept
+/// for `/` and the launch counter (a u32).
+pub const MAX_JOB_ID_LEN: usize = 52;
+/// Prefix of the RunTask `startedBy` of every task this dispatcher starts (ECS allows 128
+/// characters: letters, digits, `-`, `/`, `_`).
+pub const STARTED_BY_PREFIX: &str = "ecs-autopilot/";
+/// Default `maxAttempts`.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 1;
+/// Upper bound of `maxAttempts` (a bound on the work a broken job can cause).
+pub const MAX_ATTEMPTS_LIMIT: u32 = 10;
+/// ECS's limit on placement constraints per RunTask; the dispatcher adds one (the host pin).
+pub const MAX_JOB_CONSTRAINTS: usize = 9;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum JobState {
+    Queued,
+    Starting,
+    Running,
+    Succeeded,
+    Failed,
+    Expired,
+    Cancelled,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "QUEUED",
+            JobState::Starting => "STARTING",
+            JobState::Running => "RUNNING",
+            JobState::Succeeded => "SUCCEEDED",
+            JobState::Failed => "FAILED",
+            JobState::Expired => "EXPIRED",
+            JobState::Cancelled => "CANCELLED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<JobState> {
+        [
+            JobState::Queued,
+            JobState::Starting,
+            JobState::Running,
+            JobState::Succeeded,
+            JobState::Failed,
+            JobState::Expired,
+            JobState::Cancelled,
+        ]
+        .into_iter()
+        .find(|st| st.as_str().eq_ignore_ascii_case(s.trim()))
+    }
+
+    /// No transition leaves a terminal state.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            JobState::Succeeded | JobState::Failed | JobState::Expired | JobState::Cancelled
+        )
+    }
+}
+
+impl fmt::Display for JobState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `{type, expression}` as RunTask takes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobConstraint {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expression: Option<String>,
+}
+
+/// `{type, field}` as RunTask takes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobStrategy {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// The RunTask part of a job, in RunTask's field names. `overrides`, `capacityProviderStrategy`,
+/// `tags` and `networkConfiguration` are kept as JSON: only the RunTask call needs them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunTaskSpec {
+    #[serde(default)]
+    pub cluster: String,
+    #[serde(default)]
+    pub task_definition: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overrides: Option<Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub placement_constraints: Vec<JobConstraint>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub placement_strategy: Vec<JobStrategy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_provider_strategy: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_configuration: Option<Value>,
+}
+
+/// What one task of the job reserves on its host (from the task definition, or the task-level
+/// `overrides.cpu` / `overrides.memory`), resolved at submission.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobNeeds {
+    pub cpu: i64,
+    pub memory: i64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<u16>,
+}
+
+/// One state change, kept on the job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Transition {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<JobState>,
+    pub to: JobState,
+    pub at: i64,
+    pub reason: String,
+}
+
+/// A job as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Job {
+    pub job_id: String,
+    #[serde(flatten)]
+    pub spec: RunTaskSpec,
+    pub priority: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_wait_seconds: Option<i64>,
+    pub max_attempts: u32,
+    pub needs: JobNeeds,
+    pub state: JobState,
+    /// Submission time (Unix seconds): the queue order after priority, kept across retries.
+    pub submitted_at: i64,
+    /// When the job last became QUEUED: `maxWaitSeconds` counts from here.
+    pub queued_at: i64,
+    /// Attempts used (a RunTask that started a task whose run counted).
+    pub attempts: u32,
+    /// RunTask calls made (each with its own `clientToken`), counting the ones that did not
+    /// start a task (no room): the token of launch N is `JOBID/N`.
+    pub launches: u32,
+    /// Not before this time (retry backoff).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_instance_arn: Option<String>,
+    /// The reason of the last transition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Exit codes of the essential containers of the last run (`name=code`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exit_codes: Vec<String>,
+    pub updated_at: i64,
+    /// Incremented by every write; the condition of the next one.
+    pub revision: u64,
+    #[serde(default)]
+    pub history: Vec<Transition>,
+}
+
+impl Job {
+    /// The RunTask `clientToken` of launch `launch`: `JOBID/LAUNCH` (≤ 64 characters).
+    pub fn client_token(&self, launch: u32) -> String {
+        format!("{}/{launch}", self.job_id)
+    }
+
+    /// The RunTask `startedBy` of launch `launch`: `ecs-autopilot/JOBID/LAUNCH` (≤ 128).
+    pub fn started_by(&self, launch: u32) -> String {
+        format!("{STARTED_BY_PREFIX}{}", self.client_token(launch))
+    }
+
+    /// The next state: appends the transition to the history, sets the reason and the times.
+    /// The caller writes the result conditionally on the previous `revision`.
+    pub fn transition(&self, to: JobState, reason: impl Into<String>, now: i64) -> Job {
+        let reason = reason.into();
+        let mut next = self.clone();
+        next.history.push(Transition {
+            from: Some(self.state),
+            to,
+            at: now,
+            reason: reason.clone(),
+        });
+        next.state = to;
+        next.reason = Some(reason);
+        next.updated_at = now;
+        next.revision = self.revision + 1;
+        if to == JobState::Queued {
+            next.queued_at = now;
+        }
+        next
+    }
+
+    /// Seconds the job has waited since it last became QUEUED.
+    pub fn waited(&self, now: i64) -> i64 {
+        now.saturating_sub(self.queued_at).max(0)
+    }
+}
+
+/// The job's constraints and strategies for the placement simulator, from RunTask's
+/// `{type, expression}` / `{type, field}` shapes (`random` uses `seed`).
+pub fn rules(
+    spec: &RunTaskSpec,
+    seed: u64,
+) -> Result<(Vec<Constraint>, Vec<Strategy>), PlacementError> {
+    let constraints: Vec<String> = spec
+        .placement_constraints
+        .iter()
+        .map(|c| match &c.expression {
+            Some(e) if c.kind.eq_ignore_ascii_case("memberOf") => format!("memberOf:{e}"),
+            _ => c.kind.clone(),
+        })
+        .collect();
+    let strategies: Vec<String> = spec
+        .placement_strategy
+        .iter()
+        .map(|s| match &s.field {
+            Some(f) => format!("{}:{f}", s.kind),
+            None => s.kind.clone(),
+        })
+        .collect();
+    Ok((
+        placement::parse_constraints(&constraints)?,
+        placement::parse_strategies(&strategies, seed)?,
+    ))
+}
+
+/// Parses `ecs-autopilot/JOBID/LAUNCH` back into `(JOBID, LAUNCH)`.
+pub fn parse_started_by(started_by: &str) -> Option<(&str, u32)> {
+    let rest = started_by.strip_prefix(STARTED_BY_PREFIX)?;
+    let (id, launch) = rest.rsplit_once('/')?;
+    if id.is_empty() {
+        return None;
+    }
+    Some((id, launch.parse().ok()?))
+}
+
+/// A submission (`{"action": "submit", "job": {...}}`'s `job`): RunTask's fields plus the queue's.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Submission {
+    #[serde(default)]
+    pub job_id: Option<String>,
+    #[serde(flatten)]
+    pub spec: RunTaskSpec,
+    #[serde(default)]
+    pub priority: Option<i64>,
+    #[serde(default)]
+    pub max_wait_seconds: Option<i64>,
+    #[serde(default)]
+    pub max_attempts: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SubmissionError {
+    #[error("invalid job: {0}")]
+    Invalid(String),
+}
+
+fn invalid(msg: impl Into<String>) -> SubmissionError {
+    SubmissionError::Invalid(msg.into())
+}
+
+/// Checks the job id: 1–52 characters of letters, digits, `-` and `_` (so that `startedBy`
+/// and `clientToken` built from it are valid).
+pub fn check_job_id(id: &str) -> Result<(), SubmissionError> {
+    if id.is_empty() || id.len() > MAX_JOB_ID_LEN {
+        return Err(invalid(format!(
+            "jobId must have 1 to {MAX_JOB_ID_LEN} characters (got {})",
+            id.len()
+        )));
+    }
+    if !id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(invalid(format!(
+            "jobId {id:?} may only contain letters, digits, '-' and '_'"
+        )));
+    }
+    Ok(())
+}
+
+impl Submission {
+    /// Parses a submission from JSON, naming the path of a bad field.
+    pub fn from_value(value: Value) -> Result<Submission, SubmissionError> {
+        serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if path.is_empty() || path == "." {
+                invalid(inner.to_string())
+            } else {
+                invalid(format!("at `{path}`: {inner}"))
+            }
+        })
+    }
+
+    /// Checks everything that needs no AWS call: a task definition and a cluster, priority
+    /// ≥ 0, maxWaitSeconds > 0, 1 ≤ maxAttempts ≤ 10, the id, the limits on constraints and
+    /// strategies, and that every constraint and strategy parses.
+    pub fn validate(&self) -> Result<(), SubmissionError> {
+        if self.spec.task_definition.trim().is_empty() {
+            return Err(invalid("taskDefinition is required"));
+        }
+        if self.spec.cluster.trim().is_empty() {
+            return Err(invalid("cluster is required"));
+        }
+        if let Some(id) = &self.job_id {
+            check_job_id(id)?;
+        }
+        match self.priority {
+            Some(p) if p < 0 => {
+                return Err(invalid(format!(
+                    "priority must be an integer ≥ 0 (got {p})"
+                )))
+            }
+            Some(p) if p > i64::from(u32::MAX) => {
+                return Err(invalid(format!("priority {p} is too large")))
+            }
+            _ => {}
+        }
+        if let Some(w) = self.max_wait_seconds {
+            if w <= 0 {
+                return Err(invalid(format!("maxWaitSeconds must be > 0 (got {w})")));
+            }
+        }
+        if let Some(a) = self.max_attempts {
+            if !(1..=i64::from(MAX_ATTEMPTS_LIMIT)).contains(&a) {
+                return Err(invalid(format!(
+                    "maxAttempts must be between 1 and {MAX_ATTEMPTS_LIMIT} (got {a})"
+                )));
+            }
+        }
+        if self.spec.placement_constraints.len() > MAX_JOB_CONSTRAINTS {
+            return Err(invalid(format!(
+                "at most {MAX_JOB_CONSTRAINTS} placementConstraints (ECS allows 10 and the \
+                 dispatcher adds the host it chose)"
+            )));
+        }
+        rules(&self.spec, 0).map_err(|e| invalid(format!("placement: {e}")))?;
+        Ok(())
+    }
+
+    /// The job to store: QUEUED, with its needs resolved and `job_id` (generated when absent).
+    pub fn into_job(self, job_id: String, needs: JobNeeds, now: i64) -> Job {
+        let reason = "submitted".to_string();
+        Job {
+            job_id,
+            spec: self.spec,
+            priority: self
+                .priority
+                .and_then(|p| u32::try_from(p).ok())
+                .unwrap_or(0),
+            max_wait_seconds: self.max_wait_seconds,
+            max_attempts: self
+                .max_attempts
+                .and_then(|a| u32::try_from(a).ok())
+                .unwrap_or(DEFAULT_MAX_ATTEMPTS),
+            needs,
+            state: JobState::Queued,
+            submitted_at: now,
+            queued_at: now,
+            attempts: 0,
+            launches: 0,
+            not_before: None,
+            task_arn: None,
+            container_instance_arn: None,
+            reason: Some(reason.clone()),
+            exit_codes: Vec::new(),
+            updated_at: now,
+            revision: 1,
+            history: vec![Transition {
+                from: None,
+                to: JobState::Queued,
+                at: now,
+                reason,
+            }],
+        }
+    }
+}
+
+/// A fresh job id when the caller gave none: `job-<unix seconds>-<16 hex digits>` (random from
+/// the standard library's per-process hasher keys and a counter; not a secret).
+pub fn generate_job_id(now: i64) -> String {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = RandomState::new().build_hasher();
+    h.write_i64(now);
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    format!("job-{now}-{:016x}", h.finish())
+}
+
+/// Task-level `overrides.cpu` / `overrides.memory` (strings in RunTask) replace the task
+/// definition's reservation.
+pub fn needs_with_overrides(mut needs: JobNeeds, overrides: Option<&Value>) -> JobNeeds {
+    let field = |name: &str| -> Option<i64> {
+        let v = overrides?.get(name)?;
+        v.as_str()
+            .and_then(|s| s.trim().parse().ok())
+            .or_else(|| v.as_i64())
+    };
+    if let Some(cpu) = field("cpu") {
+        needs.cpu = cpu;
+    }
+    if let Some(memory) = field("memory") {
+        needs.memory = memory;
+    }
+    needs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sub(v: Value) -> Result<Submission, SubmissionError> {
+        let s = Submission::from_value(v)?;
+        s.validate()?;
+        Ok(s)
+    }
+
+    #[test]
+    fn malformed_submissions_are_refused_with_a_reason() {
+        let cases = [
+            (json!({"cluster": "c"}), "taskDefinition"),
+            (json!({"taskDefinition": "td"}), "cluster"),
+            (
+                json!({"cluster": "c", "taskDefinition": "td", "priority": -1}),
+                "priority must be an integer ≥ 0",
+            ),
+            (
+                json!({"cluster": "c", "taskDefinition": "td", "priority": 1.5}),
+                "priority",
+            ),
+            (
+                json!({"cluster": "c", "taskDefinition": "td", "jobId": "a b"}),
+                "jobId",
+            ),
+            (
+                json!({"cluster": "c", "taskDefinition": "td", "maxAttempts": 0}),
+                "maxAttempts",
+            ),
+            (
+                json!({"cluster": "c", "taskDefinition": "td",
+                       "placementConstraints": [{"type": "memberOf", "expression": "attribute:x =="}]}),
+                "placement",
+            ),
+            (json!("not an object"), "invalid job"),
+        ];
+        for (v, needle) in cases {
+            let err = sub(v.clone()).expect_err("refused").to_string();
+            assert!(err.contains(needle), "{v}: {err}");
+        }
+        assert!(sub(json!({"cluster": "c", "taskDefinition": "td", "priority": 7})).is_ok());
+    }
+
+    #[test]
+    fn started_by_round_trips_and_fits_ecs_limits() {
+        let s = sub(json!({"cluster": "c", "taskDefinition": "td", "jobId": "a".repeat(52)}))
+            .expect("valid");
+        let job = s.into_job("a".repeat(52), JobNeeds::default(), 5);
+        assert!(job.client_token(u32::MAX).len() <= 64);
+        assert!(job.started_by(u32::MAX).len() <= 128);
+        assert_eq!(
+            parse_started_by(&job.started_by(3)),
+            Some(("a".repeat(52).as_str(), 3))
+        );
+        assert_eq!(parse_started_by("ecs-svc/123"), None);
+        assert!(check_job_id(&"a".repeat(53)).is_err());
+        assert_ne!(generate_job_id(1), generate_job_id(1));
+        check_job_id(&generate_job_id(1_800_000_000)).expect("generated ids are valid");
+    }
+
+    #[test]
+    fn transitions_keep_history_and_bump_the_revision() {
+        let job = Submission {
+            spec: RunTaskSpec {
+                cluster: "c".into(),
+                task_definition: "td".into(),
+                ..RunTaskSpec::default()
+            },
+            ..Submission::default()
+        }
+        .into_job("j".into(), JobNeeds::default(), 10);
+        let next = job.transition(JobState::Starting, "placed on i-1", 20);
+        assert_eq!(next.revision, 2);
+        assert_eq!(next.history.len(), 2);
+        assert_eq!(next.history[1].from, Some(JobState::Queued));
+        assert_eq!(next.queued_at, 10);
+        let back = next.transition(JobState::Queued, "no room", 30);
+        assert_eq!(back.queued_at, 30);
+        assert_eq!(back.submitted_at, 10, "the queue order is kept");
+    }
+
+    #[test]
+    fn overrides_replace_the_task_definition_sizes() {
+        let n = needs_with_overrides(
+            JobNeeds {
+                cpu: 256,
+                memory: 512,
+                ports: vec![],
+            },
+            Some(&json!({"cpu": "1024", "memory": 2048})),
+        );
+        assert_eq!((n.cpu, n.memory), (1024, 2048));
+    }
+}

@@ -1,0 +1,233 @@
+//! The task launcher in memory, on [`InMemoryEcs`] (RunTask places on the same hosts the ECS
+//! fake lists, and takes their room). Like ECS it honours `clientToken` (a repeated token returns
+//! the first answer); [`InMemoryEcs::ignore_client_token`] makes it behave like moto, which does
+//! not. Faults: [`InMemoryEcs::refuse_placement`] (answers `failures[]`),
+//! [`InMemoryEcs::lose_run_task_responses`] (RunTask acts, then the answer is lost).
+
+use std::collections::BTreeMap;
+
+use crate::job::RunTaskSpec;
+use crate::memory::ecs::cluster;
+use crate::memory::InMemoryEcs;
+use crate::model::{InstanceStatus, Task};
+use crate::ports::ecs::EcsError;
+use crate::ports::task_launcher::{ContainerExit, LaunchedTask, RunTaskOutcome, TaskLauncher};
+
+/// One RunTask request as the fake received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunTaskCall {
+    pub cluster: String,
+    pub task_definition: String,
+    pub client_token: String,
+    pub started_by: String,
+    pub pin_instance: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct LauncherState {
+    by_token: BTreeMap<String, RunTaskOutcome>,
+    tasks: BTreeMap<String, (String, LaunchedTask, i64, i64)>,
+    runs: Vec<RunTaskCall>,
+    not_placed: Option<String>,
+    lose_responses: u32,
+    ignore_token: bool,
+    next: u64,
+}
+
+impl InMemoryEcs {
+    /// Every RunTask received, in order.
+    pub fn run_task_calls(&self) -> Vec<RunTaskCall> {
+        self.state().launcher.runs.clone()
+    }
+
+    /// Tasks started by RunTask (any state), in start order.
+    pub fn launched_tasks(&self) -> Vec<LaunchedTask> {
+        let st = self.state();
+        let mut v: Vec<&(String, LaunchedTask, i64, i64)> = st.launcher.tasks.values().collect();
+        v.sort_by(|a, b| a.1.task_arn.cmp(&b.1.task_arn));
+        v.into_iter().map(|t| t.1.clone()).collect()
+    }
+
+    /// While `Some`, RunTask answers with a `failures[]` entry with this reason.
+    pub fn refuse_placement(&self, reason: Option<&str>) {
+        self.state().launcher.not_placed = reason.map(str::to_string);
+    }
+
+    /// The next `n` RunTask calls act, then their answer is lost (an `Api` error).
+    pub fn lose_run_task_responses(&self, n: u32) {
+        self.state().launcher.lose_responses = n;
+    }
+
+    /// Behave like moto: every RunTask starts a task, whatever its `clientToken`.
+    pub fn ignore_client_token(&self) {
+        self.state().launcher.ignore_token = true;
+    }
+
+    /// The task stops with these container exit codes and reason; its room returns to the host.
+    pub fn stop_launched(&self, task_arn: &str, exits: &[(&str, i32)], reason: &str) {
+        let mut st = self.state();
+        let Some((cluster_arn, task, cpu, memory)) = st.launcher.tasks.get_mut(task_arn) else {
+            return;
+        };
+        task.last_status = Some("STOPPED".into());
+        task.stopped_reason = Some(reason.to_string());
+        task.containers = exits
+            .iter()
+            .map(|(name, code)| ContainerExit {
+                name: (*name).to_string(),
+                exit_code: Some(*code),
+                essential: Some(true),
+                reason: None,
+            })
+            .collect();
+        let (cluster_arn, host, cpu, memory) = (
+            cluster_arn.clone(),
+            task.container_instance_arn.clone(),
+            *cpu,
+            *memory,
+        );
+        if let Ok(c) = cluster(&mut st, &cluster_arn) {
+            if let Some(ci) = c
+                .instances
+                .iter_mut()
+                .find(|ci| Some(&ci.arn) == host.as_ref())
+            {
+                ci.remaining.cpu = Some(ci.remaining.cpu.unwrap_or(0) + cpu);
+                ci.remaining.memory = Some(ci.remaining.memory.unwrap_or(0) + memory);
+                ci.running_tasks_count = Some((ci.running_tasks_count.unwrap_or(1) - 1).max(0));
+            }
+            for t in c.tasks.iter_mut().filter(|t| t.arn == task_arn) {
+                t.last_status = Some("STOPPED".into());
+                t.desired_status = Some("STOPPED".into());
+            }
+        }
+    }
+}
+
+impl TaskLauncher for InMemoryEcs {
+    async fn run_task(
+        &self,
+        spec: &RunTaskSpec,
+        client_token: &str,
+        started_by: &str,
+        pin_instance: Option<&str>,
+    ) -> Result<RunTaskOutcome, EcsError> {
+        let mut st = self.enter("RunTask")?;
+        st.launcher.runs.push(RunTaskCall {
+            cluster: spec.cluster.clone(),
+            task_definition: spec.task_definition.clone(),
+            client_token: client_token.to_string(),
+            started_by: started_by.to_string(),
+            pin_instance: pin_instance.map(str::to_string),
+        });
+        let lose = st.launcher.lose_responses > 0;
+        if lose {
+            st.launcher.lose_responses -= 1;
+        }
+        let lost = || EcsError::Api {
+            operation: "RunTask",
+            message: "the response was lost (test fault)".into(),
+        };
+        if !st.launcher.ignore_token {
+            if let Some(first) = st.launcher.by_token.get(client_token).cloned() {
+                return if lose { Err(lost()) } else { Ok(first) };
+            }
+        }
+        let td = st
+            .task_definitions
+            .iter()
+            .find(|(arn, _)| {
+                *arn == &spec.task_definition
+                    || arn.rsplit('/').next().is_some_and(|fam_rev| {
+                        fam_rev == spec.task_definition
+                            || fam_rev.split(':').next() == Some(spec.task_definition.as_str())
+                    })
+            })
+            .map(|(_, td)| td.clone())
+            .ok_or_else(|| EcsError::Refused {
+                operation: "RunTask",
+                code: "ClientException".into(),
+                message: format!("Unable to find task definition '{}'", spec.task_definition),
+            })?;
+        let (cpu, memory) = (td.cpu.unwrap_or(0), td.memory.unwrap_or(0));
+        let outcome = if let Some(reason) = st.launcher.not_placed.clone() {
+            RunTaskOutcome::NotPlaced { reason }
+        } else {
+            st.launcher.next += 1;
+            let n = st.launcher.next;
+            let c = cluster(&mut st, &spec.cluster)?;
+            let host = c.instances.iter_mut().find(|ci| {
+                ci.status == InstanceStatus::Active
+                    && pin_instance.is_none_or(|p| ci.ec2_instance_id.as_deref() == Some(p))
+                    && ci.remaining.cpu.unwrap_or(0) >= cpu
+                    && ci.remaining.memory.unwrap_or(0) >= memory
+            });
+            match host {
+                None => RunTaskOutcome::NotPlaced {
+                    reason: "RESOURCE:MEMORY".into(),
+                },
+                Some(ci) => {
+                    ci.remaining.cpu = Some(ci.remaining.cpu.unwrap_or(0) - cpu);
+                    ci.remaining.memory = Some(ci.remaining.memory.unwrap_or(0) - memory);
+                    ci.running_tasks_count = Some(ci.running_tasks_count.unwrap_or(0) + 1);
+                    let host_arn = ci.arn.clone();
+                    let task_arn = format!("arn:aws:ecs:us-east-1:123456789012:task/mem/{n:08}");
+                    let mut task = Task::running(
+                        task_arn.clone(),
+                        spec.group.as_deref().or(Some("family:job")),
+                        Some(started_by),
+                    );
+                    task.container_instance_arn = Some(host_arn.clone());
+                    task.cpu = Some(cpu);
+                    task.memory = Some(memory);
+                    c.tasks.push(task);
+                    let launched = LaunchedTask {
+                        task_arn: task_arn.clone(),
+                        container_instance_arn: Some(host_arn),
+                        last_status: Some("PENDING".into()),
+                        stopped_reason: None,
+                        containers: Vec::new(),
+                    };
+                    let cluster_arn = spec.cluster.clone();
+                    st.launcher
+                        .tasks
+                        .insert(task_arn, (cluster_arn, launched.clone(), cpu, memory));
+                    RunTaskOutcome::Started(launched)
+                }
+            }
+        };
+        st.launcher
+            .by_token
+            .insert(client_token.to_string(), outcome.clone());
+        if lose {
+            return Err(lost());
+        }
+        Ok(outcome)
+    }
+
+    async fn tasks_started_by(
+        &self,
+        cluster_id: &str,
+        started_by: &str,
+    ) -> Result<Vec<LaunchedTask>, EcsError> {
+        let mut st = self.enter("ListTasks")?;
+        cluster(&mut st, cluster_id)?;
+        let found: Vec<LaunchedTask> =
+            st.launcher
+                .tasks
+                .values()
+                .filter(|(c, t, _, _)| {
+                    crate::arn::same_cluster_name(c, cluster_id)
+                        && st.clusters.values().flat_map(|c| c.tasks.iter()).any(|m| {
+                            m.arn == t.task_arn && m.started_by.as_deref() == Some(started_by)
+                        })
+                })
+                .map(|(_, t, _, _)| t.clone())
+                .collect();
+        st.calls.push("ListTasks".into());
+        if !found.is_empty() {
+            st.calls.push("DescribeTasks".into());
+        }
+        Ok(found)
+    }
+}

@@ -1,0 +1,98 @@
+//! The job store port: the job queue's table. Every write is conditional — a create only when the
+//! job id is new, a replace only when the stored `revision` is the one the caller read — so two
+//! dispatchers at once can never both move a job (and never both start it).
+//!
+//! Adapters: `autopilot_aws::DynamoJobStore` and [`crate::memory::InMemoryJobStore`] (same
+//! semantics; tests over it exercise the conditions).
+
+use std::future::Future;
+
+use thiserror::Error;
+
+use crate::job::Job;
+
+/// The jobs table's schema — the one place it is defined in code. `template.yaml` declares the
+/// same table; `tests/template.rs` keeps the two equal.
+pub mod schema {
+    /// Partition key (S): the job id.
+    pub const PARTITION_KEY: &str = "jobId";
+    /// The global secondary index over the cluster, for one Query per wake-up.
+    pub const CLUSTER_INDEX: &str = "by-cluster";
+    /// Its partition key (S): the cluster **name**.
+    pub const CLUSTER_ATTRIBUTE: &str = "cluster";
+    /// TTL attribute (N, Unix seconds): set when a job reaches a terminal state.
+    pub const TTL_ATTRIBUTE: &str = "expires_at";
+    /// Terminal jobs are kept this long for `jobs show`.
+    pub const TERMINAL_RETENTION_SECONDS: i64 = 14 * 24 * 3600;
+    /// Version attribute (N) the conditional writes compare.
+    pub const REVISION_ATTRIBUTE: &str = "revision";
+    /// State attribute (S), next to the JSON body so a console or a filter can read it.
+    pub const STATE_ATTRIBUTE: &str = "state";
+    /// The job as JSON (S).
+    pub const BODY_ATTRIBUTE: &str = "job";
+    pub const BILLING_MODE: &str = "PAY_PER_REQUEST";
+}
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum JobStoreError {
+    #[error("jobs table {operation} failed: {message}")]
+    Backend {
+        operation: &'static str,
+        message: String,
+        /// Throttling, a 5xx, a timeout: the same request may succeed later.
+        retryable: bool,
+    },
+    #[error("jobs table item {job_id} is unreadable: {message}")]
+    Corrupt { job_id: String, message: String },
+}
+
+impl JobStoreError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            JobStoreError::Backend {
+                retryable: true,
+                ..
+            }
+        )
+    }
+}
+
+/// What a conditional create found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Created {
+    Created,
+    /// A job with this id exists: the stored one (the submission is a duplicate).
+    Exists(Box<Job>),
+}
+
+/// What a conditional replace did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replaced {
+    Written,
+    /// The stored revision was not the expected one (someone else moved the job): nothing written.
+    Conflict,
+}
+
+pub trait JobStore: Send + Sync {
+    /// PutItem with `attribute_not_exists(jobId)`.
+    fn create(&self, job: &Job) -> impl Future<Output = Result<Created, JobStoreError>> + Send;
+
+    /// GetItem, strongly consistent.
+    fn get(&self, job_id: &str) -> impl Future<Output = Result<Option<Job>, JobStoreError>> + Send;
+
+    /// PutItem with `revision = expected_revision`; `job.revision` must be the next one.
+    fn replace(
+        &self,
+        job: &Job,
+        expected_revision: u64,
+    ) -> impl Future<Output = Result<Replaced, JobStoreError>> + Send;
+
+    /// Every job of a cluster (name or ARN), any state (Query on the cluster index, all pages).
+    /// The index is eventually consistent: a job written a moment ago may be missing, and a
+    /// stale copy's write fails its condition; callers re-read by id before acting.
+    fn cluster_jobs(
+        &self,
+        cluster: &str,
+    ) -> impl Future<Output = Result<Vec<Job>, JobStoreError>> + Send;
+}

@@ -1,0 +1,413 @@
+//! task-dispatcher's service over the in-memory adapters: submission, the inversion case,
+//! exactly-once launches (duplicates, lost RunTask answers with a backend that ignores
+//! `clientToken`), outcomes and retries, RunTask's failure shapes, malformed submissions.
+
+use autopilot_core::dispatch::{DispatchConfig, DispatchError, Dispatcher, JobAction};
+use autopilot_core::drain::drainer::STOP_REASON;
+use autopilot_core::events::TaskStateChange;
+use autopilot_core::job::{Job, JobState};
+use autopilot_core::memory::{InMemoryCapacityStore, InMemoryEcs, InMemoryJobStore};
+use autopilot_core::model::{ContainerInstance, InstanceStatus, Resources, TaskDefinition};
+use autopilot_core::ports::EcsError;
+use serde_json::{json, Value};
+
+const CLUSTER: &str = "arn:aws:ecs:us-east-1:123456789012:cluster/batch";
+const HOST: &str = "arn:aws:ecs:us-east-1:123456789012:container-instance/batch/h1";
+
+type D = Dispatcher<InMemoryJobStore, InMemoryEcs, InMemoryCapacityStore>;
+
+fn td(name: &str, memory: i64) -> TaskDefinition {
+    TaskDefinition {
+        arn: format!("arn:aws:ecs:us-east-1:123456789012:task-definition/{name}:1"),
+        cpu: Some(0),
+        memory: Some(memory),
+        ..TaskDefinition::default()
+    }
+}
+
+/// One 4096 MiB host with `free` MiB free.
+fn dispatcher(free: i64) -> D {
+    let ecs = InMemoryEcs::new();
+    ecs.add_cluster(CLUSTER);
+    let mut ci = ContainerInstance::new(HOST, InstanceStatus::Active);
+    ci.ec2_instance_id = Some("i-1".into());
+    ci.agent_connected = Some(true);
+    ci.registered = Resources {
+        cpu: Some(4096),
+        memory: Some(4096),
+        ..Resources::default()
+    };
+    ci.remaining = Resources {
+        cpu: Some(4096),
+        memory: Some(free),
+        ..Resources::default()
+    };
+    ecs.add_instance(CLUSTER, ci);
+    for (name, mem) in [("work", 1024), ("big", 16384)] {
+        let t = td(name, mem);
+        ecs.add_task_definition(TaskDefinition {
+            arn: name.into(),
+            ..t.clone()
+        });
+        ecs.add_task_definition(t);
+    }
+    Dispatcher::new(
+        InMemoryJobStore::new(),
+        ecs,
+        None,
+        DispatchConfig {
+            jobs_table: "jobs".into(),
+            capacity_table: None,
+            daemon_services: Vec::new(),
+            clusters: Default::default(),
+        },
+    )
+}
+
+fn job(id: &str, priority: i64) -> Value {
+    json!({"jobId": id, "cluster": "batch", "taskDefinition": "work", "priority": priority})
+}
+
+fn set_free(d: &D, free: i64) {
+    d.ecs()
+        .update_instance(CLUSTER, HOST, |ci| ci.remaining.memory = Some(free));
+}
+
+fn stored(d: &D, id: &str) -> Job {
+    d.store().job(id).expect("stored")
+}
+
+fn stopped_event(task_arn: &str, started_by: &str, exit: i32, reason: &str) -> TaskStateChange {
+    serde_json::from_value(json!({
+        "clusterArn": CLUSTER, "taskArn": task_arn, "lastStatus": "STOPPED",
+        "desiredStatus": "STOPPED", "startedBy": started_by, "stoppedReason": reason,
+        "containers": [{"name": "app", "exitCode": exit}], "version": 3
+    }))
+    .expect("event")
+}
+
+#[tokio::test]
+async fn inversion_fixed_exactly_one_run_task_and_it_is_the_high_jobs() {
+    let d = dispatcher(0);
+    for i in 0..10 {
+        d.submit(job(&format!("low{i}"), 1), 100 + i)
+            .await
+            .expect("submit");
+    }
+    d.submit(job("high", 9), 200).await.expect("submit");
+    assert!(d.ecs().run_task_calls().is_empty(), "the cluster is full");
+    // A task stops (not ours) and frees room for one job.
+    set_free(&d, 1024);
+    let other: TaskStateChange = serde_json::from_value(json!({
+        "clusterArn": CLUSTER, "taskArn": "arn:aws:ecs:us-east-1:123456789012:task/batch/x",
+        "lastStatus": "STOPPED", "startedBy": "someone"
+    }))
+    .expect("event");
+    let started = std::time::Instant::now();
+    let report = d
+        .on_task_event(&other, 300)
+        .await
+        .expect("wake")
+        .expect("woke");
+    // Dispatch latency in process (in memory): freed-slot event → RunTask made, 11 jobs queued.
+    eprintln!("freed slot → RunTask in memory: {:?}", started.elapsed());
+    let calls = d.ecs().run_task_calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0].client_token, "high/1");
+    assert_eq!(calls[0].started_by, "ecs-autopilot/high/1");
+    assert_eq!(calls[0].pin_instance.as_deref(), Some("i-1"));
+    assert_eq!(stored(&d, "high").state, JobState::Running);
+    assert_eq!(report.queue_depth, 11);
+    assert_eq!(report.head_job.as_deref(), Some("high"));
+    assert_eq!(report.head_wait_seconds, Some(100));
+    let low0 = report
+        .jobs
+        .iter()
+        .find(|j| j.job_id == "low0")
+        .expect("low0");
+    assert_eq!(low0.action, JobAction::Waiting);
+    assert!((0..10).all(|i| stored(&d, &format!("low{i}")).state == JobState::Queued));
+}
+
+#[tokio::test]
+async fn the_same_submission_twice_is_one_job_and_the_same_wake_up_twice_one_task() {
+    let d = dispatcher(4096);
+    let (first, _) = d.submit(job("j", 1), 10).await.expect("submit");
+    let (second, wake) = d.submit(job("j", 1), 11).await.expect("submit");
+    assert!(!first.duplicate && second.duplicate && wake.is_none());
+    assert_eq!(d.store().all().len(), 1);
+    d.wake(CLUSTER, "instance-event", 12).await.expect("wake");
+    d.wake(CLUSTER, "instance-event", 12).await.expect("wake");
+    assert_eq!(d.ecs().launched_tasks().len(), 1);
+    assert_eq!(d.ecs().run_task_calls().len(), 1);
+}
+
+#[tokio::test]
+async fn a_lost_run_task_answer_then_a_retry_is_still_exactly_one_task() {
+    let d = dispatcher(4096);
+    d.ecs().ignore_client_token(); // like moto: only the reconcile protects
+    set_free(&d, 0);
+    d.submit(job("j", 1), 10)
+        .await
+        .expect("stored; no room yet");
+    set_free(&d, 4096);
+    d.ecs().lose_run_task_responses(1);
+    let err = d
+        .wake(CLUSTER, "instance-event", 20)
+        .await
+        .expect_err("the invocation fails");
+    assert!(err.is_retryable(), "{err}");
+    assert_eq!(stored(&d, "j").state, JobState::Starting);
+    // The retried invocation reconciles by startedBy and does not RunTask again.
+    let report = d.wake(CLUSTER, "submit", 70).await.expect("retry");
+    assert_eq!(d.ecs().launched_tasks().len(), 1);
+    assert_eq!(d.ecs().run_task_calls().len(), 1);
+    let j = stored(&d, "j");
+    assert_eq!((j.state, j.attempts, j.launches), (JobState::Running, 1, 1));
+    assert!(report
+        .jobs
+        .iter()
+        .any(|r| r.action == JobAction::Reconciled));
+}
+
+#[tokio::test]
+async fn a_starting_job_without_a_task_is_relaunched_with_the_same_token() {
+    let d = dispatcher(4096);
+    d.ecs().fail(
+        "RunTask",
+        EcsError::Api {
+            operation: "RunTask",
+            message: "timeout before it acted".into(),
+        },
+    );
+    let (stored_job, wake) = d.submit(job("j", 1), 10).await.expect("stored");
+    assert!(
+        !stored_job.duplicate && wake.is_none(),
+        "the failed wake-up is logged, not returned"
+    );
+    assert_eq!(stored(&d, "j").state, JobState::Starting);
+    d.ecs().clear_failures();
+    // ECS has no task for launch 1: the retry runs it again under the same token.
+    d.wake(CLUSTER, "submit", 70).await.expect("retry");
+    let calls = d.ecs().run_task_calls();
+    assert_eq!(
+        calls.len(),
+        1,
+        "the failed call never reached the fake's launcher"
+    );
+    assert_eq!(calls[0].client_token, "j/1");
+    assert_eq!(d.ecs().launched_tasks().len(), 1);
+    let j = stored(&d, "j");
+    assert_eq!((j.state, j.attempts, j.launches), (JobState::Running, 1, 1));
+}
+
+#[tokio::test]
+async fn exit_zero_succeeds_and_exit_one_with_two_attempts_runs_twice_then_fails() {
+    let d = dispatcher(4096);
+    d.submit(job("ok", 1), 10).await.expect("submit");
+    let mut bad = job("bad", 1);
+    bad["maxAttempts"] = json!(2);
+    d.submit(bad, 11).await.expect("submit");
+    let ok = stored(&d, "ok");
+    let ok_task = ok.task_arn.clone().expect("started");
+    d.ecs().stop_launched(
+        &ok_task,
+        &[("app", 0)],
+        "Essential container in task exited",
+    );
+    d.on_task_event(&stopped_event(&ok_task, &ok.started_by(1), 0, "done"), 20)
+        .await
+        .expect("event");
+    assert_eq!(stored(&d, "ok").state, JobState::Succeeded);
+
+    let b = stored(&d, "bad");
+    let t1 = b.task_arn.clone().expect("started");
+    d.ecs()
+        .stop_launched(&t1, &[("app", 1)], "Essential container in task exited");
+    let ev = stopped_event(
+        &t1,
+        &b.started_by(1),
+        1,
+        "Essential container in task exited",
+    );
+    d.on_task_event(&ev, 30).await.expect("event");
+    let b = stored(&d, "bad");
+    assert_eq!(b.state, JobState::Queued);
+    assert_eq!(b.not_before, Some(60), "30 s backoff");
+    assert_eq!(b.submitted_at, 11, "keeps its place");
+    // The same event again changes nothing.
+    d.on_task_event(&ev, 31).await.expect("duplicate");
+    assert_eq!(stored(&d, "bad").revision, b.revision);
+    d.wake(CLUSTER, "schedule", 59).await.expect("backoff");
+    assert_eq!(d.ecs().run_task_calls().len(), 2);
+    d.wake(CLUSTER, "schedule", 60).await.expect("retry");
+    let b = stored(&d, "bad");
+    assert_eq!((b.state, b.attempts), (JobState::Running, 2));
+    let t2 = b.task_arn.clone().expect("second run");
+    assert_ne!(t1, t2);
+    d.ecs()
+        .stop_launched(&t2, &[("app", 1)], "Essential container in task exited");
+    d.on_task_event(
+        &stopped_event(
+            &t2,
+            &b.started_by(2),
+            1,
+            "Essential container in task exited",
+        ),
+        90,
+    )
+    .await
+    .expect("event");
+    let b = stored(&d, "bad");
+    assert_eq!(b.state, JobState::Failed);
+    assert_eq!(b.exit_codes, ["app=1"]);
+    assert!(
+        b.reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("exit codes app=1"),
+        "{b:?}"
+    );
+    assert_eq!(d.ecs().run_task_calls().len(), 3);
+}
+
+#[tokio::test]
+async fn a_task_the_drainer_stopped_is_requeued_without_using_an_attempt() {
+    let d = dispatcher(4096);
+    d.submit(job("j", 1), 10).await.expect("submit");
+    let j = stored(&d, "j");
+    let t = j.task_arn.clone().expect("started");
+    // Room is gone while the host drains: the job waits QUEUED.
+    d.ecs().stop_launched(&t, &[("app", 137)], STOP_REASON);
+    set_free(&d, 0);
+    d.on_task_event(&stopped_event(&t, &j.started_by(1), 137, STOP_REASON), 20)
+        .await
+        .expect("event");
+    let j = stored(&d, "j");
+    assert_eq!((j.state, j.attempts), (JobState::Queued, 0));
+    assert_eq!(j.not_before, None);
+}
+
+#[tokio::test]
+async fn run_task_failure_shapes_are_told_apart() {
+    // failures[] → QUEUED in place, no attempt used.
+    let d = dispatcher(4096);
+    d.ecs().refuse_placement(Some("RESOURCE:MEMORY"));
+    d.submit(job("j", 1), 10).await.expect("submit");
+    let j = stored(&d, "j");
+    assert_eq!((j.state, j.attempts, j.launches), (JobState::Queued, 0, 1));
+    assert_eq!(j.queued_at, 10, "the wait clock is kept");
+    // PROVISIONING cap exception → QUEUED too.
+    d.ecs().refuse_placement(None);
+    d.ecs().fail(
+        "RunTask",
+        EcsError::Refused {
+            operation: "RunTask",
+            code: "ClientException".into(),
+            message: "Too many tasks in PROVISIONING state".into(),
+        },
+    );
+    d.wake(CLUSTER, "schedule", 20).await.expect("wake");
+    assert_eq!(stored(&d, "j").state, JobState::Queued);
+    // An invalid request → FAILED with the reason.
+    d.ecs().fail(
+        "RunTask",
+        EcsError::Refused {
+            operation: "RunTask",
+            code: "InvalidParameterException".into(),
+            message: "TaskDefinition is inactive".into(),
+        },
+    );
+    d.wake(CLUSTER, "schedule", 30).await.expect("wake");
+    let j = stored(&d, "j");
+    assert_eq!(j.state, JobState::Failed);
+    assert!(j
+        .reason
+        .as_deref()
+        .unwrap_or("")
+        .contains("TaskDefinition is inactive"));
+    assert_eq!(j.history.len(), 7, "{:?}", j.history);
+}
+
+#[tokio::test]
+async fn malformed_submissions_fail_clearly_and_write_nothing() {
+    let d = dispatcher(4096);
+    let cases = [
+        (json!({"cluster": "batch"}), "taskDefinition is required"),
+        (
+            json!({"cluster": "batch", "taskDefinition": "work", "priority": -3}),
+            "priority",
+        ),
+        (
+            json!({"cluster": "nope", "taskDefinition": "work"}),
+            "unknown cluster",
+        ),
+        (
+            json!({"cluster": "batch", "taskDefinition": "missing"}),
+            "task definition missing",
+        ),
+        (json!([1, 2]), "invalid job"),
+    ];
+    for (v, needle) in cases {
+        let err = d.submit(v.clone(), 1).await.expect_err("refused");
+        assert!(matches!(err, DispatchError::Invalid(_)), "{v}: {err:?}");
+        assert!(!err.is_retryable());
+        assert!(err.to_string().contains(needle), "{v}: {err}");
+    }
+    assert!(d.store().all().is_empty());
+    assert_eq!(d.store().requests("PutItem"), 0);
+}
+
+#[tokio::test]
+async fn a_job_bigger_than_every_host_never_starts_and_expires_with_the_reason() {
+    let d = dispatcher(512);
+    d.submit(
+        json!({"jobId": "huge", "cluster": "batch", "taskDefinition": "big", "maxWaitSeconds": 60}),
+        0,
+    )
+    .await
+    .expect("submit");
+    let mut two = job("two", 1);
+    two["maxWaitSeconds"] = json!(60);
+    d.submit(two, 0).await.expect("submit");
+    d.wake(CLUSTER, "schedule", 59).await.expect("wake");
+    assert!(d.ecs().run_task_calls().is_empty());
+    d.wake(CLUSTER, "schedule", 60).await.expect("wake");
+    let huge = stored(&d, "huge");
+    assert_eq!(huge.state, JobState::Expired);
+    assert!(huge
+        .reason
+        .as_deref()
+        .unwrap_or("")
+        .contains("never fits: needs 16384 MiB"));
+    let two = stored(&d, "two");
+    assert_eq!(two.state, JobState::Expired);
+    assert_eq!(
+        two.reason.as_deref(),
+        Some(
+            "waited 60 s (maxWaitSeconds 60): no host has 1024 MiB memory free; \
+             the largest free is 512 MiB on i-1"
+        )
+    );
+}
+
+#[tokio::test]
+async fn cancel_stops_nothing_for_a_queued_job_and_a_wake_up_costs_one_query() {
+    let d = dispatcher(0);
+    d.submit(job("j", 1), 0).await.expect("submit");
+    d.store().clear_requests();
+    d.ecs().clear_calls();
+    d.wake(CLUSTER, "instance-event", 5).await.expect("wake");
+    assert_eq!(d.store().requests("Query"), 1);
+    assert_eq!(d.store().requests("PutItem"), 0, "waiting writes nothing");
+    assert_eq!(
+        d.ecs().calls(),
+        ["ListContainerInstances", "DescribeContainerInstances"]
+    );
+    let c = d.cancel("j", 6).await.expect("cancel");
+    assert_eq!(c.state, JobState::Cancelled);
+    assert_eq!(d.ecs().count_calls("StopTask"), 0);
+    set_free(&d, 4096);
+    d.wake(CLUSTER, "instance-event", 7).await.expect("wake");
+    assert!(d.ecs().run_task_calls().is_empty());
+}

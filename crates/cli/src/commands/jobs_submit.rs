@@ -1,0 +1,125 @@
+//! `jobs submit`: validates a job and stores it QUEUED in the jobs table (the same checks and
+//! the same conditional create as the function's `{"action": "submit"}`). It does not start it:
+//! task-dispatcher does, on its next event or its one-minute sweep.
+
+use aws_config::SdkConfig;
+use clap::Args;
+use serde_json::{json, Map, Value};
+
+use super::JobsArgs;
+use crate::{render, CliError, EXIT_OK};
+
+#[derive(Debug, Args)]
+pub struct JobsSubmit {
+    #[command(flatten)]
+    pub jobs: JobsArgs,
+    /// Cluster name or ARN.
+    #[arg(long)]
+    pub cluster: String,
+    /// Task definition (family, family:revision or ARN).
+    #[arg(long)]
+    pub task_definition: String,
+    /// Job id (idempotent: the same id twice is one job); generated when absent.
+    #[arg(long)]
+    pub job_id: Option<String>,
+    /// Priority, an integer ≥ 0; higher first (a negative value is refused by the job's checks).
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub priority: i64,
+    /// Expire the job if it waited this long.
+    #[arg(long)]
+    pub max_wait_seconds: Option<i64>,
+    /// Runs before FAILED (1–10).
+    #[arg(long)]
+    pub max_attempts: Option<i64>,
+    /// Placement constraint, repeatable: `memberOf:EXPRESSION` or `distinctInstance`.
+    #[arg(long = "constraint")]
+    pub constraints: Vec<String>,
+    /// Placement strategy, repeatable: `binpack:memory`, `spread:attribute:NAME`, `random`, ...
+    #[arg(long = "strategy")]
+    pub strategies: Vec<String>,
+    /// RunTask `group`.
+    #[arg(long)]
+    pub group: Option<String>,
+    /// RunTask `launchType`.
+    #[arg(long)]
+    pub launch_type: Option<String>,
+    /// RunTask `overrides`, as RunTask's JSON.
+    #[arg(long)]
+    pub overrides: Option<String>,
+    /// Tag `KEY=VALUE`, repeatable.
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+}
+
+impl JobsSubmit {
+    /// The submission as the function receives it (`job` of `{"action": "submit"}`).
+    pub fn submission(&self) -> Result<Value, CliError> {
+        let mut job = Map::new();
+        job.insert("cluster".into(), json!(self.cluster));
+        job.insert("taskDefinition".into(), json!(self.task_definition));
+        job.insert("priority".into(), json!(self.priority));
+        if let Some(id) = &self.job_id {
+            job.insert("jobId".into(), json!(id));
+        }
+        if let Some(w) = self.max_wait_seconds {
+            job.insert("maxWaitSeconds".into(), json!(w));
+        }
+        if let Some(a) = self.max_attempts {
+            job.insert("maxAttempts".into(), json!(a));
+        }
+        if !self.constraints.is_empty() {
+            let list: Vec<Value> = self
+                .constraints
+                .iter()
+                .map(|c| match c.split_once(':') {
+                    Some((kind, expr)) => json!({"type": kind, "expression": expr}),
+                    None => json!({"type": c}),
+                })
+                .collect();
+            job.insert("placementConstraints".into(), Value::Array(list));
+        }
+        if !self.strategies.is_empty() {
+            let list: Vec<Value> = self
+                .strategies
+                .iter()
+                .map(|s| match s.split_once(':') {
+                    Some((kind, field)) => json!({"type": kind, "field": field}),
+                    None => json!({"type": s}),
+                })
+                .collect();
+            job.insert("placementStrategy".into(), Value::Array(list));
+        }
+        if let Some(g) = &self.group {
+            job.insert("group".into(), json!(g));
+        }
+        if let Some(l) = &self.launch_type {
+            job.insert("launchType".into(), json!(l));
+        }
+        if let Some(o) = &self.overrides {
+            let v: Value = serde_json::from_str(o)
+                .map_err(|e| CliError::Usage(format!("--overrides is not JSON: {e}")))?;
+            job.insert("overrides".into(), v);
+        }
+        if !self.tags.is_empty() {
+            let mut list = Vec::new();
+            for t in &self.tags {
+                let (k, v) = t
+                    .split_once('=')
+                    .ok_or_else(|| CliError::Usage(format!("--tag {t:?} is not KEY=VALUE")))?;
+                list.push(json!({"key": k, "value": v}));
+            }
+            job.insert("tags".into(), Value::Array(list));
+        }
+        Ok(Value::Object(job))
+    }
+
+    pub async fn run(&self, sdk: &SdkConfig, out: &mut String) -> Result<u8, CliError> {
+        let submission = self.submission()?;
+        let dispatcher = self.jobs.dispatcher(sdk, None);
+        let result = dispatcher
+            .enqueue(submission, autopilot_core::clock::unix_now())
+            .await?;
+        render::submitted(out, &result, self.jobs.json);
+        Ok(EXIT_OK)
+    }
+}

@@ -1,0 +1,414 @@
+//! task-dispatcher against moto: the real handler, the DynamoDB job store and RunTask through the
+//! SDK. Hosts come from ECS (no capacity table). moto's gaps, worked around in the test bed
+//! (tests/moto_server.py) and named here:
+//! - moto ignores RunTask's `clientToken`: exactly-once rests on the dispatcher's reconcile
+//!   (ListTasks by `startedBy`) — the lost-answer test proves it on moto;
+//! - a lost RunTask answer is made by the bed's wrapper of moto's RunTask handler (it acts, then
+//!   answers HTTP 500: `lose_run_task_responses`); RunTask is sent without SDK retries;
+//! - moto cannot set task exit codes: the bed sets them on moto's task model (`finish_task`)
+//!   after a real StopTask has freed the room;
+//! - tasks are pinned (moto otherwise advances a task one status per Describe);
+//! - moto ignores placement constraints, so the host pin is not checked by moto (every test has
+//!   one host, where the pin and moto agree).
+
+use autopilot_aws::{AwsEcs, CallCounter, DynamoCapacityStore, DynamoJobStore};
+use autopilot_core::dispatch::{DispatchConfig, Dispatcher};
+use autopilot_core::job::JobState;
+use autopilot_core::ports::JobStore;
+use integration_tests::fixtures::{error_type, scheduled_event};
+use integration_tests::{EcsFixture, Moto};
+use serde_json::{json, Value};
+use task_dispatcher::handle;
+
+const TABLE: &str = "ecs-autopilot-jobs";
+const NOW: i64 = 1_800_000_000;
+/// moto registers every host with 7482 MiB: two tasks of half fill it.
+const HALF: i32 = 3741;
+
+type D = Dispatcher<DynamoJobStore, AwsEcs, DynamoCapacityStore>;
+
+struct Bed<'a> {
+    fx: EcsFixture<'a>,
+    host: String,
+    dispatcher: D,
+    calls: CallCounter,
+}
+
+async fn register(fx: &EcsFixture<'_>, family: &str, memory: i32) -> String {
+    fx.ecs
+        .register_task_definition()
+        .family(family)
+        .container_definitions(
+            aws_sdk_ecs::types::ContainerDefinition::builder()
+                .name("app")
+                .image("public.ecr.aws/docker/library/busybox:latest")
+                .memory(memory)
+                .essential(true)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("register task definition")
+        .task_definition()
+        .and_then(|t| t.task_definition_arn())
+        .expect("arn")
+        .to_string()
+}
+
+async fn bed(moto: &Moto) -> Bed<'_> {
+    moto.pin_ecs_tasks();
+    let (fx, hosts) = EcsFixture::with_hosts(moto, "batch", 1).await;
+    register(&fx, "job", HALF).await;
+    register(&fx, "filler", HALF).await;
+    register(&fx, "huge", 16_000).await;
+    let clients = moto.counted_clients();
+    let store = DynamoJobStore::new(clients.dynamodb, TABLE);
+    store.create_table().await.expect("create jobs table");
+    let dispatcher = Dispatcher::new(
+        store,
+        AwsEcs::new(clients.ecs),
+        None,
+        DispatchConfig {
+            jobs_table: TABLE.into(),
+            capacity_table: None,
+            daemon_services: Vec::new(),
+            clusters: Default::default(),
+        },
+    );
+    Bed {
+        fx,
+        host: hosts[0].clone(),
+        dispatcher,
+        calls: clients.counter,
+    }
+}
+
+fn submit(id: &str, priority: i64, extra: Value) -> Value {
+    let mut job =
+        json!({"jobId": id, "cluster": "batch", "taskDefinition": "job", "priority": priority});
+    if let (Some(j), Value::Object(e)) = (job.as_object_mut(), extra) {
+        j.extend(e);
+    }
+    json!({"action": "submit", "job": job})
+}
+
+fn run_task_calls(moto: &Moto) -> Vec<Value> {
+    moto.command(json!({"op": "run_task_calls"}))["calls"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+async fn job_state(b: &Bed<'_>, id: &str) -> autopilot_core::job::Job {
+    b.dispatcher
+        .store()
+        .get(id)
+        .await
+        .expect("get")
+        .expect("stored")
+}
+
+/// A task event of a task of this cluster.
+fn task_event(
+    b: &Bed<'_>,
+    task_arn: &str,
+    last: &str,
+    started_by: Option<&str>,
+    exit: Option<i32>,
+) -> Value {
+    let mut detail = json!({
+        "clusterArn": b.fx.cluster_arn, "taskArn": task_arn, "containerInstanceArn": b.host,
+        "lastStatus": last, "desiredStatus": if last == "STOPPED" { "STOPPED" } else { "RUNNING" },
+        "launchType": "EC2", "version": 2
+    });
+    if let Some(s) = started_by {
+        detail["startedBy"] = json!(s);
+    }
+    if let Some(code) = exit {
+        detail["containers"] = json!([{"name": "app", "exitCode": code, "lastStatus": "STOPPED"}]);
+        detail["stoppedReason"] = json!("Essential container in task exited");
+    }
+    integration_tests::fixtures::ecs_event("ECS Task State Change", detail)
+}
+
+/// StopTask (frees the room in moto), then the exit code on moto's model, then the event.
+async fn finish(b: &Bed<'_>, moto: &Moto, id: &str, exit: i32) {
+    let job = job_state(b, id).await;
+    let task = job.task_arn.clone().expect("a task");
+    b.fx.stop_task(&task).await;
+    moto.command(
+        json!({"op": "finish_task", "cluster": "batch", "task": task, "exit_code": exit,
+                        "reason": "Essential container in task exited"}),
+    );
+    let started_by = job.started_by(job.launches);
+    handle(
+        &b.dispatcher,
+        task_event(b, &task, "STOPPED", Some(&started_by), Some(exit)),
+        NOW + 100,
+    )
+    .await
+    .expect("outcome");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inversion_fixed_exactly_one_run_task_and_it_is_the_high_jobs() {
+    let moto = Moto::start();
+    let b = bed(&moto).await;
+    // A full cluster: two fillers take the host's 7482 MiB.
+    let f1 =
+        b.fx.start_task("filler", &b.host, "family:filler", None)
+            .await;
+    b.fx.start_task("filler", &b.host, "family:filler", None)
+        .await;
+    for i in 0..10 {
+        handle(
+            &b.dispatcher,
+            submit(&format!("low{i}"), 1, json!({})),
+            NOW + i,
+        )
+        .await
+        .expect("submit");
+    }
+    handle(&b.dispatcher, submit("high", 9, json!({})), NOW + 20)
+        .await
+        .expect("submit");
+    assert!(
+        run_task_calls(&moto).is_empty(),
+        "no room: no RunTask at all"
+    );
+    // A filler stops: room for one job.
+    b.fx.stop_task(&f1).await;
+    b.calls.reset();
+    let started = std::time::Instant::now();
+    let r = handle(
+        &b.dispatcher,
+        task_event(&b, &f1, "STOPPED", None, None),
+        NOW + 30,
+    )
+    .await
+    .expect("wake");
+    // What a wake-up that starts one job costs (reported in the README): one Query, the hosts
+    // from ECS (List + Describe), two conditional PutItems, one RunTask; no GetItem.
+    eprintln!(
+        "freed slot → RunTask answered, on moto: {:?}",
+        started.elapsed()
+    );
+    let snapshot = b.calls.snapshot();
+    eprintln!("calls for a wake-up that starts one of 11 queued jobs: {snapshot:?}");
+    assert_eq!(
+        snapshot.into_iter().collect::<Vec<_>>(),
+        [
+            ("DescribeContainerInstances".to_string(), 1),
+            ("ListContainerInstances".to_string(), 1),
+            ("PutItem".to_string(), 2),
+            ("Query".to_string(), 1),
+            ("RunTask".to_string(), 1),
+        ]
+    );
+    let calls = run_task_calls(&moto);
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0]["startedBy"], "ecs-autopilot/high/1");
+    assert_eq!(calls[0]["clientToken"], "high/1");
+    assert_eq!(job_state(&b, "high").await.state, JobState::Running);
+    for i in 0..10 {
+        assert_eq!(
+            job_state(&b, &format!("low{i}")).await.state,
+            JobState::Queued
+        );
+    }
+    let wake = &r.wakes[0];
+    assert_eq!((wake.queue_depth, wake.started), (11, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_submission_twice_is_one_job_and_the_same_event_twice_no_second_task() {
+    let moto = Moto::start();
+    let b = bed(&moto).await;
+    let first = handle(&b.dispatcher, submit("once", 1, json!({})), NOW)
+        .await
+        .expect("submit");
+    let again = handle(&b.dispatcher, submit("once", 1, json!({})), NOW + 1)
+        .await
+        .expect("submit");
+    assert!(!first.submitted.expect("first").duplicate);
+    assert!(again.submitted.expect("again").duplicate);
+    let event = integration_tests::fixtures::instance_event(&b.fx.cluster_arn, &b.host, "ACTIVE");
+    handle(&b.dispatcher, event.clone(), NOW + 2)
+        .await
+        .expect("wake");
+    handle(&b.dispatcher, event, NOW + 2)
+        .await
+        .expect("wake again");
+    assert_eq!(run_task_calls(&moto).len(), 1);
+    let listed =
+        b.fx.ecs
+            .list_tasks()
+            .cluster("batch")
+            .started_by("ecs-autopilot/once/1")
+            .send()
+            .await
+            .expect("list");
+    assert_eq!(listed.task_arns().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_task_acting_but_its_answer_lost_then_the_event_retried_is_one_task() {
+    let moto = Moto::start();
+    let b = bed(&moto).await;
+    // Full: the job is stored and waits.
+    let f1 =
+        b.fx.start_task("filler", &b.host, "family:filler", None)
+            .await;
+    b.fx.start_task("filler", &b.host, "family:filler", None)
+        .await;
+    handle(&b.dispatcher, submit("lost", 1, json!({})), NOW)
+        .await
+        .expect("submit");
+    assert!(run_task_calls(&moto).is_empty());
+    // Room frees; the wake-up's RunTask acts but its answer is lost.
+    b.fx.stop_task(&f1).await;
+    moto.command(json!({"op": "lose_run_task_responses", "count": 1}));
+    let event = task_event(&b, &f1, "STOPPED", None, None);
+    let err = handle(&b.dispatcher, event.clone(), NOW + 10)
+        .await
+        .expect_err("the invocation fails: RunTask's answer is unknown");
+    assert_eq!(error_type(err), "DispatchFailed");
+    assert_eq!(job_state(&b, "lost").await.state, JobState::Starting);
+    // Lambda retries the same event: the dispatcher finds the task by startedBy.
+    let r = handle(&b.dispatcher, event, NOW + 70).await.expect("retry");
+    let reconciled = r.wakes[0]
+        .jobs
+        .iter()
+        .find(|j| j.job_id == "lost")
+        .expect("lost reported");
+    assert_eq!(
+        reconciled.action,
+        autopilot_core::dispatch::JobAction::Reconciled
+    );
+    let calls = run_task_calls(&moto);
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0]["lost"], true);
+    let job = job_state(&b, "lost").await;
+    assert_eq!(
+        (job.state, job.attempts, job.launches),
+        (JobState::Running, 1, 1)
+    );
+    let listed =
+        b.fx.ecs
+            .list_tasks()
+            .cluster("batch")
+            .started_by("ecs-autopilot/lost/1")
+            .send()
+            .await
+            .expect("list");
+    assert_eq!(listed.task_arns().len(), 1, "exactly one task on moto");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_zero_succeeds_and_exit_one_with_two_attempts_runs_twice_then_fails() {
+    let moto = Moto::start();
+    let b = bed(&moto).await;
+    handle(&b.dispatcher, submit("ok", 1, json!({})), NOW)
+        .await
+        .expect("submit");
+    finish(&b, &moto, "ok", 0).await;
+    assert_eq!(job_state(&b, "ok").await.state, JobState::Succeeded);
+
+    handle(
+        &b.dispatcher,
+        submit("bad", 1, json!({"maxAttempts": 2})),
+        NOW,
+    )
+    .await
+    .expect("submit");
+    finish(&b, &moto, "bad", 1).await;
+    let job = job_state(&b, "bad").await;
+    assert_eq!((job.state, job.attempts), (JobState::Queued, 1));
+    let retry_at = job.not_before.expect("backoff");
+    handle(&b.dispatcher, scheduled_event(), retry_at)
+        .await
+        .expect("sweep");
+    assert_eq!(job_state(&b, "bad").await.state, JobState::Running);
+    finish(&b, &moto, "bad", 1).await;
+    let job = job_state(&b, "bad").await;
+    assert_eq!(job.state, JobState::Failed);
+    assert_eq!(job.attempts, 2);
+    assert_eq!(job.exit_codes, ["app=1"]);
+    assert!(
+        job.reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("exit codes app=1"),
+        "{job:?}"
+    );
+    let runs: Vec<Value> = run_task_calls(&moto)
+        .into_iter()
+        .filter(|c| c["startedBy"].as_str().unwrap_or("").contains("/bad/"))
+        .collect();
+    assert_eq!(runs.len(), 2, "run twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_submissions_are_a_clear_error_and_write_nothing() {
+    let moto = Moto::start();
+    let b = bed(&moto).await;
+    let cases = [
+        json!("{not json"),
+        json!({"action": "submit", "job": {"cluster": "batch"}}),
+        json!({"action": "submit", "job": {"cluster": "batch", "taskDefinition": "job", "priority": -1}}),
+        json!({"action": "submit", "job": {"cluster": "nowhere", "taskDefinition": "job"}}),
+        json!({"action": "submit", "job": {"cluster": "batch", "taskDefinition": "nope"}}),
+    ];
+    b.calls.reset();
+    for c in cases {
+        let err = handle(&b.dispatcher, c.clone(), NOW)
+            .await
+            .expect_err("refused");
+        assert_eq!(error_type(err), "InvalidJob", "{c}");
+    }
+    assert_eq!(b.calls.get("PutItem"), 0, "nothing written");
+    let scan = moto
+        .dynamodb()
+        .scan()
+        .table_name(TABLE)
+        .send()
+        .await
+        .expect("scan");
+    assert_eq!(scan.count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_bigger_than_every_host_never_starts_and_a_waiting_job_expires() {
+    let moto = Moto::start();
+    let b = bed(&moto).await;
+    b.fx.start_task("filler", &b.host, "family:filler", None)
+        .await;
+    b.fx.start_task("filler", &b.host, "family:filler", None)
+        .await;
+    let huge = json!({"action": "submit", "job": {"jobId": "huge", "cluster": "batch", "taskDefinition": "huge"}});
+    handle(&b.dispatcher, huge, NOW).await.expect("submit");
+    handle(
+        &b.dispatcher,
+        submit("wait", 1, json!({"maxWaitSeconds": 60})),
+        NOW,
+    )
+    .await
+    .expect("submit");
+    handle(&b.dispatcher, scheduled_event(), NOW + 60)
+        .await
+        .expect("sweep");
+    assert!(run_task_calls(&moto).is_empty());
+    let huge = job_state(&b, "huge").await;
+    assert_eq!(
+        huge.state,
+        JobState::Queued,
+        "never started, still says why (explain)"
+    );
+    let wait = job_state(&b, "wait").await;
+    assert_eq!(wait.state, JobState::Expired);
+    let reason = wait.reason.unwrap_or_default();
+    assert!(
+        reason.contains("no host has 3741 MiB memory free; the largest free is 0 MiB on i-"),
+        "{reason}"
+    );
+}
