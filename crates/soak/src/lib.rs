@@ -390,16 +390,26 @@ pub fn run(inputs: usize, seed: u64) -> Report {
             (invalid, (after - before) as usize)
         }));
 
-    let drainer = Drainer::new(
-        cluster(),
-        InMemoryLifecycle::new(),
-        InMemoryQueue::new(),
-        DrainConfig::with_queue("https://q"),
-    )
-    .with_clock(|| 1_795_327_230);
+    // The lifecycle fake keeps every call: a fresh drainer every few thousand inputs keeps each
+    // input's cost flat.
+    let new_drainer = || {
+        Drainer::new(
+            cluster(),
+            InMemoryLifecycle::new(),
+            InMemoryQueue::new(),
+            DrainConfig::with_queue("https://q"),
+        )
+        .with_clock(|| 1_795_327_230)
+    };
+    let mut drainer = new_drainer();
+    let mut handled = 0usize;
     report
         .targets
         .push(soak_target("instance-drainer", inputs, &mut rng, |rng| {
+            handled += 1;
+            if handled.is_multiple_of(4_096) {
+                drainer = new_drainer();
+            }
             let payload = input(rng);
             drainer.ecs().clear_calls();
             let lifecycle_before = drainer.autoscaling().calls().len();
