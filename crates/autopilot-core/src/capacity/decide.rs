@@ -9,7 +9,7 @@ use thiserror::Error;
 
 use crate::arn::same_cluster;
 use crate::events::{ContainerInstanceStateChange, EcsEvent, TaskStateChange};
-use crate::model::{ContainerInstance, InstanceStatus};
+use crate::model::{ContainerInstance, InstanceStatus, Task};
 use crate::record::{
     task_skip_reason, InstanceRecord, Outcome, Record, StoredVersion, TaskRecord, WriteCondition,
     STOPPED_TASK_TTL_SECS, TASK_TOMBSTONE_TTL_SECS, TOMBSTONE_TTL_SECS,
@@ -259,6 +259,30 @@ pub fn keep_registered_at(new: &mut Record, stored: Option<&Record>) {
             n.instance.registered_at = old.instance.registered_at;
         }
     }
+}
+
+/// The record of a task as the Describe API reports it (the sweep; the dispatcher without a
+/// capacity table).
+pub fn task_to_record(cluster_arn: &str, t: Task, now: i64) -> Record {
+    with_task_ttl(
+        TaskRecord {
+            cluster_arn: cluster_arn.to_string(),
+            task_arn: t.arn,
+            container_instance_arn: t.container_instance_arn,
+            group: t.group,
+            started_by: t.started_by,
+            last_status: t.last_status,
+            desired_status: t.desired_status,
+            cpu: t.cpu,
+            memory: t.memory,
+            launch_type: t.launch_type,
+            version: t.version,
+            updated_at: None,
+            tombstone: false,
+            expires_at: None,
+        },
+        now,
+    )
 }
 
 #[cfg(test)]

@@ -7,15 +7,14 @@ use std::collections::HashMap;
 use thiserror::Error;
 
 use super::{
-    instance_to_record, plan_event, state_fingerprint, task_skip_reason, with_task_ttl,
+    instance_to_record, plan_event, state_fingerprint, task_skip_reason, task_to_record,
     ClusterEntry, ClusterStatus, EventResult, Outcome, Plan, Record, RecordError, RecordKey,
-    RecorderConfig, StoredVersion, SweepReport, TaskRecord, WriteCondition, LATE_EVENT_WINDOW_SECS,
+    RecorderConfig, StoredVersion, SweepReport, WriteCondition, LATE_EVENT_WINDOW_SECS,
     TOMBSTONE_TTL_SECS,
 };
 use crate::arn::{cluster_arn_from_instance, cluster_name, same_cluster_name};
 use crate::clock::format_unix;
 use crate::events::EcsEvent;
-use crate::model::Task;
 use crate::ports::capacity_store::{CapacityStore, ItemKind, ItemQuery, StoreError};
 use crate::ports::ecs::{ClusterState, DesiredStatus, EcsError, EcsRead, DESCRIBE_MISSING};
 
@@ -480,28 +479,6 @@ impl<S: CapacityStore, E: EcsRead> CapacityRecorder<S, E> {
             Outcome::Conflict => report.conflicts += 1,
         }
     }
-}
-
-fn task_to_record(cluster_arn: &str, t: Task, now: i64) -> Record {
-    with_task_ttl(
-        TaskRecord {
-            cluster_arn: cluster_arn.to_string(),
-            task_arn: t.arn,
-            container_instance_arn: t.container_instance_arn,
-            group: t.group,
-            started_by: t.started_by,
-            last_status: t.last_status,
-            desired_status: t.desired_status,
-            cpu: t.cpu,
-            memory: t.memory,
-            launch_type: t.launch_type,
-            version: t.version,
-            updated_at: None,
-            tombstone: false,
-            expires_at: None,
-        },
-        now,
-    )
 }
 
 /// The cluster ARN a container instance ARN implies, for a cluster known by name only; the bare

@@ -11,7 +11,7 @@
 use thiserror::Error;
 
 use crate::arn::cluster_name;
-use crate::capacity::{instance_to_record, query_hosts, HostSelection, Record};
+use crate::capacity::{instance_to_record, query_hosts, task_to_record, HostSelection, Record};
 use crate::dispatch::config::DispatchConfig;
 use crate::dispatch::decide::{decide, Action, DaemonReservation, DispatchHost, Plan};
 use crate::dispatch::report::{JobAction, JobRecord, WakeReport};
@@ -295,22 +295,7 @@ where
                         }
                     }
                     for t in tasks {
-                        records.push(Record::Task(crate::record::TaskRecord {
-                            cluster_arn: cluster.to_string(),
-                            task_arn: t.arn,
-                            container_instance_arn: t.container_instance_arn,
-                            group: t.group,
-                            started_by: t.started_by,
-                            last_status: t.last_status,
-                            desired_status: t.desired_status,
-                            cpu: t.cpu,
-                            memory: t.memory,
-                            launch_type: t.launch_type,
-                            version: t.version,
-                            updated_at: None,
-                            tombstone: false,
-                            expires_at: None,
-                        }));
+                        records.push(task_to_record(cluster, t, now));
                     }
                 }
                 records
