@@ -25,6 +25,7 @@ async fn daemon_count_converges_under_thirty_percent_throttling() {
     fx.create_service("web", &td, 2, &[], false).await;
     moto.faults(json!({"throttle": 0.3, "seed": 7}));
     let clients = moto.faulty_clients();
+    let counter = clients.counter.clone();
     let rec = DaemonReconciler::new(AwsEcs::new(clients.ecs), DaemonConfig::default());
     let mut ok = false;
     for attempt in 0..ATTEMPTS {
@@ -45,6 +46,12 @@ async fn daemon_count_converges_under_thirty_percent_throttling() {
     assert!(
         injected["throttle"].as_u64().unwrap_or(0) > 0,
         "the proxy throttled: {injected}"
+    );
+    // The per-invocation `Throttles` metric counts every throttled answer on the wire.
+    assert_eq!(
+        counter.throttles(),
+        injected["throttle"].as_u64().unwrap_or(0),
+        "throttles counted as injected"
     );
     assert_eq!(fx.desired_count("logs").await, 4);
     assert_eq!(fx.desired_count("metrics").await, 4);

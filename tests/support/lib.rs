@@ -273,20 +273,11 @@ impl Moto {
                 Credentials::for_tests(),
             ))
             .build();
-        macro_rules! counted {
-            ($sdk:ident) => {
-                $sdk::Client::from_conf(
-                    $sdk::config::Builder::from(&sdk)
-                        .interceptor(counter.clone())
-                        .build(),
-                )
-            };
-        }
         CountedClients {
-            ecs: counted!(aws_sdk_ecs),
-            dynamodb: counted!(aws_sdk_dynamodb),
-            autoscaling: counted!(aws_sdk_autoscaling),
-            sqs: counted!(aws_sdk_sqs),
+            ecs: counter.ecs(&sdk),
+            dynamodb: counter.dynamodb(&sdk),
+            autoscaling: counter.autoscaling(&sdk),
+            sqs: counter.sqs(&sdk),
             counter,
         }
     }
