@@ -432,28 +432,35 @@ def install_query_key_range() -> None:
     are left to moto as they are.
     """
     import copy
+    import functools
+    import inspect
 
     from moto.dynamodb.models.table import Table
 
     original_query = Table.query
+    signature = inspect.signature(original_query)
 
-    def query(self, hash_key, range_comparison, range_objs, *args, **kwargs):
-        index_name = args[4] if len(args) > 4 else kwargs.get("index_name")
-        range_conditions = kwargs.get("range_key_conditions") or []
-        extra = {
-            k: v
-            for k, v in kwargs.items()
-            if k not in ("index_name", "consistent_read", "filter_expression",
-                         "hash_key_conditions", "range_key_conditions", "projection_expressions")
-        }
-        if index_name or not self.range_key_attr or hash_key is None or extra or len(range_conditions) > 1:
-            return original_query(self, hash_key, range_comparison, range_objs, *args, **kwargs)
-        partition = self.items.get(hash_key, {})
-        if range_comparison:
-            partition = {k: v for k, v in partition.items() if k.compare(range_comparison, range_objs)}
-        narrowed = copy.copy(self)
+    @functools.wraps(original_query)  # keeps the signature for install_dynamodb_accounting
+    def query(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        a = bound.arguments
+        table, hash_key = a["self"], a.get("hash_key")
+        if (
+            a.get("index_name")
+            or not table.range_key_attr
+            or hash_key is None
+            or a.get("filter_kwargs")
+            or len(a.get("range_key_conditions") or []) > 1
+        ):
+            return original_query(*args, **kwargs)
+        partition = table.items.get(hash_key, {})
+        if a.get("range_comparison"):
+            comparison, values = a["range_comparison"], a.get("range_objs") or []
+            partition = {k: v for k, v in partition.items() if k.compare(comparison, values)}
+        narrowed = copy.copy(table)
         narrowed.items = {hash_key: partition}
-        return original_query(narrowed, hash_key, range_comparison, range_objs, *args, **kwargs)
+        a["self"] = narrowed
+        return original_query(*bound.args, **bound.kwargs)
 
     Table.query = query
 
