@@ -1,7 +1,8 @@
 """Local AWS for ecs-autopilot's tests and demo: moto server on 127.0.0.1, on a free port.
 
 Started by the Rust test helper (tests/support/lib.rs) and by scripts/demo. Protocol:
-- On start it prints one JSON line: {"endpoint": "http://127.0.0.1:PORT"}.
+- On start it prints one JSON line: {"endpoint": "http://127.0.0.1:PORT", "proxy": "http://127.0.0.1:PORT2"}
+  (the proxy: the fault-injecting proxy below, in front of moto).
 - Then it reads JSON commands, one per line, from stdin and answers each with one JSON line:
     {"op": "run_instances", "instance_type": "t3.large", "availability_zone": "us-east-1a", "count": 2}
         -> {"instance_ids": ["i-...", ...]}   (ECS RegisterContainerInstance needs a real EC2 id in moto)
@@ -47,6 +48,8 @@ Started by the Rust test helper (tests/support/lib.rs) and by scripts/demo. Prot
     {"op": "finish_task", "cluster": "NAME", "task": "ARN", "exit_code": N, "reason": "..."}
         -> {"ok": true}   (sets moto's task model STOPPED with every container's exitCode and the
         stoppedReason: moto's API cannot set exit codes; call StopTask first to free the room)
+    {"op": "proxy_calls"} -> {"calls": {"UpdateService": N, ...}}   (requests the proxy received,
+        per operation, since moto started)
   Errors answer {"error": "..."}.
 - moto's Query is narrowed to its key range before moto's own code runs (install_query_key_range):
   stock moto sorts the whole table on every request; the answers are unchanged.
@@ -135,6 +138,8 @@ def handle(cmd: dict, ec2, endpoint: str) -> dict:
         FAULTS.update({k: v for k, v in cmd.items() if k != "op"})
         FAULT_STATS.clear()
         return {"ok": True}
+    if op == "proxy_calls":
+        return {"calls": dict(PROXY_CALLS)}
     if op == "fault_stats":
         return {"stats": dict(FAULT_STATS)}
     if op == "set_model":
@@ -224,6 +229,9 @@ def install_lifecycle_handlers() -> None:
 # "only": ["UpdateService"] or null, "limit": N or null}`; `{"op": "fault_stats"}`.
 FAULTS: dict = {}
 FAULT_STATS: dict = {}
+# Requests the proxy received, per operation (`{"op": "proxy_calls"}`): scripts/acceptance counts
+# the writes a function made through it.
+PROXY_CALLS: dict = {}
 
 
 def start_fault_proxy(target: str) -> str:
@@ -251,6 +259,8 @@ def start_fault_proxy(target: str) -> str:
             query = target_header == ""
             operation = target_header.split(".")[-1] if target_header else (
                 parse_qs(body.decode(errors="replace")).get("Action", [""])[0])
+            with lock:
+                PROXY_CALLS[operation] = PROXY_CALLS.get(operation, 0) + 1
             fault = self.pick(operation)
             if FAULTS.get("delay_ms"):
                 _time.sleep(FAULTS["delay_ms"] / 1000)
