@@ -73,6 +73,7 @@ async fn bed(moto: &Moto) -> Bed<'_> {
             capacity_table: None,
             daemon_services: Vec::new(),
             clusters: Default::default(),
+            scale_group: None,
         },
     );
     Bed {

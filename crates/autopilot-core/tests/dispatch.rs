@@ -60,6 +60,7 @@ fn dispatcher(free: i64) -> D {
             capacity_table: None,
             daemon_services: Vec::new(),
             clusters: Default::default(),
+            scale_group: None,
         },
     )
 }

@@ -15,7 +15,9 @@ use autopilot_core::dispatch::{DispatchError, Dispatcher, SubmitResult, WakeRepo
 use autopilot_core::events::{EcsEvent, EventError};
 use autopilot_core::job::Job;
 use autopilot_core::log::json_line;
-use autopilot_core::ports::{CapacityStore, EcsError, EcsRead, EcsWrite, JobStore, TaskLauncher};
+use autopilot_core::ports::{
+    CapacityStore, EcsError, EcsRead, EcsWrite, JobStore, ScaleGroup, TaskLauncher,
+};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -99,8 +101,8 @@ fn settle(mut r: Response, e: DispatchError) -> Result<Response, HandlerError> {
     }
 }
 
-pub async fn handle<S, E, C>(
-    dispatcher: &Dispatcher<S, E, C>,
+pub async fn handle<S, E, C, G>(
+    dispatcher: &Dispatcher<S, E, C, G>,
     payload: serde_json::Value,
     now: i64,
 ) -> Result<Response, HandlerError>
@@ -108,6 +110,7 @@ where
     S: JobStore,
     E: EcsRead + EcsWrite + TaskLauncher,
     C: CapacityStore,
+    G: ScaleGroup,
 {
     // A string payload is what a caller that double-encodes JSON sends: parse it once.
     let payload = match payload {
@@ -247,6 +250,7 @@ mod tests {
                 capacity_table: None,
                 daemon_services: Vec::new(),
                 clusters: Default::default(),
+                scale_group: None,
             },
         )
     }

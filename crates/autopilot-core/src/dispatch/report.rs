@@ -80,6 +80,31 @@ impl JobRecord {
     }
 }
 
+/// What the wake-up did with the owned group (`SCALE_GROUP`).
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ScaleReport {
+    pub group: String,
+    pub desired: u32,
+    pub max: u32,
+    /// Hosts coming (desired capacity not registered yet).
+    pub coming: u32,
+    /// SetDesiredCapacity made, to this value.
+    pub raised_to: Option<u32>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub at_max: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub busy: Vec<String>,
+    /// Idle hosts and since when (the stored clock).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub idle_since: std::collections::BTreeMap<String, i64>,
+    /// TerminateInstanceInAutoScalingGroup requested (decrement) for these.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub terminated: Vec<String>,
+    /// Why nothing was done (the group is missing, another writer moved the clock first, ...).
+    pub note: Option<String>,
+}
+
 /// One wake-up of one cluster.
 #[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -94,6 +119,8 @@ pub struct WakeReport {
     pub hosts: usize,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub jobs: Vec<JobRecord>,
+    /// The owned group's move (only for `SCALE_GROUP`'s cluster).
+    pub scale: Option<ScaleReport>,
     /// Retryable failures: the invocation fails after the report is logged.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
@@ -116,6 +143,9 @@ impl WakeReport {
         }
         for j in &self.jobs {
             crate::log::json_line("INFO", "task-dispatcher decision", j);
+        }
+        if let Some(scale) = &self.scale {
+            crate::log::json_line("INFO", "task-dispatcher scale group", scale);
         }
         crate::log::json_line(
             if self.errors.is_empty() {

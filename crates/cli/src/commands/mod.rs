@@ -165,6 +165,7 @@ impl JobsArgs {
                 capacity_table,
                 daemon_services: Vec::new(),
                 clusters: Default::default(),
+                scale_group: None,
             },
         )
     }
