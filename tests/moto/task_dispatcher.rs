@@ -465,10 +465,16 @@ async fn owned_group_scales_from_zero_for_one_job_and_back_to_zero() {
     handle(&d, job, NOW).await.expect("submit");
     assert_eq!(desired().await, 1, "one job, empty group: desired 1, not 2");
     for i in 1..=3 {
-        handle(&d, scheduled_event(), NOW + 10 * i).await.expect("sweep");
+        handle(&d, scheduled_event(), NOW + 10 * i)
+            .await
+            .expect("sweep");
     }
     assert_eq!(desired().await, 1);
-    assert_eq!(calls.get("SetDesiredCapacity"), 1, "hosts on their way are counted");
+    assert_eq!(
+        calls.get("SetDesiredCapacity"),
+        1,
+        "hosts on their way are counted"
+    );
 
     let hosts = moto.register_group_hosts("nightly-hosts", "nightly");
     assert_eq!(hosts.len(), 1);
@@ -484,14 +490,18 @@ async fn owned_group_scales_from_zero_for_one_job_and_back_to_zero() {
     assert_eq!(j.container_instance_arn.as_deref(), Some(host_arn.as_str()));
 
     // Busy long past IDLE_SECONDS: never removed.
-    handle(&d, scheduled_event(), NOW + 5_000).await.expect("sweep");
+    handle(&d, scheduled_event(), NOW + 5_000)
+        .await
+        .expect("sweep");
     assert_eq!(calls.get("TerminateInstanceInAutoScalingGroup"), 0);
 
     // Exit 0, then idle: removed after IDLE_SECONDS exactly.
     let task = j.task_arn.clone().expect("task");
     fx.stop_task(&task).await;
-    moto.command(json!({"op": "finish_task", "cluster": "nightly", "task": task, "exit_code": 0,
-                        "reason": "Essential container in task exited"}));
+    moto.command(
+        json!({"op": "finish_task", "cluster": "nightly", "task": task, "exit_code": 0,
+                        "reason": "Essential container in task exited"}),
+    );
     let stopped = integration_tests::fixtures::ecs_event(
         "ECS Task State Change",
         json!({"clusterArn": fx.cluster_arn, "taskArn": task, "containerInstanceArn": host_arn,
@@ -503,14 +513,20 @@ async fn owned_group_scales_from_zero_for_one_job_and_back_to_zero() {
     handle(&d, stopped, NOW + 6_000).await.expect("stopped");
     let j = d.store().get("n1").await.expect("get").expect("stored");
     assert_eq!(j.state, JobState::Succeeded);
-    handle(&d, scheduled_event(), NOW + 6_299).await.expect("sweep");
+    handle(&d, scheduled_event(), NOW + 6_299)
+        .await
+        .expect("sweep");
     assert_eq!(calls.get("TerminateInstanceInAutoScalingGroup"), 0);
-    let r = handle(&d, scheduled_event(), NOW + 6_300).await.expect("sweep");
+    let r = handle(&d, scheduled_event(), NOW + 6_300)
+        .await
+        .expect("sweep");
     let scale = r.wakes[0].scale.clone().expect("scale");
     assert_eq!(scale.terminated, [instance_id.clone()]);
     assert_eq!(desired().await, 0, "the group is back at 0");
     assert_eq!(moto.deregister_gone_hosts("nightly"), [instance_id]);
-    handle(&d, scheduled_event(), NOW + 6_400).await.expect("sweep");
+    handle(&d, scheduled_event(), NOW + 6_400)
+        .await
+        .expect("sweep");
     assert_eq!(calls.get("TerminateInstanceInAutoScalingGroup"), 1);
     assert_eq!(calls.get("SetDesiredCapacity"), 1);
 }

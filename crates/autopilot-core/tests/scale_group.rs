@@ -93,7 +93,11 @@ async fn sweep(d: &D, now: i64) -> WakeReport {
 async fn finish(d: &D, id: &str, exit: i32, now: i64) {
     let j = stored(d, id);
     let task = j.task_arn.clone().expect("running");
-    d.ecs().stop_launched(&task, &[("app", exit)], "Essential container in task exited");
+    d.ecs().stop_launched(
+        &task,
+        &[("app", exit)],
+        "Essential container in task exited",
+    );
     let ev: TaskStateChange = serde_json::from_value(json!({
         "clusterArn": CLUSTER, "taskArn": task, "lastStatus": "STOPPED",
         "desiredStatus": "STOPPED", "startedBy": j.started_by(j.launches),
@@ -109,16 +113,30 @@ async fn from_zero_to_one_and_back_to_zero() {
     let (_, wake) = d.submit(job("nightly-1"), T0).await.expect("submit");
     let scale = wake.and_then(|w| w.scale).expect("scale report");
     assert_eq!((scale.desired, scale.raised_to), (0, Some(1)));
-    assert_eq!(d.scale_group().desired(), 1, "one job, one host: desired 1, not 2");
+    assert_eq!(
+        d.scale_group().desired(),
+        1,
+        "one job, one host: desired 1, not 2"
+    );
     assert_eq!(d.scale_group().count("SetDesiredCapacity"), 1);
 
     // Wake-ups before the host registers (the sweep, other events): no second raise.
     for i in 1..=3 {
         let r = sweep(&d, T0 + 10 * i).await;
-        assert_eq!(r.scale.as_ref().map(|s| (s.coming, s.raised_to)), Some((1, None)));
-        let rec = r.jobs.iter().find(|j| j.job_id == "nightly-1").expect("record");
+        assert_eq!(
+            r.scale.as_ref().map(|s| (s.coming, s.raised_to)),
+            Some((1, None))
+        );
+        let rec = r
+            .jobs
+            .iter()
+            .find(|j| j.job_id == "nightly-1")
+            .expect("record");
         assert!(
-            rec.reason.as_deref().unwrap_or("").contains("waits for a new host"),
+            rec.reason
+                .as_deref()
+                .unwrap_or("")
+                .contains("waits for a new host"),
             "{rec:?}"
         );
     }
@@ -135,44 +153,77 @@ async fn from_zero_to_one_and_back_to_zero() {
     let j = stored(&d, "nightly-1");
     assert_eq!(j.state, JobState::Running);
     assert_eq!(j.container_instance_arn.as_deref(), Some(hosts[0].as_str()));
-    assert_eq!(d.ecs().run_task_calls()[0].pin_instance.as_deref(), Some("i-mem-1"));
+    assert_eq!(
+        d.ecs().run_task_calls()[0].pin_instance.as_deref(),
+        Some("i-mem-1")
+    );
 
     // Long after IDLE_SECONDS, the job still runs: the host is never removed.
     let r = sweep(&d, T0 + 5000).await;
-    assert_eq!(r.scale.as_ref().map(|s| s.busy.clone()), Some(vec!["i-mem-1".to_string()]));
-    assert_eq!(d.scale_group().count("TerminateInstanceInAutoScalingGroup"), 0);
+    assert_eq!(
+        r.scale.as_ref().map(|s| s.busy.clone()),
+        Some(vec!["i-mem-1".to_string()])
+    );
+    assert_eq!(
+        d.scale_group().count("TerminateInstanceInAutoScalingGroup"),
+        0
+    );
 
     // Exit 0 → SUCCEEDED; the host is idle from now.
     finish(&d, "nightly-1", 0, T0 + 6000).await;
     assert_eq!(stored(&d, "nightly-1").state, JobState::Succeeded);
     let r = sweep(&d, T0 + 6000).await;
     assert!(r.scale.as_ref().is_some_and(|s| s.terminated.is_empty()));
-    let clock = d.store().control(&idle_clock_key(GROUP)).expect("idle clock stored");
+    let clock = d
+        .store()
+        .control(&idle_clock_key(GROUP))
+        .expect("idle clock stored");
     assert_eq!(clock.body["idleSince"]["i-mem-1"], json!(T0 + 6000));
     // 299 s idle: kept. 300 s: removed, with decrement.
     sweep(&d, T0 + 6299).await;
-    assert_eq!(d.scale_group().count("TerminateInstanceInAutoScalingGroup"), 0);
+    assert_eq!(
+        d.scale_group().count("TerminateInstanceInAutoScalingGroup"),
+        0
+    );
     let r = sweep(&d, T0 + 6300).await;
-    assert_eq!(r.scale.map(|s| s.terminated), Some(vec!["i-mem-1".to_string()]));
+    assert_eq!(
+        r.scale.map(|s| s.terminated),
+        Some(vec!["i-mem-1".to_string()])
+    );
     assert_eq!(d.scale_group().desired(), 0, "the group is back at 0");
     // A retried sweep (the instance Terminating:Wait while the drainer drains it): no second call.
     sweep(&d, T0 + 6301).await;
     sweep(&d, T0 + 6400).await;
-    assert_eq!(d.scale_group().count("TerminateInstanceInAutoScalingGroup"), 1);
-    assert_eq!(d.scale_group().count("SetDesiredCapacity"), 1, "never lowered by desired");
+    assert_eq!(
+        d.scale_group().count("TerminateInstanceInAutoScalingGroup"),
+        1
+    );
+    assert_eq!(
+        d.scale_group().count("SetDesiredCapacity"),
+        1,
+        "never lowered by desired"
+    );
 }
 
 #[tokio::test]
 async fn three_jobs_need_two_hosts_and_max_size_makes_the_rest_wait_saying_so() {
     let d = dispatcher(3);
     for i in 0..3 {
-        d.submit(job(&format!("j{i}")), T0 + i).await.expect("submit");
+        d.submit(job(&format!("j{i}")), T0 + i)
+            .await
+            .expect("submit");
     }
-    assert_eq!(d.scale_group().desired(), 2, "two 3000 MiB jobs per 7482 MiB host");
+    assert_eq!(
+        d.scale_group().desired(),
+        2,
+        "two 3000 MiB jobs per 7482 MiB host"
+    );
 
     let d = dispatcher(1);
     for i in 0..3 {
-        d.submit(job(&format!("j{i}")), T0 + i).await.expect("submit");
+        d.submit(job(&format!("j{i}")), T0 + i)
+            .await
+            .expect("submit");
     }
     assert_eq!(d.scale_group().desired(), 1);
     let r = sweep(&d, T0 + 10).await;
@@ -185,9 +236,12 @@ async fn three_jobs_need_two_hosts_and_max_size_makes_the_rest_wait_saying_so() 
     assert_eq!(r.scale.map(|s| s.at_max), Some(vec!["j2".to_string()]));
     // A job no group host could hold never raises the group.
     let d = dispatcher(3);
-    d.submit(json!({"jobId": "huge", "cluster": "nightly", "taskDefinition": "huge"}), T0)
-        .await
-        .expect("submit");
+    d.submit(
+        json!({"jobId": "huge", "cluster": "nightly", "taskDefinition": "huge"}),
+        T0,
+    )
+    .await
+    .expect("submit");
     assert_eq!(d.scale_group().count("SetDesiredCapacity"), 0);
 }
 
@@ -199,20 +253,21 @@ async fn two_hosts_one_busy_only_the_idle_one_goes() {
     d.submit(job("c"), T0 + 2).await.expect("submit");
     assert_eq!(d.scale_group().desired(), 2);
     register_new_hosts(&d);
-    let r = d.wake(CLUSTER, "instance-event", T0 + 60).await.expect("wake");
+    let r = d
+        .wake(CLUSTER, "instance-event", T0 + 60)
+        .await
+        .expect("wake");
     assert_eq!(r.started, 3);
     // The host that runs one job finishes first; the other still runs two.
     let a_host = stored(&d, "a").container_instance_arn.expect("host");
-    let (alone, pair): (Vec<&str>, Vec<&str>) = ["a", "b", "c"]
-        .into_iter()
-        .partition(|id| {
-            let h = stored(&d, id).container_instance_arn.expect("host");
-            ["a", "b", "c"]
-                .iter()
-                .filter(|o| stored(&d, o).container_instance_arn.as_deref() == Some(h.as_str()))
-                .count()
-                == 1
-        });
+    let (alone, pair): (Vec<&str>, Vec<&str>) = ["a", "b", "c"].into_iter().partition(|id| {
+        let h = stored(&d, id).container_instance_arn.expect("host");
+        ["a", "b", "c"]
+            .iter()
+            .filter(|o| stored(&d, o).container_instance_arn.as_deref() == Some(h.as_str()))
+            .count()
+            == 1
+    });
     assert_eq!((alone.len(), pair.len()), (1, 2), "{a_host}");
     finish(&d, alone[0], 0, T0 + 100).await;
     sweep(&d, T0 + 100).await;
@@ -220,7 +275,10 @@ async fn two_hosts_one_busy_only_the_idle_one_goes() {
     let gone = r.scale.map(|s| s.terminated).expect("scale");
     assert_eq!(gone.len(), 1);
     let busy_host = stored(&d, pair[0]).container_instance_arn.expect("host");
-    assert!(!busy_host.ends_with(&gone[0]), "the busy host is never removed");
+    assert!(
+        !busy_host.ends_with(&gone[0]),
+        "the busy host is never removed"
+    );
     assert_eq!(d.scale_group().desired(), 1);
 }
 
@@ -239,14 +297,21 @@ async fn a_failing_terminate_fails_the_wake_up_and_the_retry_terminates_once() {
             message: "Rate exceeded".into(),
         }),
     );
-    let err = d.wake(CLUSTER, "schedule", T0 + 400).await.expect_err("retryable");
+    let err = d
+        .wake(CLUSTER, "schedule", T0 + 400)
+        .await
+        .expect_err("retryable");
     assert!(err.is_retryable(), "{err}");
-    d.scale_group().fail("TerminateInstanceInAutoScalingGroup", None);
+    d.scale_group()
+        .fail("TerminateInstanceInAutoScalingGroup", None);
     let r = sweep(&d, T0 + 401).await;
     assert_eq!(r.scale.map(|s| s.terminated.len()), Some(1));
     sweep(&d, T0 + 402).await;
     // Two calls: the throttled one and the one that acted.
-    assert_eq!(d.scale_group().count("TerminateInstanceInAutoScalingGroup"), 2);
+    assert_eq!(
+        d.scale_group().count("TerminateInstanceInAutoScalingGroup"),
+        2
+    );
     assert_eq!(d.scale_group().desired(), 0);
 }
 
@@ -257,13 +322,21 @@ async fn a_schedule_that_fires_while_its_run_is_running_is_skipped_and_recorded(
         json!({"cluster": "nightly", "taskDefinition": "sync", "scheduleName": "nightly-sync",
                "scheduledTime": t})
     };
-    let (first, _) = d.submit(tick("2027-01-15T00:00:00Z"), T0).await.expect("submit");
+    let (first, _) = d
+        .submit(tick("2027-01-15T00:00:00Z"), T0)
+        .await
+        .expect("submit");
     assert_eq!(first.job.job_id, "nightly-sync-20270115T0000Z");
     // The Scheduler delivers the same tick again: a duplicate, nothing written.
-    let (again, _) = d.submit(tick("2027-01-15T00:00:00Z"), T0 + 5).await.expect("submit");
+    let (again, _) = d
+        .submit(tick("2027-01-15T00:00:00Z"), T0 + 5)
+        .await
+        .expect("submit");
     assert!(again.duplicate);
     register_new_hosts(&d);
-    d.wake(CLUSTER, "instance-event", T0 + 60).await.expect("wake");
+    d.wake(CLUSTER, "instance-event", T0 + 60)
+        .await
+        .expect("wake");
     assert_eq!(stored(&d, &first.job.job_id).state, JobState::Running);
     // The next tick fires while the first run still runs: SKIPPED, with the reason.
     let next_tick = 1_800_000_000 + 86_400 - (1_800_000_000 % 60);
@@ -272,7 +345,11 @@ async fn a_schedule_that_fires_while_its_run_is_running_is_skipped_and_recorded(
     assert!(wake.is_none());
     assert_eq!(second.job.state, JobState::Skipped);
     assert!(
-        second.skipped.as_deref().unwrap_or("").contains("is still RUNNING"),
+        second
+            .skipped
+            .as_deref()
+            .unwrap_or("")
+            .contains("is still RUNNING"),
         "{second:?}"
     );
     assert_eq!(stored(&d, &second.job.job_id).state, JobState::Skipped);
@@ -280,7 +357,10 @@ async fn a_schedule_that_fires_while_its_run_is_running_is_skipped_and_recorded(
     // After it ends, the next tick runs again.
     finish(&d, &first.job.job_id, 0, next_tick + 100).await;
     let later = autopilot_core::clock::format_unix(next_tick + 86_400);
-    let (third, _) = d.submit(tick(&later), next_tick + 86_401).await.expect("submit");
+    let (third, _) = d
+        .submit(tick(&later), next_tick + 86_401)
+        .await
+        .expect("submit");
     assert_eq!(third.job.state, JobState::Queued);
     // An invalid schedule name writes nothing.
     let err = d
