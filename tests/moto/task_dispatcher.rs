@@ -74,6 +74,7 @@ async fn bed(moto: &Moto) -> Bed<'_> {
             daemon_services: Vec::new(),
             clusters: Default::default(),
             scale_group: None,
+            max_provisioning: 10,
         },
     );
     Bed {
@@ -446,6 +447,7 @@ async fn owned_group_scales_from_zero_for_one_job_and_back_to_zero() {
                 },
                 idle_seconds: 300,
             }),
+            max_provisioning: 10,
         },
     )
     .with_scale_group(AwsScaleGroup::new(clients.autoscaling));

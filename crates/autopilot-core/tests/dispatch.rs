@@ -61,6 +61,7 @@ fn dispatcher(free: i64) -> D {
             daemon_services: Vec::new(),
             clusters: Default::default(),
             scale_group: None,
+            max_provisioning: 10,
         },
     )
 }

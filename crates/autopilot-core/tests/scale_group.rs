@@ -49,6 +49,7 @@ fn dispatcher(max: u32) -> D {
                 },
                 idle_seconds: 300,
             }),
+            max_provisioning: 10,
         },
     )
     .with_scale_group(InMemoryScaleGroup::new(GROUP, max))
@@ -371,4 +372,71 @@ async fn a_schedule_that_fires_while_its_run_is_running_is_skipped_and_recorded(
         .await
         .expect_err("invalid");
     assert!(err.to_string().contains("scheduleName"), "{err}");
+}
+
+#[tokio::test]
+async fn capacity_provider_jobs_go_provisioning_within_the_limit_and_never_touch_a_group() {
+    let ecs = InMemoryEcs::new();
+    ecs.add_cluster(CLUSTER);
+    ecs.add_task_definition(TaskDefinition {
+        arn: "sync".into(),
+        cpu: Some(256),
+        memory: Some(3000),
+        ..TaskDefinition::default()
+    });
+    let d = Dispatcher::new(
+        InMemoryJobStore::new(),
+        ecs,
+        None::<InMemoryCapacityStore>,
+        DispatchConfig {
+            jobs_table: "jobs".into(),
+            capacity_table: None,
+            daemon_services: Vec::new(),
+            clusters: Default::default(),
+            scale_group: None,
+            max_provisioning: 2,
+        },
+    )
+    .with_scale_group(InMemoryScaleGroup::new("managed-by-ecs", 10));
+    for i in 0..3 {
+        let mut j = job(&format!("cp{i}"));
+        j["capacityProviderStrategy"] = json!([{"capacityProvider": "batch-cp", "weight": 1}]);
+        d.submit(j, T0 + i).await.expect("submit");
+    }
+    let calls = d.ecs().run_task_calls();
+    assert_eq!(calls.len(), 2, "the head two, within MAX_PROVISIONING 2");
+    assert!(
+        calls.iter().all(|c| c.pin_instance.is_none()),
+        "no host pin"
+    );
+    assert_eq!(stored(&d, "cp2").state, JobState::Queued);
+    let r = sweep_any(&d, T0 + 10).await;
+    assert!(r.jobs.iter().all(|j| j.action != JobAction::Started));
+    // ECS's autoscaler adds a host; cp0's task is placed there (its RUNNING event).
+    let j0 = stored(&d, "cp0");
+    let ev: TaskStateChange = serde_json::from_value(json!({
+        "clusterArn": CLUSTER, "taskArn": j0.task_arn, "lastStatus": "RUNNING",
+        "containerInstanceArn": "arn:aws:ecs:us-east-1:123456789012:container-instance/nightly/x",
+        "startedBy": j0.started_by(j0.launches), "version": 2
+    }))
+    .expect("event");
+    d.on_task_event(&ev, T0 + 20).await.expect("event");
+    assert!(stored(&d, "cp0").container_instance_arn.is_some());
+    sweep_any(&d, T0 + 30).await;
+    assert_eq!(
+        d.ecs().run_task_calls().len(),
+        3,
+        "room in the PROVISIONING budget: cp2"
+    );
+    assert!(
+        d.scale_group().calls().is_empty(),
+        "never a call to a group it does not own"
+    );
+}
+
+async fn sweep_any<G: autopilot_core::ports::ScaleGroup>(
+    d: &Dispatcher<InMemoryJobStore, InMemoryEcs, InMemoryCapacityStore, G>,
+    now: i64,
+) -> WakeReport {
+    d.wake(CLUSTER, "schedule", now).await.expect("wake")
 }

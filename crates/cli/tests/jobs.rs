@@ -130,6 +130,7 @@ async fn explain_and_list_agree_with_what_the_dispatcher_then_does() {
             daemon_services: Vec::new(),
             clusters: Default::default(),
             scale_group: None,
+            max_provisioning: 10,
         },
     );
     let report = dispatcher

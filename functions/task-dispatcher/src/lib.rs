@@ -251,6 +251,7 @@ mod tests {
                 daemon_services: Vec::new(),
                 clusters: Default::default(),
                 scale_group: None,
+                max_provisioning: 10,
             },
         )
     }

@@ -11,6 +11,9 @@ pub const ENV_SCALE_GROUP_CLUSTER: &str = "SCALE_GROUP_CLUSTER";
 pub const ENV_SCALE_GROUP_HOST_CPU: &str = "SCALE_GROUP_HOST_CPU";
 pub const ENV_SCALE_GROUP_HOST_MEMORY: &str = "SCALE_GROUP_HOST_MEMORY";
 pub const ENV_IDLE_SECONDS: &str = "IDLE_SECONDS";
+pub const ENV_MAX_PROVISIONING: &str = "MAX_PROVISIONING";
+/// `MAX_PROVISIONING` when unset.
+pub const DEFAULT_MAX_PROVISIONING: usize = 10;
 /// `IDLE_SECONDS` when unset.
 pub const DEFAULT_IDLE_SECONDS: i64 = 300;
 
@@ -45,6 +48,10 @@ pub struct DispatchConfig {
     pub clusters: ClusterScope,
     /// `SCALE_GROUP` and its settings (optional).
     pub scale_group: Option<ScaleGroupConfig>,
+    /// `MAX_PROVISIONING` (default 10, 0 = off): jobs with a `capacityProviderStrategy` that wait
+    /// for room are submitted anyway (ECS keeps them PROVISIONING and its cluster autoscaler
+    /// adds hosts), at most this many per cluster at once.
+    pub max_provisioning: usize,
 }
 
 impl FromEnv for DispatchConfig {
@@ -108,6 +115,8 @@ impl FromEnv for DispatchConfig {
                 .unwrap_or_default(),
             clusters,
             scale_group,
+            max_provisioning: number(ENV_MAX_PROVISIONING, lookup(ENV_MAX_PROVISIONING), 0, 500)?
+                .map_or(DEFAULT_MAX_PROVISIONING, |n| n as usize),
         })
     }
 }

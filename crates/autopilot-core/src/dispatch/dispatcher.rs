@@ -15,7 +15,7 @@ use crate::capacity::{instance_to_record, query_hosts, task_to_record, HostSelec
 use crate::dispatch::config::DispatchConfig;
 use crate::dispatch::decide::{decide, Action, DaemonReservation, DispatchHost, Plan};
 use crate::dispatch::report::{JobAction, JobRecord, ScaleReport, WakeReport};
-use crate::dispatch::scale::{decide_scale, ScaleInput};
+use crate::dispatch::scale::{decide_scale, provision, ScaleInput};
 use crate::dispatch::schedule::{decide_tick, LastRun, Tick};
 use crate::events::TaskStateChange;
 use crate::job::{
@@ -542,12 +542,44 @@ where
         }
         let depth = report.queue_depth;
         let mut launches = 0;
+        let provisioned = provision(&jobs, &plan, self.config.max_provisioning);
         for d in &plan.decisions {
             let mut record = JobRecord::from_decision(&cluster, d, depth);
             let Some(job) = jobs.iter().find(|j| j.job_id == d.job_id) else {
                 continue;
             };
             match d.action {
+                Action::Wait
+                    if launches < MAX_LAUNCHES_PER_WAKE && provisioned.contains(&d.job_id) =>
+                {
+                    // No room on the hosts there: RunTask with the job's capacity provider
+                    // strategy and no host pin, so ECS keeps the task PROVISIONING and its
+                    // cluster autoscaler sees the demand.
+                    launches += 1;
+                    match self.launch(job, None, now).await {
+                        Ok((action, task, reason)) => {
+                            record.action = action;
+                            record.task_arn = task;
+                            record.reason = Some(reason.unwrap_or_else(|| {
+                                format!(
+                                    "no host has room: submitted with its capacity provider \
+                                     strategy (PROVISIONING until ECS adds a host; at most \
+                                     {} at once)",
+                                    self.config.max_provisioning
+                                )
+                            }));
+                            if action == JobAction::Started {
+                                report.started += 1;
+                            }
+                        }
+                        Err(e) if e.is_retryable() => {
+                            record.action = JobAction::Unknown;
+                            record.reason = Some(e.to_string());
+                            report.errors.push(format!("{}: {e}", job.job_id));
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
                 Action::Wait | Action::Backoff => {}
                 Action::Expire => {
                     let reason = d.reason.clone().unwrap_or_default();
@@ -962,6 +994,20 @@ where
             }
             Some(_) if job.state == JobState::Starting => {
                 let next = running(&job, &task, now);
+                self.write(&job, &next).await?;
+                Ok(None)
+            }
+            // A task submitted PROVISIONING got its host: record it (the job's host, and the
+            // end of its PROVISIONING count).
+            Some(_)
+                if job.state == JobState::Running
+                    && job.container_instance_arn.is_none()
+                    && task.container_instance_arn.is_some() =>
+            {
+                let mut next = job.clone();
+                next.container_instance_arn = task.container_instance_arn.clone();
+                next.revision = job.revision + 1;
+                next.updated_at = now;
                 self.write(&job, &next).await?;
                 Ok(None)
             }

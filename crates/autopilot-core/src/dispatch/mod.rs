@@ -14,4 +14,4 @@ pub use config::{DispatchConfig, ScaleGroupConfig, ENV_JOBS_TABLE};
 pub use decide::{decide, Action, DaemonReservation, DispatchHost, JobDecision, Plan};
 pub use dispatcher::{DispatchError, Dispatcher, SubmitResult};
 pub use report::{JobAction, JobRecord, ScaleReport, WakeReport};
-pub use scale::{decide_scale, HostSize, ScaleInput, ScalePlan};
+pub use scale::{decide_scale, provision, HostSize, ScaleInput, ScalePlan};

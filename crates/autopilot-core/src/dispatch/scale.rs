@@ -252,6 +252,42 @@ pub fn decide_scale(input: &ScaleInput<'_>) -> ScalePlan {
     out
 }
 
+/// Capacity-provider jobs (a job with `capacityProviderStrategy`, on a group with managed
+/// scaling the dispatcher does not own): the waiting ones RunTask submits anyway, head first, so
+/// ECS's cluster autoscaler sees the demand. With managed scaling "unplaceable tasks" stay
+/// PROVISIONING instead of failing, and the `CapacityProviderReservation` metric the
+/// autoscaler tracks counts them; the dispatcher never sets such a group's desired capacity.
+/// At most `limit` of the cluster's jobs are PROVISIONING at once (the jobs submitted this way
+/// whose task has no host yet), well under ECS's per-cluster PROVISIONING cap (past it RunTask
+/// throws, and the job is re-queued in its place).
+///
+/// | waiting job                          | PROVISIONING now | result                      |
+/// |--------------------------------------|------------------|-----------------------------|
+/// | with a strategy, head of the queue   | < limit          | submitted (no host pin)     |
+/// | with a strategy                      | = limit          | waits                       |
+/// | without a strategy                   | any              | waits (owned group / hosts) |
+/// | in backoff                           | any              | waits                       |
+pub fn provision(jobs: &[Job], plan: &Plan, limit: usize) -> Vec<String> {
+    let provisioning = jobs
+        .iter()
+        .filter(|j| {
+            matches!(j.state, JobState::Starting | JobState::Running)
+                && j.spec.capacity_provider_strategy.is_some()
+                && j.container_instance_arn.is_none()
+        })
+        .count();
+    plan.decisions
+        .iter()
+        .filter(|d| d.action == Action::Wait)
+        .filter(|d| {
+            jobs.iter()
+                .any(|j| j.job_id == d.job_id && j.spec.capacity_provider_strategy.is_some())
+        })
+        .take(limit.saturating_sub(provisioning))
+        .map(|d| d.job_id.clone())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -442,6 +478,32 @@ mod tests {
         let leaving = group(0, 3, &[("i-1", "Terminating:Wait")]);
         let p = run(&[], &hosts, &leaving, &clock, 10_000);
         assert!(p.terminate.is_empty() && p.idle_since.is_empty());
+    }
+
+    #[test]
+    fn capacity_provider_jobs_are_submitted_head_first_within_the_limit() {
+        let cp = |id: &str| {
+            let mut j = job(id, 3000);
+            j.spec.capacity_provider_strategy =
+                Some(serde_json::json!([{"capacityProvider": "cp", "weight": 1}]));
+            j
+        };
+        let mut backoff = cp("backoff");
+        backoff.not_before = Some(1_000);
+        let jobs = vec![cp("a"), job("plain", 3000), cp("b"), cp("c"), backoff];
+        let plan = decide(&jobs, &[], &[], 10);
+        assert_eq!(provision(&jobs, &plan, 2), ["a", "b"]);
+        // One already PROVISIONING (RUNNING, no host yet): one more.
+        let mut prov = cp("p");
+        prov.state = JobState::Running;
+        let mut with = jobs.clone();
+        with.push(prov.clone());
+        assert_eq!(provision(&with, &plan, 2), ["a"]);
+        // Its task got a host: it no longer counts.
+        prov.container_instance_arn = Some("arn:ci/1".into());
+        let mut placed = jobs;
+        placed.push(prov);
+        assert_eq!(provision(&placed, &plan, 2), ["a", "b"]);
     }
 
     #[test]

@@ -166,6 +166,7 @@ impl JobsArgs {
                 daemon_services: Vec::new(),
                 clusters: Default::default(),
                 scale_group: None,
+                max_provisioning: 10,
             },
         )
     }
