@@ -7,9 +7,12 @@
 //!   the specified instance and optionally adjusts the desired group size ... If you do not
 //!   specify the option to decrement the desired capacity, Amazon EC2 Auto Scaling launches
 //!   instances to replace the ones that are terminated" (API reference,
-//!   TerminateInstanceInAutoScalingGroup). The termination goes through the group's
-//!   `autoscaling:EC2_INSTANCE_TERMINATING` lifecycle hooks, which is where instance-drainer drains
-//!   the host. A `ValidationError` that says the instance is not found or already terminating
+//!   TerminateInstanceInAutoScalingGroup). "This call simply makes a termination request. The
+//!   instance is not terminated immediately": it goes through the group's
+//!   `autoscaling:EC2_INSTANCE_TERMINATING` lifecycle hooks ("When a scale-in event occurs, a
+//!   lifecycle hook pauses the instance before it is terminated and sends you a notification
+//!   using Amazon EventBridge", EC2 Auto Scaling User Guide, lifecycle hooks; their availability
+//!   table lists instance termination), which is where instance-drainer drains the host. A `ValidationError` that says the instance is not found or already terminating
 //!   means a previous request (ours, lost on the way back) already acted: [`Terminated::AlreadyGone`].
 
 use aws_sdk_autoscaling::error::{ProvideErrorMetadata, SdkError};

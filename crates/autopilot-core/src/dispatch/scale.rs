@@ -254,9 +254,13 @@ pub fn decide_scale(input: &ScaleInput<'_>) -> ScalePlan {
 
 /// Capacity-provider jobs (a job with `capacityProviderStrategy`, on a group with managed
 /// scaling the dispatcher does not own): the waiting ones RunTask submits anyway, head first, so
-/// ECS's cluster autoscaler sees the demand. With managed scaling "unplaceable tasks" stay
-/// PROVISIONING instead of failing, and the `CapacityProviderReservation` metric the
-/// autoscaler tracks counts them; the dispatcher never sets such a group's desired capacity.
+/// ECS's cluster autoscaler sees the demand. ECS's managed scale-out works from PROVISIONING
+/// tasks: "Tasks without a capacity provider strategy are ignored by capacity providers. A
+/// pending task that doesn't have a capacity provider strategy won't cause any capacity
+/// provider to scale out", and it groups "all of the provisioning tasks for this capacity
+/// provider" to size the scale-out (ECS Developer Guide, managed scaling behavior). A dispatcher
+/// that waited for room before RunTask would never scale such a group from zero. The
+/// dispatcher never sets such a group's desired capacity.
 /// At most `limit` of the cluster's jobs are PROVISIONING at once (the jobs submitted this way
 /// whose task has no host yet), well under ECS's per-cluster PROVISIONING cap (past it RunTask
 /// throws, and the job is re-queued in its place).
