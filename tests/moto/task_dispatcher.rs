@@ -523,7 +523,7 @@ async fn owned_group_scales_from_zero_for_one_job_and_back_to_zero() {
         .await
         .expect("sweep");
     let scale = r.wakes[0].scale.clone().expect("scale");
-    assert_eq!(scale.terminated, [instance_id.clone()]);
+    assert_eq!(scale.terminated, std::slice::from_ref(&instance_id));
     assert_eq!(desired().await, 0, "the group is back at 0");
     assert_eq!(moto.deregister_gone_hosts("nightly"), [instance_id]);
     handle(&d, scheduled_event(), NOW + 6_400)

@@ -340,7 +340,7 @@ async fn a_schedule_that_fires_while_its_run_is_running_is_skipped_and_recorded(
         .expect("wake");
     assert_eq!(stored(&d, &first.job.job_id).state, JobState::Running);
     // The next tick fires while the first run still runs: SKIPPED, with the reason.
-    let next_tick = 1_800_000_000 + 86_400 - (1_800_000_000 % 60);
+    let next_tick = T0 + 86_400; // T0 is on a minute
     let next = autopilot_core::clock::format_unix(next_tick);
     let (second, wake) = d.submit(tick(&next), next_tick + 1).await.expect("submit");
     assert!(wake.is_none());

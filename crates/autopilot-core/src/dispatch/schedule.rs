@@ -101,7 +101,9 @@ mod tests {
     fn the_table() {
         let day = 86_400;
         let l = last(0, 5);
-        let cases: Vec<(&str, Option<&LastRun>, Option<Job>, Overlap, bool)> = vec![
+        // (case, last run, its job, overlap, runs)
+        type Case<'a> = (&'a str, Option<&'a LastRun>, Option<Job>, Overlap, bool);
+        let cases: Vec<Case> = vec![
             ("first ever", None, None, Overlap::Skip, true),
             ("same tick again", Some(&l), None, Overlap::Skip, true),
             (
