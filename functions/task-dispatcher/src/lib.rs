@@ -2,7 +2,11 @@
 //!
 //! - `{"action": "submit", "job": {...}}` → the job is validated (nothing is written when it is
 //!   malformed: not JSON, no task definition, negative priority, unknown cluster, unknown task
-//!   definition → `InvalidJob`), stored once per `jobId`, and the cluster wakes up.
+//!   definition → `InvalidJob`), stored once per `jobId`, and the cluster wakes up. With
+//!   `scheduleName` (EventBridge Scheduler): one job per tick, SKIPPED while the schedule's
+//!   previous run is not finished (overlap `skip`), one catch-up run after missed ticks.
+//! - With `SCALE_GROUP`, every wake-up of its cluster also raises the owned group for the jobs
+//!   that wait and removes hosts idle for `IDLE_SECONDS` (`autopilot_core::dispatch::scale`).
 //! - `{"action": "cancel", "jobId": "..."}` → CANCELLED (its task stopped if it runs).
 //! - `ECS Task State Change` → the job's outcome (and a wake-up: room was freed);
 //!   `ECS Container Instance State Change` → a wake-up; `Scheduled Event` → the safety sweep of
