@@ -752,6 +752,22 @@ def scale_from_zero_acceptance(moto: Moto) -> None:
         for i in range(3):
             submit(fns["wide"], f"w{i}")
         check(desired("wide-hosts") == 2, "three 3000 MiB jobs, 7482 MiB hosts: desired 2")
+        wide = register("wide", "wide-hosts")
+        placed = {h["arn"]: [i for i in range(3) if job(f"w{i}").get("containerInstanceArn") == h["arn"]]
+                  for h in wide}
+        check(sorted(len(v) for v in placed.values()) == [1, 2] and all(job(f"w{i}")["state"] == "RUNNING"
+                                                                         for i in range(3)),
+              "both hosts register: the three jobs run, two on one host, one on the other")
+        alone_host = next(a for a, v in placed.items() if len(v) == 1)
+        busy_host = next(a for a, v in placed.items() if len(v) == 2)
+        finish("wide", f"w{placed[alone_host][0]}", 0)
+        sweep(fns["wide"])
+        backdate_idle_clock("wide-hosts", 300)
+        w = sweep(fns["wide"])
+        ids = {h["arn"]: h["instance_id"] for h in wide}
+        check(w["scale"].get("terminated") == [ids[alone_host]] and ids[busy_host] in w["scale"].get("busy", [])
+              and desired("wide-hosts") == 1,
+              "after IDLE_SECONDS: only the idle host is removed; the host still running two jobs stays")
         for i in range(3):
             submit(fns["narrow"], f"m{i}")
         w = sweep(fns["narrow"])

@@ -440,3 +440,50 @@ async fn sweep_any<G: autopilot_core::ports::ScaleGroup>(
 ) -> WakeReport {
     d.wake(CLUSTER, "schedule", now).await.expect("wake")
 }
+
+#[tokio::test]
+async fn ticks_missed_in_an_outage_are_delivered_late_and_start_one_run() {
+    let d = dispatcher(3);
+    let tick = |t: &str| {
+        json!({"cluster": "nightly", "taskDefinition": "sync", "scheduleName": "hourly",
+               "scheduledTime": t})
+    };
+    // Ticks at 01:00, 02:00 and 03:00 failed (the function was broken); the Scheduler's retries
+    // deliver them after the fix at 03:30, in any order, after the first run already finished.
+    let outage_end = 1_800_000_000; // 2027-01-15T08:00:00Z
+    let (run, _) = d
+        .submit(tick("2027-01-15T05:00:00Z"), outage_end)
+        .await
+        .expect("submit");
+    assert_eq!(run.job.state, JobState::Queued);
+    register_new_hosts(&d);
+    d.wake(CLUSTER, "instance-event", outage_end + 60)
+        .await
+        .expect("wake");
+    finish(&d, &run.job.job_id, 0, outage_end + 120).await;
+    for (i, t) in ["2027-01-15T07:00:00Z", "2027-01-15T06:00:00Z"]
+        .iter()
+        .enumerate()
+    {
+        let (late, _) = d
+            .submit(tick(t), outage_end + 200 + i as i64)
+            .await
+            .expect("submit");
+        assert_eq!(late.job.state, JobState::Skipped, "{t}");
+        assert!(
+            late.skipped.as_deref().unwrap_or("").starts_with("covered"),
+            "{late:?}"
+        );
+    }
+    assert_eq!(
+        d.ecs().run_task_calls().len(),
+        1,
+        "one run for three missed ticks"
+    );
+    // The first regular tick after the outage runs.
+    let (next, _) = d
+        .submit(tick("2027-01-15T09:00:00Z"), outage_end + 3600)
+        .await
+        .expect("submit");
+    assert_eq!(next.job.state, JobState::Queued);
+}
