@@ -688,7 +688,9 @@ where
         for r in report.jobs.iter_mut() {
             if let Some(note) = decision.notes.get(&r.job_id) {
                 if r.action == JobAction::Waiting {
+                    // A host of the group can hold it: not "never", whatever the hosts there.
                     r.reason = Some(note.clone());
+                    r.never_fits = false;
                 }
             }
         }

@@ -145,7 +145,24 @@ impl WakeReport {
             crate::log::json_line("INFO", "task-dispatcher decision", j);
         }
         if let Some(scale) = &self.scale {
-            crate::log::json_line("INFO", "task-dispatcher scale group", scale);
+            // The owned group's move is also its metrics (EMF): hosts added, removed, on their
+            // way, and jobs held at MaxSize.
+            let metrics = crate::log::Metrics::new("task-dispatcher", Some(&self.cluster))
+                .count(
+                    "ScaleGroupHostsAdded",
+                    scale
+                        .raised_to
+                        .map_or(0, |to| to.saturating_sub(scale.desired) as usize),
+                )
+                .count("ScaleGroupHostsRemoved", scale.terminated.len())
+                .count("ScaleGroupHostsComing", scale.coming as usize)
+                .count("ScaleGroupJobsAtMaxSize", scale.at_max.len());
+            crate::log::json_line_with_metrics(
+                "INFO",
+                "task-dispatcher scale group",
+                scale,
+                &metrics,
+            );
         }
         crate::log::json_line(
             if self.errors.is_empty() {
