@@ -140,6 +140,7 @@ async fn from_zero_to_one_and_back_to_zero() {
                 .contains("waits for a new host"),
             "{rec:?}"
         );
+        assert!(!rec.never_fits, "a group host can hold it");
     }
     assert_eq!(d.scale_group().count("SetDesiredCapacity"), 1);
 
