@@ -295,6 +295,34 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_schedulers_tick_is_one_job_per_tick_and_skipped_while_it_runs() {
+        let d = dispatcher();
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../events/dispatcher-schedule-tick.json"
+        );
+        let tick: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path).expect("sample")).expect("JSON");
+        let r = handle(&d, tick.clone(), 1_795_000_000)
+            .await
+            .expect("submitted");
+        let job = r.submitted.expect("job").job;
+        assert_eq!(job.job_id, "nightly-sync-20261201T2300Z");
+        // The Scheduler's retry of the same tick: the same job.
+        let r = handle(&d, tick.clone(), 1_795_000_005)
+            .await
+            .expect("again");
+        assert!(r.submitted.is_some_and(|s| s.duplicate));
+        // The next night's tick while the first run is still queued (no host here): SKIPPED.
+        let mut next = tick;
+        next["job"]["scheduledTime"] = json!("2026-12-02T23:00:00Z");
+        let r = handle(&d, next, 1_795_100_000).await.expect("next");
+        let s = r.submitted.expect("skipped");
+        assert_eq!(s.job.state.as_str(), "SKIPPED");
+        assert!(s.skipped.is_some_and(|why| why.contains("still QUEUED")));
+    }
+
+    #[tokio::test]
     async fn submit_then_cancel_and_unknown_detail_types_are_skipped() {
         let d = dispatcher();
         let r = handle(
