@@ -9,7 +9,11 @@
    event writes nothing;
 5. creates the capacity table, invokes capacity-recorder with the scheduled sweep event (it reads
    every host and task from ECS into the table), then asks the `ecs-autopilot` CLI what fits;
-6. stops everything it started.
+6. task-dispatcher, the priority-inversion case: a full host in cluster `batch`, ten low-priority
+   jobs queued, then one high-priority job; a task stops and frees room for one job. A FIFO
+   queue (or an SQS retry loop) would start the oldest low job; the dispatcher starts the high
+   one, and exactly one;
+7. stops everything it started.
 
 Run it with `scripts/demo` (which bootstraps .venv first).
 
@@ -27,6 +31,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import boto3
@@ -36,6 +41,8 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"
 CLUSTER = "demo"
 TABLE = "ecs-autopilot-capacity"
+BATCH = "batch"
+JOBS_TABLE = "ecs-autopilot-jobs"
 
 
 def free_port() -> int:
@@ -67,7 +74,9 @@ class Moto:
             text=True,
         )
         assert self.proc.stdout is not None
-        self.endpoint = json.loads(self.proc.stdout.readline())["endpoint"]
+        first = json.loads(self.proc.stdout.readline())
+        self.endpoint = first["endpoint"]
+        self.proxy = first["proxy"]  # the fault-injecting proxy in front of moto (faults off by default)
 
     def command(self, cmd: dict) -> dict:
         assert self.proc.stdin is not None and self.proc.stdout is not None
@@ -121,6 +130,13 @@ def desired_counts(ecs) -> dict[str, int]:
     return {s["serviceName"]: s["desiredCount"] for s in services}
 
 
+def invoke_event(port: int, event: dict, function: str) -> dict:
+    """Invokes `function` with `event` (written to .demo/, as `cargo lambda invoke` reads a file)."""
+    path = ROOT / ".demo" / f"event-{function}.json"
+    path.write_text(json.dumps(event, default=lambda o: o.isoformat()))
+    return invoke(port, str(path), function)
+
+
 def invoke(port: int, event_file: str, function: str = "daemon-count") -> dict:
     out = subprocess.run(
         ["cargo", "lambda", "invoke", function, "--data-file", event_file, "-A", "127.0.0.1", "-P", str(port)],
@@ -171,6 +187,7 @@ def demo_env(endpoint: str) -> dict:
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "CAPACITY_TABLE": TABLE,
+        "JOBS_TABLE": JOBS_TABLE,
     })
     return env
 
@@ -203,6 +220,113 @@ def stop_watch(watch: subprocess.Popen) -> None:
         watch.wait(timeout=10)
     except ProcessLookupError:
         pass
+
+
+def ecs_event(detail_type: str, resource: str, detail: dict) -> dict:
+    """An EventBridge envelope around `detail` (ECS puts the Task / ContainerInstance object there)."""
+    return {
+        "version": "0", "id": str(uuid.uuid4()), "detail-type": detail_type, "source": "aws.ecs",
+        "account": ACCOUNT, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "region": REGION,
+        "resources": [resource], "detail": detail,
+    }
+
+
+def dispatcher_demo(moto: Moto, ecs, env: dict, port: int) -> None:
+    """Step 6: the inversion case, with hosts read from the capacity table (one Query per wake-up).
+
+    EventBridge sends a task's STOPPED event to both functions (template.yaml's rules); ECS also
+    sends the host's Container Instance State Change with its new remaining resources, which the
+    recorder writes. moto keeps no `version` on tasks or hosts, so the demo numbers its events
+    (ECS's events carry the object's version, raised on every change)."""
+    print("\n--- task-dispatcher: ten low-priority jobs queued, then one high-priority job ---")
+    moto.command({"op": "pin_ecs_tasks"})  # moto's tasks stay RUNNING until stopped
+    ddb = boto3.client(
+        "dynamodb", endpoint_url=moto.endpoint, region_name=REGION,
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+    )
+    # The jobs table as template.yaml creates it.
+    ddb.create_table(
+        TableName=JOBS_TABLE, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "jobId", "AttributeType": "S"},
+                              {"AttributeName": "cluster", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "jobId", "KeyType": "HASH"}],
+        GlobalSecondaryIndexes=[{"IndexName": "by-cluster",
+                                 "KeySchema": [{"AttributeName": "cluster", "KeyType": "HASH"}],
+                                 "Projection": {"ProjectionType": "ALL"}}],
+    )
+    ecs.create_cluster(clusterName=BATCH)
+    (instance_id,) = moto.command({"op": "run_instances", "instance_type": "t3.large", "count": 1})["instance_ids"]
+    doc = {"instanceId": instance_id, "instanceType": "t3.large", "availabilityZone": "us-east-1a", "region": REGION}
+    host = ecs.register_container_instance(
+        cluster=BATCH, instanceIdentityDocument=json.dumps(doc)
+    )["containerInstance"]["containerInstanceArn"]
+    for family in ("nightly-report", "filler"):  # each takes half of the host's 7,482 MiB
+        ecs.register_task_definition(
+            family=family, containerDefinitions=[{"name": family, "image": "busybox", "memory": 3741, "cpu": 64}]
+        )
+    fillers = [
+        ecs.start_task(cluster=BATCH, taskDefinition="filler", containerInstances=[host])["tasks"][0]["taskArn"]
+        for _ in range(2)
+    ]
+    print(f"Cluster 'batch': 1 host ({instance_id}, t3.large), full: two 'filler' tasks of 3,741 MiB each")
+    sweep = invoke(port, "events/scheduled-reconcile.json", "capacity-recorder")
+    for s in sweep.get("sweeps", []):
+        if s["cluster"].endswith(f"/{BATCH}"):
+            print(f"capacity-recorder swept {BATCH}: {s['hosts']} host, {s['tasks']} tasks")
+
+    def submit(job_id: str, priority: int) -> None:
+        out = invoke_event(port, {"action": "submit", "job": {
+            "jobId": job_id, "cluster": BATCH, "taskDefinition": "nightly-report", "priority": priority}},
+            "task-dispatcher")
+        if out.get("submitted", {}).get("job", {}).get("jobId", job_id) != job_id:
+            raise SystemExit(f"unexpected submit answer {out}")
+
+    print("\nSubmitting low-0 .. low-9 (priority 1), then urgent (priority 9), each a task-dispatcher invocation")
+    for i in range(10):
+        submit(f"low-{i}", 1)
+    submit("urgent", 9)
+    if moto.command({"op": "run_task_calls"})["calls"]:
+        raise SystemExit("a job started on a full host")
+    cli(env, "jobs", "explain", "--cluster", BATCH)
+
+    print("\nOne filler task stops: room for exactly one job")
+    ecs.stop_task(cluster=BATCH, task=fillers[0], reason="done")
+    (task,) = ecs.describe_tasks(cluster=BATCH, tasks=[fillers[0]])["tasks"]
+    (instance,) = ecs.describe_container_instances(cluster=BATCH, containerInstances=[host])["containerInstances"]
+    task_event = ecs_event("ECS Task State Change", fillers[0], {**task, "lastStatus": "STOPPED", "version": 2})
+    # The event's detail is the ContainerInstance object plus the cluster's ARN.
+    cluster_arn = f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{BATCH}"
+    host_event = ecs_event("ECS Container Instance State Change", host,
+                           {**instance, "clusterArn": cluster_arn, "version": 2})
+    invoke_event(port, task_event, "capacity-recorder")
+    invoke_event(port, host_event, "capacity-recorder")
+    print("capacity-recorder: the task's STOPPED event and the host's new remaining resources recorded")
+    def print_wake(answer: dict) -> None:
+        for w in answer.get("wakes", []):
+            print(f"  queue depth {w['queue_depth']}, head job {w.get('head_job')} "
+                  f"(waited {w.get('head_wait_seconds')} s), started {w['started']}")
+            for j in w.get("jobs", [])[:3]:
+                why = j.get("reason") or j.get("task_arn") or ""
+                blocked = f" (behind {j['blocked_by']})" if j.get("blocked_by") else ""
+                print(f"    {j['job_id']:8} {j['action']:8} {why[:90]}{blocked}")
+            if len(w.get("jobs", [])) > 3:
+                print(f"    ... {len(w['jobs']) - 3} more waiting")
+
+    print("task-dispatcher woke on the same STOPPED event (its decision record):")
+    print_wake(invoke_event(port, task_event, "task-dispatcher"))
+    print("...and on its duplicate delivery (the table does not show urgent's task yet; its room"
+          " stays taken):")
+    print_wake(invoke_event(port, task_event, "task-dispatcher"))
+
+    calls = moto.command({"op": "run_task_calls"})["calls"]
+    print("\nRunTask calls moto received:")
+    for c in calls:
+        print(f"  taskDefinition={c['taskDefinition']}  startedBy={c['startedBy']}")
+    print("A FIFO queue or an SQS retry loop would have started low-0 (the oldest message).")
+    cli(env, "jobs", "list", "--cluster", BATCH)
+    if len(calls) != 1 or not (calls[0]["startedBy"] or "").startswith("ecs-autopilot/urgent/"):
+        raise SystemExit(f"wanted exactly one RunTask, urgent's; got {calls}")
+    print("\nOK: the freed slot went to the high-priority job, exactly once; the ten low jobs wait their turn.")
 
 
 def main() -> None:
@@ -281,6 +405,8 @@ def main() -> None:
             raise SystemExit("unexpected can-place answers")
         print("\nOK: 3 schedulable hosts (the DRAINING one is never offered); answers come from the table,"
               " host by host.")
+
+        dispatcher_demo(moto, ecs, env, port)
     finally:
         if watch is not None:
             stop_watch(watch)

@@ -1,7 +1,8 @@
 """Local AWS for ecs-autopilot's tests and demo: moto server on 127.0.0.1, on a free port.
 
 Started by the Rust test helper (tests/support/lib.rs) and by scripts/demo. Protocol:
-- On start it prints one JSON line: {"endpoint": "http://127.0.0.1:PORT"}.
+- On start it prints one JSON line: {"endpoint": "http://127.0.0.1:PORT", "proxy": "http://127.0.0.1:PORT2"}
+  (the proxy: the fault-injecting proxy below, in front of moto).
 - Then it reads JSON commands, one per line, from stdin and answers each with one JSON line:
     {"op": "run_instances", "instance_type": "t3.large", "availability_zone": "us-east-1a", "count": 2}
         -> {"instance_ids": ["i-...", ...]}   (ECS RegisterContainerInstance needs a real EC2 id in moto)
@@ -60,7 +61,11 @@ Started by the Rust test helper (tests/support/lib.rs) and by scripts/demo. Prot
     {"op": "deregister_gone_hosts", "cluster": "NAME"} -> {"deregistered": [instance ids]}
         (DeregisterContainerInstance for container instances whose EC2 instance is no longer
         running — what ECS does when an instance terminates; moto does not)
+    {"op": "proxy_calls"} -> {"calls": {"UpdateService": N, ...}}   (requests the proxy received,
+        per operation, since moto started)
   Errors answer {"error": "..."}.
+- moto's Query is narrowed to its key range before moto's own code runs (install_query_key_range):
+  stock moto sorts the whole table on every request; the answers are unchanged.
 - When stdin closes (the test process ended, even by a crash) the server stops and the process exits,
   so no moto outlives its test.
 """
@@ -81,6 +86,7 @@ def main() -> None:
     install_lifecycle_handlers()
     install_describe_failures()
     install_run_task_wrapper()
+    install_query_key_range()
     install_dynamodb_accounting()
     install_call_counter()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -146,6 +152,8 @@ def handle(cmd: dict, ec2, endpoint: str) -> dict:
         FAULTS.update({k: v for k, v in cmd.items() if k != "op"})
         FAULT_STATS.clear()
         return {"ok": True}
+    if op == "proxy_calls":
+        return {"calls": dict(PROXY_CALLS)}
     if op == "fault_stats":
         return {"stats": dict(FAULT_STATS)}
     if op == "set_model":
@@ -246,6 +254,9 @@ def install_lifecycle_handlers() -> None:
 # "only": ["UpdateService"] or null, "limit": N or null}`; `{"op": "fault_stats"}`.
 FAULTS: dict = {}
 FAULT_STATS: dict = {}
+# Requests the proxy received, per operation (`{"op": "proxy_calls"}`): scripts/acceptance counts
+# the writes a function made through it.
+PROXY_CALLS: dict = {}
 
 
 def start_fault_proxy(target: str) -> str:
@@ -273,6 +284,8 @@ def start_fault_proxy(target: str) -> str:
             query = target_header == ""
             operation = target_header.split(".")[-1] if target_header else (
                 parse_qs(body.decode(errors="replace")).get("Action", [""])[0])
+            with lock:
+                PROXY_CALLS[operation] = PROXY_CALLS.get(operation, 0) + 1
             fault = self.pick(operation)
             if FAULTS.get("delay_ms"):
                 _time.sleep(FAULTS["delay_ms"] / 1000)
@@ -440,6 +453,51 @@ def add_instance_attributes(cluster: str, attributes: dict) -> int:
     for instance in instances.values():
         instance.attributes.update(attributes)
     return len(instances)
+
+
+def install_query_key_range() -> None:
+    """Makes a moto Query cost what its key range holds, as a DynamoDB Query does, not the table.
+
+    moto 5.2.5's Table.query sorts every item of the table and sizes every item of the partition
+    on each request, so one page of a 200-host range costs seconds in a partition of 50,000 task
+    items. Here the partition is narrowed to the items the key condition selects before moto's
+    own code runs, on a shallow copy of the table: moto's loop sees the same items in the same
+    order, so Items, Count, ScannedCount, LastEvaluatedKey and the 1 MB / Limit rules are
+    unchanged (the test suite runs on this bed). Index queries and the legacy KeyConditions form
+    are left to moto as they are.
+    """
+    import copy
+    import functools
+    import inspect
+
+    from moto.dynamodb.models.table import Table
+
+    original_query = Table.query
+    signature = inspect.signature(original_query)
+
+    @functools.wraps(original_query)  # keeps the signature for install_dynamodb_accounting
+    def query(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        a = bound.arguments
+        table, hash_key = a["self"], a.get("hash_key")
+        if (
+            a.get("index_name")
+            or not table.range_key_attr
+            or hash_key is None
+            or a.get("filter_kwargs")
+            or len(a.get("range_key_conditions") or []) > 1
+        ):
+            return original_query(*args, **kwargs)
+        partition = table.items.get(hash_key, {})
+        if a.get("range_comparison"):
+            comparison, values = a["range_comparison"], a.get("range_objs") or []
+            partition = {k: v for k, v in partition.items() if k.compare(comparison, values)}
+        narrowed = copy.copy(table)
+        narrowed.items = {hash_key: partition}
+        a["self"] = narrowed
+        return original_query(*bound.args, **bound.kwargs)
+
+    Table.query = query
 
 
 _ACCOUNTING_FIELDS = ("queries", "scanned_items", "scanned_bytes", "returned_items", "read_units", "update_items")

@@ -406,3 +406,70 @@ fn every_failure_queue_and_function_has_an_alarm() {
         "a dashboard of the metrics"
     );
 }
+
+/// Every ecs-autopilot metric the dashboard and the alarms name is one the code emits (a
+/// `.count("Name", …)` or `.seconds("Name", …)` of the EMF builder, or a `=> "Name"` arm of
+/// a function naming the metric of an outcome): a renamed metric cannot
+/// leave a blank graph or an alarm that never fires; the head job's wait is alarmed.
+#[test]
+fn dashboard_and_alarm_metrics_exist_in_the_code() {
+    let mut code = String::new();
+    let mut dirs = vec![repo_root().join("crates"), repo_root().join("functions")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                code.push_str(&std::fs::read_to_string(&path).expect("read source"));
+            }
+        }
+    }
+    // rustfmt may break `.seconds(\n"Name"`: compare without whitespace.
+    let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    let emitted = |name: &str| {
+        code.contains(&format!(".count(\"{name}\""))
+            || code.contains(&format!(".seconds(\"{name}\""))
+            || code.contains(&format!("=>\"{name}\","))
+    };
+    let t = template();
+    let body = match &t["Resources"]["Dashboard"]["Properties"]["DashboardBody"] {
+        Value::Tagged(sub) => sub.value.as_str(),
+        v => v["Fn::Sub"].as_str(),
+    }
+    .expect("a !Sub dashboard body");
+    let dashboard: serde_json::Value = serde_json::from_str(body).expect("the body is JSON");
+    let mut names = Vec::new();
+    for widget in dashboard["widgets"].as_array().expect("widgets") {
+        let mut namespace = "";
+        for metric in widget["properties"]["metrics"].as_array().expect("metrics") {
+            let row = metric.as_array().expect("a metric row");
+            let ns = row[0].as_str().expect("namespace");
+            if ns != "." {
+                namespace = ns;
+            }
+            let name = row[1].as_str().expect("name");
+            if namespace == "ecs-autopilot" && name != "." {
+                names.push(name.to_string());
+            }
+        }
+    }
+    for (_, a) in resources_of_type(&t, "AWS::CloudWatch::Alarm") {
+        if a["Properties"]["Namespace"].as_str() == Some("ecs-autopilot") {
+            names.push(
+                a["Properties"]["MetricName"]
+                    .as_str()
+                    .expect("metric")
+                    .into(),
+            );
+        }
+    }
+    assert!(names.iter().any(|n| n == "HeadJobWait"), "{names:?}");
+    assert!(names.iter().any(|n| n == "AwsCalls"), "{names:?}");
+    for name in &names {
+        assert!(
+            emitted(name),
+            "{name} is on the dashboard but no code emits it"
+        );
+    }
+}

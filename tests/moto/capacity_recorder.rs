@@ -129,8 +129,6 @@ async fn conditional_writes_classify_duplicates_stale_and_conflicts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_shuffled_delivery_leaves_the_in_order_table() {
-    let moto = Moto::start();
-    let (store, calls) = table(&moto).await;
     let hosts: Vec<String> = (0..3)
         .map(|h| container_instance_arn("prod", &format!("h{h:04}")))
         .collect();
@@ -160,6 +158,36 @@ async fn concurrent_shuffled_delivery_leaves_the_in_order_table() {
             log.push(task_event("prod", t, v, s));
         }
     }
+    let moto = Moto::start();
+    deliver_shuffled_concurrently(&moto, log, 6).await;
+}
+
+/// A storm: 1,000 task events (250 tasks of a batch cluster, PENDING → RUNNING → STOPPED with a
+/// duplicate each), shuffled and delivered 25 at a time (capacity-recorder has no reserved
+/// concurrency: EventBridge invokes it as fast as events come).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_a_thousand_task_events_leaves_the_in_order_table() {
+    let mut log = Vec::new();
+    for t in 0..250 {
+        for (v, s) in [
+            (1, "PENDING"),
+            (2, "RUNNING"),
+            (3, "STOPPED"),
+            (3, "STOPPED"),
+        ] {
+            log.push(task_event("prod", t, v, s));
+        }
+    }
+    assert_eq!(log.len(), 1_000);
+    let moto = Moto::start();
+    deliver_shuffled_concurrently(&moto, log, 25).await;
+}
+
+/// Delivers `log` to capacity-recorder on moto reversed, interleaved and with every third event
+/// twice, `width` invocations at a time, and checks the table equals in-order delivery into the
+/// in-memory store, with exactly one conditional write per delivered event.
+async fn deliver_shuffled_concurrently(moto: &Moto, log: Vec<Value>, width: usize) {
+    let (store, calls) = table(moto).await;
     // Expected: in-order delivery into the in-memory store (same condition semantics).
     let expected = CapacityRecorder::new(
         InMemoryCapacityStore::new(),
@@ -209,7 +237,7 @@ async fn concurrent_shuffled_delivery_leaves_the_in_order_table() {
         if round.is_empty() {
             break;
         }
-        batches.extend(round.chunks(6).map(<[Value]>::to_vec));
+        batches.extend(round.chunks(width).map(<[Value]>::to_vec));
     }
     assert_eq!(batches.iter().map(Vec::len).sum::<usize>(), delivered.len());
     assert!(
@@ -217,7 +245,7 @@ async fn concurrent_shuffled_delivery_leaves_the_in_order_table() {
         "mostly concurrent batches: {:?}",
         batches.iter().map(Vec::len).collect::<Vec<_>>()
     );
-    let rec = Arc::new(recorder(&moto, store, ClusterScope::All));
+    let rec = Arc::new(recorder(moto, store, ClusterScope::All));
     for chunk in &batches {
         let mut handles = Vec::new();
         for e in chunk {

@@ -25,6 +25,7 @@ async fn daemon_count_converges_under_thirty_percent_throttling() {
     fx.create_service("web", &td, 2, &[], false).await;
     moto.faults(json!({"throttle": 0.3, "seed": 7}));
     let clients = moto.faulty_clients();
+    let counter = clients.counter.clone();
     let rec = DaemonReconciler::new(AwsEcs::new(clients.ecs), DaemonConfig::default());
     let mut ok = false;
     for attempt in 0..ATTEMPTS {
@@ -45,6 +46,12 @@ async fn daemon_count_converges_under_thirty_percent_throttling() {
     assert!(
         injected["throttle"].as_u64().unwrap_or(0) > 0,
         "the proxy throttled: {injected}"
+    );
+    // The per-invocation `Throttles` metric counts every throttled answer on the wire.
+    assert_eq!(
+        counter.throttles(),
+        injected["throttle"].as_u64().unwrap_or(0),
+        "throttles counted as injected"
     );
     assert_eq!(fx.desired_count("logs").await, 4);
     assert_eq!(fx.desired_count("metrics").await, 4);
@@ -195,4 +202,115 @@ async fn a_faulty_shuffled_log_leaves_the_in_order_capacity_table() {
         sorted(expected.store().snapshot()),
         "faults: {injected}"
     );
+}
+
+/// task-dispatcher through the proxy with throttling, 500s and answers lost after moto acted, on
+/// every call (DynamoDB and ECS, RunTask included): each failed invocation is retried as Lambda
+/// retries it, then the every-minute sweep runs until nothing is left to do. Each job has exactly
+/// one task on moto. moto ignores RunTask's `clientToken` (see tests/moto/task_dispatcher.rs), so
+/// this rests on the dispatcher's own STARTING-before-RunTask write and reconcile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dispatcher_starts_each_job_exactly_once_under_faults() {
+    use autopilot_aws::{DynamoCapacityStore, DynamoJobStore};
+    use autopilot_core::dispatch::{DispatchConfig, Dispatcher};
+    use autopilot_core::job::JobState;
+    use autopilot_core::ports::JobStore;
+    use integration_tests::fixtures::scheduled_event;
+
+    const NOW: i64 = 1_800_000_000;
+    const JOBS: usize = 6;
+    let moto = Moto::start();
+    moto.pin_ecs_tasks();
+    let (fx, _) = EcsFixture::with_hosts(&moto, "batch", 1).await;
+    // 64 MiB each: all six fit the one host, so every job must start, once.
+    fx.register_task_definition("job", None).await;
+    DynamoJobStore::new(moto.dynamodb(), "jobs")
+        .create_table()
+        .await
+        .expect("jobs table");
+    moto.faults(json!({"throttle": 0.15, "error500": 0.1, "drop": 0.2, "seed": 11}));
+    let clients = moto.faulty_clients();
+    let d: Dispatcher<DynamoJobStore, AwsEcs, DynamoCapacityStore> = Dispatcher::new(
+        DynamoJobStore::new(clients.dynamodb, "jobs"),
+        AwsEcs::new(clients.ecs),
+        None,
+        DispatchConfig {
+            jobs_table: "jobs".into(),
+            capacity_table: None,
+            daemon_services: Vec::new(),
+            clusters: Default::default(),
+            scale_group: None,
+            max_provisioning: 10,
+        },
+    );
+    let mut t = NOW;
+    for i in 0..JOBS {
+        let submission = json!({"action": "submit", "job": {
+            "jobId": format!("j{i}"), "cluster": "batch", "taskDefinition": "job", "priority": i}});
+        for _ in 0..ATTEMPTS {
+            t += 1;
+            if task_dispatcher::handle(&d, submission.clone(), t)
+                .await
+                .is_ok()
+            {
+                break;
+            }
+        }
+    }
+    // The schedule's sweep every minute: lost answers reconciled, the rest started.
+    let mut sweeps = 0;
+    for _ in 0..20 {
+        t += 60;
+        sweeps += 1;
+        let _ = task_dispatcher::handle(&d, scheduled_event(), t).await;
+        let mut done = 0;
+        for i in 0..JOBS {
+            if let Ok(Some(job)) = d.store().get(&format!("j{i}")).await {
+                if job.state == JobState::Running {
+                    done += 1;
+                }
+            }
+        }
+        if done == JOBS {
+            break;
+        }
+    }
+    let injected = moto.fault_stats();
+    moto.faults(json!({}));
+    assert!(
+        injected["drop"].as_u64().unwrap_or(0) > 0
+            && injected["throttle"].as_u64().unwrap_or(0) > 0,
+        "the proxy injected faults: {injected}"
+    );
+    for i in 0..JOBS {
+        let listed = fx
+            .ecs
+            .list_tasks()
+            .cluster("batch")
+            .send()
+            .await
+            .expect("list");
+        let described = fx
+            .ecs
+            .describe_tasks()
+            .cluster("batch")
+            .set_tasks(Some(listed.task_arns().to_vec()))
+            .send()
+            .await
+            .expect("describe");
+        let prefix = format!("ecs-autopilot/j{i}/");
+        let tasks = described
+            .tasks()
+            .iter()
+            .filter(|t| t.started_by().is_some_and(|s| s.starts_with(&prefix)))
+            .count();
+        let job = DynamoJobStore::new(moto.dynamodb(), "jobs")
+            .get(&format!("j{i}"))
+            .await
+            .expect("get")
+            .expect("stored");
+        assert_eq!(tasks, 1, "j{i}: exactly one task (faults: {injected})");
+        assert_eq!(job.state, JobState::Running, "j{i} after {sweeps} sweeps");
+    }
+    eprintln!("dispatcher under faults: {injected}, {sweeps} sweeps");
 }

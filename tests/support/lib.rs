@@ -276,13 +276,18 @@ impl Moto {
 
     /// Clients for this moto that share one new [`CallCounter`] (the tests' per-call budgets).
     pub fn counted_clients(&self) -> CountedClients {
-        self.clients_via(&self.endpoint)
+        self.clients_via(&self.endpoint, None)
     }
 
     /// [`Self::counted_clients`] through the fault-injecting proxy (set faults with
     /// [`Self::faults`]): the real wire protocol, with throttling, 500s and lost responses.
     pub fn faulty_clients(&self) -> CountedClients {
-        self.clients_via(&self.proxy)
+        // The SDK's standard retries (3 attempts), with millisecond backoff: the faults are the
+        // proxy's, the waiting between attempts only costs the suite time.
+        let fast = aws_config::retry::RetryConfig::standard()
+            .with_initial_backoff(std::time::Duration::from_millis(5))
+            .with_max_backoff(std::time::Duration::from_millis(50));
+        self.clients_via(&self.proxy, Some(fast))
     }
 
     /// Configures the proxy's faults (see tests/moto_server.py); returns nothing.
@@ -297,9 +302,17 @@ impl Moto {
         self.command(json!({"op": "fault_stats"}))["stats"].clone()
     }
 
-    fn clients_via(&self, endpoint: &str) -> CountedClients {
+    fn clients_via(
+        &self,
+        endpoint: &str,
+        retry: Option<aws_config::retry::RetryConfig>,
+    ) -> CountedClients {
         let counter = CallCounter::new();
-        let sdk = SdkConfig::builder()
+        let mut sdk = SdkConfig::builder();
+        if let Some(retry) = retry {
+            sdk = sdk.retry_config(retry);
+        }
+        let sdk = sdk
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(REGION))
             .endpoint_url(endpoint)
@@ -307,20 +320,11 @@ impl Moto {
                 Credentials::for_tests(),
             ))
             .build();
-        macro_rules! counted {
-            ($sdk:ident) => {
-                $sdk::Client::from_conf(
-                    $sdk::config::Builder::from(&sdk)
-                        .interceptor(counter.clone())
-                        .build(),
-                )
-            };
-        }
         CountedClients {
-            ecs: counted!(aws_sdk_ecs),
-            dynamodb: counted!(aws_sdk_dynamodb),
-            autoscaling: counted!(aws_sdk_autoscaling),
-            sqs: counted!(aws_sdk_sqs),
+            ecs: counter.ecs(&sdk),
+            dynamodb: counter.dynamodb(&sdk),
+            autoscaling: counter.autoscaling(&sdk),
+            sqs: counter.sqs(&sdk),
             counter,
         }
     }

@@ -273,7 +273,24 @@ fn events_that_cannot_be_recorded_write_nothing() {
         json!("arn:aws:ecs:us-east-1:999999999999:container-instance/prod/x");
     let mut bad_size = task_event(1, 1, "RUNNING");
     bad_size["detail"]["memory"] = json!("lots");
+    // DynamoDB refuses a sort key over 1,024 bytes on every retry: rejected before the write.
+    let mut long_arn = task_event(1, 1, "RUNNING");
+    long_arn["detail"]["taskArn"] = json!(format!("{}{}", task_arn(1), "x".repeat(1100)));
+    let mut long_cluster = instance_event(1, 1, "ACTIVE", 1);
+    let long_name = "c".repeat(2100);
+    long_cluster["detail"]["clusterArn"] = json!(format!(
+        "arn:aws:ecs:us-east-1:123456789012:cluster/{long_name}"
+    ));
+    long_cluster["detail"]["containerInstanceArn"] = json!(format!(
+        "arn:aws:ecs:us-east-1:123456789012:container-instance/{long_name}/h1"
+    ));
     for (case, e, want) in [
+        ("sort key too long", long_arn, "DynamoDB allows 1024"),
+        (
+            "partition key too long",
+            long_cluster,
+            "DynamoDB allows 2048",
+        ),
         ("no version", no_version, "detail.version"),
         ("task of another cluster", foreign, "another cluster"),
         ("host of another account", other_account, "another cluster"),

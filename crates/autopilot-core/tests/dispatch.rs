@@ -25,8 +25,24 @@ fn td(name: &str, memory: i64) -> TaskDefinition {
     }
 }
 
-/// One 4096 MiB host with `free` MiB free.
+/// One 4096 MiB host with `free` MiB free, read from ECS.
 fn dispatcher(free: i64) -> D {
+    Dispatcher::new(InMemoryJobStore::new(), ecs_with_host(free), None, config())
+}
+
+fn config() -> DispatchConfig {
+    DispatchConfig {
+        jobs_table: "jobs".into(),
+        capacity_table: None,
+        daemon_services: Vec::new(),
+        clusters: Default::default(),
+        scale_group: None,
+        max_provisioning: 10,
+    }
+}
+
+/// ECS with one 4096 MiB host with `free` MiB free, and the task definitions.
+fn ecs_with_host(free: i64) -> InMemoryEcs {
     let ecs = InMemoryEcs::new();
     ecs.add_cluster(CLUSTER);
     let mut ci = ContainerInstance::new(HOST, InstanceStatus::Active);
@@ -51,19 +67,7 @@ fn dispatcher(free: i64) -> D {
         });
         ecs.add_task_definition(t);
     }
-    Dispatcher::new(
-        InMemoryJobStore::new(),
-        ecs,
-        None,
-        DispatchConfig {
-            jobs_table: "jobs".into(),
-            capacity_table: None,
-            daemon_services: Vec::new(),
-            clusters: Default::default(),
-            scale_group: None,
-            max_provisioning: 10,
-        },
-    )
+    ecs
 }
 
 fn job(id: &str, priority: i64) -> Value {
@@ -412,4 +416,68 @@ async fn cancel_stops_nothing_for_a_queued_job_and_a_wake_up_costs_one_query() {
     set_free(&d, 4096);
     d.wake(CLUSTER, "instance-event", 7).await.expect("wake");
     assert!(d.ecs().run_task_calls().is_empty());
+}
+
+/// Hosts from the capacity table: the item of a host is as of ECS's last report, so a job the
+/// dispatcher launched after it still holds its room — a duplicate wake-up before ECS's next
+/// host event starts nothing more (it used to call RunTask for the next job into room that was
+/// not there; found by scripts/demo).
+#[tokio::test]
+async fn table_hosts_keep_the_room_of_launches_they_do_not_show_yet() {
+    use autopilot_core::capacity::{instance_to_record, WriteCondition};
+    use autopilot_core::ports::CapacityStore;
+
+    // ECS itself has room (RunTask would place anything); the table is what the dispatcher reads.
+    let ecs = ecs_with_host(4096);
+    let host = ecs.instance(HOST).expect("the host");
+    let table = InMemoryCapacityStore::new();
+    let config = DispatchConfig {
+        capacity_table: Some("capacity".into()),
+        ..config()
+    };
+    let host_as_of = |free: i64, at: i64| {
+        let mut ci = host.clone();
+        ci.remaining.memory = Some(free);
+        ci.version = Some(at);
+        instance_to_record(
+            CLUSTER,
+            ci,
+            Some(autopilot_core::clock::format_unix(at)),
+            at,
+        )
+    };
+    // ECS reported the host at t=100 with room for one 1024 MiB job.
+    table
+        .write(&host_as_of(1024, 100), WriteCondition::NewerThanStored(100))
+        .await
+        .expect("write");
+    let d = Dispatcher::new(InMemoryJobStore::new(), ecs, Some(table), config);
+    d.submit(job("first", 5), 150).await.expect("submit");
+    assert_eq!(d.ecs().run_task_calls().len(), 1, "first starts at t=150");
+    d.submit(job("second", 1), 160).await.expect("submit");
+    d.wake(CLUSTER, "task-event", 170).await.expect("wake");
+    d.wake(CLUSTER, "task-event", 171).await.expect("wake");
+    assert_eq!(
+        d.ecs().run_task_calls().len(),
+        1,
+        "the item (t=100) does not show first's task; its room stays taken"
+    );
+    // ECS's event after the start (t=200): 0 free, first's task counted by the item itself.
+    d.capacity()
+        .expect("table")
+        .write(&host_as_of(0, 200), WriteCondition::NewerThanStored(200))
+        .await
+        .expect("write");
+    d.wake(CLUSTER, "instance-event", 210).await.expect("wake");
+    assert_eq!(d.ecs().run_task_calls().len(), 1);
+    // Another task ends (t=300): room for one more, and first is not counted twice.
+    d.capacity()
+        .expect("table")
+        .write(&host_as_of(1024, 300), WriteCondition::NewerThanStored(300))
+        .await
+        .expect("write");
+    d.wake(CLUSTER, "instance-event", 310).await.expect("wake");
+    let calls = d.ecs().run_task_calls();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[1].client_token, "second/1");
 }

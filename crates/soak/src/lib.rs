@@ -2,8 +2,9 @@
 //! through every function's handler (its parse and decide path) against the in-memory ports,
 //! counting panics and any write made for an input the handler rejected as invalid.
 //!
-//! Targets: daemon-count, capacity-recorder and instance-drainer payloads (EventBridge events of
-//! every kind, SQS batches), raw event bytes (the parsers), and `ecs-autopilot` command lines.
+//! Targets: daemon-count, capacity-recorder, instance-drainer and task-dispatcher payloads
+//! (EventBridge events of every kind, SQS batches, job submissions and cancellations), raw event
+//! bytes (the parsers), and `ecs-autopilot` command lines.
 //! Inputs come from the project's sample events (`events/`) and generators, then 0–3 mutations:
 //! a key removed, a leaf replaced by another JSON type, the detail type or source changed, the
 //! whole value wrapped, bytes truncated or flipped. Deterministic for a seed.
@@ -14,11 +15,12 @@ use std::time::{Duration, Instant};
 
 use autopilot_core::capacity::{CapacityRecorder, RecorderConfig};
 use autopilot_core::daemon::{DaemonConfig, DaemonReconciler};
+use autopilot_core::dispatch::{DispatchConfig, Dispatcher};
 use autopilot_core::drain::{DrainConfig, Drainer};
 use autopilot_core::env::ClusterScope;
 use autopilot_core::events::{DrainEvent, EcsEvent};
 use autopilot_core::memory::{
-    InMemoryCapacityStore, InMemoryEcs, InMemoryLifecycle, InMemoryQueue,
+    InMemoryCapacityStore, InMemoryEcs, InMemoryJobStore, InMemoryLifecycle, InMemoryQueue,
 };
 use autopilot_core::model::{
     Attribute, ContainerInstance, InstanceStatus, Service, TaskDefinition,
@@ -255,6 +257,16 @@ fn generated(rng: &mut Rng) -> Value {
     }
 }
 
+/// A task-dispatcher submission of one of the cluster's task definitions (or an unknown one).
+fn submission(rng: &mut Rng) -> Value {
+    json!({"action": "submit", "job": {
+        "jobId": format!("j{}", rng.below(32)), "cluster": *rng.pick(&["prod", CLUSTER, "other"]),
+        "taskDefinition": *rng.pick(&["td-logs", "td-missing"]),
+        "priority": rng.below(12) as i64 - 1, "maxWaitSeconds": rng.below(600),
+        "maxAttempts": rng.below(4),
+        "overrides": {"memory": *rng.pick(&[json!(64), json!("x"), json!(-1)])}}})
+}
+
 fn input(rng: &mut Rng) -> Value {
     let v = generated(rng);
     mutate(v, rng)
@@ -424,6 +436,57 @@ pub fn run(inputs: usize, seed: u64) -> Report {
                 + (drainer.autoscaling().calls().len() - lifecycle_before)
                 + drainer.queue().drain().len();
             (invalid, writes)
+        }));
+
+    // task-dispatcher: submissions and cancellations (generated, then mutated) and ECS events.
+    // A fresh job store every few thousand inputs keeps each wake-up's Query flat.
+    let new_dispatcher = || {
+        Dispatcher::new(
+            InMemoryJobStore::new(),
+            cluster(),
+            None::<InMemoryCapacityStore>,
+            DispatchConfig {
+                jobs_table: "jobs".into(),
+                capacity_table: None,
+                daemon_services: Vec::new(),
+                clusters: ClusterScope::All,
+                scale_group: None,
+                max_provisioning: 10,
+            },
+        )
+    };
+    let mut dispatcher = new_dispatcher();
+    let mut handled = 0usize;
+    report
+        .targets
+        .push(soak_target("task-dispatcher", inputs, &mut rng, |rng| {
+            handled += 1;
+            if handled.is_multiple_of(4_096) {
+                dispatcher = new_dispatcher();
+            }
+            let payload = match rng.below(3) {
+                0 => input(rng),
+                1 => mutate(
+                    json!({"action": "cancel", "jobId": format!("j{}", rng.below(32))}),
+                    rng,
+                ),
+                _ => mutate(submission(rng), rng),
+            };
+            let writes = |d: &Dispatcher<_, InMemoryEcs, InMemoryCapacityStore>| {
+                let s: &InMemoryJobStore = d.store();
+                (s.requests("PutItem") + s.requests("UpdateItem") + s.requests("DeleteItem"))
+                    as usize
+                    + d.ecs().count_calls("RunTask")
+                    + ecs_writes(d.ecs())
+            };
+            let before = writes(&dispatcher);
+            let result = rt.block_on(task_dispatcher::handle(&dispatcher, payload, 1_800_000_000));
+            let invalid = matches!(
+                result,
+                Err(task_dispatcher::HandlerError::Event(_)
+                    | task_dispatcher::HandlerError::InvalidJob(_))
+            );
+            (invalid, writes(&dispatcher) - before)
         }));
 
     report.targets.push(soak_target(

@@ -5,7 +5,7 @@
 fn generated_and_mutated_inputs_never_panic_or_write_when_invalid() {
     let report = soak::run(3_000, 7);
     println!("{report}");
-    assert_eq!(report.targets.len(), 5);
+    assert_eq!(report.targets.len(), 6);
     for t in &report.targets {
         assert_eq!(t.panics, 0, "{}: panics", t.target);
         assert_eq!(

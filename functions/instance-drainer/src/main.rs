@@ -1,7 +1,7 @@
 //! instance-drainer Lambda: configuration and clients are built once per cold start, then every
 //! invocation is handled by `instance_drainer::handle` with that shared state.
 
-use autopilot_aws::{AwsAutoScaling, AwsEcs, AwsSqs};
+use autopilot_aws::{AwsAutoScaling, AwsEcs, AwsSqs, CallCounter};
 use autopilot_core::drain::{DrainConfig, Drainer};
 use autopilot_core::env::FromEnv;
 use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
@@ -14,22 +14,24 @@ async fn main() -> Result<(), Error> {
     // Fail the cold start, naming the variable, rather than run with a half-read config.
     let config = DrainConfig::from_env()?;
     let sdk_config = aws_config::load_from_env().await;
-    let queue = AwsSqs::new(
-        aws_sdk_sqs::Client::new(&sdk_config),
-        config.recheck_queue_url.clone(),
-    );
+    // Every request counted: each invocation logs its AWS calls and throttles as metrics.
+    let calls = CallCounter::new();
+    let queue = AwsSqs::new(calls.sqs(&sdk_config), config.recheck_queue_url.clone());
     let drainer = Drainer::new(
-        AwsEcs::new(aws_sdk_ecs::Client::new(&sdk_config)),
-        AwsAutoScaling::new(aws_sdk_autoscaling::Client::new(&sdk_config)),
+        AwsEcs::new(calls.ecs(&sdk_config)),
+        AwsAutoScaling::new(calls.autoscaling(&sdk_config)),
         queue,
         config,
     );
-    let drainer = &drainer;
+    let (drainer, calls) = (&drainer, &calls);
 
     run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
             let deadline = autopilot_core::clock::deadline_from_unix_millis(event.context.deadline);
-            instance_drainer::handle(drainer, event.payload, deadline).await
+            let before = calls.usage();
+            let result = instance_drainer::handle(drainer, event.payload, deadline).await;
+            calls.log_since("instance-drainer", before);
+            result
         },
     ))
     .await

@@ -1,7 +1,7 @@
 //! task-dispatcher Lambda: configuration and clients are built once per cold start, then every
 //! invocation is handled by `task_dispatcher::handle` with that shared state.
 
-use autopilot_aws::{AwsEcs, AwsScaleGroup, DynamoCapacityStore, DynamoJobStore};
+use autopilot_aws::{AwsEcs, AwsScaleGroup, CallCounter, DynamoCapacityStore, DynamoJobStore};
 use autopilot_core::dispatch::{DispatchConfig, Dispatcher};
 use autopilot_core::env::FromEnv;
 use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
@@ -15,23 +15,32 @@ async fn main() -> Result<(), Error> {
     // Fail the cold start, naming the variable, rather than run with a half-read config.
     let config = DispatchConfig::from_env()?;
     let sdk_config = aws_config::load_from_env().await;
-    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk_config);
+    // Every request counted: each invocation logs its AWS calls and throttles as metrics.
+    let calls = CallCounter::new();
+    let dynamodb = calls.dynamodb(&sdk_config);
     let store = DynamoJobStore::new(dynamodb.clone(), &config.jobs_table);
     let capacity = config
         .capacity_table
         .as_ref()
         .map(|t| DynamoCapacityStore::new(dynamodb.clone(), t));
-    let ecs = AwsEcs::new(aws_sdk_ecs::Client::new(&sdk_config));
+    let ecs = AwsEcs::new(calls.ecs(&sdk_config));
     // SCALE_GROUP unset: the group port is there but never called (no Auto Scaling permission
     // is needed for that).
-    let group = AwsScaleGroup::new(aws_sdk_autoscaling::Client::new(&sdk_config));
+    let group = AwsScaleGroup::new(calls.autoscaling(&sdk_config));
     let dispatcher = Dispatcher::new(store, ecs, capacity, config).with_scale_group(group);
-    let dispatcher = &dispatcher;
+    let (dispatcher, calls) = (&dispatcher, &calls);
 
     run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
-            task_dispatcher::handle(dispatcher, event.payload, autopilot_core::clock::unix_now())
-                .await
+            let before = calls.usage();
+            let result = task_dispatcher::handle(
+                dispatcher,
+                event.payload,
+                autopilot_core::clock::unix_now(),
+            )
+            .await;
+            calls.log_since("task-dispatcher", before);
+            result
         },
     ))
     .await

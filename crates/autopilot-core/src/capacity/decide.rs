@@ -48,6 +48,14 @@ pub enum RecordError {
     MissingVersion { kind: &'static str, arn: String },
     #[error("{arn} does not belong to cluster {cluster_arn} (an ARN from another cluster, region or account)")]
     ForeignArn { arn: String, cluster_arn: String },
+    #[error(
+        "{arn} is too long to be a key of the capacity table ({bytes} bytes; DynamoDB allows {limit})"
+    )]
+    KeyTooLong {
+        arn: String,
+        bytes: usize,
+        limit: usize,
+    },
     #[error("task {arn} has an invalid {field} {value:?} (expected an integer)")]
     InvalidSize {
         arn: String,
@@ -65,8 +73,34 @@ pub enum Plan {
     Skip(String),
 }
 
+/// DynamoDB's key size limits (partition key 2,048 bytes, sort key 1,024): an event whose ARNs
+/// exceed them is one DynamoDB would refuse on every retry, so it is rejected before any write.
+pub const PARTITION_KEY_LIMIT: usize = 2048;
+pub const SORT_KEY_LIMIT: usize = 1024;
+
 /// Turns an event into the one write it causes, or a reasoned skip. `now` is Unix seconds (for TTLs).
 pub fn plan_event(event: &EcsEvent, now: i64) -> Result<Plan, RecordError> {
+    let plan = plan_event_unchecked(event, now)?;
+    if let Plan::Write(record, _) = &plan {
+        let key = record.key();
+        let partition = crate::arn::cluster_name(&key.cluster_arn);
+        for (arn, bytes, limit) in [
+            (&key.cluster_arn, partition.len(), PARTITION_KEY_LIMIT),
+            (&key.sort_key, key.sort_key.len(), SORT_KEY_LIMIT),
+        ] {
+            if bytes > limit {
+                return Err(RecordError::KeyTooLong {
+                    arn: arn.chars().take(120).collect::<String>() + "…",
+                    bytes,
+                    limit,
+                });
+            }
+        }
+    }
+    Ok(plan)
+}
+
+fn plan_event_unchecked(event: &EcsEvent, now: i64) -> Result<Plan, RecordError> {
     match event {
         EcsEvent::ContainerInstanceStateChange(e) => {
             let (record, version) = instance_record(&e.detail, now)?;

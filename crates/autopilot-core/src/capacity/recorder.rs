@@ -311,7 +311,10 @@ impl<S: CapacityStore, E: EcsRead> CapacityRecorder<S, E> {
                             .get_or_insert_with(|| derived_cluster_arn(cluster, &ci.arn))
                             .clone();
                         report.hosts += 1;
-                        let record = instance_to_record(&arn, ci, None, now);
+                        // Stamped with the Describe's time: what the item shows is as of
+                        // now (task-dispatcher discounts its launches made after it).
+                        let record =
+                            instance_to_record(&arn, ci, Some(crate::clock::format_unix(now)), now);
                         self.apply_snapshot(&mut hosts, record, &mut report).await?;
                     }
                 }

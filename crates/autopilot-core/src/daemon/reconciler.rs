@@ -118,25 +118,29 @@ impl<E: EcsRead + EcsWrite> DaemonReconciler<E> {
         let n = clusters.len();
         let start = if n == 0 { 0 } else { rotate % n };
         let order: Vec<&String> = (0..n).map(|i| &clusters[(i + start) % n]).collect();
-        let results: Vec<(String, Option<ClusterReport>)> = stream::iter(order)
-            .map(|cluster| async move {
-                if stop_starting.is_some_and(|t| Instant::now() >= t) {
-                    return (cluster.clone(), None);
-                }
-                let report = match self.reconcile_cluster(cluster).await {
-                    Ok(report) => report,
-                    Err(e) => ClusterReport {
-                        cluster: cluster.clone(),
-                        services: Vec::new(),
-                        error: Some(e.to_string()),
-                        retryable: e.is_retryable(),
-                    },
-                };
-                (cluster.clone(), Some(report))
-            })
-            .buffered(SWEEP_CONCURRENCY)
-            .collect()
-            .await;
+        let results: Vec<(String, Option<ClusterReport>)> =
+            stream::iter(order.into_iter().enumerate())
+                .map(|(i, cluster)| async move {
+                    // The first cluster always starts: an event's own cluster is never left out (a
+                    // reconcile is a few calls; Lambda's timeout still bounds it) and every sweep
+                    // makes progress, however little time the invocation was given.
+                    if i > 0 && stop_starting.is_some_and(|t| Instant::now() >= t) {
+                        return (cluster.clone(), None);
+                    }
+                    let report = match self.reconcile_cluster(cluster).await {
+                        Ok(report) => report,
+                        Err(e) => ClusterReport {
+                            cluster: cluster.clone(),
+                            services: Vec::new(),
+                            error: Some(e.to_string()),
+                            retryable: e.is_retryable(),
+                        },
+                    };
+                    (cluster.clone(), Some(report))
+                })
+                .buffered(SWEEP_CONCURRENCY)
+                .collect()
+                .await;
         let mut out = SweepOutcome::default();
         for (cluster, report) in results {
             match report {

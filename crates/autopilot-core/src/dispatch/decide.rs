@@ -21,6 +21,7 @@
 //! - **Backoff**: a job retried after a failed run waits until `not_before`, reserving nothing.
 
 use std::cmp::Reverse;
+use std::collections::BTreeMap;
 
 use ecs_cluster_query::placement::{self, Constraint, TaskRequest};
 use ecs_cluster_query::Host;
@@ -35,6 +36,53 @@ pub struct DispatchHost {
     pub host: Host,
     pub registered_cpu: i64,
     pub registered_memory: i64,
+}
+
+/// The dispatcher's own launches that a host snapshot from the capacity table cannot show yet.
+///
+/// The table's host item says what was free when ECS last reported the host (its event's
+/// `updatedAt`, or the sweep's Describe time). A job launched at or after that moment holds room
+/// the item still shows free, until ECS's next event for the host; without this rule a second
+/// wake-up in that window (a duplicate event) would call RunTask for the next job into room that
+/// is not there. ECS's own Describe is current (RunTask places synchronously): only table
+/// snapshots need it.
+///
+/// | job state | launched (`→ STARTING`) | host item as of | the host's remaining |
+/// |---|---|---|---|
+/// | STARTING or RUNNING on the host | at or after the item's time | time known | minus the job's CPU, memory and ports |
+/// | STARTING or RUNNING on the host | any | unknown | minus the job's needs (the safe side) |
+/// | STARTING or RUNNING on the host | before the item's time | time known | unchanged: the item counts it |
+/// | any other state, or no host | – | – | unchanged |
+///
+/// `as_of`: each host's snapshot time (Unix seconds) by container instance ARN (`None`: unknown).
+pub fn discount_unrecorded_launches(
+    hosts: &mut [DispatchHost],
+    jobs: &[Job],
+    as_of: &BTreeMap<String, Option<i64>>,
+) {
+    for job in jobs {
+        if !matches!(job.state, JobState::Starting | JobState::Running) {
+            continue;
+        }
+        let Some(arn) = job.container_instance_arn.as_deref() else {
+            continue;
+        };
+        let Some(h) = hosts.iter_mut().find(|h| h.host.id == arn) else {
+            continue;
+        };
+        let launched = job
+            .history
+            .iter()
+            .rev()
+            .find(|t| t.to == JobState::Starting)
+            .map_or(job.updated_at, |t| t.at);
+        let counted = matches!(as_of.get(arn), Some(Some(at)) if launched < *at);
+        if !counted {
+            h.host.remaining_cpu -= job.needs.cpu;
+            h.host.remaining_memory -= job.needs.memory;
+            h.host.used_ports.extend(job.needs.ports.iter().copied());
+        }
+    }
 }
 
 /// Room kept for a daemon service's task on hosts that do not run one yet.
@@ -429,6 +477,38 @@ mod tests {
             .iter()
             .find(|d| d.job_id == id)
             .expect("decided")
+    }
+
+    #[test]
+    fn launches_the_table_cannot_show_yet_take_their_room() {
+        let on = |id: &str, state: JobState, launched: i64, host: &str| {
+            let mut j = job(id, 1, 1024, 0).transition(JobState::Starting, "launching", launched);
+            if state != JobState::Starting {
+                j = j.transition(state, "r", launched + 1);
+            }
+            j.container_instance_arn = Some(host.into());
+            j
+        };
+        let jobs = [
+            // h1's item is as of 150.
+            on("before", JobState::Running, 100, "h1"),
+            on("after", JobState::Running, 200, "h1"),
+            on("same-second", JobState::Starting, 150, "h1"),
+            // h2's snapshot time is unknown: the safe side.
+            on("unknown", JobState::Running, 50, "h2"),
+            // Ended: holds nothing. A host not in the snapshot: nothing to discount.
+            on("done", JobState::Succeeded, 300, "h1"),
+            on("elsewhere", JobState::Running, 300, "h9"),
+        ];
+        let mut hosts = [host("h1", 8192, 8192), host("h2", 8192, 8192)];
+        let as_of = BTreeMap::from([("h1".to_string(), Some(150)), ("h2".to_string(), None)]);
+        discount_unrecorded_launches(&mut hosts, &jobs, &as_of);
+        assert_eq!(
+            hosts[0].host.remaining_memory,
+            8192 - 2 * 1024,
+            "after + same-second"
+        );
+        assert_eq!(hosts[1].host.remaining_memory, 8192 - 1024, "unknown");
     }
 
     #[test]

@@ -8,12 +8,16 @@
 //! same token only when ECS has no such task. A retryable RunTask error leaves the job STARTING
 //! and fails the invocation, so the retry reconciles it.
 
+use std::collections::BTreeMap;
+
 use thiserror::Error;
 
 use crate::arn::{cluster_name, same_cluster_name};
 use crate::capacity::{instance_to_record, query_hosts, task_to_record, HostSelection, Record};
 use crate::dispatch::config::DispatchConfig;
-use crate::dispatch::decide::{decide, Action, DaemonReservation, DispatchHost, Plan};
+use crate::dispatch::decide::{
+    decide, discount_unrecorded_launches, Action, DaemonReservation, DispatchHost, Plan,
+};
 use crate::dispatch::report::{JobAction, JobRecord, ScaleReport, WakeReport};
 use crate::dispatch::scale::{decide_scale, provision, ScaleInput};
 use crate::dispatch::schedule::{decide_tick, LastRun, Tick};
@@ -167,6 +171,11 @@ where
 
     pub fn ecs(&self) -> &E {
         &self.ecs
+    }
+
+    /// The capacity table, when hosts are read from it.
+    pub fn capacity(&self) -> Option<&C> {
+        self.capacity.as_ref()
     }
 
     pub fn config(&self) -> &DispatchConfig {
@@ -381,8 +390,15 @@ where
         }
     }
 
-    /// The hosts decide sees: schedulable hosts from the capacity table, else from ECS.
-    async fn hosts(&self, cluster: &str, now: i64) -> Result<Vec<DispatchHost>, DispatchError> {
+    /// The hosts decide sees: schedulable hosts from the capacity table (less the room of
+    /// `jobs` launched since each host item was written: [`discount_unrecorded_launches`]), else
+    /// from ECS.
+    async fn hosts(
+        &self,
+        cluster: &str,
+        jobs: &[Job],
+        now: i64,
+    ) -> Result<Vec<DispatchHost>, DispatchError> {
         let records: Vec<Record> = match &self.capacity {
             // Only what placement needs: the live hosts (one key range, tombstones and expired
             // items filtered by the table), and live tasks only for daemon headroom.
@@ -431,14 +447,30 @@ where
                 records
             }
         };
-        Ok(query_hosts(&records, HostSelection::Schedulable)
+        let selected = query_hosts(&records, HostSelection::Schedulable);
+        let as_of: BTreeMap<String, Option<i64>> = selected
+            .iter()
+            .map(|q| {
+                let at = q.record.updated_at.as_deref().and_then(|t| {
+                    chrono::DateTime::parse_from_rfc3339(t)
+                        .ok()
+                        .map(|d| d.timestamp())
+                });
+                (q.host.id.clone(), at)
+            })
+            .collect();
+        let mut hosts: Vec<DispatchHost> = selected
             .into_iter()
             .map(|q| DispatchHost {
                 registered_cpu: q.record.instance.registered.cpu.unwrap_or(0),
                 registered_memory: q.record.instance.registered.memory.unwrap_or(0),
                 host: q.host,
             })
-            .collect())
+            .collect();
+        if self.capacity.is_some() {
+            discount_unrecorded_launches(&mut hosts, jobs, &as_of);
+        }
+        Ok(hosts)
     }
 
     async fn daemons(&self, cluster: &str) -> Result<Vec<DaemonReservation>, DispatchError> {
@@ -473,7 +505,7 @@ where
     /// [`Dispatcher::wake`], no write and no RunTask.
     pub async fn plan(&self, cluster: &str, now: i64) -> Result<(Vec<Job>, Plan), DispatchError> {
         let jobs = self.store.cluster_jobs(cluster).await?;
-        let hosts = self.hosts(cluster, now).await?;
+        let hosts = self.hosts(cluster, &jobs, now).await?;
         let daemons = self.daemons(cluster).await?;
         let plan = decide(&jobs, &hosts, &daemons, now);
         Ok((jobs, plan))
@@ -531,7 +563,7 @@ where
                 Err(e) => return Err(e),
             }
         }
-        let hosts = self.hosts(&cluster, now).await?;
+        let hosts = self.hosts(&cluster, &jobs, now).await?;
         let daemons = self.daemons(&cluster).await?;
         report.hosts = hosts.len();
         let plan = decide(&jobs, &hosts, &daemons, now);

@@ -164,7 +164,7 @@ impl WakeReport {
                 &metrics,
             );
         }
-        crate::log::json_line(
+        crate::log::json_line_with_metrics(
             if self.errors.is_empty() {
                 "INFO"
             } else {
@@ -182,6 +182,89 @@ impl WakeReport {
                 considered: self.jobs.len(),
                 errors: &self.errors,
             },
+            &self.metrics(),
+        );
+    }
+
+    /// The wake-up's metrics: queue depth, the head job's wait, jobs started, and the jobs
+    /// considered by what happened to them.
+    pub fn metrics(&self) -> crate::log::Metrics {
+        let count = |action: JobAction| self.jobs.iter().filter(|j| j.action == action).count();
+        crate::log::Metrics::new("task-dispatcher", Some(&self.cluster))
+            .count("WakeUps", 1)
+            .count("QueueDepth", self.queue_depth)
+            .seconds(
+                "HeadJobWait",
+                self.head_wait_seconds.unwrap_or(0).max(0) as u64,
+            )
+            .count("Dispatched", self.started)
+            .count("Waiting", count(JobAction::Waiting))
+            .count("NotPlaced", count(JobAction::NotPlaced))
+            .count("Expired", count(JobAction::Expired))
+            .count("Failed", count(JobAction::Failed))
+            .count("Errors", self.errors.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wake_up_reports_queue_depth_head_wait_and_dispatches_as_metrics() {
+        let job = |id: &str, action| JobRecord {
+            cluster: "batch".into(),
+            job_id: id.into(),
+            priority: 1,
+            action,
+            host: None,
+            ec2_instance_id: None,
+            task_arn: None,
+            reason: None,
+            blocked_by: None,
+            reserves: false,
+            never_fits: false,
+            waited_seconds: 0,
+            hosts_short: None,
+            queue_depth: 3,
+        };
+        let report = WakeReport {
+            cluster: "arn:aws:ecs:us-east-1:1:cluster/batch".into(),
+            trigger: "task-event".into(),
+            queue_depth: 3,
+            head_job: Some("urgent".into()),
+            head_wait_seconds: Some(95),
+            started: 1,
+            hosts: 1,
+            jobs: vec![
+                job("urgent", JobAction::Started),
+                job("low-0", JobAction::Waiting),
+                job("low-1", JobAction::Waiting),
+            ],
+            scale: None,
+            errors: vec![],
+        };
+        let m = report.metrics();
+        assert_eq!(m.cluster, "batch");
+        let value = |name: &str| {
+            m.values
+                .iter()
+                .find(|(n, _, _)| *n == name)
+                .map(|(_, v, unit)| (*v, *unit))
+        };
+        assert_eq!(value("QueueDepth"), Some((3.0, "Count")));
+        assert_eq!(value("HeadJobWait"), Some((95.0, "Seconds")));
+        assert_eq!(value("Dispatched"), Some((1.0, "Count")));
+        assert_eq!(value("Waiting"), Some((2.0, "Count")));
+        assert_eq!(value("Errors"), Some((0.0, "Count")));
+        let empty = WakeReport {
+            head_wait_seconds: None,
+            ..WakeReport::default()
+        };
+        assert_eq!(
+            empty.metrics().values[2],
+            ("HeadJobWait", 0.0, "Seconds"),
+            "an empty queue waits 0 s (the alarm sees data, not a gap)"
         );
     }
 }
