@@ -48,6 +48,19 @@ Started by the Rust test helper (tests/support/lib.rs) and by scripts/demo. Prot
     {"op": "finish_task", "cluster": "NAME", "task": "ARN", "exit_code": N, "reason": "..."}
         -> {"ok": true}   (sets moto's task model STOPPED with every container's exitCode and the
         stoppedReason: moto's API cannot set exit codes; call StopTask first to free the room)
+    {"op": "aws_calls", "reset": true|false} -> {"calls": {"ecs:RunTask": N, ...}}
+        (every request moto received from an AWS SDK for Rust client — the functions under test,
+        not this test bed's boto3 — per service and operation, since the last reset)
+    {"op": "create_scale_group", "name": "ASG", "max": 3, "desired": 0}
+        -> {"arn": "..."}   (a launch template and an Auto Scaling group in us-east-1a, MinSize 0:
+        SetDesiredCapacity then launches EC2 instances in moto)
+    {"op": "register_group_hosts", "group": "ASG", "cluster": "NAME"}
+        -> {"hosts": [{"instance_id", "arn"}]}   (RegisterContainerInstance for each InService
+        instance of the group not registered yet, with its instance identity document: moto runs
+        no ECS agent, so the test bed does what the agent's registration would)
+    {"op": "deregister_gone_hosts", "cluster": "NAME"} -> {"deregistered": [instance ids]}
+        (DeregisterContainerInstance for container instances whose EC2 instance is no longer
+        running — what ECS does when an instance terminates; moto does not)
     {"op": "proxy_calls"} -> {"calls": {"UpdateService": N, ...}}   (requests the proxy received,
         per operation, since moto started)
   Errors answer {"error": "..."}.
@@ -75,6 +88,7 @@ def main() -> None:
     install_run_task_wrapper()
     install_query_key_range()
     install_dynamodb_accounting()
+    install_call_counter()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -163,6 +177,17 @@ def handle(cmd: dict, ec2, endpoint: str) -> dict:
         return {"ok": True}
     if op == "run_task_calls":
         return {"calls": list(RUN_TASK_CALLS)}
+    if op == "aws_calls":
+        calls = dict(sorted(AWS_CALLS.items()))
+        if cmd.get("reset"):
+            AWS_CALLS.clear()
+        return {"calls": calls}
+    if op == "create_scale_group":
+        return create_scale_group(endpoint, cmd["name"], int(cmd.get("max", 3)), int(cmd.get("desired", 0)))
+    if op == "register_group_hosts":
+        return {"hosts": register_group_hosts(endpoint, cmd["group"], cmd["cluster"])}
+    if op == "deregister_gone_hosts":
+        return {"deregistered": deregister_gone_hosts(endpoint, cmd["cluster"])}
     if op == "finish_task":
         finish_task(cmd["cluster"], cmd["task"], int(cmd["exit_code"]), cmd.get("reason", ""))
         return {"ok": True}
@@ -582,6 +607,81 @@ def finish_task(cluster: str, task_arn: str, exit_code: int, reason: str) -> Non
     task.last_status = "STOPPED"
     task.desired_status = "STOPPED"
     task.stopped_reason = reason
+
+
+# --- task-dispatcher's owned group: the ASG, its hosts' registration, AWS call counts ----------
+
+AWS_CALLS: dict = {}
+
+
+def install_call_counter() -> None:
+    """Counts requests from AWS SDK for Rust clients (the functions), per service:operation."""
+    from moto.core.responses import BaseResponse
+
+    original = BaseResponse.call_action
+
+    def call_action(self):
+        try:
+            agent = self.headers.get("User-Agent") or self.headers.get("user-agent") or ""
+            if "aws-sdk-rust" in agent:
+                key = f"{self.service_name}:{self._get_action()}"
+                AWS_CALLS[key] = AWS_CALLS.get(key, 0) + 1
+        except Exception:  # counting must never break a call
+            pass
+        return original(self)
+
+    BaseResponse.call_action = call_action
+
+
+def _client(endpoint: str, name: str):
+    return boto3.client(name, endpoint_url=endpoint, region_name=REGION, aws_access_key_id="testing",
+                        aws_secret_access_key="testing")
+
+
+def create_scale_group(endpoint: str, name: str, max_size: int, desired: int) -> dict:
+    ec2, asg = _client(endpoint, "ec2"), _client(endpoint, "autoscaling")
+    ec2.create_launch_template(LaunchTemplateName=f"{name}-lt", LaunchTemplateData={
+        "ImageId": "ami-12c6146b", "InstanceType": "t3.large"})
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName=name, LaunchTemplate={"LaunchTemplateName": f"{name}-lt", "Version": "$Latest"},
+        MinSize=0, MaxSize=max_size, DesiredCapacity=desired, AvailabilityZones=["us-east-1a"])
+    g = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+    return {"arn": g["AutoScalingGroupARN"]}
+
+
+def register_group_hosts(endpoint: str, group: str, cluster: str) -> list:
+    asg, ecs = _client(endpoint, "autoscaling"), _client(endpoint, "ecs")
+    g = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]
+    arns = ecs.list_container_instances(cluster=cluster)["containerInstanceArns"]
+    known = set()
+    if arns:
+        for ci in ecs.describe_container_instances(cluster=cluster, containerInstances=arns)["containerInstances"]:
+            known.add(ci["ec2InstanceId"])
+    out = []
+    for i in g["Instances"]:
+        if i["LifecycleState"] != "InService" or i["InstanceId"] in known:
+            continue
+        doc = {"instanceId": i["InstanceId"], "instanceType": "t3.large", "availabilityZone": "us-east-1a",
+               "region": REGION}
+        ci = ecs.register_container_instance(cluster=cluster, instanceIdentityDocument=json.dumps(doc))
+        out.append({"instance_id": i["InstanceId"], "arn": ci["containerInstance"]["containerInstanceArn"]})
+    return out
+
+
+def deregister_gone_hosts(endpoint: str, cluster: str) -> list:
+    ec2, ecs = _client(endpoint, "ec2"), _client(endpoint, "ecs")
+    arns = ecs.list_container_instances(cluster=cluster)["containerInstanceArns"]
+    if not arns:
+        return []
+    gone = []
+    for ci in ecs.describe_container_instances(cluster=cluster, containerInstances=arns)["containerInstances"]:
+        r = ec2.describe_instances(InstanceIds=[ci["ec2InstanceId"]])["Reservations"]
+        state = r[0]["Instances"][0]["State"]["Name"] if r else "terminated"
+        if state not in ("pending", "running"):
+            ecs.deregister_container_instance(cluster=cluster, containerInstance=ci["containerInstanceArn"],
+                                              force=True)
+            gone.append(ci["ec2InstanceId"])
+    return gone
 
 
 if __name__ == "__main__":

@@ -216,9 +216,14 @@ fn each_function_is_granted_exactly_the_calls_its_code_makes() {
             // (submit), RunTask, ListTasks + DescribeTasks (reconcile), StopTask (cancel),
             // ListClusters (schedule without CLUSTERS), DescribeServices (DAEMON_SERVICES),
             // ListContainerInstances + DescribeContainerInstances (no CAPACITY_TABLE), and
-            // ecs:TagResource, which RunTask with `tags` requires (no call of its own).
+            // ecs:TagResource, which RunTask with `tags` requires (no call of its own);
+            // AwsScaleGroup (SCALE_GROUP): DescribeAutoScalingGroups, SetDesiredCapacity,
+            // TerminateInstanceInAutoScalingGroup.
             "TaskDispatcherFunction",
             &[
+                "autoscaling:DescribeAutoScalingGroups",
+                "autoscaling:SetDesiredCapacity",
+                "autoscaling:TerminateInstanceInAutoScalingGroup",
                 "dynamodb:PutItem",
                 "dynamodb:GetItem",
                 "dynamodb:Query",
@@ -299,6 +304,8 @@ fn each_function_is_granted_exactly_the_calls_its_code_makes() {
         "iam:PassRole",
         "autoscaling:CompleteLifecycleAction",
         "autoscaling:RecordLifecycleActionHeartbeat",
+        "autoscaling:SetDesiredCapacity",
+        "autoscaling:TerminateInstanceInAutoScalingGroup",
         "sqs:SendMessage",
     ];
     for (id, actions) in wanted {

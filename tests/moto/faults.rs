@@ -239,6 +239,8 @@ async fn the_dispatcher_starts_each_job_exactly_once_under_faults() {
             capacity_table: None,
             daemon_services: Vec::new(),
             clusters: Default::default(),
+            scale_group: None,
+            max_provisioning: 10,
         },
     );
     let mut t = NOW;

@@ -11,7 +11,7 @@
 //! - moto ignores placement constraints, so the host pin is not checked by moto (every test has
 //!   one host, where the pin and moto agree).
 
-use autopilot_aws::{AwsEcs, CallCounter, DynamoCapacityStore, DynamoJobStore};
+use autopilot_aws::{AwsEcs, AwsScaleGroup, CallCounter, DynamoCapacityStore, DynamoJobStore};
 use autopilot_core::dispatch::{DispatchConfig, Dispatcher};
 use autopilot_core::job::JobState;
 use autopilot_core::ports::JobStore;
@@ -73,6 +73,8 @@ async fn bed(moto: &Moto) -> Bed<'_> {
             capacity_table: None,
             daemon_services: Vec::new(),
             clusters: Default::default(),
+            scale_group: None,
+            max_provisioning: 10,
         },
     );
     Bed {
@@ -411,4 +413,122 @@ async fn a_job_bigger_than_every_host_never_starts_and_a_waiting_job_expires() {
         reason.contains("no host has 3741 MiB memory free; the largest free is 0 MiB on i-"),
         "{reason}"
     );
+}
+
+/// The owned group on moto (issue 12): group at 0 → one job → desired 1 (and not again before the
+/// host registers) → the bed registers the ASG's new instance (moto has no ECS agent) → the job
+/// runs there and exits 0 → after IDLE_SECONDS the host is terminated with decrement → group at 0.
+/// Time is the handler's `now`: no sleeps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owned_group_scales_from_zero_for_one_job_and_back_to_zero() {
+    let moto = Moto::start();
+    moto.pin_ecs_tasks();
+    let fx = EcsFixture::new(&moto, "nightly").await;
+    register(&fx, "sync", 3000).await;
+    moto.create_scale_group("nightly-hosts", 3);
+    let clients = moto.counted_clients();
+    let store = DynamoJobStore::new(clients.dynamodb, TABLE);
+    store.create_table().await.expect("create jobs table");
+    let d = Dispatcher::new(
+        store,
+        AwsEcs::new(clients.ecs),
+        None::<DynamoCapacityStore>,
+        DispatchConfig {
+            jobs_table: TABLE.into(),
+            capacity_table: None,
+            daemon_services: Vec::new(),
+            clusters: Default::default(),
+            scale_group: Some(autopilot_core::dispatch::ScaleGroupConfig {
+                name: "nightly-hosts".into(),
+                cluster: "nightly".into(),
+                host_size: autopilot_core::dispatch::HostSize {
+                    cpu: 4096,
+                    memory: 7482,
+                },
+                idle_seconds: 300,
+            }),
+            max_provisioning: 10,
+        },
+    )
+    .with_scale_group(AwsScaleGroup::new(clients.autoscaling));
+    let calls = clients.counter;
+    let asg = moto.autoscaling();
+    let desired = || async {
+        asg.describe_auto_scaling_groups()
+            .auto_scaling_group_names("nightly-hosts")
+            .send()
+            .await
+            .expect("describe")
+            .auto_scaling_groups()[0]
+            .desired_capacity()
+            .unwrap_or(-1)
+    };
+    let job = json!({"action": "submit", "job": {"jobId": "n1", "cluster": "nightly", "taskDefinition": "sync"}});
+    handle(&d, job, NOW).await.expect("submit");
+    assert_eq!(desired().await, 1, "one job, empty group: desired 1, not 2");
+    for i in 1..=3 {
+        handle(&d, scheduled_event(), NOW + 10 * i)
+            .await
+            .expect("sweep");
+    }
+    assert_eq!(desired().await, 1);
+    assert_eq!(
+        calls.get("SetDesiredCapacity"),
+        1,
+        "hosts on their way are counted"
+    );
+
+    let hosts = moto.register_group_hosts("nightly-hosts", "nightly");
+    assert_eq!(hosts.len(), 1);
+    let (host_arn, instance_id) = hosts[0].clone();
+    let event = integration_tests::fixtures::ecs_event(
+        "ECS Container Instance State Change",
+        json!({"clusterArn": fx.cluster_arn, "containerInstanceArn": host_arn,
+               "ec2InstanceId": instance_id, "status": "ACTIVE", "version": 2}),
+    );
+    handle(&d, event, NOW + 60).await.expect("instance event");
+    let j = d.store().get("n1").await.expect("get").expect("stored");
+    assert_eq!(j.state, JobState::Running);
+    assert_eq!(j.container_instance_arn.as_deref(), Some(host_arn.as_str()));
+
+    // Busy long past IDLE_SECONDS: never removed.
+    handle(&d, scheduled_event(), NOW + 5_000)
+        .await
+        .expect("sweep");
+    assert_eq!(calls.get("TerminateInstanceInAutoScalingGroup"), 0);
+
+    // Exit 0, then idle: removed after IDLE_SECONDS exactly.
+    let task = j.task_arn.clone().expect("task");
+    fx.stop_task(&task).await;
+    moto.command(
+        json!({"op": "finish_task", "cluster": "nightly", "task": task, "exit_code": 0,
+                        "reason": "Essential container in task exited"}),
+    );
+    let stopped = integration_tests::fixtures::ecs_event(
+        "ECS Task State Change",
+        json!({"clusterArn": fx.cluster_arn, "taskArn": task, "containerInstanceArn": host_arn,
+               "lastStatus": "STOPPED", "desiredStatus": "STOPPED", "launchType": "EC2",
+               "startedBy": j.started_by(j.launches), "version": 3,
+               "containers": [{"name": "app", "exitCode": 0}],
+               "stoppedReason": "Essential container in task exited"}),
+    );
+    handle(&d, stopped, NOW + 6_000).await.expect("stopped");
+    let j = d.store().get("n1").await.expect("get").expect("stored");
+    assert_eq!(j.state, JobState::Succeeded);
+    handle(&d, scheduled_event(), NOW + 6_299)
+        .await
+        .expect("sweep");
+    assert_eq!(calls.get("TerminateInstanceInAutoScalingGroup"), 0);
+    let r = handle(&d, scheduled_event(), NOW + 6_300)
+        .await
+        .expect("sweep");
+    let scale = r.wakes[0].scale.clone().expect("scale");
+    assert_eq!(scale.terminated, std::slice::from_ref(&instance_id));
+    assert_eq!(desired().await, 0, "the group is back at 0");
+    assert_eq!(moto.deregister_gone_hosts("nightly"), [instance_id]);
+    handle(&d, scheduled_event(), NOW + 6_400)
+        .await
+        .expect("sweep");
+    assert_eq!(calls.get("TerminateInstanceInAutoScalingGroup"), 1);
+    assert_eq!(calls.get("SetDesiredCapacity"), 1);
 }

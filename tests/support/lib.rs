@@ -158,6 +158,40 @@ impl Moto {
             .collect()
     }
 
+    /// An Auto Scaling group `name` (launch template, us-east-1a, MinSize 0, desired 0, MaxSize
+    /// `max`): SetDesiredCapacity then launches EC2 instances in moto.
+    pub fn create_scale_group(&self, name: &str, max: u32) {
+        self.command(json!({"op": "create_scale_group", "name": name, "max": max}));
+    }
+
+    /// What the ECS agent of each new instance of `group` would do (moto has no agent):
+    /// RegisterContainerInstance in `cluster`; returns `(container instance ARN, EC2 id)`.
+    pub fn register_group_hosts(&self, group: &str, cluster: &str) -> Vec<(String, String)> {
+        self.command(json!({"op": "register_group_hosts", "group": group, "cluster": cluster}))
+            ["hosts"]
+            .as_array()
+            .expect("hosts")
+            .iter()
+            .map(|h| {
+                (
+                    h["arn"].as_str().unwrap_or("").to_string(),
+                    h["instance_id"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// What ECS does when an instance terminates (moto does not): deregisters its container
+    /// instance. Returns the EC2 ids.
+    pub fn deregister_gone_hosts(&self, cluster: &str) -> Vec<String> {
+        self.command(json!({"op": "deregister_gone_hosts", "cluster": cluster}))["deregistered"]
+            .as_array()
+            .expect("deregistered")
+            .iter()
+            .map(|v| v.as_str().unwrap_or("").to_string())
+            .collect()
+    }
+
     /// Tasks stay RUNNING until stopped (moto otherwise advances them one step per describe).
     pub fn pin_ecs_tasks(&self) {
         self.command(json!({"op": "pin_ecs_tasks"}));

@@ -3,7 +3,8 @@
 //!
 //! - [`ecs::AwsEcs`]: the ECS port (`EcsRead`, `EcsWrite`) over `aws-sdk-ecs`.
 //! - [`dynamodb::DynamoCapacityStore`]: the capacity store over DynamoDB.
-//! - [`autoscaling::AwsAutoScaling`]: the lifecycle port; [`sqs::AwsSqs`]: the re-check queue.
+//! - [`autoscaling::AwsAutoScaling`]: the lifecycle port; [`scale_group::AwsScaleGroup`]: the
+//!   owned group (task-dispatcher's `SCALE_GROUP`); [`sqs::AwsSqs`]: the re-check queue.
 //! - [`error::AwsError`]: the one classification of SDK errors, mapped by each adapter to its
 //!   port's error; [`calls::CallCounter`]: an SDK interceptor counting requests per operation.
 
@@ -12,10 +13,12 @@ pub mod calls;
 pub mod dynamodb;
 pub mod ecs;
 pub mod error;
+pub mod scale_group;
 pub mod sqs;
 
 pub use autoscaling::AwsAutoScaling;
 pub use calls::CallCounter;
 pub use dynamodb::{DynamoCapacityStore, DynamoJobStore};
 pub use ecs::AwsEcs;
+pub use scale_group::AwsScaleGroup;
 pub use sqs::AwsSqs;

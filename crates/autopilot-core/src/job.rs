@@ -36,6 +36,9 @@ pub enum JobState {
     Failed,
     Expired,
     Cancelled,
+    /// A periodic run not started: the schedule's previous run was still queued or running
+    /// (overlap policy `skip`), or a later-delivered tick already covered by a run.
+    Skipped,
 }
 
 impl JobState {
@@ -48,6 +51,7 @@ impl JobState {
             JobState::Failed => "FAILED",
             JobState::Expired => "EXPIRED",
             JobState::Cancelled => "CANCELLED",
+            JobState::Skipped => "SKIPPED",
         }
     }
 
@@ -60,6 +64,7 @@ impl JobState {
             JobState::Failed,
             JobState::Expired,
             JobState::Cancelled,
+            JobState::Skipped,
         ]
         .into_iter()
         .find(|st| st.as_str().eq_ignore_ascii_case(s.trim()))
@@ -69,7 +74,11 @@ impl JobState {
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            JobState::Succeeded | JobState::Failed | JobState::Expired | JobState::Cancelled
+            JobState::Succeeded
+                | JobState::Failed
+                | JobState::Expired
+                | JobState::Cancelled
+                | JobState::Skipped
         )
     }
 }
@@ -187,6 +196,12 @@ pub struct Job {
     pub revision: u64,
     #[serde(default)]
     pub history: Vec<Transition>,
+    /// The schedule that submitted this run (`scheduleName`), and the tick it is for (Unix
+    /// seconds, the Scheduler's `<aws.scheduler.scheduled-time>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_time: Option<i64>,
 }
 
 impl Job {
@@ -279,7 +294,22 @@ pub struct Submission {
     pub max_wait_seconds: Option<i64>,
     #[serde(default)]
     pub max_attempts: Option<i64>,
+    /// A periodic job: the schedule's name (1–36 letters, digits, `-`, `_`). The job id is
+    /// derived from it and the tick (`NAME-YYYYMMDDTHHMMZ`) unless `jobId` is given.
+    #[serde(default)]
+    pub schedule_name: Option<String>,
+    /// The tick (ISO 8601 UTC, e.g. EventBridge Scheduler's `<aws.scheduler.scheduled-time>`);
+    /// default: the submission time.
+    #[serde(default)]
+    pub scheduled_time: Option<String>,
+    /// What a tick does while the schedule's previous run is QUEUED, STARTING or RUNNING:
+    /// `skip` (default: a SKIPPED record) or `allow` (a second run).
+    #[serde(default)]
+    pub overlap: Option<String>,
 }
+
+/// Most characters a `scheduleName` may have (the derived job id adds 16).
+pub const MAX_SCHEDULE_NAME_LEN: usize = 36;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum SubmissionError {
@@ -368,11 +398,58 @@ impl Submission {
             )));
         }
         rules(&self.spec, 0).map_err(|e| invalid(format!("placement: {e}")))?;
+        if let Some(name) = &self.schedule_name {
+            if name.is_empty()
+                || name.len() > MAX_SCHEDULE_NAME_LEN
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(invalid(format!(
+                    "scheduleName {name:?} must have 1 to {MAX_SCHEDULE_NAME_LEN} letters, \
+                     digits, '-' or '_'"
+                )));
+            }
+        } else if self.scheduled_time.is_some() || self.overlap.is_some() {
+            return Err(invalid("scheduledTime and overlap need a scheduleName"));
+        }
+        if let Some(t) = &self.scheduled_time {
+            if ecs_cluster_query::parse_timestamp(t).is_none() {
+                return Err(invalid(format!(
+                    "scheduledTime {t:?} is not an ISO 8601 time (2026-12-02T00:00:00Z)"
+                )));
+            }
+        }
+        self.overlap_policy()?;
         Ok(())
+    }
+
+    /// The overlap policy (`skip` unless `allow`).
+    pub fn overlap_policy(&self) -> Result<Overlap, SubmissionError> {
+        match self.overlap.as_deref().map(str::trim) {
+            None | Some("") => Ok(Overlap::Skip),
+            Some(o) if o.eq_ignore_ascii_case("skip") => Ok(Overlap::Skip),
+            Some(o) if o.eq_ignore_ascii_case("allow") => Ok(Overlap::Allow),
+            Some(o) => Err(invalid(format!(
+                "overlap must be skip or allow (got {o:?})"
+            ))),
+        }
+    }
+
+    /// The tick of a periodic submission, floored to the minute (Unix seconds).
+    pub fn tick(&self, now: i64) -> i64 {
+        let t = self
+            .scheduled_time
+            .as_deref()
+            .and_then(ecs_cluster_query::parse_timestamp)
+            .unwrap_or(now);
+        t - t.rem_euclid(60)
     }
 
     /// The job to store: QUEUED, with its needs resolved and `job_id` (generated when absent).
     pub fn into_job(self, job_id: String, needs: JobNeeds, now: i64) -> Job {
+        let scheduled_time = self.schedule_name.as_ref().map(|_| self.tick(now));
+        let schedule_name = self.schedule_name.clone();
         let reason = "submitted".to_string();
         Job {
             job_id,
@@ -382,6 +459,8 @@ impl Submission {
                 .and_then(|p| u32::try_from(p).ok())
                 .unwrap_or(0),
             max_wait_seconds: self.max_wait_seconds,
+            schedule_name,
+            scheduled_time,
             max_attempts: self
                 .max_attempts
                 .and_then(|a| u32::try_from(a).ok())
@@ -407,6 +486,26 @@ impl Submission {
             }],
         }
     }
+}
+
+/// What a tick does while the schedule's previous run is not finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Overlap {
+    Skip,
+    Allow,
+}
+
+/// The job id of a schedule's tick: `NAME-YYYYMMDDTHHMMZ` (every delivery of one tick, the
+/// Scheduler's retries included, names the same job).
+pub fn schedule_job_id(name: &str, tick: i64) -> String {
+    let iso = crate::clock::format_unix(tick); // 2026-12-02T00:00:00Z
+    let compact: String = iso
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == 'T')
+        .take(13)
+        .collect();
+    format!("{name}-{compact}Z")
 }
 
 /// A fresh job id when the caller gave none: `job-<unix seconds>-<16 hex digits>` (random from

@@ -36,6 +36,8 @@ fn config() -> DispatchConfig {
         capacity_table: None,
         daemon_services: Vec::new(),
         clusters: Default::default(),
+        scale_group: None,
+        max_provisioning: 10,
     }
 }
 

@@ -129,6 +129,8 @@ async fn explain_and_list_agree_with_what_the_dispatcher_then_does() {
             capacity_table: None,
             daemon_services: Vec::new(),
             clusters: Default::default(),
+            scale_group: None,
+            max_provisioning: 10,
         },
     );
     let report = dispatcher

@@ -450,6 +450,8 @@ pub fn run(inputs: usize, seed: u64) -> Report {
                 capacity_table: None,
                 daemon_services: Vec::new(),
                 clusters: ClusterScope::All,
+                scale_group: None,
+                max_provisioning: 10,
             },
         )
     };

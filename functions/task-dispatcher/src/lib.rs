@@ -2,7 +2,11 @@
 //!
 //! - `{"action": "submit", "job": {...}}` → the job is validated (nothing is written when it is
 //!   malformed: not JSON, no task definition, negative priority, unknown cluster, unknown task
-//!   definition → `InvalidJob`), stored once per `jobId`, and the cluster wakes up.
+//!   definition → `InvalidJob`), stored once per `jobId`, and the cluster wakes up. With
+//!   `scheduleName` (EventBridge Scheduler): one job per tick, SKIPPED while the schedule's
+//!   previous run is not finished (overlap `skip`), one catch-up run after missed ticks.
+//! - With `SCALE_GROUP`, every wake-up of its cluster also raises the owned group for the jobs
+//!   that wait and removes hosts idle for `IDLE_SECONDS` (`autopilot_core::dispatch::scale`).
 //! - `{"action": "cancel", "jobId": "..."}` → CANCELLED (its task stopped if it runs).
 //! - `ECS Task State Change` → the job's outcome (and a wake-up: room was freed);
 //!   `ECS Container Instance State Change` → a wake-up; `Scheduled Event` → the safety sweep of
@@ -15,7 +19,9 @@ use autopilot_core::dispatch::{DispatchError, Dispatcher, SubmitResult, WakeRepo
 use autopilot_core::events::{EcsEvent, EventError};
 use autopilot_core::job::Job;
 use autopilot_core::log::json_line;
-use autopilot_core::ports::{CapacityStore, EcsError, EcsRead, EcsWrite, JobStore, TaskLauncher};
+use autopilot_core::ports::{
+    CapacityStore, EcsError, EcsRead, EcsWrite, JobStore, ScaleGroup, TaskLauncher,
+};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -99,8 +105,8 @@ fn settle(mut r: Response, e: DispatchError) -> Result<Response, HandlerError> {
     }
 }
 
-pub async fn handle<S, E, C>(
-    dispatcher: &Dispatcher<S, E, C>,
+pub async fn handle<S, E, C, G>(
+    dispatcher: &Dispatcher<S, E, C, G>,
     payload: serde_json::Value,
     now: i64,
 ) -> Result<Response, HandlerError>
@@ -108,6 +114,7 @@ where
     S: JobStore,
     E: EcsRead + EcsWrite + TaskLauncher,
     C: CapacityStore,
+    G: ScaleGroup,
 {
     // A string payload is what a caller that double-encodes JSON sends: parse it once.
     let payload = match payload {
@@ -247,6 +254,8 @@ mod tests {
                 capacity_table: None,
                 daemon_services: Vec::new(),
                 clusters: Default::default(),
+                scale_group: None,
+                max_provisioning: 10,
             },
         )
     }
@@ -283,6 +292,34 @@ mod tests {
         }
         assert!(d.store().all().is_empty());
         assert_eq!(d.store().requests("PutItem"), 0);
+    }
+
+    #[tokio::test]
+    async fn the_schedulers_tick_is_one_job_per_tick_and_skipped_while_it_runs() {
+        let d = dispatcher();
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../events/dispatcher-schedule-tick.json"
+        );
+        let tick: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path).expect("sample")).expect("JSON");
+        let r = handle(&d, tick.clone(), 1_795_000_000)
+            .await
+            .expect("submitted");
+        let job = r.submitted.expect("job").job;
+        assert_eq!(job.job_id, "nightly-sync-20261201T2300Z");
+        // The Scheduler's retry of the same tick: the same job.
+        let r = handle(&d, tick.clone(), 1_795_000_005)
+            .await
+            .expect("again");
+        assert!(r.submitted.is_some_and(|s| s.duplicate));
+        // The next night's tick while the first run is still queued (no host here): SKIPPED.
+        let mut next = tick;
+        next["job"]["scheduledTime"] = json!("2026-12-02T23:00:00Z");
+        let r = handle(&d, next, 1_795_100_000).await.expect("next");
+        let s = r.submitted.expect("skipped");
+        assert_eq!(s.job.state.as_str(), "SKIPPED");
+        assert!(s.skipped.is_some_and(|why| why.contains("still QUEUED")));
     }
 
     #[tokio::test]

@@ -1,7 +1,7 @@
 //! task-dispatcher Lambda: configuration and clients are built once per cold start, then every
 //! invocation is handled by `task_dispatcher::handle` with that shared state.
 
-use autopilot_aws::{AwsEcs, CallCounter, DynamoCapacityStore, DynamoJobStore};
+use autopilot_aws::{AwsEcs, AwsScaleGroup, CallCounter, DynamoCapacityStore, DynamoJobStore};
 use autopilot_core::dispatch::{DispatchConfig, Dispatcher};
 use autopilot_core::env::FromEnv;
 use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
@@ -24,7 +24,10 @@ async fn main() -> Result<(), Error> {
         .as_ref()
         .map(|t| DynamoCapacityStore::new(dynamodb.clone(), t));
     let ecs = AwsEcs::new(calls.ecs(&sdk_config));
-    let dispatcher = Dispatcher::new(store, ecs, capacity, config);
+    // SCALE_GROUP unset: the group port is there but never called (no Auto Scaling permission
+    // is needed for that).
+    let group = AwsScaleGroup::new(calls.autoscaling(&sdk_config));
+    let dispatcher = Dispatcher::new(store, ecs, capacity, config).with_scale_group(group);
     let (dispatcher, calls) = (&dispatcher, &calls);
 
     run(service_fn(

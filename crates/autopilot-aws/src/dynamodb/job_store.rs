@@ -17,7 +17,9 @@ use aws_sdk_dynamodb::Client;
 
 use autopilot_core::arn::cluster_name;
 use autopilot_core::job::Job;
-use autopilot_core::ports::job_store::{schema, Created, JobStore, JobStoreError, Replaced};
+use autopilot_core::ports::job_store::{
+    schema, ControlItem, Created, JobStore, JobStoreError, Replaced,
+};
 
 use crate::error::AwsError;
 
@@ -278,4 +280,85 @@ impl JobStore for DynamoJobStore {
             .map_err(|e| backend("Query", &e))?;
         items.iter().map(job_from_item).collect()
     }
+
+    async fn get_control(&self, key: &str) -> Result<Option<ControlItem>, JobStoreError> {
+        let resp = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(schema::PARTITION_KEY, AttributeValue::S(key.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| backend("GetItem", &e))?;
+        resp.item()
+            .map(|item| control_from_item(key, item))
+            .transpose()
+    }
+
+    async fn put_control(
+        &self,
+        item: &ControlItem,
+        expected_revision: Option<u64>,
+    ) -> Result<Replaced, JobStoreError> {
+        let mut attrs: Item = HashMap::new();
+        attrs.insert(
+            schema::PARTITION_KEY.into(),
+            AttributeValue::S(item.key.clone()),
+        );
+        attrs.insert(
+            schema::REVISION_ATTRIBUTE.into(),
+            AttributeValue::N(item.revision.to_string()),
+        );
+        attrs.insert(
+            schema::CONTROL_ATTRIBUTE.into(),
+            AttributeValue::S(item.body.to_string()),
+        );
+        let req = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(attrs));
+        let req = match expected_revision {
+            None => req
+                .condition_expression("attribute_not_exists(#id)")
+                .expression_attribute_names("#id", schema::PARTITION_KEY),
+            Some(rev) => req
+                .condition_expression("#rev = :expected")
+                .expression_attribute_names("#rev", schema::REVISION_ATTRIBUTE)
+                .expression_attribute_values(":expected", AttributeValue::N(rev.to_string())),
+        };
+        match req.send().await {
+            Ok(_) => Ok(Replaced::Written),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(Replaced::Conflict)
+            }
+            Err(e) => Err(backend("PutItem", &e)),
+        }
+    }
+}
+
+/// The control item an item holds.
+fn control_from_item(key: &str, item: &Item) -> Result<ControlItem, JobStoreError> {
+    let corrupt = |message: String| JobStoreError::Corrupt {
+        job_id: key.to_string(),
+        message,
+    };
+    let body = item
+        .get(schema::CONTROL_ATTRIBUTE)
+        .and_then(|v| v.as_s().ok())
+        .ok_or_else(|| corrupt(format!("no `{}` attribute", schema::CONTROL_ATTRIBUTE)))?;
+    let revision = item
+        .get(schema::REVISION_ATTRIBUTE)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| corrupt(format!("no `{}` number", schema::REVISION_ATTRIBUTE)))?;
+    Ok(ControlItem {
+        key: key.to_string(),
+        body: serde_json::from_str(body).map_err(|e| corrupt(e.to_string()))?,
+        revision,
+    })
 }

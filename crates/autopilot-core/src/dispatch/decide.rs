@@ -167,7 +167,7 @@ fn request(job: &Job) -> TaskRequest {
 
 /// Whether the job could ever run on `h`: its registered size holds the job, and every
 /// `memberOf` holds on the host.
-fn could_ever_fit(job: &Job, constraints: &[Constraint], h: &DispatchHost) -> bool {
+pub(crate) fn could_ever_fit(job: &Job, constraints: &[Constraint], h: &DispatchHost) -> bool {
     h.host.agent_connected != Some(false)
         && h.registered_cpu >= job.needs.cpu
         && h.registered_memory >= job.needs.memory

@@ -12,20 +12,24 @@ use std::collections::BTreeMap;
 
 use thiserror::Error;
 
-use crate::arn::cluster_name;
+use crate::arn::{cluster_name, same_cluster_name};
 use crate::capacity::{instance_to_record, query_hosts, task_to_record, HostSelection, Record};
 use crate::dispatch::config::DispatchConfig;
 use crate::dispatch::decide::{
     decide, discount_unrecorded_launches, Action, DaemonReservation, DispatchHost, Plan,
 };
-use crate::dispatch::report::{JobAction, JobRecord, WakeReport};
+use crate::dispatch::report::{JobAction, JobRecord, ScaleReport, WakeReport};
+use crate::dispatch::scale::{decide_scale, provision, ScaleInput};
+use crate::dispatch::schedule::{decide_tick, LastRun, Tick};
 use crate::events::TaskStateChange;
 use crate::job::{
-    generate_job_id, needs_with_overrides, parse_started_by, Job, JobNeeds, JobState, Submission,
+    generate_job_id, needs_with_overrides, parse_started_by, schedule_job_id, Job, JobNeeds,
+    JobState, Overlap, Submission,
 };
 use crate::ports::capacity_store::{CapacityStore, ItemKind, ItemQuery, StoreError};
 use crate::ports::ecs::{DesiredStatus, EcsError, EcsRead, EcsWrite};
-use crate::ports::job_store::{Created, JobStore, JobStoreError, Replaced};
+use crate::ports::job_store::{ControlItem, Created, JobStore, JobStoreError, Replaced};
+use crate::ports::scale_group::{NoScaleGroup, ScaleGroup, ScaleGroupError, Terminated};
 use crate::ports::task_launcher::{
     is_provisioning_cap, ContainerExit, LaunchedTask, RunTaskOutcome, TaskLauncher,
 };
@@ -55,6 +59,8 @@ pub enum DispatchError {
     Ecs(#[from] EcsError),
     #[error("capacity table: {0}")]
     Capacity(#[from] StoreError),
+    #[error(transparent)]
+    ScaleGroup(#[from] ScaleGroupError),
     /// Retryable failures of a wake-up (the report was logged).
     #[error("wake-up incomplete: {0}")]
     Incomplete(String),
@@ -66,6 +72,7 @@ impl DispatchError {
             DispatchError::Invalid(_) => false,
             DispatchError::Store(e) => e.is_retryable(),
             DispatchError::Ecs(e) => e.is_retryable(),
+            DispatchError::ScaleGroup(e) => e.is_retryable(),
             DispatchError::Capacity(_) | DispatchError::Incomplete(_) => true,
         }
     }
@@ -77,13 +84,28 @@ pub struct SubmitResult {
     pub job: Job,
     /// The job id existed: nothing was written, the stored job is returned.
     pub duplicate: bool,
+    /// A periodic tick not run (overlap, or covered by a catch-up run): the SKIPPED record's
+    /// reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }
 
-pub struct Dispatcher<S, E, C> {
+/// The control item key of a schedule's last run.
+pub fn schedule_key(schedule: &str) -> String {
+    format!("schedule#{schedule}")
+}
+
+pub struct Dispatcher<S, E, C, G = NoScaleGroup> {
     store: S,
     ecs: E,
     capacity: Option<C>,
+    group: G,
     config: DispatchConfig,
+}
+
+/// The control item key of the owned group's idle clock.
+pub fn idle_clock_key(group: &str) -> String {
+    format!("scale-group#{group}")
 }
 
 /// Retry backoff after `attempts` used: 30 s, 60 s, 120 s, ... at most 15 min.
@@ -109,19 +131,38 @@ pub fn exit_summary(containers: &[ContainerExit]) -> (Vec<String>, bool) {
     (codes, ok)
 }
 
-impl<S, E, C> Dispatcher<S, E, C>
-where
-    S: JobStore,
-    E: EcsRead + EcsWrite + TaskLauncher,
-    C: CapacityStore,
-{
+impl<S, E, C> Dispatcher<S, E, C, NoScaleGroup> {
     pub fn new(store: S, ecs: E, capacity: Option<C>, config: DispatchConfig) -> Self {
         Dispatcher {
             store,
             ecs,
             capacity,
+            group: NoScaleGroup,
             config,
         }
+    }
+
+    /// The same dispatcher with the owned group's port (`SCALE_GROUP`).
+    pub fn with_scale_group<G: ScaleGroup>(self, group: G) -> Dispatcher<S, E, C, G> {
+        Dispatcher {
+            store: self.store,
+            ecs: self.ecs,
+            capacity: self.capacity,
+            group,
+            config: self.config,
+        }
+    }
+}
+
+impl<S, E, C, G> Dispatcher<S, E, C, G>
+where
+    S: JobStore,
+    E: EcsRead + EcsWrite + TaskLauncher,
+    C: CapacityStore,
+    G: ScaleGroup,
+{
+    pub fn scale_group(&self) -> &G {
+        &self.group
     }
 
     pub fn store(&self) -> &S {
@@ -154,7 +195,7 @@ where
         now: i64,
     ) -> Result<(SubmitResult, Option<WakeReport>), DispatchError> {
         let result = self.enqueue(job, now).await?;
-        if result.duplicate {
+        if result.duplicate || result.skipped.is_some() {
             return Ok((result, None));
         }
         match self.wake(&result.job.spec.cluster, "submit", now).await {
@@ -173,14 +214,22 @@ where
         job: serde_json::Value,
         now: i64,
     ) -> Result<SubmitResult, DispatchError> {
-        let sub = Submission::from_value(job).map_err(|e| DispatchError::Invalid(e.to_string()))?;
+        let mut sub =
+            Submission::from_value(job).map_err(|e| DispatchError::Invalid(e.to_string()))?;
         sub.validate()
             .map_err(|e| DispatchError::Invalid(e.to_string()))?;
+        let overlap = sub
+            .overlap_policy()
+            .map_err(|e| DispatchError::Invalid(e.to_string()))?;
+        if let (Some(name), None) = (&sub.schedule_name, &sub.job_id) {
+            sub.job_id = Some(schedule_job_id(name, sub.tick(now)));
+        }
         if let Some(id) = &sub.job_id {
             if let Some(existing) = self.store.get(id).await? {
                 return Ok(SubmitResult {
                     job: existing,
                     duplicate: true,
+                    skipped: None,
                 });
             }
         }
@@ -217,16 +266,97 @@ where
         );
         let job_id = sub.job_id.clone().unwrap_or_else(|| generate_job_id(now));
         let job = sub.into_job(job_id, needs, now);
+        if let Some(name) = job.schedule_name.clone() {
+            return self.enqueue_tick(job, &name, overlap, now).await;
+        }
+        self.create(job, None).await
+    }
+
+    async fn create(
+        &self,
+        job: Job,
+        skipped: Option<String>,
+    ) -> Result<SubmitResult, DispatchError> {
         Ok(match self.store.create(&job).await? {
             Created::Created => SubmitResult {
                 job,
                 duplicate: false,
+                skipped,
             },
             Created::Exists(existing) => SubmitResult {
                 job: *existing,
                 duplicate: true,
+                skipped: None,
             },
         })
+    }
+
+    /// One tick of a schedule ([`decide_tick`]): the run, or a SKIPPED record. The schedule's
+    /// last run is written (conditionally) before the run's job, so a crash between the two is
+    /// repaired by the retry (the item names this very tick: it runs).
+    async fn enqueue_tick(
+        &self,
+        job: Job,
+        schedule: &str,
+        overlap: Overlap,
+        now: i64,
+    ) -> Result<SubmitResult, DispatchError> {
+        let key = schedule_key(schedule);
+        let stored = self.store.get_control(&key).await?;
+        let last: Option<LastRun> = stored
+            .as_ref()
+            .and_then(|c| c.body.get("lastRun"))
+            .and_then(|v| serde_json::from_value(v.clone()).ok());
+        let tick = job.scheduled_time.unwrap_or(now);
+        let previous = match &last {
+            Some(l) if l.job_id != job.job_id => self.store.get(&l.job_id).await?,
+            _ => None,
+        };
+        let decision = decide_tick(schedule, tick, last.as_ref(), previous.as_ref(), overlap);
+        crate::log::json_line(
+            "INFO",
+            "task-dispatcher schedule tick",
+            &serde_json::json!({
+                "schedule": schedule,
+                "jobId": job.job_id,
+                "tick": crate::clock::format_unix(tick),
+                "decision": decision,
+            }),
+        );
+        match decision {
+            Tick::Skip(reason) => {
+                let skipped = job.transition(JobState::Skipped, reason.clone(), now);
+                self.create(skipped, Some(reason)).await
+            }
+            Tick::Run => {
+                if last.as_ref().map(|l| l.job_id.as_str()) != Some(job.job_id.as_str()) {
+                    let item = ControlItem {
+                        key,
+                        body: serde_json::json!({
+                            "schedule": schedule,
+                            "lastRun": LastRun {
+                                job_id: job.job_id.clone(),
+                                tick,
+                                submitted_at: now,
+                            },
+                        }),
+                        revision: stored.as_ref().map_or(1, |c| c.revision + 1),
+                    };
+                    if self
+                        .store
+                        .put_control(&item, stored.as_ref().map(|c| c.revision))
+                        .await?
+                        == Replaced::Conflict
+                    {
+                        return Err(DispatchError::Incomplete(format!(
+                            "schedule {schedule}: another submission moved its last run first; \
+                             retry"
+                        )));
+                    }
+                }
+                self.create(job, None).await
+            }
+        }
     }
 
     /// Cancels a job: QUEUED → CANCELLED; a STARTING or RUNNING job's task is stopped first.
@@ -444,12 +574,44 @@ where
         }
         let depth = report.queue_depth;
         let mut launches = 0;
+        let provisioned = provision(&jobs, &plan, self.config.max_provisioning);
         for d in &plan.decisions {
             let mut record = JobRecord::from_decision(&cluster, d, depth);
             let Some(job) = jobs.iter().find(|j| j.job_id == d.job_id) else {
                 continue;
             };
             match d.action {
+                Action::Wait
+                    if launches < MAX_LAUNCHES_PER_WAKE && provisioned.contains(&d.job_id) =>
+                {
+                    // No room on the hosts there: RunTask with the job's capacity provider
+                    // strategy and no host pin, so ECS keeps the task PROVISIONING and its
+                    // cluster autoscaler sees the demand.
+                    launches += 1;
+                    match self.launch(job, None, now).await {
+                        Ok((action, task, reason)) => {
+                            record.action = action;
+                            record.task_arn = task;
+                            record.reason = Some(reason.unwrap_or_else(|| {
+                                format!(
+                                    "no host has room: submitted with its capacity provider \
+                                     strategy (PROVISIONING until ECS adds a host; at most \
+                                     {} at once)",
+                                    self.config.max_provisioning
+                                )
+                            }));
+                            if action == JobAction::Started {
+                                report.started += 1;
+                            }
+                        }
+                        Err(e) if e.is_retryable() => {
+                            record.action = JobAction::Unknown;
+                            record.reason = Some(e.to_string());
+                            report.errors.push(format!("{}: {e}", job.job_id));
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
                 Action::Wait | Action::Backoff => {}
                 Action::Expire => {
                     let reason = d.reason.clone().unwrap_or_default();
@@ -489,7 +651,125 @@ where
             }
             report.jobs.push(record);
         }
+        if let Some(sg) = self
+            .config
+            .scale_group
+            .as_ref()
+            .filter(|g| same_cluster_name(&g.cluster, &cluster))
+        {
+            let input = (&jobs, &hosts, &daemons, &plan);
+            match self.scale(sg, input, &mut report, now).await {
+                Ok(scale) => report.scale = Some(scale),
+                Err(e) if e.is_retryable() => report.errors.push(format!("scale group: {e}")),
+                Err(e) => {
+                    report.scale = Some(ScaleReport {
+                        group: sg.name.clone(),
+                        note: Some(e.to_string()),
+                        ..ScaleReport::default()
+                    })
+                }
+            }
+        }
         Ok(report)
+    }
+
+    /// The owned group's move after the dispatch: raise desired capacity for the jobs that wait
+    /// (counting hosts on their way), and remove the hosts idle for `IDLE_SECONDS`.
+    ///
+    /// Idempotent: the raise is an absolute SetDesiredCapacity computed from what the group
+    /// reports (a retry computes the same value, or sees it done and makes no call); the idle
+    /// clock is written conditionally (on its revision) before any termination, so of two
+    /// invocations only one terminates; only `InService` instances are terminated, so a retry
+    /// after a lost answer sees the instance `Terminating` and does not ask again.
+    async fn scale(
+        &self,
+        sg: &crate::dispatch::config::ScaleGroupConfig,
+        (jobs, hosts, daemons, plan): (
+            &Vec<Job>,
+            &Vec<DispatchHost>,
+            &Vec<DaemonReservation>,
+            &Plan,
+        ),
+        report: &mut WakeReport,
+        now: i64,
+    ) -> Result<ScaleReport, DispatchError> {
+        let Some(group) = self.group.describe(&sg.name).await? else {
+            return Err(DispatchError::Invalid(format!(
+                "scale group {} does not exist (SCALE_GROUP)",
+                sg.name
+            )));
+        };
+        let key = idle_clock_key(&sg.name);
+        let stored = self.store.get_control(&key).await?;
+        let idle_since: std::collections::BTreeMap<String, i64> = stored
+            .as_ref()
+            .and_then(|c| c.body.get("idleSince"))
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default();
+        let decision = decide_scale(&ScaleInput {
+            jobs,
+            hosts,
+            daemons,
+            plan,
+            group: &group,
+            host_size: sg.host_size,
+            idle_since: &idle_since,
+            idle_seconds: sg.idle_seconds,
+            now,
+        });
+        for r in report.jobs.iter_mut() {
+            if let Some(note) = decision.notes.get(&r.job_id) {
+                if r.action == JobAction::Waiting {
+                    // A host of the group can hold it: not "never", whatever the hosts there.
+                    r.reason = Some(note.clone());
+                    r.never_fits = false;
+                }
+            }
+        }
+        let mut out = ScaleReport {
+            group: sg.name.clone(),
+            desired: group.desired,
+            max: group.max,
+            coming: decision.coming,
+            at_max: decision.at_max.clone(),
+            busy: decision.busy.clone(),
+            idle_since: decision.idle_since.clone(),
+            ..ScaleReport::default()
+        };
+        if let Some(to) = decision.raise_to.filter(|to| *to > group.desired) {
+            self.group.set_desired_capacity(&sg.name, to).await?;
+            out.raised_to = Some(to);
+        }
+        if decision.idle_since != idle_since {
+            let item = ControlItem {
+                key: key.clone(),
+                body: serde_json::json!({
+                    "group": sg.name,
+                    "cluster": sg.cluster,
+                    "idleSince": decision.idle_since,
+                    "updatedAt": now,
+                }),
+                revision: stored.as_ref().map_or(1, |c| c.revision + 1),
+            };
+            if self
+                .store
+                .put_control(&item, stored.as_ref().map(|c| c.revision))
+                .await?
+                == Replaced::Conflict
+            {
+                out.note = Some(
+                    "the idle clock was moved by another invocation first: no host removed".into(),
+                );
+                return Ok(out);
+            }
+        }
+        for id in &decision.terminate {
+            match self.group.terminate_instance(id).await? {
+                Terminated::Requested => out.terminated.push(id.clone()),
+                Terminated::AlreadyGone => {}
+            }
+        }
+        Ok(out)
     }
 
     /// QUEUED → STARTING (conditional), then RunTask, then the outcome's transition.
@@ -748,6 +1028,20 @@ where
             }
             Some(_) if job.state == JobState::Starting => {
                 let next = running(&job, &task, now);
+                self.write(&job, &next).await?;
+                Ok(None)
+            }
+            // A task submitted PROVISIONING got its host: record it (the job's host, and the
+            // end of its PROVISIONING count).
+            Some(_)
+                if job.state == JobState::Running
+                    && job.container_instance_arn.is_none()
+                    && task.container_instance_arn.is_some() =>
+            {
+                let mut next = job.clone();
+                next.container_instance_arn = task.container_instance_arn.clone();
+                next.revision = job.revision + 1;
+                next.updated_at = now;
                 self.write(&job, &next).await?;
                 Ok(None)
             }

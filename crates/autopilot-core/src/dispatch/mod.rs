@@ -7,8 +7,11 @@ pub mod config;
 pub mod decide;
 pub mod dispatcher;
 pub mod report;
+pub mod scale;
+pub mod schedule;
 
-pub use config::{DispatchConfig, ENV_JOBS_TABLE};
+pub use config::{DispatchConfig, ScaleGroupConfig, ENV_JOBS_TABLE};
 pub use decide::{decide, Action, DaemonReservation, DispatchHost, JobDecision, Plan};
 pub use dispatcher::{DispatchError, Dispatcher, SubmitResult};
-pub use report::{JobAction, JobRecord, WakeReport};
+pub use report::{JobAction, JobRecord, ScaleReport, WakeReport};
+pub use scale::{decide_scale, provision, HostSize, ScaleInput, ScalePlan};

@@ -80,6 +80,31 @@ impl JobRecord {
     }
 }
 
+/// What the wake-up did with the owned group (`SCALE_GROUP`).
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ScaleReport {
+    pub group: String,
+    pub desired: u32,
+    pub max: u32,
+    /// Hosts coming (desired capacity not registered yet).
+    pub coming: u32,
+    /// SetDesiredCapacity made, to this value.
+    pub raised_to: Option<u32>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub at_max: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub busy: Vec<String>,
+    /// Idle hosts and since when (the stored clock).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub idle_since: std::collections::BTreeMap<String, i64>,
+    /// TerminateInstanceInAutoScalingGroup requested (decrement) for these.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub terminated: Vec<String>,
+    /// Why nothing was done (the group is missing, another writer moved the clock first, ...).
+    pub note: Option<String>,
+}
+
 /// One wake-up of one cluster.
 #[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -94,6 +119,8 @@ pub struct WakeReport {
     pub hosts: usize,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub jobs: Vec<JobRecord>,
+    /// The owned group's move (only for `SCALE_GROUP`'s cluster).
+    pub scale: Option<ScaleReport>,
     /// Retryable failures: the invocation fails after the report is logged.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
@@ -116,6 +143,26 @@ impl WakeReport {
         }
         for j in &self.jobs {
             crate::log::json_line("INFO", "task-dispatcher decision", j);
+        }
+        if let Some(scale) = &self.scale {
+            // The owned group's move is also its metrics (EMF): hosts added, removed, on their
+            // way, and jobs held at MaxSize.
+            let metrics = crate::log::Metrics::new("task-dispatcher", Some(&self.cluster))
+                .count(
+                    "ScaleGroupHostsAdded",
+                    scale
+                        .raised_to
+                        .map_or(0, |to| to.saturating_sub(scale.desired) as usize),
+                )
+                .count("ScaleGroupHostsRemoved", scale.terminated.len())
+                .count("ScaleGroupHostsComing", scale.coming as usize)
+                .count("ScaleGroupJobsAtMaxSize", scale.at_max.len());
+            crate::log::json_line_with_metrics(
+                "INFO",
+                "task-dispatcher scale group",
+                scale,
+                &metrics,
+            );
         }
         crate::log::json_line_with_metrics(
             if self.errors.is_empty() {
@@ -194,6 +241,7 @@ mod tests {
                 job("low-0", JobAction::Waiting),
                 job("low-1", JobAction::Waiting),
             ],
+            scale: None,
             errors: vec![],
         };
         let m = report.metrics();

@@ -6,11 +6,12 @@ use std::sync::{Mutex, MutexGuard};
 
 use crate::arn::cluster_name;
 use crate::job::Job;
-use crate::ports::job_store::{Created, JobStore, JobStoreError, Replaced};
+use crate::ports::job_store::{ControlItem, Created, JobStore, JobStoreError, Replaced};
 
 #[derive(Debug, Default)]
 pub struct InMemoryJobStore {
     jobs: Mutex<BTreeMap<String, Job>>,
+    controls: Mutex<BTreeMap<String, ControlItem>>,
     requests: Mutex<BTreeMap<&'static str, u64>>,
     failures: Mutex<BTreeMap<&'static str, JobStoreError>>,
 }
@@ -76,6 +77,14 @@ impl InMemoryJobStore {
     pub fn job(&self, job_id: &str) -> Option<Job> {
         self.jobs().get(job_id).cloned()
     }
+
+    pub fn control(&self, key: &str) -> Option<ControlItem> {
+        self.controls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned()
+    }
 }
 
 impl JobStore for InMemoryJobStore {
@@ -115,5 +124,25 @@ impl JobStore for InMemoryJobStore {
             .filter(|j| cluster_name(&j.spec.cluster) == name)
             .cloned()
             .collect())
+    }
+
+    async fn get_control(&self, key: &str) -> Result<Option<ControlItem>, JobStoreError> {
+        self.enter("GetItem")?;
+        Ok(self.control(key))
+    }
+
+    async fn put_control(
+        &self,
+        item: &ControlItem,
+        expected_revision: Option<u64>,
+    ) -> Result<Replaced, JobStoreError> {
+        self.enter("PutItem")?;
+        let mut controls = self.controls.lock().unwrap_or_else(|p| p.into_inner());
+        let current = controls.get(&item.key).map(|c| c.revision);
+        if current != expected_revision {
+            return Ok(Replaced::Conflict);
+        }
+        controls.insert(item.key.clone(), item.clone());
+        Ok(Replaced::Written)
     }
 }

@@ -6,6 +6,7 @@ pub mod ecs;
 pub mod job_store;
 pub mod lifecycle;
 pub mod queue;
+pub mod scale_group;
 pub mod task_launcher;
 
 pub use capacity_store::InMemoryCapacityStore;
@@ -13,4 +14,5 @@ pub use ecs::InMemoryEcs;
 pub use job_store::InMemoryJobStore;
 pub use lifecycle::{InMemoryLifecycle, LifecycleCall};
 pub use queue::InMemoryQueue;
+pub use scale_group::{InMemoryScaleGroup, ScaleGroupCall};
 pub use task_launcher::RunTaskCall;

@@ -163,6 +163,30 @@ impl TaskLauncher for InMemoryEcs {
                     && ci.remaining.memory.unwrap_or(0) >= memory
             });
             match host {
+                // With a capacity provider strategy (managed scaling), ECS keeps an
+                // unplaceable task PROVISIONING instead of failing it.
+                None if spec.capacity_provider_strategy.is_some() => {
+                    let task_arn = format!("arn:aws:ecs:us-east-1:123456789012:task/mem/{n:08}");
+                    let mut task = Task::running(
+                        task_arn.clone(),
+                        spec.group.as_deref().or(Some("family:job")),
+                        Some(started_by),
+                    );
+                    task.last_status = Some("PROVISIONING".into());
+                    c.tasks.push(task);
+                    let launched = LaunchedTask {
+                        task_arn: task_arn.clone(),
+                        container_instance_arn: None,
+                        last_status: Some("PROVISIONING".into()),
+                        stopped_reason: None,
+                        containers: Vec::new(),
+                    };
+                    let cluster_arn = spec.cluster.clone();
+                    st.launcher
+                        .tasks
+                        .insert(task_arn, (cluster_arn, launched.clone(), 0, 0));
+                    RunTaskOutcome::Started(launched)
+                }
                 None => RunTaskOutcome::NotPlaced {
                     reason: "RESOURCE:MEMORY".into(),
                 },

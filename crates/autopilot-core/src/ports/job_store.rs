@@ -31,6 +31,22 @@ pub mod schema {
     /// The job as JSON (S).
     pub const BODY_ATTRIBUTE: &str = "job";
     pub const BILLING_MODE: &str = "PAY_PER_REQUEST";
+    /// A control item's JSON body (S); control items have no `cluster`, so the index skips them.
+    pub const CONTROL_ATTRIBUTE: &str = "control";
+    /// Control item keys contain this, which no job id may (`check_job_id`).
+    pub const CONTROL_KEY_SEPARATOR: char = '#';
+}
+
+/// A small JSON document kept in the jobs table beside the jobs, under a key no job id can take
+/// (it contains [`schema::CONTROL_KEY_SEPARATOR`]): the owned group's idle clock
+/// (`scale-group#NAME`), a schedule's last run (`schedule#NAME`). Each invocation is stateless;
+/// these are what one wake-up remembers for the next. Written conditionally on `revision`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ControlItem {
+    pub key: String,
+    pub body: serde_json::Value,
+    /// Incremented by every write; the condition of the next one.
+    pub revision: u64,
 }
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -95,4 +111,18 @@ pub trait JobStore: Send + Sync {
         &self,
         cluster: &str,
     ) -> impl Future<Output = Result<Vec<Job>, JobStoreError>> + Send;
+
+    /// GetItem of a control item, strongly consistent.
+    fn get_control(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<ControlItem>, JobStoreError>> + Send;
+
+    /// PutItem of a control item: `expected_revision` `None` = only when the key is new, else
+    /// only when the stored revision is that one; `item.revision` must be the next one.
+    fn put_control(
+        &self,
+        item: &ControlItem,
+        expected_revision: Option<u64>,
+    ) -> impl Future<Output = Result<Replaced, JobStoreError>> + Send;
 }

@@ -6,6 +6,7 @@ pub mod ecs;
 pub mod job_store;
 pub mod lifecycle;
 pub mod queue;
+pub mod scale_group;
 pub mod task_launcher;
 
 pub use capacity_store::{CapacityStore, ItemFilter, ItemKind, ItemQuery, Page, StoreError};
@@ -13,9 +14,12 @@ pub use ecs::{
     check_describe_failures, ArnPage, ClusterState, DescribedServices, DesiredStatus, EcsError,
     EcsRead, EcsWrite, CLUSTER_INACTIVE, DESCRIBE_MISSING,
 };
-pub use job_store::{Created, JobStore, JobStoreError, Replaced};
+pub use job_store::{ControlItem, Created, JobStore, JobStoreError, Replaced};
 pub use lifecycle::{
     AutoScalingError, HookTimeouts, LifecycleAction, LifecycleOutcome, LifecyclePort,
 };
 pub use queue::{QueueError, RecheckQueue};
+pub use scale_group::{
+    GroupInstance, GroupState, NoScaleGroup, ScaleGroup, ScaleGroupError, Terminated,
+};
 pub use task_launcher::{ContainerExit, LaunchedTask, RunTaskOutcome, TaskLauncher};

@@ -165,6 +165,8 @@ impl JobsArgs {
                 capacity_table,
                 daemon_services: Vec::new(),
                 clusters: Default::default(),
+                scale_group: None,
+                max_provisioning: 10,
             },
         )
     }

@@ -1,0 +1,134 @@
+//! The scale group port: the one Auto Scaling group task-dispatcher owns (`SCALE_GROUP`, managed
+//! scaling off). Three calls: DescribeAutoScalingGroups, SetDesiredCapacity (raise only) and
+//! TerminateInstanceInAutoScalingGroup with `ShouldDecrementDesiredCapacity = true` (remove one
+//! named idle host). The dispatcher never lowers desired capacity itself: the group chooses which
+//! instance a lower desired capacity terminates, and that could be a busy host.
+//!
+//! Adapters: `autopilot_aws::AwsScaleGroup` and [`crate::memory::InMemoryScaleGroup`].
+
+use std::future::Future;
+
+use serde::Serialize;
+use thiserror::Error;
+
+/// One instance of the group as DescribeAutoScalingGroups reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupInstance {
+    pub instance_id: String,
+    /// `Pending`, `Pending:Wait`, `InService`, `Terminating`, `Terminating:Wait`, ...
+    pub lifecycle_state: String,
+}
+
+impl GroupInstance {
+    /// On its way in or in service: a host the group counts toward desired capacity and that is
+    /// not leaving.
+    pub fn is_live(&self) -> bool {
+        self.lifecycle_state == "InService" || self.lifecycle_state.starts_with("Pending")
+    }
+
+    /// In service: the only state in which the dispatcher terminates it (a Terminating instance
+    /// was already asked to go; asking again is the retry that must not act twice).
+    pub fn in_service(&self) -> bool {
+        self.lifecycle_state == "InService"
+    }
+}
+
+/// The group's capacity settings and instances.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupState {
+    pub name: String,
+    pub desired: u32,
+    pub min: u32,
+    pub max: u32,
+    pub instances: Vec<GroupInstance>,
+}
+
+/// What TerminateInstanceInAutoScalingGroup did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Terminated {
+    /// The group accepted the request (its terminate lifecycle hooks run: instance-drainer
+    /// drains the host before it goes).
+    Requested,
+    /// The instance is no longer in a group, or already terminating (`ValidationError`): nothing
+    /// is left to do.
+    AlreadyGone,
+}
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum ScaleGroupError {
+    #[error("Auto Scaling throttled {operation} and the SDK's retries ran out: {message}")]
+    Throttled {
+        operation: &'static str,
+        message: String,
+    },
+    #[error("Auto Scaling {operation} failed: {message}")]
+    Api {
+        operation: &'static str,
+        message: String,
+        /// A 5xx, a timeout, `ScalingActivityInProgress`, `ResourceContention`: may succeed later.
+        retryable: bool,
+    },
+}
+
+impl ScaleGroupError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ScaleGroupError::Throttled { .. } => true,
+            ScaleGroupError::Api { retryable, .. } => *retryable,
+        }
+    }
+}
+
+/// The owned group's Auto Scaling operations.
+pub trait ScaleGroup: Send + Sync {
+    /// DescribeAutoScalingGroups for one group; `None` when it does not exist.
+    fn describe(
+        &self,
+        group: &str,
+    ) -> impl Future<Output = Result<Option<GroupState>, ScaleGroupError>> + Send;
+
+    /// SetDesiredCapacity (HonorCooldown false: the dispatcher's demand is not a policy's alarm).
+    fn set_desired_capacity(
+        &self,
+        group: &str,
+        desired: u32,
+    ) -> impl Future<Output = Result<(), ScaleGroupError>> + Send;
+
+    /// TerminateInstanceInAutoScalingGroup with `ShouldDecrementDesiredCapacity = true`.
+    fn terminate_instance(
+        &self,
+        instance_id: &str,
+    ) -> impl Future<Output = Result<Terminated, ScaleGroupError>> + Send;
+}
+
+/// No group configured (`SCALE_GROUP` unset): never called, since the dispatcher checks its
+/// config first; answers "no such group" if it were.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoScaleGroup;
+
+impl ScaleGroup for NoScaleGroup {
+    async fn describe(&self, _group: &str) -> Result<Option<GroupState>, ScaleGroupError> {
+        Ok(None)
+    }
+
+    async fn set_desired_capacity(
+        &self,
+        _group: &str,
+        _desired: u32,
+    ) -> Result<(), ScaleGroupError> {
+        Err(ScaleGroupError::Api {
+            operation: "SetDesiredCapacity",
+            message: "no SCALE_GROUP configured".into(),
+            retryable: false,
+        })
+    }
+
+    async fn terminate_instance(&self, _instance_id: &str) -> Result<Terminated, ScaleGroupError> {
+        Err(ScaleGroupError::Api {
+            operation: "TerminateInstanceInAutoScalingGroup",
+            message: "no SCALE_GROUP configured".into(),
+            retryable: false,
+        })
+    }
+}
