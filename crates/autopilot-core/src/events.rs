@@ -182,6 +182,24 @@ pub struct TaskContainer {
     pub reason: Option<String>,
 }
 
+/// An EC2 instance id: `i-` and up to 40 letters, digits or hyphens (real ids are 8 or 17 hex
+/// digits; tests name theirs). Anything else (empty, control characters, paths) is refused at
+/// parse, before an Auto Scaling or ECS call is made for it (AWS would refuse it on every retry).
+fn ec2_instance_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let id = String::deserialize(d)?;
+    let ok = id.strip_prefix("i-").is_some_and(|rest| {
+        (1..=40).contains(&rest.len())
+            && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    });
+    if ok {
+        Ok(id)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "{id:?} is not an EC2 instance id (i-…)"
+        )))
+    }
+}
+
 /// `detail` of `EC2 Instance-terminate Lifecycle Action` (source `aws.autoscaling`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LifecycleActionDetail {
@@ -191,7 +209,7 @@ pub struct LifecycleActionDetail {
     pub auto_scaling_group_name: String,
     #[serde(rename = "LifecycleHookName")]
     pub lifecycle_hook_name: String,
-    #[serde(rename = "EC2InstanceId")]
+    #[serde(rename = "EC2InstanceId", deserialize_with = "ec2_instance_id")]
     pub ec2_instance_id: String,
     #[serde(rename = "LifecycleTransition", default)]
     pub lifecycle_transition: Option<String>,
@@ -236,7 +254,7 @@ impl LifecycleActionDetail {
 /// `detail` of `EC2 Spot Instance Interruption Warning` (source `aws.ec2`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SpotInterruptionDetail {
-    #[serde(rename = "instance-id")]
+    #[serde(rename = "instance-id", deserialize_with = "ec2_instance_id")]
     pub instance_id: String,
     #[serde(rename = "instance-action", default)]
     pub instance_action: Option<String>,
@@ -602,6 +620,33 @@ mod tests {
             "time": time, "detail": {"LifecycleActionToken": "t", "AutoScalingGroupName": "g",
             "LifecycleHookName": "h", "EC2InstanceId": "i-1"}
         }))
+    }
+
+    #[test]
+    fn instance_ids_that_are_not_ec2_ids_are_refused_with_their_path() {
+        for (id, ok) in [
+            ("i-0abc123def4567890", true),
+            ("i-1", true),
+            ("\u{0}", false),
+            ("", false),
+            ("i-", false),
+            ("i-0abc/../x", false),
+            ("i-not-an-ecs-host", true),
+            ("i-0123456789abcdef0123456789abcdef012345678", false),
+        ] {
+            let event = serde_json::json!({
+                "version": "0", "detail-type": LIFECYCLE_TERMINATE, "source": "aws.autoscaling",
+                "time": "2026-11-22T06:00:00Z", "detail": {"LifecycleActionToken": "t",
+                "AutoScalingGroupName": "g", "LifecycleHookName": "h", "EC2InstanceId": id}
+            });
+            match DrainEvent::from_value(event) {
+                Ok(_) => assert!(ok, "{id:?} accepted"),
+                Err(e) => {
+                    assert!(!ok, "{id:?} refused: {e}");
+                    assert!(e.to_string().contains("detail.EC2InstanceId"), "{e}");
+                }
+            }
+        }
     }
 
     fn time_of(time: &str) -> Option<i64> {
