@@ -27,7 +27,7 @@ from pathlib import Path
 import boto3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from demo import REGION, Moto  # noqa: E402  (the demo's moto test-bed client)
+from demo import REGION, Moto, create_jobs_table  # noqa: E402  (the demo's moto test-bed client)
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
@@ -503,15 +503,7 @@ def dispatcher_acceptance(moto: Moto) -> None:
     (host, _), = register_hosts(moto, ecs, "jobs", 1)
     for family, memory in (("job", 3741), ("filler", 3741), ("huge", 16000)):
         task_definition(ecs, family, memory)
-    ddb.create_table(
-        TableName="jobs", BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "jobId", "AttributeType": "S"},
-                              {"AttributeName": "cluster", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "jobId", "KeyType": "HASH"}],
-        GlobalSecondaryIndexes=[{"IndexName": "by-cluster",
-                                 "KeySchema": [{"AttributeName": "cluster", "KeyType": "HASH"}],
-                                 "Projection": {"ProjectionType": "ALL"}}],
-    )
+    create_jobs_table(ddb, "jobs")
     cluster_arn = f"arn:aws:ecs:{REGION}:123456789012:cluster/jobs"
 
     def fill() -> str:
@@ -548,6 +540,15 @@ def dispatcher_acceptance(moto: Moto) -> None:
         kind, _ = fn.invoke(stopped(j["taskArn"], f"ecs-autopilot/{job_id}/{j['launches']}", exit_code))
         check(kind == "response", f"{job_id}: its STOPPED event (exit {exit_code}) handled")
 
+    def cli_json(*args: str):
+        out = subprocess.run([str(TARGET / "release" / "ecs-autopilot"), *args], capture_output=True, text=True,
+                             timeout=60, env={"PATH": os.environ.get("PATH", ""), "AWS_ENDPOINT_URL": moto.endpoint,
+                                              "AWS_REGION": REGION, "AWS_ACCESS_KEY_ID": "testing",
+                                              "AWS_SECRET_ACCESS_KEY": "testing", "JOBS_TABLE": "jobs"})
+        if out.returncode != 0:
+            raise SystemExit(f"FAILED: ecs-autopilot {' '.join(args)}: {out.stderr}")
+        return json.loads(out.stdout)
+
     fn = Function("task-dispatcher", moto, {"JOBS_TABLE": "jobs", "CLUSTERS": "jobs"})
     try:
         f1, f2 = fill(), fill()
@@ -556,8 +557,16 @@ def dispatcher_acceptance(moto: Moto) -> None:
         submit({"jobId": "high", "priority": 9})
         check(runs("") == 0, "full cluster, 10 low jobs then 1 high queued: no RunTask")
         ecs.stop_task(cluster="jobs", task=f1)
+        # The CLI (release build) against the same tables: what the next wake-up will do.
+        explained = cli_json("jobs", "explain", "--cluster", "jobs", "--json")
+        listed = cli_json("jobs", "list", "--cluster", "jobs", "--json")
+        would_start = [r["job_id"] for r in explained if r["action"] == "would_start"]
         kind, _ = fn.invoke(stopped(f1))
         calls = moto.command({"op": "run_task_calls"})["calls"]
+        check(would_start == ["high"] and [j["jobId"] for j in listed][:2] == ["high", "low0"]
+              and len(listed) == 11 and [c["startedBy"] for c in calls] == ["ecs-autopilot/high/1"],
+              "`jobs explain` and `jobs list --json` agree with what the dispatcher then does"
+              " (explain: high would start; list: queue order; the wake-up started high)")
         check(kind == "response" and len(calls) == 1 and calls[0]["startedBy"] == "ecs-autopilot/high/1",
               "a task stops and frees room for one: exactly one RunTask, the high-priority job's")
 
@@ -633,15 +642,7 @@ def scale_from_zero_acceptance(moto: Moto) -> None:
     kw = dict(endpoint_url=moto.endpoint, region_name=REGION, aws_access_key_id="testing",
               aws_secret_access_key="testing")
     ecs, ddb, asg = (boto3.client(n, **kw) for n in ("ecs", "dynamodb", "autoscaling"))
-    ddb.create_table(
-        TableName="jobs", BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "jobId", "AttributeType": "S"},
-                              {"AttributeName": "cluster", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "jobId", "KeyType": "HASH"}],
-        GlobalSecondaryIndexes=[{"IndexName": "by-cluster",
-                                 "KeySchema": [{"AttributeName": "cluster", "KeyType": "HASH"}],
-                                 "Projection": {"ProjectionType": "ALL"}}],
-    )
+    create_jobs_table(ddb, "jobs")
     task_definition(ecs, "sync", 3000)
     groups = {"nightly": ("nightly-hosts", 3), "wide": ("wide-hosts", 3), "narrow": ("narrow-hosts", 1)}
     fns = {}
@@ -879,13 +880,7 @@ def mutation_acceptance(moto: Moto, per_function: int = int(os.environ.get("MUTA
                      AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
                                            {"AttributeName": "sk", "AttributeType": "S"}],
                      KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}])
-    ddb.create_table(TableName="jobs", BillingMode="PAY_PER_REQUEST",
-                     AttributeDefinitions=[{"AttributeName": "jobId", "AttributeType": "S"},
-                                           {"AttributeName": "cluster", "AttributeType": "S"}],
-                     KeySchema=[{"AttributeName": "jobId", "KeyType": "HASH"}],
-                     GlobalSecondaryIndexes=[{"IndexName": "by-cluster",
-                                              "KeySchema": [{"AttributeName": "cluster", "KeyType": "HASH"}],
-                                              "Projection": {"ProjectionType": "ALL"}}])
+    create_jobs_table(ddb, "jobs")
     queue_url = c["sqs"].create_queue(QueueName="mutants")["QueueUrl"]
 
     def sample(name: str) -> dict:
