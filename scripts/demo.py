@@ -222,6 +222,19 @@ def stop_watch(watch: subprocess.Popen) -> None:
         pass
 
 
+def create_jobs_table(ddb, name: str) -> None:
+    """The jobs table as template.yaml creates it (autopilot_core::ports::job_store::schema)."""
+    ddb.create_table(
+        TableName=name, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "jobId", "AttributeType": "S"},
+                              {"AttributeName": "cluster", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "jobId", "KeyType": "HASH"}],
+        GlobalSecondaryIndexes=[{"IndexName": "by-cluster",
+                                 "KeySchema": [{"AttributeName": "cluster", "KeyType": "HASH"}],
+                                 "Projection": {"ProjectionType": "ALL"}}],
+    )
+
+
 def ecs_event(detail_type: str, resource: str, detail: dict) -> dict:
     """An EventBridge envelope around `detail` (ECS puts the Task / ContainerInstance object there)."""
     return {
@@ -244,16 +257,7 @@ def dispatcher_demo(moto: Moto, ecs, env: dict, port: int) -> None:
         "dynamodb", endpoint_url=moto.endpoint, region_name=REGION,
         aws_access_key_id="testing", aws_secret_access_key="testing",
     )
-    # The jobs table as template.yaml creates it.
-    ddb.create_table(
-        TableName=JOBS_TABLE, BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "jobId", "AttributeType": "S"},
-                              {"AttributeName": "cluster", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "jobId", "KeyType": "HASH"}],
-        GlobalSecondaryIndexes=[{"IndexName": "by-cluster",
-                                 "KeySchema": [{"AttributeName": "cluster", "KeyType": "HASH"}],
-                                 "Projection": {"ProjectionType": "ALL"}}],
-    )
+    create_jobs_table(ddb, JOBS_TABLE)
     ecs.create_cluster(clusterName=BATCH)
     (instance_id,) = moto.command({"op": "run_instances", "instance_type": "t3.large", "count": 1})["instance_ids"]
     doc = {"instanceId": instance_id, "instanceType": "t3.large", "availabilityZone": "us-east-1a", "region": REGION}

@@ -31,6 +31,7 @@ import boto3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from acceptance import Function, instance_event, task_definition  # noqa: E402
+from demo import create_jobs_table  # noqa: E402
 from demo import REGION, Moto  # noqa: E402
 
 CLUSTER = "nightly"
@@ -83,15 +84,7 @@ def main() -> None:
 
     try:
         moto.command({"op": "pin_ecs_tasks"})
-        ddb.create_table(
-            TableName="jobs", BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "jobId", "AttributeType": "S"},
-                                  {"AttributeName": "cluster", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "jobId", "KeyType": "HASH"}],
-            GlobalSecondaryIndexes=[{"IndexName": "by-cluster",
-                                     "KeySchema": [{"AttributeName": "cluster", "KeyType": "HASH"}],
-                                     "Projection": {"ProjectionType": "ALL"}}],
-        )
+        create_jobs_table(ddb, "jobs")
         ecs.create_cluster(clusterName=CLUSTER)
         task_definition(ecs, SCHEDULE, 512)
         moto.command({"op": "create_scale_group", "name": GROUP, "max": 1})

@@ -234,14 +234,7 @@ async fn the_dispatcher_starts_each_job_exactly_once_under_faults() {
         DynamoJobStore::new(clients.dynamodb, "jobs"),
         AwsEcs::new(clients.ecs),
         None,
-        DispatchConfig {
-            jobs_table: "jobs".into(),
-            capacity_table: None,
-            daemon_services: Vec::new(),
-            clusters: Default::default(),
-            scale_group: None,
-            max_provisioning: 10,
-        },
+        DispatchConfig::with_jobs_table("jobs"),
     );
     let mut t = NOW;
     for i in 0..JOBS {

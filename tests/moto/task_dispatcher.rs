@@ -68,14 +68,7 @@ async fn bed(moto: &Moto) -> Bed<'_> {
         store,
         AwsEcs::new(clients.ecs),
         None,
-        DispatchConfig {
-            jobs_table: TABLE.into(),
-            capacity_table: None,
-            daemon_services: Vec::new(),
-            clusters: Default::default(),
-            scale_group: None,
-            max_provisioning: 10,
-        },
+        DispatchConfig::with_jobs_table(TABLE),
     );
     Bed {
         fx,
@@ -434,10 +427,6 @@ async fn owned_group_scales_from_zero_for_one_job_and_back_to_zero() {
         AwsEcs::new(clients.ecs),
         None::<DynamoCapacityStore>,
         DispatchConfig {
-            jobs_table: TABLE.into(),
-            capacity_table: None,
-            daemon_services: Vec::new(),
-            clusters: Default::default(),
             scale_group: Some(autopilot_core::dispatch::ScaleGroupConfig {
                 name: "nightly-hosts".into(),
                 cluster: "nightly".into(),
@@ -447,7 +436,7 @@ async fn owned_group_scales_from_zero_for_one_job_and_back_to_zero() {
                 },
                 idle_seconds: 300,
             }),
-            max_provisioning: 10,
+            ..DispatchConfig::with_jobs_table(TABLE)
         },
     )
     .with_scale_group(AwsScaleGroup::new(clients.autoscaling));

@@ -31,14 +31,7 @@ fn dispatcher(free: i64) -> D {
 }
 
 fn config() -> DispatchConfig {
-    DispatchConfig {
-        jobs_table: "jobs".into(),
-        capacity_table: None,
-        daemon_services: Vec::new(),
-        clusters: Default::default(),
-        scale_group: None,
-        max_provisioning: 10,
-    }
+    DispatchConfig::with_jobs_table("jobs")
 }
 
 /// ECS with one 4096 MiB host with `free` MiB free, and the task definitions.

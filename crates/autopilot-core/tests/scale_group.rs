@@ -36,10 +36,6 @@ fn dispatcher(max: u32) -> D {
         ecs,
         None::<InMemoryCapacityStore>,
         DispatchConfig {
-            jobs_table: "jobs".into(),
-            capacity_table: None,
-            daemon_services: Vec::new(),
-            clusters: Default::default(),
             scale_group: Some(ScaleGroupConfig {
                 name: GROUP.into(),
                 cluster: "nightly".into(),
@@ -49,7 +45,7 @@ fn dispatcher(max: u32) -> D {
                 },
                 idle_seconds: 300,
             }),
-            max_provisioning: 10,
+            ..DispatchConfig::with_jobs_table("jobs")
         },
     )
     .with_scale_group(InMemoryScaleGroup::new(GROUP, max))
@@ -390,12 +386,8 @@ async fn capacity_provider_jobs_go_provisioning_within_the_limit_and_never_touch
         ecs,
         None::<InMemoryCapacityStore>,
         DispatchConfig {
-            jobs_table: "jobs".into(),
-            capacity_table: None,
-            daemon_services: Vec::new(),
-            clusters: Default::default(),
-            scale_group: None,
             max_provisioning: 2,
+            ..DispatchConfig::with_jobs_table("jobs")
         },
     )
     .with_scale_group(InMemoryScaleGroup::new("managed-by-ecs", 10));

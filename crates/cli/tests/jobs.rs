@@ -124,14 +124,7 @@ async fn explain_and_list_agree_with_what_the_dispatcher_then_does() {
         store,
         AwsEcs::new(moto.ecs()),
         None,
-        DispatchConfig {
-            jobs_table: JOBS.into(),
-            capacity_table: None,
-            daemon_services: Vec::new(),
-            clusters: Default::default(),
-            scale_group: None,
-            max_provisioning: 10,
-        },
+        DispatchConfig::with_jobs_table(JOBS),
     );
     let report = dispatcher
         .wake("batch", "schedule", NOW)

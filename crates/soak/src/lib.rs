@@ -445,14 +445,7 @@ pub fn run(inputs: usize, seed: u64) -> Report {
             InMemoryJobStore::new(),
             cluster(),
             None::<InMemoryCapacityStore>,
-            DispatchConfig {
-                jobs_table: "jobs".into(),
-                capacity_table: None,
-                daemon_services: Vec::new(),
-                clusters: ClusterScope::All,
-                scale_group: None,
-                max_provisioning: 10,
-            },
+            DispatchConfig::with_jobs_table("jobs"),
         )
     };
     let mut dispatcher = new_dispatcher();

@@ -249,14 +249,7 @@ mod tests {
             InMemoryJobStore::new(),
             ecs,
             None,
-            DispatchConfig {
-                jobs_table: "jobs".into(),
-                capacity_table: None,
-                daemon_services: Vec::new(),
-                clusters: Default::default(),
-                scale_group: None,
-                max_provisioning: 10,
-            },
+            DispatchConfig::with_jobs_table("jobs"),
         )
     }
 

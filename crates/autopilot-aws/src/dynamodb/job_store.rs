@@ -131,6 +131,23 @@ impl DynamoJobStore {
         &self.table
     }
 
+    /// One item by its partition key (a job id or a control item's key), read consistently.
+    async fn item(
+        &self,
+        key: &str,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, JobStoreError> {
+        let resp = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(schema::PARTITION_KEY, AttributeValue::S(key.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| backend("GetItem", &e))?;
+        Ok(resp.item)
+    }
+
     /// Creates the table from [`schema`] (tests, the demo; production uses the template).
     pub async fn create_table(&self) -> Result<(), JobStoreError> {
         let key = |name: &str, kind: KeyType| {
@@ -225,16 +242,11 @@ impl JobStore for DynamoJobStore {
     }
 
     async fn get(&self, job_id: &str) -> Result<Option<Job>, JobStoreError> {
-        let resp = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(schema::PARTITION_KEY, AttributeValue::S(job_id.to_string()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| backend("GetItem", &e))?;
-        resp.item().map(job_from_item).transpose()
+        self.item(job_id)
+            .await?
+            .as_ref()
+            .map(job_from_item)
+            .transpose()
     }
 
     async fn replace(&self, job: &Job, expected_revision: u64) -> Result<Replaced, JobStoreError> {
@@ -282,16 +294,9 @@ impl JobStore for DynamoJobStore {
     }
 
     async fn get_control(&self, key: &str) -> Result<Option<ControlItem>, JobStoreError> {
-        let resp = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(schema::PARTITION_KEY, AttributeValue::S(key.to_string()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| backend("GetItem", &e))?;
-        resp.item()
+        self.item(key)
+            .await?
+            .as_ref()
             .map(|item| control_from_item(key, item))
             .transpose()
     }

@@ -54,6 +54,20 @@ pub struct DispatchConfig {
     pub max_provisioning: usize,
 }
 
+impl DispatchConfig {
+    /// The defaults of every optional setting, for `jobs_table` (tests, the CLI's dry runs).
+    pub fn with_jobs_table(jobs_table: impl Into<String>) -> Self {
+        DispatchConfig {
+            jobs_table: jobs_table.into(),
+            capacity_table: None,
+            daemon_services: Vec::new(),
+            clusters: ClusterScope::All,
+            scale_group: None,
+            max_provisioning: DEFAULT_MAX_PROVISIONING,
+        }
+    }
+}
+
 impl FromEnv for DispatchConfig {
     fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let opt = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());

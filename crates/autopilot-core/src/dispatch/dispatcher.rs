@@ -588,29 +588,13 @@ where
                     // strategy and no host pin, so ECS keeps the task PROVISIONING and its
                     // cluster autoscaler sees the demand.
                     launches += 1;
-                    match self.launch(job, None, now).await {
-                        Ok((action, task, reason)) => {
-                            record.action = action;
-                            record.task_arn = task;
-                            record.reason = Some(reason.unwrap_or_else(|| {
-                                format!(
-                                    "no host has room: submitted with its capacity provider \
-                                     strategy (PROVISIONING until ECS adds a host; at most \
-                                     {} at once)",
-                                    self.config.max_provisioning
-                                )
-                            }));
-                            if action == JobAction::Started {
-                                report.started += 1;
-                            }
-                        }
-                        Err(e) if e.is_retryable() => {
-                            record.action = JobAction::Unknown;
-                            record.reason = Some(e.to_string());
-                            report.errors.push(format!("{}: {e}", job.job_id));
-                        }
-                        Err(e) => return Err(e),
-                    }
+                    let why = format!(
+                        "no host has room: submitted with its capacity provider strategy \
+                         (PROVISIONING until ECS adds a host; at most {} at once)",
+                        self.config.max_provisioning
+                    );
+                    self.launch_recorded(job, None, now, Some(why), &mut record, &mut report)
+                        .await?;
                 }
                 Action::Wait | Action::Backoff => {}
                 Action::Expire => {
@@ -629,24 +613,9 @@ where
                 }
                 Action::Place => {
                     launches += 1;
-                    match self.launch(job, d.ec2_instance_id.as_deref(), now).await {
-                        Ok((action, task, reason)) => {
-                            record.action = action;
-                            record.task_arn = task;
-                            if reason.is_some() {
-                                record.reason = reason;
-                            }
-                            if action == JobAction::Started {
-                                report.started += 1;
-                            }
-                        }
-                        Err(e) if e.is_retryable() => {
-                            record.action = JobAction::Unknown;
-                            record.reason = Some(e.to_string());
-                            report.errors.push(format!("{}: {e}", job.job_id));
-                        }
-                        Err(e) => return Err(e),
-                    }
+                    let pin = d.ec2_instance_id.as_deref();
+                    self.launch_recorded(job, pin, now, None, &mut record, &mut report)
+                        .await?;
                 }
             }
             report.jobs.push(record);
@@ -773,6 +742,40 @@ where
     }
 
     /// QUEUED → STARTING (conditional), then RunTask, then the outcome's transition.
+    /// [`Self::launch`], its outcome written into the job's `record` and the wake-up's
+    /// `report` (a launch's own reason, else `default_reason`, else the decision's); a retryable
+    /// failure is collected in the report, any other fails the wake-up.
+    async fn launch_recorded(
+        &self,
+        job: &Job,
+        ec2_instance_id: Option<&str>,
+        now: i64,
+        default_reason: Option<String>,
+        record: &mut JobRecord,
+        report: &mut WakeReport,
+    ) -> Result<(), DispatchError> {
+        match self.launch(job, ec2_instance_id, now).await {
+            Ok((action, task, reason)) => {
+                record.action = action;
+                record.task_arn = task;
+                if let Some(r) = reason.or(default_reason) {
+                    record.reason = Some(r);
+                }
+                if action == JobAction::Started {
+                    report.started += 1;
+                }
+                Ok(())
+            }
+            Err(e) if e.is_retryable() => {
+                record.action = JobAction::Unknown;
+                record.reason = Some(e.to_string());
+                report.errors.push(format!("{}: {e}", job.job_id));
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     async fn launch(
         &self,
         job: &Job,

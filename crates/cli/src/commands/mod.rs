@@ -161,12 +161,8 @@ impl JobsArgs {
                 .as_ref()
                 .map(|t| DynamoCapacityStore::new(dynamodb, t)),
             DispatchConfig {
-                jobs_table: self.jobs_table.clone(),
                 capacity_table,
-                daemon_services: Vec::new(),
-                clusters: Default::default(),
-                scale_group: None,
-                max_provisioning: 10,
+                ..DispatchConfig::with_jobs_table(self.jobs_table.clone())
             },
         )
     }
