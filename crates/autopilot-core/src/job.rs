@@ -145,6 +145,21 @@ pub struct JobNeeds {
     pub ports: Vec<u16>,
 }
 
+impl JobNeeds {
+    /// What one task of `td` takes on a host: its CPU, memory and host ports.
+    pub fn of_task_definition(td: &crate::model::TaskDefinition) -> JobNeeds {
+        JobNeeds {
+            cpu: td.cpu.unwrap_or(0),
+            memory: td.memory.unwrap_or(0),
+            ports: td
+                .host_ports
+                .iter()
+                .filter_map(|p| p.trim().parse().ok())
+                .collect(),
+        }
+    }
+}
+
 /// One state change, kept on the job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -263,16 +263,7 @@ impl JobStore for DynamoJobStore {
             )
             .send()
             .await;
-        match resp {
-            Ok(_) => Ok(Replaced::Written),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(Replaced::Conflict)
-            }
-            Err(e) => Err(backend("PutItem", &e)),
-        }
+        replaced(resp)
     }
 
     async fn cluster_jobs(&self, cluster: &str) -> Result<Vec<Job>, JobStoreError> {
@@ -333,16 +324,23 @@ impl JobStore for DynamoJobStore {
                 .expression_attribute_names("#rev", schema::REVISION_ATTRIBUTE)
                 .expression_attribute_values(":expected", AttributeValue::N(rev.to_string())),
         };
-        match req.send().await {
-            Ok(_) => Ok(Replaced::Written),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(Replaced::Conflict)
-            }
-            Err(e) => Err(backend("PutItem", &e)),
+        replaced(req.send().await)
+    }
+}
+
+/// A conditional PutItem's answer: written, or another writer's revision (`Conflict`).
+fn replaced<T, R: std::fmt::Debug>(
+    resp: Result<T, SdkError<aws_sdk_dynamodb::operation::put_item::PutItemError, R>>,
+) -> Result<Replaced, JobStoreError> {
+    match resp {
+        Ok(_) => Ok(Replaced::Written),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+        {
+            Ok(Replaced::Conflict)
         }
+        Err(e) => Err(backend("PutItem", &e)),
     }
 }
 

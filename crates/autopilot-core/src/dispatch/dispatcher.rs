@@ -253,15 +253,7 @@ where
             Err(e) => return Err(e.into()),
         };
         let needs = needs_with_overrides(
-            JobNeeds {
-                cpu: td.cpu.unwrap_or(0),
-                memory: td.memory.unwrap_or(0),
-                ports: td
-                    .host_ports
-                    .iter()
-                    .filter_map(|p| p.trim().parse().ok())
-                    .collect(),
-            },
+            JobNeeds::of_task_definition(&td),
             sub.spec.overrides.as_ref(),
         );
         let job_id = sub.job_id.clone().unwrap_or_else(|| generate_job_id(now));
@@ -486,16 +478,12 @@ where
             let Some(td) = s.effective_task_definition() else {
                 continue;
             };
-            let td = self.ecs.task_definition(td).await?;
+            let needs = JobNeeds::of_task_definition(&self.ecs.task_definition(td).await?);
             out.push(DaemonReservation {
                 group: format!("service:{}", s.name),
-                cpu: td.cpu.unwrap_or(0),
-                memory: td.memory.unwrap_or(0),
-                ports: td
-                    .host_ports
-                    .iter()
-                    .filter_map(|p| p.trim().parse().ok())
-                    .collect(),
+                cpu: needs.cpu,
+                memory: needs.memory,
+                ports: needs.ports,
             });
         }
         Ok(out)
