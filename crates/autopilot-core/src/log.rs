@@ -11,12 +11,7 @@ use serde::Serialize;
 /// Writes `{"timestamp": …, "level": …, "message": …, ...body}` as one line. A failed write or serialisation is
 /// reported through `tracing` and never fails the caller: logging must not fail an invocation.
 pub fn json_line<T: Serialize>(level: &'static str, message: &'static str, body: &T) {
-    match to_json_line(level, message, body) {
-        Ok(json) => {
-            let _ = writeln!(std::io::stdout().lock(), "{json}");
-        }
-        Err(e) => tracing::error!(error = %e, message, "could not serialise a log record"),
-    }
+    write_line(to_json_line(level, message, body), message);
 }
 
 /// The line [`json_line`] writes now (without the newline).
@@ -98,14 +93,22 @@ pub fn json_line_with_metrics<T: Serialize>(
 ) {
     let now = chrono::Utc::now();
     let timestamp = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    match to_emf_line(
-        &timestamp,
-        now.timestamp_millis(),
-        level,
+    write_line(
+        to_emf_line(
+            &timestamp,
+            now.timestamp_millis(),
+            level,
+            message,
+            body,
+            metrics,
+        ),
         message,
-        body,
-        metrics,
-    ) {
+    );
+}
+
+/// Writes a serialised line to stdout; a failure is reported through `tracing`, never returned.
+fn write_line(line: Result<String, serde_json::Error>, message: &'static str) {
+    match line {
         Ok(json) => {
             let _ = writeln!(std::io::stdout().lock(), "{json}");
         }
@@ -144,23 +147,15 @@ pub fn to_emf_line<T: Serialize>(
     for (name, value, _) in &metrics.values {
         emf.insert((*name).into(), serde_json::json!(value));
     }
+    // The record's fields, then the EMF block and its values, in one flattened body.
     #[derive(Serialize)]
-    struct Line<'a, T> {
-        timestamp: &'a str,
-        level: &'static str,
-        message: &'static str,
+    struct WithMetrics<'a, T> {
         #[serde(flatten)]
         body: &'a T,
         #[serde(flatten)]
         emf: serde_json::Map<String, serde_json::Value>,
     }
-    serde_json::to_string(&Line {
-        timestamp,
-        level,
-        message,
-        body,
-        emf,
-    })
+    to_json_line_at(timestamp, level, message, &WithMetrics { body, emf })
 }
 
 #[cfg(test)]
