@@ -87,10 +87,21 @@ class Moto:
             raise SystemExit(f"moto: {answer['error']}")
         return answer
 
+    def client(self, service: str):
+        return boto3.client(
+            service, endpoint_url=self.endpoint, region_name=REGION,
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+        )
+
     def stop(self) -> None:
         if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()  # moto_server.py exits when its stdin closes
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.terminate()
+                self.proc.wait(timeout=10)
 
 
 def build_cluster(moto: Moto, ecs) -> None:

@@ -42,7 +42,8 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import boto3
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from demo import Moto  # noqa: E402  (the moto test-bed client)
 
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
@@ -81,46 +82,6 @@ CAPABILITIES = {
     "ecs.cpu-architecture": "x86_64",
     "ecs.os-family": "LINUX",
 }
-
-
-class Moto:
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "tests" / "moto_server.py")],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.proc.stdout is not None
-        self.endpoint = json.loads(self.proc.stdout.readline())["endpoint"]
-
-    def command(self, cmd: dict) -> dict:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(json.dumps(cmd) + "\n")
-        self.proc.stdin.flush()
-        answer = json.loads(self.proc.stdout.readline())
-        if "error" in answer:
-            raise SystemExit(f"moto: {answer['error']}")
-        return answer
-
-    def client(self, service: str):
-        return boto3.client(
-            service,
-            endpoint_url=self.endpoint,
-            region_name=REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            assert self.proc.stdin is not None
-            self.proc.stdin.close()  # moto_server.py exits when its stdin closes
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.terminate()
-                self.proc.wait(timeout=10)
 
 
 def env_for(moto: Moto) -> dict:
