@@ -7,12 +7,15 @@
 //!   owned group (task-dispatcher's `SCALE_GROUP`); [`sqs::AwsSqs`]: the re-check queue.
 //! - [`error::AwsError`]: the one classification of SDK errors, mapped by each adapter to its
 //!   port's error; [`calls::CallCounter`]: an SDK interceptor counting requests per operation.
+//! - [`lambda`] (feature `lambda`): the functions' one cold start and invocation loop.
 
 pub mod autoscaling;
 pub mod calls;
 pub mod dynamodb;
 pub mod ecs;
 pub mod error;
+#[cfg(feature = "lambda")]
+pub mod lambda;
 pub mod scale_group;
 pub mod sqs;
 
