@@ -1,4 +1,5 @@
-//! The lifecycle port over `aws-sdk-autoscaling`.
+//! The lifecycle port over `aws-sdk-autoscaling`, and the one mapping of Auto Scaling's errors
+//! (this port's and [`crate::scale_group`]'s) to [`AutoScalingError`].
 //!
 //! `ValidationError: No active Lifecycle Action found …` from CompleteLifecycleAction or
 //! RecordLifecycleActionHeartbeat means the action was already completed (or timed out): it maps to
@@ -57,15 +58,40 @@ where
     }
 }
 
-/// Throttling (after the SDK's retries) or any other API error, with the SDK's full context.
-fn api_error(operation: &'static str, err: AwsError) -> AutoScalingError {
+/// Service codes a retry can fix (besides throttling and no answer at all).
+const RETRYABLE_CODES: &[&str] = &[
+    "ScalingActivityInProgress",
+    "ResourceContention",
+    "InternalFailure",
+    "ServiceUnavailable",
+];
+
+/// Throttling (after the SDK's retries) or any other API error, with the SDK's full context; no
+/// answer at all (a timeout, a dropped connection) is retryable.
+pub(crate) fn api_error(operation: &'static str, err: AwsError) -> AutoScalingError {
     match err {
         AwsError::Throttled { message, .. } => AutoScalingError::Throttled { operation, message },
-        other => AutoScalingError::Api {
+        AwsError::Other(message) => AutoScalingError::Api {
             operation,
-            message: other.into_message(),
+            message,
+            retryable: true,
+        },
+        AwsError::Service { code, message, .. } => AutoScalingError::Api {
+            operation,
+            retryable: code
+                .as_deref()
+                .is_some_and(|c| RETRYABLE_CODES.contains(&c)),
+            message,
         },
     }
+}
+
+pub(crate) fn sdk_error<E, R>(operation: &'static str, err: &SdkError<E, R>) -> AutoScalingError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    api_error(operation, AwsError::classify(err))
 }
 
 impl LifecyclePort for AwsAutoScaling {
@@ -82,7 +108,7 @@ impl LifecyclePort for AwsAutoScaling {
             .lifecycle_hook_names(lifecycle_hook_name)
             .send()
             .await
-            .map_err(|err| api_error(operation, AwsError::classify(&err)))?;
+            .map_err(|err| sdk_error(operation, &err))?;
         Ok(out
             .lifecycle_hooks()
             .iter()

@@ -15,13 +15,13 @@
 //!   table lists instance termination), which is where instance-drainer drains the host. A `ValidationError` that says the instance is not found or already terminating
 //!   means a previous request (ours, lost on the way back) already acted: [`Terminated::AlreadyGone`].
 
-use aws_sdk_autoscaling::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_autoscaling::Client;
 
 use autopilot_core::ports::scale_group::{
-    GroupInstance, GroupState, ScaleGroup, ScaleGroupError, Terminated,
+    AutoScalingError, GroupInstance, GroupState, ScaleGroup, Terminated,
 };
 
+use crate::autoscaling::{api_error, sdk_error};
 use crate::error::AwsError;
 
 #[derive(Clone, Debug)]
@@ -32,40 +32,6 @@ pub struct AwsScaleGroup {
 impl AwsScaleGroup {
     pub fn new(client: Client) -> Self {
         AwsScaleGroup { client }
-    }
-}
-
-/// Service codes a retry can fix (besides throttling and no answer at all).
-const RETRYABLE_CODES: &[&str] = &[
-    "ScalingActivityInProgress",
-    "ResourceContention",
-    "InternalFailure",
-    "ServiceUnavailable",
-];
-
-fn error<E, R>(operation: &'static str, err: &SdkError<E, R>) -> ScaleGroupError
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    classified(operation, AwsError::classify(err))
-}
-
-fn classified(operation: &'static str, err: AwsError) -> ScaleGroupError {
-    match err {
-        AwsError::Throttled { message, .. } => ScaleGroupError::Throttled { operation, message },
-        AwsError::Other(message) => ScaleGroupError::Api {
-            operation,
-            message,
-            retryable: true,
-        },
-        AwsError::Service { code, message, .. } => ScaleGroupError::Api {
-            operation,
-            retryable: code
-                .as_deref()
-                .is_some_and(|c| RETRYABLE_CODES.contains(&c)),
-            message,
-        },
     }
 }
 
@@ -84,7 +50,7 @@ fn count(value: Option<i32>) -> u32 {
 }
 
 impl ScaleGroup for AwsScaleGroup {
-    async fn describe(&self, group: &str) -> Result<Option<GroupState>, ScaleGroupError> {
+    async fn describe(&self, group: &str) -> Result<Option<GroupState>, AutoScalingError> {
         let operation = "DescribeAutoScalingGroups";
         let out = self
             .client
@@ -92,7 +58,7 @@ impl ScaleGroup for AwsScaleGroup {
             .auto_scaling_group_names(group)
             .send()
             .await
-            .map_err(|e| error(operation, &e))?;
+            .map_err(|e| sdk_error(operation, &e))?;
         Ok(out
             .auto_scaling_groups()
             .iter()
@@ -118,9 +84,13 @@ impl ScaleGroup for AwsScaleGroup {
             }))
     }
 
-    async fn set_desired_capacity(&self, group: &str, desired: u32) -> Result<(), ScaleGroupError> {
+    async fn set_desired_capacity(
+        &self,
+        group: &str,
+        desired: u32,
+    ) -> Result<(), AutoScalingError> {
         let operation = "SetDesiredCapacity";
-        let desired = i32::try_from(desired).map_err(|_| ScaleGroupError::Api {
+        let desired = i32::try_from(desired).map_err(|_| AutoScalingError::Api {
             operation,
             message: format!("desired capacity {desired} is out of range"),
             retryable: false,
@@ -132,11 +102,11 @@ impl ScaleGroup for AwsScaleGroup {
             .honor_cooldown(false)
             .send()
             .await
-            .map_err(|e| error(operation, &e))?;
+            .map_err(|e| sdk_error(operation, &e))?;
         Ok(())
     }
 
-    async fn terminate_instance(&self, instance_id: &str) -> Result<Terminated, ScaleGroupError> {
+    async fn terminate_instance(&self, instance_id: &str) -> Result<Terminated, AutoScalingError> {
         let operation = "TerminateInstanceInAutoScalingGroup";
         match self
             .client
@@ -152,7 +122,7 @@ impl ScaleGroup for AwsScaleGroup {
                 if is_already_gone(err.code(), err.aws_message()) {
                     return Ok(Terminated::AlreadyGone);
                 }
-                Err(classified(operation, err))
+                Err(api_error(operation, err))
             }
         }
     }
@@ -176,7 +146,7 @@ mod tests {
             Some("ValidationError"),
             Some("1 validation error detected")
         ));
-        let e = classified(
+        let e = api_error(
             "SetDesiredCapacity",
             AwsError::Service {
                 code: Some("ScalingActivityInProgress".into()),
@@ -185,7 +155,7 @@ mod tests {
             },
         );
         assert!(e.is_retryable());
-        let e = classified(
+        let e = api_error(
             "SetDesiredCapacity",
             AwsError::Service {
                 code: Some("ValidationError".into()),
@@ -194,6 +164,6 @@ mod tests {
             },
         );
         assert!(!e.is_retryable());
-        assert!(classified("X", AwsError::Other("timeout".into())).is_retryable());
+        assert!(api_error("X", AwsError::Other("timeout".into())).is_retryable());
     }
 }

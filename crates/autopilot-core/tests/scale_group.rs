@@ -11,7 +11,7 @@ use autopilot_core::memory::{
     InMemoryCapacityStore, InMemoryEcs, InMemoryJobStore, InMemoryScaleGroup,
 };
 use autopilot_core::model::{ContainerInstance, InstanceStatus, Resources, TaskDefinition};
-use autopilot_core::ports::ScaleGroupError;
+use autopilot_core::ports::AutoScalingError;
 use serde_json::{json, Value};
 
 const CLUSTER: &str = "arn:aws:ecs:us-east-1:123456789012:cluster/nightly";
@@ -290,7 +290,7 @@ async fn a_failing_terminate_fails_the_wake_up_and_the_retry_terminates_once() {
     sweep(&d, T0 + 20).await;
     d.scale_group().fail(
         "TerminateInstanceInAutoScalingGroup",
-        Some(ScaleGroupError::Throttled {
+        Some(AutoScalingError::Throttled {
             operation: "TerminateInstanceInAutoScalingGroup",
             message: "Rate exceeded".into(),
         }),

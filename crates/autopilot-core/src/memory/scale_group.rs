@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
 use crate::ports::scale_group::{
-    GroupInstance, GroupState, ScaleGroup, ScaleGroupError, Terminated,
+    AutoScalingError, GroupInstance, GroupState, ScaleGroup, Terminated,
 };
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -28,7 +28,7 @@ struct State {
     group: Option<GroupState>,
     launched: u32,
     calls: Vec<ScaleGroupCall>,
-    failures: BTreeMap<&'static str, ScaleGroupError>,
+    failures: BTreeMap<&'static str, AutoScalingError>,
 }
 
 #[derive(Debug, Default)]
@@ -96,7 +96,7 @@ impl InMemoryScaleGroup {
     }
 
     /// Makes `operation` fail with `error` (`None`: stop failing). The call is still recorded.
-    pub fn fail(&self, operation: &'static str, error: Option<ScaleGroupError>) {
+    pub fn fail(&self, operation: &'static str, error: Option<AutoScalingError>) {
         let mut s = lock(&self.state);
         match error {
             Some(e) => s.failures.insert(operation, e),
@@ -104,7 +104,7 @@ impl InMemoryScaleGroup {
         };
     }
 
-    fn enter(&self, operation: &'static str, argument: String) -> Result<(), ScaleGroupError> {
+    fn enter(&self, operation: &'static str, argument: String) -> Result<(), AutoScalingError> {
         let mut s = lock(&self.state);
         s.calls.push(ScaleGroupCall {
             operation,
@@ -118,24 +118,28 @@ impl InMemoryScaleGroup {
 }
 
 impl ScaleGroup for InMemoryScaleGroup {
-    async fn describe(&self, group: &str) -> Result<Option<GroupState>, ScaleGroupError> {
+    async fn describe(&self, group: &str) -> Result<Option<GroupState>, AutoScalingError> {
         self.enter("DescribeAutoScalingGroups", group.to_string())?;
         Ok(self.group().filter(|g| g.name == group))
     }
 
-    async fn set_desired_capacity(&self, group: &str, desired: u32) -> Result<(), ScaleGroupError> {
+    async fn set_desired_capacity(
+        &self,
+        group: &str,
+        desired: u32,
+    ) -> Result<(), AutoScalingError> {
         self.enter("SetDesiredCapacity", desired.to_string())?;
         let mut s = lock(&self.state);
         let mut launched = s.launched;
         let Some(g) = s.group.as_mut().filter(|g| g.name == group) else {
-            return Err(ScaleGroupError::Api {
+            return Err(AutoScalingError::Api {
                 operation: "SetDesiredCapacity",
                 message: format!("ValidationError: AutoScalingGroup name not found - {group}"),
                 retryable: false,
             });
         };
         if desired > g.max || desired < g.min {
-            return Err(ScaleGroupError::Api {
+            return Err(AutoScalingError::Api {
                 operation: "SetDesiredCapacity",
                 message: format!(
                     "ValidationError: New SetDesiredCapacity value {desired} is outside of the \
@@ -167,7 +171,7 @@ impl ScaleGroup for InMemoryScaleGroup {
         Ok(())
     }
 
-    async fn terminate_instance(&self, instance_id: &str) -> Result<Terminated, ScaleGroupError> {
+    async fn terminate_instance(&self, instance_id: &str) -> Result<Terminated, AutoScalingError> {
         self.enter(
             "TerminateInstanceInAutoScalingGroup",
             instance_id.to_string(),

@@ -26,6 +26,8 @@ pub enum LifecycleOutcome {
     NoActiveAction,
 }
 
+/// A failed Auto Scaling call, of either Auto Scaling port (this one and
+/// [`super::scale_group::ScaleGroup`]).
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum AutoScalingError {
     #[error("Auto Scaling throttled {operation} and the SDK's retries ran out: {message}")]
@@ -37,7 +39,18 @@ pub enum AutoScalingError {
     Api {
         operation: &'static str,
         message: String,
+        /// A 5xx, a timeout, `ScalingActivityInProgress`, `ResourceContention`: may succeed later.
+        retryable: bool,
     },
+}
+
+impl AutoScalingError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            AutoScalingError::Throttled { .. } => true,
+            AutoScalingError::Api { retryable, .. } => *retryable,
+        }
+    }
 }
 
 /// A lifecycle hook's timeouts, as DescribeLifecycleHooks reports them.

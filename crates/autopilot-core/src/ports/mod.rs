@@ -19,7 +19,5 @@ pub use lifecycle::{
     AutoScalingError, HookTimeouts, LifecycleAction, LifecycleOutcome, LifecyclePort,
 };
 pub use queue::{QueueError, RecheckQueue};
-pub use scale_group::{
-    GroupInstance, GroupState, NoScaleGroup, ScaleGroup, ScaleGroupError, Terminated,
-};
+pub use scale_group::{GroupInstance, GroupState, NoScaleGroup, ScaleGroup, Terminated};
 pub use task_launcher::{ContainerExit, LaunchedTask, RunTaskOutcome, TaskLauncher};

@@ -9,7 +9,6 @@
 use std::future::Future;
 
 use serde::Serialize;
-use thiserror::Error;
 
 /// One instance of the group as DescribeAutoScalingGroups reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -55,30 +54,7 @@ pub enum Terminated {
     AlreadyGone,
 }
 
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
-pub enum ScaleGroupError {
-    #[error("Auto Scaling throttled {operation} and the SDK's retries ran out: {message}")]
-    Throttled {
-        operation: &'static str,
-        message: String,
-    },
-    #[error("Auto Scaling {operation} failed: {message}")]
-    Api {
-        operation: &'static str,
-        message: String,
-        /// A 5xx, a timeout, `ScalingActivityInProgress`, `ResourceContention`: may succeed later.
-        retryable: bool,
-    },
-}
-
-impl ScaleGroupError {
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            ScaleGroupError::Throttled { .. } => true,
-            ScaleGroupError::Api { retryable, .. } => *retryable,
-        }
-    }
-}
+pub use super::lifecycle::AutoScalingError;
 
 /// The owned group's Auto Scaling operations.
 pub trait ScaleGroup: Send + Sync {
@@ -86,20 +62,20 @@ pub trait ScaleGroup: Send + Sync {
     fn describe(
         &self,
         group: &str,
-    ) -> impl Future<Output = Result<Option<GroupState>, ScaleGroupError>> + Send;
+    ) -> impl Future<Output = Result<Option<GroupState>, AutoScalingError>> + Send;
 
     /// SetDesiredCapacity (HonorCooldown false: the dispatcher's demand is not a policy's alarm).
     fn set_desired_capacity(
         &self,
         group: &str,
         desired: u32,
-    ) -> impl Future<Output = Result<(), ScaleGroupError>> + Send;
+    ) -> impl Future<Output = Result<(), AutoScalingError>> + Send;
 
     /// TerminateInstanceInAutoScalingGroup with `ShouldDecrementDesiredCapacity = true`.
     fn terminate_instance(
         &self,
         instance_id: &str,
-    ) -> impl Future<Output = Result<Terminated, ScaleGroupError>> + Send;
+    ) -> impl Future<Output = Result<Terminated, AutoScalingError>> + Send;
 }
 
 /// No group configured (`SCALE_GROUP` unset): never called, since the dispatcher checks its
@@ -108,7 +84,7 @@ pub trait ScaleGroup: Send + Sync {
 pub struct NoScaleGroup;
 
 impl ScaleGroup for NoScaleGroup {
-    async fn describe(&self, _group: &str) -> Result<Option<GroupState>, ScaleGroupError> {
+    async fn describe(&self, _group: &str) -> Result<Option<GroupState>, AutoScalingError> {
         Ok(None)
     }
 
@@ -116,16 +92,16 @@ impl ScaleGroup for NoScaleGroup {
         &self,
         _group: &str,
         _desired: u32,
-    ) -> Result<(), ScaleGroupError> {
-        Err(ScaleGroupError::Api {
+    ) -> Result<(), AutoScalingError> {
+        Err(AutoScalingError::Api {
             operation: "SetDesiredCapacity",
             message: "no SCALE_GROUP configured".into(),
             retryable: false,
         })
     }
 
-    async fn terminate_instance(&self, _instance_id: &str) -> Result<Terminated, ScaleGroupError> {
-        Err(ScaleGroupError::Api {
+    async fn terminate_instance(&self, _instance_id: &str) -> Result<Terminated, AutoScalingError> {
+        Err(AutoScalingError::Api {
             operation: "TerminateInstanceInAutoScalingGroup",
             message: "no SCALE_GROUP configured".into(),
             retryable: false,
