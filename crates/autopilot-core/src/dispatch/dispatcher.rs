@@ -29,7 +29,7 @@ use crate::job::{
 use crate::ports::capacity_store::{CapacityStore, ItemKind, ItemQuery, StoreError};
 use crate::ports::ecs::{DesiredStatus, EcsError, EcsRead, EcsWrite};
 use crate::ports::job_store::{ControlItem, Created, JobStore, JobStoreError, Replaced};
-use crate::ports::scale_group::{NoScaleGroup, ScaleGroup, ScaleGroupError, Terminated};
+use crate::ports::scale_group::{AutoScalingError, NoScaleGroup, ScaleGroup, Terminated};
 use crate::ports::task_launcher::{
     is_provisioning_cap, ContainerExit, LaunchedTask, RunTaskOutcome, TaskLauncher,
 };
@@ -60,7 +60,7 @@ pub enum DispatchError {
     #[error("capacity table: {0}")]
     Capacity(#[from] StoreError),
     #[error(transparent)]
-    ScaleGroup(#[from] ScaleGroupError),
+    ScaleGroup(#[from] AutoScalingError),
     /// Retryable failures of a wake-up (the report was logged).
     #[error("wake-up incomplete: {0}")]
     Incomplete(String),
@@ -322,23 +322,13 @@ where
             }
             Tick::Run => {
                 if last.as_ref().map(|l| l.job_id.as_str()) != Some(job.job_id.as_str()) {
-                    let item = ControlItem {
-                        key,
-                        body: serde_json::json!({
-                            "schedule": schedule,
-                            "lastRun": LastRun {
-                                job_id: job.job_id.clone(),
-                                tick,
-                                submitted_at: now,
-                            },
-                        }),
-                        revision: stored.as_ref().map_or(1, |c| c.revision + 1),
+                    let last_run = LastRun {
+                        job_id: job.job_id.clone(),
+                        tick,
+                        submitted_at: now,
                     };
-                    if self
-                        .store
-                        .put_control(&item, stored.as_ref().map(|c| c.revision))
-                        .await?
-                        == Replaced::Conflict
+                    let body = serde_json::json!({"schedule": schedule, "lastRun": last_run});
+                    if self.replace_control(key, body, stored.as_ref()).await? == Replaced::Conflict
                     {
                         return Err(DispatchError::Incomplete(format!(
                             "schedule {schedule}: another submission moved its last run first; \
@@ -349,6 +339,21 @@ where
                 self.create(job, None).await
             }
         }
+    }
+
+    /// Writes a control item's next revision, only if `stored` is still the stored one (or, with
+    /// `None`, only if the key is still new).
+    async fn replace_control(
+        &self,
+        key: String,
+        body: serde_json::Value,
+        stored: Option<&ControlItem>,
+    ) -> Result<Replaced, DispatchError> {
+        let item = ControlItem::next(key, body, stored);
+        Ok(self
+            .store
+            .put_control(&item, stored.map(|c| c.revision))
+            .await?)
     }
 
     /// Cancels a job: QUEUED → CANCELLED; a STARTING or RUNNING job's task is stopped first.
@@ -698,19 +703,14 @@ where
             out.raised_to = Some(to);
         }
         if decision.idle_since != idle_since {
-            let item = ControlItem {
-                key: key.clone(),
-                body: serde_json::json!({
-                    "group": sg.name,
-                    "cluster": sg.cluster,
-                    "idleSince": decision.idle_since,
-                    "updatedAt": now,
-                }),
-                revision: stored.as_ref().map_or(1, |c| c.revision + 1),
-            };
+            let body = serde_json::json!({
+                "group": sg.name,
+                "cluster": sg.cluster,
+                "idleSince": decision.idle_since,
+                "updatedAt": now,
+            });
             if self
-                .store
-                .put_control(&item, stored.as_ref().map(|c| c.revision))
+                .replace_control(key.clone(), body, stored.as_ref())
                 .await?
                 == Replaced::Conflict
             {

@@ -49,6 +49,17 @@ pub struct ControlItem {
     pub revision: u64,
 }
 
+impl ControlItem {
+    /// The item that replaces `stored` (or creates the key): the next revision, with `body`.
+    pub fn next(key: String, body: serde_json::Value, stored: Option<&ControlItem>) -> Self {
+        ControlItem {
+            key,
+            body,
+            revision: stored.map_or(1, |c| c.revision + 1),
+        }
+    }
+}
+
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum JobStoreError {
     #[error("jobs table {operation} failed: {message}")]
