@@ -19,7 +19,7 @@ use autopilot_core::ports::task_launcher::{
 };
 use autopilot_core::ports::EcsError;
 
-use super::{map_err, AwsEcs, DESCRIBE_TASKS_BATCH, LIST_PAGE_SIZE};
+use super::{map_err, AwsEcs, LIST_PAGE_SIZE};
 
 fn refused(message: impl Into<String>) -> EcsError {
     EcsError::Refused {
@@ -355,25 +355,14 @@ impl TaskLauncher for AwsEcs {
                 }
             }
         }
-        let mut out = Vec::new();
-        for batch in arns.chunks(DESCRIBE_TASKS_BATCH) {
-            let resp = self
-                .client
-                .describe_tasks()
-                .cluster(cluster)
-                .set_tasks(Some(batch.to_vec()))
-                .send()
-                .await
-                .map_err(|e| map_err("DescribeTasks", Some(cluster), e))?;
-            // moto may ignore the startedBy filter: keep only the tasks that carry it.
-            out.extend(
-                resp.tasks()
-                    .iter()
-                    .filter(|t| t.started_by() == Some(started_by))
-                    .map(launched_from_sdk),
-            );
-        }
-        Ok(out)
+        // moto may ignore the startedBy filter: keep only the tasks that carry it. ECS's failure
+        // entries are logged and otherwise left alone here.
+        let (tasks, _failures) = self
+            .describe_task_batches(cluster, &arns, |t| {
+                (t.started_by() == Some(started_by)).then(|| Ok(launched_from_sdk(t)))
+            })
+            .await?;
+        Ok(tasks)
     }
 }
 

@@ -168,12 +168,14 @@ impl AwsEcs {
         Ok(out.into_parts())
     }
 
-    /// DescribeTasks in batches of 100, with ECS's failure entries.
-    async fn describe_task_batches(
+    /// DescribeTasks in batches of 100, with ECS's failure entries: each described task through
+    /// `convert` (`None` leaves it out).
+    pub(super) async fn describe_task_batches<T>(
         &self,
         cluster: &str,
         arns: &[String],
-    ) -> Result<(Vec<Task>, Failures), EcsError> {
+        convert: impl Fn(&ecs::Task) -> Option<Result<T, EcsError>>,
+    ) -> Result<(Vec<T>, Failures), EcsError> {
         let mut out = Described::with_capacity(arns.len());
         for batch in arns.chunks(DESCRIBE_TASKS_BATCH) {
             let resp = self
@@ -184,10 +186,15 @@ impl AwsEcs {
                 .send()
                 .await
                 .map_err(|e| map_err("DescribeTasks", Some(cluster), e))?;
-            out.add(resp.tasks().iter().map(task_from_sdk), resp.failures())?;
+            out.add(resp.tasks().iter().filter_map(&convert), resp.failures())?;
         }
         Ok(out.into_parts())
     }
+}
+
+/// Every described task, as the port's [`Task`].
+fn every_task(t: &ecs::Task) -> Option<Result<Task, EcsError>> {
+    Some(task_from_sdk(t))
 }
 
 fn failure_entry(f: &ecs::Failure) -> (String, String) {
@@ -331,7 +338,9 @@ impl EcsRead for AwsEcs {
 
     async fn describe_tasks(&self, cluster: &str, arns: &[String]) -> Result<Vec<Task>, EcsError> {
         // As for hosts: only MISSING means the task is gone.
-        let (tasks, failures) = self.describe_task_batches(cluster, arns).await?;
+        let (tasks, failures) = self
+            .describe_task_batches(cluster, arns, every_task)
+            .await?;
         check_describe_failures("DescribeTasks", &failures)?;
         Ok(tasks)
     }
@@ -462,7 +471,9 @@ impl EcsRead for AwsEcs {
             "ListTasks",
             Some(cluster)
         )?;
-        let (tasks, failures) = self.describe_task_batches(cluster, &arns).await?;
+        let (tasks, failures) = self
+            .describe_task_batches(cluster, &arns, every_task)
+            .await?;
         check_describe_failures("DescribeTasks", &failures)?;
         let group = format!("service:{service_name}");
         // moto ignores serviceName and lists every task of the cluster: keep the service's own.
@@ -488,7 +499,9 @@ impl EcsRead for AwsEcs {
                 arns.push(arn);
             }
         }
-        let (tasks, failures) = self.describe_task_batches(cluster, &arns).await?;
+        let (tasks, failures) = self
+            .describe_task_batches(cluster, &arns, every_task)
+            .await?;
         // A task ECS listed but did not describe may still run: not "gone".
         check_describe_failures("DescribeTasks", &failures)?;
         Ok(tasks)
