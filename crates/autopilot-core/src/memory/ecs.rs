@@ -329,6 +329,21 @@ fn page_of(arns: Vec<String>, next: Option<&str>) -> Result<ArnPage, EcsError> {
 }
 
 /// Describe calls take at most 100 ARNs, like ECS's.
+/// A Describe call by ARN: at most 100 of them, the `items` they name, and the failure entries
+/// set up for them applied by [`described`].
+fn describe_by_arn<T: Clone>(
+    operation: &'static str,
+    arns: &[String],
+    items: &[T],
+    arn: impl Fn(&T) -> &str,
+    describe_failures: &BTreeMap<String, String>,
+) -> Result<Vec<T>, EcsError> {
+    check_batch(operation, arns)?;
+    let wanted: HashSet<&str> = arns.iter().map(String::as_str).collect();
+    let found = items.iter().filter(|i| wanted.contains(arn(i))).cloned();
+    described(operation, found.collect(), arn, describe_failures)
+}
+
 fn check_batch(operation: &'static str, arns: &[String]) -> Result<(), EcsError> {
     if arns.len() > LIST_PAGE {
         return Err(EcsError::Api {
@@ -486,19 +501,14 @@ impl EcsRead for InMemoryEcs {
         arns: &[String],
     ) -> Result<Vec<ContainerInstance>, EcsError> {
         let mut st = self.enter("DescribeContainerInstances")?;
-        check_batch("DescribeContainerInstances", arns)?;
-        let wanted: HashSet<&str> = arns.iter().map(String::as_str).collect();
-        let found: Vec<ContainerInstance> = cluster(&mut st, cluster_id)?
-            .instances
-            .iter()
-            .filter(|ci| wanted.contains(ci.arn.as_str()))
-            .cloned()
-            .collect();
-        described(
+        let failures = st.describe_failures.clone();
+        let instances = &cluster(&mut st, cluster_id)?.instances;
+        describe_by_arn(
             "DescribeContainerInstances",
-            found,
+            arns,
+            instances,
             |ci| &ci.arn,
-            &st.describe_failures,
+            &failures,
         )
     }
 
@@ -527,15 +537,9 @@ impl EcsRead for InMemoryEcs {
         arns: &[String],
     ) -> Result<Vec<Task>, EcsError> {
         let mut st = self.enter("DescribeTasks")?;
-        check_batch("DescribeTasks", arns)?;
-        let wanted: HashSet<&str> = arns.iter().map(String::as_str).collect();
-        let found: Vec<Task> = cluster(&mut st, cluster_id)?
-            .tasks
-            .iter()
-            .filter(|t| wanted.contains(t.arn.as_str()))
-            .cloned()
-            .collect();
-        described("DescribeTasks", found, |t| &t.arn, &st.describe_failures)
+        let failures = st.describe_failures.clone();
+        let tasks = &cluster(&mut st, cluster_id)?.tasks;
+        describe_by_arn("DescribeTasks", arns, tasks, |t| &t.arn, &failures)
     }
 
     async fn describe_clusters(&self, clusters: &[String]) -> Result<Vec<ClusterState>, EcsError> {
