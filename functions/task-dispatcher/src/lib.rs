@@ -16,6 +16,7 @@
 //!   (`DispatchFailed`); others are recorded in the response (`error`) and logged.
 
 use autopilot_core::dispatch::{DispatchError, Dispatcher, SubmitResult, WakeReport};
+use autopilot_core::env::ClusterScope;
 use autopilot_core::events::{EcsEvent, EventError};
 use autopilot_core::job::Job;
 use autopilot_core::log::json_line;
@@ -86,6 +87,11 @@ fn response(trigger: &str) -> Response {
         trigger: trigger.to_string(),
         ..Response::default()
     }
+}
+
+/// Why an event of a cluster outside `CLUSTERS` is skipped (`None`: it is ours).
+fn outside(scope: &ClusterScope, cluster_arn: &str) -> Option<String> {
+    (!scope.includes(cluster_arn)).then(|| format!("cluster {cluster_arn} is not in CLUSTERS"))
 }
 
 /// A dispatch error: retryable → fail the invocation; otherwise recorded.
@@ -159,11 +165,8 @@ where
     match event {
         EcsEvent::TaskStateChange(e) => {
             let mut r = response("task-event");
-            if !scope.includes(&e.detail.cluster_arn) {
-                r.skipped = Some(format!(
-                    "cluster {} is not in CLUSTERS",
-                    e.detail.cluster_arn
-                ));
+            if let Some(skipped) = outside(scope, &e.detail.cluster_arn) {
+                r.skipped = Some(skipped);
                 return Ok(r);
             }
             match dispatcher.on_task_event(&e.detail, now).await {
@@ -176,11 +179,8 @@ where
         }
         EcsEvent::ContainerInstanceStateChange(e) => {
             let mut r = response("instance-event");
-            if !scope.includes(&e.detail.cluster_arn) {
-                r.skipped = Some(format!(
-                    "cluster {} is not in CLUSTERS",
-                    e.detail.cluster_arn
-                ));
+            if let Some(skipped) = outside(scope, &e.detail.cluster_arn) {
+                r.skipped = Some(skipped);
                 return Ok(r);
             }
             match dispatcher
