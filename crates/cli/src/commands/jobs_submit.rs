@@ -68,26 +68,12 @@ impl JobsSubmit {
             job.insert("maxAttempts".into(), json!(a));
         }
         if !self.constraints.is_empty() {
-            let list: Vec<Value> = self
-                .constraints
-                .iter()
-                .map(|c| match c.split_once(':') {
-                    Some((kind, expr)) => json!({"type": kind, "expression": expr}),
-                    None => json!({"type": c}),
-                })
-                .collect();
-            job.insert("placementConstraints".into(), Value::Array(list));
+            let list = typed_list(&self.constraints, "expression");
+            job.insert("placementConstraints".into(), list);
         }
         if !self.strategies.is_empty() {
-            let list: Vec<Value> = self
-                .strategies
-                .iter()
-                .map(|s| match s.split_once(':') {
-                    Some((kind, field)) => json!({"type": kind, "field": field}),
-                    None => json!({"type": s}),
-                })
-                .collect();
-            job.insert("placementStrategy".into(), Value::Array(list));
+            let list = typed_list(&self.strategies, "field");
+            job.insert("placementStrategy".into(), list);
         }
         if let Some(g) = &self.group {
             job.insert("group".into(), json!(g));
@@ -121,5 +107,65 @@ impl JobsSubmit {
             .await?;
         render::submitted(out, &result, self.jobs.json);
         Ok(EXIT_OK)
+    }
+}
+
+/// `TYPE:VALUE` or `TYPE` arguments as ECS's `[{"type": TYPE, "<value_name>": VALUE}]` (placement
+/// constraints: `expression`; placement strategies: `field`).
+fn typed_list(arguments: &[String], value_name: &str) -> Value {
+    let list = arguments.iter().map(|a| match a.split_once(':') {
+        Some((kind, value)) => json!({"type": kind, value_name: value}),
+        None => json!({"type": a}),
+    });
+    Value::Array(list.collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use serde_json::json;
+
+    use crate::{Cli, Command, JobsCommand};
+
+    #[test]
+    fn constraints_and_strategies_become_ecs_shaped_lists() {
+        let cli = Cli::try_parse_from([
+            "ecs-autopilot",
+            "jobs",
+            "submit",
+            "--jobs-table",
+            "jobs",
+            "--cluster",
+            "batch",
+            "--task-definition",
+            "job",
+            "--constraint",
+            "memberOf:attribute:ecs.instance-type =~ t3.*",
+            "--constraint",
+            "distinctInstance",
+            "--strategy",
+            "spread:attribute:ecs.availability-zone",
+            "--strategy",
+            "random",
+        ])
+        .expect("arguments");
+        let Command::Jobs(JobsCommand::Submit(submit)) = cli.command else {
+            panic!("not jobs submit");
+        };
+        let job = submit.submission().expect("submission");
+        assert_eq!(
+            job["placementConstraints"],
+            json!([
+                {"type": "memberOf", "expression": "attribute:ecs.instance-type =~ t3.*"},
+                {"type": "distinctInstance"}
+            ])
+        );
+        assert_eq!(
+            job["placementStrategy"],
+            json!([
+                {"type": "spread", "field": "attribute:ecs.availability-zone"},
+                {"type": "random"}
+            ])
+        );
     }
 }
