@@ -45,7 +45,7 @@ use crate::dispatch::decide::{
     could_ever_fit, decide, Action, DaemonReservation, DispatchHost, Plan,
 };
 use crate::job::{rules, Job, JobState};
-use crate::ports::scale_group::GroupState;
+use crate::ports::scale_group::{GroupInstance, GroupState};
 
 /// What one host of the group registers (CPU units, MiB).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -130,18 +130,8 @@ fn demand<'a>(jobs: &'a [Job], plan: &Plan, probe: &DispatchHost) -> Vec<&'a Job
 /// Decides the group's next move (see the module's table).
 pub fn decide_scale(input: &ScaleInput<'_>) -> ScalePlan {
     let group = input.group;
-    let live: BTreeSet<&str> = group
-        .instances
-        .iter()
-        .filter(|i| i.is_live())
-        .map(|i| i.instance_id.as_str())
-        .collect();
-    let in_service: BTreeSet<&str> = group
-        .instances
-        .iter()
-        .filter(|i| i.in_service())
-        .map(|i| i.instance_id.as_str())
-        .collect();
+    let live = group.instance_ids(GroupInstance::is_live);
+    let in_service = group.instance_ids(GroupInstance::in_service);
     // The group's hosts registered in the cluster (and schedulable).
     let group_hosts: Vec<&DispatchHost> = input
         .hosts

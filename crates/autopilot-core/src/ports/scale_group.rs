@@ -6,6 +6,7 @@
 //!
 //! Adapters: `autopilot_aws::AwsScaleGroup` and [`crate::memory::InMemoryScaleGroup`].
 
+use std::collections::BTreeSet;
 use std::future::Future;
 
 use serde::Serialize;
@@ -40,6 +41,14 @@ pub struct GroupState {
     pub min: u32,
     pub max: u32,
     pub instances: Vec<GroupInstance>,
+}
+
+impl GroupState {
+    /// The ids of the group's instances that pass `keep` (e.g. [`GroupInstance::is_live`]).
+    pub fn instance_ids(&self, keep: impl Fn(&GroupInstance) -> bool) -> BTreeSet<&str> {
+        let kept = self.instances.iter().filter(|i| keep(i));
+        kept.map(|i| i.instance_id.as_str()).collect()
+    }
 }
 
 /// What TerminateInstanceInAutoScalingGroup did.
