@@ -10,7 +10,7 @@
 //! does not know is refused (the job FAILS with the reason) rather than silently dropped.
 
 use aws_sdk_ecs::config::retry::RetryConfig;
-use aws_sdk_ecs::types::{self as ecs, DesiredStatus};
+use aws_sdk_ecs::types as ecs;
 use serde_json::Value;
 
 use autopilot_core::job::RunTaskSpec;
@@ -19,7 +19,7 @@ use autopilot_core::ports::task_launcher::{
 };
 use autopilot_core::ports::EcsError;
 
-use super::{map_err, AwsEcs, LIST_PAGE_SIZE};
+use super::{map_err, AwsEcs};
 
 fn refused(message: impl Into<String>) -> EcsError {
     EcsError::Refused {
@@ -334,27 +334,9 @@ impl TaskLauncher for AwsEcs {
         cluster: &str,
         started_by: &str,
     ) -> Result<Vec<LaunchedTask>, EcsError> {
-        let mut arns: Vec<String> = Vec::new();
-        for status in [DesiredStatus::Running, DesiredStatus::Stopped] {
-            let page: Vec<String> = self
-                .client
-                .list_tasks()
-                .cluster(cluster)
-                .started_by(started_by)
-                .desired_status(status)
-                .max_results(LIST_PAGE_SIZE)
-                .into_paginator()
-                .items()
-                .send()
-                .collect::<Result<Vec<_>, _>>()
-                .await
-                .map_err(|e| map_err("ListTasks", Some(cluster), e))?;
-            for a in page {
-                if !arns.contains(&a) {
-                    arns.push(a);
-                }
-            }
-        }
+        let arns = self
+            .running_and_stopped_task_arns(cluster, |r| r.started_by(started_by))
+            .await?;
         // moto may ignore the startedBy filter: keep only the tasks that carry it. ECS's failure
         // entries are logged and otherwise left alone here.
         let (tasks, _failures) = self

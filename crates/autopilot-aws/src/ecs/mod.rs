@@ -11,6 +11,7 @@
 //! by the SDK's standard retry strategy (configured on the client); when it runs out the error says so.
 
 use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ecs::operation::list_tasks::builders::ListTasksFluentBuilder;
 use aws_sdk_ecs::types::{self as ecs, ContainerInstanceStatus, DesiredStatus, ServiceField};
 use aws_sdk_ecs::Client;
 
@@ -488,17 +489,11 @@ impl EcsRead for AwsEcs {
         cluster: &str,
         container_instance_arn: &str,
     ) -> Result<Vec<Task>, EcsError> {
-        let mut arns = self
-            .list_tasks(cluster, container_instance_arn, DesiredStatus::Running)
+        let arns = self
+            .running_and_stopped_task_arns(cluster, |r| {
+                r.container_instance(container_instance_arn)
+            })
             .await?;
-        for arn in self
-            .list_tasks(cluster, container_instance_arn, DesiredStatus::Stopped)
-            .await?
-        {
-            if !arns.contains(&arn) {
-                arns.push(arn);
-            }
-        }
         let (tasks, failures) = self
             .describe_task_batches(cluster, &arns, every_task)
             .await?;
@@ -616,21 +611,25 @@ impl EcsWrite for AwsEcs {
 }
 
 impl AwsEcs {
-    async fn list_tasks(
+    /// ListTasks for desired RUNNING, then desired STOPPED (tasks still shutting down are seen),
+    /// all pages, each ARN once; `filter` narrows the request (a host, a `startedBy`).
+    pub(super) async fn running_and_stopped_task_arns(
         &self,
         cluster: &str,
-        container_instance_arn: &str,
-        desired: DesiredStatus,
+        filter: impl Fn(ListTasksFluentBuilder) -> ListTasksFluentBuilder,
     ) -> Result<Vec<String>, EcsError> {
-        all_pages!(
-            self.client
-                .list_tasks()
-                .cluster(cluster)
-                .container_instance(container_instance_arn)
-                .desired_status(desired),
-            "ListTasks",
-            Some(cluster)
-        )
+        let mut arns: Vec<String> = Vec::new();
+        for desired in [DesiredStatus::Running, DesiredStatus::Stopped] {
+            let request = filter(self.client.list_tasks().cluster(cluster));
+            let page: Vec<String> =
+                all_pages!(request.desired_status(desired), "ListTasks", Some(cluster))?;
+            for arn in page {
+                if !arns.contains(&arn) {
+                    arns.push(arn);
+                }
+            }
+        }
+        Ok(arns)
     }
 }
 
