@@ -21,9 +21,9 @@ use autopilot_core::ports::job_store::{
     schema, ControlItem, Created, JobStore, JobStoreError, Replaced,
 };
 
+use super::all_items;
+use super::item::Item;
 use crate::error::AwsError;
-
-type Item = HashMap<String, AttributeValue>;
 
 #[derive(Clone, Debug)]
 pub struct DynamoJobStore {
@@ -267,20 +267,18 @@ impl JobStore for DynamoJobStore {
     }
 
     async fn cluster_jobs(&self, cluster: &str) -> Result<Vec<Job>, JobStoreError> {
-        let items: Vec<Item> = self
+        let query = self
             .client
             .query()
             .table_name(&self.table)
             .index_name(schema::CLUSTER_INDEX)
             .key_condition_expression("#c = :c")
             .expression_attribute_names("#c", schema::CLUSTER_ATTRIBUTE)
-            .expression_attribute_values(":c", AttributeValue::S(cluster_name(cluster).to_string()))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| backend("Query", &e))?;
+            .expression_attribute_values(
+                ":c",
+                AttributeValue::S(cluster_name(cluster).to_string()),
+            );
+        let items = all_items(query).await.map_err(|e| backend("Query", &e))?;
         items.iter().map(job_from_item).collect()
     }
 

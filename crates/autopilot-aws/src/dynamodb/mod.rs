@@ -13,3 +13,18 @@ pub use item::{
 };
 pub use job_store::DynamoJobStore;
 pub use store::DynamoCapacityStore;
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::operation::query::QueryError;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+
+use item::Item;
+
+/// Every item a Query returns, all pages (the SDK's paginator), for the small partitions read
+/// whole: the cluster registry and one cluster's jobs.
+async fn all_items(
+    query: QueryFluentBuilder,
+) -> Result<Vec<Item>, SdkError<QueryError, HttpResponse>> {
+    query.into_paginator().items().send().collect().await
+}

@@ -33,10 +33,10 @@ use autopilot_core::ports::capacity_store::{
     schema, CapacityStore, ItemFilter, ItemKind, ItemQuery, Page, StoreError,
 };
 
+use super::all_items;
 use super::conditions::{condition_parts, conditional_outcome, ConditionParts};
 use super::item::{
-    cluster_entry_from, cluster_item, n, s, update_of, update_parts, Item, RecordItem,
-    CLUSTER_ATTRIBUTES,
+    cluster_entry_from, cluster_item, n, s, update_of, update_parts, RecordItem, CLUSTER_ATTRIBUTES,
 };
 use super::schema as table;
 use crate::error::AwsError;
@@ -250,7 +250,7 @@ impl CapacityStore for DynamoCapacityStore {
     }
 
     async fn clusters(&self) -> Result<Vec<ClusterEntry>, StoreError> {
-        let items: Vec<Item> = self
+        let query = self
             .client
             .query()
             .table_name(&self.table)
@@ -258,13 +258,8 @@ impl CapacityStore for DynamoCapacityStore {
             .expression_attribute_names("#pk", schema::PARTITION_KEY)
             .expression_attribute_names("#sk", schema::SORT_KEY)
             .expression_attribute_values(":pk", s(REGISTRY_PARTITION))
-            .expression_attribute_values(":prefix", s(CLUSTER_PREFIX))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| store_err("Query", &e))?;
+            .expression_attribute_values(":prefix", s(CLUSTER_PREFIX));
+        let items = all_items(query).await.map_err(|e| store_err("Query", &e))?;
         items.iter().map(cluster_entry_from).collect()
     }
 
