@@ -37,11 +37,14 @@ LIFECYCLE_TIME = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 class RuntimeApi:
     """A Lambda Runtime API for one function process: `invoke` hands it an event and waits for
-    its answer, as Lambda's synchronous invoke does."""
+    its answer, as Lambda's synchronous invoke does. `last_duration` is the last invocation's time
+    from the event handed out to the answer posted, like Lambda's Duration (scripts/scale.py)."""
 
     def __init__(self) -> None:
         self.pending: queue.Queue = queue.Queue()
         self.answers: dict[str, queue.Queue] = {}
+        self.handed_out: dict[str, float] = {}
+        self.last_duration: float | None = None
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -53,6 +56,7 @@ class RuntimeApi:
                     self.send_error(404)
                     return
                 request_id, body, deadline_ms = api.pending.get()
+                api.handed_out[request_id] = time.monotonic()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Lambda-Runtime-Aws-Request-Id", request_id)
@@ -73,6 +77,8 @@ class RuntimeApi:
                 # /2018-06-01/runtime/invocation/{id}/response|error, or /runtime/init/error
                 if "invocation" in parts:
                     request_id, kind = parts[-2], parts[-1]
+                    if request_id in api.handed_out:
+                        api.last_duration = time.monotonic() - api.handed_out.pop(request_id)
                     api.answers[request_id].put((kind, body))
                 self.send_response(202)
                 self.send_header("Content-Length", "0")
@@ -84,7 +90,8 @@ class RuntimeApi:
 
     def invoke(self, event, timeout_s: float = 30.0) -> tuple[str, dict]:
         """Returns ("response", payload) or ("error", {errorType, errorMessage}). `event` bytes are
-        sent as they are (a payload that is not JSON); anything else as JSON."""
+        sent as they are (a payload that is not JSON); anything else as JSON. No answer within
+        `timeout_s` (the invocation's deadline) and 5 s more: `queue.Empty`."""
         request_id = str(uuid.uuid4())
         self.answers[request_id] = queue.Queue()
         deadline_ms = int((time.time() + timeout_s) * 1000)

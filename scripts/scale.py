@@ -3,7 +3,7 @@
 For each scenario it starts moto (tests/moto_server.py), builds the cluster in moto's ECS (hosts
 with the capability attributes real agents register, running tasks pinned RUNNING), creates the
 capacity table with the CLI, fills it with the recorder's own first sweep (the real
-`capacity-recorder` binary under a minimal Lambda runtime API, below), then adds the history a
+`capacity-recorder` binary under the acceptance script's Lambda Runtime API), then adds the history a
 batch cluster leaves behind — STOPPED tasks (kept a day), tombstones (three days) and a few
 expired items DynamoDB's lazy TTL has not deleted yet — with BatchWriteItem, and measures:
 
@@ -32,17 +32,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import queue
 import random
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from acceptance import RuntimeApi  # noqa: E402  (the acceptance script's Lambda Runtime API)
 from demo import Moto  # noqa: E402  (the moto test-bed client)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -151,106 +151,44 @@ def run_measured(cmd: list[str], env: dict) -> dict:
         }
 
 
-class LambdaRuntime:
-    """The Lambda runtime API, for one invocation: hands out `event`, takes the response."""
-
-    def __init__(self, event: dict) -> None:
-        self.event = json.dumps(event).encode()
-        self.handed_out: float | None = None
-        self.finished: float | None = None
-        self.result: tuple[str, bytes] | None = None
-        self.responded = threading.Event()
-        self.release = threading.Event()
-        runtime = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:  # quiet
-                pass
-
-            def do_GET(self) -> None:
-                if not self.path.endswith("/runtime/invocation/next"):
-                    self.send_error(404)
-                    return
-                if runtime.handed_out is not None:
-                    runtime.release.wait()  # the function polls again: hold it until stopped
-                    return
-                runtime.handed_out = time.monotonic()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(runtime.event)))
-                self.send_header("Lambda-Runtime-Aws-Request-Id", str(uuid.uuid4()))
-                self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 900_000))
-                self.send_header(
-                    "Lambda-Runtime-Invoked-Function-Arn",
-                    f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:capacity-recorder",
-                )
-                self.send_header("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000")
-                self.end_headers()
-                self.wfile.write(runtime.event)
-
-            def do_POST(self) -> None:
-                body = self._body()
-                kind = "response" if self.path.endswith("/response") else "error"
-                runtime.finished = time.monotonic()
-                runtime.result = (kind, body)
-                self.send_response(202)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                runtime.responded.set()
-
-            def _body(self) -> bytes:
-                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                    data = b""
-                    while True:
-                        size = int(self.rfile.readline().strip() or b"0", 16)
-                        if size == 0:
-                            self.rfile.readline()
-                            return data
-                        data += self.rfile.read(size)
-                        self.rfile.readline()
-                return self.rfile.read(int(self.headers.get("Content-Length", "0")))
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-
-    def invoke(self, binary: Path, env: dict, timeout: float = 1800) -> dict:
-        thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        thread.start()
-        host, port = self.server.server_address[:2]
-        env = dict(env)
-        env.update(
-            {
-                "AWS_LAMBDA_RUNTIME_API": f"{host}:{port}",
-                "AWS_LAMBDA_FUNCTION_NAME": "capacity-recorder",
-                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
-                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-                "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/capacity-recorder",
-                "AWS_LAMBDA_LOG_STREAM_NAME": "scale",
-                "RUST_LOG": "warn",
-            }
-        )
-        with tempfile.TemporaryFile() as logs:
-            proc = subprocess.Popen([str(binary)], env=env, stdout=logs, stderr=subprocess.STDOUT)
-            responded = self.responded.wait(timeout)
-            # Still running (it polls for the next event): its own peak RSS so far.
-            rss_kb = vm_hwm_kb(proc.pid) or 0
-            proc.terminate()
-            proc.wait()
-            self.release.set()
-            self.server.shutdown()
-            logs.seek(0)
-            log = logs.read().decode(errors="replace")
-        if not responded or self.result is None:
-            raise SystemExit(f"capacity-recorder did not answer within {timeout:.0f}s:\n{log[-4000:]}")
-        kind, body = self.result
-        assert self.handed_out is not None and self.finished is not None
-        return {
-            "rc": 0 if kind == "response" else 1,
-            "stdout": body.decode(errors="replace"),
-            "stderr": log,
-            "wall_s": self.finished - self.handed_out,
-            "rss_kb": rss_kb,
-        }
+def invoke_once(binary: Path, env: dict, event: dict, timeout_s: float = 900) -> dict:
+    """One invocation of `binary` under the acceptance script's Lambda Runtime API, with the
+    deadline Lambda's 15-minute maximum gives. Its wall time is the invocation's (event handed out
+    → answer posted), like Lambda's Duration; its RSS is the process's own peak so far."""
+    api = RuntimeApi()
+    env = {
+        **env,
+        "AWS_LAMBDA_RUNTIME_API": api.address,
+        "AWS_LAMBDA_FUNCTION_NAME": binary.name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{binary.name}",
+        "AWS_LAMBDA_LOG_STREAM_NAME": "scale",
+        "RUST_LOG": "warn",
+    }
+    with tempfile.TemporaryFile() as logs:
+        proc = subprocess.Popen([str(binary)], env=env, stdout=logs, stderr=subprocess.STDOUT)
+        try:
+            kind, payload = api.invoke(event, timeout_s)
+            answered = True
+        except queue.Empty:
+            answered = False
+        # Still running (it polls for the next event): its own peak RSS so far.
+        rss_kb = vm_hwm_kb(proc.pid) or 0
+        proc.terminate()
+        proc.wait()
+        api.stop()
+        logs.seek(0)
+        log = logs.read().decode(errors="replace")
+    if not answered or api.last_duration is None:
+        raise SystemExit(f"{binary.name} did not answer within {timeout_s:.0f}s:\n{log[-4000:]}")
+    return {
+        "rc": 0 if kind == "response" else 1,
+        "stdout": json.dumps(payload),
+        "stderr": log,
+        "wall_s": api.last_duration,
+        "rss_kb": rss_kb,
+    }
 
 
 def scheduled_event() -> dict:
@@ -415,7 +353,7 @@ def run_scenario(name: str, bin_dir: Path, label: str) -> list[dict]:
             raise SystemExit(f"create-table failed: {created['stderr']}")
 
         def sweep() -> dict:
-            return LambdaRuntime(scheduled_event()).invoke(recorder, env)
+            return invoke_once(recorder, env, scheduled_event())
 
         first = sweep()
         rows.append(row(name, label, scenario, "sweep, empty table (first run)", first, first_sweep_check(first, scenario)))
