@@ -36,7 +36,8 @@ use autopilot_core::ports::capacity_store::{
 use super::all_items;
 use super::conditions::{condition_parts, conditional_outcome, ConditionParts};
 use super::item::{
-    cluster_entry_from, cluster_item, n, s, update_of, update_parts, RecordItem, CLUSTER_ATTRIBUTES,
+    cluster_entry_from, cluster_item, n, s, update_of, update_parts, RecordItem, UpdateParts,
+    CLUSTER_ATTRIBUTES,
 };
 use super::schema as table;
 use crate::error::AwsError;
@@ -103,27 +104,28 @@ where
     }
 }
 
-impl CapacityStore for DynamoCapacityStore {
-    async fn write(
+impl DynamoCapacityStore {
+    /// One UpdateItem of `key` that applies `update` only when `condition` holds; when it does
+    /// not, the stored item comes back with the refusal (no second read).
+    async fn update_if(
         &self,
-        record: &Record,
+        key: &RecordKey,
+        mut update: UpdateParts,
         condition: WriteCondition,
     ) -> Result<Outcome, StoreError> {
         let c = condition_parts(condition);
-        let mut u = update_parts(record);
-        u.names.extend(c.names.unwrap_or_default());
-        u.values.extend(c.values.unwrap_or_default());
-        let key = record.key();
+        update.names.extend(c.names.unwrap_or_default());
+        update.values.extend(c.values.unwrap_or_default());
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .key(schema::PARTITION_KEY, s(cluster_name(&key.cluster_arn)))
             .key(schema::SORT_KEY, s(&key.sort_key))
-            .update_expression(u.expression)
+            .update_expression(update.expression)
             .condition_expression(c.expression)
-            .set_expression_attribute_names(Some(u.names))
-            .set_expression_attribute_values(Some(u.values))
+            .set_expression_attribute_names(Some(update.names))
+            .set_expression_attribute_values(Some(update.values))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
@@ -131,6 +133,17 @@ impl CapacityStore for DynamoCapacityStore {
             UpdateItemError::ConditionalCheckFailedException(c) => Some(c.item()),
             _ => None,
         })
+    }
+}
+
+impl CapacityStore for DynamoCapacityStore {
+    async fn write(
+        &self,
+        record: &Record,
+        condition: WriteCondition,
+    ) -> Result<Outcome, StoreError> {
+        self.update_if(&record.key(), update_parts(record), condition)
+            .await
     }
 
     async fn delete(
@@ -163,37 +176,25 @@ impl CapacityStore for DynamoCapacityStore {
         seen: Option<i64>,
         expires_at: i64,
     ) -> Result<Outcome, StoreError> {
-        let condition = WriteCondition::Unchanged(Some(seen));
-        let c = condition_parts(condition);
-        let mut names = c.names.unwrap_or_default();
-        let mut values = c.values.unwrap_or_default();
-        names.insert("#tomb".into(), "tombstone".into());
-        names.insert("#exp".into(), schema::TTL_ATTRIBUTE.into());
-        values.insert(":tomb".into(), AttributeValue::Bool(true));
-        values.insert(":exp".into(), n(expires_at));
-        let mut expression = "SET #tomb = :tomb, #exp = :exp".to_string();
+        let mut u = UpdateParts {
+            expression: "SET #tomb = :tomb, #exp = :exp".to_string(),
+            names: HashMap::from([
+                ("#tomb".into(), "tombstone".into()),
+                ("#exp".into(), schema::TTL_ATTRIBUTE.into()),
+            ]),
+            values: HashMap::from([
+                (":tomb".into(), AttributeValue::Bool(true)),
+                (":exp".into(), n(expires_at)),
+            ]),
+        };
         if key.sort_key.starts_with(INSTANCE_PREFIX) {
-            names.insert("#status".into(), "status".into());
-            values.insert(":inactive".into(), s(InstanceStatus::Inactive.as_str()));
-            expression.push_str(", #status = :inactive");
+            u.names.insert("#status".into(), "status".into());
+            u.values
+                .insert(":inactive".into(), s(InstanceStatus::Inactive.as_str()));
+            u.expression.push_str(", #status = :inactive");
         }
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(schema::PARTITION_KEY, s(cluster_name(&key.cluster_arn)))
-            .key(schema::SORT_KEY, s(&key.sort_key))
-            .update_expression(expression)
-            .condition_expression(c.expression)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        conditional_outcome("UpdateItem", condition, result, |e| match e {
-            UpdateItemError::ConditionalCheckFailedException(c) => Some(c.item()),
-            _ => None,
-        })
+        self.update_if(key, u, WriteCondition::Unchanged(Some(seen)))
+            .await
     }
 
     async fn page(&self, query: &ItemQuery<'_>, start: Option<&str>) -> Result<Page, StoreError> {
