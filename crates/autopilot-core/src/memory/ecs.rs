@@ -328,9 +328,8 @@ fn page_of(arns: Vec<String>, next: Option<&str>) -> Result<ArnPage, EcsError> {
     })
 }
 
-/// Describe calls take at most 100 ARNs, like ECS's.
-/// A Describe call by ARN: at most 100 of them, the `items` they name, and the failure entries
-/// set up for them applied by [`described`].
+/// A Describe call by ARN (batch already checked with [`check_batch`]): the `items` they name,
+/// with the failure entries set up for them applied by [`described`].
 fn describe_by_arn<T: Clone>(
     operation: &'static str,
     arns: &[String],
@@ -338,12 +337,12 @@ fn describe_by_arn<T: Clone>(
     arn: impl Fn(&T) -> &str,
     describe_failures: &BTreeMap<String, String>,
 ) -> Result<Vec<T>, EcsError> {
-    check_batch(operation, arns)?;
     let wanted: HashSet<&str> = arns.iter().map(String::as_str).collect();
     let found = items.iter().filter(|i| wanted.contains(arn(i))).cloned();
     described(operation, found.collect(), arn, describe_failures)
 }
 
+/// Describe calls take at most 100 ARNs, like ECS's (checked before the cluster is looked up).
 fn check_batch(operation: &'static str, arns: &[String]) -> Result<(), EcsError> {
     if arns.len() > LIST_PAGE {
         return Err(EcsError::Api {
@@ -501,6 +500,7 @@ impl EcsRead for InMemoryEcs {
         arns: &[String],
     ) -> Result<Vec<ContainerInstance>, EcsError> {
         let mut st = self.enter("DescribeContainerInstances")?;
+        check_batch("DescribeContainerInstances", arns)?;
         let failures = st.describe_failures.clone();
         let instances = &cluster(&mut st, cluster_id)?.instances;
         describe_by_arn(
@@ -537,6 +537,7 @@ impl EcsRead for InMemoryEcs {
         arns: &[String],
     ) -> Result<Vec<Task>, EcsError> {
         let mut st = self.enter("DescribeTasks")?;
+        check_batch("DescribeTasks", arns)?;
         let failures = st.describe_failures.clone();
         let tasks = &cluster(&mut st, cluster_id)?.tasks;
         describe_by_arn("DescribeTasks", arns, tasks, |t| &t.arn, &failures)
