@@ -88,16 +88,17 @@ class RuntimeApi:
         self.address = f"127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def invoke(self, event, timeout_s: float = 30.0) -> tuple[str, dict]:
+    def invoke(self, event, timeout_s: float = 30.0, wait_s: float | None = None) -> tuple[str, dict]:
         """Returns ("response", payload) or ("error", {errorType, errorMessage}). `event` bytes are
-        sent as they are (a payload that is not JSON); anything else as JSON. No answer within
-        `timeout_s` (the invocation's deadline) and 5 s more: `queue.Empty`."""
+        sent as they are (a payload that is not JSON); anything else as JSON. `timeout_s` sets the
+        invocation's deadline; no answer within `wait_s` (default: the deadline and 5 s more):
+        `queue.Empty`."""
         request_id = str(uuid.uuid4())
         self.answers[request_id] = queue.Queue()
         deadline_ms = int((time.time() + timeout_s) * 1000)
         body = event if isinstance(event, bytes) else json.dumps(event).encode()
         self.pending.put((request_id, body, deadline_ms))
-        kind, body = self.answers[request_id].get(timeout=timeout_s + 5)
+        kind, body = self.answers[request_id].get(timeout=timeout_s + 5 if wait_s is None else wait_s)
         return kind, json.loads(body or b"null")
 
     def stop(self) -> None:

@@ -151,9 +151,10 @@ def run_measured(cmd: list[str], env: dict) -> dict:
         }
 
 
-def invoke_once(binary: Path, env: dict, event: dict, timeout_s: float = 900) -> dict:
+def invoke_once(binary: Path, env: dict, event: dict, timeout_s: float = 900, wait_s: float = 1800) -> dict:
     """One invocation of `binary` under the acceptance script's Lambda Runtime API, with the
-    deadline Lambda's 15-minute maximum gives. Its wall time is the invocation's (event handed out
+    deadline Lambda's 15-minute maximum gives; waited for up to `wait_s` (a sweep past its deadline
+    is still measured). Its wall time is the invocation's (event handed out
     → answer posted), like Lambda's Duration; its RSS is the process's own peak so far."""
     api = RuntimeApi()
     env = {
@@ -169,7 +170,7 @@ def invoke_once(binary: Path, env: dict, event: dict, timeout_s: float = 900) ->
     with tempfile.TemporaryFile() as logs:
         proc = subprocess.Popen([str(binary)], env=env, stdout=logs, stderr=subprocess.STDOUT)
         try:
-            kind, payload = api.invoke(event, timeout_s)
+            kind, payload = api.invoke(event, timeout_s, wait_s)
             answered = True
         except queue.Empty:
             answered = False
@@ -181,7 +182,7 @@ def invoke_once(binary: Path, env: dict, event: dict, timeout_s: float = 900) ->
         logs.seek(0)
         log = logs.read().decode(errors="replace")
     if not answered or api.last_duration is None:
-        raise SystemExit(f"{binary.name} did not answer within {timeout_s:.0f}s:\n{log[-4000:]}")
+        raise SystemExit(f"{binary.name} did not answer within {wait_s:.0f}s:\n{log[-4000:]}")
     return {
         "rc": 0 if kind == "response" else 1,
         "stdout": json.dumps(payload),
