@@ -328,18 +328,15 @@ fn page_of(arns: Vec<String>, next: Option<&str>) -> Result<ArnPage, EcsError> {
     })
 }
 
-/// A Describe call by ARN (batch already checked with [`check_batch`]): the `items` they name,
-/// with the failure entries set up for them applied by [`described`].
-fn describe_by_arn<T: Clone>(
-    operation: &'static str,
-    arns: &[String],
-    items: &[T],
-    arn: impl Fn(&T) -> &str,
-    describe_failures: &BTreeMap<String, String>,
-) -> Result<Vec<T>, EcsError> {
+/// The `items` a Describe call's `arns` name (batch already checked with [`check_batch`]); the
+/// failure entries set up for them are applied by [`described`].
+fn by_arn<T: Clone>(items: &[T], arns: &[String], arn: impl Fn(&T) -> &str) -> Vec<T> {
     let wanted: HashSet<&str> = arns.iter().map(String::as_str).collect();
-    let found = items.iter().filter(|i| wanted.contains(arn(i))).cloned();
-    described(operation, found.collect(), arn, describe_failures)
+    items
+        .iter()
+        .filter(|i| wanted.contains(arn(i)))
+        .cloned()
+        .collect()
 }
 
 /// Describe calls take at most 100 ARNs, like ECS's (checked before the cluster is looked up).
@@ -501,14 +498,12 @@ impl EcsRead for InMemoryEcs {
     ) -> Result<Vec<ContainerInstance>, EcsError> {
         let mut st = self.enter("DescribeContainerInstances")?;
         check_batch("DescribeContainerInstances", arns)?;
-        let failures = st.describe_failures.clone();
-        let instances = &cluster(&mut st, cluster_id)?.instances;
-        describe_by_arn(
+        let found = by_arn(&cluster(&mut st, cluster_id)?.instances, arns, |ci| &ci.arn);
+        described(
             "DescribeContainerInstances",
-            arns,
-            instances,
+            found,
             |ci| &ci.arn,
-            &failures,
+            &st.describe_failures,
         )
     }
 
@@ -538,9 +533,8 @@ impl EcsRead for InMemoryEcs {
     ) -> Result<Vec<Task>, EcsError> {
         let mut st = self.enter("DescribeTasks")?;
         check_batch("DescribeTasks", arns)?;
-        let failures = st.describe_failures.clone();
-        let tasks = &cluster(&mut st, cluster_id)?.tasks;
-        describe_by_arn("DescribeTasks", arns, tasks, |t| &t.arn, &failures)
+        let found = by_arn(&cluster(&mut st, cluster_id)?.tasks, arns, |t| &t.arn);
+        described("DescribeTasks", found, |t| &t.arn, &st.describe_failures)
     }
 
     async fn describe_clusters(&self, clusters: &[String]) -> Result<Vec<ClusterState>, EcsError> {
