@@ -48,12 +48,41 @@ Started by the Rust test helper (tests/support/lib.rs) and by scripts/demo. Prot
     {"op": "finish_task", "cluster": "NAME", "task": "ARN", "exit_code": N, "reason": "..."}
         -> {"ok": true}   (sets moto's task model STOPPED with every container's exitCode and the
         stoppedReason: moto's API cannot set exit codes; call StopTask first to free the room)
+    {"op": "finish_task", "cluster", "task", "containers": {"app": 0, "sidecar": 137, "x": null},
+     "stop_code": "EssentialContainerExited", "reason": "..."} -> {"ok": true}
+        (one container per container definition with its own exit code — null: none, as for a
+        container that never ran — and the task's stopCode; stops the task first if it runs:
+        finish_task_containers)
+    {"op": "refuse_run_task", "task_definition": FAMILY, "reason": "ATTRIBUTE" | null} -> {"ok": true}
+        (RunTask of that family answers 200 with no task and a failure entry per host, as ECS does
+        when it cannot place; null clears. RunTask also honours clientToken — same request: the
+        original answer, different: ConflictException with resourceIds — and names the resource
+        a task lacks when moto places none: install_run_task_rules. run_task_calls entries carry
+        placementConstraints, placementStrategy, launchType, capacityProviderStrategy, count and
+        "outcome": started | replayed | conflict | refused)
+    {"op": "hide_tasks_from_list", "count": N} -> {"ok": true}
+        (the next N ListTasks calls filtered by startedBy answer no ARNs: ECS is eventually
+        consistent. ListTasks refuses startedBy combined with another filter, DescribeTasks answers
+        MISSING failures for unknown tasks: install_task_views)
+    {"op": "forget_task", "cluster": NAME, "task": ARN} -> {"ok": true}
+        (the task is gone from moto, as ECS forgets stopped tasks after about an hour)
+    {"op": "set_group_instance_state", "group": ASG, "instance": ID, "state": "Terminating:Wait"}
+        -> {"ok": true}   (the LifecycleState DescribeAutoScalingGroups reports)
+    {"op": "rebalance_terminations"} -> {"terminations": [{"group", "requested", "terminated",
+        "launched"}]}   (what the bed's AZ rebalancing did after decrementing terminates in groups
+        whose AZRebalance is not suspended; a group with a terminating lifecycle hook keeps a
+        terminated instance in Terminating:Wait until CompleteLifecycleAction:
+        install_group_termination)
+    {"op": "item_size", "table": T, "key": {"jobId": ID}} -> {"bytes": N}
+        (the item's size by DynamoDB's rule; writes past 400 KB = 409,600 bytes by that rule fail
+        with ValidationException: install_dynamodb_item_size)
     {"op": "aws_calls", "reset": true|false} -> {"calls": {"ecs:RunTask": N, ...}}
         (every request moto received from an AWS SDK for Rust client — the functions under test,
         not this test bed's boto3 — per service and operation, since the last reset)
     {"op": "create_scale_group", "name": "ASG", "max": 3, "desired": 0}
         -> {"arn": "..."}   (a launch template and an Auto Scaling group in us-east-1a, MinSize 0:
-        SetDesiredCapacity then launches EC2 instances in moto)
+        SetDesiredCapacity then launches EC2 instances in moto. "suspend_az_rebalance": true by
+        default, like template.yaml's example group; "terminating_hook": NAME adds a hook)
     {"op": "register_group_hosts", "group": "ASG", "cluster": "NAME"}
         -> {"hosts": [{"instance_id", "arn"}]}   (RegisterContainerInstance for each InService
         instance of the group not registered yet, with its instance identity document: moto runs
@@ -89,6 +118,7 @@ def main() -> None:
     install_query_key_range()
     install_dynamodb_accounting()
     install_call_counter()
+    install_issue19_rules()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -183,14 +213,36 @@ def handle(cmd: dict, ec2, endpoint: str) -> dict:
             AWS_CALLS.clear()
         return {"calls": calls}
     if op == "create_scale_group":
-        return create_scale_group(endpoint, cmd["name"], int(cmd.get("max", 3)), int(cmd.get("desired", 0)))
+        created = create_scale_group(endpoint, cmd["name"], int(cmd.get("max", 3)), int(cmd.get("desired", 0)))
+        scale_group_options(endpoint, cmd["name"], cmd)
+        return created
     if op == "register_group_hosts":
         return {"hosts": register_group_hosts(endpoint, cmd["group"], cmd["cluster"])}
     if op == "deregister_gone_hosts":
         return {"deregistered": deregister_gone_hosts(endpoint, cmd["cluster"])}
     if op == "finish_task":
-        finish_task(cmd["cluster"], cmd["task"], int(cmd["exit_code"]), cmd.get("reason", ""))
+        if "containers" in cmd or "stop_code" in cmd:
+            finish_task_containers(cmd["cluster"], cmd["task"], cmd.get("containers") or {},
+                                   cmd.get("stop_code"), cmd.get("reason", ""))
+        else:
+            finish_task(cmd["cluster"], cmd["task"], int(cmd["exit_code"]), cmd.get("reason", ""))
         return {"ok": True}
+    if op == "refuse_run_task":
+        refuse_run_task(cmd["task_definition"], cmd.get("reason"))
+        return {"ok": True}
+    if op == "hide_tasks_from_list":
+        LIST_TASKS_HIDDEN[0] = int(cmd["count"])
+        return {"ok": True}
+    if op == "forget_task":
+        forget_task(cmd["cluster"], cmd["task"])
+        return {"ok": True}
+    if op == "set_group_instance_state":
+        set_group_instance_state(cmd["group"], cmd["instance"], cmd["state"])
+        return {"ok": True}
+    if op == "rebalance_terminations":
+        return {"terminations": list(REBALANCE_TERMINATIONS)}
+    if op == "item_size":
+        return {"bytes": item_size(cmd["table"], cmd["key"])}
     raise ValueError(f"unknown op {op!r}")
 
 
@@ -682,6 +734,534 @@ def deregister_gone_hosts(endpoint: str, cluster: str) -> list:
                                               force=True)
             gone.append(ci["ec2InstanceId"])
     return gone
+
+
+# --- issue 19: what ECS, Auto Scaling and DynamoDB do where moto 5.2.5 does not ----------------
+#
+# Each rule below cites the AWS documentation it follows. They are installed after the wrappers
+# above (install_issue19_rules, called from main) and keep their state in module globals that
+# `{"op": "reset"}` does not clear (like RUN_TASK_CALLS): a scenario uses fresh clusters.
+
+import threading as _threading
+import time as _time_mod
+
+# (cluster name, clientToken) -> {"params", "tasks": [ARN], "failures": [...], "at": epoch seconds}
+RUN_TASK_TOKENS: dict = {}
+# Task-definition family -> the failure reason RunTask answers for it (`refuse_run_task`).
+RUN_TASK_REFUSALS: dict = {}
+# ListTasks calls filtered by startedBy that still answer no ARNs (`hide_tasks_from_list`).
+LIST_TASKS_HIDDEN: list = [0]
+# What the bed's AZ rebalancing terminated (`rebalance_terminations`).
+REBALANCE_TERMINATIONS: list = []
+_RUN_TASK_LOCK = _threading.Lock()
+# ECS RunTask: "The client token ... TTL is 24 hours" (ECS API Reference, "Ensuring idempotency").
+CLIENT_TOKEN_TTL_SECONDS = 24 * 3600
+# DynamoDB: "The maximum item size in DynamoDB is 400 KB" and "DynamoDB denotes 1 KB = 1024
+# bytes" (Developer Guide, "Constraints in Amazon DynamoDB").
+DYNAMODB_MAX_ITEM_BYTES = 400 * 1024
+# ListTasks filters that may not be combined with startedBy.
+_LIST_TASKS_FILTERS = ("containerInstance", "family", "serviceName", "desiredStatus", "launchType")
+
+
+def install_issue19_rules() -> None:
+    install_run_task_rules()
+    install_task_views()
+    install_group_termination()
+    install_dynamodb_item_size()
+
+
+def _ecs_backend():
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ecs.models import ecs_backends
+
+    return ecs_backends[DEFAULT_ACCOUNT_ID][REGION]
+
+
+def _asg_backend():
+    from moto.autoscaling.models import autoscaling_backends
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    return autoscaling_backends[DEFAULT_ACCOUNT_ID][REGION]
+
+
+def _cluster_name(cluster: str | None) -> str:
+    return (cluster or "default").split("/")[-1]
+
+
+def install_run_task_rules() -> None:
+    """RunTask as ECS answers it, around install_run_task_wrapper (which moto's handler runs in).
+
+    moto 5.2.5 ignores `clientToken`, never answers a `failures[]` entry and cannot be told to
+    refuse a task. ECS:
+    - clientToken: "If you retry a request that completed successfully using the same client
+      token and the same request parameters, the original request's result is returned. If you
+      retry ... with the same client token, but one or more of the parameters have changed (except
+      Region or Availability Zone), the retry fails with a ConflictException"; tokens are scoped
+      to the cluster ("Idempotency type: Cluster"), up to 64 ASCII characters, TTL 24 hours (ECS
+      API Reference, "Ensuring idempotency"). ConflictException: "The provided clientToken is
+      already in use with a different RunTask request. The resourceIds are the existing task ARNs
+      which are already associated with the clientToken" (ECS API Reference, ConflictException).
+      The bed compares every request parameter but the token and the cluster (taskDefinition,
+      count, launchType, capacityProviderStrategy, placementConstraints, placementStrategy,
+      overrides, group, startedBy, tags, networkConfiguration, enableECSManagedTags,
+      propagateTags, referenceId, ...). A replay returns the original tasks (their current state)
+      and starts nothing. An answer with `failures[]` and no task is a completed request too: the
+      bed replays it as it was (inferred from the same page: the original result is returned), so
+      a caller must use a new token for a new attempt.
+    - A RunTask that cannot place answers HTTP 200 with `failures[]` ("RESOURCE:MEMORY", ...,
+      ATTRIBUTE: ecs-notes "Running tasks when capacity is short"; ECS Developer Guide "API
+      failure reasons"). `refuse_run_task` makes RunTask refuse a family with a reason of the
+      test's choice, one failure entry per ACTIVE host; when moto places fewer tasks than
+      `count` (no room), the bed adds the failure entries moto omits (RESOURCE:CPU / MEMORY /
+      PORTS per host that lacks them).
+    - The lost-answer fault (`lose_run_task_responses`) still acts first: the token is recorded
+      with the tasks moto started, so the retry with the same request is a replay.
+    Each call is recorded in RUN_TASK_CALLS with placementConstraints, placementStrategy,
+    launchType, capacityProviderStrategy and its outcome: "started" (moto ran the request,
+    tasks or not), "replayed", "conflict" or "refused".
+    """
+    from moto.ecs.exceptions import ECSException, InvalidParameterException
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    class ConflictException(ECSException):
+        code = "ConflictException"
+
+        def __init__(self, message: str, resource_ids: list) -> None:
+            super().__init__(message)
+            # serialized as the error shape's `resourceIds` member (ECS service model)
+            self.resource_ids = resource_ids
+
+    inner = EC2ContainerServiceResponse.run_task  # install_run_task_wrapper's (records, loses)
+
+    def run_task(self):
+        from moto.core.responses import ActionResult
+
+        body = json.loads(self.body or "{}") if isinstance(self.body, (str, bytes)) else {}
+        cluster = _cluster_name(body.get("cluster"))
+        token = body.get("clientToken")
+        params = {k: v for k, v in body.items() if k not in ("clientToken", "cluster")}
+        extra = {k: body.get(k) for k in ("placementConstraints", "placementStrategy", "launchType",
+                                          "capacityProviderStrategy", "count")}
+        backend = _ecs_backend()
+
+        def record(outcome: str, lost: bool = False, **more) -> None:
+            RUN_TASK_CALLS.append({"cluster": body.get("cluster"), "taskDefinition": body.get("taskDefinition"),
+                                   "startedBy": body.get("startedBy"), "clientToken": token, "lost": lost,
+                                   **extra, "outcome": outcome, **more})
+
+        with _RUN_TASK_LOCK:
+            if token is not None and not (1 <= len(token) <= 64 and all(33 <= ord(ch) <= 126 for ch in token)):
+                record("invalid")
+                raise InvalidParameterException(
+                    "clientToken: up to 64 ASCII characters in the range 33-126 are allowed")
+            key = (cluster, token)
+            seen = RUN_TASK_TOKENS.get(key) if token else None
+            if seen and _time_mod.time() - seen["at"] > CLIENT_TOKEN_TTL_SECONDS:
+                RUN_TASK_TOKENS.pop(key, None)
+                seen = None
+            if seen is not None:
+                if seen["params"] != params:
+                    differ = sorted(k for k in set(params) | set(seen["params"])
+                                    if params.get(k) != seen["params"].get(k))
+                    record("conflict", differ=differ)
+                    raise ConflictException(
+                        f"The clientToken {token} is already in use with a different RunTask request "
+                        f"(parameters that differ: {', '.join(differ)})", list(seen["tasks"]))
+                tasks = [t for arn in seen["tasks"] for t in [backend.tasks.get(cluster, {}).get(arn)] if t]
+                record("replayed")
+                return ActionResult({"tasks": tasks, "failures": list(seen["failures"])})
+
+            family = str(body.get("taskDefinition") or "").split("/")[-1].split(":")[0]
+            if family in RUN_TASK_REFUSALS:
+                failures = [{"arn": ci.container_instance_arn, "reason": RUN_TASK_REFUSALS[family]}
+                            for ci in backend.container_instances.get(cluster, {}).values()
+                            if ci.status == "ACTIVE"]
+                if not failures:
+                    failures = [{"arn": f"arn:aws:ecs:{REGION}:123456789012:cluster/{cluster}",
+                                 "reason": RUN_TASK_REFUSALS[family]}]
+                if token:
+                    RUN_TASK_TOKENS[key] = {"params": params, "tasks": [], "failures": failures,
+                                            "at": _time_mod.time()}
+                record("refused", reasons=sorted({f["reason"] for f in failures}))
+                return ActionResult({"tasks": [], "failures": failures})
+
+            before = set(backend.tasks.get(cluster, {}))
+            at = len(RUN_TASK_CALLS)
+            lost_error = None
+            try:
+                result = inner(self)
+            except RuntimeError as e:  # the lost-answer fault: moto acted
+                lost_error, result = e, None
+            started = [arn for arn in backend.tasks.get(cluster, {}) if arn not in before]
+            failures = []
+            wanted = int(body.get("count") or 1)
+            if len(started) < wanted:
+                failures = _placement_failures(backend, cluster, body.get("taskDefinition"))
+            if token:
+                RUN_TASK_TOKENS[key] = {"params": params, "tasks": started, "failures": failures,
+                                        "at": _time_mod.time()}
+            if at < len(RUN_TASK_CALLS):  # the inner wrapper's record of this call
+                RUN_TASK_CALLS[at].update({**extra, "outcome": "started", "tasks": started})
+            if lost_error is not None:
+                raise lost_error
+            if failures:
+                tasks = [backend.tasks[cluster][arn] for arn in started]
+                return ActionResult({"tasks": tasks, "failures": failures})
+            return result
+
+    EC2ContainerServiceResponse.run_task = run_task
+
+
+def _placement_failures(backend, cluster: str, task_definition) -> list:
+    """The failure entries ECS reports when a task fits no host: per ACTIVE host, the first
+    resource it lacks (CPU, MEMORY, PORTS), as RunTask's `failures[]` names them."""
+    try:
+        td = backend.describe_task_definition(task_definition)
+    except Exception:
+        return []
+    need = backend._calculate_task_resource_requirements(td)
+    out = []
+    for ci in backend.container_instances.get(cluster, {}).values():
+        if ci.status != "ACTIVE":
+            continue
+        free = {r["name"]: r for r in ci.remaining_resources}
+        reason = None
+        if need["CPU"] > free.get("CPU", {}).get("integerValue", 0):
+            reason = "RESOURCE:CPU"
+        elif need["MEMORY"] > free.get("MEMORY", {}).get("integerValue", 0):
+            reason = "RESOURCE:MEMORY"
+        elif set(map(str, need["PORTS"])) & set(free.get("PORTS", {}).get("stringSetValue", []) or []):
+            reason = "RESOURCE:PORTS"
+        out.append({"arn": ci.container_instance_arn, "reason": reason or "RESOURCE:MEMORY"})
+    return out
+
+
+def refuse_run_task(family: str, reason) -> None:
+    if reason:
+        RUN_TASK_REFUSALS[family] = reason
+    else:
+        RUN_TASK_REFUSALS.pop(family, None)
+
+
+def install_task_views() -> None:
+    """ListTasks and DescribeTasks as ECS answers them.
+
+    - ListTasks `startedBy`: "When you specify startedBy as the filter, it must be the only
+      filter that you use" (ECS API Reference, ListTasks). moto combines them silently; the bed
+      answers InvalidParameterException when startedBy comes with containerInstance, family,
+      serviceName, desiredStatus or launchType. (AWS's exact message is not documented.)
+    - `hide_tasks_from_list`: the next N ListTasks calls filtered by startedBy answer no ARNs, as
+      an eventually consistent ListTasks may just after RunTask.
+    - DescribeTasks: ECS reports an unknown task as a failure entry with reason MISSING (ECS
+      Developer Guide, "API failure reasons": DescribeTasks MISSING, "The specified task wasn't
+      found"), only finds tasks of the cluster named, and takes at most 100 tasks (ECS API
+      Reference, DescribeTasks: "tasks ... Up to 100"); moto 5.2.5 drops unknown ARNs silently,
+      searches every cluster and has no limit. Stopped tasks are listed "for at least one hour"
+      (ListTasks), then gone: `forget_task` removes one from moto, and DescribeTasks then reports it
+      MISSING.
+    """
+    from moto.core.responses import ActionResult
+    from moto.ecs.exceptions import InvalidParameterException
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    original_list = EC2ContainerServiceResponse.list_tasks
+
+    def list_tasks(self):
+        started_by = self._get_param("startedBy")
+        if started_by:
+            combined = [f for f in _LIST_TASKS_FILTERS if self._get_param(f)]
+            if combined:
+                raise InvalidParameterException(
+                    "When you specify startedBy as the filter, it must be the only filter that you use "
+                    f"(also given: {', '.join(combined)})")
+            with _RUN_TASK_LOCK:
+                hide = LIST_TASKS_HIDDEN[0] > 0
+                if hide:
+                    LIST_TASKS_HIDDEN[0] -= 1
+            if hide:
+                return ActionResult({"taskArns": []})
+        return original_list(self)
+
+    def describe_tasks(self):
+        from moto.ecs.responses import DESCRIBE_TASKS_TAGS
+
+        cluster = _cluster_name(self._get_param("cluster", "default"))
+        wanted = self._get_param("tasks", []) or []
+        if not wanted:
+            raise InvalidParameterException("Tasks cannot be empty.")
+        if len(wanted) > 100:
+            raise InvalidParameterException("Tasks cannot have more than 100 elements")
+        backend = self.ecs_backend
+        backend._get_cluster(cluster)  # ClusterNotFoundException as before
+        by_id = {arn.split("/")[-1]: t for arn, t in backend.tasks.get(cluster, {}).items()}
+        tasks, failures = [], []
+        for ref in wanted:
+            task = by_id.get(ref.split("/")[-1])
+            if task is None:
+                failures.append({"arn": ref, "reason": "MISSING"})
+            elif task not in tasks:
+                task.advance()
+                tasks.append(task)
+        if "TAGS" in (self._get_param("include", []) or []):
+            self._include_in_response(DESCRIBE_TASKS_TAGS)
+        else:
+            self._exclude_from_response(DESCRIBE_TASKS_TAGS)
+        return ActionResult({"tasks": tasks, "failures": failures})
+
+    EC2ContainerServiceResponse.list_tasks = list_tasks
+    EC2ContainerServiceResponse.describe_tasks = describe_tasks
+
+
+def forget_task(cluster: str, task_arn: str) -> None:
+    """Removes a task from moto as ECS forgets a stopped task after its hour: a task still
+    running is stopped first (its host's room freed), as it would have been long ago."""
+    backend = _ecs_backend()
+    name = _cluster_name(cluster)
+    tasks = backend.tasks.get(name, {})
+    arn = next((a for a in tasks if a.split("/")[-1] == task_arn.split("/")[-1]), None)
+    if arn is None:
+        raise ValueError(f"no task {task_arn} in {name}")
+    if tasks[arn].desired_status != "STOPPED":
+        backend.stop_task(name, arn, "forgotten by the test bed")
+    del tasks[arn]
+
+
+def finish_task_containers(cluster: str, task_arn: str, containers: dict, stop_code, reason) -> None:
+    """`finish_task` with per-container exit codes and a stopCode (moto 5.2.5 models one
+    container per task — the task definition's first — and has no stopCode).
+
+    ECS: when an essential container exits, ECS stops the others and the task's stopCode is
+    EssentialContainerExited; a container ECS stopped reports 137/143, one that never ran (or whose
+    host is gone) no exit code (ECS API Reference, Task.stopCode / TaskStopCode; Container.exitCode;
+    ecs-notes "task-dispatcher"). Each container of the task definition gets a container here,
+    with the exit code given for its name (null or absent: no exit code). A task not stopped yet
+    is stopped first (StopTask frees its host's room).
+    """
+    from moto.ecs.models import Container
+
+    backend = _ecs_backend()
+    name = _cluster_name(cluster)
+    task = backend.tasks[name][task_arn]
+    td = backend.describe_task_definition(task.task_definition_arn)
+    names = [c.get("name") for c in td.container_definitions]
+    unknown = sorted(set(containers) - set(names))
+    if unknown:
+        raise ValueError(f"containers {unknown} are not in {td.arn} ({names})")
+    if task.desired_status != "STOPPED":
+        backend.stop_task(name, task_arn, reason or "")
+    built = []
+    for definition in td.container_definitions:
+        c = Container(td)
+        c.name = definition.get("name")
+        c.image = definition.get("image")
+        c.cpu = definition.get("cpu", 0)
+        c.memory = definition.get("memory")
+        c.task_arn = task.task_arn
+        c.last_status = "STOPPED"
+        code = containers.get(c.name)
+        c.exitCode = None if code is None else int(code)
+        built.append(c)
+    task.containers = built
+    task.last_status = "STOPPED"
+    task.desired_status = "STOPPED"
+    task.stopped_reason = reason or ""
+    task.stop_code = stop_code  # DescribeTasks' `stopCode` (moto serializes the snake_case attribute)
+
+
+# --- Auto Scaling: Terminating:Wait, AZ rebalancing -----------------------------------------------
+
+
+def _group_instance(group: str, instance_id: str):
+    g = _asg_backend().autoscaling_groups[group]
+    for state in g.instance_states:
+        if state.instance.id == instance_id:
+            return g, state
+    raise ValueError(f"{instance_id} is not in group {group}")
+
+
+def set_group_instance_state(group: str, instance_id: str, state: str) -> None:
+    """Sets the LifecycleState DescribeAutoScalingGroups reports for a group instance (moto never
+    leaves InService but for Standby). Auto Scaling's states: Pending, Pending:Wait, InService,
+    Terminating, Terminating:Wait, Terminating:Proceed, Standby, ... (Auto Scaling User Guide,
+    "Amazon EC2 Auto Scaling instance lifecycle")."""
+    _, s = _group_instance(group, instance_id)
+    s.lifecycle_state = state
+
+
+def install_group_termination() -> None:
+    """TerminateInstanceInAutoScalingGroup and CompleteLifecycleAction as Auto Scaling does them.
+
+    - A group with an `autoscaling:EC2_INSTANCE_TERMINATING` lifecycle hook keeps the instance in
+      `Terminating:Wait` until the action completes ("The lifecycle hook puts the instance into a
+      wait state (Terminating:Wait)... The instance remains in a wait state until you either
+      complete the lifecycle action, or the timeout period ends": Auto Scaling User Guide, "How
+      lifecycle hooks work"). moto 5.2.5 detaches and terminates the instance at once. Here the
+      instance stays in the group (desired capacity decremented if asked); CompleteLifecycleAction
+      (the lifecycle handler above, which accepts it) then terminates it and removes it. The hook
+      timeout is not modelled.
+    - "If you decrement the desired capacity, your Auto Scaling group can become unbalanced between
+      Availability Zones. Amazon EC2 Auto Scaling tries to rebalance the group, and rebalancing
+      might terminate instances in other zones" (API Reference, TerminateInstanceInAutoScalingGroup);
+      AZRebalance launches first, then terminates (User Guide, "Rebalancing activities"); a
+      suspended AZRebalance process stops it (SuspendProcesses). moto does no rebalancing. Here a
+      decrementing terminate in a group whose AZRebalance is not suspended terminates one more
+      InService instance of the group (the first other one, through the hook as above) and launches
+      its replacement: the worst case, whatever the zones (the bed's groups live in one zone).
+      `{"op": "rebalance_terminations"}` lists what it did. moto stores SuspendProcesses and
+      DescribeAutoScalingGroups returns SuspendedProcesses (checked by the self-check).
+    """
+    from moto.autoscaling.models import AutoScalingBackend, TerminateInstanceActivity
+    from moto.autoscaling.responses import AutoScalingResponse
+
+    original_terminate = AutoScalingBackend.terminate_instance
+
+    def has_terminating_hook(backend, group: str) -> bool:
+        return any(h.auto_scaling_group_name == group
+                   and h.lifecycle_transition == "autoscaling:EC2_INSTANCE_TERMINATING"
+                   for h in backend.lifecycle_hooks.values())
+
+    def take_out(backend, group, state, decrement: bool) -> None:
+        """One instance leaves service: through the hook's wait, or at once (moto's own way)."""
+        if has_terminating_hook(backend, group.name):
+            state.lifecycle_state = "Terminating:Wait"
+            if decrement:
+                group.desired_capacity = group.desired_capacity - 1
+        else:
+            original_terminate(backend, state.instance.id, decrement)
+
+    def terminate_instance(self, instance_id: str, should_decrement: bool):
+        state = next((s for g in self.autoscaling_groups.values() for s in g.instance_states
+                      if s.instance.id == instance_id), None)
+        if state is None:
+            return original_terminate(self, instance_id, should_decrement)
+        instance = state.instance
+        group = instance.autoscaling_group
+        original_size = group.desired_capacity
+        take_out(self, group, state, should_decrement)
+        activity = TerminateInstanceActivity(instance, original_size)
+        suspended = {p["ProcessName"] for p in group.suspended_processes}
+        if should_decrement and "AZRebalance" not in suspended:
+            other = next((s for s in group.instance_states
+                          if s.lifecycle_state == "InService" and s.instance.id != instance_id), None)
+            if other is not None:
+                before = {s.instance.id for s in group.instance_states}
+                # Rebalancing launches first (desired capacity kept), then terminates.
+                take_out(self, group, other, False)
+                group.set_desired_capacity(group.desired_capacity)
+                launched = [s.instance.id for s in group.instance_states if s.instance.id not in before]
+                REBALANCE_TERMINATIONS.append({"group": group.name, "requested": instance_id,
+                                               "terminated": other.instance.id, "launched": launched})
+        return activity
+
+    AutoScalingBackend.terminate_instance = terminate_instance
+
+    accept = AutoScalingResponse.complete_lifecycle_action  # install_lifecycle_handlers'
+
+    def complete_lifecycle_action(self):
+        result = accept(self)  # raises when the action is not active
+        group, instance_id = self._get_param("AutoScalingGroupName"), self._get_param("InstanceId")
+        backend = self.autoscaling_backend
+        g = backend.autoscaling_groups.get(group)
+        state = next((s for s in (g.instance_states if g else []) if s.instance.id == instance_id), None)
+        if state is not None and state.lifecycle_state == "Terminating:Wait":
+            # CONTINUE or ABANDON: either way a terminating instance is terminated.
+            g.instance_states = [s for s in g.instance_states if s is not state]
+            backend.ec2_backend.terminate_instances([instance_id])
+        return result
+
+    AutoScalingResponse.complete_lifecycle_action = complete_lifecycle_action
+
+
+def scale_group_options(endpoint: str, name: str, cmd: dict) -> None:
+    """create_scale_group's options: `suspend_az_rebalance` (default true, like template.yaml's
+    example group) suspends the AZRebalance process; `terminating_hook` (a name) adds an
+    autoscaling:EC2_INSTANCE_TERMINATING lifecycle hook."""
+    asg = _client(endpoint, "autoscaling")
+    if cmd.get("suspend_az_rebalance", True):
+        asg.suspend_processes(AutoScalingGroupName=name, ScalingProcesses=["AZRebalance"])
+    if cmd.get("terminating_hook"):
+        asg.put_lifecycle_hook(LifecycleHookName=cmd["terminating_hook"], AutoScalingGroupName=name,
+                               LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING",
+                               HeartbeatTimeout=300, DefaultResult="CONTINUE")
+
+
+# --- DynamoDB: the 400 KB item limit, measured as DynamoDB measures it -----------------------------
+
+
+def dynamodb_value_size(v) -> int:
+    """Size of one attribute value by DynamoDB's rules (Developer Guide, "DynamoDB item sizes and
+    formats"): strings and binaries their UTF-8 / raw bytes; numbers about 1 byte per two
+    significant digits + 1; null and Boolean 1; a List or Map 3 bytes + 1 per element + its
+    elements (a Map's element also its name); sets the sum of their members."""
+    from decimal import Decimal
+
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    t, value = v.type, v.value
+    if t == "S":
+        return len(value.encode())
+    if t == "B":
+        import base64
+
+        return len(value) if isinstance(value, bytes) else len(base64.b64decode(value))
+    if t == "N":
+        digits = Decimal(value).normalize().as_tuple().digits
+        significant = len(str(int("".join(map(str, digits)) or "0")))
+        return (significant + 1) // 2 + 1
+    if t in ("BOOL", "NULL"):
+        return 1
+    if t == "L":
+        return 3 + sum(1 + dynamodb_value_size(x if isinstance(x, DynamoType) else DynamoType(x)) for x in value)
+    if t == "M":
+        return 3 + sum(1 + len(k.encode()) + dynamodb_value_size(x if isinstance(x, DynamoType) else DynamoType(x))
+                       for k, x in value.items())
+    if t in ("SS", "NS", "BS"):
+        return sum(dynamodb_value_size(DynamoType({t[0]: x})) for x in value)
+    raise ValueError(f"unknown DynamoDB type {t}")
+
+
+def dynamodb_item_size(attrs: dict) -> int:
+    """An item's size: "the sum of the lengths of its attribute names and values"."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    return sum(len(k.encode()) + (dynamodb_value_size(v) if isinstance(v, DynamoType) else len(str(v).encode()))
+               for k, v in attrs.items())
+
+
+def install_dynamodb_item_size() -> None:
+    """DynamoDB's item limit, 400 KB = 409,600 bytes by DynamoDB's size rules: a PutItem or
+    UpdateItem past it fails with ValidationException "Item size has exceeded the maximum allowed
+    size" (UpdateItem: "Item size to update has exceeded the maximum allowed size"), which no retry
+    fixes. moto 5.2.5 refuses with those messages but at 405,000 bytes of its own measure (no
+    List/Map overhead, numbers as text) and, on an UpdateItem, counts the old value of the
+    attribute being replaced as well as the new one (an item over ~200 KB cannot be updated at
+    all). Here the check is DynamoDB's: the item as it would be after the write."""
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import LimitedSizeDict
+
+    def __setitem__(self, key, value) -> None:
+        after = {k: v for k, v in self.items() if k != key}
+        after[key] = value
+        if dynamodb_item_size(after) > DYNAMODB_MAX_ITEM_BYTES:
+            raise ItemSizeTooLarge
+        dict.__setitem__(self, key, value)
+
+    LimitedSizeDict.__setitem__ = __setitem__
+
+
+def item_size(table: str, key: dict) -> int:
+    """The stored item's size in bytes by DynamoDB's rule (`key`: {"jobId": "ID"}, strings)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    t = dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION].get_table(table)
+    hash_value = DynamoType({"S": str(key[t.hash_key_attr])})
+    range_value = DynamoType({"S": str(key[t.range_key_attr])}) if t.range_key_attr else None
+    item = t.get_item(hash_value, range_value)
+    if item is None:
+        raise ValueError(f"no item {key} in {table}")
+    return dynamodb_item_size(item.attrs)
 
 
 if __name__ == "__main__":
