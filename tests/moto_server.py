@@ -59,7 +59,8 @@ Started by the Rust test helper (tests/support/lib.rs) and by scripts/demo. Prot
         original answer, different: ConflictException with resourceIds — and names the resource
         a task lacks when moto places none: install_run_task_rules. run_task_calls entries carry
         placementConstraints, placementStrategy, launchType, capacityProviderStrategy, count and
-        "outcome": started | replayed | conflict | refused)
+        "outcome": started | replayed | conflict | refused. A memberOf `ec2InstanceId == i-...` pin
+        is honoured: the task goes to that host or fails "MemberOf placement constraint unsatisfied")
     {"op": "hide_tasks_from_list", "count": N} -> {"ok": true}
         (the next N ListTasks calls filtered by startedBy answer no ARNs: ECS is eventually
         consistent. ListTasks refuses startedBy combined with another filter, DescribeTasks answers
@@ -160,6 +161,7 @@ def handle(cmd: dict, ec2, endpoint: str) -> dict:
         import urllib.request
 
         urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"))
+        reset_issue19_state()
         return {"ok": True}
     if op == "lifecycle_calls":
         return {"calls": list(LIFECYCLE_CALLS)}
@@ -763,6 +765,15 @@ DYNAMODB_MAX_ITEM_BYTES = 400 * 1024
 _LIST_TASKS_FILTERS = ("containerInstance", "family", "serviceName", "desiredStatus", "launchType")
 
 
+def reset_issue19_state() -> None:
+    """`reset` forgets tokens, refusals, hidden lists and rebalancing records with moto's state
+    (RUN_TASK_CALLS stays, as before)."""
+    RUN_TASK_TOKENS.clear()
+    RUN_TASK_REFUSALS.clear()
+    LIST_TASKS_HIDDEN[0] = 0
+    REBALANCE_TERMINATIONS.clear()
+
+
 def install_issue19_rules() -> None:
     install_run_task_rules()
     install_task_views()
@@ -814,6 +825,8 @@ def install_run_task_rules() -> None:
       test's choice, one failure entry per ACTIVE host; when moto places fewer tasks than
       `count` (no room), the bed adds the failure entries moto omits (RESOURCE:CPU / MEMORY /
       PORTS per host that lacks them).
+    - Host pins: a `memberOf` constraint `ec2InstanceId == i-...` (or `in [...]`) places the task on
+      that host or nowhere (moto places on any host with room): see _instance_pins.
     - The lost-answer fault (`lose_run_task_responses`) still acts first: the token is recorded
       with the tasks moto started, so the retry with the same request is a replay.
     Each call is recorded in RUN_TASK_CALLS with placementConstraints, placementStrategy,
@@ -885,23 +898,42 @@ def install_run_task_rules() -> None:
                 record("refused", reasons=sorted({f["reason"] for f in failures}))
                 return ActionResult({"tasks": [], "failures": failures})
 
+            hosts = backend.container_instances.get(cluster)
+            allowed, unevaluated = _instance_pins(body.get("placementConstraints") or [])
+            eligible = hosts
+            if hosts is not None and allowed is not None:
+                eligible = {k: ci for k, ci in hosts.items() if ci.ec2_instance_id in allowed}
+                if not any(ci.status == "ACTIVE" for ci in eligible.values()):
+                    failures = _placement_failures(backend, cluster, body.get("taskDefinition"), eligible)
+                    if token:
+                        RUN_TASK_TOKENS[key] = {"params": params, "tasks": [], "failures": failures,
+                                                "at": _time_mod.time()}
+                    record("refused", reasons=sorted({f["reason"] for f in failures}), unevaluated=unevaluated)
+                    return ActionResult({"tasks": [], "failures": failures})
             before = set(backend.tasks.get(cluster, {}))
             at = len(RUN_TASK_CALLS)
             lost_error = None
             try:
+                if eligible is not hosts:  # moto places on the pinned hosts only
+                    backend.container_instances[cluster] = eligible
                 result = inner(self)
             except RuntimeError as e:  # the lost-answer fault: moto acted
                 lost_error, result = e, None
+            finally:
+                if hosts is not None:
+                    backend.container_instances[cluster] = hosts
             started = [arn for arn in backend.tasks.get(cluster, {}) if arn not in before]
             failures = []
             wanted = int(body.get("count") or 1)
             if len(started) < wanted:
-                failures = _placement_failures(backend, cluster, body.get("taskDefinition"))
+                failures = _placement_failures(backend, cluster, body.get("taskDefinition"), eligible)
             if token:
                 RUN_TASK_TOKENS[key] = {"params": params, "tasks": started, "failures": failures,
                                         "at": _time_mod.time()}
             if at < len(RUN_TASK_CALLS):  # the inner wrapper's record of this call
-                RUN_TASK_CALLS[at].update({**extra, "outcome": "started", "tasks": started})
+                RUN_TASK_CALLS[at].update({**extra, "outcome": "started" if started else "refused",
+                                           "tasks": started, "unevaluated": unevaluated,
+                                           "reasons": sorted({f["reason"] for f in failures})})
             if lost_error is not None:
                 raise lost_error
             if failures:
@@ -912,9 +944,39 @@ def install_run_task_rules() -> None:
     EC2ContainerServiceResponse.run_task = run_task
 
 
-def _placement_failures(backend, cluster: str, task_definition) -> list:
+def _instance_pins(constraints: list):
+    """The EC2 instance ids RunTask's `memberOf` constraints allow (None: no such pin), and the
+    expressions the bed does not evaluate. moto ignores placement constraints; ECS places a task
+    only on instances that satisfy them ("memberOf: Place tasks on container instances that
+    satisfy an expression", ECS Developer Guide, "Amazon ECS task placement constraints"; the
+    cluster query language: `ec2InstanceId == i-...`, `ec2InstanceId in [...]`). Only those two
+    forms are evaluated here, the dispatcher's host pin among them; any other expression (attributes,
+    `and`/`or`) is recorded in the call's "unevaluated" and not enforced."""
+    import re
+
+    allowed, unevaluated = None, []
+    for c in constraints:
+        if str(c.get("type", "")).lower() != "memberof":
+            continue
+        expression = str(c.get("expression", "")).strip()
+        one = re.fullmatch(r"ec2InstanceId\s*==\s*['\"]?(i-[0-9A-Za-z-]+)['\"]?", expression)
+        many = re.fullmatch(r"ec2InstanceId\s+in\s*[\[(](.*)[\])]", expression)
+        if one:
+            ids = {one.group(1)}
+        elif many:
+            ids = {x.strip().strip("'\"") for x in many.group(1).split(",") if x.strip()}
+        else:
+            unevaluated.append(expression)
+            continue
+        allowed = ids if allowed is None else allowed & ids
+    return allowed, unevaluated
+
+
+def _placement_failures(backend, cluster: str, task_definition, eligible=None) -> list:
     """The failure entries ECS reports when a task fits no host: per ACTIVE host, the first
-    resource it lacks (CPU, MEMORY, PORTS), as RunTask's `failures[]` names them."""
+    resource it lacks (CPU, MEMORY, PORTS), as RunTask's `failures[]` names them; a host outside
+    the request's pin: "MemberOf placement constraint unsatisfied" (ECS Developer Guide, "API
+    failure reasons")."""
     try:
         td = backend.describe_task_definition(task_definition)
     except Exception:
@@ -923,6 +985,10 @@ def _placement_failures(backend, cluster: str, task_definition) -> list:
     out = []
     for ci in backend.container_instances.get(cluster, {}).values():
         if ci.status != "ACTIVE":
+            continue
+        if eligible is not None and ci.container_instance_arn not in {
+                e.container_instance_arn for e in eligible.values()}:
+            out.append({"arn": ci.container_instance_arn, "reason": "MemberOf placement constraint unsatisfied"})
             continue
         free = {r["name"]: r for r in ci.remaining_resources}
         reason = None
