@@ -1015,7 +1015,8 @@ def install_task_views() -> None:
     - ListTasks `startedBy`: "When you specify startedBy as the filter, it must be the only
       filter that you use" (ECS API Reference, ListTasks). moto combines them silently; the bed
       answers InvalidParameterException when startedBy comes with containerInstance, family,
-      serviceName, desiredStatus or launchType. (AWS's exact message is not documented.)
+      serviceName, desiredStatus or launchType. (AWS's exact message is not documented.) It lists
+      the named cluster's tasks only (moto matches the cluster name as a substring).
     - `hide_tasks_from_list`: the next N ListTasks calls filtered by startedBy answer no ARNs, as
       an eventually consistent ListTasks may just after RunTask.
     - DescribeTasks: ECS reports an unknown task as a failure entry with reason MISSING (ECS
@@ -1029,8 +1030,6 @@ def install_task_views() -> None:
     from moto.core.responses import ActionResult
     from moto.ecs.exceptions import InvalidParameterException
     from moto.ecs.responses import EC2ContainerServiceResponse
-
-    original_list = EC2ContainerServiceResponse.list_tasks
 
     def list_tasks(self):
         started_by = self._get_param("startedBy")
@@ -1046,7 +1045,13 @@ def install_task_views() -> None:
                     LIST_TASKS_HIDDEN[0] -= 1
             if hide:
                 return ActionResult({"taskArns": []})
-        return original_list(self)
+        cluster = _cluster_name(self._get_param("cluster", "default"))
+        tasks = self.ecs_backend.list_tasks(cluster, self._get_param("containerInstance"), self._get_param("family"),
+                                            started_by, self._get_param("serviceName"),
+                                            self._get_param("desiredStatus"))
+        # moto matches the cluster as a substring of the task's cluster ARN (cluster `bed` lists
+        # the tasks of `bed-other` too); ECS lists the named cluster's tasks only.
+        return ActionResult({"taskArns": [t.task_arn for t in tasks if t.cluster_name == cluster]})
 
     def describe_tasks(self):
         from moto.ecs.responses import DESCRIBE_TASKS_TAGS
