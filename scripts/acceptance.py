@@ -88,12 +88,14 @@ class RuntimeApi:
         self.address = f"127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def invoke(self, event, timeout_s: float = 30.0, wait_s: float | None = None) -> tuple[str, dict]:
+    def invoke(self, event, timeout_s: float = 30.0, wait_s: float | None = None,
+               request_id: str | None = None) -> tuple[str, dict]:
         """Returns ("response", payload) or ("error", {errorType, errorMessage}). `event` bytes are
         sent as they are (a payload that is not JSON); anything else as JSON. `timeout_s` sets the
         invocation's deadline; no answer within `wait_s` (default: the deadline and 5 s more):
-        `queue.Empty`."""
-        request_id = str(uuid.uuid4())
+        `queue.Empty`. `request_id`: the invocation's `Lambda-Runtime-Aws-Request-Id` (default a
+        new one); Lambda's retries of an asynchronous invocation keep the event's request id."""
+        request_id = request_id or str(uuid.uuid4())
         self.answers[request_id] = queue.Queue()
         deadline_ms = int((time.time() + timeout_s) * 1000)
         body = event if isinstance(event, bytes) else json.dumps(event).encode()
@@ -132,10 +134,10 @@ class Function:
         self.log = open(log_dir / f"acceptance-{name}.log", "w")
         self.proc = subprocess.Popen([str(binary)], env=full_env, stdout=self.log, stderr=subprocess.STDOUT)
 
-    def invoke(self, event) -> tuple[str, dict]:
+    def invoke(self, event, request_id: str | None = None) -> tuple[str, dict]:
         if self.proc.poll() is not None:
             raise SystemExit(f"the function exited with {self.proc.returncode}")
-        return self.api.invoke(event)
+        return self.api.invoke(event, request_id=request_id)
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -806,6 +808,567 @@ def scale_from_zero_acceptance(moto: Moto) -> None:
     finally:
         for f in fns.values():
             f.stop()
+# --- issue 19: the task-dispatcher v2 scenarios, and the test-bed rules they rest on ------------
+
+
+def bed_self_check(moto: Moto) -> None:
+    """The test bed's issue-19 rules (tests/moto_server.py: install_run_task_rules, install_task_views,
+    finish_task_containers, install_group_termination, install_dynamodb_item_size) checked from boto3
+    on a reset moto, so that a failing v2 scenario is the dispatcher's and not the bed's. No binary."""
+    import botocore.config
+    from botocore.exceptions import ClientError
+
+    print("\ntest bed: what ECS, Auto Scaling and DynamoDB refuse or do where moto does not")
+    moto.command({"op": "reset"})
+    moto.command({"op": "pin_ecs_tasks"})
+    kw = dict(endpoint_url=moto.endpoint, region_name=REGION, aws_access_key_id="testing",
+              aws_secret_access_key="testing")
+    ecs = boto3.client("ecs", config=botocore.config.Config(retries={"max_attempts": 0}), **kw)
+    asg, ddb = boto3.client("autoscaling", **kw), boto3.client("dynamodb", **kw)
+
+    def error(call, **params) -> dict:
+        try:
+            call(**params)
+        except ClientError as e:
+            return {**e.response["Error"], "status": e.response["ResponseMetadata"]["HTTPStatusCode"],
+                    "resourceIds": e.response.get("resourceIds")}
+        return {}
+
+    def calls(token: str) -> list:
+        return [c for c in moto.command({"op": "run_task_calls"})["calls"] if c.get("clientToken") == token]
+
+    ecs.create_cluster(clusterName="bed")
+    hosts = register_hosts(moto, ecs, "bed", 2)
+    ecs.register_task_definition(family="bed-app", containerDefinitions=[
+        {"name": "app", "image": "busybox", "memory": 256, "essential": True},
+        {"name": "sidecar", "image": "busybox", "memory": 64, "essential": False}])
+    pin = [{"type": "memberOf", "expression": f"ec2InstanceId == {hosts[1][1]}"}]
+    run = dict(cluster="bed", taskDefinition="bed-app", startedBy="ecs-autopilot/bed/1", placementConstraints=pin)
+    first = ecs.run_task(clientToken="bed/1", **run)["tasks"]
+    again = ecs.run_task(clientToken="bed/1", **run)["tasks"]
+    listed = ecs.list_tasks(cluster="bed")["taskArns"]
+    check(len(first) == 1 and [t["taskArn"] for t in again] == [first[0]["taskArn"]] and len(listed) == 1
+          and first[0]["containerInstanceArn"] == hosts[1][0]
+          and [c["outcome"] for c in calls("bed/1")] == ["started", "replayed"],
+          "RunTask: the same clientToken and request → the original task, nothing started; the pin is honoured")
+    unpinned = {k: v for k, v in run.items() if k != "placementConstraints"}
+    e = error(ecs.run_task, clientToken="bed/1", **unpinned)
+    check(e.get("Code") == "ConflictException" and e["status"] == 400 and e["resourceIds"] == [first[0]["taskArn"]]
+          and calls("bed/1")[-1]["differ"] == ["placementConstraints"],
+          "the same token without the pin → HTTP 400 ConflictException naming the task in resourceIds")
+    ecs.create_cluster(clusterName="bed-other")
+    register_hosts(moto, ecs, "bed-other", 1)
+    elsewhere = ecs.run_task(clientToken="bed/1", **{**unpinned, "cluster": "bed-other"})["tasks"]
+    check(len(elsewhere) == 1 and elsewhere[0]["taskArn"] != first[0]["taskArn"],
+          "the same token in another cluster is another request (tokens are scoped to the cluster)")
+    moto.command({"op": "refuse_run_task", "task_definition": "bed-app", "reason": "ATTRIBUTE"})
+    refused = ecs.run_task(clientToken="bed/2", **unpinned)
+    moto.command({"op": "refuse_run_task", "task_definition": "bed-app", "reason": None})
+    replay = ecs.run_task(clientToken="bed/2", **unpinned)
+    check(refused["tasks"] == [] and {f["reason"] for f in refused["failures"]} == {"ATTRIBUTE"}
+          and replay["tasks"] == [] and replay["failures"] == refused["failures"],
+          "refuse_run_task: HTTP 200, no task, failures[] ATTRIBUTE; the same token replays that answer")
+    nowhere = ecs.run_task(clientToken="bed/3", **{**run, "placementConstraints": [
+        {"type": "memberOf", "expression": "ec2InstanceId == i-00000000000000000"}]})
+    check(nowhere["tasks"] == [] and {f["reason"] for f in nowhere["failures"]}
+          == {"MemberOf placement constraint unsatisfied"}, "a pin naming no host of the cluster: not placed")
+
+    moto.command({"op": "lose_run_task_responses", "count": 1})
+    lost = error(ecs.run_task, clientToken="bed/4", **{**run, "startedBy": "ecs-autopilot/bed/4"})
+    retried = ecs.run_task(clientToken="bed/4", **{**run, "startedBy": "ecs-autopilot/bed/4"})["tasks"]
+    check(lost.get("status") == 500 and len(retried) == 1 and [c["lost"] for c in calls("bed/4")] == [True, False]
+          and calls("bed/4")[0]["tasks"] == [retried[0]["taskArn"]],
+          "a lost RunTask answer: the retry with the same token returns the task moto started")
+
+    task = first[0]["taskArn"]
+    moto.command({"op": "finish_task", "cluster": "bed", "task": task, "containers": {"app": 0, "sidecar": 137},
+                  "stop_code": "EssentialContainerExited", "reason": "Essential container in task exited"})
+    d = ecs.describe_tasks(cluster="bed", tasks=[task])["tasks"][0]
+    check(d.get("stopCode") == "EssentialContainerExited" and d["lastStatus"] == "STOPPED"
+          and {c["name"]: c.get("exitCode") for c in d["containers"]} == {"app": 0, "sidecar": 137},
+          "finish_task with containers: DescribeTasks reports stopCode and each container's exit code")
+    other = retried[0]["taskArn"]
+    moto.command({"op": "finish_task", "cluster": "bed", "task": other, "containers": {},
+                  "stop_code": "TerminationNotice", "reason": "host terminated"})
+    d = ecs.describe_tasks(cluster="bed", tasks=[other])["tasks"][0]
+    check(d.get("stopCode") == "TerminationNotice" and all("exitCode" not in c for c in d["containers"]),
+          "a container without an exit code has none in DescribeTasks")
+
+    e = error(ecs.list_tasks, cluster="bed", startedBy="ecs-autopilot/bed/1", desiredStatus="STOPPED")
+    check(e.get("Code") == "InvalidParameterException",
+          "ListTasks: startedBy with desiredStatus → InvalidParameterException (startedBy must be the only filter)")
+    moto.command({"op": "hide_tasks_from_list", "count": 1})
+    hidden = ecs.list_tasks(cluster="bed", startedBy="ecs-autopilot/bed/1")["taskArns"]
+    shown = ecs.list_tasks(cluster="bed", startedBy="ecs-autopilot/bed/1")["taskArns"]
+    check(hidden == [] and shown == [task], "hide_tasks_from_list 1: the next ListTasks by startedBy is empty, then not")
+    moto.command({"op": "forget_task", "cluster": "bed", "task": task})
+    d = ecs.describe_tasks(cluster="bed", tasks=[task])
+    check(d["tasks"] == [] and d["failures"] == [{"arn": task, "reason": "MISSING"}]
+          and task not in ecs.list_tasks(cluster="bed", desiredStatus="STOPPED")["taskArns"],
+          "forget_task: no longer listed; DescribeTasks answers a MISSING failure")
+    e = error(ecs.describe_tasks, cluster="bed", tasks=[f"t{i}" for i in range(101)])
+    check(e.get("Code") == "InvalidParameterException", "DescribeTasks of 101 tasks → InvalidParameterException")
+
+    def group(name: str) -> dict:
+        return asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+
+    moto.command({"op": "create_scale_group", "name": "bed-kept", "max": 3, "desired": 2})
+    moto.command({"op": "create_scale_group", "name": "bed-rebalanced", "max": 3, "desired": 3,
+                  "suspend_az_rebalance": False})
+    moto.command({"op": "create_scale_group", "name": "bed-hooked", "max": 3, "desired": 2,
+                  "terminating_hook": "drain"})
+    check([p["ProcessName"] for p in group("bed-kept")["SuspendedProcesses"]] == ["AZRebalance"]
+          and group("bed-rebalanced")["SuspendedProcesses"] == [],
+          "create_scale_group suspends AZRebalance by default; DescribeAutoScalingGroups reports it")
+    victim = group("bed-kept")["Instances"][0]["InstanceId"]
+    asg.terminate_instance_in_auto_scaling_group(InstanceId=victim, ShouldDecrementDesiredCapacity=True)
+    g = group("bed-kept")
+    check(g["DesiredCapacity"] == 1 and victim not in [i["InstanceId"] for i in g["Instances"]]
+          and moto.command({"op": "rebalance_terminations"})["terminations"] == [],
+          "AZRebalance suspended, no hook: the instance goes, nothing else is terminated")
+    before = [i["InstanceId"] for i in group("bed-rebalanced")["Instances"]]
+    asg.terminate_instance_in_auto_scaling_group(InstanceId=before[0], ShouldDecrementDesiredCapacity=True)
+    (rebalanced,) = moto.command({"op": "rebalance_terminations"})["terminations"]
+    after = [i["InstanceId"] for i in group("bed-rebalanced")["Instances"]]
+    check(rebalanced["requested"] == before[0] and rebalanced["terminated"] in before[1:]
+          and rebalanced["terminated"] not in after and len(after) == 2,
+          "AZRebalance not suspended: a decrementing terminate also terminates another instance (recorded)")
+    hooked = group("bed-hooked")["Instances"][0]["InstanceId"]
+    asg.terminate_instance_in_auto_scaling_group(InstanceId=hooked, ShouldDecrementDesiredCapacity=True)
+    state = {i["InstanceId"]: i["LifecycleState"] for i in group("bed-hooked")["Instances"]}
+    check(state.get(hooked) == "Terminating:Wait" and group("bed-hooked")["DesiredCapacity"] == 1,
+          "a group with a terminating hook keeps the instance in Terminating:Wait")
+    asg.complete_lifecycle_action(LifecycleHookName="drain", AutoScalingGroupName="bed-hooked",
+                                  LifecycleActionResult="CONTINUE", InstanceId=hooked)
+    check(hooked not in [i["InstanceId"] for i in group("bed-hooked")["Instances"]],
+          "CompleteLifecycleAction ends the wait: the instance leaves the group")
+    left = group("bed-hooked")["Instances"][0]["InstanceId"]
+    moto.command({"op": "set_group_instance_state", "group": "bed-hooked", "instance": left,
+                  "state": "Terminating:Wait"})
+    check(group("bed-hooked")["Instances"][0]["LifecycleState"] == "Terminating:Wait",
+          "set_group_instance_state: DescribeAutoScalingGroups reports the state set")
+
+    create_jobs_table(ddb, "bed-jobs")
+    ddb.put_item(TableName="bed-jobs", Item={"jobId": {"S": "small"}, "job": {"S": "x" * 1000},
+                                             "revision": {"N": "12345"}, "m": {"M": {"k": {"S": "v"}}}})
+    size = moto.command({"op": "item_size", "table": "bed-jobs", "key": {"jobId": "small"}})["bytes"]
+    # jobId+small 10, job+1000 1003, revision + 5 digits (3+1) 12, m + map (3 + 1 + k + v) 7
+    check(size == 1032, f"item_size by DynamoDB's rule: {size} bytes")
+    limit = 400 * 1024
+    at_limit = "x" * (limit - len("jobId") - len("edge") - len("job"))
+    ddb.put_item(TableName="bed-jobs", Item={"jobId": {"S": "edge"}, "job": {"S": at_limit}})
+    e = error(ddb.put_item, TableName="bed-jobs", Item={"jobId": {"S": "edge"}, "job": {"S": at_limit + "y"}})
+    check(e.get("Code") == "ValidationException" and "Item size has exceeded the maximum allowed size" in e["Message"],
+          "an item of exactly 400 KB (409,600 bytes) is stored; one byte more → ValidationException")
+    ddb.put_item(TableName="bed-jobs", Item={"jobId": {"S": "grow"}, "job": {"S": "x" * 300_000}})
+    ddb.update_item(TableName="bed-jobs", Key={"jobId": {"S": "grow"}}, UpdateExpression="SET job = :j",
+                    ExpressionAttributeValues={":j": {"S": "y" * 300_001}})
+    e = error(ddb.update_item, TableName="bed-jobs", Key={"jobId": {"S": "grow"}}, UpdateExpression="SET job = :j",
+              ExpressionAttributeValues={":j": {"S": "y" * limit}})
+    check(e.get("Code") == "ValidationException",
+          "UpdateItem: a 300 KB attribute can be replaced (moto alone refuses), a 400 KB one cannot")
+    moto.command({"op": "reset"})
+
+
+class DispatcherBed:
+    """What the v2 scenarios share: one jobs table, the clients, one task-dispatcher per cluster
+    (CLUSTERS names only that cluster, so its sweeps touch nothing else), and readers of the
+    dispatcher's durable state (the jobs table, as job_store.rs writes it: the job's JSON in `job`)."""
+
+    TABLE = "jobs"
+
+    def __init__(self, moto: Moto) -> None:
+        kw = dict(endpoint_url=moto.endpoint, region_name=REGION, aws_access_key_id="testing",
+                  aws_secret_access_key="testing")
+        self.moto = moto
+        self.ecs, self.ddb, self.asg, self.ec2 = (boto3.client(n, **kw) for n in ("ecs", "dynamodb", "autoscaling", "ec2"))
+        self.functions: list[Function] = []
+
+    def cluster(self, name: str, hosts: int) -> list[tuple[str, str]]:
+        self.ecs.create_cluster(clusterName=name)
+        return register_hosts(self.moto, self.ecs, name, hosts) if hosts else []
+
+    def function(self, cluster: str, **env: str) -> Function:
+        fn = Function("task-dispatcher", self.moto, {"JOBS_TABLE": self.TABLE, "CLUSTERS": cluster, **env})
+        fn.cluster = cluster  # type: ignore[attr-defined]
+        self.functions.append(fn)
+        return fn
+
+    def stop(self) -> None:
+        for fn in self.functions:
+            fn.stop()
+        self.functions.clear()
+
+    @staticmethod
+    def envelope(detail_type: str, source: str, resources: list, detail: dict) -> dict:
+        return {"version": "0", "id": str(uuid.uuid4()), "detail-type": detail_type, "source": source,
+                "account": "123456789012", "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "region": REGION, "resources": resources, "detail": detail}
+
+    def submit(self, fn: Function, job: dict, request_id: str | None = None) -> tuple[str, dict]:
+        return fn.invoke({"action": "submit", "job": {"cluster": fn.cluster, **job}},  # type: ignore[attr-defined]
+                         request_id=request_id)
+
+    def sweep(self, fn: Function) -> tuple[str, dict]:
+        return fn.invoke(self.envelope("Scheduled Event", "aws.events", [], {}))
+
+    def host_event(self, fn: Function, container_instance_arn: str) -> tuple[str, dict]:
+        return fn.invoke(instance_event(fn.cluster, container_instance_arn))  # type: ignore[attr-defined]
+
+    def item(self, job_id: str) -> dict | None:
+        return self.ddb.get_item(TableName=self.TABLE, Key={"jobId": {"S": job_id}}, ConsistentRead=True).get("Item")
+
+    def job(self, job_id: str) -> dict:
+        item = self.item(job_id)
+        if item is None:
+            raise SystemExit(f"FAILED: no job {job_id} in the jobs table")
+        return json.loads(item["job"]["S"])
+
+    def cluster_jobs(self, cluster: str) -> list[dict]:
+        items, start = [], None
+        while True:
+            page = self.ddb.scan(TableName=self.TABLE, **({"ExclusiveStartKey": start} if start else {}))
+            items += page["Items"]
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                break
+        return [json.loads(i["job"]["S"]) for i in items if "job" in i and i.get("cluster", {}).get("S") == cluster]
+
+    def item_size(self, job_id: str) -> int:
+        return self.moto.command({"op": "item_size", "table": self.TABLE, "key": {"jobId": job_id}})["bytes"]
+
+    def runs(self, job_id: str) -> list[dict]:
+        """The RunTask calls the bed recorded for a job: its startedBy `ecs-autopilot/JOBID/N` or its
+        clientToken `JOBID/N` (a conflicting call may carry another startedBy)."""
+        return [c for c in self.moto.command({"op": "run_task_calls"})["calls"]
+                if f"/{job_id}/" in (c.get("startedBy") or "") or (c.get("clientToken") or "").startswith(f"{job_id}/")]
+
+    def tasks_started_by(self, cluster: str, prefix: str) -> list[dict]:
+        """Every task of the cluster (running or stopped) whose startedBy starts with `prefix`,
+        read by ListTasks without startedBy (not subject to hide_tasks_from_list) and DescribeTasks."""
+        arns = set()
+        for status in ("RUNNING", "STOPPED"):
+            arns.update(self.ecs.list_tasks(cluster=cluster, desiredStatus=status)["taskArns"])
+        arns = sorted(arns)
+        tasks = []
+        for i in range(0, len(arns), 100):
+            tasks += self.ecs.describe_tasks(cluster=cluster, tasks=arns[i:i + 100])["tasks"]
+        return [t for t in tasks if (t.get("startedBy") or "").startswith(prefix)]
+
+    def stopped_event(self, cluster: str, task_arn: str) -> dict:
+        """The task's STOPPED event as ECS sends it: the Task object (here from DescribeTasks, after
+        the bed set its exit codes and stopCode) as the event's detail."""
+        t = self.ecs.describe_tasks(cluster=cluster, tasks=[task_arn])["tasks"][0]
+        detail = {k: t[k] for k in ("clusterArn", "taskArn", "containerInstanceArn", "taskDefinitionArn", "group",
+                                    "startedBy", "launchType", "lastStatus", "desiredStatus", "stoppedReason",
+                                    "stopCode", "cpu", "memory") if t.get(k) not in (None, "")}
+        detail["version"] = int(t.get("version") or 0) + 5
+        detail["containers"] = [{k: c[k] for k in ("containerArn", "name", "lastStatus", "exitCode", "reason")
+                                 if k in c} for c in t.get("containers", [])]
+        return self.envelope("ECS Task State Change", "aws.ecs", [task_arn], detail)
+
+    def finish(self, fn: Function, job_id: str, containers: dict, stop_code: str, reason: str) -> tuple[str, dict]:
+        """The job's task stops with these exit codes (null: none) and stopCode, and its STOPPED
+        event reaches the dispatcher."""
+        task = self.job(job_id)["taskArn"]
+        cluster = fn.cluster  # type: ignore[attr-defined]
+        self.moto.command({"op": "finish_task", "cluster": cluster, "task": task, "containers": containers,
+                           "stop_code": stop_code, "reason": reason})
+        return fn.invoke(self.stopped_event(cluster, task))
+
+    def task_definition(self, family: str, memory: int, **extra) -> None:
+        self.ecs.register_task_definition(family=family, containerDefinitions=[
+            {"name": family, "image": "busybox", "memory": memory, "cpu": 64}], **extra)
+
+    def desired(self, group: str) -> int:
+        return self.asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0][
+            "DesiredCapacity"]
+
+    def autoscaling_calls(self, op: str) -> int:
+        return self.moto.command({"op": "aws_calls"})["calls"].get(f"autoscaling:{op}", 0)
+
+
+def dispatcher_v2_acceptance(moto: Moto) -> None:
+    """Issue 19's acceptance on the release task-dispatcher, driven as Lambda drives it (Runtime
+    API, request ids), on moto with the test bed's issue-19 rules (checked first by
+    bed_self_check): RunTask honours clientToken and host pins and refuses on demand, ListTasks
+    takes startedBy alone and can lag, DescribeTasks reports forgotten tasks MISSING, tasks stop
+    with per-container exit codes and a stopCode, group instances wait in Terminating:Wait,
+    DynamoDB refuses items past 400 KB. Each scenario has its own cluster and dispatcher."""
+    bed_self_check(moto)
+    print("\ntask-dispatcher v2 (issue 19; release binary, Lambda Runtime API, moto)")
+    moto.command({"op": "reset"})
+    moto.command({"op": "pin_ecs_tasks"})
+    bed = DispatcherBed(moto)
+    create_jobs_table(bed.ddb, DispatcherBed.TABLE)
+    bed.task_definition("v2-work", 256)
+    try:
+        v2_essential_containers(bed)
+        v2_refusals(bed)
+        v2_lost_answer(bed)
+        v2_infrastructure_stops(bed)
+        v2_forgotten_task(bed)
+        v2_terminating_host(bed)
+        v2_never_fits(bed)
+        v2_same_request(bed)
+        counted = moto.command({"op": "aws_calls"})["calls"]
+        print(f"  --  AWS calls of the last scenarios (since the owned-group counter reset): "
+              f"{sum(counted.values())} ({json.dumps(counted)})")
+    finally:
+        bed.stop()
+
+
+def v2_essential_containers(bed: DispatcherBed) -> None:
+    print(" a. a run is judged by its essential containers (app essential, sidecar not)")
+    bed.cluster("v2-sidecar", 1)
+    bed.ecs.register_task_definition(family="v2-app", containerDefinitions=[
+        {"name": "app", "image": "busybox", "memory": 256, "cpu": 64, "essential": True},
+        {"name": "sidecar", "image": "amazon/aws-xray-daemon", "memory": 64, "cpu": 32, "essential": False}])
+    fn = bed.function("v2-sidecar")
+    exited = "Essential container in task exited"
+    bed.submit(fn, {"jobId": "v2-a1", "taskDefinition": "v2-app", "maxAttempts": 2, "priority": 5})
+    check(bed.job("v2-a1")["state"] == "RUNNING", "v2-a1 (maxAttempts 2) runs")
+    kind, out = bed.finish(fn, "v2-a1", {"app": 0, "sidecar": 137}, "EssentialContainerExited", exited)
+    bed.sweep(fn)
+    j = bed.job("v2-a1")
+    check(kind == "response" and j["state"] == "SUCCEEDED" and len(bed.runs("v2-a1")) == 1,
+          f"stopCode EssentialContainerExited, app 0, sidecar 137 (SIGKILLed by ECS) → {j['state']}, "
+          f"{len(bed.runs('v2-a1'))} RunTask")
+    bed.submit(fn, {"jobId": "v2-a2", "taskDefinition": "v2-app", "maxAttempts": 2, "priority": 5})
+    check(bed.job("v2-a2")["state"] == "RUNNING", "v2-a2 (maxAttempts 2) runs")
+    kind, out = bed.finish(fn, "v2-a2", {"app": 1, "sidecar": 0}, "EssentialContainerExited", exited)
+    j = bed.job("v2-a2")
+    check(kind == "response" and j["state"] == "QUEUED" and j["attempts"] == 1 and bool(j.get("reason")),
+          f"app 1, sidecar 0 → QUEUED for a retry, attempts {j['attempts']} ({j.get('reason')}; "
+          f"exit codes {j.get('exitCodes')})")
+
+
+def v2_refusals(bed: DispatcherBed) -> None:
+    print(" b. RunTask refusals back off and never block the queue; item sizes stay bounded")
+    (host, _), = bed.cluster("v2-refuse", 1)
+    bed.task_definition("v2-picky", 256)
+    bed.moto.command({"op": "refuse_run_task", "task_definition": "v2-picky", "reason": "ATTRIBUTE"})
+    fn = bed.function("v2-refuse")
+    bed.submit(fn, {"jobId": "v2-r", "taskDefinition": "v2-picky", "priority": 10})
+    bed.submit(fn, {"jobId": "v2-l", "taskDefinition": "v2-work", "priority": 1})
+    answers = []
+    for i in range(20):
+        answers.append((bed.host_event(fn, host) if i % 2 == 0 else bed.sweep(fn))[0])
+    r, runs = bed.job("v2-r"), bed.runs("v2-r")
+    check(answers.count("response") == 20 and len(runs) <= 3 and all(c["outcome"] == "refused" for c in runs),
+          f"RunTask refuses v2-r (ATTRIBUTE) over 20 wake-ups: {len(runs)} RunTask calls for it "
+          f"(≤ 3), every wake-up answered; v2-r {r['state']} ({r.get('reason')})")
+    size = bed.item_size("v2-r")
+    check(size < 16 * 1024, f"v2-r's item stays small: {size} bytes (< 16 KB), {len(r.get('history', []))} "
+                            "history entries")
+    check(bed.job("v2-l")["state"] == "RUNNING", "the lower job v2-l that fits started meanwhile")
+
+    # A queued job whose item is near DynamoDB's 400 KB limit (an unbounded history written before
+    # the fix), higher in priority than a small job, and refused by RunTask: its next write cannot
+    # fit, the small job must still start. The item is the dispatcher's own shape: a job it wrote
+    # (refused, then removed) with the history grown.
+    bed.cluster("v2-big", 1)
+    fn = bed.function("v2-big")
+    bed.submit(fn, {"jobId": "v2-template", "taskDefinition": "v2-picky", "priority": 50})
+    template = bed.item("v2-template")
+    bed.ddb.delete_item(TableName=DispatcherBed.TABLE, Key={"jobId": {"S": "v2-template"}})
+    body = json.loads(template["job"]["S"])
+    now = int(time.time())
+    for gone in ("taskArn", "containerInstanceArn", "notBefore", "exitCodes"):
+        body.pop(gone, None)
+    entry = dict((body.get("history") or [{}])[-1] or {})
+    entry.update({"from": "QUEUED", "to": "QUEUED"})
+    entry.setdefault("reason", "")
+    body.update({"jobId": "v2-huge", "state": "QUEUED", "attempts": 0, "launches": 0, "priority": 50,
+                 "submittedAt": now - 86400, "queuedAt": now - 86400, "updatedAt": now - 60})
+    limit = 400 * 1024
+    one = len(json.dumps({**entry, "at": now, "reason": "RunTask: ATTRIBUTE (old, unbounded history)"}))
+    body["history"] = [{**entry, "at": now - 86400 + i, "reason": "RunTask: ATTRIBUTE (old, unbounded history)"}
+                       for i in range((limit - 4096) // (one + 2))]
+    item = {**template, "jobId": {"S": "v2-huge"}, "state": {"S": "QUEUED"}}
+    item["job"] = {"S": json.dumps(body)}
+    bed.ddb.put_item(TableName=DispatcherBed.TABLE, Item=item)
+    # Pad the last entry so the item is 120 bytes short of the limit: one more history entry
+    # (or any growth past 120 bytes) does not fit.
+    body["history"][-1]["reason"] += "." * (limit - 120 - bed.item_size("v2-huge"))
+    item["job"] = {"S": json.dumps(body)}
+    bed.ddb.put_item(TableName=DispatcherBed.TABLE, Item=item)
+    planted = bed.item_size("v2-huge")
+    extra = sorted(set(template) - {"jobId", "cluster", "state", "revision", "job"})
+    check(limit - 200 < planted <= limit - 100,
+          f"planted v2-huge (priority 50, refused family): {planted} bytes, {len(body['history'])} history "
+          f"entries{' (template attributes also copied: ' + ', '.join(extra) + ')' if extra else ''}")
+    kind, out = bed.submit(fn, {"jobId": "v2-s", "taskDefinition": "v2-work", "priority": 1})
+    sweep_kind, _ = bed.sweep(fn)
+    huge = bed.job("v2-huge")
+    check(bed.job("v2-s")["state"] == "RUNNING" and sweep_kind == "response",
+          f"the small job v2-s still starts (submit answered {kind}, the next sweep {sweep_kind}); "
+          f"v2-huge {huge['state']}, {bed.item_size('v2-huge')} bytes, {len(huge.get('history', []))} history entries"
+          f" ({(huge.get('reason') or '')[:80]})")
+    bed.moto.command({"op": "refuse_run_task", "task_definition": "v2-picky", "reason": None})
+
+
+def v2_lost_answer(bed: DispatcherBed) -> None:
+    print(" c. a lost RunTask answer, and ListTasks that does not show the task yet")
+    (host, instance_id), = bed.cluster("v2-lost", 1)
+    fn = bed.function("v2-lost")
+    bed.moto.command({"op": "lose_run_task_responses", "count": 1})
+    bed.moto.command({"op": "hide_tasks_from_list", "count": 1})
+    kind, out = bed.submit(fn, {"jobId": "v2-c1", "taskDefinition": "v2-work", "priority": 3, "maxAttempts": 2})
+    answers = [kind] + [bed.sweep(fn)[0] for _ in range(3)]
+    bed.moto.command({"op": "hide_tasks_from_list", "count": 0})
+    tasks = bed.tasks_started_by("v2-lost", "ecs-autopilot/v2-c1/")
+    j, calls = bed.job("v2-c1"), bed.runs("v2-c1")
+    check(bool(calls) and calls[0]["lost"], f"the first RunTask acted and its answer was lost (answers: {answers})")
+    check(len(tasks) == 1 and j["state"] == "RUNNING" and j.get("taskArn") == tasks[0]["taskArn"],
+          f"after the next wake-ups: {len(tasks)} task with v2-c1's startedBy, job {j['state']} on it")
+    pin = f"ec2InstanceId=={instance_id}"
+
+    def pinned(c: dict) -> bool:
+        return any(p.get("type") == "memberOf" and p.get("expression", "").replace(" ", "") == pin
+                   for p in c.get("placementConstraints") or [])
+
+    same = (len({c["clientToken"] for c in calls}) == 1 and all(pinned(c) for c in calls)
+            and len({json.dumps(c.get("placementConstraints"), sort_keys=True) for c in calls}) == 1)
+    adopted = any(c["outcome"] == "conflict" for c in calls) and j.get("taskArn") == tasks[0]["taskArn"]
+    check(same or adopted, f"every retry is the same request (token {sorted({c['clientToken'] for c in calls})}, "
+                           f"pin {pin}) or the task was adopted from ConflictException: "
+                           f"{[(c['outcome'], c['clientToken']) for c in calls]}")
+
+
+def v2_infrastructure_stops(bed: DispatcherBed) -> None:
+    print(" d. stops that are not the job's fault use no attempt")
+    for stop_code, cluster, reason in (
+            ("TerminationNotice", "v2-term", "Host EC2 instance terminated"),
+            ("SpotInterruption", "v2-spot", "Your Spot Task was interrupted.")):
+        (host, instance_id), = bed.cluster(cluster, 1)
+        fn = bed.function(cluster)
+        job_id = f"{cluster}-1"
+        bed.submit(fn, {"jobId": job_id, "taskDefinition": "v2-work", "priority": 1, "maxAttempts": 1})
+        j = bed.job(job_id)
+        check(j["state"] == "RUNNING", f"{job_id} (maxAttempts 1) runs, attempts before the run {j['attempts']}")
+        # The host goes away under the task: the task stops with no exit code, the host leaves ECS.
+        bed.moto.command({"op": "finish_task", "cluster": cluster, "task": j["taskArn"], "containers": {},
+                          "stop_code": stop_code, "reason": reason})
+        event = bed.stopped_event(cluster, j["taskArn"])
+        bed.ecs.deregister_container_instance(cluster=cluster, containerInstance=host, force=True)
+        bed.ec2.terminate_instances(InstanceIds=[instance_id])
+        kind, _ = fn.invoke(event)
+        bed.sweep(fn)
+        j = bed.job(job_id)
+        check(kind == "response" and j["state"] == "QUEUED" and j["attempts"] == 0,
+              f"stopCode {stop_code}, no exit codes → {j['state']}, attempts {j['attempts']} ({j.get('reason')})")
+
+
+def v2_forgotten_task(bed: DispatcherBed) -> None:
+    print(" e. a RUNNING job whose task ECS no longer knows")
+    bed.cluster("v2-forget", 1)
+    fn = bed.function("v2-forget")
+
+    def tick(at: str) -> tuple[str, str]:
+        kind, out = bed.submit(fn, {"scheduleName": "nightly-x", "scheduledTime": at, "taskDefinition": "v2-work",
+                                    "maxAttempts": 1})
+        if kind != "response":
+            raise SystemExit(f"FAILED: the tick {at} answered {kind} {out}")
+        derived = "nightly-x-" + at.replace("-", "").replace(":", "")[:13] + "Z"
+        return ((out.get("submitted") or {}).get("job") or {}).get("jobId") or derived, kind
+
+    first, _ = tick("2026-12-10T00:00:00Z")
+    j = bed.job(first)
+    check(j["state"] == "RUNNING", f"the schedule's run {first} runs")
+    bed.moto.command({"op": "forget_task", "cluster": "v2-forget", "task": j["taskArn"]})
+    sweeps = 0
+    while sweeps < 2 and bed.job(first)["state"] == "RUNNING":
+        bed.sweep(fn)
+        sweeps += 1
+    j = bed.job(first)
+    check(j["state"] == "FAILED" and "outcome unknown" in (j.get("reason") or ""),
+          f"its task gone (DescribeTasks MISSING, STOPPED event lost): {j['state']} after {sweeps} sweeps "
+          f"({j.get('reason')})")
+    second, _ = tick("2026-12-11T00:00:00Z")
+    j2 = bed.job(second)
+    check(second != first and j2["state"] in ("QUEUED", "STARTING", "RUNNING"),
+          f"the schedule's next tick runs: {second} {j2['state']} (not SKIPPED)")
+
+
+def v2_terminating_host(bed: DispatcherBed) -> None:
+    print(" f. an owned-group instance in Terminating:Wait is never a RunTask pin")
+    cluster, group = "v2-owned", "v2-owned-hosts"
+    bed.ecs.create_cluster(clusterName=cluster)
+    bed.moto.command({"op": "create_scale_group", "name": group, "max": 3, "desired": 2})
+    hosts = bed.moto.command({"op": "register_group_hosts", "group": group, "cluster": cluster})["hosts"]
+    check(len(hosts) == 2, "two group hosts registered")
+    waiting, serving = hosts
+    bed.moto.command({"op": "set_group_instance_state", "group": group, "instance": waiting["instance_id"],
+                      "state": "Terminating:Wait"})
+    bed.task_definition("v2-3000", 3000)
+    fn = bed.function(cluster, SCALE_GROUP=group, SCALE_GROUP_HOST_CPU="4096", SCALE_GROUP_HOST_MEMORY="7482")
+    for i in range(4):
+        bed.submit(fn, {"jobId": f"v2-f{i}", "taskDefinition": "v2-3000", "priority": i + 1})
+        bed.host_event(fn, serving["arn"])
+    for h in bed.moto.command({"op": "register_group_hosts", "group": group, "cluster": cluster})["hosts"]:
+        bed.host_event(fn, h["arn"])  # a host the dispatcher raised, if it did
+    bed.sweep(fn)
+    calls = [c for c in bed.moto.command({"op": "run_task_calls"})["calls"]
+             if (c.get("cluster") or "").split("/")[-1] == cluster]
+    naming = [c for c in calls if waiting["instance_id"] in json.dumps(c.get("placementConstraints"))]
+    on_waiting = bed.ecs.list_tasks(cluster=cluster, containerInstance=waiting["arn"])["taskArns"]
+    running = [i for i in range(4) if bed.job(f"v2-f{i}")["state"] == "RUNNING"]
+    check(running and not naming and not on_waiting,
+          f"{len(calls)} RunTask calls over 4 submissions: none pins {waiting['instance_id']} (Terminating:Wait), "
+          f"no task on it; {len(running)} jobs running elsewhere")
+
+
+def v2_never_fits(bed: DispatcherBed) -> None:
+    print(" g. scale from zero: a job between the configured and the registered host size")
+    cluster, group = "v2-fit", "v2-fit-hosts"
+    bed.ecs.create_cluster(clusterName=cluster)
+    bed.moto.command({"op": "create_scale_group", "name": group, "max": 3})
+    bed.task_definition("v2-8000", 8000)
+    fn = bed.function(cluster, SCALE_GROUP=group, SCALE_GROUP_HOST_CPU="4096", SCALE_GROUP_HOST_MEMORY="8192")
+    bed.moto.command({"op": "aws_calls", "reset": True})
+    bed.submit(fn, {"jobId": "v2-g1", "taskDefinition": "v2-8000", "priority": 1})
+    check(bed.desired(group) == 1 and bed.autoscaling_calls("SetDesiredCapacity") == 1,
+          "a job of 8000 MiB, virtual hosts of 8192 MiB (config): the group is raised to 1")
+    (host,) = bed.moto.command({"op": "register_group_hosts", "group": group, "cluster": cluster})["hosts"]
+    bed.host_event(fn, host["arn"])
+    j = bed.job("v2-g1")
+    check(j["state"] == "QUEUED", f"the host registers 7482 MiB: the job does not fit it ({j.get('reason')})")
+    bed.sweep(fn)
+    item = bed.ddb.get_item(TableName=DispatcherBed.TABLE, Key={"jobId": {"S": f"scale-group#{group}"}},
+                            ConsistentRead=True).get("Item")
+    clock = json.loads(item["control"]["S"]) if item else {}
+    if host["instance_id"] not in (clock.get("idleSince") or {}):
+        raise SystemExit(f"FAILED: no idle clock for {host['instance_id']} in scale-group#{group}: {clock}")
+    clock["idleSince"] = {i: t - 10_000 for i, t in clock["idleSince"].items()}
+    item["control"] = {"S": json.dumps(clock)}
+    bed.ddb.put_item(TableName=DispatcherBed.TABLE, Item=item)
+    bed.sweep(fn)
+    check(bed.autoscaling_calls("TerminateInstanceInAutoScalingGroup") == 1 and bed.desired(group) == 0,
+          "the host idles past IDLE_SECONDS (clock backdated): terminated, the group is at 0")
+    bed.moto.command({"op": "deregister_gone_hosts", "cluster": cluster})
+    answers = [bed.sweep(fn)[0] for _ in range(5)]
+    j = bed.job("v2-g1")
+    raises = bed.autoscaling_calls("SetDesiredCapacity")
+    says = "never fit" in (j.get("reason") or "").lower()
+    check(answers.count("response") == 5 and raises <= 1 and (j["state"] == "EXPIRED" or says),
+          f"five more sweeps: {raises} SetDesiredCapacity in all (no boot loop); v2-g1 {j['state']} "
+          f"({j.get('reason')})")
+
+
+def v2_same_request(bed: DispatcherBed) -> None:
+    print(" h. one submission without jobId, delivered twice with the same request id")
+    bed.cluster("v2-dup", 1)
+    fn = bed.function("v2-dup")
+    submission = {"taskDefinition": "v2-work", "priority": 1}
+    answers = [bed.submit(fn, submission, request_id="v2-h-request-1")[0] for _ in range(2)]
+    jobs = bed.cluster_jobs("v2-dup")
+    check(answers == ["response", "response"] and len(jobs) == 1,
+          f"the same request id twice (Lambda's retry): {len(jobs)} job ({[j['jobId'] for j in jobs]})")
+    bed.submit(fn, submission, request_id="v2-h-request-2")
+    check(len(bed.cluster_jobs("v2-dup")) == 2, "another request id: another job")
+
+
 # Calls that change something in AWS: an invalid input must cause none of them.
 WRITES = {
     "UpdateService", "StopTask", "RunTask", "StartTask", "UpdateContainerInstancesState", "PutAttributes",
@@ -949,6 +1512,11 @@ def main() -> None:
         print(f"moto server: {moto.endpoint}")
         if sys.argv[1:] == ["task-dispatcher"]:  # only this function's scenarios
             dispatcher_acceptance(moto)
+            dispatcher_v2_acceptance(moto)
+            print("\nall acceptance checks passed")
+            return
+        if sys.argv[1:] == ["test-bed"]:  # the test bed's own rules, no binary needed
+            bed_self_check(moto)
             print("\nall acceptance checks passed")
             return
         if sys.argv[1:] == ["mutations"]:
@@ -960,6 +1528,7 @@ def main() -> None:
         sweep_at_scale(moto)
         dispatcher_acceptance(moto)
         scale_from_zero_acceptance(moto)
+        dispatcher_v2_acceptance(moto)
         mutation_acceptance(moto)
         print("\nall acceptance checks passed")
     finally:
