@@ -435,6 +435,7 @@ async fn owned_group_scales_from_zero_for_one_job_and_back_to_zero() {
                     memory: 7482,
                 },
                 idle_seconds: 300,
+                register_grace: 600,
             }),
             ..DispatchConfig::with_jobs_table(TABLE)
         },

@@ -81,6 +81,11 @@ impl ScaleGroup for AwsScaleGroup {
                         })
                     })
                     .collect(),
+                suspended_processes: g
+                    .suspended_processes()
+                    .iter()
+                    .filter_map(|p| p.process_name().map(str::to_string))
+                    .collect(),
             }))
     }
 

@@ -65,12 +65,14 @@ fn host(i: usize) -> ContainerInstance {
         memory: Some(7680),
         ports: vec!["22".into()],
         ports_udp: vec![],
+        gpus: None,
     };
     ci.remaining = Resources {
         cpu: Some(2048 - (i as i64 % 8) * 256),
         memory: Some(7680 - (i as i64 % 15) * 512),
         ports: vec!["22".into()],
         ports_udp: vec![],
+        gpus: None,
     };
     ci.version = Some(3);
     ci

@@ -28,11 +28,7 @@ fn hosts(n: usize) -> Vec<DispatchHost> {
             if i % 2 == 0 {
                 h.task_groups.push("service:logs".into());
             }
-            DispatchHost {
-                host: h,
-                registered_cpu: cpu,
-                registered_memory: mem,
-            }
+            DispatchHost::new(h, cpu, mem)
         })
         .collect()
 }
@@ -67,6 +63,7 @@ fn jobs(n: usize) -> Vec<Job> {
                     cpu: [256, 512, 1024][i % 3],
                     memory,
                     ports: Vec::new(),
+                    ..JobNeeds::default()
                 },
                 i as i64,
             )

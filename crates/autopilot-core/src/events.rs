@@ -50,7 +50,7 @@ impl EventResource {
     }
 }
 
-/// Folds ECS's resource list into [`Resources`]; unknown resource names (e.g. GPU) are ignored.
+/// Folds ECS's resource list into [`Resources`]; GPUs are counted, unknown resource names ignored.
 pub fn resources_from_list(list: &[EventResource]) -> Resources {
     let mut out = Resources::default();
     for r in list {
@@ -59,6 +59,7 @@ pub fn resources_from_list(list: &[EventResource]) -> Resources {
             "MEMORY" => out.memory = r.number(),
             "PORTS" => out.ports = r.string_set_value.clone().unwrap_or_default(),
             "PORTS_UDP" => out.ports_udp = r.string_set_value.clone().unwrap_or_default(),
+            "GPU" => out.gpus = r.string_set_value.as_ref().map(|s| s.len() as i64),
             _ => {}
         }
     }

@@ -143,6 +143,25 @@ pub struct JobNeeds {
     pub memory: i64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<u16>,
+    /// GPUs (`resourceRequirements` of type GPU, summed over containers).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub gpus: i64,
+    /// The task definition's own `memberOf` expressions: ECS applies them to every RunTask of
+    /// the revision, on top of the job's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub constraints: Vec<String>,
+    /// The task definition's `requiresAttributes` (container-instance ones): a host without one
+    /// of them is never chosen by ECS.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attributes: Vec<crate::model::Attribute>,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 impl JobNeeds {
@@ -156,8 +175,112 @@ impl JobNeeds {
                 .iter()
                 .filter_map(|p| p.trim().parse().ok())
                 .collect(),
+            gpus: td.containers.iter().map(|c| c.gpus).sum(),
+            constraints: td
+                .placement_constraints
+                .iter()
+                .filter(|c| c.kind.eq_ignore_ascii_case("memberOf"))
+                .filter_map(|c| c.expression.clone())
+                .collect(),
+            attributes: td.requires_attributes.clone(),
         }
     }
+
+    /// What one task of `td` reserves with the job's `overrides` (RunTask's TaskOverride):
+    ///
+    /// | override | task definition | reservation |
+    /// |---|---|---|
+    /// | task-level `cpu` / `memory` | any | the override |
+    /// | container-level `cpu` / `memory` / `memoryReservation` | task-level size set | the task-level size (containers share it) |
+    /// | container-level | no task-level size | the containers' sum, each container's override replacing its definition |
+    /// | none | any | the task definition's reservation |
+    pub fn of_job(td: &crate::model::TaskDefinition, overrides: Option<&Value>) -> JobNeeds {
+        let mut needs = JobNeeds::of_task_definition(td);
+        let containers = overrides
+            .and_then(|o| o.get("containerOverrides"))
+            .and_then(Value::as_array);
+        if let Some(list) = containers.filter(|_| !td.containers.is_empty()) {
+            let over = |name: &str, key: &str| -> Option<i64> {
+                list.iter()
+                    .find(|c| c.get("name").and_then(Value::as_str) == Some(name))
+                    .and_then(|c| c.get(key))
+                    .and_then(|v| v.as_i64().or_else(|| v.as_str()?.trim().parse().ok()))
+            };
+            if td.task_cpu.is_none() {
+                needs.cpu = td
+                    .containers
+                    .iter()
+                    .map(|c| over(&c.name, "cpu").unwrap_or(c.cpu))
+                    .sum();
+            }
+            if td.task_memory.is_none() {
+                needs.memory = td
+                    .containers
+                    .iter()
+                    .map(|c| {
+                        let reservation =
+                            over(&c.name, "memoryReservation").or(c.memory_reservation);
+                        let hard = over(&c.name, "memory").or(c.memory);
+                        reservation.or(hard).unwrap_or(0)
+                    })
+                    .sum();
+            }
+        }
+        needs_with_overrides(needs, overrides)
+    }
+
+    /// The task definition's `requiresAttributes` all on `host`.
+    pub fn attributes_on(&self, host: &ecs_cluster_query::Host) -> bool {
+        self.attributes
+            .iter()
+            .all(|a| match host.attributes.get(&a.name) {
+                None => false,
+                Some(have) => a.value.is_none() || have == &a.value,
+            })
+    }
+}
+
+/// Most transitions kept in a job's `history` (older ones are counted in
+/// [`JobCounters::history_dropped`]): a job's item stays small however often it is refused or
+/// retried (DynamoDB refuses items over 400 KB, and no retry fixes that).
+pub const MAX_HISTORY: usize = 20;
+
+/// Running totals that survive the history's trimming.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobCounters {
+    /// RunTask refusals in a row (`failures[]`, the PROVISIONING cap): the refusal backoff's
+    /// exponent; reset when a task starts.
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub refusals: u32,
+    /// RunTask refusals in all.
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub refused_total: u32,
+    /// Runs stopped by something other than the job (spot, host gone, drainer, ...): re-queued
+    /// without using an attempt.
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub not_its_fault: u32,
+    /// Transitions dropped from the front of `history`.
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub history_dropped: u32,
+}
+
+fn is_zero_u32(n: &u32) -> bool {
+    *n == 0
+}
+
+/// Exactly how the current launch was sent to RunTask, written with STARTING before the call:
+/// a retry (a lost answer) repeats this very request under the same `clientToken`, since ECS
+/// answers a token reused with other parameters with `ConflictException`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LaunchRequest {
+    /// The host pin: `memberOf(ec2InstanceId == ID)` added to the job's constraints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin: Option<String>,
+    /// Sent instead of the job's own strategy (one provider: the pinned host's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_provider: Option<String>,
 }
 
 /// One state change, kept on the job.
@@ -217,6 +340,19 @@ pub struct Job {
     pub schedule_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduled_time: Option<i64>,
+    /// The task definition's containers marked `essential: false`: their exit codes never fail
+    /// a run (task events and DescribeTasks do not say which containers are essential).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub non_essential: Vec<String>,
+    /// The current launch's RunTask parameters (STARTING and after).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch: Option<LaunchRequest>,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub counters: JobCounters,
+    /// A sweep found the RUNNING job's task MISSING at this time (DescribeTasks); a second sweep
+    /// that finds it missing settles the run as "outcome unknown".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing_since: Option<i64>,
 }
 
 impl Job {
@@ -241,6 +377,13 @@ impl Job {
             at: now,
             reason: reason.clone(),
         });
+        if next.history.len() > MAX_HISTORY {
+            let drop = next.history.len() - MAX_HISTORY;
+            next.history.drain(..drop);
+            next.counters.history_dropped =
+                next.counters.history_dropped.saturating_add(drop as u32);
+        }
+        next.missing_since = None;
         next.state = to;
         next.reason = Some(reason);
         next.updated_at = now;
@@ -249,6 +392,20 @@ impl Job {
             next.queued_at = now;
         }
         next
+    }
+
+    /// The job's constraints and strategies for the placement simulator: its own plus its task
+    /// definition's `memberOf` expressions (`random` uses the submission time as seed).
+    pub fn rules(&self) -> Result<(Vec<Constraint>, Vec<Strategy>), PlacementError> {
+        let (mut constraints, strategies) = rules(&self.spec, self.submitted_at as u64)?;
+        let own: Vec<String> = self
+            .needs
+            .constraints
+            .iter()
+            .map(|e| format!("memberOf:{e}"))
+            .collect();
+        constraints.extend(placement::parse_constraints(&own)?);
+        Ok((constraints, strategies))
     }
 
     /// Seconds the job has waited since it last became QUEUED.
@@ -499,6 +656,10 @@ impl Submission {
                 at: now,
                 reason,
             }],
+            non_essential: Vec::new(),
+            launch: None,
+            counters: JobCounters::default(),
+            missing_since: None,
         }
     }
 }
@@ -644,10 +805,91 @@ mod tests {
             JobNeeds {
                 cpu: 256,
                 memory: 512,
-                ports: vec![],
+                ..JobNeeds::default()
             },
             Some(&json!({"cpu": "1024", "memory": 2048})),
         );
         assert_eq!((n.cpu, n.memory), (1024, 2048));
+    }
+
+    #[test]
+    fn container_overrides_change_a_task_without_task_level_size() {
+        use crate::model::{Attribute, ContainerDefinition, PlacementConstraint, TaskDefinition};
+        let container = |name: &str, cpu, memory, reservation, gpus| ContainerDefinition {
+            name: name.into(),
+            essential: name == "app",
+            cpu,
+            memory,
+            memory_reservation: reservation,
+            gpus,
+        };
+        let td = TaskDefinition {
+            cpu: Some(384),
+            memory: Some(640),
+            containers: vec![
+                container("app", 256, Some(512), None, 1),
+                container("sidecar", 128, Some(256), Some(128), 0),
+            ],
+            placement_constraints: vec![PlacementConstraint {
+                kind: "memberOf".into(),
+                expression: Some("attribute:ecs.os-type == linux".into()),
+            }],
+            requires_attributes: vec![Attribute {
+                name: "ecs.capability.gpu".into(),
+                value: None,
+            }],
+            ..TaskDefinition::default()
+        };
+        // | no override | the definition's sums |
+        let n = JobNeeds::of_job(&td, None);
+        assert_eq!((n.cpu, n.memory, n.gpus), (384, 640, 1));
+        assert_eq!(n.constraints, ["attribute:ecs.os-type == linux"]);
+        assert_eq!(n.attributes.len(), 1);
+        // | container-level, no task-level size | each container's override replaces its own |
+        let o = json!({"containerOverrides": [{"name": "app", "cpu": 1024, "memory": 4096},
+                                              {"name": "sidecar", "memoryReservation": 64}]});
+        let n = JobNeeds::of_job(&td, Some(&o));
+        assert_eq!((n.cpu, n.memory), (1024 + 128, 4096 + 64));
+        // | container-level, task-level size set | the task-level size |
+        let sized = TaskDefinition {
+            task_cpu: Some(2048),
+            task_memory: Some(4096),
+            cpu: Some(2048),
+            memory: Some(4096),
+            ..td.clone()
+        };
+        let n = JobNeeds::of_job(&sized, Some(&o));
+        assert_eq!((n.cpu, n.memory), (2048, 4096));
+        // | task-level override | the override |
+        let n = JobNeeds::of_job(&td, Some(&json!({"memory": "8192"})));
+        assert_eq!(n.memory, 8192);
+    }
+
+    #[test]
+    fn history_is_bounded_and_counts_what_it_dropped() {
+        let mut job = Submission {
+            spec: RunTaskSpec {
+                cluster: "c".into(),
+                task_definition: "td".into(),
+                ..RunTaskSpec::default()
+            },
+            ..Submission::default()
+        }
+        .into_job("j".into(), JobNeeds::default(), 0);
+        for i in 0..100 {
+            let to = if i % 2 == 0 {
+                JobState::Starting
+            } else {
+                JobState::Queued
+            };
+            job = job.transition(to, format!("step {i}"), i);
+        }
+        assert_eq!(job.history.len(), MAX_HISTORY);
+        assert_eq!(job.counters.history_dropped, 101 - MAX_HISTORY as u32);
+        assert_eq!(
+            job.history.last().map(|t| t.reason.as_str()),
+            Some("step 99")
+        );
+        assert!(serde_json::to_string(&job).map(|s| s.len()).unwrap_or(0) < 4096);
     }
 }

@@ -86,6 +86,9 @@ pub struct Resources {
     pub ports: Vec<String>,
     #[serde(default)]
     pub ports_udp: Vec<String>,
+    /// GPUs (`GPU`, a string set of GPU ids: its size), when the host has any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpus: Option<i64>,
 }
 
 /// One container instance (an ECS host), as of `version`.
@@ -346,6 +349,29 @@ pub struct TaskDefinition {
     pub host_ports: Vec<String>,
     #[serde(default)]
     pub host_ports_udp: Vec<String>,
+    /// The task-level `cpu` and `memory` when set (container-level overrides do not change
+    /// what such a task reserves).
+    #[serde(default)]
+    pub task_cpu: Option<i64>,
+    #[serde(default)]
+    pub task_memory: Option<i64>,
+    /// The containers, in definition order: which are essential (a run is judged by those) and
+    /// what each reserves (container-level overrides replace these).
+    #[serde(default)]
+    pub containers: Vec<ContainerDefinition>,
+}
+
+/// One container of a task definition, as the dispatcher needs it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerDefinition {
+    pub name: String,
+    /// ECS's default is `true`.
+    pub essential: bool,
+    pub cpu: i64,
+    pub memory: Option<i64>,
+    pub memory_reservation: Option<i64>,
+    /// `resourceRequirements` of type `GPU`.
+    pub gpus: i64,
 }
 
 #[cfg(test)]

@@ -30,6 +30,7 @@ fn host(name: &str) -> ContainerInstance {
         memory: Some(8192),
         ports: vec!["22".into()],
         ports_udp: vec![],
+        gpus: None,
     };
     ci
 }

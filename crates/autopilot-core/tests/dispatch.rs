@@ -296,6 +296,10 @@ async fn run_task_failure_shapes_are_told_apart() {
     let j = stored(&d, "j");
     assert_eq!((j.state, j.attempts, j.launches), (JobState::Queued, 0, 1));
     assert_eq!(j.queued_at, 10, "the wait clock is kept");
+    assert_eq!(j.not_before, Some(70), "a refusal backs off 60 s");
+    // Within the backoff: no RunTask.
+    d.wake(CLUSTER, "schedule", 20).await.expect("wake");
+    assert_eq!(d.ecs().run_task_calls().len(), 1);
     // PROVISIONING cap exception → QUEUED too.
     d.ecs().refuse_placement(None);
     d.ecs().fail(
@@ -306,8 +310,9 @@ async fn run_task_failure_shapes_are_told_apart() {
             message: "Too many tasks in PROVISIONING state".into(),
         },
     );
-    d.wake(CLUSTER, "schedule", 20).await.expect("wake");
-    assert_eq!(stored(&d, "j").state, JobState::Queued);
+    d.wake(CLUSTER, "schedule", 80).await.expect("wake");
+    let j = stored(&d, "j");
+    assert_eq!((j.state, j.not_before), (JobState::Queued, Some(80 + 120)));
     // An invalid request → FAILED with the reason.
     d.ecs().fail(
         "RunTask",
@@ -317,7 +322,7 @@ async fn run_task_failure_shapes_are_told_apart() {
             message: "TaskDefinition is inactive".into(),
         },
     );
-    d.wake(CLUSTER, "schedule", 30).await.expect("wake");
+    d.wake(CLUSTER, "schedule", 210).await.expect("wake");
     let j = stored(&d, "j");
     assert_eq!(j.state, JobState::Failed);
     assert!(j

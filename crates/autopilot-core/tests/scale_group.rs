@@ -44,6 +44,7 @@ fn dispatcher(max: u32) -> D {
                     memory: 7482,
                 },
                 idle_seconds: 300,
+                register_grace: 600,
             }),
             ..DispatchConfig::with_jobs_table("jobs")
         },

@@ -122,6 +122,24 @@ where
     C: CapacityStore,
     G: ScaleGroup,
 {
+    handle_invocation(dispatcher, payload, now, None).await
+}
+
+/// [`handle`] for one Lambda invocation: `request_id` (Lambda keeps it across its async
+/// retries of one event) names a submission without `jobId`, so a retried invocation stores
+/// one job, not two.
+pub async fn handle_invocation<S, E, C, G>(
+    dispatcher: &Dispatcher<S, E, C, G>,
+    payload: serde_json::Value,
+    now: i64,
+    request_id: Option<&str>,
+) -> Result<Response, HandlerError>
+where
+    S: JobStore,
+    E: EcsRead + EcsWrite + TaskLauncher,
+    C: CapacityStore,
+    G: ScaleGroup,
+{
     // A string payload is what a caller that double-encodes JSON sends: parse it once.
     let payload = match payload {
         serde_json::Value::String(s) => serde_json::from_str(&s).map_err(|e| {
@@ -139,7 +157,7 @@ where
         return match action {
             Action::Submit { job } => {
                 let mut r = response("submit");
-                match dispatcher.submit(job, now).await {
+                match dispatcher.submit_keyed(job, now, request_id).await {
                     Ok((result, wake)) => {
                         r.submitted = Some(result);
                         r.wakes.extend(wake);

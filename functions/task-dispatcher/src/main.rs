@@ -22,7 +22,9 @@ async fn main() -> Result<(), Error> {
     let dispatcher = Dispatcher::new(store, AwsEcs::new(aws.ecs()), capacity, config);
     let dispatcher = &dispatcher.with_scale_group(group);
     aws.serve("task-dispatcher", move |event| async move {
-        task_dispatcher::handle(dispatcher, event.payload, unix_now()).await
+        let request_id = event.context.request_id.clone();
+        task_dispatcher::handle_invocation(dispatcher, event.payload, unix_now(), Some(&request_id))
+            .await
     })
     .await
 }

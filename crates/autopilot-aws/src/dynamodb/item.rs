@@ -45,6 +45,9 @@ pub const INSTANCE_ATTRIBUTES: &[&str] = &[
     "remaining_memory",
     "remaining_ports",
     "remaining_ports_udp",
+    "registered_gpus",
+    "remaining_gpus",
+    "capacity_provider_name",
     "running_tasks_count",
     "pending_tasks_count",
     schema::VERSION_ATTRIBUTE,
@@ -235,6 +238,13 @@ fn item_from(record: &Record) -> Item {
                 put_opt_n(&mut item, &format!("{prefix}_memory"), res.memory);
                 item.insert(format!("{prefix}_ports"), string_list(&res.ports));
                 item.insert(format!("{prefix}_ports_udp"), string_list(&res.ports_udp));
+                put_opt_n(&mut item, &format!("{prefix}_gpus"), res.gpus);
+            }
+            if let Some(p) = &ci.capacity_provider_name {
+                item.insert(
+                    "capacity_provider_name".into(),
+                    AttributeValue::S(p.clone()),
+                );
             }
             put_opt_n(&mut item, "running_tasks_count", ci.running_tasks_count);
             put_opt_n(&mut item, "pending_tasks_count", ci.pending_tasks_count);
@@ -400,7 +410,9 @@ fn record_from(item: &Item) -> Result<Record, StoreError> {
             memory: get_n(item, &format!("{prefix}_memory")),
             ports: get_list(item, &format!("{prefix}_ports")),
             ports_udp: get_list(item, &format!("{prefix}_ports_udp")),
+            gpus: get_n(item, &format!("{prefix}_gpus")),
         };
+        ci.capacity_provider_name = get_s(item, "capacity_provider_name");
         ci.registered = res("registered");
         ci.remaining = res("remaining");
         ci.running_tasks_count = get_n(item, "running_tasks_count");
@@ -460,8 +472,10 @@ mod tests {
             memory: Some(7680),
             ports: vec!["22".into()],
             ports_udp: vec![],
+            gpus: Some(1),
         };
         ci.remaining = ci.registered.clone();
+        ci.capacity_provider_name = Some("cp-spot".into());
         ci.running_tasks_count = Some(1);
         ci.pending_tasks_count = Some(0);
         ci.version = Some(7);

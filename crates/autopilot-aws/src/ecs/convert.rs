@@ -3,8 +3,8 @@
 use aws_sdk_ecs::types as ecs;
 
 use autopilot_core::model::{
-    Attribute, ContainerInstance, InstanceStatus, PlacementConstraint, PlacementStrategy,
-    Resources, SchedulingStrategy, Service, Task, TaskDefinition, TaskSet,
+    Attribute, ContainerDefinition, ContainerInstance, InstanceStatus, PlacementConstraint,
+    PlacementStrategy, Resources, SchedulingStrategy, Service, Task, TaskDefinition, TaskSet,
 };
 use autopilot_core::ports::EcsError;
 
@@ -45,6 +45,7 @@ fn resources_from_sdk(list: &[ecs::Resource]) -> Resources {
             Some("MEMORY") => out.memory = number,
             Some("PORTS") => out.ports = r.string_set_value().to_vec(),
             Some("PORTS_UDP") => out.ports_udp = r.string_set_value().to_vec(),
+            Some("GPU") => out.gpus = Some(r.string_set_value().len() as i64),
             _ => {}
         }
     }
@@ -199,6 +200,26 @@ pub fn task_definition_from_sdk(td: &ecs::TaskDefinition, requested: &str) -> Ta
         memory,
         host_ports,
         host_ports_udp,
+        task_cpu: task_level(td.cpu()),
+        task_memory: task_level(td.memory()),
+        containers: containers
+            .iter()
+            .map(|c| ContainerDefinition {
+                name: c.name().unwrap_or_default().to_string(),
+                // ECS: "If the essential parameter of a container is marked as true... All tasks
+                // must have at least one essential container"; absent means true.
+                essential: c.essential().unwrap_or(true),
+                cpu: i64::from(c.cpu()),
+                memory: c.memory().map(i64::from),
+                memory_reservation: c.memory_reservation().map(i64::from),
+                gpus: c
+                    .resource_requirements()
+                    .iter()
+                    .filter(|r| r.r#type().as_str() == "GPU")
+                    .filter_map(|r| r.value().trim().parse::<i64>().ok())
+                    .sum(),
+            })
+            .collect(),
     }
 }
 

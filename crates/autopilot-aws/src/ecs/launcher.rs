@@ -1,9 +1,11 @@
 //! [`TaskLauncher`] over `aws-sdk-ecs`: RunTask and the `startedBy` lookup.
 //!
-//! RunTask is sent **without the SDK's retries**: a retried RunTask on a backend that ignores
-//! `clientToken` (moto) would start a second task, and on AWS the token already makes a repeat
-//! harmless. A failed call leaves the job STARTING; the dispatcher's next wake-up lists tasks by
-//! `startedBy` and only then runs it again under the same token.
+//! RunTask is sent **without the SDK's retries**: a failed call leaves the job STARTING; the
+//! dispatcher's next wake-up lists tasks by `startedBy` and only then sends the identical request
+//! again under the same token (ECS: "If you retry a request that completed successfully using the
+//! same client token and the same parameters, the retry succeeds without performing any further
+//! actions"; the same token with other parameters is a `ConflictException` whose `resourceIds`
+//! are the tasks already started: answered as [`RunTaskOutcome::Conflict`]).
 //!
 //! The passthrough fields (`overrides`, `capacityProviderStrategy`, `tags`,
 //! `networkConfiguration`) are converted from RunTask's JSON shapes here; a field this adapter
@@ -13,13 +15,15 @@ use aws_sdk_ecs::config::retry::RetryConfig;
 use aws_sdk_ecs::types as ecs;
 use serde_json::Value;
 
-use autopilot_core::job::RunTaskSpec;
+use aws_sdk_ecs::operation::run_task::RunTaskError;
+
+use autopilot_core::job::{LaunchRequest, RunTaskSpec};
 use autopilot_core::ports::task_launcher::{
-    is_provisioning_cap, ContainerExit, LaunchedTask, RunTaskOutcome, TaskLauncher,
+    is_provisioning_cap, ContainerExit, DescribedTasks, LaunchedTask, RunTaskOutcome, TaskLauncher,
 };
 use autopilot_core::ports::EcsError;
 
-use super::{map_err, AwsEcs};
+use super::{map_err, AwsEcs, LIST_PAGE_SIZE};
 
 fn refused(message: impl Into<String>) -> EcsError {
     EcsError::Refused {
@@ -208,6 +212,7 @@ fn launched_from_sdk(t: &ecs::Task) -> LaunchedTask {
         container_instance_arn: t.container_instance_arn().map(str::to_string),
         last_status: t.last_status().map(str::to_string),
         stopped_reason: t.stopped_reason().map(str::to_string),
+        stop_code: t.stop_code().map(|c| c.as_str().to_string()),
         containers: t
             .containers()
             .iter()
@@ -228,8 +233,9 @@ impl TaskLauncher for AwsEcs {
         spec: &RunTaskSpec,
         client_token: &str,
         started_by: &str,
-        pin_instance: Option<&str>,
+        launch: &LaunchRequest,
     ) -> Result<RunTaskOutcome, EcsError> {
+        let pin_instance = launch.pin.as_deref();
         let mut constraints: Vec<ecs::PlacementConstraint> = spec
             .placement_constraints
             .iter()
@@ -274,7 +280,16 @@ impl TaskLauncher for AwsEcs {
         if let Some(o) = &spec.overrides {
             req = req.overrides(task_override(o)?);
         }
-        if let Some(c) = &spec.capacity_provider_strategy {
+        if let Some(provider) = &launch.capacity_provider {
+            // The pinned host's provider alone: a strategy of several could send the task to
+            // another provider, where the pin cannot hold (it would wait PROVISIONING).
+            let item = ecs::CapacityProviderStrategyItem::builder()
+                .capacity_provider(provider)
+                .weight(1)
+                .build()
+                .map_err(|e| refused(format!("capacityProviderStrategy: {e}")))?;
+            req = req.set_capacity_provider_strategy(Some(vec![item]));
+        } else if let Some(c) = &spec.capacity_provider_strategy {
             req = req.set_capacity_provider_strategy(Some(capacity_provider_strategy(c)?));
         }
         if let Some(t) = &spec.tags {
@@ -293,6 +308,11 @@ impl TaskLauncher for AwsEcs {
         let resp = match resp {
             Ok(r) => r,
             Err(e) => {
+                if let Some(RunTaskError::ConflictException(c)) = e.as_service_error() {
+                    return Ok(RunTaskOutcome::Conflict {
+                        task_arns: c.resource_ids().to_vec(),
+                    });
+                }
                 return match map_err("RunTask", Some(&spec.cluster), e) {
                     EcsError::Refused { message, .. } if is_provisioning_cap(&message) => {
                         Ok(RunTaskOutcome::NotPlaced {
@@ -300,7 +320,7 @@ impl TaskLauncher for AwsEcs {
                         })
                     }
                     other => Err(other),
-                }
+                };
             }
         };
         if let Some(t) = resp.tasks().first() {
@@ -334,17 +354,36 @@ impl TaskLauncher for AwsEcs {
         cluster: &str,
         started_by: &str,
     ) -> Result<Vec<LaunchedTask>, EcsError> {
-        let arns = self
-            .running_and_stopped_task_arns(cluster, |r| r.started_by(started_by))
-            .await?;
-        // moto may ignore the startedBy filter: keep only the tasks that carry it. ECS's failure
-        // entries are logged and otherwise left alone here.
+        // startedBy alone (no desiredStatus): ECS refuses it combined with other filters.
+        let request = self
+            .client
+            .list_tasks()
+            .cluster(cluster)
+            .started_by(started_by);
+        let arns: Vec<String> = super::all_pages!(request, "ListTasks", Some(cluster))?;
+        // ECS's failure entries are logged and otherwise left alone here.
         let (tasks, _failures) = self
             .describe_task_batches(cluster, &arns, |t| {
                 (t.started_by() == Some(started_by)).then(|| Ok(launched_from_sdk(t)))
             })
             .await?;
         Ok(tasks)
+    }
+
+    async fn describe_launched(
+        &self,
+        cluster: &str,
+        task_arns: &[String],
+    ) -> Result<DescribedTasks, EcsError> {
+        let (tasks, failures) = self
+            .describe_task_batches(cluster, task_arns, |t| Some(Ok(launched_from_sdk(t))))
+            .await?;
+        let missing = failures
+            .into_iter()
+            .filter(|(_, reason)| reason == "MISSING")
+            .map(|(arn, _)| arn)
+            .collect();
+        Ok(DescribedTasks { tasks, missing })
     }
 }
 

@@ -11,6 +11,10 @@ pub const ENV_SCALE_GROUP_CLUSTER: &str = "SCALE_GROUP_CLUSTER";
 pub const ENV_SCALE_GROUP_HOST_CPU: &str = "SCALE_GROUP_HOST_CPU";
 pub const ENV_SCALE_GROUP_HOST_MEMORY: &str = "SCALE_GROUP_HOST_MEMORY";
 pub const ENV_IDLE_SECONDS: &str = "IDLE_SECONDS";
+pub const ENV_REGISTER_GRACE_SECONDS: &str = "REGISTER_GRACE_SECONDS";
+/// `REGISTER_GRACE_SECONDS` when unset: an instance boots and its ECS agent registers in a few
+/// minutes.
+pub const DEFAULT_REGISTER_GRACE_SECONDS: i64 = 600;
 pub const ENV_MAX_PROVISIONING: &str = "MAX_PROVISIONING";
 /// `MAX_PROVISIONING` when unset.
 pub const DEFAULT_MAX_PROVISIONING: usize = 10;
@@ -30,6 +34,9 @@ pub struct ScaleGroupConfig {
     pub host_size: HostSize,
     /// `IDLE_SECONDS` (default 300): how long a host of the group stays with nothing to run.
     pub idle_seconds: i64,
+    /// `REGISTER_GRACE_SECONDS` (default 600): how long a launched instance that has not
+    /// registered in the cluster still counts as coming; then it is reported and terminated.
+    pub register_grace: i64,
 }
 
 /// task-dispatcher's settings.
@@ -108,6 +115,13 @@ impl FromEnv for DispatchConfig {
                     },
                     idle_seconds: number(ENV_IDLE_SECONDS, lookup(ENV_IDLE_SECONDS), 0, 86_400)?
                         .map_or(DEFAULT_IDLE_SECONDS, |n| n as i64),
+                    register_grace: number(
+                        ENV_REGISTER_GRACE_SECONDS,
+                        lookup(ENV_REGISTER_GRACE_SECONDS),
+                        60,
+                        86_400,
+                    )?
+                    .map_or(DEFAULT_REGISTER_GRACE_SECONDS, |n| n as i64),
                 })
             }
         };

@@ -18,7 +18,14 @@
 //!   daemon's reservation is kept free.
 //! - **Expiry**: a job still waiting `maxWaitSeconds` after it became QUEUED is EXPIRED with the
 //!   reason it waited.
-//! - **Backoff**: a job retried after a failed run waits until `not_before`, reserving nothing.
+//! - **Backoff**: a job retried after a failed run, or refused by RunTask, waits until
+//!   `not_before`, reserving nothing.
+//! - **What ECS enforces for the job** ([`eligible`]): the task definition's own `memberOf`
+//!   constraints and `requiresAttributes`, its GPUs, and the capacity-provider scope of the
+//!   launch (the job's strategy, else its launch type, else the cluster's default strategy:
+//!   "If no capacityProviderStrategy or launchType is specified, the
+//!   defaultCapacityProviderStrategy for the cluster is used", RunTask). A host outside any of
+//!   them is never chosen: ECS would refuse the pin, or leave the task PROVISIONING.
 
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
@@ -27,7 +34,7 @@ use ecs_cluster_query::placement::{self, Constraint, TaskRequest};
 use ecs_cluster_query::Host;
 use serde::Serialize;
 
-use crate::job::{rules, Job, JobState};
+use crate::job::{Job, JobState};
 
 /// A host as the dispatcher sees it: the simulator's view (remaining resources, attributes, task
 /// groups) and its registered size (for "could it ever fit").
@@ -36,6 +43,86 @@ pub struct DispatchHost {
     pub host: Host,
     pub registered_cpu: i64,
     pub registered_memory: i64,
+    /// `capacityProviderName` (DescribeContainerInstances), when it joined through one.
+    pub capacity_provider: Option<String>,
+    /// Whether a job with neither launch type nor strategy may land here: the cluster has no
+    /// default capacity provider strategy (and the host is an EC2 one), or the host's provider
+    /// is in it.
+    pub in_default_scope: bool,
+    pub registered_gpus: i64,
+    pub remaining_gpus: i64,
+}
+
+impl DispatchHost {
+    /// A host without GPUs or capacity provider, in the default scope.
+    pub fn new(host: Host, registered_cpu: i64, registered_memory: i64) -> Self {
+        DispatchHost {
+            host,
+            registered_cpu,
+            registered_memory,
+            capacity_provider: None,
+            in_default_scope: true,
+            registered_gpus: 0,
+            remaining_gpus: 0,
+        }
+    }
+}
+
+/// An ECS Anywhere (external) instance: its EC2 id is a managed-instance id.
+fn is_external(h: &DispatchHost) -> bool {
+    h.host
+        .ec2_instance_id
+        .as_deref()
+        .is_some_and(|id| id.starts_with("mi-"))
+}
+
+/// The capacity providers of a job's own `capacityProviderStrategy`.
+pub fn strategy_providers(job: &Job) -> Option<Vec<String>> {
+    let items = job.spec.capacity_provider_strategy.as_ref()?.as_array()?;
+    Some(
+        items
+            .iter()
+            .filter_map(|i| i.get("capacityProvider")?.as_str().map(str::to_string))
+            .collect(),
+    )
+}
+
+/// Whether ECS may run `job` on `h`, whatever its room now (module doc):
+///
+/// | job launch | host |
+/// |---|---|
+/// | `capacityProviderStrategy` | its provider is in the strategy |
+/// | launch type `EC2` | an EC2 instance (not external) |
+/// | launch type `EXTERNAL` | an external instance |
+/// | other launch type (`FARGATE`) | none |
+/// | neither | in the cluster's default scope |
+///
+/// and in every case: every `requiresAttributes` of the task definition on the host, and at
+/// least the job's GPUs registered.
+pub fn eligible(job: &Job, h: &DispatchHost) -> bool {
+    let scope = match (strategy_providers(job), job.spec.launch_type.as_deref()) {
+        (Some(providers), _) => h
+            .capacity_provider
+            .as_ref()
+            .is_some_and(|p| providers.contains(p)),
+        (None, Some(t)) if t.eq_ignore_ascii_case("EC2") => !is_external(h),
+        (None, Some(t)) if t.eq_ignore_ascii_case("EXTERNAL") => is_external(h),
+        (None, Some(_)) => false,
+        (None, None) => h.in_default_scope,
+    };
+    scope && h.registered_gpus >= job.needs.gpus && job.needs.attributes_on(&h.host)
+}
+
+/// The request for a job placed on `h`: the host pin, and the one capacity provider of the
+/// host when the job's launch goes through providers (its own strategy, or the cluster's
+/// default), so the pin can hold.
+pub fn launch_request(job: &Job, h: &DispatchHost) -> crate::job::LaunchRequest {
+    let through_providers = strategy_providers(job).is_some()
+        || (job.spec.launch_type.is_none() && h.capacity_provider.is_some());
+    crate::job::LaunchRequest {
+        pin: h.host.ec2_instance_id.clone(),
+        capacity_provider: h.capacity_provider.clone().filter(|_| through_providers),
+    }
 }
 
 /// The dispatcher's own launches that a host snapshot from the capacity table cannot show yet.
@@ -168,7 +255,8 @@ fn request(job: &Job) -> TaskRequest {
 /// Whether the job could ever run on `h`: its registered size holds the job, and every
 /// `memberOf` holds on the host.
 pub(crate) fn could_ever_fit(job: &Job, constraints: &[Constraint], h: &DispatchHost) -> bool {
-    h.host.agent_connected != Some(false)
+    eligible(job, h)
+        && h.host.agent_connected != Some(false)
         && h.registered_cpu >= job.needs.cpu
         && h.registered_memory >= job.needs.memory
         && constraints.iter().all(|c| match c {
@@ -281,6 +369,7 @@ pub fn decide(
             .map(|(m, c)| (c, m)),
         open: Vec::new(),
     };
+    let mut gpus_left: Vec<i64> = hosts.iter().map(|h| h.remaining_gpus).collect();
     // (host index, job id, the host's real remaining cpu/memory while it is held at -1).
     let mut reservation: Option<(usize, String, i64, i64)> = None;
     let mut decisions = Vec::with_capacity(queued.len());
@@ -306,7 +395,7 @@ pub fn decide(
             decisions.push(d);
             continue;
         }
-        let (constraints, strategies) = match rules(&job.spec, job.submitted_at as u64) {
+        let (constraints, strategies) = match job.rules() {
             Ok(r) => r,
             Err(e) => {
                 // Validated at submission; a stored job that no longer parses waits, visibly.
@@ -329,8 +418,32 @@ pub fn decide(
             continue;
         }
         let req = request(job);
-        let result = placement::place(&live, &req, 1, &constraints, &strategies);
+        // Hosts ECS may use for it now: eligible, with its GPUs free (only filtered when that
+        // leaves some out).
+        let usable: Vec<bool> = hosts
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                eligible(job, h) && gpus_left.get(i).copied().unwrap_or(0) >= job.needs.gpus
+            })
+            .collect();
+        let result = if usable.iter().all(|u| *u) {
+            placement::place(&live, &req, 1, &constraints, &strategies)
+        } else {
+            let subset: Vec<Host> = live
+                .iter()
+                .zip(&usable)
+                .filter(|(_, u)| **u)
+                .map(|(h, _)| h.clone())
+                .collect();
+            placement::place(&subset, &req, 1, &constraints, &strategies)
+        };
         if let Some(id) = result.placed.first() {
+            if let Some(i) = live.iter().position(|h| h.id == *id) {
+                if let Some(g) = gpus_left.get_mut(i) {
+                    *g -= job.needs.gpus;
+                }
+            }
             if let Some(h) = live.iter_mut().find(|h| h.id == *id) {
                 h.remaining_cpu -= req.cpu;
                 h.remaining_memory -= req.memory;
@@ -433,11 +546,7 @@ mod tests {
         let mut h = Host::new(id);
         h.remaining_cpu = 4096;
         h.remaining_memory = free_mem;
-        DispatchHost {
-            host: h,
-            registered_cpu: 4096,
-            registered_memory: reg_mem,
-        }
+        DispatchHost::new(h, 4096, reg_mem)
     }
 
     fn job(id: &str, priority: u32, memory: i64, submitted: i64) -> Job {
@@ -456,6 +565,7 @@ mod tests {
                 cpu: 0,
                 memory,
                 ports: vec![],
+                ..JobNeeds::default()
             },
             submitted,
         )

@@ -2,13 +2,19 @@
 //! ECS), decides ([`crate::dispatch::decide`]), starts what fits and records every job
 //! considered. Every job transition is a conditional write on the revision the wake-up read.
 //!
-//! Exactly once per launch: QUEUED → STARTING is written **before** RunTask (with the launch
-//! number that names the `clientToken` and `startedBy`); a STARTING job found by a later wake-up
-//! (a lost answer, a crash) is reconciled by `ListTasks(startedBy)` first and relaunched with the
-//! same token only when ECS has no such task. A retryable RunTask error leaves the job STARTING
-//! and fails the invocation, so the retry reconciles it.
+//! Every job transition is decided by [`crate::dispatch::lifecycle`] (its table of cases); this
+//! service reads, calls ECS and writes what it decides.
+//!
+//! Exactly once per launch: QUEUED → STARTING is written **before** RunTask, with the launch
+//! number that names the `clientToken` and `startedBy` and the exact request
+//! ([`LaunchRequest`]: host pin, strategy); a STARTING job found by a later wake-up (a lost
+//! answer, a crash) is reconciled by `ListTasks(startedBy)` first and, when ECS lists no such
+//! task, sent the identical request again under the same token (ECS then returns the task the
+//! token started, or `ConflictException` naming it: adopted). A retryable RunTask error leaves
+//! the job STARTING and fails the invocation, so the retry reconciles it. RUNNING jobs are
+//! checked on the sweep by DescribeTasks of their stored task ARNs, 100 per call.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use thiserror::Error;
 
@@ -16,34 +22,43 @@ use crate::arn::{cluster_name, same_cluster_name};
 use crate::capacity::{instance_to_record, query_hosts, task_to_record, HostSelection, Record};
 use crate::dispatch::config::DispatchConfig;
 use crate::dispatch::decide::{
-    decide, discount_unrecorded_launches, Action, DaemonReservation, DispatchHost, Plan,
+    decide, discount_unrecorded_launches, Action, DaemonReservation, DispatchHost, JobDecision,
+    Plan,
 };
+use crate::dispatch::lifecycle::{next_job, Observation, StoppedRun};
 use crate::dispatch::report::{JobAction, JobRecord, ScaleReport, WakeReport};
-use crate::dispatch::scale::{decide_scale, provision, ScaleInput};
+use crate::dispatch::scale::{decide_scale, provision, GroupControl, ScaleInput};
 use crate::dispatch::schedule::{decide_tick, LastRun, Tick};
 use crate::events::TaskStateChange;
 use crate::job::{
-    generate_job_id, needs_with_overrides, parse_started_by, schedule_job_id, Job, JobNeeds,
-    JobState, Overlap, Submission,
+    generate_job_id, parse_started_by, schedule_job_id, Job, JobNeeds, JobState, LaunchRequest,
+    Overlap, Submission,
 };
 use crate::ports::capacity_store::{CapacityStore, ItemKind, ItemQuery, StoreError};
 use crate::ports::ecs::{DesiredStatus, EcsError, EcsRead, EcsWrite};
 use crate::ports::job_store::{ControlItem, Created, JobStore, JobStoreError, Replaced};
-use crate::ports::scale_group::{AutoScalingError, NoScaleGroup, ScaleGroup, Terminated};
+use crate::ports::scale_group::{
+    AutoScalingError, GroupState, NoScaleGroup, ScaleGroup, Terminated,
+};
 use crate::ports::task_launcher::{
     is_provisioning_cap, ContainerExit, LaunchedTask, RunTaskOutcome, TaskLauncher,
 };
 
-/// The stop reason instance-drainer gives standalone tasks on a terminating host: such a stop
-/// re-queues the job without using an attempt.
-pub use crate::drain::drainer::STOP_REASON as DRAINER_STOP_REASON;
+pub use crate::dispatch::lifecycle::{
+    retry_backoff as backoff_seconds, BASE_BACKOFF_SECONDS, DRAINER_STOP_REASON,
+    MAX_BACKOFF_SECONDS,
+};
 
 /// RunTask calls per wake-up at most: ECS refills cluster resource writes at 40 per second
 /// (burst 100) per account and region; the rest start on the next wake-up.
 pub const MAX_LAUNCHES_PER_WAKE: usize = 20;
-/// First retry backoff; doubles per attempt up to [`MAX_BACKOFF_SECONDS`].
-pub const BASE_BACKOFF_SECONDS: i64 = 30;
-pub const MAX_BACKOFF_SECONDS: i64 = 900;
+/// Largest job item the dispatcher writes (bytes of its JSON): DynamoDB refuses items over
+/// 400 KB with a ValidationException no retry fixes; a submission over
+/// [`MAX_SUBMITTED_JOB_BYTES`] is refused, and a stored job whose next write would pass this is
+/// left out of the wake-up (reported) so that it never blocks the jobs behind it.
+pub const MAX_JOB_ITEM_BYTES: usize = 380_000;
+/// Largest submission accepted (bytes of the stored job's JSON).
+pub const MAX_SUBMITTED_JOB_BYTES: usize = 64 * 1024;
 /// StopTask reason when a running job is cancelled.
 pub const CANCEL_STOP_REASON: &str = "ecs-autopilot task-dispatcher: job cancelled";
 
@@ -108,12 +123,6 @@ pub fn idle_clock_key(group: &str) -> String {
     format!("scale-group#{group}")
 }
 
-/// Retry backoff after `attempts` used: 30 s, 60 s, 120 s, ... at most 15 min.
-pub fn backoff_seconds(attempts: u32) -> i64 {
-    let shift = attempts.saturating_sub(1).min(10);
-    (BASE_BACKOFF_SECONDS << shift).min(MAX_BACKOFF_SECONDS)
-}
-
 /// `name=code` for each essential container (absent flag = essential), and whether all are 0.
 pub fn exit_summary(containers: &[ContainerExit]) -> (Vec<String>, bool) {
     let essential: Vec<&ContainerExit> = containers
@@ -129,6 +138,23 @@ pub fn exit_summary(containers: &[ContainerExit]) -> (Vec<String>, bool) {
         .collect();
     let ok = !essential.is_empty() && essential.iter().all(|c| c.exit_code == Some(0));
     (codes, ok)
+}
+
+/// The job id of a submission without `jobId`: derived from what a retry of the same delivery
+/// keeps (Lambda's async retries keep the invocation's request id), so a retried invocation
+/// finds the job it already stored instead of storing a second one.
+pub fn retry_job_id(retry_key: &str) -> String {
+    let clean: String = retry_key
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(crate::job::MAX_JOB_ID_LEN - 4)
+        .collect();
+    format!("req-{clean}")
+}
+
+/// A job's stored size (its JSON), as the jobs table's `job` attribute holds it.
+fn item_bytes(job: &Job) -> usize {
+    serde_json::to_string(job).map_or(usize::MAX, |s| s.len())
 }
 
 impl<S, E, C> Dispatcher<S, E, C, NoScaleGroup> {
@@ -194,7 +220,19 @@ where
         job: serde_json::Value,
         now: i64,
     ) -> Result<(SubmitResult, Option<WakeReport>), DispatchError> {
-        let result = self.enqueue(job, now).await?;
+        self.submit_keyed(job, now, None).await
+    }
+
+    /// [`Dispatcher::submit`] where `retry_key` (the invocation's request id, which Lambda keeps
+    /// across its async retries) names the job when the submission has no `jobId`
+    /// ([`retry_job_id`]): a retried invocation finds the job it stored.
+    pub async fn submit_keyed(
+        &self,
+        job: serde_json::Value,
+        now: i64,
+        retry_key: Option<&str>,
+    ) -> Result<(SubmitResult, Option<WakeReport>), DispatchError> {
+        let result = self.enqueue_keyed(job, now, retry_key).await?;
         if result.duplicate || result.skipped.is_some() {
             return Ok((result, None));
         }
@@ -214,6 +252,15 @@ where
         job: serde_json::Value,
         now: i64,
     ) -> Result<SubmitResult, DispatchError> {
+        self.enqueue_keyed(job, now, None).await
+    }
+
+    async fn enqueue_keyed(
+        &self,
+        job: serde_json::Value,
+        now: i64,
+        retry_key: Option<&str>,
+    ) -> Result<SubmitResult, DispatchError> {
         let mut sub =
             Submission::from_value(job).map_err(|e| DispatchError::Invalid(e.to_string()))?;
         sub.validate()
@@ -223,6 +270,9 @@ where
             .map_err(|e| DispatchError::Invalid(e.to_string()))?;
         if let (Some(name), None) = (&sub.schedule_name, &sub.job_id) {
             sub.job_id = Some(schedule_job_id(name, sub.tick(now)));
+        }
+        if let (None, Some(key)) = (&sub.job_id, retry_key) {
+            sub.job_id = Some(retry_job_id(key));
         }
         if let Some(id) = &sub.job_id {
             if let Some(existing) = self.store.get(id).await? {
@@ -252,12 +302,21 @@ where
             }
             Err(e) => return Err(e.into()),
         };
-        let needs = needs_with_overrides(
-            JobNeeds::of_task_definition(&td),
-            sub.spec.overrides.as_ref(),
-        );
+        let needs = JobNeeds::of_job(&td, sub.spec.overrides.as_ref());
         let job_id = sub.job_id.clone().unwrap_or_else(|| generate_job_id(now));
-        let job = sub.into_job(job_id, needs, now);
+        let mut job = sub.into_job(job_id, needs, now);
+        job.non_essential = td
+            .containers
+            .iter()
+            .filter(|c| !c.essential)
+            .map(|c| c.name.clone())
+            .collect();
+        let bytes = item_bytes(&job);
+        if bytes > MAX_SUBMITTED_JOB_BYTES {
+            return Err(DispatchError::Invalid(format!(
+                "invalid job: {bytes} bytes stored, at most {MAX_SUBMITTED_JOB_BYTES}                  (DynamoDB items are at most 400 KB, and a job's item grows with its history)"
+            )));
+        }
         if let Some(name) = job.schedule_name.clone() {
             return self.enqueue_tick(job, &name, overlap, now).await;
         }
@@ -370,9 +429,7 @@ where
                 .stop_task(&job.spec.cluster, task, CANCEL_STOP_REASON)
                 .await?;
         }
-        let next = job.transition(JobState::Cancelled, "cancelled", now);
-        self.write(&job, &next).await?;
-        Ok(next)
+        Ok(self.observe(&job, &Observation::Cancelled, now).await?)
     }
 
     /// One conditional write; `Conflict` means someone else moved the job first.
@@ -387,15 +444,38 @@ where
         }
     }
 
+    /// What `observation` does to `job` ([`next_job`]), written conditionally: the job as it
+    /// is now (the stored one when another invocation moved it first).
+    async fn observe(
+        &self,
+        job: &Job,
+        observation: &Observation,
+        now: i64,
+    ) -> Result<Job, DispatchError> {
+        let Some(next) = next_job(job, observation, now) else {
+            return Ok(job.clone());
+        };
+        match self.write(job, &next).await? {
+            Replaced::Written => Ok(next),
+            Replaced::Conflict => Ok(self
+                .store
+                .get(&job.job_id)
+                .await?
+                .unwrap_or_else(|| job.clone())),
+        }
+    }
+
     /// The hosts decide sees: schedulable hosts from the capacity table (less the room of
     /// `jobs` launched since each host item was written: [`discount_unrecorded_launches`]), else
-    /// from ECS.
+    /// from ECS; with the EC2 ids of every container instance of the cluster (any status).
+    /// Hosts carry their capacity provider and whether a job without launch type or strategy
+    /// may land there (the cluster's default strategy, read only when a host has a provider).
     async fn hosts(
         &self,
         cluster: &str,
         jobs: &[Job],
         now: i64,
-    ) -> Result<Vec<DispatchHost>, DispatchError> {
+    ) -> Result<(Vec<DispatchHost>, BTreeSet<String>), DispatchError> {
         let records: Vec<Record> = match &self.capacity {
             // Only what placement needs: the live hosts (one key range, tombstones and expired
             // items filtered by the table), and live tasks only for daemon headroom.
@@ -444,7 +524,22 @@ where
                 records
             }
         };
+        let registered: BTreeSet<String> = records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Instance(i) => i.instance.ec2_instance_id.clone(),
+                _ => None,
+            })
+            .collect();
         let selected = query_hosts(&records, HostSelection::Schedulable);
+        let default_strategy: Vec<String> = if selected
+            .iter()
+            .any(|q| q.record.instance.capacity_provider_name.is_some())
+        {
+            self.ecs.cluster_default_strategy(cluster).await?
+        } else {
+            Vec::new()
+        };
         let as_of: BTreeMap<String, Option<i64>> = selected
             .iter()
             .map(|q| {
@@ -458,16 +553,36 @@ where
             .collect();
         let mut hosts: Vec<DispatchHost> = selected
             .into_iter()
-            .map(|q| DispatchHost {
-                registered_cpu: q.record.instance.registered.cpu.unwrap_or(0),
-                registered_memory: q.record.instance.registered.memory.unwrap_or(0),
-                host: q.host,
+            .map(|q| {
+                let ci = &q.record.instance;
+                let provider = ci.capacity_provider_name.clone();
+                let external = ci
+                    .ec2_instance_id
+                    .as_deref()
+                    .is_some_and(|id| id.starts_with("mi-"));
+                let in_default_scope = if default_strategy.is_empty() {
+                    !external
+                } else {
+                    provider
+                        .as_ref()
+                        .is_some_and(|p| default_strategy.contains(p))
+                };
+                let mut h = DispatchHost::new(
+                    q.host,
+                    ci.registered.cpu.unwrap_or(0),
+                    ci.registered.memory.unwrap_or(0),
+                );
+                h.capacity_provider = provider;
+                h.in_default_scope = in_default_scope;
+                h.registered_gpus = ci.registered.gpus.unwrap_or(0);
+                h.remaining_gpus = ci.remaining.gpus.unwrap_or(0);
+                h
             })
             .collect();
         if self.capacity.is_some() {
             discount_unrecorded_launches(&mut hosts, jobs, &as_of);
         }
-        Ok(hosts)
+        Ok((hosts, registered))
     }
 
     async fn daemons(&self, cluster: &str) -> Result<Vec<DaemonReservation>, DispatchError> {
@@ -498,8 +613,11 @@ where
     /// [`Dispatcher::wake`], no write and no RunTask.
     pub async fn plan(&self, cluster: &str, now: i64) -> Result<(Vec<Job>, Plan), DispatchError> {
         let jobs = self.store.cluster_jobs(cluster).await?;
-        let hosts = self.hosts(cluster, &jobs, now).await?;
+        let group = self.owned_group(cluster).await?;
+        let (hosts, _) = self.hosts(cluster, &jobs, now).await?;
+        let hosts = placement_targets(hosts, group.as_ref());
         let daemons = self.daemons(cluster).await?;
+        let (jobs, _) = writable(jobs, now);
         let plan = decide(&jobs, &hosts, &daemons, now);
         Ok((jobs, plan))
     }
@@ -524,6 +642,25 @@ where
         }
     }
 
+    /// The owned group, when `SCALE_GROUP` is this cluster's (DescribeAutoScalingGroups).
+    async fn owned_group(&self, cluster: &str) -> Result<Option<GroupState>, DispatchError> {
+        let Some(sg) = self
+            .config
+            .scale_group
+            .as_ref()
+            .filter(|g| same_cluster_name(&g.cluster, cluster))
+        else {
+            return Ok(None);
+        };
+        match self.group.describe(&sg.name).await? {
+            Some(g) => Ok(Some(g)),
+            None => Err(DispatchError::Invalid(format!(
+                "scale group {} does not exist (SCALE_GROUP)",
+                sg.name
+            ))),
+        }
+    }
+
     async fn wake_report(
         &self,
         cluster: &str,
@@ -537,28 +674,56 @@ where
             ..WakeReport::default()
         };
         let mut jobs = self.store.cluster_jobs(&cluster).await?;
-        // Reconcile launches whose answer was lost, and (sweep) runs whose end event was lost.
+        // Reconcile launches whose answer was lost (ListTasks by startedBy, per STARTING job)...
         for job in jobs.iter_mut() {
-            let check = job.state == JobState::Starting
-                || (trigger == "schedule" && job.state == JobState::Running);
-            if !check {
+            if job.state != JobState::Starting {
                 continue;
             }
             let current = job.clone();
-            match self.reconcile(&current, now).await {
+            match self.reconcile_starting(&current, now).await {
                 Ok((updated, record)) => {
-                    if let Some(r) = record {
-                        report.jobs.push(r);
-                    }
+                    report.jobs.extend(record);
                     *job = updated;
                 }
                 Err(e) if e.is_retryable() => report.errors.push(format!("{}: {e}", job.job_id)),
-                Err(e) => return Err(e),
+                Err(e) => report.jobs.push(error_record(&cluster, job, &e)),
             }
         }
-        let hosts = self.hosts(&cluster, &jobs, now).await?;
+        // ... and, on the sweep, runs whose end event was lost (DescribeTasks, 100 per call).
+        if trigger == "schedule" {
+            if let Err(e) = self.reconcile_running(&mut jobs, &mut report, now).await {
+                if e.is_retryable() {
+                    report
+                        .errors
+                        .push(format!("reconcile of RUNNING jobs: {e}"));
+                } else {
+                    return Err(e);
+                }
+            }
+        }
+        let group = match self.owned_group(&cluster).await {
+            Ok(g) => g,
+            Err(e) if e.is_retryable() => {
+                report.errors.push(format!("scale group: {e}"));
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        let (hosts, registered) = self.hosts(&cluster, &jobs, now).await?;
+        let hosts = placement_targets(hosts, group.as_ref());
         let daemons = self.daemons(&cluster).await?;
         report.hosts = hosts.len();
+        let (jobs, oversized) = writable(jobs, now);
+        for job in &oversized {
+            let mut r = error_record(&cluster, job, &DispatchError::Invalid(String::new()));
+            r.reason = Some(format!(
+                "left out: its item is {} bytes and its next write would pass the \
+                 {MAX_JOB_ITEM_BYTES}-byte limit (DynamoDB refuses items over 400 KB); cancel \
+                 or delete it",
+                item_bytes(job)
+            ));
+            report.jobs.push(r);
+        }
         let plan = decide(&jobs, &hosts, &daemons, now);
         report.queue_depth = plan.decisions.len();
         if let Some(head) = plan.decisions.first() {
@@ -568,12 +733,13 @@ where
         let depth = report.queue_depth;
         let mut launches = 0;
         let provisioned = provision(&jobs, &plan, self.config.max_provisioning);
+        let by_id: BTreeMap<&str, &Job> = jobs.iter().map(|j| (j.job_id.as_str(), j)).collect();
         for d in &plan.decisions {
             let mut record = JobRecord::from_decision(&cluster, d, depth);
-            let Some(job) = jobs.iter().find(|j| j.job_id == d.job_id) else {
+            let Some(job) = by_id.get(d.job_id.as_str()).copied() else {
                 continue;
             };
-            match d.action {
+            let outcome = match d.action {
                 Action::Wait
                     if launches < MAX_LAUNCHES_PER_WAKE && provisioned.contains(&d.job_id) =>
                 {
@@ -586,16 +752,14 @@ where
                          (PROVISIONING until ECS adds a host; at most {} at once)",
                         self.config.max_provisioning
                     );
-                    self.launch_recorded(job, None, now, Some(why), &mut record, &mut report)
-                        .await?;
+                    let request = LaunchRequest::default();
+                    self.launch_recorded(job, request, now, Some(why), &mut record, &mut report)
+                        .await
                 }
-                Action::Wait | Action::Backoff => {}
+                Action::Wait | Action::Backoff => Ok(()),
                 Action::Expire => {
-                    let reason = d.reason.clone().unwrap_or_default();
-                    let next = job.transition(JobState::Expired, reason, now);
-                    if self.write(job, &next).await? == Replaced::Conflict {
-                        record.action = JobAction::Conflict;
-                    }
+                    let why = Observation::Expired(d.reason.clone().unwrap_or_default());
+                    self.observe(job, &why, now).await.map(|_| ())
                 }
                 Action::Place if launches >= MAX_LAUNCHES_PER_WAKE => {
                     record.action = JobAction::Waiting;
@@ -603,24 +767,24 @@ where
                         "fits, but this wake-up already made {MAX_LAUNCHES_PER_WAKE} RunTask \
                          calls (ECS refills RunTask at 40/s); next wake-up"
                     ));
+                    Ok(())
                 }
                 Action::Place => {
                     launches += 1;
-                    let pin = d.ec2_instance_id.as_deref();
-                    self.launch_recorded(job, pin, now, None, &mut record, &mut report)
-                        .await?;
+                    let request = placed_request(job, d, &hosts);
+                    self.launch_recorded(job, request, now, None, &mut record, &mut report)
+                        .await
                 }
+            };
+            if let Err(e) = outcome {
+                // Only this job: reported, and the wake-up goes on with the next one.
+                record = error_record(&cluster, job, &e);
             }
             report.jobs.push(record);
         }
-        if let Some(sg) = self
-            .config
-            .scale_group
-            .as_ref()
-            .filter(|g| same_cluster_name(&g.cluster, &cluster))
-        {
-            let input = (&jobs, &hosts, &daemons, &plan);
-            match self.scale(sg, input, &mut report, now).await {
+        if let (Some(sg), Some(group)) = (self.config.scale_group.as_ref(), group.as_ref()) {
+            let input = (&jobs, &hosts, &daemons, &plan, &registered);
+            match self.scale(sg, group, input, &mut report, now).await {
                 Ok(scale) => report.scale = Some(scale),
                 Err(e) if e.is_retryable() => report.errors.push(format!("scale group: {e}")),
                 Err(e) => {
@@ -635,56 +799,106 @@ where
         Ok(report)
     }
 
+    /// The sweep's check of RUNNING jobs: DescribeTasks of their stored task ARNs (100 per
+    /// call), each answer an observation ([`crate::dispatch::lifecycle`]): STOPPED ends the
+    /// run, MISSING twice settles it as "outcome unknown".
+    async fn reconcile_running(
+        &self,
+        jobs: &mut [Job],
+        report: &mut WakeReport,
+        now: i64,
+    ) -> Result<(), DispatchError> {
+        let arns: Vec<String> = jobs
+            .iter()
+            .filter(|j| j.state == JobState::Running)
+            .filter_map(|j| j.task_arn.clone())
+            .collect();
+        if arns.is_empty() {
+            return Ok(());
+        }
+        let cluster = report.cluster.clone();
+        let described = self.ecs.describe_launched(&cluster, &arns).await?;
+        for job in jobs.iter_mut() {
+            if job.state != JobState::Running {
+                continue;
+            }
+            let Some(arn) = job.task_arn.clone() else {
+                continue;
+            };
+            let observation = if described.missing.contains(&arn) {
+                Observation::Missing { task_arn: arn }
+            } else if let Some(t) = described.tasks.iter().find(|t| t.task_arn == arn) {
+                observation_of(t)
+            } else {
+                continue;
+            };
+            let current = job.clone();
+            match self.observe(&current, &observation, now).await {
+                Ok(next) => {
+                    if next.state != current.state {
+                        report.jobs.push(reconciled(&cluster, &next));
+                    }
+                    *job = next;
+                }
+                Err(e) if e.is_retryable() => report.errors.push(format!("{}: {e}", job.job_id)),
+                Err(e) => report.jobs.push(error_record(&cluster, job, &e)),
+            }
+        }
+        Ok(())
+    }
+
     /// The owned group's move after the dispatch: raise desired capacity for the jobs that wait
-    /// (counting hosts on their way), and remove the hosts idle for `IDLE_SECONDS`.
+    /// (counting hosts on their way), and remove the hosts idle for `IDLE_SECONDS` and the
+    /// instances that never registered.
     ///
     /// Idempotent: the raise is an absolute SetDesiredCapacity computed from what the group
-    /// reports (a retry computes the same value, or sees it done and makes no call); the idle
-    /// clock is written conditionally (on its revision) before any termination, so of two
+    /// reports (a retry computes the same value, or sees it done and makes no call); the control
+    /// item is written conditionally (on its revision) before any termination, so of two
     /// invocations only one terminates; only `InService` instances are terminated, so a retry
     /// after a lost answer sees the instance `Terminating` and does not ask again.
     async fn scale(
         &self,
         sg: &crate::dispatch::config::ScaleGroupConfig,
-        (jobs, hosts, daemons, plan): (
+        group: &GroupState,
+        (jobs, hosts, daemons, plan, registered): (
             &Vec<Job>,
             &Vec<DispatchHost>,
             &Vec<DaemonReservation>,
             &Plan,
+            &BTreeSet<String>,
         ),
         report: &mut WakeReport,
         now: i64,
     ) -> Result<ScaleReport, DispatchError> {
-        let Some(group) = self.group.describe(&sg.name).await? else {
-            return Err(DispatchError::Invalid(format!(
-                "scale group {} does not exist (SCALE_GROUP)",
-                sg.name
-            )));
-        };
         let key = idle_clock_key(&sg.name);
         let stored = self.store.get_control(&key).await?;
-        let idle_since: std::collections::BTreeMap<String, i64> = stored
+        let mut control: GroupControl = stored
             .as_ref()
-            .and_then(|c| c.body.get("idleSince"))
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .and_then(|c| serde_json::from_value(c.body.clone()).ok())
             .unwrap_or_default();
+        control.group = sg.name.clone();
+        control.cluster = sg.cluster.clone();
         let decision = decide_scale(&ScaleInput {
             jobs,
             hosts,
             daemons,
             plan,
-            group: &group,
+            group,
             host_size: sg.host_size,
-            idle_since: &idle_since,
+            control: &control,
             idle_seconds: sg.idle_seconds,
+            register_grace: sg.register_grace,
+            registered,
             now,
         });
+        for w in &decision.warnings {
+            tracing::warn!(group = %sg.name, "{w}");
+        }
         for r in report.jobs.iter_mut() {
             if let Some(note) = decision.notes.get(&r.job_id) {
                 if r.action == JobAction::Waiting {
-                    // A host of the group can hold it: not "never", whatever the hosts there.
+                    r.never_fits = note.starts_with("never fits");
                     r.reason = Some(note.clone());
-                    r.never_fits = false;
                 }
             }
         }
@@ -696,19 +910,17 @@ where
             at_max: decision.at_max.clone(),
             busy: decision.busy.clone(),
             idle_since: decision.idle_since.clone(),
+            never_registered: decision.never_registered.clone(),
+            warnings: decision.warnings.clone(),
             ..ScaleReport::default()
         };
         if let Some(to) = decision.raise_to.filter(|to| *to > group.desired) {
             self.group.set_desired_capacity(&sg.name, to).await?;
             out.raised_to = Some(to);
         }
-        if decision.idle_since != idle_since {
-            let body = serde_json::json!({
-                "group": sg.name,
-                "cluster": sg.cluster,
-                "idleSince": decision.idle_since,
-                "updatedAt": now,
-            });
+        if decision.control.differs(&control) {
+            let body = serde_json::to_value(&decision.control)
+                .map_err(|e| DispatchError::Invalid(format!("scale group control item: {e}")))?;
             if self
                 .replace_control(key.clone(), body, stored.as_ref())
                 .await?
@@ -729,20 +941,19 @@ where
         Ok(out)
     }
 
-    /// QUEUED → STARTING (conditional), then RunTask, then the outcome's transition.
     /// [`Self::launch`], its outcome written into the job's `record` and the wake-up's
     /// `report` (a launch's own reason, else `default_reason`, else the decision's); a retryable
-    /// failure is collected in the report, any other fails the wake-up.
+    /// failure is collected in the report, any other is returned (it concerns this job only).
     async fn launch_recorded(
         &self,
         job: &Job,
-        ec2_instance_id: Option<&str>,
+        request: LaunchRequest,
         now: i64,
         default_reason: Option<String>,
         record: &mut JobRecord,
         report: &mut WakeReport,
     ) -> Result<(), DispatchError> {
-        match self.launch(job, ec2_instance_id, now).await {
+        match self.launch(job, request, now).await {
             Ok((action, task, reason)) => {
                 record.action = action;
                 record.task_arn = task;
@@ -764,93 +975,76 @@ where
         }
     }
 
+    /// QUEUED → STARTING with the request (conditional), then RunTask.
     async fn launch(
         &self,
         job: &Job,
-        ec2_instance_id: Option<&str>,
+        request: LaunchRequest,
         now: i64,
     ) -> Result<(JobAction, Option<String>, Option<String>), DispatchError> {
-        let mut starting = job.transition(
-            JobState::Starting,
-            format!("placed on {}", ec2_instance_id.unwrap_or("a host")),
-            now,
-        );
-        starting.queued_at = job.queued_at;
-        starting.launches = job.launches + 1;
-        starting.attempts = job.attempts + 1;
-        starting.container_instance_arn = None;
-        starting.task_arn = None;
-        starting.not_before = None;
+        let Some(starting) = next_job(job, &Observation::Launch(request), now) else {
+            return Ok((JobAction::Conflict, None, None));
+        };
         if self.write(job, &starting).await? == Replaced::Conflict {
             return Ok((JobAction::Conflict, None, None));
         }
-        self.run(&starting, ec2_instance_id, now).await
+        self.run(&starting, now).await
     }
 
-    /// RunTask for a STARTING job (its current launch number), and the transition it leads to.
+    /// RunTask for a STARTING job: its current launch's token and its stored request, exactly
+    /// as first sent; the answer is the job's next observation.
     async fn run(
         &self,
         starting: &Job,
-        ec2_instance_id: Option<&str>,
         now: i64,
     ) -> Result<(JobAction, Option<String>, Option<String>), DispatchError> {
         let token = starting.client_token(starting.launches);
         let started_by = starting.started_by(starting.launches);
+        let request = starting.launch.clone().unwrap_or_default();
         let outcome = self
             .ecs
-            .run_task(&starting.spec, &token, &started_by, ec2_instance_id)
+            .run_task(&starting.spec, &token, &started_by, &request)
             .await;
-        match outcome {
-            Ok(RunTaskOutcome::Started(task)) => {
-                let next = running(starting, &task, now);
-                let action = match self.write(starting, &next).await? {
-                    Replaced::Written => JobAction::Started,
-                    Replaced::Conflict => JobAction::Conflict,
-                };
-                Ok((action, Some(task.task_arn), None))
+        let (observation, action) = match outcome {
+            Ok(RunTaskOutcome::Started(task)) => (
+                Observation::Started {
+                    task_arn: task.task_arn.clone(),
+                    container_instance_arn: task.container_instance_arn.clone(),
+                },
+                JobAction::Started,
+            ),
+            Ok(RunTaskOutcome::Conflict { task_arns }) if !task_arns.is_empty() => {
+                (Observation::Adopted(task_arns), JobAction::Started)
+            }
+            Ok(RunTaskOutcome::Conflict { .. }) => {
+                return Err(DispatchError::Incomplete(format!(
+                    "{}: RunTask answered ConflictException without naming the task; the next \
+                     wake-up lists it by startedBy",
+                    starting.job_id
+                )))
             }
             Ok(RunTaskOutcome::NotPlaced { reason }) => {
-                self.requeue_in_place(
-                    starting,
-                    &format!("RunTask did not place it: {reason}"),
-                    now,
-                )
-                .await
+                (Observation::NotPlaced(reason), JobAction::NotPlaced)
             }
-            Err(EcsError::Refused { message, code, .. }) if is_provisioning_cap(&message) => {
-                self.requeue_in_place(
-                    starting,
-                    &format!("RunTask refused at the PROVISIONING cap ({code}): {message}"),
-                    now,
-                )
-                .await
-            }
-            Err(e) if e.is_retryable() => Err(e.into()),
-            Err(e) => {
-                let reason = format!("RunTask refused the request: {e}");
-                let next = starting.transition(JobState::Failed, reason.clone(), now);
-                self.write(starting, &next).await?;
-                Ok((JobAction::Failed, None, Some(reason)))
-            }
-        }
+            Err(EcsError::Refused { message, code, .. }) if is_provisioning_cap(&message) => (
+                Observation::NotPlaced(format!("the PROVISIONING cap ({code}): {message}")),
+                JobAction::NotPlaced,
+            ),
+            Err(e) if e.is_retryable() => return Err(e.into()),
+            Err(e) => (Observation::Refused(e.to_string()), JobAction::Failed),
+        };
+        let next = self.observe(starting, &observation, now).await?;
+        let action = if next.revision == starting.revision + 1 {
+            action
+        } else {
+            JobAction::Conflict
+        };
+        Ok((action, next.task_arn.clone(), next.reason.clone()))
     }
 
-    /// STARTING → QUEUED without using an attempt, keeping the job's place and wait clock.
-    async fn requeue_in_place(
-        &self,
-        starting: &Job,
-        reason: &str,
-        now: i64,
-    ) -> Result<(JobAction, Option<String>, Option<String>), DispatchError> {
-        let mut next = starting.transition(JobState::Queued, reason, now);
-        next.queued_at = starting.queued_at;
-        next.attempts = starting.attempts.saturating_sub(1);
-        self.write(starting, &next).await?;
-        Ok((JobAction::NotPlaced, None, Some(reason.to_string())))
-    }
-
-    /// A STARTING or RUNNING job: what ECS has under its `startedBy`.
-    async fn reconcile(
+    /// A STARTING job found by a wake-up (its RunTask answer was lost, or the invocation
+    /// crashed): what ECS lists under its `startedBy`, else the identical RunTask again.
+    async fn reconcile_starting(
         &self,
         job: &Job,
         now: i64,
@@ -859,119 +1053,33 @@ where
             .ecs
             .tasks_started_by(&job.spec.cluster, &job.started_by(job.launches))
             .await?;
-        let record = |action: JobAction, task: Option<String>, reason: Option<String>| JobRecord {
-            cluster: cluster_name(&job.spec.cluster).to_string(),
-            job_id: job.job_id.clone(),
-            priority: job.priority,
-            action,
-            host: None,
-            ec2_instance_id: None,
-            task_arn: task,
-            reason,
-            blocked_by: None,
-            reserves: false,
-            never_fits: false,
-            waited_seconds: 0,
-            hosts_short: None,
-            queue_depth: 0,
-        };
-        match tasks.into_iter().next() {
-            Some(task) if task.last_status.as_deref() == Some("STOPPED") => {
-                let next = self.finished(job, &task, now).await?;
-                let r = record(
-                    JobAction::Reconciled,
-                    Some(task.task_arn),
-                    next.reason.clone(),
-                );
+        let cluster = cluster_name(&job.spec.cluster).to_string();
+        match tasks.first() {
+            Some(task) => {
+                let next = self.observe(job, &observation_of(task), now).await?;
+                let mut r = reconciled(&cluster, &next);
+                if next.state == JobState::Running {
+                    r.reason = Some("found the task RunTask started (its answer was lost)".into());
+                }
                 Ok((next, Some(r)))
             }
-            Some(task) if job.state == JobState::Starting => {
-                let next = running(job, &task, now);
-                self.write(job, &next).await?;
-                let r = record(
-                    JobAction::Reconciled,
-                    Some(task.task_arn),
-                    Some("found the task RunTask started (its answer was lost)".into()),
-                );
-                Ok((next, Some(r)))
-            }
-            Some(_) => Ok((job.clone(), None)),
-            None if job.state == JobState::Starting => {
-                // ECS has no task for this launch: RunTask again with the same token.
-                let (action, task, reason) = self.run(job, None, now).await?;
+            None => {
+                // ECS lists no task for this launch: the same request again, same token.
+                let (action, task, reason) = self.run(job, now).await?;
                 let updated = self
                     .store
                     .get(&job.job_id)
                     .await?
                     .unwrap_or_else(|| job.clone());
-                Ok((updated, Some(record(action, task, reason))))
+                let mut r = reconciled(&cluster, &updated);
+                (r.action, r.task_arn, r.reason) = (action, task, reason);
+                Ok((updated, Some(r)))
             }
-            None => Ok((job.clone(), None)),
         }
-    }
-
-    /// The transition for a job whose task stopped (event or reconcile), written.
-    async fn finished(
-        &self,
-        job: &Job,
-        task: &LaunchedTask,
-        now: i64,
-    ) -> Result<Job, DispatchError> {
-        let stop = task.stopped_reason.clone().unwrap_or_default();
-        let (codes, ok) = exit_summary(&task.containers);
-        let mut next = if stop == DRAINER_STOP_REASON {
-            let mut n = job.transition(
-                JobState::Queued,
-                "stopped by instance-drainer (host terminating): re-queued without using an attempt",
-                now,
-            );
-            n.attempts = job.attempts.saturating_sub(1);
-            n
-        } else if ok {
-            job.transition(
-                JobState::Succeeded,
-                "every essential container exited 0",
-                now,
-            )
-        } else if job.attempts < job.max_attempts {
-            let wait = backoff_seconds(job.attempts);
-            let mut n = job.transition(
-                JobState::Queued,
-                format!(
-                    "attempt {} of {} failed (exit codes {}; stopped reason: {stop}); retry in {wait} s",
-                    job.attempts,
-                    job.max_attempts,
-                    codes.join(", ")
-                ),
-                now,
-            );
-            n.not_before = Some(now + wait);
-            n
-        } else {
-            job.transition(
-                JobState::Failed,
-                format!(
-                    "failed after {} attempt(s): exit codes {}; stopped reason: {stop}",
-                    job.attempts,
-                    codes.join(", ")
-                ),
-                now,
-            )
-        };
-        next.exit_codes = codes;
-        next.task_arn = Some(task.task_arn.clone());
-        if self.write(job, &next).await? == Replaced::Conflict {
-            return Ok(self
-                .store
-                .get(&job.job_id)
-                .await?
-                .unwrap_or_else(|| job.clone()));
-        }
-        Ok(next)
     }
 
     /// An `ECS Task State Change` of a task this dispatcher started: RUNNING confirms a
-    /// STARTING job; STOPPED ends the run (success, retry, re-queue or failure). Stale events
+    /// STARTING job; STOPPED ends the run ([`crate::dispatch::lifecycle`]). Stale events
     /// (another launch, a terminal job) change nothing. Then the cluster wakes (room was freed).
     pub async fn on_task_event(
         &self,
@@ -998,6 +1106,7 @@ where
             container_instance_arn: detail.container_instance_arn.clone(),
             last_status: detail.last_status.clone(),
             stopped_reason: detail.stopped_reason.clone(),
+            stop_code: detail.stop_code.clone(),
             containers: detail
                 .containers
                 .iter()
@@ -1010,40 +1119,109 @@ where
                 })
                 .collect(),
         };
-        match detail.last_status.as_deref() {
-            Some("STOPPED") if matches!(job.state, JobState::Starting | JobState::Running) => {
-                self.finished(&job, &task, now).await?;
-                Ok(Some(
-                    self.wake(&detail.cluster_arn, "task-event", now).await?,
-                ))
-            }
-            Some(_) if job.state == JobState::Starting => {
-                let next = running(&job, &task, now);
-                self.write(&job, &next).await?;
-                Ok(None)
-            }
-            // A task submitted PROVISIONING got its host: record it (the job's host, and the
-            // end of its PROVISIONING count).
-            Some(_)
-                if job.state == JobState::Running
-                    && job.container_instance_arn.is_none()
-                    && task.container_instance_arn.is_some() =>
-            {
-                let mut next = job.clone();
-                next.container_instance_arn = task.container_instance_arn.clone();
-                next.revision = job.revision + 1;
-                next.updated_at = now;
-                self.write(&job, &next).await?;
-                Ok(None)
-            }
-            _ => Ok(None),
+        let stopped = task.last_status.as_deref() == Some("STOPPED");
+        self.observe(&job, &observation_of(&task), now).await?;
+        if stopped {
+            return Ok(Some(
+                self.wake(&detail.cluster_arn, "task-event", now).await?,
+            ));
+        }
+        Ok(None)
+    }
+}
+
+/// What a described task (or a task event) tells about its job.
+fn observation_of(task: &LaunchedTask) -> Observation {
+    if task.last_status.as_deref() == Some("STOPPED") {
+        Observation::Stopped(StoppedRun {
+            task_arn: task.task_arn.clone(),
+            stop_code: task.stop_code.clone(),
+            stopped_reason: task.stopped_reason.clone(),
+            container_instance_arn: task.container_instance_arn.clone(),
+            containers: task.containers.clone(),
+        })
+    } else {
+        Observation::Started {
+            task_arn: task.task_arn.clone(),
+            container_instance_arn: task.container_instance_arn.clone(),
         }
     }
 }
 
-fn running(starting: &Job, task: &LaunchedTask, now: i64) -> Job {
-    let mut next = starting.transition(JobState::Running, format!("task {}", task.task_arn), now);
-    next.task_arn = Some(task.task_arn.clone());
-    next.container_instance_arn = task.container_instance_arn.clone();
-    next
+/// The hosts a job may be placed on: with an owned group, its instances that are not
+/// `InService` are left out (an instance the group is terminating, `Terminating:Wait`, stays
+/// ACTIVE in ECS until the drainer sets it DRAINING: it must get no new work).
+fn placement_targets(hosts: Vec<DispatchHost>, group: Option<&GroupState>) -> Vec<DispatchHost> {
+    let Some(group) = group else {
+        return hosts;
+    };
+    hosts
+        .into_iter()
+        .filter(|h| {
+            let state = h
+                .host
+                .ec2_instance_id
+                .as_deref()
+                .and_then(|id| group.lifecycle_state(id));
+            state.is_none_or(|s| s == "InService")
+        })
+        .collect()
+}
+
+/// The jobs a wake-up may write, and the QUEUED ones whose next write would pass
+/// [`MAX_JOB_ITEM_BYTES`] (left out of the decision, so they never hold room or block the jobs
+/// behind them).
+fn writable(jobs: Vec<Job>, now: i64) -> (Vec<Job>, Vec<Job>) {
+    jobs.into_iter().partition(|j| {
+        j.state != JobState::Queued
+            || item_bytes(&j.transition(JobState::Starting, "placed on i-00000000000000000", now))
+                <= MAX_JOB_ITEM_BYTES
+    })
+}
+
+/// The RunTask request of a placed job: the host pin, and the host's capacity provider when
+/// the launch goes through providers ([`crate::dispatch::decide::launch_request`]).
+fn placed_request(job: &Job, d: &JobDecision, hosts: &[DispatchHost]) -> LaunchRequest {
+    match hosts
+        .iter()
+        .find(|h| Some(h.host.id.as_str()) == d.host.as_deref())
+    {
+        Some(h) => crate::dispatch::decide::launch_request(job, h),
+        None => LaunchRequest {
+            pin: d.ec2_instance_id.clone(),
+            capacity_provider: None,
+        },
+    }
+}
+
+fn base_record(cluster: &str, job: &Job, action: JobAction) -> JobRecord {
+    JobRecord {
+        cluster: cluster.to_string(),
+        job_id: job.job_id.clone(),
+        priority: job.priority,
+        action,
+        host: None,
+        ec2_instance_id: None,
+        task_arn: job.task_arn.clone(),
+        reason: job.reason.clone(),
+        blocked_by: None,
+        reserves: false,
+        never_fits: false,
+        waited_seconds: 0,
+        hosts_short: None,
+        queue_depth: 0,
+    }
+}
+
+/// The record of a job a reconcile moved.
+fn reconciled(cluster: &str, job: &Job) -> JobRecord {
+    base_record(cluster, job, JobAction::Reconciled)
+}
+
+/// The record of a job whose step failed with an error a retry cannot fix: reported, and the
+/// wake-up goes on.
+fn error_record(cluster: &str, job: &Job, e: &DispatchError) -> JobRecord {
+    let mut r = base_record(cluster, job, JobAction::Unknown);
+    r.reason = Some(format!("not recorded: {e}"));
+    r
 }

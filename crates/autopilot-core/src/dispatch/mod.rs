@@ -1,11 +1,13 @@
 //! task-dispatcher: a priority job queue that starts ECS tasks only where they fit.
-//! `config` (env), `decide` (pure: order, place, reserve, expire; table of cases), `report`
+//! `config` (env), `decide` (pure: order, place, reserve, expire; table of cases), `lifecycle`
+//! (pure: what each observation does to a job; table of cases), `report`
 //! (the decision records) and `dispatcher` (the service: read jobs and hosts, decide, start,
 //! record). The job model is [`crate::job`].
 
 pub mod config;
 pub mod decide;
 pub mod dispatcher;
+pub mod lifecycle;
 pub mod report;
 pub mod scale;
 pub mod schedule;

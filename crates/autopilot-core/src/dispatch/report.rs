@@ -101,6 +101,13 @@ pub struct ScaleReport {
     /// TerminateInstanceInAutoScalingGroup requested (decrement) for these.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub terminated: Vec<String>,
+    /// Instances that did not register within `REGISTER_GRACE_SECONDS` (no longer coming).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub never_registered: Vec<String>,
+    /// The group is not set up as required (AZRebalance running), or its configured host size
+    /// differs from what its hosts register.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// Why nothing was done (the group is missing, another writer moved the clock first, ...).
     pub note: Option<String>,
 }

@@ -20,6 +20,21 @@
 //! clock starts at the first wake-up that sees it idle (kept in the jobs table); once idle for
 //! `IDLE_SECONDS` it is removed by TerminateInstanceInAutoScalingGroup with decrement.
 //!
+//! **Sizes from real hosts.** A host registers less memory than its instance has (ECS's
+//! memory-management page), so `SCALE_GROUP_HOST_*` is only a guess: the last registered group
+//! host's resources, attributes and provider are remembered in the control item and used for
+//! virtual hosts once any host ever registered (a warning when they differ from the config). A
+//! job that does not fit such a host is "never fits the group": no raise for it, ever.
+//!
+//! **Instances that never register** (a bad AMI, a user-data error) count as coming for
+//! `REGISTER_GRACE_SECONDS` after the first wake-up that sees them, then no longer: they are
+//! reported and terminated.
+//!
+//! **Only with AZRebalance suspended.** TerminateInstanceInAutoScalingGroup with decrement can
+//! leave the group's zones unbalanced, and Auto Scaling's rebalancing then "might terminate
+//! instances in other zones" (API reference) — a busy host. While the group's `AZRebalance`
+//! process is not suspended, nothing is terminated and the plan says why.
+//!
 //! | queue / hosts                                              | result                          |
 //! |------------------------------------------------------------|---------------------------------|
 //! | group at 0 (max 3), one job that fits one host             | raise to 1                      |
@@ -35,23 +50,99 @@
 //! | a queued job (backoff too) that could run on the host      | busy                            |
 //! | host only running daemon tasks                             | idle                            |
 //! | instance not InService (Terminating:Wait)                  | not considered                  |
+//! | idle host due, AZRebalance not suspended                   | kept; the plan says why         |
+//! | instance live but not registered for REGISTER_GRACE_SECONDS | not coming; terminated         |
+//! | group at 0, a host once registered with less than the job needs | no raise; never fits the group |
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use ecs_cluster_query::Host;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::dispatch::decide::{
     could_ever_fit, decide, Action, DaemonReservation, DispatchHost, Plan,
 };
-use crate::job::{rules, Job, JobState};
+use crate::job::{Job, JobState};
 use crate::ports::scale_group::{GroupInstance, GroupState};
 
 /// What one host of the group registers (CPU units, MiB).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostSize {
     pub cpu: i64,
     pub memory: i64,
+}
+
+/// What a registered host of the group looked like: the model of the hosts a raise adds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RememberedHost {
+    pub cpu: i64,
+    pub memory: i64,
+    #[serde(default)]
+    pub gpus: i64,
+    #[serde(default)]
+    pub attributes: BTreeMap<String, Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_provider: Option<String>,
+    #[serde(default = "yes")]
+    pub in_default_scope: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl RememberedHost {
+    fn of(h: &DispatchHost) -> Self {
+        RememberedHost {
+            cpu: h.registered_cpu,
+            memory: h.registered_memory,
+            gpus: h.registered_gpus,
+            attributes: h.host.attributes.clone(),
+            capacity_provider: h.capacity_provider.clone(),
+            in_default_scope: h.in_default_scope,
+        }
+    }
+
+    fn configured(size: HostSize) -> Self {
+        RememberedHost {
+            cpu: size.cpu,
+            memory: size.memory,
+            in_default_scope: true,
+            ..RememberedHost::default()
+        }
+    }
+}
+
+/// The owned group's control item (`scale-group#NAME` in the jobs table): what one wake-up
+/// remembers for the next, written conditionally on its revision.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupControl {
+    #[serde(default)]
+    pub group: String,
+    #[serde(default)]
+    pub cluster: String,
+    /// Idle instance → since (Unix seconds).
+    #[serde(default)]
+    pub idle_since: BTreeMap<String, i64>,
+    /// Live instance not registered in the cluster → first seen so (Unix seconds).
+    #[serde(default)]
+    pub unregistered_since: BTreeMap<String, i64>,
+    /// The last registered group host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_host: Option<RememberedHost>,
+    #[serde(default)]
+    pub updated_at: i64,
+}
+
+impl GroupControl {
+    /// Whether `other` remembers something else (the time aside).
+    pub fn differs(&self, other: &GroupControl) -> bool {
+        self.idle_since != other.idle_since
+            || self.unregistered_since != other.unregistered_since
+            || self.last_host != other.last_host
+    }
 }
 
 /// Everything the decision reads.
@@ -64,11 +155,15 @@ pub struct ScaleInput<'a> {
     /// The wake-up's dispatch plan over `hosts`.
     pub plan: &'a Plan,
     pub group: &'a GroupState,
-    /// The configured size (used when no group host is registered).
+    /// The configured size (used until a group host has ever registered).
     pub host_size: HostSize,
-    /// Instance id → Unix seconds since which it has been idle (the stored clock).
-    pub idle_since: &'a BTreeMap<String, i64>,
+    /// The stored control item (idle clock, unregistered instances, the last host seen).
+    pub control: &'a GroupControl,
     pub idle_seconds: i64,
+    /// How long a live instance may stay unregistered and still count as coming.
+    pub register_grace: i64,
+    /// The EC2 ids of every container instance of the cluster, whatever its status.
+    pub registered: &'a BTreeSet<String>,
     pub now: i64,
 }
 
@@ -93,24 +188,32 @@ pub struct ScalePlan {
     pub busy: Vec<String>,
     /// The idle clock to store: idle instance → since.
     pub idle_since: BTreeMap<String, i64>,
-    /// Idle instances due for removal (idle ≥ `IDLE_SECONDS`).
+    /// Instances due for removal: idle ≥ `IDLE_SECONDS`, or never registered within the grace.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub terminate: Vec<String>,
+    /// Live instances not registered past `REGISTER_GRACE_SECONDS` (part of `terminate`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub never_registered: Vec<String>,
+    /// The control item to store.
+    pub control: GroupControl,
+    /// Warnings: the group's AZRebalance is not suspended (nothing terminated), the configured
+    /// size differs from what hosts register.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
-fn virtual_host(i: usize, size: HostSize, template: Option<&Host>) -> DispatchHost {
+fn virtual_host(i: usize, model: &RememberedHost) -> DispatchHost {
     let mut host = Host::new(format!("new-host-{i}"));
     host.ec2_instance_id = None;
-    if let Some(t) = template {
-        host.attributes = t.attributes.clone();
-    }
-    host.remaining_cpu = size.cpu;
-    host.remaining_memory = size.memory;
-    DispatchHost {
-        host,
-        registered_cpu: size.cpu,
-        registered_memory: size.memory,
-    }
+    host.attributes = model.attributes.clone();
+    host.remaining_cpu = model.cpu;
+    host.remaining_memory = model.memory;
+    let mut h = DispatchHost::new(host, model.cpu, model.memory);
+    h.capacity_provider = model.capacity_provider.clone();
+    h.in_default_scope = model.in_default_scope;
+    h.registered_gpus = model.gpus;
+    h.remaining_gpus = model.gpus;
+    h
 }
 
 /// Waiting jobs (in `plan`) that could ever run on a host like `probe`.
@@ -120,7 +223,7 @@ fn demand<'a>(jobs: &'a [Job], plan: &Plan, probe: &DispatchHost) -> Vec<&'a Job
         .filter(|d| d.action == Action::Wait)
         .filter_map(|d| jobs.iter().find(|j| j.job_id == d.job_id))
         .filter(|j| {
-            rules(&j.spec, j.submitted_at as u64)
+            j.rules()
                 .map(|(c, _)| could_ever_fit(j, &c, probe))
                 .unwrap_or(false)
         })
@@ -143,23 +246,73 @@ pub fn decide_scale(input: &ScaleInput<'_>) -> ScalePlan {
                 .is_some_and(|id| live.contains(id))
         })
         .collect();
-    let size = group_hosts
-        .first()
-        .map(|h| HostSize {
-            cpu: h.registered_cpu,
-            memory: h.registered_memory,
-        })
-        .unwrap_or(input.host_size);
-    let template = group_hosts.first().map(|h| &h.host);
-    let coming = group.desired.saturating_sub(group_hosts.len() as u32);
+    let mut control = GroupControl {
+        idle_since: BTreeMap::new(),
+        unregistered_since: BTreeMap::new(),
+        updated_at: input.now,
+        ..input.control.clone()
+    };
+    if let Some(h) = group_hosts.first() {
+        control.last_host = Some(RememberedHost::of(h));
+    }
+    let mut warnings = Vec::new();
+    let model = match &control.last_host {
+        Some(real) => {
+            if (real.cpu, real.memory) != (input.host_size.cpu, input.host_size.memory) {
+                warnings.push(format!(
+                    "hosts of scale group {} register {} CPU units / {} MiB;                      SCALE_GROUP_HOST_CPU / _MEMORY say {} / {}: the registered size is used",
+                    group.name, real.cpu, real.memory, input.host_size.cpu, input.host_size.memory
+                ));
+            }
+            real.clone()
+        }
+        None => RememberedHost::configured(input.host_size),
+    };
+    // Live instances not registered in the cluster: coming, for the grace only.
+    let mut never_registered = Vec::new();
+    let mut unregistered = 0_u32;
+    for id in &live {
+        if input.registered.contains(*id) {
+            continue;
+        }
+        let since = input
+            .control
+            .unregistered_since
+            .get(*id)
+            .copied()
+            .unwrap_or(input.now);
+        control.unregistered_since.insert(id.to_string(), since);
+        if input.now - since >= input.register_grace {
+            never_registered.push(id.to_string());
+        } else {
+            unregistered += 1;
+        }
+    }
+    // Desired capacity not yet launched, plus launched instances within the grace.
+    let launched = live.len() as u32;
+    let coming = group.desired.saturating_sub(launched) + unregistered;
     let mut out = ScalePlan {
         coming,
         ..ScalePlan::default()
     };
 
     // Up.
-    let probe = virtual_host(0, size, template);
+    let probe = virtual_host(0, &model);
+    let configured = virtual_host(0, &RememberedHost::configured(input.host_size));
     let waiting = demand(input.jobs, input.plan, &probe);
+    if control.last_host.is_some() {
+        for j in demand(input.jobs, input.plan, &configured) {
+            if !waiting.iter().any(|w| w.job_id == j.job_id) {
+                out.notes.insert(
+                    j.job_id.clone(),
+                    format!(
+                        "never fits scale group {}: its hosts register {} CPU units / {} MiB",
+                        group.name, model.cpu, model.memory
+                    ),
+                );
+            }
+        }
+    }
     if !waiting.is_empty() {
         let room = group.max.saturating_sub(group.desired);
         let bound = room.min(waiting.len() as u32);
@@ -167,9 +320,7 @@ pub fn decide_scale(input: &ScaleInput<'_>) -> ScalePlan {
         let mut augmented;
         loop {
             let mut hosts = input.hosts.to_vec();
-            hosts.extend(
-                (0..(coming + extra) as usize).map(|i| virtual_host(i + 1, size, template)),
-            );
+            hosts.extend((0..(coming + extra) as usize).map(|i| virtual_host(i + 1, &model)));
             augmented = decide(input.jobs, &hosts, input.daemons, input.now);
             if demand(input.jobs, &augmented, &probe).is_empty() || extra >= bound {
                 break;
@@ -225,7 +376,7 @@ pub fn decide_scale(input: &ScaleInput<'_>) -> ScalePlan {
             .any(|d| d.host.as_deref() == Some(h.host.id.as_str()));
         let wanted = input.jobs.iter().any(|j| {
             j.state == JobState::Queued
-                && rules(&j.spec, j.submitted_at as u64)
+                && j.rules()
                     .map(|(c, _)| could_ever_fit(j, &c, h))
                     .unwrap_or(false)
         });
@@ -233,12 +384,29 @@ pub fn decide_scale(input: &ScaleInput<'_>) -> ScalePlan {
             out.busy.push(id.to_string());
             continue;
         }
-        let since = input.idle_since.get(id).copied().unwrap_or(input.now);
+        let since = input
+            .control
+            .idle_since
+            .get(id)
+            .copied()
+            .unwrap_or(input.now);
         out.idle_since.insert(id.to_string(), since);
         if input.now - since >= input.idle_seconds {
             out.terminate.push(id.to_string());
         }
     }
+    out.terminate.extend(never_registered.iter().cloned());
+    if !out.terminate.is_empty() && !group.az_rebalance_suspended() {
+        warnings.push(format!(
+            "scale group {}: AZRebalance is not suspended, so no instance is terminated              (rebalancing after a terminate could remove a busy host): suspend it              (aws autoscaling suspend-processes --scaling-processes AZRebalance)",
+            group.name
+        ));
+        out.terminate.clear();
+    }
+    control.idle_since = out.idle_since.clone();
+    out.never_registered = never_registered;
+    out.control = control;
+    out.warnings = warnings;
     out
 }
 
@@ -261,6 +429,7 @@ pub fn decide_scale(input: &ScaleInput<'_>) -> ScalePlan {
 /// | with a strategy                      | = limit          | waits                       |
 /// | without a strategy                   | any              | waits (owned group / hosts) |
 /// | in backoff                           | any              | waits                       |
+/// | waits only for a higher reservation  | any              | waits (never sent unpinned) |
 pub fn provision(jobs: &[Job], plan: &Plan, limit: usize) -> Vec<String> {
     let provisioning = jobs
         .iter()
@@ -272,7 +441,9 @@ pub fn provision(jobs: &[Job], plan: &Plan, limit: usize) -> Vec<String> {
         .count();
     plan.decisions
         .iter()
-        .filter(|d| d.action == Action::Wait)
+        // A job that waits only for a higher job's reservation is not sent: unpinned, ECS could
+        // put it in the reserved room.
+        .filter(|d| d.action == Action::Wait && d.blocked_by.is_none())
         .filter(|d| {
             jobs.iter()
                 .any(|j| j.job_id == d.job_id && j.spec.capacity_provider_strategy.is_some())
@@ -308,6 +479,7 @@ mod tests {
                 cpu: 0,
                 memory,
                 ports: vec![],
+                ..JobNeeds::default()
             },
             0,
         )
@@ -326,6 +498,7 @@ mod tests {
                     lifecycle_state: state.to_string(),
                 })
                 .collect(),
+            suspended_processes: vec!["AZRebalance".into()],
         }
     }
 
@@ -334,11 +507,7 @@ mod tests {
         h.ec2_instance_id = Some(ec2.into());
         h.remaining_cpu = 4096;
         h.remaining_memory = free;
-        DispatchHost {
-            host: h,
-            registered_cpu: 4096,
-            registered_memory: 7482,
-        }
+        DispatchHost::new(h, 4096, 7482)
     }
 
     fn run(
@@ -348,7 +517,25 @@ mod tests {
         idle: &BTreeMap<String, i64>,
         now: i64,
     ) -> ScalePlan {
+        let control = GroupControl {
+            idle_since: idle.clone(),
+            ..GroupControl::default()
+        };
+        run_with(jobs, hosts, g, &control, now)
+    }
+
+    fn run_with(
+        jobs: &[Job],
+        hosts: &[DispatchHost],
+        g: &GroupState,
+        control: &GroupControl,
+        now: i64,
+    ) -> ScalePlan {
         let plan = decide(jobs, hosts, &[], now);
+        let registered: BTreeSet<String> = hosts
+            .iter()
+            .filter_map(|h| h.host.ec2_instance_id.clone())
+            .collect();
         decide_scale(&ScaleInput {
             jobs,
             hosts,
@@ -356,10 +543,119 @@ mod tests {
             plan: &plan,
             group: g,
             host_size: SIZE,
-            idle_since: idle,
+            control,
             idle_seconds: 300,
+            register_grace: 600,
+            registered: &registered,
             now,
         })
+    }
+
+    #[test]
+    fn no_termination_while_az_rebalance_runs() {
+        let mut g = group(1, 3, &[("i-1", "InService")]);
+        g.suspended_processes.clear();
+        let hosts = [host("i-1", 7482)];
+        let clock = BTreeMap::from([("i-1".to_string(), 0)]);
+        let p = run(&[], &hosts, &g, &clock, 10_000);
+        assert!(p.terminate.is_empty(), "{p:?}");
+        assert!(
+            p.warnings.iter().any(|w| w.contains("AZRebalance")),
+            "{p:?}"
+        );
+        // The idle clock is kept: once suspended, the host goes at once.
+        assert_eq!(p.idle_since.get("i-1"), Some(&0));
+    }
+
+    #[test]
+    fn an_instance_that_never_registers_stops_counting_as_coming_and_is_terminated() {
+        let jobs = [job("a", 3000)];
+        let g = group(1, 3, &[("i-9", "InService")]);
+        let first = run_with(&jobs, &[], &g, &GroupControl::default(), 100);
+        assert_eq!((first.coming, first.raise_to), (1, None));
+        assert_eq!(first.control.unregistered_since.get("i-9"), Some(&100));
+        let late = run_with(&jobs, &[], &g, &first.control, 100 + 600);
+        assert_eq!(late.never_registered, ["i-9"]);
+        assert_eq!(late.terminate, ["i-9"]);
+        assert_eq!(
+            (late.coming, late.raise_to),
+            (0, Some(2)),
+            "a new host replaces it"
+        );
+    }
+
+    #[test]
+    fn the_registered_size_is_remembered_and_a_job_bigger_than_it_never_raises_again() {
+        // Configured 8192 MiB; the host that comes registers 7482; the job needs 8000.
+        let big = [job("big", 8000)];
+        let cfg = HostSize {
+            cpu: 4096,
+            memory: 8192,
+        };
+        let g0 = group(0, 3, &[]);
+        let plan = decide(&big, &[], &[], 10);
+        let none = BTreeSet::new();
+        let p = decide_scale(&ScaleInput {
+            jobs: &big,
+            hosts: &[],
+            daemons: &[],
+            plan: &plan,
+            group: &g0,
+            host_size: cfg,
+            control: &GroupControl::default(),
+            idle_seconds: 300,
+            register_grace: 600,
+            registered: &none,
+            now: 10,
+        });
+        assert_eq!(
+            p.raise_to,
+            Some(1),
+            "the configured size holds it: one raise"
+        );
+        // The host registers 7482: remembered.
+        let hosts = [host("i-1", 7482)];
+        let g1 = group(1, 3, &[("i-1", "InService")]);
+        let plan = decide(&big, &hosts, &[], 20);
+        let reg = BTreeSet::from(["i-1".to_string()]);
+        let seen = decide_scale(&ScaleInput {
+            jobs: &big,
+            hosts: &hosts,
+            daemons: &[],
+            plan: &plan,
+            group: &g1,
+            host_size: cfg,
+            control: &p.control,
+            idle_seconds: 300,
+            register_grace: 600,
+            registered: &reg,
+            now: 20,
+        });
+        assert_eq!(
+            seen.control.last_host.as_ref().map(|h| h.memory),
+            Some(7482)
+        );
+        assert!(seen.warnings.iter().any(|w| w.contains("7482")), "{seen:?}");
+        // The host is gone (idled out); back at 0: no second raise, and the job says why.
+        let plan = decide(&big, &[], &[], 5000);
+        let again = decide_scale(&ScaleInput {
+            jobs: &big,
+            hosts: &[],
+            daemons: &[],
+            plan: &plan,
+            group: &g0,
+            host_size: cfg,
+            control: &seen.control,
+            idle_seconds: 300,
+            register_grace: 600,
+            registered: &none,
+            now: 5000,
+        });
+        assert_eq!(again.raise_to, None);
+        assert!(
+            again.notes["big"].contains("never fits scale group"),
+            "{again:?}"
+        );
     }
 
     #[test]

@@ -37,7 +37,8 @@ pub struct InMemoryScaleGroup {
 }
 
 impl InMemoryScaleGroup {
-    /// A group `name` at desired 0 with MinSize 0 and MaxSize `max`.
+    /// A group `name` at desired 0 with MinSize 0 and MaxSize `max`, set up as the README asks
+    /// of an owned group: `AZRebalance` suspended.
     pub fn new(name: &str, max: u32) -> Self {
         let g = InMemoryScaleGroup::default();
         lock(&g.state).group = Some(GroupState {
@@ -46,8 +47,16 @@ impl InMemoryScaleGroup {
             min: 0,
             max,
             instances: Vec::new(),
+            suspended_processes: vec!["AZRebalance".to_string()],
         });
         g
+    }
+
+    /// Resumes every suspended process (a group not set up as the README asks).
+    pub fn resume_processes(&self) {
+        if let Some(g) = lock(&self.state).group.as_mut() {
+            g.suspended_processes.clear();
+        }
     }
 
     pub fn group(&self) -> Option<GroupState> {

@@ -1,17 +1,20 @@
 //! The task launcher in memory, on [`InMemoryEcs`] (RunTask places on the same hosts the ECS
-//! fake lists, and takes their room). Like ECS it honours `clientToken` (a repeated token returns
-//! the first answer); [`InMemoryEcs::ignore_client_token`] makes it behave like moto, which does
-//! not. Faults: [`InMemoryEcs::refuse_placement`] (answers `failures[]`),
+//! fake lists, and takes their room). Like ECS it honours `clientToken`: a repeated token with
+//! the same parameters returns the first answer, with other parameters a `Conflict` naming the
+//! first answer's task; [`InMemoryEcs::ignore_client_token`] makes it behave like moto, which
+//! does not. Faults: [`InMemoryEcs::refuse_placement`] (answers `failures[]`),
 //! [`InMemoryEcs::lose_run_task_responses`] (RunTask acts, then the answer is lost).
 
 use std::collections::BTreeMap;
 
-use crate::job::RunTaskSpec;
+use crate::job::{LaunchRequest, RunTaskSpec};
 use crate::memory::ecs::cluster;
 use crate::memory::InMemoryEcs;
 use crate::model::{InstanceStatus, Task};
 use crate::ports::ecs::EcsError;
-use crate::ports::task_launcher::{ContainerExit, LaunchedTask, RunTaskOutcome, TaskLauncher};
+use crate::ports::task_launcher::{
+    ContainerExit, DescribedTasks, LaunchedTask, RunTaskOutcome, TaskLauncher,
+};
 
 /// One RunTask request as the fake received it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,11 +24,12 @@ pub struct RunTaskCall {
     pub client_token: String,
     pub started_by: String,
     pub pin_instance: Option<String>,
+    pub capacity_provider: Option<String>,
 }
 
 #[derive(Debug, Default)]
 pub(crate) struct LauncherState {
-    by_token: BTreeMap<String, RunTaskOutcome>,
+    by_token: BTreeMap<String, (RunTaskCall, RunTaskOutcome)>,
     tasks: BTreeMap<String, (String, LaunchedTask, i64, i64)>,
     runs: Vec<RunTaskCall>,
     not_placed: Option<String>,
@@ -65,18 +69,42 @@ impl InMemoryEcs {
 
     /// The task stops with these container exit codes and reason; its room returns to the host.
     pub fn stop_launched(&self, task_arn: &str, exits: &[(&str, i32)], reason: &str) {
+        let exits: Vec<(&str, Option<i32>)> = exits.iter().map(|(n, c)| (*n, Some(*c))).collect();
+        self.stop_launched_with(task_arn, &exits, None, reason);
+    }
+
+    /// ECS no longer has the task (stopped tasks are listed "for at least one hour"):
+    /// DescribeTasks answers MISSING for it and ListTasks does not list it.
+    pub fn forget_launched(&self, task_arn: &str) {
+        let mut st = self.state();
+        st.launcher.tasks.remove(task_arn);
+        for c in st.clusters.values_mut() {
+            c.tasks.retain(|t| t.arn != task_arn);
+        }
+    }
+
+    /// [`Self::stop_launched`] with exit codes that may be absent and a `stopCode`.
+    pub fn stop_launched_with(
+        &self,
+        task_arn: &str,
+        exits: &[(&str, Option<i32>)],
+        stop_code: Option<&str>,
+        reason: &str,
+    ) {
         let mut st = self.state();
         let Some((cluster_arn, task, cpu, memory)) = st.launcher.tasks.get_mut(task_arn) else {
             return;
         };
         task.last_status = Some("STOPPED".into());
         task.stopped_reason = Some(reason.to_string());
+        task.stop_code = stop_code.map(str::to_string);
+        // As in ECS: no `essential` flag on a described container.
         task.containers = exits
             .iter()
             .map(|(name, code)| ContainerExit {
                 name: (*name).to_string(),
-                exit_code: Some(*code),
-                essential: Some(true),
+                exit_code: *code,
+                essential: None,
                 reason: None,
             })
             .collect();
@@ -110,16 +138,19 @@ impl TaskLauncher for InMemoryEcs {
         spec: &RunTaskSpec,
         client_token: &str,
         started_by: &str,
-        pin_instance: Option<&str>,
+        launch: &LaunchRequest,
     ) -> Result<RunTaskOutcome, EcsError> {
+        let pin_instance = launch.pin.as_deref();
         let mut st = self.enter("RunTask")?;
-        st.launcher.runs.push(RunTaskCall {
+        let call = RunTaskCall {
             cluster: spec.cluster.clone(),
             task_definition: spec.task_definition.clone(),
             client_token: client_token.to_string(),
             started_by: started_by.to_string(),
             pin_instance: pin_instance.map(str::to_string),
-        });
+            capacity_provider: launch.capacity_provider.clone(),
+        };
+        st.launcher.runs.push(call.clone());
         let lose = st.launcher.lose_responses > 0;
         if lose {
             st.launcher.lose_responses -= 1;
@@ -129,8 +160,20 @@ impl TaskLauncher for InMemoryEcs {
             message: "the response was lost (test fault)".into(),
         };
         if !st.launcher.ignore_token {
-            if let Some(first) = st.launcher.by_token.get(client_token).cloned() {
-                return if lose { Err(lost()) } else { Ok(first) };
+            if let Some((first_call, first)) = st.launcher.by_token.get(client_token).cloned() {
+                let answer = if first_call == call {
+                    first
+                } else {
+                    // ECS: the same token with other parameters is a ConflictException naming
+                    // the tasks the token started.
+                    RunTaskOutcome::Conflict {
+                        task_arns: match first {
+                            RunTaskOutcome::Started(t) => vec![t.task_arn],
+                            _ => Vec::new(),
+                        },
+                    }
+                };
+                return if lose { Err(lost()) } else { Ok(answer) };
             }
         }
         let td = st
@@ -179,6 +222,7 @@ impl TaskLauncher for InMemoryEcs {
                         container_instance_arn: None,
                         last_status: Some("PROVISIONING".into()),
                         stopped_reason: None,
+                        stop_code: None,
                         containers: Vec::new(),
                     };
                     let cluster_arn = spec.cluster.clone();
@@ -210,6 +254,7 @@ impl TaskLauncher for InMemoryEcs {
                         container_instance_arn: Some(host_arn),
                         last_status: Some("PENDING".into()),
                         stopped_reason: None,
+                        stop_code: None,
                         containers: Vec::new(),
                     };
                     let cluster_arn = spec.cluster.clone();
@@ -222,7 +267,7 @@ impl TaskLauncher for InMemoryEcs {
         };
         st.launcher
             .by_token
-            .insert(client_token.to_string(), outcome.clone());
+            .insert(client_token.to_string(), (call, outcome.clone()));
         if lose {
             return Err(lost());
         }
@@ -253,5 +298,25 @@ impl TaskLauncher for InMemoryEcs {
             st.calls.push("DescribeTasks".into());
         }
         Ok(found)
+    }
+
+    async fn describe_launched(
+        &self,
+        cluster_id: &str,
+        task_arns: &[String],
+    ) -> Result<DescribedTasks, EcsError> {
+        let mut st = self.enter("DescribeTasks")?;
+        cluster(&mut st, cluster_id)?;
+        let mut out = DescribedTasks::default();
+        for arn in task_arns {
+            match st.launcher.tasks.get(arn) {
+                Some((_, t, _, _)) => out.tasks.push(t.clone()),
+                None => out.missing.push(arn.clone()),
+            }
+        }
+        for _ in task_arns.chunks(100).skip(1) {
+            st.calls.push("DescribeTasks".into());
+        }
+        Ok(out)
     }
 }

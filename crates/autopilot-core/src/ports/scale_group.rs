@@ -41,9 +41,26 @@ pub struct GroupState {
     pub min: u32,
     pub max: u32,
     pub instances: Vec<GroupInstance>,
+    /// `SuspendedProcesses` (process names: `AZRebalance`, `Launch`, ...).
+    pub suspended_processes: Vec<String>,
 }
 
 impl GroupState {
+    /// Whether Auto Scaling's Availability Zone rebalancing is suspended: only then may the
+    /// dispatcher terminate an instance it chose ("rebalancing might terminate instances in
+    /// other zones", TerminateInstanceInAutoScalingGroup API reference), possibly a busy host.
+    pub fn az_rebalance_suspended(&self) -> bool {
+        self.suspended_processes.iter().any(|p| p == "AZRebalance")
+    }
+
+    /// The lifecycle state of `instance_id`, when it is in the group.
+    pub fn lifecycle_state(&self, instance_id: &str) -> Option<&str> {
+        self.instances
+            .iter()
+            .find(|i| i.instance_id == instance_id)
+            .map(|i| i.lifecycle_state.as_str())
+    }
+
     /// The ids of the group's instances that pass `keep` (e.g. [`GroupInstance::is_live`]).
     pub fn instance_ids(&self, keep: impl Fn(&GroupInstance) -> bool) -> BTreeSet<&str> {
         let kept = self.instances.iter().filter(|i| keep(i));

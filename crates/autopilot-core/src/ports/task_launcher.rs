@@ -6,12 +6,17 @@
 //! Exactly once: every RunTask carries `clientToken = JOBID/LAUNCH` (ECS: "If you retry a request
 //! that completed successfully using the same client token and the same parameters, the retry
 //! succeeds without performing any further actions", ECS API Reference, Ensuring idempotency) and
-//! `startedBy = ecs-autopilot/JOBID/LAUNCH`; before a relaunch the dispatcher lists tasks by that
-//! `startedBy`, so even a backend that ignores the token (moto) never starts a second task.
+//! `startedBy = ecs-autopilot/JOBID/LAUNCH`. A retry is the **identical** request (the job keeps
+//! its [`LaunchRequest`]: the same pin and strategy): ECS answers a token reused with other
+//! parameters with `ConflictException`, naming the tasks the token started (`resourceIds`), which
+//! the dispatcher adopts. Before a relaunch the dispatcher lists tasks by that `startedBy` (the
+//! only filter: "When you specify startedBy as the filter, it must be the only filter that you
+//! use", ListTasks API reference), so even a backend that ignores the token never starts a
+//! second task.
 
 use std::future::Future;
 
-use crate::job::RunTaskSpec;
+use crate::job::{LaunchRequest, RunTaskSpec};
 use crate::ports::ecs::EcsError;
 
 /// One container's end, from DescribeTasks or a task event.
@@ -31,7 +36,16 @@ pub struct LaunchedTask {
     pub container_instance_arn: Option<String>,
     pub last_status: Option<String>,
     pub stopped_reason: Option<String>,
+    /// ECS `stopCode` of a stopped task.
+    pub stop_code: Option<String>,
     pub containers: Vec<ContainerExit>,
+}
+
+/// DescribeTasks by ARN: the tasks ECS has, and the ARNs it answered MISSING for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DescribedTasks {
+    pub tasks: Vec<LaunchedTask>,
+    pub missing: Vec<String>,
 }
 
 /// RunTask's answer.
@@ -43,6 +57,10 @@ pub enum RunTaskOutcome {
     NotPlaced {
         reason: String,
     },
+    /// `ConflictException`: this token already started these tasks, with other parameters.
+    Conflict {
+        task_arns: Vec<String>,
+    },
 }
 
 /// Whether an exception message is ECS's cap on PROVISIONING tasks. *(The exact wording is not
@@ -53,22 +71,29 @@ pub fn is_provisioning_cap(message: &str) -> bool {
 }
 
 pub trait TaskLauncher: Send + Sync {
-    /// RunTask, one task (`count` 1), with `clientToken` and `startedBy`; when `pin_instance` is
-    /// set, the constraint `memberOf(ec2InstanceId == ID)` is added so ECS uses the host the
-    /// dispatcher chose (its reservation rule depends on it).
+    /// RunTask, one task (`count` 1), with `clientToken` and `startedBy`; with `launch.pin`
+    /// the constraint `memberOf(ec2InstanceId == ID)` is added so ECS uses the host the
+    /// dispatcher chose (its reservation rule depends on it); with `launch.capacity_provider`
+    /// the strategy is that one provider (the pinned host's) instead of the job's.
     fn run_task(
         &self,
         spec: &RunTaskSpec,
         client_token: &str,
         started_by: &str,
-        pin_instance: Option<&str>,
+        launch: &LaunchRequest,
     ) -> impl Future<Output = Result<RunTaskOutcome, EcsError>> + Send;
 
-    /// Every task of the cluster with this `startedBy`, running or stopped (ListTasks with
-    /// `startedBy`, desired status RUNNING then STOPPED, all pages; DescribeTasks).
+    /// The tasks ListTasks lists with this `startedBy` (its only filter, all pages), described.
     fn tasks_started_by(
         &self,
         cluster: &str,
         started_by: &str,
     ) -> impl Future<Output = Result<Vec<LaunchedTask>, EcsError>> + Send;
+
+    /// DescribeTasks of these ARNs (100 per call), with the ARNs ECS answered MISSING for.
+    fn describe_launched(
+        &self,
+        cluster: &str,
+        task_arns: &[String],
+    ) -> impl Future<Output = Result<DescribedTasks, EcsError>> + Send;
 }
