@@ -114,7 +114,8 @@ class RuntimeApi:
 class Function:
     """One release bootstrap running against its own Runtime API."""
 
-    def __init__(self, name: str, moto: Moto, env: dict, endpoint: str | None = None) -> None:
+    def __init__(self, name: str, moto: Moto, env: dict, endpoint: str | None = None,
+                 log_name: str | None = None) -> None:
         self.api = RuntimeApi()
         binary = TARGET / "lambda" / name / "bootstrap"
         if not binary.exists():
@@ -135,7 +136,7 @@ class Function:
         }
         log_dir = ROOT / ".demo"
         log_dir.mkdir(exist_ok=True)
-        self.log = open(log_dir / f"acceptance-{name}.log", "w")
+        self.log = open(log_dir / f"acceptance-{log_name or name}.log", "w")
         self.proc = subprocess.Popen([str(binary)], env=full_env, stdout=self.log, stderr=subprocess.STDOUT)
 
     def invoke(self, event, request_id: str | None = None) -> tuple[str, dict]:
@@ -993,7 +994,8 @@ class DispatcherBed:
         return register_hosts(self.moto, self.ecs, name, hosts) if hosts else []
 
     def function(self, cluster: str, **env: str) -> Function:
-        fn = Function("task-dispatcher", self.moto, {"JOBS_TABLE": self.TABLE, "CLUSTERS": cluster, **env})
+        fn = Function("task-dispatcher", self.moto, {"JOBS_TABLE": self.TABLE, "CLUSTERS": cluster, **env},
+                      log_name=f"task-dispatcher-{cluster}")  # .demo/acceptance-task-dispatcher-CLUSTER.log
         fn.cluster = cluster  # type: ignore[attr-defined]
         self.functions.append(fn)
         return fn
@@ -1175,6 +1177,8 @@ def v2_refusals(bed: DispatcherBed) -> None:
     fn = bed.function("v2-big")
     bed.submit(fn, {"jobId": "v2-template", "taskDefinition": "v2-picky", "priority": 50})
     template = bed.item("v2-template")
+    if template is None:
+        raise SystemExit("FAILED: the dispatcher stored no job v2-template (the planted item's template)")
     bed.ddb.delete_item(TableName=DispatcherBed.TABLE, Key={"jobId": {"S": "v2-template"}})
     body = json.loads(template["job"]["S"])
     now = int(time.time())
