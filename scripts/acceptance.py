@@ -1323,8 +1323,8 @@ def v2_terminating_host(bed: DispatcherBed) -> None:
     on_waiting = bed.ecs.list_tasks(cluster=cluster, containerInstance=waiting["arn"])["taskArns"]
     running = [i for i in range(4) if bed.job(f"v2-f{i}")["state"] == "RUNNING"]
     check(running and not naming and not on_waiting,
-          f"{len(calls)} RunTask calls over 4 submissions: none pins {waiting['instance_id']} (Terminating:Wait), "
-          f"no task on it; {len(running)} jobs running elsewhere")
+          f"{len(calls)} RunTask calls over 4 submissions, {len(naming)} pinning {waiting['instance_id']} "
+          f"(Terminating:Wait), {len(on_waiting)} tasks on it; {len(running)} jobs running")
 
 
 def v2_never_fits(bed: DispatcherBed) -> None:
