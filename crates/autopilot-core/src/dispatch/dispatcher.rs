@@ -429,7 +429,7 @@ where
                 .stop_task(&job.spec.cluster, task, CANCEL_STOP_REASON)
                 .await?;
         }
-        Ok(self.observe(&job, &Observation::Cancelled, now).await?)
+        self.observe(&job, &Observation::Cancelled, now).await
     }
 
     /// One conditional write; `Conflict` means someone else moved the job first.

@@ -586,6 +586,17 @@ mod tests {
         assert!(matches!(judge(&drained, &[]), V::NotItsFault(_)));
     }
 
+    /// (state, attempts, max, observation, next state or None, attempts after, not_before)
+    type Case = (
+        JobState,
+        u32,
+        u32,
+        Observation,
+        Option<JobState>,
+        u32,
+        Option<i64>,
+    );
+
     #[test]
     fn lifecycle_table() {
         use JobState::*;
@@ -599,15 +610,7 @@ mod tests {
         };
         let ess = Some("EssentialContainerExited");
         // (state, attempts, max, observation, next state or None, attempts after, not_before)
-        let cases: Vec<(
-            JobState,
-            u32,
-            u32,
-            Observation,
-            Option<JobState>,
-            u32,
-            Option<i64>,
-        )> = vec![
+        let cases: Vec<Case> = vec![
             (
                 Queued,
                 0,
