@@ -522,3 +522,233 @@ async fn owned_group_scales_from_zero_for_one_job_and_back_to_zero() {
     assert_eq!(calls.get("TerminateInstanceInAutoScalingGroup"), 1);
     assert_eq!(calls.get("SetDesiredCapacity"), 1);
 }
+
+/// Task definition `app` (essential) + `sidecar` (essential false).
+async fn register_with_sidecar(fx: &EcsFixture<'_>, family: &str) {
+    let container = |name: &str, essential: bool| {
+        aws_sdk_ecs::types::ContainerDefinition::builder()
+            .name(name)
+            .image("public.ecr.aws/docker/library/busybox:latest")
+            .memory(64)
+            .essential(essential)
+            .build()
+    };
+    fx.ecs
+        .register_task_definition()
+        .family(family)
+        .container_definitions(container("app", true))
+        .container_definitions(container("sidecar", false))
+        .send()
+        .await
+        .expect("register task definition");
+}
+
+/// StopTask, then per-container exit codes and the stopCode on moto's model (the bed's
+/// `finish_task`: moto sets neither), then the STOPPED event as ECS sends it (no `essential`).
+async fn stop_with(b: &Bed<'_>, moto: &Moto, id: &str, containers: Value, stop_code: &str) {
+    let job = job_state(b, id).await;
+    let task = job.task_arn.clone().expect("a task");
+    b.fx.stop_task(&task).await;
+    moto.command(
+        json!({"op": "finish_task", "cluster": "batch", "task": task,
+                        "containers": containers, "stop_code": stop_code, "reason": stop_code}),
+    );
+    let mut event = task_event(
+        b,
+        &task,
+        "STOPPED",
+        Some(&job.started_by(job.launches)),
+        None,
+    );
+    let list: Vec<Value> = containers
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(
+                    |(name, code)| json!({"name": name, "exitCode": code, "lastStatus": "STOPPED"}),
+                )
+                .collect()
+        })
+        .unwrap_or_default();
+    event["detail"]["containers"] = json!(list);
+    event["detail"]["stopCode"] = json!(stop_code);
+    handle(&b.dispatcher, event, NOW + 100)
+        .await
+        .expect("outcome");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sidecar_stopped_by_ecs_does_not_fail_the_run_and_an_app_failure_does() {
+    let moto = Moto::start();
+    let b = bed(&moto).await;
+    register_with_sidecar(&b.fx, "with-sidecar").await;
+    let extra = json!({"taskDefinition": "with-sidecar", "maxAttempts": 2});
+    handle(&b.dispatcher, submit("ok", 1, extra.clone()), NOW)
+        .await
+        .expect("submit");
+    let stored = job_state(&b, "ok").await;
+    assert_eq!(
+        stored.non_essential,
+        ["sidecar"],
+        "kept from the task definition"
+    );
+    stop_with(
+        &b,
+        &moto,
+        "ok",
+        json!({"app": 0, "sidecar": 137}),
+        "EssentialContainerExited",
+    )
+    .await;
+    let job = job_state(&b, "ok").await;
+    assert_eq!((job.state, job.attempts), (JobState::Succeeded, 1));
+    assert_eq!(run_task_calls(&moto).len(), 1, "exactly one RunTask");
+
+    handle(&b.dispatcher, submit("bad", 1, extra), NOW + 1)
+        .await
+        .expect("submit");
+    stop_with(
+        &b,
+        &moto,
+        "bad",
+        json!({"app": 1, "sidecar": 0}),
+        "EssentialContainerExited",
+    )
+    .await;
+    let job = job_state(&b, "bad").await;
+    assert_eq!((job.state, job.attempts), (JobState::Queued, 1), "retried");
+    assert!(job.not_before.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_termination_notice_requeues_without_using_an_attempt() {
+    let moto = Moto::start();
+    let b = bed(&moto).await;
+    handle(
+        &b.dispatcher,
+        submit("spot", 1, json!({"maxAttempts": 1})),
+        NOW,
+    )
+    .await
+    .expect("submit");
+    assert_eq!(job_state(&b, "spot").await.attempts, 1);
+    stop_with(&b, &moto, "spot", json!({"app": null}), "TerminationNotice").await;
+    let job = job_state(&b, "spot").await;
+    // Re-queued in place: the run did not count; the wake-up after the event may start it again.
+    assert!(
+        matches!(job.state, JobState::Queued | JobState::Running),
+        "{job:?}"
+    );
+    assert_eq!(job.counters.not_its_fault, 1);
+    assert!(job
+        .history
+        .iter()
+        .any(|t| t.reason.contains("without using an attempt")));
+    assert_eq!(job.attempts, u32::from(job.state == JobState::Running));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_answer_the_list_does_not_show_yet_is_retried_as_the_same_request() {
+    let moto = Moto::start();
+    let b = bed(&moto).await;
+    // The bed honours clientToken as ECS does (same request → the same task; other parameters
+    // → ConflictException) and hides the task from the next ListTasks (eventual consistency).
+    moto.command(json!({"op": "lose_run_task_responses", "count": 1}));
+    let r = handle(&b.dispatcher, submit("same", 1, json!({})), NOW)
+        .await
+        .expect("stored: the failed wake-up after it is logged");
+    assert!(r.submitted.is_some());
+    assert_eq!(job_state(&b, "same").await.state, JobState::Starting);
+    moto.command(json!({"op": "hide_tasks_from_list", "count": 1}));
+    handle(&b.dispatcher, scheduled_event(), NOW + 60)
+        .await
+        .expect("sweep");
+    let calls = run_task_calls(&moto);
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert_eq!(calls[0]["clientToken"], calls[1]["clientToken"]);
+    assert_eq!(
+        calls[0]["placementConstraints"], calls[1]["placementConstraints"],
+        "the retry carries the same host pin"
+    );
+    assert!(
+        calls[0]["placementConstraints"]
+            .to_string()
+            .contains("ec2InstanceId"),
+        "{calls:?}"
+    );
+    let job = job_state(&b, "same").await;
+    assert_eq!(job.state, JobState::Running);
+    let listed =
+        b.fx.ecs
+            .list_tasks()
+            .cluster("batch")
+            .started_by("ecs-autopilot/same/1")
+            .send()
+            .await
+            .expect("list");
+    assert_eq!(listed.task_arns().len(), 1, "one task");
+    assert_eq!(listed.task_arns()[0], job.task_arn.unwrap_or_default());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_job_whose_task_ecs_forgot_leaves_running_within_two_sweeps() {
+    let moto = Moto::start();
+    let b = bed(&moto).await;
+    handle(&b.dispatcher, submit("gone", 1, json!({})), NOW)
+        .await
+        .expect("submit");
+    let task = job_state(&b, "gone").await.task_arn.expect("task");
+    // ECS lists stopped tasks "for at least one hour", then DescribeTasks answers MISSING: the
+    // bed removes the task from moto's model (moto cannot age tasks out).
+    b.fx.stop_task(&task).await;
+    moto.command(json!({"op": "forget_task", "cluster": "batch", "task": task}));
+    b.calls.reset();
+    handle(&b.dispatcher, scheduled_event(), NOW + 60)
+        .await
+        .expect("sweep");
+    let calls = b.calls.snapshot();
+    assert_eq!(calls.get("DescribeTasks"), Some(&1), "{calls:?}");
+    assert_eq!(
+        calls.get("ListTasks"),
+        None,
+        "no per-job ListTasks: {calls:?}"
+    );
+    let noted = job_state(&b, "gone").await;
+    assert_eq!(
+        (noted.state, noted.missing_since),
+        (JobState::Running, Some(NOW + 60))
+    );
+    handle(&b.dispatcher, scheduled_event(), NOW + 120)
+        .await
+        .expect("sweep");
+    let job = job_state(&b, "gone").await;
+    assert_eq!(job.state, JobState::Failed);
+    assert!(
+        job.reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("outcome unknown"),
+        "{job:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_submission_without_job_id_is_one_job() {
+    let moto = Moto::start();
+    let b = bed(&moto).await;
+    let payload = json!({"action": "submit", "job": {"cluster": "batch", "taskDefinition": "job"}});
+    let first =
+        task_dispatcher::handle_invocation(&b.dispatcher, payload.clone(), NOW, Some("req-1"))
+            .await
+            .expect("submit");
+    let again = task_dispatcher::handle_invocation(&b.dispatcher, payload, NOW + 60, Some("req-1"))
+        .await
+        .expect("retry");
+    let (first, again) = (
+        first.submitted.expect("first"),
+        again.submitted.expect("again"),
+    );
+    assert_eq!(first.job.job_id, again.job.job_id);
+    assert!(again.duplicate);
+    assert_eq!(run_task_calls(&moto).len(), 1);
+}
