@@ -479,3 +479,44 @@ async fn table_hosts_keep_the_room_of_launches_they_do_not_show_yet() {
     assert_eq!(calls.len(), 2);
     assert_eq!(calls[1].client_token, "second/1");
 }
+
+#[tokio::test]
+async fn the_clusters_default_strategy_scopes_a_job_without_launch_type_and_the_pin_names_its_provider(
+) {
+    // Host i-1 (no provider, full), host i-2 in provider `spot` (empty); the cluster's default
+    // strategy is `spot`: a job with neither launch type nor strategy can only go to i-2, and
+    // its pinned RunTask names `spot` alone so the pin can hold.
+    let d = dispatcher(0);
+    let mut ci = ContainerInstance::new(
+        "arn:aws:ecs:us-east-1:123456789012:container-instance/batch/two",
+        InstanceStatus::Active,
+    );
+    ci.ec2_instance_id = Some("i-2".into());
+    ci.agent_connected = Some(true);
+    ci.capacity_provider_name = Some("spot".into());
+    let size = Resources {
+        cpu: Some(4096),
+        memory: Some(4096),
+        ..Resources::default()
+    };
+    ci.registered = size.clone();
+    ci.remaining = size;
+    d.ecs().add_instance(CLUSTER, ci);
+    set_free(&d, 4096);
+    d.ecs().set_default_strategy(CLUSTER, &["spot"]);
+    d.submit(job("j", 1), 10).await.expect("submit");
+    let calls = d.ecs().run_task_calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0].pin_instance.as_deref(), Some("i-2"));
+    assert_eq!(calls[0].capacity_provider.as_deref(), Some("spot"));
+    // With launch type EC2 the default strategy does not apply: any EC2 host, no provider.
+    d.submit(
+        json!({"jobId": "ec2", "cluster": "batch", "taskDefinition": "work", "launchType": "EC2"}),
+        20,
+    )
+    .await
+    .expect("submit");
+    let calls = d.ecs().run_task_calls();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert_eq!(calls[1].capacity_provider, None);
+}

@@ -481,3 +481,56 @@ async fn ticks_missed_in_an_outage_are_delivered_late_and_start_one_run() {
         .expect("submit");
     assert_eq!(next.job.state, JobState::Queued);
 }
+
+#[tokio::test]
+async fn an_instance_the_group_is_terminating_is_never_a_run_task_pin() {
+    let d = dispatcher(2);
+    for i in 0..3 {
+        d.submit(job(&format!("j{i}")), T0 + i)
+            .await
+            .expect("submit");
+    }
+    assert_eq!(d.scale_group().desired(), 2);
+    register_new_hosts(&d);
+    let ids = d.scale_group().instance_ids();
+    // The group is terminating the first (its hook holds it in Terminating:Wait); ECS still
+    // has it ACTIVE until the drainer sets it DRAINING.
+    d.scale_group()
+        .set_lifecycle_state(&ids[0], "Terminating:Wait");
+    for k in 0..3 {
+        sweep(&d, T0 + 60 + k).await;
+    }
+    let pins: Vec<Option<String>> = d
+        .ecs()
+        .run_task_calls()
+        .into_iter()
+        .map(|c| c.pin_instance)
+        .collect();
+    assert!(!pins.is_empty(), "jobs started on the other host");
+    assert!(
+        pins.iter().all(|p| p.as_deref() != Some(ids[0].as_str())),
+        "{pins:?}"
+    );
+}
+
+#[tokio::test]
+async fn no_host_is_terminated_while_az_rebalance_runs() {
+    let d = dispatcher(1);
+    d.submit(job("a"), T0).await.expect("submit");
+    register_new_hosts(&d);
+    sweep(&d, T0 + 10).await;
+    finish(&d, "a", 0, T0 + 20).await;
+    d.scale_group().resume_processes();
+    sweep(&d, T0 + 30).await;
+    let r = sweep(&d, T0 + 30 + 10_000).await;
+    assert_eq!(
+        d.scale_group().count("TerminateInstanceInAutoScalingGroup"),
+        0
+    );
+    let scale = r.scale.expect("scale report");
+    assert!(
+        scale.warnings.iter().any(|w| w.contains("AZRebalance")),
+        "{scale:?}"
+    );
+    assert_eq!(d.scale_group().desired(), 1, "the idle host is kept");
+}
