@@ -28,7 +28,7 @@ use crate::dispatch::decide::{
 use crate::dispatch::lifecycle::{next_job, Observation, StoppedRun};
 use crate::dispatch::report::{JobAction, JobRecord, ScaleReport, WakeReport};
 use crate::dispatch::scale::{decide_scale, provision, GroupControl, ScaleInput};
-use crate::dispatch::schedule::{decide_tick, LastRun, Tick};
+use crate::dispatch::schedule::{decide_tick, LastRun, ScheduleControl, Tick};
 use crate::events::TaskStateChange;
 use crate::job::{
     generate_job_id, parse_started_by, schedule_job_id, Job, JobNeeds, JobState, LaunchRequest,
@@ -356,8 +356,8 @@ where
         let stored = self.store.get_control(&key).await?;
         let last: Option<LastRun> = stored
             .as_ref()
-            .and_then(|c| c.body.get("lastRun"))
-            .and_then(|v| serde_json::from_value(v.clone()).ok());
+            .and_then(|c| serde_json::from_value::<ScheduleControl>(c.body.clone()).ok())
+            .and_then(|c| c.last_run);
         let tick = job.scheduled_time.unwrap_or(now);
         let previous = match &last {
             Some(l) if l.job_id != job.job_id => self.store.get(&l.job_id).await?,
@@ -386,7 +386,13 @@ where
                         tick,
                         submitted_at: now,
                     };
-                    let body = serde_json::json!({"schedule": schedule, "lastRun": last_run});
+                    let control = ScheduleControl {
+                        schedule: schedule.to_string(),
+                        last_run: Some(last_run),
+                    };
+                    let body = serde_json::to_value(&control).map_err(|e| {
+                        DispatchError::Invalid(format!("schedule control item: {e}"))
+                    })?;
                     if self.replace_control(key, body, stored.as_ref()).await? == Replaced::Conflict
                     {
                         return Err(DispatchError::Incomplete(format!(

@@ -36,6 +36,17 @@ pub struct LastRun {
     pub submitted_at: i64,
 }
 
+/// A schedule's control item (`schedule#NAME` in the jobs table), written conditionally on its
+/// revision.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleControl {
+    #[serde(default)]
+    pub schedule: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run: Option<LastRun>,
+}
+
 /// What the tick does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "decision", content = "reason")]
