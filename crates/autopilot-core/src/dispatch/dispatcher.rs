@@ -123,23 +123,6 @@ pub fn idle_clock_key(group: &str) -> String {
     format!("scale-group#{group}")
 }
 
-/// `name=code` for each essential container (absent flag = essential), and whether all are 0.
-pub fn exit_summary(containers: &[ContainerExit]) -> (Vec<String>, bool) {
-    let essential: Vec<&ContainerExit> = containers
-        .iter()
-        .filter(|c| c.essential != Some(false))
-        .collect();
-    let codes: Vec<String> = essential
-        .iter()
-        .map(|c| match c.exit_code {
-            Some(code) => format!("{}={code}", c.name),
-            None => format!("{}=none", c.name),
-        })
-        .collect();
-    let ok = !essential.is_empty() && essential.iter().all(|c| c.exit_code == Some(0));
-    (codes, ok)
-}
-
 /// The job id of a submission without `jobId`: derived from what a retry of the same delivery
 /// keeps (Lambda's async retries keep the invocation's request id), so a retried invocation
 /// finds the job it already stored instead of storing a second one.

@@ -473,18 +473,10 @@ pub fn next_job(job: &Job, observation: &Observation, now: i64) -> Option<Job> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::job::{JobNeeds, RunTaskSpec, Submission};
+    use crate::job::test_job;
 
     fn job(state: JobState, attempts: u32, max: u32) -> Job {
-        let mut j = Submission {
-            spec: RunTaskSpec {
-                cluster: "c".into(),
-                task_definition: "td".into(),
-                ..RunTaskSpec::default()
-            },
-            ..Submission::default()
-        }
-        .into_job("j".into(), JobNeeds::default(), 0);
+        let mut j = test_job("j");
         j.state = state;
         j.attempts = attempts;
         j.max_attempts = max;

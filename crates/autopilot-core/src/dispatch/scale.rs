@@ -531,6 +531,17 @@ mod tests {
         control: &GroupControl,
         now: i64,
     ) -> ScalePlan {
+        run_sized(jobs, hosts, g, control, SIZE, now)
+    }
+
+    fn run_sized(
+        jobs: &[Job],
+        hosts: &[DispatchHost],
+        g: &GroupState,
+        control: &GroupControl,
+        host_size: HostSize,
+        now: i64,
+    ) -> ScalePlan {
         let plan = decide(jobs, hosts, &[], now);
         let registered: BTreeSet<String> = hosts
             .iter()
@@ -542,7 +553,7 @@ mod tests {
             daemons: &[],
             plan: &plan,
             group: g,
-            host_size: SIZE,
+            host_size,
             control,
             idle_seconds: 300,
             register_grace: 600,
@@ -593,21 +604,7 @@ mod tests {
             memory: 8192,
         };
         let g0 = group(0, 3, &[]);
-        let plan = decide(&big, &[], &[], 10);
-        let none = BTreeSet::new();
-        let p = decide_scale(&ScaleInput {
-            jobs: &big,
-            hosts: &[],
-            daemons: &[],
-            plan: &plan,
-            group: &g0,
-            host_size: cfg,
-            control: &GroupControl::default(),
-            idle_seconds: 300,
-            register_grace: 600,
-            registered: &none,
-            now: 10,
-        });
+        let p = run_sized(&big, &[], &g0, &GroupControl::default(), cfg, 10);
         assert_eq!(
             p.raise_to,
             Some(1),
@@ -616,41 +613,14 @@ mod tests {
         // The host registers 7482: remembered.
         let hosts = [host("i-1", 7482)];
         let g1 = group(1, 3, &[("i-1", "InService")]);
-        let plan = decide(&big, &hosts, &[], 20);
-        let reg = BTreeSet::from(["i-1".to_string()]);
-        let seen = decide_scale(&ScaleInput {
-            jobs: &big,
-            hosts: &hosts,
-            daemons: &[],
-            plan: &plan,
-            group: &g1,
-            host_size: cfg,
-            control: &p.control,
-            idle_seconds: 300,
-            register_grace: 600,
-            registered: &reg,
-            now: 20,
-        });
+        let seen = run_sized(&big, &hosts, &g1, &p.control, cfg, 20);
         assert_eq!(
             seen.control.last_host.as_ref().map(|h| h.memory),
             Some(7482)
         );
         assert!(seen.warnings.iter().any(|w| w.contains("7482")), "{seen:?}");
         // The host is gone (idled out); back at 0: no second raise, and the job says why.
-        let plan = decide(&big, &[], &[], 5000);
-        let again = decide_scale(&ScaleInput {
-            jobs: &big,
-            hosts: &[],
-            daemons: &[],
-            plan: &plan,
-            group: &g0,
-            host_size: cfg,
-            control: &seen.control,
-            idle_seconds: 300,
-            register_grace: 600,
-            registered: &none,
-            now: 5000,
-        });
+        let again = run_sized(&big, &[], &g0, &seen.control, cfg, 5000);
         assert_eq!(again.raise_to, None);
         assert!(
             again.notes["big"].contains("never fits scale group"),
