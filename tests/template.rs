@@ -84,10 +84,23 @@ fn jobs_table_matches_the_schema_in_code() {
     );
     assert_eq!(
         pairs(p, "AttributeDefinitions", "AttributeName", "AttributeType"),
-        vec![(jobs::PARTITION_KEY, "S"), (jobs::CLUSTER_ATTRIBUTE, "S")]
+        vec![
+            (jobs::PARTITION_KEY, "S"),
+            (jobs::CLUSTER_ATTRIBUTE, "S"),
+            (jobs::LIVE_CLUSTER_ATTRIBUTE, "S"),
+            (jobs::QUEUE_KEY_ATTRIBUTE, "S")
+        ]
     );
     let indexes = p["GlobalSecondaryIndexes"].as_sequence().expect("GSIs");
-    assert_eq!(indexes.len(), 1);
+    assert_eq!(indexes.len(), 2);
+    assert_eq!(indexes[1]["IndexName"].as_str(), Some(jobs::LIVE_INDEX));
+    assert_eq!(
+        pairs(&indexes[1], "KeySchema", "AttributeName", "KeyType"),
+        vec![
+            (jobs::LIVE_CLUSTER_ATTRIBUTE, "HASH"),
+            (jobs::QUEUE_KEY_ATTRIBUTE, "RANGE")
+        ]
+    );
     assert_eq!(indexes[0]["IndexName"].as_str(), Some(jobs::CLUSTER_INDEX));
     assert_eq!(
         pairs(&indexes[0], "KeySchema", "AttributeName", "KeyType"),

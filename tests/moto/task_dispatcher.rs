@@ -752,3 +752,96 @@ async fn a_retried_submission_without_job_id_is_one_job() {
     assert!(again.duplicate);
     assert_eq!(run_task_calls(&moto).len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wake_up_reads_the_live_jobs_not_the_finished_ones() {
+    let moto = Moto::start();
+    let b = bed(&moto).await;
+    // 300 finished jobs (kept 14 days for `jobs list` / `jobs show`) and 3 queued ones.
+    for i in 0..300 {
+        let mut job = autopilot_core::job::Submission {
+            spec: autopilot_core::job::RunTaskSpec {
+                cluster: "batch".into(),
+                task_definition: "job".into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+        .into_job(format!("done{i}"), Default::default(), NOW - 1000);
+        job.state = JobState::Succeeded;
+        b.dispatcher.store().create(&job).await.expect("plant");
+    }
+    let filler =
+        b.fx.start_task("filler", &b.host, "family:filler", None)
+            .await;
+    b.fx.start_task("filler", &b.host, "family:filler", None)
+        .await;
+    for i in 0..3 {
+        handle(
+            &b.dispatcher,
+            submit(&format!("q{i}"), 1, json!({})),
+            NOW + i,
+        )
+        .await
+        .expect("submit");
+    }
+    b.fx.stop_task(&filler).await;
+    // DynamoDB bills a Query by the items its key condition reads (the bed counts them).
+    moto.command(json!({"op": "dynamodb_accounting", "enable": true}));
+    let event = integration_tests::fixtures::instance_event(&b.fx.cluster_arn, &b.host, "ACTIVE");
+    handle(&b.dispatcher, event, NOW + 10).await.expect("wake");
+    let read = moto.command(json!({"op": "dynamodb_accounting"}));
+    eprintln!("one wake-up over 300 finished + 3 queued jobs: {read}");
+    assert_eq!(read["queries"], 1, "{read}");
+    assert!(
+        read["scanned_items"].as_u64().unwrap_or(u64::MAX) <= 3,
+        "only live jobs are read: {read}"
+    );
+    assert_eq!(job_state(&b, "q0").await.state, JobState::Running);
+    // `jobs list` still sees the finished ones (the by-cluster index).
+    let all = b
+        .dispatcher
+        .store()
+        .cluster_jobs("batch")
+        .await
+        .expect("list");
+    assert_eq!(all.len(), 303);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_misspelt_key_is_refused_with_its_path_and_nothing_is_written() {
+    let moto = Moto::start();
+    let b = bed(&moto).await;
+    let payload = json!({"action": "submit",
+        "job": {"jobId": "typo", "cluster": "batch", "taskDefinition": "job", "prority": 5}});
+    let err = handle(&b.dispatcher, payload, NOW)
+        .await
+        .expect_err("refused");
+    assert!(err.to_string().contains("job.prority"), "{err}");
+    assert_eq!(error_type(err), "InvalidJob");
+    assert!(b
+        .dispatcher
+        .store()
+        .get("typo")
+        .await
+        .expect("get")
+        .is_none());
+    // A container override naming a container the task definition lacks: refused at submit.
+    let payload = json!({"action": "submit", "job": {"jobId": "bad-override", "cluster": "batch",
+        "taskDefinition": "job", "overrides": {"containerOverrides": [{"name": "ap"}]}}});
+    let err = handle(&b.dispatcher, payload, NOW)
+        .await
+        .expect_err("refused");
+    assert!(
+        err.to_string().contains("containerOverrides[0].name"),
+        "{err}"
+    );
+    assert!(b
+        .dispatcher
+        .store()
+        .get("bad-override")
+        .await
+        .expect("get")
+        .is_none());
+    assert!(run_task_calls(&moto).is_empty());
+}

@@ -132,6 +132,19 @@ pub struct RunTaskSpec {
     pub tags: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network_configuration: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_execute_command: Option<bool>,
+    /// `TASK_DEFINITION` or `NONE` (RunTask's `propagateTags`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub propagate_tags: Option<String>,
+    #[serde(
+        default,
+        rename = "enableECSManagedTags",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub enable_ecs_managed_tags: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_id: Option<String>,
 }
 
 /// What one task of the job reserves on its host (from the task definition, or the task-level
@@ -408,6 +421,17 @@ impl Job {
         Ok((constraints, strategies))
     }
 
+    /// The job's place in the queue as a string that sorts like the queue order (priority
+    /// higher first, then submission time, then id): the live index's sort key.
+    pub fn queue_key(&self) -> String {
+        format!(
+            "{:010}#{:020}#{}",
+            u32::MAX - self.priority,
+            i128::from(self.submitted_at) + i128::from(i64::MAX),
+            self.job_id
+        )
+    }
+
     /// Seconds the job has waited since it last became QUEUED.
     pub fn waited(&self, now: i64) -> i64 {
         now.saturating_sub(self.queued_at).max(0)
@@ -492,6 +516,9 @@ pub struct Submission {
     /// `skip` (default: a SKIPPED record) or `allow` (a second run).
     #[serde(default)]
     pub overlap: Option<String>,
+    /// RunTask's `count`: only 1 (one task per job).
+    #[serde(default)]
+    pub count: Option<i64>,
 }
 
 /// Most characters a `scheduleName` may have (the derived job id adds 16).
@@ -528,8 +555,11 @@ pub fn check_job_id(id: &str) -> Result<(), SubmissionError> {
 }
 
 impl Submission {
-    /// Parses a submission from JSON, naming the path of a bad field.
+    /// Parses a submission from JSON, naming the path of a bad field; a key the submission
+    /// does not know, or a RunTask field the dispatcher does not carry, is refused with its path
+    /// ([`crate::submission::check_keys`]) before anything is read.
     pub fn from_value(value: Value) -> Result<Submission, SubmissionError> {
+        crate::submission::check_keys(&value, "job").map_err(invalid)?;
         serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
@@ -574,6 +604,19 @@ impl Submission {
             if !(1..=i64::from(MAX_ATTEMPTS_LIMIT)).contains(&a) {
                 return Err(invalid(format!(
                     "maxAttempts must be between 1 and {MAX_ATTEMPTS_LIMIT} (got {a})"
+                )));
+            }
+        }
+        if let Some(c) = self.count.filter(|c| *c != 1) {
+            return Err(invalid(format!(
+                "count must be 1 (got {c}): one task per job, so each run is judged and retried \
+                 on its own; submit {c} jobs"
+            )));
+        }
+        if let Some(p) = &self.spec.propagate_tags {
+            if !["TASK_DEFINITION", "NONE"].contains(&p.as_str()) {
+                return Err(invalid(format!(
+                    "propagateTags must be TASK_DEFINITION or NONE for a standalone task (got {p:?})"
                 )));
             }
         }

@@ -14,6 +14,7 @@ pub mod job;
 pub mod log;
 pub mod model;
 pub mod record;
+pub mod submission;
 
 #[cfg(any(test, feature = "test-util"))]
 pub mod memory;

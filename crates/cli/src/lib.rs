@@ -50,6 +50,8 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum JobsCommand {
+    /// Validate a job and store it QUEUED. Every field a submission may have, and the RunTask
+    /// fields it refuses, are in docs/submission.schema.json (JSON Schema).
     Submit(Box<JobsSubmit>),
     List(JobsList),
     Show(JobsShow),

@@ -90,6 +90,17 @@ pub fn job_item(job: &Job) -> Result<Item, JobStoreError> {
         AttributeValue::N(job.revision.to_string()),
     );
     item.insert(schema::BODY_ATTRIBUTE.into(), AttributeValue::S(body));
+    if !job.state.is_terminal() {
+        // The live index's keys: present only while the job is live (a sparse index).
+        item.insert(
+            schema::LIVE_CLUSTER_ATTRIBUTE.into(),
+            AttributeValue::S(cluster_name(&job.spec.cluster).to_string()),
+        );
+        item.insert(
+            schema::QUEUE_KEY_ATTRIBUTE.into(),
+            AttributeValue::S(job.queue_key()),
+        );
+    }
     if job.state.is_terminal() {
         item.insert(
             schema::TTL_ATTRIBUTE.into(),
@@ -174,6 +185,17 @@ impl DynamoJobStore {
             )
             .build()
             .map_err(build_err("CreateTable"))?;
+        let live = GlobalSecondaryIndex::builder()
+            .index_name(schema::LIVE_INDEX)
+            .key_schema(key(schema::LIVE_CLUSTER_ATTRIBUTE, KeyType::Hash)?)
+            .key_schema(key(schema::QUEUE_KEY_ATTRIBUTE, KeyType::Range)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
+            .build()
+            .map_err(build_err("CreateTable"))?;
         self.client
             .create_table()
             .table_name(&self.table)
@@ -181,7 +203,10 @@ impl DynamoJobStore {
             .key_schema(key(schema::PARTITION_KEY, KeyType::Hash)?)
             .attribute_definitions(def(schema::PARTITION_KEY)?)
             .attribute_definitions(def(schema::CLUSTER_ATTRIBUTE)?)
+            .attribute_definitions(def(schema::LIVE_CLUSTER_ATTRIBUTE)?)
+            .attribute_definitions(def(schema::QUEUE_KEY_ATTRIBUTE)?)
             .global_secondary_indexes(index)
+            .global_secondary_indexes(live)
             .send()
             .await
             .map_err(|e| backend("CreateTable", &e))?;
@@ -274,6 +299,22 @@ impl JobStore for DynamoJobStore {
             .index_name(schema::CLUSTER_INDEX)
             .key_condition_expression("#c = :c")
             .expression_attribute_names("#c", schema::CLUSTER_ATTRIBUTE)
+            .expression_attribute_values(
+                ":c",
+                AttributeValue::S(cluster_name(cluster).to_string()),
+            );
+        let items = all_items(query).await.map_err(|e| backend("Query", &e))?;
+        items.iter().map(job_from_item).collect()
+    }
+
+    async fn live_jobs(&self, cluster: &str) -> Result<Vec<Job>, JobStoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(schema::LIVE_INDEX)
+            .key_condition_expression("#c = :c")
+            .expression_attribute_names("#c", schema::LIVE_CLUSTER_ATTRIBUTE)
             .expression_attribute_values(
                 ":c",
                 AttributeValue::S(cluster_name(cluster).to_string()),

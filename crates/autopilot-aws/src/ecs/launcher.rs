@@ -266,6 +266,10 @@ impl TaskLauncher for AwsEcs {
             .client_token(client_token)
             .started_by(started_by)
             .set_group(spec.group.clone())
+            .set_enable_execute_command(spec.enable_execute_command)
+            .set_enable_ecs_managed_tags(spec.enable_ecs_managed_tags)
+            .set_propagate_tags(spec.propagate_tags.as_deref().map(ecs::PropagateTags::from))
+            .set_reference_id(spec.reference_id.clone())
             .set_launch_type(spec.launch_type.as_deref().map(ecs::LaunchType::from))
             .set_placement_constraints(if constraints.is_empty() {
                 None

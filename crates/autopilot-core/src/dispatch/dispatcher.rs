@@ -116,6 +116,24 @@ pub struct Dispatcher<S, E, C, G = NoScaleGroup> {
     capacity: Option<C>,
     group: G,
     config: DispatchConfig,
+    /// The decision line last logged per job (a hash of its action and reason), for this
+    /// execution environment: a job that waits for the same reason is not logged again.
+    logged: std::sync::Mutex<std::collections::HashMap<String, u64>>,
+}
+
+/// What makes a job's decision line worth logging again.
+fn decision_fingerprint(r: &JobRecord) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (
+        format!("{:?}", r.action),
+        &r.reason,
+        &r.blocked_by,
+        &r.host,
+        &r.task_arn,
+    )
+        .hash(&mut h);
+    h.finish()
 }
 
 /// The control item key of the owned group's idle clock.
@@ -135,6 +153,40 @@ pub fn retry_job_id(retry_key: &str) -> String {
     format!("req-{clean}")
 }
 
+/// Every `overrides.containerOverrides[].name` is a container of the task definition: ECS would
+/// refuse the RunTask (maybe hours later, when the job's turn comes), so the submission is
+/// refused now.
+fn check_container_overrides(
+    td: &crate::model::TaskDefinition,
+    overrides: Option<&serde_json::Value>,
+) -> Result<(), DispatchError> {
+    let Some(list) = overrides
+        .and_then(|o| o.get("containerOverrides"))
+        .and_then(serde_json::Value::as_array)
+    else {
+        return Ok(());
+    };
+    if td.containers.is_empty() {
+        return Ok(());
+    }
+    for (i, c) in list.iter().enumerate() {
+        let name = c
+            .get("name")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("");
+        if !td.containers.iter().any(|d| d.name == name) {
+            let known: Vec<&str> = td.containers.iter().map(|d| d.name.as_str()).collect();
+            return Err(DispatchError::Invalid(format!(
+                "invalid job: `job.overrides.containerOverrides[{i}].name` {name:?} is not a \
+                 container of task definition {} (it has {})",
+                td.arn,
+                known.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// A job's stored size (its JSON), as the jobs table's `job` attribute holds it.
 fn item_bytes(job: &Job) -> usize {
     serde_json::to_string(job).map_or(usize::MAX, |s| s.len())
@@ -148,6 +200,7 @@ impl<S, E, C> Dispatcher<S, E, C, NoScaleGroup> {
             capacity,
             group: NoScaleGroup,
             config,
+            logged: Default::default(),
         }
     }
 
@@ -159,6 +212,7 @@ impl<S, E, C> Dispatcher<S, E, C, NoScaleGroup> {
             capacity: self.capacity,
             group,
             config: self.config,
+            logged: self.logged,
         }
     }
 }
@@ -285,6 +339,7 @@ where
             }
             Err(e) => return Err(e.into()),
         };
+        check_container_overrides(&td, sub.spec.overrides.as_ref())?;
         let needs = JobNeeds::of_job(&td, sub.spec.overrides.as_ref());
         let job_id = sub.job_id.clone().unwrap_or_else(|| generate_job_id(now));
         let mut job = sub.into_job(job_id, needs, now);
@@ -601,7 +656,7 @@ where
     /// The next dispatch as a dry run (`jobs explain`): the same reads and decision as
     /// [`Dispatcher::wake`], no write and no RunTask.
     pub async fn plan(&self, cluster: &str, now: i64) -> Result<(Vec<Job>, Plan), DispatchError> {
-        let jobs = self.store.cluster_jobs(cluster).await?;
+        let jobs = self.store.live_jobs(cluster).await?;
         let group = self.owned_group(cluster).await?;
         let (hosts, _) = self.hosts(cluster, &jobs, now).await?;
         let hosts = placement_targets(hosts, group.as_ref());
@@ -621,7 +676,18 @@ where
         now: i64,
     ) -> Result<WakeReport, DispatchError> {
         let mut report = self.wake_report(cluster, trigger, now).await?;
-        report.log();
+        match self.logged.lock() {
+            Ok(mut logged) => {
+                if logged.len() > 100_000 {
+                    logged.clear();
+                }
+                report.log_where(|r| {
+                    let print = decision_fingerprint(r);
+                    logged.insert(r.job_id.clone(), print) != Some(print)
+                });
+            }
+            Err(_) => report.log(),
+        }
         if report.errors.is_empty() {
             Ok(report)
         } else {
@@ -662,7 +728,7 @@ where
             trigger: trigger.to_string(),
             ..WakeReport::default()
         };
-        let mut jobs = self.store.cluster_jobs(&cluster).await?;
+        let mut jobs = self.store.live_jobs(&cluster).await?;
         // Reconcile launches whose answer was lost (ListTasks by startedBy, per STARTING job)...
         for job in jobs.iter_mut() {
             if job.state != JobState::Starting {

@@ -135,6 +135,12 @@ pub struct WakeReport {
 
 impl WakeReport {
     pub fn log(&self) {
+        self.log_where(|_| true);
+    }
+
+    /// [`WakeReport::log`] with a decision line only for the jobs `changed` keeps (the
+    /// dispatcher keeps those whose action or reason changed since the line it last logged).
+    pub fn log_where(&self, mut changed: impl FnMut(&JobRecord) -> bool) {
         #[derive(Serialize)]
         struct Summary<'a> {
             cluster: &'a str,
@@ -148,7 +154,7 @@ impl WakeReport {
             #[serde(skip_serializing_if = "<[String]>::is_empty")]
             errors: &'a [String],
         }
-        for j in &self.jobs {
+        for j in self.jobs.iter().filter(|j| changed(j)) {
             crate::log::json_line("INFO", "task-dispatcher decision", j);
         }
         if let Some(scale) = &self.scale {

@@ -126,6 +126,19 @@ impl JobStore for InMemoryJobStore {
             .collect())
     }
 
+    async fn live_jobs(&self, cluster: &str) -> Result<Vec<Job>, JobStoreError> {
+        self.enter("Query")?;
+        let name = cluster_name(cluster);
+        let mut live: Vec<Job> = self
+            .jobs()
+            .values()
+            .filter(|j| cluster_name(&j.spec.cluster) == name && !j.state.is_terminal())
+            .cloned()
+            .collect();
+        live.sort_by_key(Job::queue_key);
+        Ok(live)
+    }
+
     async fn get_control(&self, key: &str) -> Result<Option<ControlItem>, JobStoreError> {
         self.enter("GetItem")?;
         Ok(self.control(key))

@@ -30,6 +30,15 @@ pub mod schema {
     pub const STATE_ATTRIBUTE: &str = "state";
     /// The job as JSON (S).
     pub const BODY_ATTRIBUTE: &str = "job";
+    /// The sparse index of live jobs (QUEUED, STARTING, RUNNING) by cluster, in queue order: a
+    /// job item carries its two key attributes only while it is live, so DynamoDB keeps a
+    /// terminal job out of the index ("if an item does not define the index key attributes,
+    /// it is not written to the index", DynamoDB developer guide, sparse indexes).
+    pub const LIVE_INDEX: &str = "by-cluster-live";
+    /// Its partition key (S): the cluster name, set only while the job is live.
+    pub const LIVE_CLUSTER_ATTRIBUTE: &str = "live_cluster";
+    /// Its sort key (S): the queue order ([`crate::job::Job::queue_key`]).
+    pub const QUEUE_KEY_ATTRIBUTE: &str = "queue_key";
     pub const BILLING_MODE: &str = "PAY_PER_REQUEST";
     /// A control item's JSON body (S); control items have no `cluster`, so the index skips them.
     pub const CONTROL_ATTRIBUTE: &str = "control";
@@ -119,6 +128,15 @@ pub trait JobStore: Send + Sync {
     /// The index is eventually consistent: a job written a moment ago may be missing, and a
     /// stale copy's write fails its condition; callers re-read by id before acting.
     fn cluster_jobs(
+        &self,
+        cluster: &str,
+    ) -> impl Future<Output = Result<Vec<Job>, JobStoreError>> + Send;
+
+    /// The cluster's live jobs (QUEUED, STARTING, RUNNING), in queue order: a Query on the sparse
+    /// live index, which holds a job only while it is live. What a wake-up reads: its cost
+    /// follows the live queue, not the terminal jobs kept for `jobs list` and `jobs show`.
+    /// Eventually consistent like [`JobStore::cluster_jobs`].
+    fn live_jobs(
         &self,
         cluster: &str,
     ) -> impl Future<Output = Result<Vec<Job>, JobStoreError>> + Send;
