@@ -238,10 +238,17 @@ def create_jobs_table(ddb, name: str) -> None:
     ddb.create_table(
         TableName=name, BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[{"AttributeName": "jobId", "AttributeType": "S"},
-                              {"AttributeName": "cluster", "AttributeType": "S"}],
+                              {"AttributeName": "cluster", "AttributeType": "S"},
+                              {"AttributeName": "live_cluster", "AttributeType": "S"},
+                              {"AttributeName": "queue_key", "AttributeType": "S"}],
         KeySchema=[{"AttributeName": "jobId", "KeyType": "HASH"}],
         GlobalSecondaryIndexes=[{"IndexName": "by-cluster",
                                  "KeySchema": [{"AttributeName": "cluster", "KeyType": "HASH"}],
+                                 "Projection": {"ProjectionType": "ALL"}},
+                                # Sparse: only live jobs carry its keys (the wake-up's Query).
+                                {"IndexName": "by-cluster-live",
+                                 "KeySchema": [{"AttributeName": "live_cluster", "KeyType": "HASH"},
+                                               {"AttributeName": "queue_key", "KeyType": "RANGE"}],
                                  "Projection": {"ProjectionType": "ALL"}}],
     )
 
