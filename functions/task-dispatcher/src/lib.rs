@@ -68,6 +68,85 @@ pub struct Response {
     /// A failure a retry cannot fix (recorded, not retried).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// An SQS batch: the messages to deliver again (Lambda's partial batch response; the event
+    /// source mapping needs `ReportBatchItemFailures`).
+    #[serde(rename = "batchItemFailures", skip_serializing_if = "Option::is_none")]
+    pub batch_item_failures: Option<Vec<BatchItemFailure>>,
+    /// An SQS batch: the messages refused as invalid, with their reason (not retried: sent to the
+    /// dead-letter queue when one is configured).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub invalid: Vec<InvalidMessage>,
+}
+
+/// One message of an SQS batch to deliver again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BatchItemFailure {
+    #[serde(rename = "itemIdentifier")]
+    pub item_identifier: String,
+}
+
+/// One message of an SQS batch refused as invalid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InvalidMessage {
+    pub message_id: String,
+    pub reason: String,
+}
+
+/// What one message of the dispatcher's SQS queue asks for.
+#[derive(Debug)]
+enum Message {
+    /// A submission: `{"action": "submit", "job": {...}}`, a bare job, or an EventBridge event
+    /// of source `ecs-autopilot`, detail-type `Job Submission` (the job is its detail). `key`
+    /// names a job without `jobId`: the message id (kept across redeliveries) or the event id.
+    Submit {
+        job: serde_json::Value,
+        key: String,
+    },
+    Cancel {
+        job_id: String,
+    },
+    /// An ECS event or the schedule's sweep, as a direct invocation carries it.
+    Event(serde_json::Value),
+}
+
+/// The EventBridge `source` and `detail-type` of submissions sent as events.
+pub const SUBMISSION_SOURCE: &str = "ecs-autopilot";
+pub const SUBMISSION_DETAIL_TYPE: &str = "Job Submission";
+
+fn classify(body: &str, message_id: &str) -> Result<Message, String> {
+    let v: serde_json::Value =
+        serde_json::from_str(body).map_err(|e| format!("the message is not JSON: {e}"))?;
+    if v.get("detail-type").is_some() {
+        let source = v.get("source").and_then(|s| s.as_str());
+        let kind = v.get("detail-type").and_then(|s| s.as_str());
+        if source == Some(SUBMISSION_SOURCE) && kind == Some(SUBMISSION_DETAIL_TYPE) {
+            let key = v
+                .get("id")
+                .and_then(|s| s.as_str())
+                .unwrap_or(message_id)
+                .to_string();
+            let job = v.get("detail").cloned().unwrap_or(serde_json::Value::Null);
+            return Ok(Message::Submit { job, key });
+        }
+        return Ok(Message::Event(v));
+    }
+    if v.get("action").is_some() {
+        return match serde_json::from_value::<Action>(v) {
+            Ok(Action::Submit { job }) => Ok(Message::Submit {
+                job,
+                key: message_id.to_string(),
+            }),
+            Ok(Action::Cancel { job_id }) => Ok(Message::Cancel { job_id }),
+            Err(e) => Err(format!("invalid request: {e}")),
+        };
+    }
+    if v.is_object() {
+        return Ok(Message::Submit {
+            job: v,
+            key: message_id.to_string(),
+        });
+    }
+    Err("the message is neither a submission nor an event".to_string())
 }
 
 #[derive(Deserialize)]
@@ -147,6 +226,9 @@ where
         })?,
         v => v,
     };
+    if is_sqs_batch(&payload) {
+        return Ok(handle_sqs_batch(dispatcher, &payload, now, NO_DEAD_LETTERS).await);
+    }
     if payload.get("action").is_some() {
         let action: Action = serde_json::from_value(payload).map_err(|e| {
             HandlerError::InvalidJob(format!(
@@ -243,6 +325,177 @@ where
             Ok(r)
         }
     }
+}
+
+/// Whether the payload is an SQS event (`Records` from `aws:sqs`).
+pub fn is_sqs_batch(payload: &serde_json::Value) -> bool {
+    payload
+        .get("Records")
+        .and_then(|r| r.as_array())
+        .and_then(|r| r.first())
+        .and_then(|m| m.get("eventSource"))
+        .and_then(|s| s.as_str())
+        == Some("aws:sqs")
+}
+
+/// No dead-letter queue configured: invalid messages are only reported (logged and answered).
+#[derive(Debug, Clone, Copy)]
+pub struct NoDeadLetters;
+
+impl autopilot_core::ports::RecheckQueue for NoDeadLetters {
+    async fn send_recheck(
+        &self,
+        _body: &str,
+        _delay_seconds: u32,
+    ) -> Result<String, autopilot_core::ports::QueueError> {
+        Ok(String::new())
+    }
+}
+
+pub const NO_DEAD_LETTERS: Option<&NoDeadLetters> = None;
+
+/// One SQS batch of the dispatcher's queue (submissions, ECS events, Scheduler ticks), with
+/// **one wake-up per cluster per batch**: a burst of ECS events (an Auto Scaling group adding
+/// hosts, a wave of tasks ending) arrives as a few batches (the event source mapping's batching
+/// window) and costs a few wake-ups, not one per event.
+///
+/// | message | done now | then |
+/// |---|---|---|
+/// | submission (`{"action": "submit"}`, a bare job, an `ecs-autopilot` / `Job Submission` event) | stored once (no `jobId`: named from the message or event id, which redeliveries keep) | its cluster wakes |
+/// | cancel | cancelled | – |
+/// | `ECS Task State Change` | the job's outcome written | its cluster wakes when room was freed |
+/// | `ECS Container Instance State Change` | – | its cluster wakes |
+/// | Scheduled Event | – | every cluster wakes (the sweep) |
+/// | not JSON, malformed, unknown key | refused with its reason, never retried (to the dead-letter queue when configured) | – |
+/// | a retryable failure (its own, or its cluster's wake-up) | – | in `batchItemFailures`: delivered again |
+pub async fn handle_sqs_batch<S, E, C, G, Q>(
+    dispatcher: &Dispatcher<S, E, C, G>,
+    payload: &serde_json::Value,
+    now: i64,
+    dead_letters: Option<&Q>,
+) -> Response
+where
+    S: JobStore,
+    E: EcsRead + EcsWrite + TaskLauncher,
+    C: CapacityStore,
+    G: ScaleGroup,
+    Q: autopilot_core::ports::RecheckQueue,
+{
+    let mut r = response("sqs-batch");
+    let mut failures: Vec<String> = Vec::new();
+    // Cluster → the messages whose wake-up it is.
+    let mut wake: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    let mut sweep: Vec<String> = Vec::new();
+    let scope = &dispatcher.config().clusters;
+    let records = payload
+        .get("Records")
+        .and_then(|r| r.as_array())
+        .cloned()
+        .unwrap_or_default();
+    for record in &records {
+        let id = record
+            .get("messageId")
+            .and_then(|s| s.as_str())
+            .unwrap_or_default()
+            .to_string();
+        let body = record.get("body").and_then(|s| s.as_str()).unwrap_or("");
+        let span = tracing::info_span!("message", message_id = %id);
+        let _enter = span.enter();
+        let outcome: Result<Option<String>, DispatchError> = match classify(body, &id) {
+            Err(reason) => Err(DispatchError::Invalid(reason)),
+            Ok(Message::Submit { job, key }) => dispatcher
+                .enqueue_keyed(job, now, Some(&key))
+                .await
+                .map(|s| (!s.duplicate && s.skipped.is_none()).then(|| s.job.spec.cluster.clone())),
+            Ok(Message::Cancel { job_id }) => dispatcher.cancel(&job_id, now).await.map(|_| None),
+            Ok(Message::Event(v)) => match EcsEvent::from_value(v) {
+                Err(e) => Err(DispatchError::Invalid(e.to_string())),
+                Ok(EcsEvent::TaskStateChange(e)) if scope.includes(&e.detail.cluster_arn) => {
+                    dispatcher
+                        .settle_task_event(&e.detail, now)
+                        .await
+                        .map(|freed| freed.then(|| e.detail.cluster_arn.clone()))
+                }
+                Ok(EcsEvent::ContainerInstanceStateChange(e))
+                    if scope.includes(&e.detail.cluster_arn) =>
+                {
+                    Ok(Some(e.detail.cluster_arn.clone()))
+                }
+                Ok(EcsEvent::Scheduled(_)) => {
+                    sweep.push(id.clone());
+                    Ok(None)
+                }
+                Ok(_) => Ok(None),
+            },
+        };
+        match outcome {
+            Ok(Some(cluster)) => {
+                let name = autopilot_core::arn::cluster_name(&cluster).to_string();
+                wake.entry(name).or_default().push(id);
+            }
+            Ok(None) => {}
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(error = %e, "retried by SQS");
+                failures.push(id);
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                json_line(
+                    "ERROR",
+                    "task-dispatcher invalid message",
+                    &serde_json::json!({"messageId": id, "reason": reason}),
+                );
+                if let Some(q) = dead_letters {
+                    let letter =
+                        serde_json::json!({"reason": reason, "messageId": id, "body": body});
+                    if let Err(e) = q.send_recheck(&letter.to_string(), 0).await {
+                        tracing::warn!(error = %e, "dead-letter queue: retried by SQS");
+                        failures.push(id.clone());
+                    }
+                }
+                r.invalid.push(InvalidMessage {
+                    message_id: id,
+                    reason,
+                });
+            }
+        }
+    }
+    if !sweep.is_empty() {
+        match scope.resolve(dispatcher.ecs()).await {
+            Ok(clusters) => {
+                for c in clusters {
+                    wake.entry(autopilot_core::arn::cluster_name(&c).to_string())
+                        .or_default()
+                        .extend(sweep.iter().cloned());
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "listing clusters for the sweep: retried by SQS");
+                failures.extend(sweep.iter().cloned());
+            }
+        }
+    }
+    let trigger = if sweep.is_empty() {
+        "sqs-batch"
+    } else {
+        "schedule"
+    };
+    for (cluster, ids) in wake {
+        match dispatcher.wake(&cluster, trigger, now).await {
+            Ok(w) => r.wakes.push(w),
+            Err(e) if e.is_retryable() => failures.extend(ids),
+            Err(e) => r.error = Some(format!("{cluster}: {e}")),
+        }
+    }
+    failures.sort();
+    failures.dedup();
+    r.batch_item_failures = Some(
+        failures
+            .into_iter()
+            .map(|item_identifier| BatchItemFailure { item_identifier })
+            .collect(),
+    );
+    r
 }
 
 #[cfg(test)]
@@ -362,5 +615,156 @@ mod tests {
         .await
         .expect("skipped");
         assert_eq!(r.trigger, "skip");
+    }
+}
+
+#[cfg(test)]
+mod sqs_tests {
+    use super::*;
+    use autopilot_core::dispatch::DispatchConfig;
+    use autopilot_core::memory::{
+        InMemoryCapacityStore, InMemoryEcs, InMemoryJobStore, InMemoryQueue,
+    };
+    use autopilot_core::model::{ContainerInstance, InstanceStatus, Resources, TaskDefinition};
+    use serde_json::{json, Value};
+
+    const CLUSTER: &str = "arn:aws:ecs:us-east-1:123456789012:cluster/batch";
+    const HOST: &str = "arn:aws:ecs:us-east-1:123456789012:container-instance/batch/h1";
+
+    /// One host with room for 40 jobs of 256 MiB.
+    fn dispatcher() -> Dispatcher<InMemoryJobStore, InMemoryEcs, InMemoryCapacityStore> {
+        let ecs = InMemoryEcs::new();
+        ecs.add_cluster(CLUSTER);
+        ecs.add_task_definition(TaskDefinition {
+            arn: "work".into(),
+            cpu: Some(0),
+            memory: Some(256),
+            ..TaskDefinition::default()
+        });
+        let mut ci = ContainerInstance::new(HOST, InstanceStatus::Active);
+        ci.ec2_instance_id = Some("i-1".into());
+        ci.agent_connected = Some(true);
+        let size = Resources {
+            cpu: Some(4096),
+            memory: Some(10_240),
+            ..Resources::default()
+        };
+        ci.registered = size.clone();
+        ci.remaining = size;
+        ecs.add_instance(CLUSTER, ci);
+        Dispatcher::new(
+            InMemoryJobStore::new(),
+            ecs,
+            None,
+            DispatchConfig::with_jobs_table("jobs"),
+        )
+    }
+
+    fn batch(bodies: &[String]) -> Value {
+        let records: Vec<Value> = bodies
+            .iter()
+            .enumerate()
+            .map(|(i, b)| json!({"messageId": format!("m-{i}"), "body": b, "eventSource": "aws:sqs"}))
+            .collect();
+        json!({"Records": records})
+    }
+
+    #[tokio::test]
+    async fn a_batch_of_submissions_stores_each_job_once_and_refuses_the_invalid_ones() {
+        let d = dispatcher();
+        let mut bodies: Vec<String> = (0..18)
+            .map(|i| json!({"action": "submit", "job": {"jobId": format!("j{i}"), "cluster": "batch", "taskDefinition": "work"}}).to_string())
+            .collect();
+        // Two without jobId (named from their message id), two duplicates of earlier ones.
+        bodies.push(json!({"cluster": "batch", "taskDefinition": "work"}).to_string());
+        bodies.push(
+            json!({"action": "submit", "job": {"cluster": "batch", "taskDefinition": "work"}})
+                .to_string(),
+        );
+        bodies.push(json!({"action": "submit", "job": {"jobId": "j0", "cluster": "batch", "taskDefinition": "work"}}).to_string());
+        bodies
+            .push(json!({"jobId": "j1", "cluster": "batch", "taskDefinition": "work"}).to_string());
+        // Three invalid.
+        bodies.push("{not json".to_string());
+        bodies
+            .push(json!({"cluster": "batch", "taskDefinition": "work", "prority": 5}).to_string());
+        bodies.push(json!({"action": "submit", "job": {"cluster": "batch"}}).to_string());
+        assert_eq!(bodies.len(), 25);
+        let dlq = InMemoryQueue::new();
+        let r = handle_sqs_batch(&d, &batch(&bodies), 100, Some(&dlq)).await;
+        let jobs = d.store().all();
+        assert_eq!(
+            jobs.len(),
+            20,
+            "{:?}",
+            jobs.iter().map(|j| &j.job_id).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            r.batch_item_failures.as_deref(),
+            Some(&[][..]),
+            "nothing to retry"
+        );
+        let reasons: Vec<&str> = r.invalid.iter().map(|i| i.reason.as_str()).collect();
+        assert_eq!(reasons.len(), 3, "{reasons:?}");
+        assert!(reasons[1].contains("job.prority"), "{reasons:?}");
+        assert_eq!(
+            dlq.sent().len(),
+            3,
+            "each invalid message to the dead-letter queue"
+        );
+        // One wake-up for the cluster, every job started once.
+        assert_eq!(r.wakes.len(), 1);
+        let calls = d.ecs().run_task_calls();
+        assert_eq!(calls.len(), 20);
+        let mut tokens: Vec<&str> = calls.iter().map(|c| c.client_token.as_str()).collect();
+        tokens.sort_unstable();
+        tokens.dedup();
+        assert_eq!(tokens.len(), 20);
+        // The same batch delivered again: no second job, no second task.
+        let again = handle_sqs_batch(&d, &batch(&bodies), 160, Some(&dlq)).await;
+        assert_eq!(d.store().all().len(), 20);
+        assert_eq!(d.ecs().run_task_calls().len(), 20);
+        assert_eq!(again.invalid.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_instance_events_is_one_wake_up_per_cluster() {
+        let d = dispatcher();
+        let event = json!({"version": "0", "id": "e", "detail-type": "ECS Container Instance State Change",
+            "source": "aws.ecs", "account": "123456789012", "time": "2026-12-04T00:00:00Z",
+            "region": "us-east-1", "resources": [HOST],
+            "detail": {"clusterArn": CLUSTER, "containerInstanceArn": HOST, "ec2InstanceId": "i-1",
+                       "status": "ACTIVE", "agentConnected": true, "version": 3}});
+        let bodies: Vec<String> = (0..200).map(|_| event.to_string()).collect();
+        let r = handle_sqs_batch(&d, &batch(&bodies), 100, NO_DEAD_LETTERS).await;
+        assert_eq!(r.wakes.len(), 1, "one wake-up for 200 events");
+        assert!(r.invalid.is_empty(), "{:?}", r.invalid);
+        assert_eq!(d.ecs().count_calls("ListContainerInstances"), 1);
+    }
+
+    #[tokio::test]
+    async fn a_retryable_wake_up_failure_redelivers_that_clusters_messages() {
+        let d = dispatcher();
+        d.ecs().fail(
+            "ListContainerInstances",
+            autopilot_core::ports::EcsError::Throttled {
+                operation: "ListContainerInstances",
+                message: "slow down".into(),
+            },
+        );
+        let bodies =
+            vec![json!({"jobId": "a", "cluster": "batch", "taskDefinition": "work"}).to_string()];
+        let r = handle_sqs_batch(&d, &batch(&bodies), 100, NO_DEAD_LETTERS).await;
+        let failed: Vec<&str> = r
+            .batch_item_failures
+            .iter()
+            .flatten()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(failed, ["m-0"]);
+        assert!(
+            d.store().job("a").is_some(),
+            "stored; the redelivery finds it"
+        );
     }
 }

@@ -16,6 +16,7 @@ pub const ENV_REGISTER_GRACE_SECONDS: &str = "REGISTER_GRACE_SECONDS";
 /// minutes.
 pub const DEFAULT_REGISTER_GRACE_SECONDS: i64 = 600;
 pub const ENV_MAX_PROVISIONING: &str = "MAX_PROVISIONING";
+pub const ENV_DEAD_LETTER_QUEUE_URL: &str = "DEAD_LETTER_QUEUE_URL";
 /// `MAX_PROVISIONING` when unset.
 pub const DEFAULT_MAX_PROVISIONING: usize = 10;
 /// `IDLE_SECONDS` when unset.
@@ -59,6 +60,9 @@ pub struct DispatchConfig {
     /// for room are submitted anyway (ECS keeps them PROVISIONING and its cluster autoscaler
     /// adds hosts), at most this many per cluster at once.
     pub max_provisioning: usize,
+    /// `DEAD_LETTER_QUEUE_URL` (optional): where an SQS message refused as invalid is sent, with
+    /// its reason (it is never retried).
+    pub dead_letter_queue_url: Option<String>,
 }
 
 impl DispatchConfig {
@@ -71,6 +75,7 @@ impl DispatchConfig {
             clusters: ClusterScope::All,
             scale_group: None,
             max_provisioning: DEFAULT_MAX_PROVISIONING,
+            dead_letter_queue_url: None,
         }
     }
 }
@@ -145,6 +150,7 @@ impl FromEnv for DispatchConfig {
             scale_group,
             max_provisioning: number(ENV_MAX_PROVISIONING, lookup(ENV_MAX_PROVISIONING), 0, 500)?
                 .map_or(DEFAULT_MAX_PROVISIONING, |n| n as usize),
+            dead_letter_queue_url: opt(ENV_DEAD_LETTER_QUEUE_URL).map(|v| v.trim().to_string()),
         })
     }
 }

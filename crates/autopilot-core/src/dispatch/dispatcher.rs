@@ -292,7 +292,9 @@ where
         self.enqueue_keyed(job, now, None).await
     }
 
-    async fn enqueue_keyed(
+    /// [`Dispatcher::enqueue`] where `retry_key` names a job without `jobId` (an SQS message
+    /// id, an EventBridge event id, a request id: what a redelivery keeps).
+    pub async fn enqueue_keyed(
         &self,
         job: serde_json::Value,
         now: i64,
@@ -1141,20 +1143,31 @@ where
         detail: &TaskStateChange,
         now: i64,
     ) -> Result<Option<WakeReport>, DispatchError> {
+        if self.settle_task_event(detail, now).await? {
+            return Ok(Some(
+                self.wake(&detail.cluster_arn, "task-event", now).await?,
+            ));
+        }
+        Ok(None)
+    }
+
+    /// [`Dispatcher::on_task_event`] without the wake-up: the job's outcome is written, and the
+    /// answer says whether the event freed room (a STOPPED task: the cluster should wake).
+    pub async fn settle_task_event(
+        &self,
+        detail: &TaskStateChange,
+        now: i64,
+    ) -> Result<bool, DispatchError> {
+        let stopped = detail.last_status.as_deref() == Some("STOPPED");
         let Some((job_id, launch)) = detail.started_by.as_deref().and_then(parse_started_by) else {
             // Not ours: other tasks freeing room still matter.
-            if detail.last_status.as_deref() == Some("STOPPED") {
-                return Ok(Some(
-                    self.wake(&detail.cluster_arn, "task-event", now).await?,
-                ));
-            }
-            return Ok(None);
+            return Ok(stopped);
         };
         let Some(job) = self.store.get(job_id).await? else {
-            return Ok(None);
+            return Ok(false);
         };
         if job.launches != launch || job.state.is_terminal() {
-            return Ok(None);
+            return Ok(false);
         }
         let task = LaunchedTask {
             task_arn: detail.task_arn.clone(),
@@ -1174,14 +1187,8 @@ where
                 })
                 .collect(),
         };
-        let stopped = task.last_status.as_deref() == Some("STOPPED");
         self.observe(&job, &observation_of(&task), now).await?;
-        if stopped {
-            return Ok(Some(
-                self.wake(&detail.cluster_arn, "task-event", now).await?,
-            ));
-        }
-        Ok(None)
+        Ok(stopped)
     }
 }
 
