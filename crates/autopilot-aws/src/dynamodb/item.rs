@@ -7,8 +7,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use autopilot_core::arn::cluster_name;
 use autopilot_core::capacity::{
-    ClusterEntry, ClusterStatus, InstanceRecord, Record, TaskRecord, CLUSTER_PREFIX,
-    INSTANCE_PREFIX, REGISTRY_PARTITION, TASK_PREFIX,
+    live_index_key, ClusterEntry, ClusterStatus, InstanceRecord, Record, TaskRecord,
+    CLUSTER_PREFIX, INSTANCE_PREFIX, REGISTRY_PARTITION, TASK_PREFIX,
 };
 use autopilot_core::model::{Attribute, ContainerInstance, InstanceStatus, Resources};
 use autopilot_core::ports::capacity_store::{schema, StoreError};
@@ -36,7 +36,8 @@ pub const INSTANCE_ATTRIBUTES: &[&str] = &[
     "status",
     "agent_connected",
     "agent_version",
-    "attributes",
+    COMPACT_ATTRIBUTES,
+    LEGACY_ATTRIBUTES,
     "registered_cpu",
     "registered_memory",
     "registered_ports",
@@ -53,6 +54,28 @@ pub const INSTANCE_ATTRIBUTES: &[&str] = &[
     schema::VERSION_ATTRIBUTE,
     "registered_at",
     "updated_at",
+    "tombstone",
+    schema::TTL_ATTRIBUTE,
+    schema::LIVE_SORT_KEY,
+];
+
+/// A host's ECS attributes, compactly: one string (see [`encode_attributes`]).
+pub const COMPACT_ATTRIBUTES: &str = "attrs";
+/// A host's ECS attributes as a map (name → value or NULL): items written before the compact
+/// form, and attribute lists the compact form cannot hold. Read either way; a write REMOVEs the
+/// one it does not SET.
+pub const LEGACY_ATTRIBUTES: &str = "attributes";
+
+/// What a tombstone keeps of an item ([`autopilot_core::capacity::fence_of`]): the sweep's
+/// in-place tombstone REMOVEs every other attribute of [`INSTANCE_ATTRIBUTES`] /
+/// [`TASK_ATTRIBUTES`], the live index key included.
+pub const FENCE_ATTRIBUTES: &[&str] = &[
+    "kind",
+    "cluster_arn",
+    "arn",
+    "status",
+    "last_status",
+    schema::VERSION_ATTRIBUTE,
     "tombstone",
     schema::TTL_ATTRIBUTE,
 ];
@@ -74,6 +97,7 @@ pub const TASK_ATTRIBUTES: &[&str] = &[
     "updated_at",
     "tombstone",
     schema::TTL_ATTRIBUTE,
+    schema::LIVE_SORT_KEY,
 ];
 
 /// Every non-key attribute a cluster registry item can have.
@@ -100,14 +124,106 @@ pub(super) struct UpdateParts {
 }
 
 /// SET every attribute of the record's item, REMOVE every absent optional attribute except
-/// [`KEPT_WHEN_ABSENT`]: the item becomes what PutItem would write, keeping `registered_at`.
+/// [`KEPT_WHEN_ABSENT`]: the item becomes what PutItem would write, keeping `registered_at`. The
+/// live index key is one of those attributes: SET while the record is live, REMOVEd when it dies,
+/// in the same conditional request as the version. A tombstone keeps nothing but its fence.
 pub(super) fn update_parts(record: &Record) -> UpdateParts {
     let RecordItem(item) = RecordItem::from(record);
     let all = match record {
         Record::Instance(_) => INSTANCE_ATTRIBUTES,
         Record::Task(_) => TASK_ATTRIBUTES,
     };
-    update_of(item, all, KEPT_WHEN_ABSENT)
+    let kept = if record.is_tombstone() {
+        &[][..]
+    } else {
+        KEPT_WHEN_ABSENT
+    };
+    update_of(item, all, kept)
+}
+
+/// The attributes the sweep's in-place tombstone REMOVEs from an item of this kind.
+pub(super) fn payload_attributes(host: bool) -> Vec<&'static str> {
+    let all = if host {
+        INSTANCE_ATTRIBUTES
+    } else {
+        TASK_ATTRIBUTES
+    };
+    all.iter()
+        .copied()
+        .filter(|a| !FENCE_ATTRIBUTES.contains(a))
+        .collect()
+}
+
+/// Prefixes most ECS agent attribute names start with, and the two-character tokens that stand
+/// for them in [`encode_attributes`] (longest first: the first that matches is used).
+const ATTRIBUTE_PREFIXES: &[(&str, &str)] = &[
+    ("~d", "com.amazonaws.ecs.capability.docker-remote-api."),
+    ("~l", "com.amazonaws.ecs.capability.logging-driver."),
+    ("~c", "com.amazonaws.ecs.capability."),
+    ("~e", "ecs.capability."),
+    ("~s", "ecs."),
+];
+
+/// A host's attributes as one string: `name` or `name=value` per attribute, one per line, each
+/// well-known prefix replaced by its token (`~d1.44` is
+/// `com.amazonaws.ecs.capability.docker-remote-api.1.44`). A real agent registers forty-odd
+/// attributes, most of them value-less capabilities under two long prefixes: as a map
+/// (name, value, a byte of overhead each) they are most of a host item; as this string about a
+/// quarter. `None` when a name or value could not be read back unambiguously (a name with `=`,
+/// a line break or a leading `~`, a value with a line break — ECS's own attribute rules allow
+/// none of these): such hosts keep the map.
+pub fn encode_attributes(attributes: &[Attribute]) -> Option<String> {
+    let mut out = String::new();
+    for (i, a) in attributes.iter().enumerate() {
+        if a.name.is_empty()
+            || a.name.contains(['=', '\n'])
+            || a.name.starts_with('~')
+            || a.value.as_deref().is_some_and(|v| v.contains('\n'))
+        {
+            return None;
+        }
+        if i > 0 {
+            out.push('\n');
+        }
+        match ATTRIBUTE_PREFIXES
+            .iter()
+            .find(|(_, prefix)| a.name.starts_with(prefix))
+        {
+            Some((token, prefix)) => {
+                out.push_str(token);
+                out.push_str(&a.name[prefix.len()..]);
+            }
+            None => out.push_str(&a.name),
+        }
+        if let Some(v) = &a.value {
+            out.push('=');
+            out.push_str(v);
+        }
+    }
+    Some(out)
+}
+
+/// The attributes [`encode_attributes`] encoded.
+pub fn decode_attributes(encoded: &str) -> Vec<Attribute> {
+    if encoded.is_empty() {
+        return Vec::new();
+    }
+    encoded
+        .split('\n')
+        .map(|line| {
+            let (name, value) = match line.split_once('=') {
+                Some((n, v)) => (n, Some(v.to_string())),
+                None => (line, None),
+            };
+            let name = ATTRIBUTE_PREFIXES
+                .iter()
+                .find_map(|(token, prefix)| {
+                    name.strip_prefix(token).map(|rest| format!("{prefix}{rest}"))
+                })
+                .unwrap_or_else(|| name.to_string());
+            Attribute { name, value }
+        })
+        .collect()
 }
 
 /// The update that makes a stored item `item` (keys ignored): SET what it has, REMOVE the rest of
@@ -206,6 +322,9 @@ fn item_from(record: &Record) -> Item {
         s(cluster_name(&key.cluster_arn)),
     );
     item.insert(schema::SORT_KEY.into(), s(&key.sort_key));
+    if let Some(live) = live_index_key(record) {
+        item.insert(schema::LIVE_SORT_KEY.into(), s(&live));
+    }
     match record {
         Record::Instance(r) => {
             let ci = &r.instance;
@@ -218,22 +337,34 @@ fn item_from(record: &Record) -> Item {
                 item.insert("agent_connected".into(), AttributeValue::Bool(c));
             }
             put_opt_s(&mut item, "agent_version", &ci.agent_version);
-            item.insert(
-                "attributes".into(),
-                AttributeValue::M(
-                    ci.attributes
-                        .iter()
-                        .map(|a| {
-                            let v = match &a.value {
-                                Some(v) => s(v),
-                                None => AttributeValue::Null(true),
-                            };
-                            (a.name.clone(), v)
-                        })
-                        .collect(),
-                ),
-            );
+            match encode_attributes(&ci.attributes) {
+                // A tombstone has none: nothing to store.
+                _ if r.tombstone => {}
+                Some(compact) => {
+                    item.insert(COMPACT_ATTRIBUTES.into(), s(&compact));
+                }
+                None => {
+                    item.insert(
+                        LEGACY_ATTRIBUTES.into(),
+                        AttributeValue::M(
+                            ci.attributes
+                                .iter()
+                                .map(|a| {
+                                    let v = match &a.value {
+                                        Some(v) => s(v),
+                                        None => AttributeValue::Null(true),
+                                    };
+                                    (a.name.clone(), v)
+                                })
+                                .collect(),
+                        ),
+                    );
+                }
+            }
             for (prefix, res) in [("registered", &ci.registered), ("remaining", &ci.remaining)] {
+                if r.tombstone {
+                    break;
+                }
                 put_opt_n(&mut item, &format!("{prefix}_cpu"), res.cpu);
                 put_opt_n(&mut item, &format!("{prefix}_memory"), res.memory);
                 item.insert(format!("{prefix}_ports"), string_list(&res.ports));
@@ -392,19 +523,24 @@ fn record_from(item: &Item) -> Result<Record, StoreError> {
             .and_then(|v| v.as_bool().ok())
             .copied();
         ci.agent_version = get_s(item, "agent_version");
-        let attrs: BTreeMap<String, Option<String>> = item
-            .get("attributes")
-            .and_then(|v| v.as_m().ok())
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.clone(), v.as_s().ok().cloned()))
+        ci.attributes = match get_s(item, COMPACT_ATTRIBUTES) {
+            Some(compact) => decode_attributes(&compact),
+            None => {
+                let attrs: BTreeMap<String, Option<String>> = item
+                    .get(LEGACY_ATTRIBUTES)
+                    .and_then(|v| v.as_m().ok())
+                    .map(|m| {
+                        m.iter()
+                            .map(|(k, v)| (k.clone(), v.as_s().ok().cloned()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                attrs
+                    .into_iter()
+                    .map(|(name, value)| Attribute { name, value })
                     .collect()
-            })
-            .unwrap_or_default();
-        ci.attributes = attrs
-            .into_iter()
-            .map(|(name, value)| Attribute { name, value })
-            .collect();
+            }
+        };
         let res = |prefix: &str| Resources {
             cpu: get_n(item, &format!("{prefix}_cpu")),
             memory: get_n(item, &format!("{prefix}_memory")),
