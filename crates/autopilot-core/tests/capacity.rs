@@ -210,8 +210,8 @@ fn duplicates_and_stale_events_are_successful_no_ops() {
     );
     assert_eq!(
         rec.store().requests("UpdateItem"),
-        3,
-        "one write per event, duplicates included"
+        3 + 1,
+        "one write per event, duplicates included (+ the cluster's registration, once)"
     );
 }
 
@@ -286,12 +286,9 @@ fn events_that_cannot_be_recorded_write_nothing() {
         "arn:aws:ecs:us-east-1:123456789012:container-instance/{long_name}/h1"
     ));
     for (case, e, want) in [
-        ("sort key too long", long_arn, "DynamoDB allows 1024"),
-        (
-            "partition key too long",
-            long_cluster,
-            "DynamoDB allows 2048",
-        ),
+        // Longer than any ECS identifier (255): refused as an identity, before the key limits.
+        ("sort key too long", long_arn, "detail.taskArn"),
+        ("partition key too long", long_cluster, "detail.clusterArn"),
         ("no version", no_version, "detail.version"),
         ("task of another cluster", foreign, "another cluster"),
         ("host of another account", other_account, "another cluster"),
@@ -661,12 +658,26 @@ fn a_transient_describe_failure_does_not_remove_a_live_host_or_task() {
     let rec2 = recorder();
     rec2.ecs()
         .add_instance(CLUSTER, ecs_host(0, Some(3), "blue"));
-    rec2.ecs().put_task(CLUSTER, ecs_task(1, Some(2)));
+    // Still PENDING in the table: not settled, so the sweep describes it.
+    let mut pending = ecs_task(1, Some(2));
+    pending.last_status = Some("PENDING".into());
+    rec2.ecs().put_task(CLUSTER, pending);
     rt.block_on(rec2.sweep_cluster(CLUSTER, NOW))
         .expect("sweep");
     rec2.ecs().fail_describe(&task_arn(1), "TIMEOUT");
     assert!(rt.block_on(rec2.sweep_cluster(CLUSTER, NOW)).is_err());
     assert!(matches!(stored(&rec2, &task_arn(1)), Record::Task(t) if t.is_active()));
+    // A live task ECS no longer lists is described before it is removed: the same rule.
+    let rec3 = recorder();
+    rec3.ecs()
+        .add_instance(CLUSTER, ecs_host(0, Some(3), "blue"));
+    rec3.ecs().put_task(CLUSTER, ecs_task(1, Some(2)));
+    rt.block_on(rec3.sweep_cluster(CLUSTER, NOW))
+        .expect("sweep");
+    rec3.ecs().finish_task(&task_arn(1)); // listed no more as desired RUNNING
+    rec3.ecs().fail_describe(&task_arn(1), "TIMEOUT");
+    assert!(rt.block_on(rec3.sweep_cluster(CLUSTER, NOW)).is_err());
+    assert!(matches!(stored(&rec3, &task_arn(1)), Record::Task(t) if t.is_active()));
 
     // MISSING does mean gone: deregistered between List and Describe.
     rec.ecs().fail_describe(&host_arn(1), "MISSING");
@@ -1103,29 +1114,25 @@ fn the_sweep_reads_page_by_page_and_costs_what_the_readme_says() {
         "{report:?}"
     );
     assert_eq!(rec.store().requests("UpdateItem"), writes);
-    let task_items = hosts * per_host + dead;
+    // The live index: live hosts and tasks are read, none of the 2,000 dead task items.
+    let live_tasks = hosts * per_host;
     let ceil = |n: usize, d: usize| n.div_ceil(d);
-    assert_eq!(report.items_read, hosts + task_items);
+    assert_eq!(report.items_read, hosts + live_tasks);
     assert_eq!(
         rec.store().items_read() - read_before,
-        (hosts + task_items) as u64
+        (hosts + live_tasks) as u64
     );
-    assert_eq!(report.pages, ceil(hosts, 50) + ceil(task_items, 50));
-    // ECS: a page of 100 ARNs and one Describe per page; ListTasks twice (RUNNING, STOPPED).
+    assert_eq!(report.pages, ceil(hosts, 50) + ceil(live_tasks, 50));
+    // ECS: a page of 100 ARNs and one Describe per page for hosts; ListTasks desired RUNNING
+    // only, and no DescribeTasks: every listed task is RUNNING / RUNNING in the table.
     let ecs = rec.ecs();
     assert_eq!(ecs.count_calls("ListContainerInstances"), ceil(hosts, 100));
     assert_eq!(
         ecs.count_calls("DescribeContainerInstances"),
         ceil(hosts, 100)
     );
-    assert_eq!(
-        ecs.count_calls("ListTasks"),
-        ceil(hosts * per_host, 100) + 1
-    );
-    assert_eq!(
-        ecs.count_calls("DescribeTasks"),
-        ceil(hosts * per_host, 100)
-    );
+    assert_eq!(ecs.count_calls("ListTasks"), ceil(live_tasks, 100));
+    assert_eq!(ecs.count_calls("DescribeTasks"), 0);
 }
 
 /// Identity fields that are not well-formed ECS ARNs of their kind: blank, free text, `arn:aws:ecs:`

@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use autopilot_core::arn::cluster_name;
 use autopilot_core::capacity::{
-    live_index_key, ClusterEntry, ClusterStatus, InstanceRecord, Record, TaskRecord,
+    fence_of, live_index_key, ClusterEntry, ClusterStatus, InstanceRecord, Record, TaskRecord,
     CLUSTER_PREFIX, INSTANCE_PREFIX, REGISTRY_PARTITION, TASK_PREFIX,
 };
 use autopilot_core::model::{Attribute, ContainerInstance, InstanceStatus, Resources};
@@ -315,6 +315,14 @@ impl From<&Record> for RecordItem {
 }
 
 fn item_from(record: &Record) -> Item {
+    // A tombstone stores its fence only, whatever else the record carries.
+    let fenced;
+    let record = if record.is_tombstone() {
+        fenced = fence_of(record);
+        &fenced
+    } else {
+        record
+    };
     let key = record.key();
     let mut item = Item::new();
     item.insert(
@@ -660,20 +668,254 @@ mod tests {
         v
     }
 
+    /// The live host: every attribute but the legacy map.
+    fn live_instance() -> Record {
+        let mut r = full_instance();
+        if let Record::Instance(i) = &mut r {
+            i.instance.status = InstanceStatus::Active;
+            i.instance.ec2_instance_id = Some("i-1".into());
+            i.instance.agent_connected = Some(true);
+            i.instance.agent_version = Some("1.80.0".into());
+            i.instance.attributes = vec![Attribute {
+                name: "ecs.instance-type".into(),
+                value: Some("t3.large".into()),
+            }];
+            i.instance.registered = Resources {
+                cpu: Some(2048),
+                memory: Some(7680),
+                ports: vec!["22".into()],
+                ports_udp: vec![],
+                gpus: Some(1),
+            };
+            i.instance.remaining = i.instance.registered.clone();
+            i.instance.capacity_provider_name = Some("cp-spot".into());
+            i.instance.running_tasks_count = Some(1);
+            i.instance.pending_tasks_count = Some(0);
+            i.instance.registered_at = Some(1_700_000_000);
+            i.updated_at = Some("2026-01-01T00:00:00Z".into());
+            i.tombstone = false;
+            i.expires_at = None;
+        }
+        r
+    }
+
     #[test]
     fn the_attribute_lists_name_every_attribute_an_item_can_have() {
+        let host: Vec<&str> = INSTANCE_ATTRIBUTES
+            .iter()
+            .copied()
+            .filter(|a| *a != LEGACY_ATTRIBUTES && *a != "tombstone" && *a != "expires_at")
+            .collect();
+        assert_eq!(names(&to_item(&live_instance())), sorted(&host));
+        let mut live_task = full_task();
+        if let Record::Task(t) = &mut live_task {
+            t.tombstone = false;
+        }
+        let task: Vec<&str> = TASK_ATTRIBUTES
+            .iter()
+            .copied()
+            .filter(|a| *a != "tombstone")
+            .collect();
+        assert_eq!(names(&to_item(&live_task)), sorted(&task));
+        // An attribute the compact form cannot hold: the map.
+        let mut odd = live_instance();
+        if let Record::Instance(i) = &mut odd {
+            i.instance.attributes.insert(
+                0,
+                Attribute {
+                    name: "a=b".into(),
+                    value: None,
+                },
+            );
+        }
+        let item = to_item(&odd);
+        assert!(item.contains_key(LEGACY_ATTRIBUTES) && !item.contains_key(COMPACT_ATTRIBUTES));
+        assert_eq!(from_item(&item).expect("readable"), odd);
+    }
+
+    #[test]
+    fn a_tombstone_item_is_its_fence_and_leaves_the_live_index() {
+        // full_instance and full_task are tombstones: only the fence is stored.
+        for r in [full_instance(), full_task()] {
+            let item = to_item(&r);
+            for name in names(&item) {
+                assert!(FENCE_ATTRIBUTES.contains(&name.as_str()), "{name} in {item:?}");
+            }
+            assert!(!item.contains_key(schema::LIVE_SORT_KEY));
+            let u = update_parts(&r);
+            let removed: Vec<&String> = u
+                .names
+                .iter()
+                .filter(|(k, _)| k.starts_with("#r"))
+                .map(|(_, v)| v)
+                .collect();
+            assert!(removed.iter().any(|n| *n == schema::LIVE_SORT_KEY));
+            if matches!(r, Record::Instance(_)) {
+                assert!(
+                    removed.iter().any(|n| *n == "registered_at"),
+                    "a tombstone keeps no registration time"
+                );
+            }
+        }
         assert_eq!(
-            names(&to_item(&full_instance())),
-            sorted(INSTANCE_ATTRIBUTES)
+            to_item(&live_instance())
+                .get(schema::LIVE_SORT_KEY)
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str),
+            Some("instance#arn:aws:ecs:us-east-1:1:container-instance/prod/a")
         );
-        assert_eq!(names(&to_item(&full_task())), sorted(TASK_ATTRIBUTES));
+    }
+
+    /// An item's size by DynamoDB's rules ("DynamoDB item sizes and formats": names and string
+    /// values in UTF-8 bytes, numbers ~1 byte per two significant digits + 1, Boolean and NULL 1,
+    /// a List or Map 3 bytes + 1 per element + the elements, a Map element's name too).
+    fn item_size(item: &Item) -> usize {
+        fn value(v: &AttributeValue) -> usize {
+            match v {
+                AttributeValue::S(s) => s.len(),
+                AttributeValue::N(n) => n.trim_start_matches('-').len().div_ceil(2) + 1,
+                AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+                AttributeValue::L(l) => 3 + l.iter().map(|x| 1 + value(x)).sum::<usize>(),
+                AttributeValue::M(m) => {
+                    3 + m.iter().map(|(k, x)| 1 + k.len() + value(x)).sum::<usize>()
+                }
+                _ => 0,
+            }
+        }
+        item.iter().map(|(k, v)| k.len() + value(v)).sum()
+    }
+
+    /// The attributes a real ECS agent registers (as scripts/scale.py gives its hosts).
+    fn agent_attributes() -> Vec<Attribute> {
+        let none = |name: String| Attribute { name, value: None };
+        let mut v: Vec<Attribute> = (17..45)
+            .map(|n| none(format!("com.amazonaws.ecs.capability.docker-remote-api.1.{n}")))
+            .collect();
+        for d in [
+            "awslogs", "fluentd", "gelf", "json-file", "journald", "none", "splunk", "syslog",
+        ] {
+            v.push(none(format!(
+                "com.amazonaws.ecs.capability.logging-driver.{d}"
+            )));
+        }
+        for c in [
+            "com.amazonaws.ecs.capability.ecr-auth",
+            "com.amazonaws.ecs.capability.task-iam-role",
+            "com.amazonaws.ecs.capability.task-iam-role-network-host",
+            "com.amazonaws.ecs.capability.privileged-container",
+            "ecs.capability.execution-role-awslogs",
+            "ecs.capability.execution-role-ecr-pull",
+            "ecs.capability.task-eni",
+            "ecs.capability.container-health-check",
+            "ecs.capability.secrets.asm.environment-variables",
+            "ecs.capability.efsAuth",
+        ] {
+            v.push(none(c.into()));
+        }
+        for (n, val) in [
+            ("ecs.vpc-id", "vpc-0a1b2c3d4e5f67890"),
+            ("ecs.subnet-id", "subnet-0123456789abcdef0"),
+            ("ecs.cpu-architecture", "x86_64"),
+            ("ecs.os-family", "LINUX"),
+            ("ecs.instance-type", "t3.large"),
+            ("ecs.availability-zone", "us-east-1a"),
+            ("ecs.ami-id", "ami-0123456789abcdef0"),
+            ("ecs.os-type", "linux"),
+        ] {
+            v.push(Attribute {
+                name: n.into(),
+                value: Some(val.into()),
+            });
+        }
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// The sizes the README quotes (issue 22: "say the before/after item size").
+    #[test]
+    fn a_real_agents_host_item_is_less_than_half_its_map_form() {
+        let mut host = live_instance();
+        if let Record::Instance(i) = &mut host {
+            i.instance.attributes = agent_attributes();
+        }
+        let compact = to_item(&host);
+        let mut legacy = compact.clone();
+        legacy.remove(COMPACT_ATTRIBUTES);
+        legacy.remove(schema::LIVE_SORT_KEY);
+        if let Record::Instance(i) = &host {
+            legacy.insert(
+                LEGACY_ATTRIBUTES.into(),
+                AttributeValue::M(
+                    i.instance
+                        .attributes
+                        .iter()
+                        .map(|a| {
+                            let v = a.value.as_deref().map_or(AttributeValue::Null(true), s);
+                            (a.name.clone(), v)
+                        })
+                        .collect(),
+                ),
+            );
+        }
+        assert_eq!(from_item(&compact).expect("readable"), host);
+        assert_eq!(from_item(&legacy).expect("old items read"), host);
+        let (before, after) = (item_size(&legacy), item_size(&compact));
+        assert_eq!((before, after), (3_111, 1_331), "before / after, bytes");
+        let mut dead = host.clone();
+        if let Record::Instance(i) = &mut dead {
+            i.tombstone = true;
+            i.instance.status = InstanceStatus::Inactive;
+            i.expires_at = Some(1_800_000_000);
+        }
+        let fence = to_item(&autopilot_core::capacity::fence_of(&dead));
+        assert_eq!(item_size(&fence), 226, "a host tombstone, bytes (was {before})");
+    }
+
+    #[test]
+    fn attributes_round_trip_through_the_compact_form() {
+        let attrs = agent_attributes();
+        let encoded = encode_attributes(&attrs).expect("encodable");
+        assert!(encoded.starts_with("~d1.17\n"), "{encoded}");
+        assert_eq!(decode_attributes(&encoded), attrs);
+        assert_eq!(decode_attributes(&encode_attributes(&[]).expect("empty")), vec![]);
+        let odd = |name: &str, value: Option<&str>| {
+            encode_attributes(&[Attribute {
+                name: name.into(),
+                value: value.map(str::to_string),
+            }])
+        };
+        assert_eq!(odd("x", Some("a=b")).as_deref(), Some("x=a=b"));
+        assert_eq!(
+            decode_attributes("x=a=b")[0].value.as_deref(),
+            Some("a=b"),
+            "the first = splits"
+        );
+        assert_eq!(odd("x", Some("")).as_deref(), Some("x="));
+        for (name, value) in [("a=b", None), ("~x", None), ("a\nb", None), ("x", Some("1\n2")), ("", None)] {
+            assert_eq!(odd(name, value), None, "{name:?} {value:?}: kept as a map");
+        }
     }
 
     #[test]
     fn items_round_trip() {
-        for r in [full_instance(), full_task()] {
-            assert_eq!(from_item(&to_item(&r)).expect("readable"), r);
-            assert_eq!(Record::try_from(RecordItem::from(&r)).expect("readable"), r);
+        let mut live_task = full_task();
+        if let Record::Task(t) = &mut live_task {
+            t.tombstone = false;
+            t.expires_at = None;
+        }
+        // Tombstones come back as their fence.
+        let cases = [
+            (live_instance(), live_instance()),
+            (live_task.clone(), live_task),
+            (full_instance(), fence_of(&full_instance())),
+            (full_task(), fence_of(&full_task())),
+        ];
+        for (r, want) in cases {
+            assert_eq!(from_item(&to_item(&r)).expect("readable"), want);
+            assert_eq!(
+                Record::try_from(RecordItem::from(&r)).expect("readable"),
+                want
+            );
         }
     }
 

@@ -507,9 +507,12 @@ impl<S: CapacityStore, E: EcsRead> CapacityRecorder<S, E> {
                 if cluster_arn.is_none() && key.cluster_arn.starts_with("arn:") {
                     cluster_arn = Some(key.cluster_arn.clone());
                 }
+                // (A Fargate item an earlier version wrote is never settled: described, then
+                // removed by the event path's rule.)
                 let settled = matches!(&record, Record::Task(t)
                     if t.last_status.as_deref() == Some("RUNNING")
-                        && t.desired_status.as_deref() == Some("RUNNING"));
+                        && t.desired_status.as_deref() == Some("RUNNING")
+                        && task_skip_reason(&t.task_arn, t.launch_type.as_deref()).is_none());
                 seen.insert(
                     key.sort_key,
                     Seen {
