@@ -67,7 +67,10 @@ fn capacity_table_matches_the_schema_in_code() {
     assert_eq!(indexes[0]["IndexName"].as_str(), Some(schema::LIVE_INDEX));
     assert_eq!(
         pairs(&indexes[0], "KeySchema", "AttributeName", "KeyType"),
-        vec![(schema::PARTITION_KEY, "HASH"), (schema::LIVE_SORT_KEY, "RANGE")]
+        vec![
+            (schema::PARTITION_KEY, "HASH"),
+            (schema::LIVE_SORT_KEY, "RANGE")
+        ]
     );
     assert_eq!(
         indexes[0]["Projection"]["ProjectionType"].as_str(),

@@ -2,13 +2,13 @@
 //! ordering under shuffled and duplicated delivery, tombstones, rejections, and the sweep.
 
 use autopilot_core::capacity::{CapacityRecorder, RecorderConfig};
+use autopilot_core::capacity::{ClusterEntry, ClusterStatus};
 use autopilot_core::capacity::{Outcome, Record};
 use autopilot_core::env::ClusterScope;
 use autopilot_core::events::EcsEvent;
 use autopilot_core::memory::InMemoryCapacityStore;
 use autopilot_core::memory::InMemoryEcs;
 use autopilot_core::model::{Attribute, ContainerInstance, InstanceStatus, Resources, Task};
-use autopilot_core::capacity::{ClusterEntry, ClusterStatus};
 use autopilot_core::ports::{CapacityStore, ItemKind, ItemQuery};
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -1166,9 +1166,18 @@ fn bad_identities(field: &str) -> Vec<String> {
     ];
     // Wrong kinds: each field given the other kinds' ARNs, old and new format.
     let wrong: &[&str] = match field {
-        "clusterArn" => &["task/prod/t1", "task/t1", "container-instance/prod/h1", "container-instance/h1"],
+        "clusterArn" => &[
+            "task/prod/t1",
+            "task/t1",
+            "container-instance/prod/h1",
+            "container-instance/h1",
+        ],
         "containerInstanceArn" => &["cluster/prod", "task/prod/t1", "task/t1"],
-        _ => &["cluster/prod", "container-instance/prod/h1", "container-instance/h1"],
+        _ => &[
+            "cluster/prod",
+            "container-instance/prod/h1",
+            "container-instance/h1",
+        ],
     };
     v.extend(wrong.iter().map(|w| format!("{a}:{w}")));
     v
@@ -1222,7 +1231,9 @@ fn two_thousand_events_with_malformed_identities_write_nothing() {
 fn a_cluster_known_only_from_events_is_retired_by_the_next_sweep() {
     let rt = runtime();
     let rec = recorder(); // InMemoryEcs knows no cluster
-    let events: Vec<Value> = (0..3).map(|h| instance_event(h, 1, "ACTIVE", 100)).collect();
+    let events: Vec<Value> = (0..3)
+        .map(|h| instance_event(h, 1, "ACTIVE", 100))
+        .collect();
     let mut registry_writes = 0;
     for e in &events {
         let r = rt
@@ -1251,17 +1262,27 @@ fn a_cluster_known_only_from_events_is_retired_by_the_next_sweep() {
         Some(ClusterStatus::Gone)
     );
     let live = rt
-        .block_on(rec.store().records(ItemQuery::live("prod", ItemKind::Hosts, NOW + 60)))
+        .block_on(
+            rec.store()
+                .records(ItemQuery::live("prod", ItemKind::Hosts, NOW + 60)),
+        )
         .expect("read");
     assert!(live.is_empty(), "no live host: {live:?}");
     // A second environment registers nothing over the sweep's GONE entry.
     let other = recorder();
     let created = rt
-        .block_on(other.store().register_cluster(&ClusterEntry::active("prod", None, NOW)))
+        .block_on(
+            other
+                .store()
+                .register_cluster(&ClusterEntry::active("prod", None, NOW)),
+        )
         .expect("register");
     assert!(created, "another store: empty registry");
     assert!(!rt
-        .block_on(rec.store().register_cluster(&ClusterEntry::active("prod", None, NOW)))
+        .block_on(
+            rec.store()
+                .register_cluster(&ClusterEntry::active("prod", None, NOW))
+        )
         .expect("register"));
     assert_eq!(
         rec.store().registry_entry("prod").map(|e| e.status),
@@ -1314,8 +1335,14 @@ fn reads_and_sweep_calls_are_proportional_to_live_items() {
         let n = rt.block_on(store.records(q)).expect("read").len();
         (n, store.items_read() - before)
     };
-    assert_eq!(read(ItemQuery::live("prod", ItemKind::Hosts, NOW)), (10, 10));
-    assert_eq!(read(ItemQuery::live("prod", ItemKind::Tasks, NOW)), (20, 20));
+    assert_eq!(
+        read(ItemQuery::live("prod", ItemKind::Hosts, NOW)),
+        (10, 10)
+    );
+    assert_eq!(
+        read(ItemQuery::live("prod", ItemKind::Tasks, NOW)),
+        (20, 20)
+    );
     assert_eq!(
         read(ItemQuery::live_group("prod", "service:g1", NOW)),
         (5, 5),
@@ -1329,7 +1356,10 @@ fn reads_and_sweep_calls_are_proportional_to_live_items() {
     let reports = rt.block_on(rec.sweep(NOW + 60)).expect("steady sweep");
     let report = &reports[0];
     assert_eq!(report.error, None);
-    assert_eq!(report.items_read, 30, "live hosts and tasks only: {report:?}");
+    assert_eq!(
+        report.items_read, 30,
+        "live hosts and tasks only: {report:?}"
+    );
     assert_eq!(store.items_read() - before, 30);
     assert_eq!(
         rec.ecs().count_calls("DescribeTasks") - describes,

@@ -868,7 +868,11 @@ async fn capacity_questions_read_live_items_only() {
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     assert_eq!(reads["scanned_items"], json!(hosts), "{reads}");
     assert_eq!(reads["returned_items"], json!(hosts), "{reads}");
-    assert_eq!(reads["queries"], json!(2), "hosts, then the group's tasks: {reads}");
+    assert_eq!(
+        reads["queries"],
+        json!(2),
+        "hosts, then the group's tasks: {reads}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -218,7 +218,8 @@ pub fn decode_attributes(encoded: &str) -> Vec<Attribute> {
             let name = ATTRIBUTE_PREFIXES
                 .iter()
                 .find_map(|(token, prefix)| {
-                    name.strip_prefix(token).map(|rest| format!("{prefix}{rest}"))
+                    name.strip_prefix(token)
+                        .map(|rest| format!("{prefix}{rest}"))
                 })
                 .unwrap_or_else(|| name.to_string());
             Attribute { name, value }
@@ -739,7 +740,10 @@ mod tests {
         for r in [full_instance(), full_task()] {
             let item = to_item(&r);
             for name in names(&item) {
-                assert!(FENCE_ATTRIBUTES.contains(&name.as_str()), "{name} in {item:?}");
+                assert!(
+                    FENCE_ATTRIBUTES.contains(&name.as_str()),
+                    "{name} in {item:?}"
+                );
             }
             assert!(!item.contains_key(schema::LIVE_SORT_KEY));
             let u = update_parts(&r);
@@ -789,10 +793,21 @@ mod tests {
     fn agent_attributes() -> Vec<Attribute> {
         let none = |name: String| Attribute { name, value: None };
         let mut v: Vec<Attribute> = (17..45)
-            .map(|n| none(format!("com.amazonaws.ecs.capability.docker-remote-api.1.{n}")))
+            .map(|n| {
+                none(format!(
+                    "com.amazonaws.ecs.capability.docker-remote-api.1.{n}"
+                ))
+            })
             .collect();
         for d in [
-            "awslogs", "fluentd", "gelf", "json-file", "journald", "none", "splunk", "syslog",
+            "awslogs",
+            "fluentd",
+            "gelf",
+            "json-file",
+            "journald",
+            "none",
+            "splunk",
+            "syslog",
         ] {
             v.push(none(format!(
                 "com.amazonaws.ecs.capability.logging-driver.{d}"
@@ -868,7 +883,11 @@ mod tests {
             i.expires_at = Some(1_800_000_000);
         }
         let fence = to_item(&autopilot_core::capacity::fence_of(&dead));
-        assert_eq!(item_size(&fence), 226, "a host tombstone, bytes (was {before})");
+        assert_eq!(
+            item_size(&fence),
+            226,
+            "a host tombstone, bytes (was {before})"
+        );
     }
 
     #[test]
@@ -877,7 +896,10 @@ mod tests {
         let encoded = encode_attributes(&attrs).expect("encodable");
         assert!(encoded.starts_with("~d1.17\n"), "{encoded}");
         assert_eq!(decode_attributes(&encoded), attrs);
-        assert_eq!(decode_attributes(&encode_attributes(&[]).expect("empty")), vec![]);
+        assert_eq!(
+            decode_attributes(&encode_attributes(&[]).expect("empty")),
+            vec![]
+        );
         let odd = |name: &str, value: Option<&str>| {
             encode_attributes(&[Attribute {
                 name: name.into(),
@@ -891,7 +913,13 @@ mod tests {
             "the first = splits"
         );
         assert_eq!(odd("x", Some("")).as_deref(), Some("x="));
-        for (name, value) in [("a=b", None), ("~x", None), ("a\nb", None), ("x", Some("1\n2")), ("", None)] {
+        for (name, value) in [
+            ("a=b", None),
+            ("~x", None),
+            ("a\nb", None),
+            ("x", Some("1\n2")),
+            ("", None),
+        ] {
             assert_eq!(odd(name, value), None, "{name:?} {value:?}: kept as a map");
         }
     }

@@ -53,15 +53,19 @@ pub(super) fn live_index() -> Result<GlobalSecondaryIndex, BuildError> {
 
 /// Every key attribute (the table's and the live index's) is a string.
 pub(super) fn attribute_definitions() -> Result<Vec<AttributeDefinition>, BuildError> {
-    [schema::PARTITION_KEY, schema::SORT_KEY, schema::LIVE_SORT_KEY]
-        .into_iter()
-        .map(|name| {
-            AttributeDefinition::builder()
-                .attribute_name(name)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-        })
-        .collect()
+    [
+        schema::PARTITION_KEY,
+        schema::SORT_KEY,
+        schema::LIVE_SORT_KEY,
+    ]
+    .into_iter()
+    .map(|name| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+    })
+    .collect()
 }
 
 /// TTL on [`schema::TTL_ATTRIBUTE`].

@@ -220,7 +220,8 @@ impl CapacityStore for DynamoCapacityStore {
                 format!("#p{i}")
             })
             .collect();
-        u.expression.push_str(&format!(" REMOVE {}", removed.join(", ")));
+        u.expression
+            .push_str(&format!(" REMOVE {}", removed.join(", ")));
         self.update_if(key, u, WriteCondition::Unchanged(Some(seen)))
             .await
     }
@@ -267,8 +268,8 @@ impl CapacityStore for DynamoCapacityStore {
             ItemFilter::All => {
                 names.insert("#sk".into(), schema::SORT_KEY.into());
                 values.insert(":prefix".into(), s(query.kind.prefix()));
-                request = request
-                    .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)");
+                request =
+                    request.key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)");
                 if let Some(after) = start {
                     request = request
                         .exclusive_start_key(schema::PARTITION_KEY, s(pk))

@@ -623,7 +623,12 @@ mod tests {
             panic!("a task")
         };
         assert_eq!(
-            (t.version, t.last_status.as_deref(), t.tombstone, t.expires_at),
+            (
+                t.version,
+                t.last_status.as_deref(),
+                t.tombstone,
+                t.expires_at
+            ),
             (Some(3), Some("RUNNING"), true, Some(5))
         );
         assert!(t.group.is_none() && t.memory.is_none() && t.container_instance_arn.is_none());
@@ -638,28 +643,80 @@ mod tests {
         let cases: Vec<(String, ArnKind, bool)> = vec![
             (format!("{a}:cluster/prod"), Cluster, true),
             (format!("{a}:cluster/prod_2-b"), Cluster, true),
-            ("arn:aws-cn:ecs:cn-north-1:123456789012:cluster/p".into(), Cluster, true),
-            ("arn:aws-us-gov:ecs:us-gov-west-1:123456789012:cluster/p".into(), Cluster, true),
+            (
+                "arn:aws-cn:ecs:cn-north-1:123456789012:cluster/p".into(),
+                Cluster,
+                true,
+            ),
+            (
+                "arn:aws-us-gov:ecs:us-gov-west-1:123456789012:cluster/p".into(),
+                Cluster,
+                true,
+            ),
             ("".into(), Cluster, false),
             ("   ".into(), Cluster, false),
             ("prod".into(), Cluster, false),
             ("the prod cluster".into(), Cluster, false),
             ("arn:aws:ecs:".into(), Cluster, false),
             ("arn:aws:ecs:junk".into(), Cluster, false),
-            ("arn:aws:ecs:us-east-1:123:cluster/prod".into(), Cluster, false),
-            ("arn:aws:ecs:us-east-1:123456789012:cluster/".into(), Cluster, false),
-            ("arn:aws:ecs:us-east-1:123456789012:cluster/a b".into(), Cluster, false),
-            ("arn:aws:ecs:us-east-1:123456789012:cluster/a/b".into(), Cluster, false),
-            ("arn:aws:ecs:useast1:123456789012:cluster/p".into(), Cluster, false),
-            ("arn:aws:sqs:us-east-1:123456789012:cluster/p".into(), Cluster, false),
-            ("arn:foo:ecs:us-east-1:123456789012:cluster/p".into(), Cluster, false),
+            (
+                "arn:aws:ecs:us-east-1:123:cluster/prod".into(),
+                Cluster,
+                false,
+            ),
+            (
+                "arn:aws:ecs:us-east-1:123456789012:cluster/".into(),
+                Cluster,
+                false,
+            ),
+            (
+                "arn:aws:ecs:us-east-1:123456789012:cluster/a b".into(),
+                Cluster,
+                false,
+            ),
+            (
+                "arn:aws:ecs:us-east-1:123456789012:cluster/a/b".into(),
+                Cluster,
+                false,
+            ),
+            (
+                "arn:aws:ecs:useast1:123456789012:cluster/p".into(),
+                Cluster,
+                false,
+            ),
+            (
+                "arn:aws:sqs:us-east-1:123456789012:cluster/p".into(),
+                Cluster,
+                false,
+            ),
+            (
+                "arn:foo:ecs:us-east-1:123456789012:cluster/p".into(),
+                Cluster,
+                false,
+            ),
             (format!("{a}:cluster/{long}"), Cluster, false),
             (format!("{a}:task/prod/abc"), Cluster, false),
-            (format!("{a}:container-instance/0f1e2d3c"), ContainerInstance, true),
-            (format!("{a}:container-instance/prod/0f1e2d3c"), ContainerInstance, true),
+            (
+                format!("{a}:container-instance/0f1e2d3c"),
+                ContainerInstance,
+                true,
+            ),
+            (
+                format!("{a}:container-instance/prod/0f1e2d3c"),
+                ContainerInstance,
+                true,
+            ),
             (format!("{a}:container-instance/"), ContainerInstance, false),
-            (format!("{a}:container-instance/prod/"), ContainerInstance, false),
-            (format!("{a}:container-instance/a/b/c"), ContainerInstance, false),
+            (
+                format!("{a}:container-instance/prod/"),
+                ContainerInstance,
+                false,
+            ),
+            (
+                format!("{a}:container-instance/a/b/c"),
+                ContainerInstance,
+                false,
+            ),
             (format!("{a}:task/prod/abc"), ContainerInstance, false),
             ("i-0123456789abcdef0".into(), ContainerInstance, false),
             (format!("{a}:task/abc"), Task, true),
@@ -673,7 +730,8 @@ mod tests {
         }
         let err = check_identity("detail.clusterArn", " ", Cluster).expect_err("blank");
         assert!(
-            err.to_string().starts_with("detail.clusterArn \" \" is not an ECS cluster ARN"),
+            err.to_string()
+                .starts_with("detail.clusterArn \" \" is not an ECS cluster ARN"),
             "{err}"
         );
     }

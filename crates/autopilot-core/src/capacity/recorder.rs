@@ -16,8 +16,8 @@ use super::{
 use crate::arn::{cluster_arn_from_instance, cluster_name, same_cluster_name};
 use crate::clock::format_unix;
 use crate::events::EcsEvent;
-use crate::ports::capacity_store::{CapacityStore, ItemKind, ItemQuery, StoreError};
 use crate::model::Task;
+use crate::ports::capacity_store::{CapacityStore, ItemKind, ItemQuery, StoreError};
 use crate::ports::ecs::{ClusterState, DesiredStatus, EcsError, EcsRead, DESCRIBE_MISSING};
 
 #[derive(Debug, Error)]
@@ -398,8 +398,15 @@ impl<S: CapacityStore, E: EcsRead> CapacityRecorder<S, E> {
                 }
                 if !unsettled.is_empty() {
                     let described = self.ecs.describe_tasks(cluster, &unsettled).await?;
-                    self.record_tasks(cluster, &mut cluster_arn, described, &mut tasks, &mut report, now)
-                        .await?;
+                    self.record_tasks(
+                        cluster,
+                        &mut cluster_arn,
+                        described,
+                        &mut tasks,
+                        &mut report,
+                        now,
+                    )
+                    .await?;
                 }
                 match page.next {
                     Some(n) => next = Some(n),
@@ -420,8 +427,15 @@ impl<S: CapacityStore, E: EcsRead> CapacityRecorder<S, E> {
                 .collect();
             for batch in unlisted.chunks(100) {
                 let described = self.ecs.describe_tasks(cluster, batch).await?;
-                self.record_tasks(cluster, &mut cluster_arn, described, &mut tasks, &mut report, now)
-                    .await?;
+                self.record_tasks(
+                    cluster,
+                    &mut cluster_arn,
+                    described,
+                    &mut tasks,
+                    &mut report,
+                    now,
+                )
+                .await?;
             }
         }
         // Live items no page listed: gone. Conditional on the item being as read — an event that

@@ -111,18 +111,29 @@ impl InMemoryCapacityStore {
     fn live_page(&self, query: &ItemQuery<'_>, start: Option<&str>, now: i64) -> Page {
         let pk = cluster_name(query.cluster).to_string();
         let (prefix, exact) = match query.group {
-            Some(g) if query.kind == ItemKind::Tasks => (format!("{}{g}", query.kind.prefix()), true),
+            Some(g) if query.kind == ItemKind::Tasks => {
+                (format!("{}{g}", query.kind.prefix()), true)
+            }
             _ => (query.kind.prefix().to_string(), false),
         };
         let from = match start.and_then(|c| c.rsplit_once('\n')) {
-            Some((live_sk, sk)) => Bound::Excluded((pk.clone(), live_sk.to_string(), sk.to_string())),
+            Some((live_sk, sk)) => {
+                Bound::Excluded((pk.clone(), live_sk.to_string(), sk.to_string()))
+            }
             None => Bound::Included((pk.clone(), prefix.clone(), String::new())),
         };
         let live = lock(&self.live);
         let items = self.items();
-        let mut in_range = live.range((from, Bound::Unbounded)).take_while(|((p, l, _), _)| {
-            *p == pk && if exact { *l == prefix } else { l.starts_with(&prefix) }
-        });
+        let mut in_range = live
+            .range((from, Bound::Unbounded))
+            .take_while(|((p, l, _), _)| {
+                *p == pk
+                    && if exact {
+                        *l == prefix
+                    } else {
+                        l.starts_with(&prefix)
+                    }
+            });
         let mut page = Page::default();
         let mut last = None;
         for ((_, live_sk, sk), _) in in_range.by_ref().take(self.page_items) {

@@ -198,9 +198,13 @@ pub async fn read_view_counted<S: CapacityStore>(
         TaskRead::Group(group) => ItemQuery::live_group(cluster, group, now),
         TaskRead::All => ItemQuery::live(cluster, ItemKind::Tasks, now),
     };
-    read_all(store, query, stats, &mut records, |r| {
-        matches!(r, Record::Task(t) if t.is_active())
-    })
+    read_all(
+        store,
+        query,
+        stats,
+        &mut records,
+        |r| matches!(r, Record::Task(t) if t.is_active()),
+    )
     .await?;
     Ok(records)
 }
@@ -433,12 +437,7 @@ mod tests {
                 Some("service:web"),
                 web(),
             ),
-            (
-                &[],
-                &["binpack:memory", "random"],
-                Some("service:web"),
-                No,
-            ),
+            (&[], &["binpack:memory", "random"], Some("service:web"), No),
             (&["memberOf:task:group == service:web"], &[], None, All),
             (
                 &["memberOf:not(task:group == service:db)"],
