@@ -102,6 +102,7 @@ Started by the Rust test helper (tests/support/lib.rs) and by scripts/demo. Prot
 
 import json
 import logging
+import threading
 import sys
 
 import boto3
@@ -534,8 +535,14 @@ def install_query_key_range() -> None:
         bound = signature.bind(*args, **kwargs)
         a = bound.arguments
         table, hash_key = a["self"], a.get("hash_key")
+        index_name = a.get("index_name")
+        if index_name and table.range_key_attr and hash_key is not None:
+            narrowed = _index_partition(table, index_name, hash_key)
+            if narrowed is not None:
+                a["self"] = narrowed
+                return original_query(*bound.args, **bound.kwargs)
         if (
-            a.get("index_name")
+            index_name
             or not table.range_key_attr
             or hash_key is None
             or a.get("filter_kwargs")
@@ -561,6 +568,30 @@ def install_query_key_range() -> None:
     Table.query = query
 
 
+def _index_partition(table, index_name: str, hash_key):
+    """A global secondary index whose partition key is the table's own (the capacity table's
+    sparse `live` index): moto's Query of it walks and sorts every item of the table. The table is
+    narrowed to the items of that partition that carry every index key attribute — the items the
+    index holds ("DynamoDB writes a corresponding index entry only if the index key value is
+    present in the item", Sparse indexes) — so moto's own code sees the same items in the same
+    order, and a Query costs what the index holds. None for any other index (left to moto)."""
+    import copy
+
+    index = next((i for i in table.global_indexes or [] if i.name == index_name), None)
+    if index is None:
+        return None
+    keys = [k["AttributeName"] for k in index.schema]
+    hash_attr = next(k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH")
+    if hash_attr != table.hash_key_attr:
+        return None
+    partition = {k: v for k, v in table.items.get(hash_key, {}).items()
+                 if all(name in v.attrs for name in keys)}
+    narrowed = copy.copy(table)
+    narrowed.items = {hash_key: partition}
+    return narrowed
+
+
+_CONSUMED = threading.local()
 _ACCOUNTING_FIELDS = ("queries", "scanned_items", "scanned_bytes", "returned_items", "read_units", "update_items")
 ACCOUNTING: dict = {"enabled": False, **{k: 0 for k in _ACCOUNTING_FIELDS}}
 
@@ -586,7 +617,8 @@ def install_dynamodb_accounting() -> None:
     signature = inspect.signature(original_query)
 
     def query(self, *args, **kwargs):
-        if not ACCOUNTING["enabled"]:
+        wants_units = getattr(_CONSUMED, "wanted", False)
+        if not ACCOUNTING["enabled"] and not wants_units:
             return original_query(self, *args, **kwargs)
         bound = signature.bind(self, *args, **kwargs)
         unfiltered = dict(bound.arguments)
@@ -597,14 +629,46 @@ def install_dynamodb_accounting() -> None:
         size = sum(item.size() for item in evaluated)
         factor = 1.0 if bound.arguments.get("consistent_read") else 0.5
         result = original_query(self, *args, **kwargs)
+        units = max(1, math.ceil(size / 4096)) * factor
+        if wants_units:
+            _CONSUMED.units = units
+        if not ACCOUNTING["enabled"]:
+            return result
         ACCOUNTING["queries"] += 1
         ACCOUNTING["scanned_items"] += len(evaluated)
         ACCOUNTING["scanned_bytes"] += size
         ACCOUNTING["returned_items"] += len(result[0])
-        ACCOUNTING["read_units"] += max(1, math.ceil(size / 4096)) * factor
+        ACCOUNTING["read_units"] += units
         return result
 
     Table.query = query
+
+    # ConsumedCapacity as DynamoDB reports it (moto's is a constant 1.0 whatever was read): a
+    # Query asking for it (ReturnConsumedCapacity TOTAL or INDEXES) gets the read units computed
+    # above — the items its key condition read, before the filter, summed and rounded up to 4 KB,
+    # half for an eventually consistent read (a GSI Query always is).
+    from moto.dynamodb.responses import DynamoHandler
+
+    original_handler_query = DynamoHandler.query
+
+    def handler_query(self):
+        wanted = self.body.get("ReturnConsumedCapacity", "NONE") in ("TOTAL", "INDEXES")
+        _CONSUMED.wanted, _CONSUMED.units = wanted, None
+        try:
+            result = original_handler_query(self)
+        finally:
+            _CONSUMED.wanted = False
+        body = getattr(result, "result", None)
+        if wanted and _CONSUMED.units is not None and isinstance(body, dict) and "ConsumedCapacity" in body:
+            body["ConsumedCapacity"]["CapacityUnits"] = _CONSUMED.units
+            index = self.body.get("IndexName")
+            if index and self.body.get("ReturnConsumedCapacity") == "INDEXES":
+                body["ConsumedCapacity"].pop("LocalSecondaryIndexes", None)
+                body["ConsumedCapacity"]["Table"] = {"CapacityUnits": 0.0}
+                body["ConsumedCapacity"]["GlobalSecondaryIndexes"] = {index: {"CapacityUnits": _CONSUMED.units}}
+        return result
+
+    DynamoHandler.query = handler_query
 
     original_update = DynamoDBBackend.update_item
 

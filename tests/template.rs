@@ -56,7 +56,26 @@ fn capacity_table_matches_the_schema_in_code() {
     let attrs = pairs(p, "AttributeDefinitions", "AttributeName", "AttributeType");
     assert_eq!(
         attrs,
-        vec![(schema::PARTITION_KEY, "S"), (schema::SORT_KEY, "S")]
+        vec![
+            (schema::PARTITION_KEY, "S"),
+            (schema::SORT_KEY, "S"),
+            (schema::LIVE_SORT_KEY, "S")
+        ]
+    );
+    let indexes = p["GlobalSecondaryIndexes"].as_sequence().expect("GSIs");
+    assert_eq!(indexes.len(), 1, "the live index");
+    assert_eq!(indexes[0]["IndexName"].as_str(), Some(schema::LIVE_INDEX));
+    assert_eq!(
+        pairs(&indexes[0], "KeySchema", "AttributeName", "KeyType"),
+        vec![
+            (schema::PARTITION_KEY, "HASH"),
+            (schema::LIVE_SORT_KEY, "RANGE")
+        ]
+    );
+    assert_eq!(
+        indexes[0]["Projection"]["ProjectionType"].as_str(),
+        Some("ALL"),
+        "live reads need whole items"
     );
     assert_eq!(
         p["TimeToLiveSpecification"]["AttributeName"].as_str(),

@@ -160,6 +160,14 @@ impl Record {
         }
     }
 
+    /// A tombstone (deregistered host, task the sweep found gone): only its fence is kept.
+    pub fn is_tombstone(&self) -> bool {
+        match self {
+            Record::Instance(i) => i.tombstone,
+            Record::Task(t) => t.tombstone,
+        }
+    }
+
     pub fn version(&self) -> Option<i64> {
         match self {
             Record::Instance(r) => r.instance.version,

@@ -2,13 +2,14 @@
 //! ordering under shuffled and duplicated delivery, tombstones, rejections, and the sweep.
 
 use autopilot_core::capacity::{CapacityRecorder, RecorderConfig};
+use autopilot_core::capacity::{ClusterEntry, ClusterStatus};
 use autopilot_core::capacity::{Outcome, Record};
 use autopilot_core::env::ClusterScope;
 use autopilot_core::events::EcsEvent;
 use autopilot_core::memory::InMemoryCapacityStore;
 use autopilot_core::memory::InMemoryEcs;
 use autopilot_core::model::{Attribute, ContainerInstance, InstanceStatus, Resources, Task};
-use autopilot_core::ports::CapacityStore;
+use autopilot_core::ports::{CapacityStore, ItemKind, ItemQuery};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -209,8 +210,8 @@ fn duplicates_and_stale_events_are_successful_no_ops() {
     );
     assert_eq!(
         rec.store().requests("UpdateItem"),
-        3,
-        "one write per event, duplicates included"
+        3 + 1,
+        "one write per event, duplicates included (+ the cluster's registration, once)"
     );
 }
 
@@ -285,12 +286,9 @@ fn events_that_cannot_be_recorded_write_nothing() {
         "arn:aws:ecs:us-east-1:123456789012:container-instance/{long_name}/h1"
     ));
     for (case, e, want) in [
-        ("sort key too long", long_arn, "DynamoDB allows 1024"),
-        (
-            "partition key too long",
-            long_cluster,
-            "DynamoDB allows 2048",
-        ),
+        // Longer than any ECS identifier (255): refused as an identity, before the key limits.
+        ("sort key too long", long_arn, "detail.taskArn"),
+        ("partition key too long", long_cluster, "detail.clusterArn"),
         ("no version", no_version, "detail.version"),
         ("task of another cluster", foreign, "another cluster"),
         ("host of another account", other_account, "another cluster"),
@@ -660,12 +658,26 @@ fn a_transient_describe_failure_does_not_remove_a_live_host_or_task() {
     let rec2 = recorder();
     rec2.ecs()
         .add_instance(CLUSTER, ecs_host(0, Some(3), "blue"));
-    rec2.ecs().put_task(CLUSTER, ecs_task(1, Some(2)));
+    // Still PENDING in the table: not settled, so the sweep describes it.
+    let mut pending = ecs_task(1, Some(2));
+    pending.last_status = Some("PENDING".into());
+    rec2.ecs().put_task(CLUSTER, pending);
     rt.block_on(rec2.sweep_cluster(CLUSTER, NOW))
         .expect("sweep");
     rec2.ecs().fail_describe(&task_arn(1), "TIMEOUT");
     assert!(rt.block_on(rec2.sweep_cluster(CLUSTER, NOW)).is_err());
     assert!(matches!(stored(&rec2, &task_arn(1)), Record::Task(t) if t.is_active()));
+    // A live task ECS no longer lists is described before it is removed: the same rule.
+    let rec3 = recorder();
+    rec3.ecs()
+        .add_instance(CLUSTER, ecs_host(0, Some(3), "blue"));
+    rec3.ecs().put_task(CLUSTER, ecs_task(1, Some(2)));
+    rt.block_on(rec3.sweep_cluster(CLUSTER, NOW))
+        .expect("sweep");
+    rec3.ecs().finish_task(&task_arn(1)); // listed no more as desired RUNNING
+    rec3.ecs().fail_describe(&task_arn(1), "TIMEOUT");
+    assert!(rt.block_on(rec3.sweep_cluster(CLUSTER, NOW)).is_err());
+    assert!(matches!(stored(&rec3, &task_arn(1)), Record::Task(t) if t.is_active()));
 
     // MISSING does mean gone: deregistered between List and Describe.
     rec.ecs().fail_describe(&host_arn(1), "MISSING");
@@ -1102,27 +1114,262 @@ fn the_sweep_reads_page_by_page_and_costs_what_the_readme_says() {
         "{report:?}"
     );
     assert_eq!(rec.store().requests("UpdateItem"), writes);
-    let task_items = hosts * per_host + dead;
+    // The live index: live hosts and tasks are read, none of the 2,000 dead task items.
+    let live_tasks = hosts * per_host;
     let ceil = |n: usize, d: usize| n.div_ceil(d);
-    assert_eq!(report.items_read, hosts + task_items);
+    assert_eq!(report.items_read, hosts + live_tasks);
     assert_eq!(
         rec.store().items_read() - read_before,
-        (hosts + task_items) as u64
+        (hosts + live_tasks) as u64
     );
-    assert_eq!(report.pages, ceil(hosts, 50) + ceil(task_items, 50));
-    // ECS: a page of 100 ARNs and one Describe per page; ListTasks twice (RUNNING, STOPPED).
+    assert_eq!(report.pages, ceil(hosts, 50) + ceil(live_tasks, 50));
+    // ECS: a page of 100 ARNs and one Describe per page for hosts; ListTasks desired RUNNING
+    // only, and no DescribeTasks: every listed task is RUNNING / RUNNING in the table.
     let ecs = rec.ecs();
     assert_eq!(ecs.count_calls("ListContainerInstances"), ceil(hosts, 100));
     assert_eq!(
         ecs.count_calls("DescribeContainerInstances"),
         ceil(hosts, 100)
     );
+    assert_eq!(ecs.count_calls("ListTasks"), ceil(live_tasks, 100));
+    assert_eq!(ecs.count_calls("DescribeTasks"), 0);
+}
+
+/// Identity fields that are not well-formed ECS ARNs of their kind: blank, free text, `arn:aws:ecs:`
+/// followed by junk, ARNs of the wrong kind, in the old and the new format.
+fn bad_identities(field: &str) -> Vec<String> {
+    let a = "arn:aws:ecs:us-east-1:123456789012";
+    let mut v: Vec<String> = vec![
+        "".into(),
+        " ".into(),
+        "\t\n".into(),
+        "prod".into(),
+        "my cluster".into(),
+        "arn:".into(),
+        "arn:aws:ecs:".into(),
+        "arn:aws:ecs:junk".into(),
+        "arn:aws:ecs:us-east-1:123456789012:".into(),
+        "arn:aws:ecs:us-east-1::cluster/prod".into(),
+        "arn:aws:ecs:us-east-1:12345:cluster/prod".into(),
+        "arn:aws:ec2:us-east-1:123456789012:instance/i-1".into(),
+        "arn:aws:ecs:us-east-1:123456789012:service/prod/web".into(),
+        format!("{a}:cluster/"),
+        format!("{a}:cluster/pr od"),
+        format!("{a}:container-instance/"),
+        format!("{a}:container-instance/prod/"),
+        format!("{a}:container-instance/prod/a/b"),
+        format!("{a}:task/"),
+        format!("{a}:task/prod/"),
+        format!("{a}:task/prod/a b"),
+        "i-0123456789abcdef0".into(),
+        "💥".into(),
+    ];
+    // Wrong kinds: each field given the other kinds' ARNs, old and new format.
+    let wrong: &[&str] = match field {
+        "clusterArn" => &[
+            "task/prod/t1",
+            "task/t1",
+            "container-instance/prod/h1",
+            "container-instance/h1",
+        ],
+        "containerInstanceArn" => &["cluster/prod", "task/prod/t1", "task/t1"],
+        _ => &[
+            "cluster/prod",
+            "container-instance/prod/h1",
+            "container-instance/h1",
+        ],
+    };
+    v.extend(wrong.iter().map(|w| format!("{a}:{w}")));
+    v
+}
+
+/// 2,000 events whose identity is malformed (issue 22): every one refused with its JSON path,
+/// none written — no item, no registry entry.
+#[test]
+fn two_thousand_events_with_malformed_identities_write_nothing() {
+    let rt = runtime();
+    let rec = recorder();
+    let mut seeds: Vec<(Value, &str)> = Vec::new();
+    for field in ["clusterArn", "containerInstanceArn"] {
+        for bad in bad_identities(field) {
+            let mut e = instance_event(1, 2, "ACTIVE", 100);
+            e["detail"][field] = json!(bad);
+            seeds.push((e, field));
+        }
+    }
+    for field in ["clusterArn", "taskArn", "containerInstanceArn"] {
+        for bad in bad_identities(field) {
+            let mut e = task_event(1, 2, "RUNNING");
+            e["detail"][field] = json!(bad);
+            seeds.push((e, field));
+        }
+    }
+    let mut refused = 0;
+    for i in 0..2_000 {
+        let (event, field) = &seeds[i % seeds.len()];
+        let mut event = event.clone();
+        event["detail"]["version"] = json!(i + 1);
+        let parsed = EcsEvent::from_value(event).expect("parses: the identity is a string");
+        let err = rt
+            .block_on(rec.record_event(&parsed, NOW))
+            .expect_err("refused");
+        assert!(
+            err.to_string().starts_with(&format!("detail.{field} ")),
+            "names its path: {err}"
+        );
+        refused += 1;
+    }
+    assert_eq!(refused, 2_000);
+    assert_eq!(rec.store().requests("UpdateItem"), 0, "no write at all");
+    assert!(rec.store().snapshot().is_empty());
+    assert_eq!(rec.store().registry_entry("prod"), None);
+}
+
+/// Issue 22: a cluster known only from events (created and deleted between two sweeps) is
+/// registered by its first event, so the next sweep asks ECS about it and retires it.
+#[test]
+fn a_cluster_known_only_from_events_is_retired_by_the_next_sweep() {
+    let rt = runtime();
+    let rec = recorder(); // InMemoryEcs knows no cluster
+    let events: Vec<Value> = (0..3)
+        .map(|h| instance_event(h, 1, "ACTIVE", 100))
+        .collect();
+    let mut registry_writes = 0;
+    for e in &events {
+        let r = rt
+            .block_on(rec.record_event(&EcsEvent::from_value(e.clone()).expect("valid"), NOW))
+            .expect("recorded");
+        assert_eq!(r.writes, 1);
+        registry_writes += usize::from(r.registered_cluster.is_some());
+    }
+    assert_eq!(registry_writes, 1, "once per execution environment");
+    let entry = rec.store().registry_entry("prod").expect("registered");
+    assert_eq!(entry.status, ClusterStatus::Active);
+    assert_eq!(entry.cluster_arn.as_deref(), Some(CLUSTER));
+
+    let reports = rt.block_on(rec.sweep(NOW + 60)).expect("sweep");
+    let report = reports
+        .iter()
+        .find(|r| r.cluster.ends_with("prod"))
+        .expect("the registered cluster was swept");
+    assert!(
+        report.skipped.as_deref().unwrap_or("").contains("is gone"),
+        "{report:?}"
+    );
+    assert_eq!(report.removed_hosts, 3);
     assert_eq!(
-        ecs.count_calls("ListTasks"),
-        ceil(hosts * per_host, 100) + 1
+        rec.store().registry_entry("prod").map(|e| e.status),
+        Some(ClusterStatus::Gone)
+    );
+    let live = rt
+        .block_on(
+            rec.store()
+                .records(ItemQuery::live("prod", ItemKind::Hosts, NOW + 60)),
+        )
+        .expect("read");
+    assert!(live.is_empty(), "no live host: {live:?}");
+    // A second environment registers nothing over the sweep's GONE entry.
+    let other = recorder();
+    let created = rt
+        .block_on(
+            other
+                .store()
+                .register_cluster(&ClusterEntry::active("prod", None, NOW)),
+        )
+        .expect("register");
+    assert!(created, "another store: empty registry");
+    assert!(!rt
+        .block_on(
+            rec.store()
+                .register_cluster(&ClusterEntry::active("prod", None, NOW))
+        )
+        .expect("register"));
+    assert_eq!(
+        rec.store().registry_entry("prod").map(|e| e.status),
+        Some(ClusterStatus::Gone),
+        "never overwritten"
+    );
+}
+
+/// Issue 22: live reads and the sweep read what is alive, whatever the number of dead items; the
+/// sweep describes only the tasks the table does not already settle.
+#[test]
+fn reads_and_sweep_calls_are_proportional_to_live_items() {
+    let rt = runtime();
+    let ecs = InMemoryEcs::new();
+    for h in 0..10 {
+        ecs.add_instance(CLUSTER, ecs_host(h, Some(3), "blue"));
+    }
+    let mut running = Vec::new();
+    for t in 0..20 {
+        let mut task = ecs_task(t, Some(2));
+        task.group = Some(format!("service:g{}", t % 4));
+        task.last_status = Some("RUNNING".into());
+        task.desired_status = Some("RUNNING".into());
+        ecs.put_task(CLUSTER, task.clone());
+        running.push(task);
+    }
+    let rec = CapacityRecorder::new(
+        InMemoryCapacityStore::new(),
+        ecs,
+        RecorderConfig {
+            table: "t".into(),
+            clusters: ClusterScope::All,
+        },
+    );
+    rt.block_on(rec.sweep(NOW)).expect("first sweep");
+    // History: 1,000 STOPPED tasks and 100 deregistered hosts, through the event path.
+    for t in 100..1_100 {
+        let e = task_event(t, 4, "STOPPED");
+        rt.block_on(rec.record_event(&EcsEvent::from_value(e).expect("valid"), NOW))
+            .expect("recorded");
+    }
+    for h in 20..120 {
+        let e = instance_event(h, 9, "INACTIVE", 0);
+        rt.block_on(rec.record_event(&EcsEvent::from_value(e).expect("valid"), NOW))
+            .expect("recorded");
+    }
+    let store = rec.store();
+    let read = |q: ItemQuery<'_>| {
+        let before = store.items_read();
+        let n = rt.block_on(store.records(q)).expect("read").len();
+        (n, store.items_read() - before)
+    };
+    assert_eq!(
+        read(ItemQuery::live("prod", ItemKind::Hosts, NOW)),
+        (10, 10)
     );
     assert_eq!(
-        ecs.count_calls("DescribeTasks"),
-        ceil(hosts * per_host, 100)
+        read(ItemQuery::live("prod", ItemKind::Tasks, NOW)),
+        (20, 20)
     );
+    assert_eq!(
+        read(ItemQuery::live_group("prod", "service:g1", NOW)),
+        (5, 5),
+        "one group's tasks only"
+    );
+    assert_eq!(read(ItemQuery::all("prod", ItemKind::Hosts)).1, 110);
+
+    let describes = rec.ecs().count_calls("DescribeTasks");
+    let lists = rec.ecs().count_calls("ListTasks");
+    let before = store.items_read();
+    let reports = rt.block_on(rec.sweep(NOW + 60)).expect("steady sweep");
+    let report = &reports[0];
+    assert_eq!(report.error, None);
+    assert_eq!(
+        report.items_read, 30,
+        "live hosts and tasks only: {report:?}"
+    );
+    assert_eq!(store.items_read() - before, 30);
+    assert_eq!(
+        rec.ecs().count_calls("DescribeTasks") - describes,
+        0,
+        "every listed task is settled by the table"
+    );
+    assert_eq!(
+        rec.ecs().count_calls("ListTasks") - lists,
+        1,
+        "desired RUNNING only: no listing of stopped tasks"
+    );
+    assert_eq!((report.tasks, report.written, report.removed), (20, 0, 0));
 }

@@ -48,7 +48,7 @@ impl From<HandlerError> for lambda_runtime::Diagnostic {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Response {
     /// `event` or `sweep`.
     pub trigger: &'static str,

@@ -7,8 +7,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use autopilot_core::arn::cluster_name;
 use autopilot_core::capacity::{
-    ClusterEntry, ClusterStatus, InstanceRecord, Record, TaskRecord, CLUSTER_PREFIX,
-    INSTANCE_PREFIX, REGISTRY_PARTITION, TASK_PREFIX,
+    fence_of, live_index_key, ClusterEntry, ClusterStatus, InstanceRecord, Record, TaskRecord,
+    CLUSTER_PREFIX, INSTANCE_PREFIX, REGISTRY_PARTITION, TASK_PREFIX,
 };
 use autopilot_core::model::{Attribute, ContainerInstance, InstanceStatus, Resources};
 use autopilot_core::ports::capacity_store::{schema, StoreError};
@@ -36,7 +36,8 @@ pub const INSTANCE_ATTRIBUTES: &[&str] = &[
     "status",
     "agent_connected",
     "agent_version",
-    "attributes",
+    COMPACT_ATTRIBUTES,
+    LEGACY_ATTRIBUTES,
     "registered_cpu",
     "registered_memory",
     "registered_ports",
@@ -53,6 +54,28 @@ pub const INSTANCE_ATTRIBUTES: &[&str] = &[
     schema::VERSION_ATTRIBUTE,
     "registered_at",
     "updated_at",
+    "tombstone",
+    schema::TTL_ATTRIBUTE,
+    schema::LIVE_SORT_KEY,
+];
+
+/// A host's ECS attributes, compactly: one string (see [`encode_attributes`]).
+pub const COMPACT_ATTRIBUTES: &str = "attrs";
+/// A host's ECS attributes as a map (name → value or NULL): items written before the compact
+/// form, and attribute lists the compact form cannot hold. Read either way; a write REMOVEs the
+/// one it does not SET.
+pub const LEGACY_ATTRIBUTES: &str = "attributes";
+
+/// What a tombstone keeps of an item ([`autopilot_core::capacity::fence_of`]): the sweep's
+/// in-place tombstone REMOVEs every other attribute of [`INSTANCE_ATTRIBUTES`] /
+/// [`TASK_ATTRIBUTES`], the live index key included.
+pub const FENCE_ATTRIBUTES: &[&str] = &[
+    "kind",
+    "cluster_arn",
+    "arn",
+    "status",
+    "last_status",
+    schema::VERSION_ATTRIBUTE,
     "tombstone",
     schema::TTL_ATTRIBUTE,
 ];
@@ -74,6 +97,7 @@ pub const TASK_ATTRIBUTES: &[&str] = &[
     "updated_at",
     "tombstone",
     schema::TTL_ATTRIBUTE,
+    schema::LIVE_SORT_KEY,
 ];
 
 /// Every non-key attribute a cluster registry item can have.
@@ -100,14 +124,107 @@ pub(super) struct UpdateParts {
 }
 
 /// SET every attribute of the record's item, REMOVE every absent optional attribute except
-/// [`KEPT_WHEN_ABSENT`]: the item becomes what PutItem would write, keeping `registered_at`.
+/// [`KEPT_WHEN_ABSENT`]: the item becomes what PutItem would write, keeping `registered_at`. The
+/// live index key is one of those attributes: SET while the record is live, REMOVEd when it dies,
+/// in the same conditional request as the version. A tombstone keeps nothing but its fence.
 pub(super) fn update_parts(record: &Record) -> UpdateParts {
     let RecordItem(item) = RecordItem::from(record);
     let all = match record {
         Record::Instance(_) => INSTANCE_ATTRIBUTES,
         Record::Task(_) => TASK_ATTRIBUTES,
     };
-    update_of(item, all, KEPT_WHEN_ABSENT)
+    let kept = if record.is_tombstone() {
+        &[][..]
+    } else {
+        KEPT_WHEN_ABSENT
+    };
+    update_of(item, all, kept)
+}
+
+/// The attributes the sweep's in-place tombstone REMOVEs from an item of this kind.
+pub(super) fn payload_attributes(host: bool) -> Vec<&'static str> {
+    let all = if host {
+        INSTANCE_ATTRIBUTES
+    } else {
+        TASK_ATTRIBUTES
+    };
+    all.iter()
+        .copied()
+        .filter(|a| !FENCE_ATTRIBUTES.contains(a))
+        .collect()
+}
+
+/// Prefixes most ECS agent attribute names start with, and the two-character tokens that stand
+/// for them in [`encode_attributes`] (longest first: the first that matches is used).
+const ATTRIBUTE_PREFIXES: &[(&str, &str)] = &[
+    ("~d", "com.amazonaws.ecs.capability.docker-remote-api."),
+    ("~l", "com.amazonaws.ecs.capability.logging-driver."),
+    ("~c", "com.amazonaws.ecs.capability."),
+    ("~e", "ecs.capability."),
+    ("~s", "ecs."),
+];
+
+/// A host's attributes as one string: `name` or `name=value` per attribute, one per line, each
+/// well-known prefix replaced by its token (`~d1.44` is
+/// `com.amazonaws.ecs.capability.docker-remote-api.1.44`). A real agent registers forty-odd
+/// attributes, most of them value-less capabilities under two long prefixes: as a map
+/// (name, value, a byte of overhead each) they are most of a host item; as this string about a
+/// quarter. `None` when a name or value could not be read back unambiguously (a name with `=`,
+/// a line break or a leading `~`, a value with a line break — ECS's own attribute rules allow
+/// none of these): such hosts keep the map.
+pub fn encode_attributes(attributes: &[Attribute]) -> Option<String> {
+    let mut out = String::new();
+    for (i, a) in attributes.iter().enumerate() {
+        if a.name.is_empty()
+            || a.name.contains(['=', '\n'])
+            || a.name.starts_with('~')
+            || a.value.as_deref().is_some_and(|v| v.contains('\n'))
+        {
+            return None;
+        }
+        if i > 0 {
+            out.push('\n');
+        }
+        match ATTRIBUTE_PREFIXES
+            .iter()
+            .find(|(_, prefix)| a.name.starts_with(prefix))
+        {
+            Some((token, prefix)) => {
+                out.push_str(token);
+                out.push_str(&a.name[prefix.len()..]);
+            }
+            None => out.push_str(&a.name),
+        }
+        if let Some(v) = &a.value {
+            out.push('=');
+            out.push_str(v);
+        }
+    }
+    Some(out)
+}
+
+/// The attributes [`encode_attributes`] encoded.
+pub fn decode_attributes(encoded: &str) -> Vec<Attribute> {
+    if encoded.is_empty() {
+        return Vec::new();
+    }
+    encoded
+        .split('\n')
+        .map(|line| {
+            let (name, value) = match line.split_once('=') {
+                Some((n, v)) => (n, Some(v.to_string())),
+                None => (line, None),
+            };
+            let name = ATTRIBUTE_PREFIXES
+                .iter()
+                .find_map(|(token, prefix)| {
+                    name.strip_prefix(token)
+                        .map(|rest| format!("{prefix}{rest}"))
+                })
+                .unwrap_or_else(|| name.to_string());
+            Attribute { name, value }
+        })
+        .collect()
 }
 
 /// The update that makes a stored item `item` (keys ignored): SET what it has, REMOVE the rest of
@@ -199,6 +316,14 @@ impl From<&Record> for RecordItem {
 }
 
 fn item_from(record: &Record) -> Item {
+    // A tombstone stores its fence only, whatever else the record carries.
+    let fenced;
+    let record = if record.is_tombstone() {
+        fenced = fence_of(record);
+        &fenced
+    } else {
+        record
+    };
     let key = record.key();
     let mut item = Item::new();
     item.insert(
@@ -206,6 +331,9 @@ fn item_from(record: &Record) -> Item {
         s(cluster_name(&key.cluster_arn)),
     );
     item.insert(schema::SORT_KEY.into(), s(&key.sort_key));
+    if let Some(live) = live_index_key(record) {
+        item.insert(schema::LIVE_SORT_KEY.into(), s(&live));
+    }
     match record {
         Record::Instance(r) => {
             let ci = &r.instance;
@@ -218,22 +346,34 @@ fn item_from(record: &Record) -> Item {
                 item.insert("agent_connected".into(), AttributeValue::Bool(c));
             }
             put_opt_s(&mut item, "agent_version", &ci.agent_version);
-            item.insert(
-                "attributes".into(),
-                AttributeValue::M(
-                    ci.attributes
-                        .iter()
-                        .map(|a| {
-                            let v = match &a.value {
-                                Some(v) => s(v),
-                                None => AttributeValue::Null(true),
-                            };
-                            (a.name.clone(), v)
-                        })
-                        .collect(),
-                ),
-            );
+            match encode_attributes(&ci.attributes) {
+                // A tombstone has none: nothing to store.
+                _ if r.tombstone => {}
+                Some(compact) => {
+                    item.insert(COMPACT_ATTRIBUTES.into(), s(&compact));
+                }
+                None => {
+                    item.insert(
+                        LEGACY_ATTRIBUTES.into(),
+                        AttributeValue::M(
+                            ci.attributes
+                                .iter()
+                                .map(|a| {
+                                    let v = match &a.value {
+                                        Some(v) => s(v),
+                                        None => AttributeValue::Null(true),
+                                    };
+                                    (a.name.clone(), v)
+                                })
+                                .collect(),
+                        ),
+                    );
+                }
+            }
             for (prefix, res) in [("registered", &ci.registered), ("remaining", &ci.remaining)] {
+                if r.tombstone {
+                    break;
+                }
                 put_opt_n(&mut item, &format!("{prefix}_cpu"), res.cpu);
                 put_opt_n(&mut item, &format!("{prefix}_memory"), res.memory);
                 item.insert(format!("{prefix}_ports"), string_list(&res.ports));
@@ -392,19 +532,24 @@ fn record_from(item: &Item) -> Result<Record, StoreError> {
             .and_then(|v| v.as_bool().ok())
             .copied();
         ci.agent_version = get_s(item, "agent_version");
-        let attrs: BTreeMap<String, Option<String>> = item
-            .get("attributes")
-            .and_then(|v| v.as_m().ok())
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.clone(), v.as_s().ok().cloned()))
+        ci.attributes = match get_s(item, COMPACT_ATTRIBUTES) {
+            Some(compact) => decode_attributes(&compact),
+            None => {
+                let attrs: BTreeMap<String, Option<String>> = item
+                    .get(LEGACY_ATTRIBUTES)
+                    .and_then(|v| v.as_m().ok())
+                    .map(|m| {
+                        m.iter()
+                            .map(|(k, v)| (k.clone(), v.as_s().ok().cloned()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                attrs
+                    .into_iter()
+                    .map(|(name, value)| Attribute { name, value })
                     .collect()
-            })
-            .unwrap_or_default();
-        ci.attributes = attrs
-            .into_iter()
-            .map(|(name, value)| Attribute { name, value })
-            .collect();
+            }
+        };
         let res = |prefix: &str| Resources {
             cpu: get_n(item, &format!("{prefix}_cpu")),
             memory: get_n(item, &format!("{prefix}_memory")),
@@ -524,20 +669,281 @@ mod tests {
         v
     }
 
+    /// The live host: every attribute but the legacy map.
+    fn live_instance() -> Record {
+        let mut r = full_instance();
+        if let Record::Instance(i) = &mut r {
+            i.instance.status = InstanceStatus::Active;
+            i.instance.ec2_instance_id = Some("i-1".into());
+            i.instance.agent_connected = Some(true);
+            i.instance.agent_version = Some("1.80.0".into());
+            i.instance.attributes = vec![Attribute {
+                name: "ecs.instance-type".into(),
+                value: Some("t3.large".into()),
+            }];
+            i.instance.registered = Resources {
+                cpu: Some(2048),
+                memory: Some(7680),
+                ports: vec!["22".into()],
+                ports_udp: vec![],
+                gpus: Some(1),
+            };
+            i.instance.remaining = i.instance.registered.clone();
+            i.instance.capacity_provider_name = Some("cp-spot".into());
+            i.instance.running_tasks_count = Some(1);
+            i.instance.pending_tasks_count = Some(0);
+            i.instance.registered_at = Some(1_700_000_000);
+            i.updated_at = Some("2026-01-01T00:00:00Z".into());
+            i.tombstone = false;
+            i.expires_at = None;
+        }
+        r
+    }
+
     #[test]
     fn the_attribute_lists_name_every_attribute_an_item_can_have() {
+        let host: Vec<&str> = INSTANCE_ATTRIBUTES
+            .iter()
+            .copied()
+            .filter(|a| *a != LEGACY_ATTRIBUTES && *a != "tombstone" && *a != "expires_at")
+            .collect();
+        assert_eq!(names(&to_item(&live_instance())), sorted(&host));
+        let mut live_task = full_task();
+        if let Record::Task(t) = &mut live_task {
+            t.tombstone = false;
+        }
+        let task: Vec<&str> = TASK_ATTRIBUTES
+            .iter()
+            .copied()
+            .filter(|a| *a != "tombstone")
+            .collect();
+        assert_eq!(names(&to_item(&live_task)), sorted(&task));
+        // An attribute the compact form cannot hold: the map.
+        let mut odd = live_instance();
+        if let Record::Instance(i) = &mut odd {
+            i.instance.attributes.insert(
+                0,
+                Attribute {
+                    name: "a=b".into(),
+                    value: None,
+                },
+            );
+        }
+        let item = to_item(&odd);
+        assert!(item.contains_key(LEGACY_ATTRIBUTES) && !item.contains_key(COMPACT_ATTRIBUTES));
+        assert_eq!(from_item(&item).expect("readable"), odd);
+    }
+
+    #[test]
+    fn a_tombstone_item_is_its_fence_and_leaves_the_live_index() {
+        // full_instance and full_task are tombstones: only the fence is stored.
+        for r in [full_instance(), full_task()] {
+            let item = to_item(&r);
+            for name in names(&item) {
+                assert!(
+                    FENCE_ATTRIBUTES.contains(&name.as_str()),
+                    "{name} in {item:?}"
+                );
+            }
+            assert!(!item.contains_key(schema::LIVE_SORT_KEY));
+            let u = update_parts(&r);
+            let removed: Vec<&String> = u
+                .names
+                .iter()
+                .filter(|(k, _)| k.starts_with("#r"))
+                .map(|(_, v)| v)
+                .collect();
+            assert!(removed.iter().any(|n| *n == schema::LIVE_SORT_KEY));
+            if matches!(r, Record::Instance(_)) {
+                assert!(
+                    removed.iter().any(|n| *n == "registered_at"),
+                    "a tombstone keeps no registration time"
+                );
+            }
+        }
         assert_eq!(
-            names(&to_item(&full_instance())),
-            sorted(INSTANCE_ATTRIBUTES)
+            to_item(&live_instance())
+                .get(schema::LIVE_SORT_KEY)
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str),
+            Some("instance#arn:aws:ecs:us-east-1:1:container-instance/prod/a")
         );
-        assert_eq!(names(&to_item(&full_task())), sorted(TASK_ATTRIBUTES));
+    }
+
+    /// An item's size by DynamoDB's rules ("DynamoDB item sizes and formats": names and string
+    /// values in UTF-8 bytes, numbers ~1 byte per two significant digits + 1, Boolean and NULL 1,
+    /// a List or Map 3 bytes + 1 per element + the elements, a Map element's name too).
+    fn item_size(item: &Item) -> usize {
+        fn value(v: &AttributeValue) -> usize {
+            match v {
+                AttributeValue::S(s) => s.len(),
+                AttributeValue::N(n) => n.trim_start_matches('-').len().div_ceil(2) + 1,
+                AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+                AttributeValue::L(l) => 3 + l.iter().map(|x| 1 + value(x)).sum::<usize>(),
+                AttributeValue::M(m) => {
+                    3 + m.iter().map(|(k, x)| 1 + k.len() + value(x)).sum::<usize>()
+                }
+                _ => 0,
+            }
+        }
+        item.iter().map(|(k, v)| k.len() + value(v)).sum()
+    }
+
+    /// The attributes a real ECS agent registers (as scripts/scale.py gives its hosts).
+    fn agent_attributes() -> Vec<Attribute> {
+        let none = |name: String| Attribute { name, value: None };
+        let mut v: Vec<Attribute> = (17..45)
+            .map(|n| {
+                none(format!(
+                    "com.amazonaws.ecs.capability.docker-remote-api.1.{n}"
+                ))
+            })
+            .collect();
+        for d in [
+            "awslogs",
+            "fluentd",
+            "gelf",
+            "json-file",
+            "journald",
+            "none",
+            "splunk",
+            "syslog",
+        ] {
+            v.push(none(format!(
+                "com.amazonaws.ecs.capability.logging-driver.{d}"
+            )));
+        }
+        for c in [
+            "com.amazonaws.ecs.capability.ecr-auth",
+            "com.amazonaws.ecs.capability.task-iam-role",
+            "com.amazonaws.ecs.capability.task-iam-role-network-host",
+            "com.amazonaws.ecs.capability.privileged-container",
+            "ecs.capability.execution-role-awslogs",
+            "ecs.capability.execution-role-ecr-pull",
+            "ecs.capability.task-eni",
+            "ecs.capability.container-health-check",
+            "ecs.capability.secrets.asm.environment-variables",
+            "ecs.capability.efsAuth",
+        ] {
+            v.push(none(c.into()));
+        }
+        for (n, val) in [
+            ("ecs.vpc-id", "vpc-0a1b2c3d4e5f67890"),
+            ("ecs.subnet-id", "subnet-0123456789abcdef0"),
+            ("ecs.cpu-architecture", "x86_64"),
+            ("ecs.os-family", "LINUX"),
+            ("ecs.instance-type", "t3.large"),
+            ("ecs.availability-zone", "us-east-1a"),
+            ("ecs.ami-id", "ami-0123456789abcdef0"),
+            ("ecs.os-type", "linux"),
+        ] {
+            v.push(Attribute {
+                name: n.into(),
+                value: Some(val.into()),
+            });
+        }
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// The sizes the README quotes (issue 22: "say the before/after item size").
+    #[test]
+    fn a_real_agents_host_item_is_less_than_half_its_map_form() {
+        let mut host = live_instance();
+        if let Record::Instance(i) = &mut host {
+            i.instance.attributes = agent_attributes();
+        }
+        let compact = to_item(&host);
+        let mut legacy = compact.clone();
+        legacy.remove(COMPACT_ATTRIBUTES);
+        legacy.remove(schema::LIVE_SORT_KEY);
+        if let Record::Instance(i) = &host {
+            legacy.insert(
+                LEGACY_ATTRIBUTES.into(),
+                AttributeValue::M(
+                    i.instance
+                        .attributes
+                        .iter()
+                        .map(|a| {
+                            let v = a.value.as_deref().map_or(AttributeValue::Null(true), s);
+                            (a.name.clone(), v)
+                        })
+                        .collect(),
+                ),
+            );
+        }
+        assert_eq!(from_item(&compact).expect("readable"), host);
+        assert_eq!(from_item(&legacy).expect("old items read"), host);
+        let (before, after) = (item_size(&legacy), item_size(&compact));
+        assert_eq!((before, after), (3_111, 1_331), "before / after, bytes");
+        let mut dead = host.clone();
+        if let Record::Instance(i) = &mut dead {
+            i.tombstone = true;
+            i.instance.status = InstanceStatus::Inactive;
+            i.expires_at = Some(1_800_000_000);
+        }
+        let fence = to_item(&autopilot_core::capacity::fence_of(&dead));
+        assert_eq!(
+            item_size(&fence),
+            226,
+            "a host tombstone, bytes (was {before})"
+        );
+    }
+
+    #[test]
+    fn attributes_round_trip_through_the_compact_form() {
+        let attrs = agent_attributes();
+        let encoded = encode_attributes(&attrs).expect("encodable");
+        assert!(encoded.starts_with("~d1.17\n"), "{encoded}");
+        assert_eq!(decode_attributes(&encoded), attrs);
+        assert_eq!(
+            decode_attributes(&encode_attributes(&[]).expect("empty")),
+            vec![]
+        );
+        let odd = |name: &str, value: Option<&str>| {
+            encode_attributes(&[Attribute {
+                name: name.into(),
+                value: value.map(str::to_string),
+            }])
+        };
+        assert_eq!(odd("x", Some("a=b")).as_deref(), Some("x=a=b"));
+        assert_eq!(
+            decode_attributes("x=a=b")[0].value.as_deref(),
+            Some("a=b"),
+            "the first = splits"
+        );
+        assert_eq!(odd("x", Some("")).as_deref(), Some("x="));
+        for (name, value) in [
+            ("a=b", None),
+            ("~x", None),
+            ("a\nb", None),
+            ("x", Some("1\n2")),
+            ("", None),
+        ] {
+            assert_eq!(odd(name, value), None, "{name:?} {value:?}: kept as a map");
+        }
     }
 
     #[test]
     fn items_round_trip() {
-        for r in [full_instance(), full_task()] {
-            assert_eq!(from_item(&to_item(&r)).expect("readable"), r);
-            assert_eq!(Record::try_from(RecordItem::from(&r)).expect("readable"), r);
+        let mut live_task = full_task();
+        if let Record::Task(t) = &mut live_task {
+            t.tombstone = false;
+            t.expires_at = None;
+        }
+        // Tombstones come back as their fence.
+        let cases = [
+            (live_instance(), live_instance()),
+            (live_task.clone(), live_task),
+            (full_instance(), fence_of(&full_instance())),
+            (full_task(), fence_of(&full_task())),
+        ];
+        for (r, want) in cases {
+            assert_eq!(from_item(&to_item(&r)).expect("readable"), want);
+            assert_eq!(
+                Record::try_from(RecordItem::from(&r)).expect("readable"),
+                want
+            );
         }
     }
 

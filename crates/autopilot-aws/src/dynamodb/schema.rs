@@ -3,8 +3,8 @@
 
 use aws_sdk_dynamodb::error::BuildError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 
 use autopilot_core::ports::capacity_store::schema;
@@ -30,17 +30,42 @@ pub(super) fn key_schema() -> Result<Vec<KeySchemaElement>, BuildError> {
     .collect()
 }
 
-/// Both keys are strings.
+/// The sparse live index: partition key (HASH) and [`schema::LIVE_SORT_KEY`] (RANGE), every
+/// attribute projected (a live read needs the whole item).
+pub(super) fn live_index() -> Result<GlobalSecondaryIndex, BuildError> {
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+    };
+    GlobalSecondaryIndex::builder()
+        .index_name(schema::LIVE_INDEX)
+        .key_schema(key(schema::PARTITION_KEY, KeyType::Hash)?)
+        .key_schema(key(schema::LIVE_SORT_KEY, KeyType::Range)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
+        .build()
+}
+
+/// Every key attribute (the table's and the live index's) is a string.
 pub(super) fn attribute_definitions() -> Result<Vec<AttributeDefinition>, BuildError> {
-    [schema::PARTITION_KEY, schema::SORT_KEY]
-        .into_iter()
-        .map(|name| {
-            AttributeDefinition::builder()
-                .attribute_name(name)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-        })
-        .collect()
+    [
+        schema::PARTITION_KEY,
+        schema::SORT_KEY,
+        schema::LIVE_SORT_KEY,
+    ]
+    .into_iter()
+    .map(|name| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+    })
+    .collect()
 }
 
 /// TTL on [`schema::TTL_ATTRIBUTE`].

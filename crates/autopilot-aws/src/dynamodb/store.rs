@@ -1,8 +1,20 @@
 //! The [`CapacityStore`] over DynamoDB.
 //!
-//! Reads are Queries of one key range (`begins_with(sk, "instance#")` for hosts, `task#` for
-//! tasks), one request per page, with an optional FilterExpression for live items; the registry
-//! is the partition `#clusters`.
+//! Live reads are Queries of the sparse live index ([`schema::LIVE_INDEX`]: `begins_with(live_sk,
+//! "instance#")` for hosts, `task#` for tasks, `live_sk = "task#GROUP"` for one group's tasks);
+//! reads of everything are Queries of the table's key range (`begins_with(sk, …)`); one request
+//! per page either way, each asking for its ConsumedCapacity. The registry is the partition
+//! `#clusters`.
+//!
+//! Why an index and not a filter: "a Query consumes the same amount of read capacity, regardless
+//! of whether a filter expression is present" (DynamoDB Developer Guide, Filter expressions for
+//! Query): with live and dead items in one key range, every live read paid for every tombstone
+//! and STOPPED task. A sparse index holds only the items that have its key attribute, and the
+//! key is SET / REMOVEd by the same conditional UpdateItem that fences the item, so the index is
+//! the live view of the fenced items. Its reads are eventually consistent ("Queries on global
+//! secondary indexes support eventual consistency only"; changes propagate "within a fraction of
+//! a second" under normal conditions): see the README's "Reads" for what that means to a
+//! question asked right after an event.
 //!
 //! Each [`WriteCondition`] becomes a ConditionExpression on one UpdateItem / DeleteItem, and
 //! `ReturnValuesOnConditionCheckFailure = ALL_OLD` hands back the stored item when the condition
@@ -20,7 +32,9 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure,
+};
 use aws_sdk_dynamodb::Client;
 
 use autopilot_core::arn::cluster_name;
@@ -36,8 +50,8 @@ use autopilot_core::ports::capacity_store::{
 use super::all_items;
 use super::conditions::{condition_parts, conditional_outcome, ConditionParts};
 use super::item::{
-    cluster_entry_from, cluster_item, n, s, update_of, update_parts, RecordItem, UpdateParts,
-    CLUSTER_ATTRIBUTES,
+    cluster_entry_from, cluster_item, n, payload_attributes, s, update_of, update_parts,
+    RecordItem, UpdateParts, CLUSTER_ATTRIBUTES,
 };
 use super::schema as table;
 use crate::error::AwsError;
@@ -77,6 +91,7 @@ impl DynamoCapacityStore {
             .set_attribute_definitions(Some(
                 table::attribute_definitions().map_err(invalid("CreateTable"))?,
             ))
+            .global_secondary_indexes(table::live_index().map_err(invalid("CreateTable"))?)
             .send()
             .await
             .map_err(|e| store_err("CreateTable", &e))?;
@@ -187,66 +202,121 @@ impl CapacityStore for DynamoCapacityStore {
                 (":exp".into(), n(expires_at)),
             ]),
         };
-        if key.sort_key.starts_with(INSTANCE_PREFIX) {
+        let host = key.sort_key.starts_with(INSTANCE_PREFIX);
+        if host {
             u.names.insert("#status".into(), "status".into());
             u.values
                 .insert(":inactive".into(), s(InstanceStatus::Inactive.as_str()));
             u.expression.push_str(", #status = :inactive");
         }
+        // Only the fence stays (autopilot_core::capacity::fence_of); removing `live_sk` takes
+        // the item out of the live index ("If you remove the index key attribute from an item,
+        // DynamoDB removes the item from the index", Sparse indexes).
+        let removed: Vec<String> = payload_attributes(host)
+            .into_iter()
+            .enumerate()
+            .map(|(i, name)| {
+                u.names.insert(format!("#p{i}"), name.to_string());
+                format!("#p{i}")
+            })
+            .collect();
+        u.expression
+            .push_str(&format!(" REMOVE {}", removed.join(", ")));
         self.update_if(key, u, WriteCondition::Unchanged(Some(seen)))
             .await
     }
 
     async fn page(&self, query: &ItemQuery<'_>, start: Option<&str>) -> Result<Page, StoreError> {
         let pk = cluster_name(query.cluster);
+        let mut names = HashMap::from([("#pk".to_string(), schema::PARTITION_KEY.to_string())]);
+        let mut values = HashMap::from([(":pk".to_string(), s(pk))]);
         let mut request = self
             .client
             .query()
             .table_name(&self.table)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-            .expression_attribute_names("#pk", schema::PARTITION_KEY)
-            .expression_attribute_names("#sk", schema::SORT_KEY)
-            .expression_attribute_values(":pk", s(pk))
-            .expression_attribute_values(":prefix", s(query.kind.prefix()));
-        if let ItemFilter::Live { now } = query.filter {
-            let filter = live_filter(query.kind, now);
-            let mut names = filter.names.unwrap_or_default();
-            names.insert("#pk".into(), schema::PARTITION_KEY.into());
-            names.insert("#sk".into(), schema::SORT_KEY.into());
-            let mut values = filter.values.unwrap_or_default();
-            values.insert(":pk".into(), s(pk));
-            values.insert(":prefix".into(), s(query.kind.prefix()));
-            request = request
-                .filter_expression(filter.expression)
-                .set_expression_attribute_names(Some(names))
-                .set_expression_attribute_values(Some(values));
-        }
-        if let Some(after) = start {
-            request = request
-                .exclusive_start_key(schema::PARTITION_KEY, s(pk))
-                .exclusive_start_key(schema::SORT_KEY, s(after));
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+        match query.filter {
+            ItemFilter::Live { now } => {
+                // The live index: only live items are read (and billed).
+                names.insert("#lsk".into(), schema::LIVE_SORT_KEY.into());
+                let key_condition = match (query.kind, query.group) {
+                    (ItemKind::Tasks, Some(group)) => {
+                        values.insert(":lsk".into(), s(&format!("{}{group}", query.kind.prefix())));
+                        "#pk = :pk AND #lsk = :lsk"
+                    }
+                    _ => {
+                        values.insert(":lsk".into(), s(query.kind.prefix()));
+                        "#pk = :pk AND begins_with(#lsk, :lsk)"
+                    }
+                };
+                // The index holds live items only; the filter still drops anything past its TTL
+                // (live items carry none) at no read cost — one rule with the in-memory store.
+                let filter = live_filter(query.kind, now);
+                names.extend(filter.names.unwrap_or_default());
+                values.extend(filter.values.unwrap_or_default());
+                request = request
+                    .index_name(schema::LIVE_INDEX)
+                    .key_condition_expression(key_condition)
+                    .filter_expression(filter.expression);
+                if let Some((live_sk, sk)) = start.and_then(|c| c.rsplit_once('\n')) {
+                    request = request
+                        .exclusive_start_key(schema::PARTITION_KEY, s(pk))
+                        .exclusive_start_key(schema::SORT_KEY, s(sk))
+                        .exclusive_start_key(schema::LIVE_SORT_KEY, s(live_sk));
+                }
+            }
+            ItemFilter::All => {
+                names.insert("#sk".into(), schema::SORT_KEY.into());
+                values.insert(":prefix".into(), s(query.kind.prefix()));
+                request =
+                    request.key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)");
+                if let Some(after) = start {
+                    request = request
+                        .exclusive_start_key(schema::PARTITION_KEY, s(pk))
+                        .exclusive_start_key(schema::SORT_KEY, s(after));
+                }
+            }
         }
         let QueryOutput {
             items,
             last_evaluated_key,
             scanned_count,
+            consumed_capacity,
             ..
-        } = request.send().await.map_err(|e| store_err("Query", &e))?;
+        } = request
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await
+            .map_err(|e| store_err("Query", &e))?;
         // Each raw item is dropped as soon as it is a record: one page in memory, once.
-        let records = items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|item| Record::try_from(RecordItem(item)))
-            .collect::<Result<Vec<_>, _>>()?;
-        let next = last_evaluated_key
-            .as_ref()
-            .and_then(|k| k.get(schema::SORT_KEY))
-            .and_then(|v| v.as_s().ok())
-            .cloned();
+        let mut records = Vec::new();
+        for item in items.unwrap_or_default() {
+            let record = Record::try_from(RecordItem(item))?;
+            if query.in_group(&record) {
+                records.push(record);
+            }
+        }
+        let key_s = |name: &str| {
+            last_evaluated_key
+                .as_ref()
+                .and_then(|k| k.get(name))
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+        };
+        let next = match query.filter {
+            ItemFilter::Live { .. } => key_s(schema::LIVE_SORT_KEY)
+                .zip(key_s(schema::SORT_KEY))
+                .map(|(live_sk, sk)| format!("{live_sk}\n{sk}")),
+            ItemFilter::All => key_s(schema::SORT_KEY),
+        };
         Ok(Page {
             records,
             next,
             scanned: usize::try_from(scanned_count).unwrap_or(0),
+            read_units: consumed_capacity
+                .and_then(|c| c.capacity_units)
+                .unwrap_or(0.0),
         })
     }
 
@@ -281,6 +351,37 @@ impl CapacityStore for DynamoCapacityStore {
             .await
             .map_err(|e| store_err("Query", &e))?;
         resp.items().first().map(cluster_entry_from).transpose()
+    }
+
+    async fn register_cluster(&self, entry: &ClusterEntry) -> Result<bool, StoreError> {
+        let u = update_of(cluster_item(entry), CLUSTER_ATTRIBUTES, &[]);
+        let mut names = u.names;
+        names.insert("#regpk".into(), schema::PARTITION_KEY.into());
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(schema::PARTITION_KEY, s(REGISTRY_PARTITION))
+            .key(
+                schema::SORT_KEY,
+                s(&format!("{CLUSTER_PREFIX}{}", entry.name)),
+            )
+            .update_expression(u.expression)
+            .condition_expression("attribute_not_exists(#regpk)")
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(u.values))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(UpdateItemError::is_conditional_check_failed_exception) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(store_err("UpdateItem", &e)),
+        }
     }
 
     async fn put_cluster(&self, entry: &ClusterEntry) -> Result<(), StoreError> {

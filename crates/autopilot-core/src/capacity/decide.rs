@@ -2,8 +2,22 @@
 //! write supersedes what is stored ([`outcome`]: events need a higher `version`, versioned
 //! snapshots a higher or equal one, version-less snapshots an unchanged item; tombstones keep the
 //! highest version seen; a write never erases `registered_at`), which items are live
-//! ([`is_live`]) and when two records are the same state ([`state_fingerprint`]). The full
-//! specification is the README's "Ordering rules".
+//! ([`is_live`]), which items the live index holds ([`live_index_key`]), what a tombstone keeps
+//! ([`fence_of`]), which identities an event may write ([`check_identity`]) and when two records
+//! are the same state ([`state_fingerprint`]). The full specification is the README's "Ordering
+//! rules".
+//!
+//! Identities ([`check_identity`], `identity_table` below):
+//!
+//! | field | accepted | refused (examples) |
+//! |---|---|---|
+//! | `detail.clusterArn` | `arn:P:ecs:R:ACCOUNT:cluster/NAME` | `""`, `"  "`, `prod`, `arn:aws:ecs:junk`, a task ARN |
+//! | `detail.containerInstanceArn` | `…:container-instance/ID` (old), `…:container-instance/CLUSTER/ID` (new) | `""`, free text, a task ARN, an empty ID |
+//! | `detail.taskArn` | `…:task/ID` (old), `…:task/CLUSTER/ID` (new) | `""`, free text, a container-instance ARN |
+//!
+//! P is `aws` or `aws-…`, R a region (`us-east-1`, `us-gov-west-1`), ACCOUNT twelve digits; NAME,
+//! CLUSTER and ID are 1–255 letters, digits, hyphens and underscores (CreateCluster's
+//! `clusterName` rule; ids are hex or UUIDs).
 
 use thiserror::Error;
 
@@ -12,7 +26,8 @@ use crate::events::{ContainerInstanceStateChange, EcsEvent, TaskStateChange};
 use crate::model::{ContainerInstance, InstanceStatus, Task};
 use crate::record::{
     task_skip_reason, InstanceRecord, Outcome, Record, StoredVersion, TaskRecord, WriteCondition,
-    STOPPED_TASK_TTL_SECS, TASK_TOMBSTONE_TTL_SECS, TOMBSTONE_TTL_SECS,
+    INSTANCE_PREFIX, STOPPED_TASK_TTL_SECS, TASK_PREFIX, TASK_TOMBSTONE_TTL_SECS,
+    TOMBSTONE_TTL_SECS,
 };
 
 /// The pure rule behind every conditional write (the in-memory store applies it directly; the
@@ -55,6 +70,13 @@ pub enum RecordError {
         arn: String,
         bytes: usize,
         limit: usize,
+    },
+    #[error("{path} {value:?} is not {expected}; the event is not recorded")]
+    InvalidIdentity {
+        /// JSON path of the field, e.g. `detail.clusterArn`.
+        path: &'static str,
+        value: String,
+        expected: &'static str,
     },
     #[error("task {arn} has an invalid {field} {value:?} (expected an integer)")]
     InvalidSize {
@@ -132,6 +154,12 @@ fn instance_record(
     d: &ContainerInstanceStateChange,
     now: i64,
 ) -> Result<(Record, i64), RecordError> {
+    check_identity("detail.clusterArn", &d.cluster_arn, ArnKind::Cluster)?;
+    check_identity(
+        "detail.containerInstanceArn",
+        &d.container_instance_arn,
+        ArnKind::ContainerInstance,
+    )?;
     check_same_cluster(
         &d.container_instance_arn,
         "container-instance",
@@ -158,16 +186,30 @@ pub fn instance_to_record(
     // One canonical order, so records from events, Describe and the table compare equal.
     instance.attributes.sort_by(|a, b| a.name.cmp(&b.name));
     let tombstone = instance.status == InstanceStatus::Inactive;
-    Record::Instance(InstanceRecord {
+    let record = Record::Instance(InstanceRecord {
         cluster_arn: cluster_arn.to_string(),
         instance,
         updated_at,
         tombstone,
         expires_at: tombstone.then_some(now + TOMBSTONE_TTL_SECS),
-    })
+    });
+    if tombstone {
+        fence_of(&record)
+    } else {
+        record
+    }
 }
 
 fn task_record(d: &TaskStateChange, now: i64) -> Result<(Record, i64), RecordError> {
+    check_identity("detail.clusterArn", &d.cluster_arn, ArnKind::Cluster)?;
+    check_identity("detail.taskArn", &d.task_arn, ArnKind::Task)?;
+    if let Some(ci) = &d.container_instance_arn {
+        check_identity(
+            "detail.containerInstanceArn",
+            ci,
+            ArnKind::ContainerInstance,
+        )?;
+    }
     check_same_cluster(&d.task_arn, "task", &d.cluster_arn)?;
     if let Some(ci) = &d.container_instance_arn {
         check_same_cluster(ci, "container-instance", &d.cluster_arn)?;
@@ -208,14 +250,177 @@ fn task_record(d: &TaskStateChange, now: i64) -> Result<(Record, i64), RecordErr
     Ok((with_task_ttl(record, now), version))
 }
 
-/// STOPPED tasks and task tombstones expire; others do not.
+/// STOPPED tasks and task tombstones expire; others do not. A tombstone keeps only its fence
+/// ([`fence_of`]).
 pub fn with_task_ttl(mut record: TaskRecord, now: i64) -> Record {
     record.expires_at = if record.tombstone {
         Some(now + TASK_TOMBSTONE_TTL_SECS)
     } else {
         (record.last_status.as_deref() == Some("STOPPED")).then_some(now + STOPPED_TASK_TTL_SECS)
     };
-    Record::Task(record)
+    if record.tombstone {
+        fence_of(&Record::Task(record))
+    } else {
+        Record::Task(record)
+    }
+}
+
+/// What a tombstone keeps: its identity (cluster, ARN) and its **fence** — `version`, status
+/// (`INACTIVE` for a host, the last status for a task), `tombstone`, `expires_at` — and nothing
+/// else. The fence is all that refuses a late event; the payload (a host's attributes and
+/// resources, about 1–3 KB) would only be stored, and read by every unfiltered read, for days.
+/// Both stores apply it to every tombstone they write (events, Describe, the sweep's removals).
+pub fn fence_of(record: &Record) -> Record {
+    match record {
+        Record::Instance(i) => {
+            let mut ci = ContainerInstance::new(i.instance.arn.clone(), InstanceStatus::Inactive);
+            ci.version = i.instance.version;
+            Record::Instance(InstanceRecord {
+                cluster_arn: i.cluster_arn.clone(),
+                instance: ci,
+                updated_at: None,
+                tombstone: true,
+                expires_at: i.expires_at,
+            })
+        }
+        Record::Task(t) => Record::Task(TaskRecord {
+            cluster_arn: t.cluster_arn.clone(),
+            task_arn: t.task_arn.clone(),
+            container_instance_arn: None,
+            group: None,
+            started_by: None,
+            last_status: t.last_status.clone(),
+            desired_status: None,
+            cpu: None,
+            memory: None,
+            launch_type: None,
+            version: t.version,
+            updated_at: None,
+            tombstone: true,
+            expires_at: t.expires_at,
+        }),
+    }
+}
+
+/// The sort key of a record in the live index ([`crate::ports::capacity_store::schema::LIVE_INDEX`]),
+/// or `None` for a dead item (a tombstone, a STOPPED task), which the index does not hold. Set
+/// and removed by the same conditional write that sets the version, so the index is the live
+/// view of the fenced items. `instance#<ARN>` for a host; `task#<group>` for a task, the group
+/// exactly (empty without one), so the tasks of one group are one key value.
+///
+/// [`is_live`] at `now` = this is `Some` and the item is not past its TTL (live items carry none:
+/// only dead ones expire; the reads filter on it anyway).
+pub fn live_index_key(record: &Record) -> Option<String> {
+    match record {
+        Record::Instance(i) if !i.tombstone => Some(format!("{INSTANCE_PREFIX}{}", i.instance.arn)),
+        Record::Task(t) if !t.tombstone && t.last_status.as_deref() != Some("STOPPED") => Some(
+            format!("{TASK_PREFIX}{}", t.group.as_deref().unwrap_or_default()),
+        ),
+        _ => None,
+    }
+}
+
+/// The kinds of ARN an event's identity fields hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArnKind {
+    Cluster,
+    ContainerInstance,
+    Task,
+}
+
+impl ArnKind {
+    fn resource_type(self) -> &'static str {
+        match self {
+            ArnKind::Cluster => "cluster",
+            ArnKind::ContainerInstance => "container-instance",
+            ArnKind::Task => "task",
+        }
+    }
+
+    fn expected(self) -> &'static str {
+        match self {
+            ArnKind::Cluster => "an ECS cluster ARN (arn:PARTITION:ecs:REGION:ACCOUNT:cluster/NAME)",
+            ArnKind::ContainerInstance => {
+                "an ECS container instance ARN (arn:PARTITION:ecs:REGION:ACCOUNT:container-instance/[CLUSTER/]ID)"
+            }
+            ArnKind::Task => "an ECS task ARN (arn:PARTITION:ecs:REGION:ACCOUNT:task/[CLUSTER/]ID)",
+        }
+    }
+}
+
+/// Whether `value` is a well-formed ECS ARN of `kind` (the module's identity table). Every item
+/// key comes from these fields: a blank or free-text identity would create a partition (or an
+/// item) no sweep ever reads.
+pub fn is_ecs_arn(value: &str, kind: ArnKind) -> bool {
+    fn name_ok(s: &str) -> bool {
+        (1..=255).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    }
+    fn partition_ok(s: &str) -> bool {
+        s == "aws"
+            || s.strip_prefix("aws-").is_some_and(|rest| {
+                !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+            })
+    }
+    fn region_ok(s: &str) -> bool {
+        // us-east-1, us-gov-west-1, cn-north-1, us-isob-east-1: letters, then dash-separated
+        // lowercase words, then a number.
+        let parts: Vec<&str> = s.split('-').collect();
+        parts.len() >= 3
+            && parts[..parts.len() - 1]
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+            && parts
+                .last()
+                .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    }
+    let mut fields = value.splitn(6, ':');
+    let (Some("arn"), Some(partition), Some("ecs"), Some(region), Some(account), Some(resource)) = (
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+    ) else {
+        return false;
+    };
+    if !partition_ok(partition)
+        || !region_ok(region)
+        || account.len() != 12
+        || !account.bytes().all(|b| b.is_ascii_digit())
+    {
+        return false;
+    }
+    let Some(rest) = resource
+        .strip_prefix(kind.resource_type())
+        .and_then(|r| r.strip_prefix('/'))
+    else {
+        return false;
+    };
+    let segments: Vec<&str> = rest.split('/').collect();
+    match (kind, segments.as_slice()) {
+        (ArnKind::Cluster, [name]) => name_ok(name),
+        (ArnKind::ContainerInstance | ArnKind::Task, [id]) => name_ok(id),
+        (ArnKind::ContainerInstance | ArnKind::Task, [cluster, id]) => {
+            name_ok(cluster) && name_ok(id)
+        }
+        _ => false,
+    }
+}
+
+/// Refuses an identity field that is not a well-formed ECS ARN of its kind, naming its JSON path.
+pub fn check_identity(path: &'static str, value: &str, kind: ArnKind) -> Result<(), RecordError> {
+    if is_ecs_arn(value, kind) {
+        Ok(())
+    } else {
+        Err(RecordError::InvalidIdentity {
+            path,
+            value: value.chars().take(120).collect(),
+            expected: kind.expected(),
+        })
+    }
 }
 
 /// Refuses a resource ARN of another cluster, region or account ([`same_cluster`]).
@@ -373,7 +578,162 @@ mod tests {
         ];
         for (record, want) in cases {
             assert_eq!(is_live(&record, now), want, "{record:?}");
+            // The live index holds what is live, less what is only past its TTL (the reads
+            // filter that: DynamoDB deletes expired items lazily).
+            let unexpired = match &record {
+                Record::Instance(i) => i.expires_at.is_none_or(|at| at > now),
+                Record::Task(t) => t.expires_at.is_none_or(|at| at > now),
+            };
+            assert_eq!(
+                live_index_key(&record).is_some() && unexpired,
+                want,
+                "{record:?}"
+            );
         }
+        assert_eq!(
+            live_index_key(&task("RUNNING", false, None)).as_deref(),
+            Some("task#service:web")
+        );
+        assert_eq!(
+            live_index_key(&host(InstanceStatus::Active, false, None)).as_deref(),
+            Some("instance#ci/1")
+        );
+    }
+
+    #[test]
+    fn a_tombstone_keeps_its_fence_and_nothing_else() {
+        let mut ci = ContainerInstance::new("ci/1", InstanceStatus::Inactive);
+        ci.version = Some(9);
+        ci.ec2_instance_id = Some("i-1".into());
+        ci.registered_at = Some(1_700_000_000);
+        ci.attributes = vec![crate::model::Attribute {
+            name: "ecs.instance-type".into(),
+            value: Some("t3.large".into()),
+        }];
+        let Record::Instance(i) = instance_to_record("c", ci, Some("t".into()), 100) else {
+            panic!("a host")
+        };
+        assert!(i.tombstone);
+        assert_eq!(i.expires_at, Some(100 + TOMBSTONE_TTL_SECS));
+        assert_eq!(i.instance.version, Some(9));
+        assert_eq!(i.instance.status, InstanceStatus::Inactive);
+        assert!(i.instance.attributes.is_empty() && i.instance.ec2_instance_id.is_none());
+        assert_eq!(i.instance.registered_at, None);
+        let Record::Task(t) = fence_of(&task("RUNNING", true, Some(5))) else {
+            panic!("a task")
+        };
+        assert_eq!(
+            (
+                t.version,
+                t.last_status.as_deref(),
+                t.tombstone,
+                t.expires_at
+            ),
+            (Some(3), Some("RUNNING"), true, Some(5))
+        );
+        assert!(t.group.is_none() && t.memory.is_none() && t.container_instance_arn.is_none());
+        assert_eq!(live_index_key(&Record::Task(t)), None);
+    }
+
+    #[test]
+    fn identity_table() {
+        use ArnKind::*;
+        let a = "arn:aws:ecs:us-east-1:123456789012";
+        let long = "x".repeat(256);
+        let cases: Vec<(String, ArnKind, bool)> = vec![
+            (format!("{a}:cluster/prod"), Cluster, true),
+            (format!("{a}:cluster/prod_2-b"), Cluster, true),
+            (
+                "arn:aws-cn:ecs:cn-north-1:123456789012:cluster/p".into(),
+                Cluster,
+                true,
+            ),
+            (
+                "arn:aws-us-gov:ecs:us-gov-west-1:123456789012:cluster/p".into(),
+                Cluster,
+                true,
+            ),
+            ("".into(), Cluster, false),
+            ("   ".into(), Cluster, false),
+            ("prod".into(), Cluster, false),
+            ("the prod cluster".into(), Cluster, false),
+            ("arn:aws:ecs:".into(), Cluster, false),
+            ("arn:aws:ecs:junk".into(), Cluster, false),
+            (
+                "arn:aws:ecs:us-east-1:123:cluster/prod".into(),
+                Cluster,
+                false,
+            ),
+            (
+                "arn:aws:ecs:us-east-1:123456789012:cluster/".into(),
+                Cluster,
+                false,
+            ),
+            (
+                "arn:aws:ecs:us-east-1:123456789012:cluster/a b".into(),
+                Cluster,
+                false,
+            ),
+            (
+                "arn:aws:ecs:us-east-1:123456789012:cluster/a/b".into(),
+                Cluster,
+                false,
+            ),
+            (
+                "arn:aws:ecs:useast1:123456789012:cluster/p".into(),
+                Cluster,
+                false,
+            ),
+            (
+                "arn:aws:sqs:us-east-1:123456789012:cluster/p".into(),
+                Cluster,
+                false,
+            ),
+            (
+                "arn:foo:ecs:us-east-1:123456789012:cluster/p".into(),
+                Cluster,
+                false,
+            ),
+            (format!("{a}:cluster/{long}"), Cluster, false),
+            (format!("{a}:task/prod/abc"), Cluster, false),
+            (
+                format!("{a}:container-instance/0f1e2d3c"),
+                ContainerInstance,
+                true,
+            ),
+            (
+                format!("{a}:container-instance/prod/0f1e2d3c"),
+                ContainerInstance,
+                true,
+            ),
+            (format!("{a}:container-instance/"), ContainerInstance, false),
+            (
+                format!("{a}:container-instance/prod/"),
+                ContainerInstance,
+                false,
+            ),
+            (
+                format!("{a}:container-instance/a/b/c"),
+                ContainerInstance,
+                false,
+            ),
+            (format!("{a}:task/prod/abc"), ContainerInstance, false),
+            ("i-0123456789abcdef0".into(), ContainerInstance, false),
+            (format!("{a}:task/abc"), Task, true),
+            (format!("{a}:task/prod/8f9e7d6c5b4a"), Task, true),
+            (format!("{a}:task/prod/abc def"), Task, false),
+            (format!("{a}:container-instance/prod/abc"), Task, false),
+            ("".into(), Task, false),
+        ];
+        for (value, kind, want) in cases {
+            assert_eq!(is_ecs_arn(&value, kind), want, "{value:?} as {kind:?}");
+        }
+        let err = check_identity("detail.clusterArn", " ", Cluster).expect_err("blank");
+        assert!(
+            err.to_string()
+                .starts_with("detail.clusterArn \" \" is not an ECS cluster ARN"),
+            "{err}"
+        );
     }
 
     #[test]

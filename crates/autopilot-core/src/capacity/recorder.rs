@@ -2,7 +2,8 @@
 //! lost events, picks up attribute changes (which emit no event) and retires the partitions of
 //! deleted clusters — page by page, in memory bounded by a page and a few bytes per live item.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 
 use thiserror::Error;
 
@@ -10,11 +11,12 @@ use super::{
     instance_to_record, plan_event, state_fingerprint, task_skip_reason, task_to_record,
     ClusterEntry, ClusterStatus, EventResult, Outcome, Plan, Record, RecordError, RecordKey,
     RecorderConfig, StoredVersion, SweepReport, WriteCondition, LATE_EVENT_WINDOW_SECS,
-    TOMBSTONE_TTL_SECS,
+    TASK_PREFIX, TOMBSTONE_TTL_SECS,
 };
 use crate::arn::{cluster_arn_from_instance, cluster_name, same_cluster_name};
 use crate::clock::format_unix;
 use crate::events::EcsEvent;
+use crate::model::Task;
 use crate::ports::capacity_store::{CapacityStore, ItemKind, ItemQuery, StoreError};
 use crate::ports::ecs::{ClusterState, DesiredStatus, EcsError, EcsRead, DESCRIBE_MISSING};
 
@@ -32,11 +34,19 @@ pub struct CapacityRecorder<S, E> {
     store: S,
     ecs: E,
     config: RecorderConfig,
+    /// Clusters this execution environment has registered (or found registered) from an event:
+    /// one registry write per cluster per environment, not one per event.
+    registered: Mutex<HashSet<String>>,
 }
 
 impl<S: CapacityStore, E: EcsRead> CapacityRecorder<S, E> {
     pub fn new(store: S, ecs: E, config: RecorderConfig) -> Self {
-        CapacityRecorder { store, ecs, config }
+        CapacityRecorder {
+            store,
+            ecs,
+            config,
+            registered: Mutex::default(),
+        }
     }
 
     pub fn store(&self) -> &S {
@@ -64,6 +74,7 @@ impl<S: CapacityStore, E: EcsRead> CapacityRecorder<S, E> {
             version: None,
             outcome: None,
             writes: 0,
+            registered_cluster: None,
             skipped: None,
         };
         match plan_event(event, now)? {
@@ -83,11 +94,47 @@ impl<S: CapacityStore, E: EcsRead> CapacityRecorder<S, E> {
                     ));
                     return Ok(result);
                 }
+                // The registry first: no item is written for a cluster the sweep cannot find.
+                result.registered_cluster = self.register_from_event(&key.cluster_arn, now).await?;
                 result.writes = 1;
                 result.outcome = Some(self.store.write(&record, condition).await?);
                 Ok(result)
             }
         }
+    }
+
+    /// The first event an execution environment records for a cluster registers it (one
+    /// conditional UpdateItem that creates the registry entry only when there is none), so the
+    /// sweep asks ECS about it — and retires it when ECS does not have it — even if no sweep ever
+    /// listed it (a cluster created and deleted between two sweeps). `Some(created)` when a
+    /// registry write was made, `None` when this environment already did it.
+    async fn register_from_event(
+        &self,
+        cluster_arn: &str,
+        now: i64,
+    ) -> Result<Option<bool>, RecorderError> {
+        let name = cluster_name(cluster_arn);
+        let known = self
+            .registered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(name);
+        if known {
+            return Ok(None);
+        }
+        let created = self
+            .store
+            .register_cluster(&ClusterEntry::active(
+                name,
+                Some(cluster_arn.to_string()),
+                now,
+            ))
+            .await?;
+        self.registered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_string());
+        Ok(Some(created))
     }
 
     /// The scheduled sweep: every cluster of `CLUSTERS`, or every cluster ECS lists plus the ones
@@ -242,13 +289,16 @@ impl<S: CapacityStore, E: EcsRead> CapacityRecorder<S, E> {
     /// live items for resources ECS no longer lists become tombstones carrying the highest version
     /// the table saw, so late events with that version or a lower one are refused.
     ///
-    /// In bounded memory, page by page: first the table's live hosts and tasks (key ranges, live
-    /// items only), of which it keeps a key, version and state fingerprint each — read before ECS
-    /// is listed, so anything written later is newer than what the writes below compare against;
-    /// then ECS's lists, one page of ARNs and one Describe (100) at a time, each snapshot written
-    /// unless its fingerprint equals the stored one; last, tombstones for the live items no page
-    /// listed. Tasks are listed desired RUNNING, then desired STOPPED: of those, the ones still
-    /// stopping (last status not STOPPED) are kept like events keep them.
+    /// In bounded memory, page by page, and in reads and calls proportional to what is live: first
+    /// the table's live hosts and tasks (the live index: no tombstone or STOPPED task is read),
+    /// of which it keeps a key, version and state fingerprint each — read before ECS is listed,
+    /// so anything written later is newer than what the writes below compare against; then ECS's
+    /// hosts, one page of ARNs and one Describe (100) at a time, each snapshot written unless its
+    /// fingerprint equals the stored one; then the tasks ECS lists as desired RUNNING, described
+    /// only when the table does not already hold them as RUNNING / desired RUNNING; then the
+    /// table's live tasks ECS did not list, described to tell stopping ones (kept like events
+    /// keep them) from stopped or missing ones; last, tombstones for the live items no page
+    /// listed.
     ///
     /// Only a resource ECS does not list, or reports `MISSING`, is gone: a Describe failure with
     /// any other reason fails the sweep of the cluster before it writes any tombstone (snapshots
@@ -323,44 +373,69 @@ impl<S: CapacityStore, E: EcsRead> CapacityRecorder<S, E> {
                     None => break,
                 }
             }
-            for desired in [DesiredStatus::Running, DesiredStatus::Stopped] {
-                let mut next: Option<String> = None;
-                loop {
-                    let page = self
-                        .ecs
-                        .list_task_arns(cluster, desired, next.as_deref())
-                        .await?;
-                    if !page.arns.is_empty() {
-                        for t in self.ecs.describe_tasks(cluster, &page.arns).await? {
-                            // The event path's rule: Fargate tasks use no host capacity.
-                            if task_skip_reason(&t.arn, t.launch_type.as_deref()).is_some() {
-                                report.skipped_tasks += 1;
-                                continue;
+            // Tasks ECS runs (desired RUNNING), page by page. A listed task the table already
+            // holds as RUNNING with desired RUNNING is settled — nothing the table keeps of it
+            // (host, group, sizes, status) changes until ECS stops it — so it is not described;
+            // the others are described and written.
+            let mut next: Option<String> = None;
+            loop {
+                let page = self
+                    .ecs
+                    .list_task_arns(cluster, DesiredStatus::Running, next.as_deref())
+                    .await?;
+                let mut unsettled = Vec::new();
+                for arn in page.arns {
+                    match tasks.get_mut(&format!("{TASK_PREFIX}{arn}")) {
+                        Some(seen) if seen.settled => {
+                            if !seen.listed {
+                                seen.listed = true;
+                                report.tasks += 1;
+                                report.unchanged += 1;
                             }
-                            if desired == DesiredStatus::Stopped {
-                                // Recently stopped: gone. Still stopping: on its host.
-                                if t.last_status.as_deref() == Some("STOPPED") {
-                                    continue;
-                                }
-                                report.stopping += 1;
-                            }
-                            report.tasks += 1;
-                            let arn = cluster_arn
-                                .get_or_insert_with(|| {
-                                    t.cluster_arn
-                                        .clone()
-                                        .unwrap_or_else(|| cluster_name(cluster).to_string())
-                                })
-                                .clone();
-                            let record = task_to_record(&arn, t, now);
-                            self.apply_snapshot(&mut tasks, record, &mut report).await?;
                         }
-                    }
-                    match page.next {
-                        Some(n) => next = Some(n),
-                        None => break,
+                        _ => unsettled.push(arn),
                     }
                 }
+                if !unsettled.is_empty() {
+                    let described = self.ecs.describe_tasks(cluster, &unsettled).await?;
+                    self.record_tasks(
+                        cluster,
+                        &mut cluster_arn,
+                        described,
+                        &mut tasks,
+                        &mut report,
+                        now,
+                    )
+                    .await?;
+                }
+                match page.next {
+                    Some(n) => next = Some(n),
+                    None => break,
+                }
+            }
+            // Live tasks of the table that ECS did not list as running: described, 100 at a
+            // time. Stopping (desired STOPPED, last status not yet STOPPED) → kept, as events
+            // keep them; listed late (ListTasks is eventually consistent) → written; STOPPED,
+            // or MISSING → not listed, so tombstoned below. Only these: not every task ECS
+            // lists as desired STOPPED (stopped ones stay listed "for at least one hour").
+            let unlisted: Vec<String> = tasks
+                .iter()
+                .filter(|(_, seen)| !seen.listed)
+                .filter_map(|(sk, _)| sk.strip_prefix(TASK_PREFIX).map(str::to_string))
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            for batch in unlisted.chunks(100) {
+                let described = self.ecs.describe_tasks(cluster, batch).await?;
+                self.record_tasks(
+                    cluster,
+                    &mut cluster_arn,
+                    described,
+                    &mut tasks,
+                    &mut report,
+                    now,
+                )
+                .await?;
             }
         }
         // Live items no page listed: gone. Conditional on the item being as read — an event that
@@ -387,6 +462,42 @@ impl<S: CapacityStore, E: EcsRead> CapacityRecorder<S, E> {
         Ok(report)
     }
 
+    /// Writes the tasks one Describe returned (the event path's rules: Fargate skipped; a STOPPED
+    /// task is gone for the sweep; a stopping one is kept and counted).
+    async fn record_tasks(
+        &self,
+        cluster: &str,
+        cluster_arn: &mut Option<String>,
+        described: Vec<Task>,
+        tasks: &mut SeenItems,
+        report: &mut SweepReport,
+        now: i64,
+    ) -> Result<(), RecorderError> {
+        for t in described {
+            if task_skip_reason(&t.arn, t.launch_type.as_deref()).is_some() {
+                report.skipped_tasks += 1;
+                continue;
+            }
+            if t.last_status.as_deref() == Some("STOPPED") {
+                continue;
+            }
+            if t.desired_status.as_deref() == Some("STOPPED") {
+                report.stopping += 1;
+            }
+            report.tasks += 1;
+            let arn = cluster_arn
+                .get_or_insert_with(|| {
+                    t.cluster_arn
+                        .clone()
+                        .unwrap_or_else(|| cluster_name(cluster).to_string())
+                })
+                .clone();
+            let record = task_to_record(&arn, t, now);
+            self.apply_snapshot(tasks, record, report).await?;
+        }
+        Ok(())
+    }
+
     /// The live items of one kind, page by page: what the sweep keeps of each, and a cluster ARN
     /// found on them.
     async fn read_live(
@@ -404,17 +515,25 @@ impl<S: CapacityStore, E: EcsRead> CapacityRecorder<S, E> {
             let page = self.store.page(&query, start.as_deref()).await?;
             report.pages += 1;
             report.items_read += page.scanned;
+            report.read_units += page.read_units;
             for record in page.records {
                 let key = record.key();
                 if cluster_arn.is_none() && key.cluster_arn.starts_with("arn:") {
                     cluster_arn = Some(key.cluster_arn.clone());
                 }
+                // (A Fargate item an earlier version wrote is never settled: described, then
+                // removed by the event path's rule.)
+                let settled = matches!(&record, Record::Task(t)
+                    if t.last_status.as_deref() == Some("RUNNING")
+                        && t.desired_status.as_deref() == Some("RUNNING")
+                        && task_skip_reason(&t.task_arn, t.launch_type.as_deref()).is_none());
                 seen.insert(
                     key.sort_key,
                     Seen {
                         version: record.version(),
                         fingerprint: state_fingerprint(&record),
                         listed: false,
+                        settled,
                     },
                 );
             }
@@ -469,6 +588,7 @@ impl<S: CapacityStore, E: EcsRead> CapacityRecorder<S, E> {
                 version: record.version(),
                 fingerprint,
                 listed: true,
+                settled: false,
             },
         );
         Ok(())
@@ -499,6 +619,9 @@ struct Seen {
     fingerprint: u64,
     /// ECS listed it in this sweep (written, refused or found unchanged): not to be tombstoned.
     listed: bool,
+    /// A task the table holds as RUNNING with desired RUNNING: listed as running, it needs no
+    /// Describe.
+    settled: bool,
 }
 
 /// Live items of one kind by sort key: about 200 bytes each.

@@ -16,13 +16,17 @@ pub struct EventResult {
     pub version: Option<i64>,
     /// `applied`, `duplicate`, `stale`, `conflict` — or absent when skipped.
     pub outcome: Option<Outcome>,
-    /// Table requests made (0 or 1).
+    /// Item writes made (0 or 1).
     pub writes: u32,
+    /// The cluster's registry entry: `Some(true)` when this event created it, `Some(false)` when
+    /// it existed (one conditional UpdateItem either way, once per cluster per execution
+    /// environment), absent when this environment had already registered the cluster.
+    pub registered_cluster: Option<bool>,
     pub skipped: Option<String>,
 }
 
 /// What one sweep of one cluster did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SweepReport {
     pub cluster: String,
     pub hosts: usize,
@@ -51,6 +55,9 @@ pub struct SweepReport {
     pub items_read: usize,
     /// Query requests (pages) the sweep made.
     pub pages: usize,
+    /// Read units those Queries consumed, as DynamoDB reported them (ConsumedCapacity; 0 from
+    /// the in-memory store).
+    pub read_units: f64,
     /// Why the cluster was not swept (it is gone: DescribeClusters says INACTIVE or MISSING; its
     /// live items, if any, were turned into tombstones). Not an error.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -1,7 +1,8 @@
 //! The capacity store in memory, with DynamoDB's semantics: conditional writes, reads by key
 //! range in pages of at most [`InMemoryCapacityStore::page_items`] evaluated items (the filter runs
-//! after the page is read, as DynamoDB's does), and the cluster registry. Counts requests and the
-//! items each read evaluated (what DynamoDB bills).
+//! after the page is read, as DynamoDB's does), the sparse live index (an entry per item that
+//! has a [`live_index_key`], kept by the same write; live reads read it, not the table), and the
+//! cluster registry. Counts requests and the items each read evaluated (what DynamoDB bills).
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -9,11 +10,12 @@ use std::sync::{Mutex, MutexGuard};
 
 use crate::arn::cluster_name;
 use crate::capacity::{
-    is_live, keep_registered_at, outcome, ClusterEntry, Outcome, Record, RecordKey, StoredVersion,
-    WriteCondition,
+    fence_of, is_live, keep_registered_at, live_index_key, outcome, ClusterEntry, Outcome, Record,
+    RecordKey, StoredVersion, WriteCondition,
 };
-use crate::model::InstanceStatus;
-use crate::ports::capacity_store::{CapacityStore, ItemFilter, ItemQuery, Page, StoreError};
+use crate::ports::capacity_store::{
+    CapacityStore, ItemFilter, ItemKind, ItemQuery, Page, StoreError,
+};
 
 /// Items a page reads unless set otherwise: small, so tests cross page boundaries (DynamoDB's
 /// pages hold up to 1 MB).
@@ -22,6 +24,8 @@ pub const DEFAULT_PAGE_ITEMS: usize = 100;
 #[derive(Debug)]
 pub struct InMemoryCapacityStore {
     items: Mutex<BTreeMap<(String, String), Record>>,
+    /// The live index: (partition, live sort key, table sort key).
+    live: Mutex<BTreeMap<(String, String, String), ()>>,
     registry: Mutex<BTreeMap<String, ClusterEntry>>,
     requests: Mutex<BTreeMap<&'static str, u64>>,
     items_read: Mutex<u64>,
@@ -47,6 +51,7 @@ impl InMemoryCapacityStore {
     pub fn with_page_items(page_items: usize) -> Self {
         InMemoryCapacityStore {
             items: Mutex::default(),
+            live: Mutex::default(),
             registry: Mutex::default(),
             requests: Mutex::default(),
             items_read: Mutex::default(),
@@ -85,7 +90,65 @@ impl InMemoryCapacityStore {
 
     /// Removes an item without conditions (tests: simulate a lost event).
     pub fn remove(&self, key: &RecordKey) {
-        self.items().remove(&storage_key(key));
+        let key = storage_key(key);
+        let old = self.items().remove(&key);
+        self.reindex(&key, old.as_ref(), None);
+    }
+
+    /// Keeps the live index in step with one item's change (what DynamoDB does for a GSI).
+    fn reindex(&self, key: &(String, String), old: Option<&Record>, new: Option<&Record>) {
+        let mut live = lock(&self.live);
+        if let Some(old_key) = old.and_then(live_index_key) {
+            live.remove(&(key.0.clone(), old_key, key.1.clone()));
+        }
+        if let Some(new_key) = new.and_then(live_index_key) {
+            live.insert((key.0.clone(), new_key, key.1.clone()), ());
+        }
+    }
+
+    /// One page of the live index (see [`CapacityStore::page`]); the cursor is
+    /// `live sort key \n table sort key`.
+    fn live_page(&self, query: &ItemQuery<'_>, start: Option<&str>, now: i64) -> Page {
+        let pk = cluster_name(query.cluster).to_string();
+        let (prefix, exact) = match query.group {
+            Some(g) if query.kind == ItemKind::Tasks => {
+                (format!("{}{g}", query.kind.prefix()), true)
+            }
+            _ => (query.kind.prefix().to_string(), false),
+        };
+        let from = match start.and_then(|c| c.rsplit_once('\n')) {
+            Some((live_sk, sk)) => {
+                Bound::Excluded((pk.clone(), live_sk.to_string(), sk.to_string()))
+            }
+            None => Bound::Included((pk.clone(), prefix.clone(), String::new())),
+        };
+        let live = lock(&self.live);
+        let items = self.items();
+        let mut in_range = live
+            .range((from, Bound::Unbounded))
+            .take_while(|((p, l, _), _)| {
+                *p == pk
+                    && if exact {
+                        *l == prefix
+                    } else {
+                        l.starts_with(&prefix)
+                    }
+            });
+        let mut page = Page::default();
+        let mut last = None;
+        for ((_, live_sk, sk), _) in in_range.by_ref().take(self.page_items) {
+            page.scanned += 1;
+            last = Some(format!("{live_sk}\n{sk}"));
+            if let Some(record) = items.get(&(pk.clone(), sk.clone())) {
+                if is_live(record, now) {
+                    page.records.push(record.clone());
+                }
+            }
+        }
+        if in_range.next().is_some() {
+            page.next = last;
+        }
+        page
     }
 
     /// The registry entry of a cluster, as stored.
@@ -119,9 +182,15 @@ impl CapacityStore for InMemoryCapacityStore {
         let mut items = self.items();
         let result = outcome(condition, stored_version(&items, &key));
         if result == Outcome::Applied {
-            let mut new = record.clone();
+            let mut new = if record.is_tombstone() {
+                fence_of(record)
+            } else {
+                record.clone()
+            };
             keep_registered_at(&mut new, items.get(&key));
-            items.insert(key, new);
+            let old = items.insert(key.clone(), new.clone());
+            drop(items);
+            self.reindex(&key, old.as_ref(), Some(&new));
         }
         Ok(result)
     }
@@ -136,7 +205,9 @@ impl CapacityStore for InMemoryCapacityStore {
         let mut items = self.items();
         let result = outcome(condition, stored_version(&items, &key));
         if result == Outcome::Applied {
-            items.remove(&key);
+            let old = items.remove(&key);
+            drop(items);
+            self.reindex(&key, old.as_ref(), None);
         }
         Ok(result)
     }
@@ -155,25 +226,36 @@ impl CapacityStore for InMemoryCapacityStore {
             stored_version(&items, &key),
         );
         if result == Outcome::Applied {
-            match items.get_mut(&key) {
-                Some(Record::Instance(i)) => {
+            // `Unchanged(Some(_))` applies only to a present item.
+            let Some(old) = items.get(&key).cloned() else {
+                return Ok(Outcome::Conflict);
+            };
+            let mut dead = old.clone();
+            match &mut dead {
+                Record::Instance(i) => {
                     i.tombstone = true;
                     i.expires_at = Some(expires_at);
-                    i.instance.status = InstanceStatus::Inactive;
                 }
-                Some(Record::Task(t)) => {
+                Record::Task(t) => {
                     t.tombstone = true;
                     t.expires_at = Some(expires_at);
                 }
-                // `Unchanged(Some(_))` applies only to a present item.
-                None => return Ok(Outcome::Conflict),
             }
+            let dead = fence_of(&dead);
+            items.insert(key.clone(), dead.clone());
+            drop(items);
+            self.reindex(&key, Some(&old), Some(&dead));
         }
         Ok(result)
     }
 
     async fn page(&self, query: &ItemQuery<'_>, start: Option<&str>) -> Result<Page, StoreError> {
         self.count("Query");
+        if let ItemFilter::Live { now } = query.filter {
+            let page = self.live_page(query, start, now);
+            *lock(&self.items_read) += page.scanned as u64;
+            return Ok(page);
+        }
         let pk = cluster_name(query.cluster).to_string();
         let prefix = query.kind.prefix();
         let from = match start {
@@ -190,11 +272,7 @@ impl CapacityStore for InMemoryCapacityStore {
         for ((_, sk), record) in in_range.by_ref().take(self.page_items) {
             evaluated += 1;
             last = Some(sk.clone());
-            let keep = match query.filter {
-                ItemFilter::All => true,
-                ItemFilter::Live { now } => is_live(record, now),
-            };
-            if keep {
+            if query.in_group(record) {
                 page.records.push(record.clone());
             }
         }
@@ -216,6 +294,16 @@ impl CapacityStore for InMemoryCapacityStore {
         Ok(lock(&self.registry).get(cluster_name(cluster)).cloned())
     }
 
+    async fn register_cluster(&self, entry: &ClusterEntry) -> Result<bool, StoreError> {
+        self.count("UpdateItem");
+        let mut registry = lock(&self.registry);
+        if registry.contains_key(&entry.name) {
+            return Ok(false);
+        }
+        registry.insert(entry.name.clone(), entry.clone());
+        Ok(true)
+    }
+
     async fn put_cluster(&self, entry: &ClusterEntry) -> Result<(), StoreError> {
         self.count("UpdateItem");
         lock(&self.registry).insert(entry.name.clone(), entry.clone());
@@ -227,8 +315,7 @@ impl CapacityStore for InMemoryCapacityStore {
 mod tests {
     use super::*;
     use crate::capacity::{instance_to_record, TaskRecord};
-    use crate::model::ContainerInstance;
-    use crate::ports::capacity_store::ItemKind;
+    use crate::model::{ContainerInstance, InstanceStatus};
 
     const CLUSTER: &str = "arn:aws:ecs:us-east-1:1:cluster/prod";
 
@@ -259,7 +346,7 @@ mod tests {
     }
 
     #[test]
-    fn pages_read_one_key_range_and_filter_after_reading() {
+    fn live_reads_read_the_live_index_and_all_reads_the_key_range() {
         let store = InMemoryCapacityStore::with_page_items(4);
         block_on(async {
             for i in 0..3 {
@@ -291,28 +378,34 @@ mod tests {
                 "only the host range is read"
             );
 
-            // Live tasks: 10 read over 3 pages (4, 4, 2), 4 returned (0, 2, 6, 8).
+            // Live tasks: the live index holds 4 (0, 2, 6, 8): one page, 4 read — the STOPPED
+            // ones and the tombstone are not read at all.
             let query = ItemQuery::live(CLUSTER, ItemKind::Tasks, 100);
-            let (mut returned, mut pages, mut start) = (Vec::new(), 0, None::<String>);
+            let before = store.items_read();
+            let page = store.page(&query, None).await.expect("page");
+            assert_eq!(page.next, None);
+            assert_eq!(store.items_read() - before, 4, "only live items are read");
+            let ids: Vec<&str> = page
+                .records
+                .iter()
+                .map(|r| &r.arn()[r.arn().len() - 4..])
+                .collect();
+            assert_eq!(ids, ["0000", "0002", "0006", "0008"]);
+            // The table's range: 10 read over 3 pages (4, 4, 2).
+            let query = ItemQuery::all(CLUSTER, ItemKind::Tasks);
+            let (mut pages, mut start) = (0, None::<String>);
             let before = store.items_read();
             loop {
                 let page = store.page(&query, start.as_deref()).await.expect("page");
                 pages += 1;
                 assert!(page.scanned <= 4, "a page reads at most page_items items");
-                returned.extend(page.records.into_iter().map(|r| r.arn().to_string()));
                 match page.next {
                     Some(n) => start = Some(n),
                     None => break,
                 }
             }
             assert_eq!(pages, 3);
-            assert_eq!(
-                store.items_read() - before,
-                10,
-                "the filter does not save reads"
-            );
-            let ids: Vec<&str> = returned.iter().map(|a| &a[a.len() - 4..]).collect();
-            assert_eq!(ids, ["0000", "0002", "0006", "0008"]);
+            assert_eq!(store.items_read() - before, 10);
             // Unfiltered: everything, tombstones included.
             let all = store
                 .records(ItemQuery::all("prod", ItemKind::Tasks))
@@ -323,7 +416,7 @@ mod tests {
     }
 
     #[test]
-    fn a_tombstone_in_place_keeps_the_item_and_needs_the_version_seen() {
+    fn a_tombstone_in_place_keeps_the_fence_and_needs_the_version_seen() {
         let store = InMemoryCapacityStore::new();
         block_on(async {
             let mut ci = ContainerInstance::new("ci/1", InstanceStatus::Active);
@@ -351,7 +444,7 @@ mod tests {
             assert_eq!(i.expires_at, Some(99));
             assert_eq!(i.instance.status, InstanceStatus::Inactive);
             assert_eq!(i.instance.version, Some(7), "the version is kept");
-            assert_eq!(i.instance.registered_at, Some(1_700_000_000));
+            assert_eq!(i.instance.registered_at, None, "the payload is not");
             let absent = task(1, "RUNNING", false).key();
             assert_eq!(
                 store.tombstone(&absent, None, 99).await.expect("call"),

@@ -25,6 +25,17 @@ pub mod schema {
     pub const BILLING_MODE: &str = "PAY_PER_REQUEST";
     /// Version attribute (N) the conditional writes compare.
     pub const VERSION_ATTRIBUTE: &str = "version";
+    /// The sparse global secondary index of live items: partition key [`PARTITION_KEY`], sort key
+    /// [`LIVE_SORT_KEY`], projection ALL. An item is in it only while it has `live_sk`
+    /// ("DynamoDB writes a corresponding index entry only if the index key value is present in
+    /// the item", Sparse indexes), which the same conditional UpdateItem that sets the item's
+    /// version SETs while the item is live and REMOVEs when it dies: the live view is derived from
+    /// the fenced item and cannot diverge from it. Reads of it are eventually consistent.
+    pub const LIVE_INDEX: &str = "live";
+    /// Sort key (S) of [`LIVE_INDEX`], present only on live items
+    /// ([`crate::capacity::live_index_key`]): `instance#<ARN>` for a host, `task#<group>` for a
+    /// task (the group exactly: `can-place --group G` reads one key value, the tasks of G).
+    pub const LIVE_SORT_KEY: &str = "live_sk";
 }
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -70,41 +81,73 @@ pub enum ItemFilter {
 }
 
 /// A read of one cluster's items.
+///
+/// [`ItemFilter::Live`] reads the sparse index of live items ([`schema::LIVE_INDEX`]): what it
+/// costs is the live items of the kind (of `group`, when set), whatever the number of tombstones
+/// and STOPPED tasks. [`ItemFilter::All`] reads the table's key range, dead items included.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ItemQuery<'a> {
     /// Name or ARN.
     pub cluster: &'a str,
     pub kind: ItemKind,
     pub filter: ItemFilter,
+    /// Tasks only: just the tasks of this task group (`service:web`), read as one key value of
+    /// the live index. `None`: every task.
+    pub group: Option<&'a str>,
 }
 
 impl<'a> ItemQuery<'a> {
+    /// The live items of one kind (the live index).
     pub fn live(cluster: &'a str, kind: ItemKind, now: i64) -> Self {
         ItemQuery {
             cluster,
             kind,
             filter: ItemFilter::Live { now },
+            group: None,
         }
     }
 
+    /// The live tasks of one task group (one key value of the live index).
+    pub fn live_group(cluster: &'a str, group: &'a str, now: i64) -> Self {
+        ItemQuery {
+            group: Some(group),
+            ..ItemQuery::live(cluster, ItemKind::Tasks, now)
+        }
+    }
+
+    /// Every item of one kind, tombstones and STOPPED tasks included (the table's key range).
     pub fn all(cluster: &'a str, kind: ItemKind) -> Self {
         ItemQuery {
             cluster,
             kind,
             filter: ItemFilter::All,
+            group: None,
+        }
+    }
+
+    /// Whether `record` belongs to this read's group (always, without one).
+    pub fn in_group(&self, record: &Record) -> bool {
+        match (self.group, record) {
+            (None, _) => true,
+            (Some(g), Record::Task(t)) => t.group.as_deref().unwrap_or("") == g,
+            (Some(_), Record::Instance(_)) => false,
         }
     }
 }
 
-/// One page of a read (one request): records in sort-key order, and the sort key the next page
-/// starts after (`None` on the last page). A page can be empty and still have a next one (every
-/// item it read was filtered out).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// One page of a read (one request): records in key order, and the cursor the next page starts
+/// after (`None` on the last page; opaque: give it back to the same store's
+/// [`CapacityStore::page`]). A page can be empty and still have a next one (every item it read
+/// was filtered out).
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Page {
     pub records: Vec<Record>,
     pub next: Option<String>,
     /// Items the request read before the filter (DynamoDB's ScannedCount): what it is billed for.
     pub scanned: usize,
+    /// Read units the request consumed, as the store reports them (DynamoDB's ConsumedCapacity;
+    /// 0 where the store reports none, as the in-memory one).
+    pub read_units: f64,
 }
 
 pub trait CapacityStore: Send + Sync {
@@ -152,7 +195,15 @@ pub trait CapacityStore: Send + Sync {
         cluster: &str,
     ) -> impl Future<Output = Result<Option<ClusterEntry>, StoreError>> + Send;
 
-    /// Writes a registry entry (one UpdateItem; the sweep is its only writer).
+    /// Registers a cluster known from an event: writes `entry` only when the registry has no
+    /// entry for it (one conditional UpdateItem); `true` when it wrote. Never overwrites what the
+    /// sweep wrote (a GONE entry stays GONE).
+    fn register_cluster(
+        &self,
+        entry: &ClusterEntry,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Writes a registry entry (one UpdateItem; the sweep is its other writer).
     fn put_cluster(
         &self,
         entry: &ClusterEntry,

@@ -6,7 +6,7 @@ use aws_config::SdkConfig;
 use clap::Args;
 use ecs_cluster_query::placement::{self, Constraint, Placement, Strategy, TaskRequest};
 
-use super::TableArgs;
+use super::{TableArgs, TaskRead};
 use crate::{render, CliError, EXIT_DOES_NOT_FIT, EXIT_OK};
 
 /// The most tasks `can-place --count` simulates. ECS's RunTask places at most 10 per call; a
@@ -57,15 +57,16 @@ impl CanPlace {
         let rules = self.rules()?;
         let records = self
             .table
-            .read_records(sdk, self.needs_task_groups(&rules))
+            .read_records(sdk, &self.tasks_to_read(&rules))
             .await?;
         self.answer(&rules, &records, out)
     }
 
-    /// Whether the answer depends on the tasks already on each host: a `memberOf` expression on
-    /// `task:group`, or a `--group` that `distinctInstance` or `spread` count. Otherwise (resources,
-    /// attributes, binpack, random) the hosts alone answer, and no task item is read.
-    fn needs_task_groups(&self, rules: &Rules) -> bool {
+    /// Which tasks the answer depends on: every live task for a `memberOf` expression on
+    /// `task:group` (it may name any group); the live tasks of `--group` when `distinctInstance`
+    /// or `spread` count them (the placement engine counts that group's tasks only); none
+    /// otherwise (resources, attributes, binpack, random: the hosts alone answer).
+    fn tasks_to_read(&self, rules: &Rules) -> TaskRead {
         let member_of_groups = rules
             .constraints
             .iter()
@@ -78,12 +79,16 @@ impl CanPlace {
                 .strategies
                 .iter()
                 .any(|s| matches!(s, Strategy::Spread(_)));
-        member_of_groups || (self.group.is_some() && counts_group)
+        match &self.group {
+            _ if member_of_groups => TaskRead::All,
+            Some(group) if counts_group => TaskRead::Group(group.clone()),
+            _ => TaskRead::None,
+        }
     }
 
-    /// Whether this request reads the tasks (see [`CanPlace::run`]).
-    pub fn needs_tasks(&self) -> Result<bool, CliError> {
-        Ok(self.needs_task_groups(&self.rules()?))
+    /// Which tasks this request reads (see [`CanPlace::run`]).
+    pub fn task_read(&self) -> Result<TaskRead, CliError> {
+        Ok(self.tasks_to_read(&self.rules()?))
     }
 
     /// The answer over records already read (pure: unit-tested without AWS).

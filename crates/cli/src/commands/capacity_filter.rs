@@ -6,7 +6,7 @@ use aws_config::SdkConfig;
 use clap::Args;
 use ecs_cluster_query::Expression;
 
-use super::TableArgs;
+use super::{TableArgs, TaskRead};
 use crate::{render, CliError, EXIT_OK};
 
 #[derive(Debug, Args)]
@@ -28,7 +28,14 @@ impl CapacityFilter {
         // Tasks only when the expression looks at task groups.
         let records = self
             .table
-            .read_records(sdk, expr.references_task_group())
+            .read_records(
+                sdk,
+                &if expr.references_task_group() {
+                    TaskRead::All
+                } else {
+                    TaskRead::None
+                },
+            )
             .await?;
         self.answer(&expr, &records, out)
     }

@@ -16,7 +16,7 @@ pub struct CapacityShow {
 impl CapacityShow {
     pub async fn run(&self, sdk: &SdkConfig, out: &mut String) -> Result<u8, CliError> {
         // Hosts only: the totals are the hosts' own counts.
-        let records = self.table.read_records(sdk, false).await?;
+        let records = self.table.read_records(sdk, &super::TaskRead::None).await?;
         self.on_records(&records, out)
     }
 

@@ -34,6 +34,10 @@ pub struct TableArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Also print what the question read from the table to stderr, as one JSON line: Queries,
+    /// items read (DynamoDB's ScannedCount) and read units (DynamoDB's ConsumedCapacity).
+    #[arg(long)]
+    pub read_stats: bool,
 }
 
 impl TableArgs {
@@ -41,17 +45,26 @@ impl TableArgs {
     async fn read_records(
         &self,
         sdk: &SdkConfig,
-        with_tasks: bool,
+        tasks: &TaskRead,
     ) -> Result<Vec<Record>, CliError> {
         let store = DynamoCapacityStore::new(aws_sdk_dynamodb::Client::new(sdk), &self.table);
-        read_view(
+        let mut stats = ReadStats::default();
+        let records = read_view_counted(
             &store,
             &self.cluster,
             &self.table,
-            with_tasks,
+            tasks,
             autopilot_core::clock::unix_now(),
+            &mut stats,
         )
-        .await
+        .await;
+        if self.read_stats {
+            eprintln!(
+                "{}",
+                serde_json::to_string(&stats).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+            );
+        }
+        records
     }
 
     /// A cluster with no items in the table is an error (a wrong name, or the recorder has not
@@ -67,24 +80,82 @@ impl TableArgs {
     }
 }
 
-/// The records a capacity question needs, and no more: the cluster's live hosts (one key range of
-/// its partition, tombstones and expired items filtered out by the table), and its live tasks only
-/// when `with_tasks` (a question about task groups), kept only if they hold their host. Pages are
-/// folded in as they come.
-///
-/// No live host: a cluster the registry says is gone is an error saying so; otherwise the host
-/// items that are left (tombstones: the answer says how many were deregistered), or, with none,
-/// a cluster with no items at all is an error (a wrong name, or the recorder has not run).
+/// Which tasks a capacity question reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskRead {
+    /// None: resources, attributes, binpack, random — the hosts alone answer.
+    None,
+    /// The live tasks of one group: `--group G` counted by `distinctInstance` or `spread`.
+    Group(String),
+    /// Every live task: an expression on `task:group` (it may name any group).
+    All,
+}
+
+/// What a question read from the table.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct ReadStats {
+    pub queries: usize,
+    pub items_read: usize,
+    pub read_units: f64,
+}
+
+/// Every page of `query`, folded into `out` as it comes (only the records `keep` accepts).
+async fn read_all<S: CapacityStore>(
+    store: &S,
+    query: ItemQuery<'_>,
+    stats: &mut ReadStats,
+    out: &mut Vec<Record>,
+    keep: impl Fn(&Record) -> bool,
+) -> Result<(), CliError> {
+    let mut start: Option<String> = None;
+    loop {
+        let page = store.page(&query, start.as_deref()).await?;
+        stats.queries += 1;
+        stats.items_read += page.scanned;
+        stats.read_units += page.read_units;
+        out.extend(page.records.into_iter().filter(|r| keep(r)));
+        match page.next {
+            Some(next) => start = Some(next),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// [`read_view_counted`] without the counts.
 pub async fn read_view<S: CapacityStore>(
     store: &S,
     cluster: &str,
     table: &str,
-    with_tasks: bool,
+    tasks: &TaskRead,
     now: i64,
 ) -> Result<Vec<Record>, CliError> {
-    let mut records = store
-        .records(ItemQuery::live(cluster, ItemKind::Hosts, now))
-        .await?;
+    read_view_counted(store, cluster, table, tasks, now, &mut ReadStats::default()).await
+}
+
+/// The records a capacity question needs, and no more: the cluster's live hosts (the live index:
+/// no tombstone, STOPPED task or expired item is read), and the live tasks `tasks` asks for (one
+/// group's, or all), kept only if they hold their host. Pages are folded in as they come.
+///
+/// No live host: a cluster the registry says is gone is an error saying so; otherwise the host
+/// items that are left (tombstones: the answer says how many were deregistered), or, with none,
+/// a cluster with no items at all is an error (a wrong name, or the recorder has not run).
+pub async fn read_view_counted<S: CapacityStore>(
+    store: &S,
+    cluster: &str,
+    table: &str,
+    tasks: &TaskRead,
+    now: i64,
+    stats: &mut ReadStats,
+) -> Result<Vec<Record>, CliError> {
+    let mut records = Vec::new();
+    read_all(
+        store,
+        ItemQuery::live(cluster, ItemKind::Hosts, now),
+        stats,
+        &mut records,
+        |_| true,
+    )
+    .await?;
     if records.is_empty() {
         if let Some(entry) = store
             .cluster_entry(cluster)
@@ -96,15 +167,23 @@ pub async fn read_view<S: CapacityStore>(
                 detail: render::gone_detail(&entry),
             });
         }
-        records = store
-            .records(ItemQuery::all(cluster, ItemKind::Hosts))
-            .await?;
+        read_all(
+            store,
+            ItemQuery::all(cluster, ItemKind::Hosts),
+            stats,
+            &mut records,
+            |_| true,
+        )
+        .await?;
         if records.is_empty() {
             // Unfiltered: the first page is empty only when there is no task item at all.
-            records = store
+            let page = store
                 .page(&ItemQuery::all(cluster, ItemKind::Tasks), None)
-                .await?
-                .records;
+                .await?;
+            stats.queries += 1;
+            stats.items_read += page.scanned;
+            stats.read_units += page.read_units;
+            records = page.records;
         }
         if records.is_empty() {
             return Err(CliError::UnknownCluster {
@@ -114,22 +193,19 @@ pub async fn read_view<S: CapacityStore>(
         }
         return Ok(records);
     }
-    if with_tasks {
-        let query = ItemQuery::live(cluster, ItemKind::Tasks, now);
-        let mut start: Option<String> = None;
-        loop {
-            let page = store.page(&query, start.as_deref()).await?;
-            records.extend(
-                page.records
-                    .into_iter()
-                    .filter(|r| matches!(r, Record::Task(t) if t.is_active())),
-            );
-            match page.next {
-                Some(next) => start = Some(next),
-                None => break,
-            }
-        }
-    }
+    let query = match tasks {
+        TaskRead::None => return Ok(records),
+        TaskRead::Group(group) => ItemQuery::live_group(cluster, group, now),
+        TaskRead::All => ItemQuery::live(cluster, ItemKind::Tasks, now),
+    };
+    read_all(
+        store,
+        query,
+        stats,
+        &mut records,
+        |r| matches!(r, Record::Task(t) if t.is_active()),
+    )
+    .await?;
     Ok(records)
 }
 
@@ -271,20 +347,28 @@ mod tests {
 
     #[test]
     fn a_question_without_task_groups_reads_the_hosts_only() {
-        use super::read_view;
+        use super::{read_view, TaskRead};
         let store = store_with_history();
-        let hosts = block_on(read_view(&store, "prod", "capacity", false, NOW)).expect("read");
+        let hosts =
+            block_on(read_view(&store, "prod", "capacity", &TaskRead::None, NOW)).expect("read");
         assert_eq!(hosts.len(), 4, "the live hosts, no tombstone, no task");
         assert!(hosts
             .iter()
             .all(|r| matches!(r, Record::Instance(i) if !i.tombstone)));
         assert_eq!(
             store.items_read(),
-            5,
-            "the host range only (4 live + 1 tombstone): none of the 203 task items"
+            4,
+            "the live hosts only: not the tombstone, none of the 203 task items"
         );
 
-        let with_tasks = block_on(read_view(&store, "prod", "capacity", true, NOW)).expect("read");
+        let before = store.items_read();
+        let with_tasks =
+            block_on(read_view(&store, "prod", "capacity", &TaskRead::All, NOW)).expect("read");
+        assert_eq!(
+            store.items_read() - before,
+            4 + 3,
+            "live hosts and live tasks: none of the 200 stopped ones"
+        );
         let tasks: Vec<&Record> = with_tasks
             .iter()
             .filter(|r| matches!(r, Record::Task(_)))
@@ -306,11 +390,12 @@ mod tests {
 
     #[test]
     fn a_gone_cluster_and_an_unknown_one_are_errors_that_say_which() {
-        use super::read_view;
+        use super::{read_view, TaskRead};
         use autopilot_core::capacity::{ClusterEntry, ClusterStatus};
         use autopilot_core::ports::CapacityStore;
         let store = autopilot_core::memory::InMemoryCapacityStore::new();
-        let err = block_on(read_view(&store, "prod", "capacity", false, NOW)).expect_err("empty");
+        let err = block_on(read_view(&store, "prod", "capacity", &TaskRead::None, NOW))
+            .expect_err("empty");
         assert!(matches!(err, CliError::UnknownCluster { .. }), "{err}");
         block_on(store.put_cluster(&ClusterEntry {
             status: ClusterStatus::Gone,
@@ -320,7 +405,8 @@ mod tests {
             ..ClusterEntry::active("prod", None, NOW)
         }))
         .expect("registry");
-        let err = block_on(read_view(&store, "prod", "capacity", false, NOW)).expect_err("gone");
+        let err = block_on(read_view(&store, "prod", "capacity", &TaskRead::None, NOW))
+            .expect_err("gone");
         assert_eq!(
             err.to_string(),
             "cluster prod is gone (deregistered: ECS reports it INACTIVE; the sweep turned its 4 \
@@ -331,36 +417,40 @@ mod tests {
     #[test]
     fn can_place_reads_tasks_only_for_task_group_questions() {
         use super::can_place::CanPlace;
-        /// (constraints, strategies, --group, reads tasks)
-        type Case<'a> = (&'a [&'a str], &'a [&'a str], Option<&'a str>, bool);
-        let cases: [Case; 8] = [
-            (&[], &[], None, false),
+        use super::TaskRead::{self, All, Group, None as No};
+        let web = || Group("service:web".to_string());
+        /// (constraints, strategies, --group, tasks read)
+        type Case<'a> = (&'a [&'a str], &'a [&'a str], Option<&'a str>, TaskRead);
+        let cases: [Case; 9] = [
+            (&[], &[], None, No),
             (
                 &["memberOf:attribute:ecs.instance-type == t3.large"],
                 &[],
                 None,
-                false,
+                No,
             ),
-            (&["distinctInstance"], &[], None, false),
-            (&["distinctInstance"], &[], Some("service:web"), true),
+            (&["distinctInstance"], &[], None, No),
+            (&["distinctInstance"], &[], Some("service:web"), web()),
             (
                 &[],
                 &["spread:attribute:ecs.availability-zone"],
                 Some("service:web"),
-                true,
+                web(),
             ),
-            (
-                &[],
-                &["binpack:memory", "random"],
-                Some("service:web"),
-                false,
-            ),
-            (&["memberOf:task:group == service:web"], &[], None, true),
+            (&[], &["binpack:memory", "random"], Some("service:web"), No),
+            (&["memberOf:task:group == service:web"], &[], None, All),
             (
                 &["memberOf:not(task:group == service:db)"],
                 &["binpack:cpu"],
                 None,
-                true,
+                All,
+            ),
+            // A task:group expression may name any group: every live task.
+            (
+                &["distinctInstance", "memberOf:task:group != service:db"],
+                &[],
+                Some("service:web"),
+                All,
             ),
         ];
         for (constraints, strategies, group, want) in cases {
@@ -371,7 +461,7 @@ mod tests {
                 ..can_place(1)
             };
             assert_eq!(
-                cmd.needs_tasks().expect("valid"),
+                cmd.task_read().expect("valid"),
                 want,
                 "{constraints:?} {strategies:?} {group:?}"
             );
