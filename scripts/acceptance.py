@@ -1460,10 +1460,17 @@ def mutation_acceptance(moto: Moto, per_function: int = int(os.environ.get("MUTA
     ecs.create_cluster(clusterName="demo")
     register_hosts(moto, ecs, "demo", 2)
     daemon_service(ecs, "demo", "logs", task_definition(ecs, "web"), 0)
+    # The capacity table as template.yaml declares it (autopilot_core::ports::capacity_store::schema),
+    # its sparse `live` index included.
     ddb.create_table(TableName="capacity", BillingMode="PAY_PER_REQUEST",
                      AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                           {"AttributeName": "sk", "AttributeType": "S"}],
-                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}])
+                                           {"AttributeName": "sk", "AttributeType": "S"},
+                                           {"AttributeName": "live_sk", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                     GlobalSecondaryIndexes=[{"IndexName": "live",
+                                              "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"},
+                                                            {"AttributeName": "live_sk", "KeyType": "RANGE"}],
+                                              "Projection": {"ProjectionType": "ALL"}}])
     create_jobs_table(ddb, "jobs")
     queue_url = c["sqs"].create_queue(QueueName="mutants")["QueueUrl"]
 
