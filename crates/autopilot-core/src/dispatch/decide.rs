@@ -76,15 +76,15 @@ fn is_external(h: &DispatchHost) -> bool {
         .is_some_and(|id| id.starts_with("mi-"))
 }
 
-/// The capacity providers of a job's own `capacityProviderStrategy`.
-pub fn strategy_providers(job: &Job) -> Option<Vec<String>> {
+/// Whether `provider` is in the job's own `capacityProviderStrategy` (`None`: it has none).
+/// No allocation: it runs for every (job, host) pair of a wake-up.
+fn in_job_strategy(job: &Job, provider: Option<&str>) -> Option<bool> {
     let items = job.spec.capacity_provider_strategy.as_ref()?.as_array()?;
-    Some(
+    Some(provider.is_some_and(|p| {
         items
             .iter()
-            .filter_map(|i| i.get("capacityProvider")?.as_str().map(str::to_string))
-            .collect(),
-    )
+            .any(|i| i.get("capacityProvider").and_then(|v| v.as_str()) == Some(p))
+    }))
 }
 
 /// Whether ECS may run `job` on `h`, whatever its room now (module doc):
@@ -100,11 +100,9 @@ pub fn strategy_providers(job: &Job) -> Option<Vec<String>> {
 /// and in every case: every `requiresAttributes` of the task definition on the host, and at
 /// least the job's GPUs registered.
 pub fn eligible(job: &Job, h: &DispatchHost) -> bool {
-    let scope = match (strategy_providers(job), job.spec.launch_type.as_deref()) {
-        (Some(providers), _) => h
-            .capacity_provider
-            .as_ref()
-            .is_some_and(|p| providers.contains(p)),
+    let strategy = in_job_strategy(job, h.capacity_provider.as_deref());
+    let scope = match (strategy, job.spec.launch_type.as_deref()) {
+        (Some(in_strategy), _) => in_strategy,
         (None, Some(t)) if t.eq_ignore_ascii_case("EC2") => !is_external(h),
         (None, Some(t)) if t.eq_ignore_ascii_case("EXTERNAL") => is_external(h),
         (None, Some(_)) => false,
@@ -117,7 +115,7 @@ pub fn eligible(job: &Job, h: &DispatchHost) -> bool {
 /// host when the job's launch goes through providers (its own strategy, or the cluster's
 /// default), so the pin can hold.
 pub fn launch_request(job: &Job, h: &DispatchHost) -> crate::job::LaunchRequest {
-    let through_providers = strategy_providers(job).is_some()
+    let through_providers = job.spec.capacity_provider_strategy.is_some()
         || (job.spec.launch_type.is_none() && h.capacity_provider.is_some());
     crate::job::LaunchRequest {
         pin: h.host.ec2_instance_id.clone(),
@@ -255,8 +253,12 @@ fn request(job: &Job) -> TaskRequest {
 /// Whether the job could ever run on `h`: its registered size holds the job, and every
 /// `memberOf` holds on the host.
 pub(crate) fn could_ever_fit(job: &Job, constraints: &[Constraint], h: &DispatchHost) -> bool {
-    eligible(job, h)
-        && h.host.agent_connected != Some(false)
+    eligible(job, h) && fits_registered(job, constraints, h)
+}
+
+/// [`could_ever_fit`] without the eligibility part: the host's registered size and `memberOf`.
+fn fits_registered(job: &Job, constraints: &[Constraint], h: &DispatchHost) -> bool {
+    h.host.agent_connected != Some(false)
         && h.registered_cpu >= job.needs.cpu
         && h.registered_memory >= job.needs.memory
         && constraints.iter().all(|c| match c {
@@ -405,10 +407,11 @@ pub fn decide(
                 continue;
             }
         };
+        let eligible_here: Vec<bool> = hosts.iter().map(|h| eligible(job, h)).collect();
         let ever: Vec<usize> = hosts
             .iter()
             .enumerate()
-            .filter(|(_, h)| could_ever_fit(job, &constraints, h))
+            .filter(|(i, h)| eligible_here[*i] && fits_registered(job, &constraints, h))
             .map(|(i, _)| i)
             .collect();
         if ever.is_empty() {
@@ -420,12 +423,10 @@ pub fn decide(
         let req = request(job);
         // Hosts ECS may use for it now: eligible, with its GPUs free (only filtered when that
         // leaves some out).
-        let usable: Vec<bool> = hosts
+        let usable: Vec<bool> = eligible_here
             .iter()
-            .enumerate()
-            .map(|(i, h)| {
-                eligible(job, h) && gpus_left.get(i).copied().unwrap_or(0) >= job.needs.gpus
-            })
+            .zip(&gpus_left)
+            .map(|(e, g)| *e && *g >= job.needs.gpus)
             .collect();
         let result = if usable.iter().all(|u| *u) {
             placement::place(&live, &req, 1, &constraints, &strategies)

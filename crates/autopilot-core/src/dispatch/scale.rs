@@ -1,13 +1,14 @@
 //! The owned group's next move, pure (README "task-dispatcher", "Capacity that exists only while
 //! jobs need it"): how many hosts to add for the queue, and which idle hosts to remove.
 //!
-//! **Up.** The queued jobs that wait in the dispatch plan are placed again by the same
-//! simulator ([`decide`], priority order, constraints, strategies, daemon headroom) over the
-//! hosts that exist plus virtual empty hosts of the group's size: first the hosts already coming
-//! (desired capacity minus the group's hosts registered in the cluster: launched or about to be,
-//! not yet registered), then `k = 1, 2, ...` new ones, until no waiting job that could ever run on
-//! a group host is left, or the group is at MaxSize. Desired capacity is raised by that `k`
-//! (never lowered here). A host's size is what a registered host of the group registers, else
+//! **Up.** The queued jobs that wait in the dispatch plan (they fit no host there now) and could
+//! ever run on a group host are packed in one pass, in queue order, first-fit onto virtual empty
+//! hosts of the group's size (less daemon headroom; CPU, memory, host ports, `distinctInstance`
+//! per task group): first the hosts already coming (desired capacity not yet launched, plus
+//! launched instances not yet registered), then new ones, at most up to MaxSize. Desired
+//! capacity is raised by the number of new hosts (never lowered here); the jobs left over wait
+//! "at MaxSize". One pass over the waiting jobs, not one dispatch per added host: the cost
+//! follows the queue (10,000 jobs, MaxSize 100). A host's size is what a registered host of the group registers, else
 //! `SCALE_GROUP_HOST_CPU` / `SCALE_GROUP_HOST_MEMORY`; a virtual host has that host's attributes
 //! (none when no group host is registered yet, so a `memberOf` on attributes waits for a real
 //! one).
@@ -59,9 +60,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use ecs_cluster_query::Host;
 use serde::{Deserialize, Serialize};
 
-use crate::dispatch::decide::{
-    could_ever_fit, decide, Action, DaemonReservation, DispatchHost, Plan,
-};
+use crate::dispatch::decide::{could_ever_fit, Action, DaemonReservation, DispatchHost, Plan};
 use crate::job::{Job, JobState};
 use crate::ports::scale_group::{GroupInstance, GroupState};
 
@@ -218,16 +217,65 @@ fn virtual_host(i: usize, model: &RememberedHost) -> DispatchHost {
 
 /// Waiting jobs (in `plan`) that could ever run on a host like `probe`.
 fn demand<'a>(jobs: &'a [Job], plan: &Plan, probe: &DispatchHost) -> Vec<&'a Job> {
+    let by_id: std::collections::HashMap<&str, &Job> =
+        jobs.iter().map(|j| (j.job_id.as_str(), j)).collect();
     plan.decisions
         .iter()
         .filter(|d| d.action == Action::Wait)
-        .filter_map(|d| jobs.iter().find(|j| j.job_id == d.job_id))
+        .filter_map(|d| by_id.get(d.job_id.as_str()).copied())
         .filter(|j| {
             j.rules()
                 .map(|(c, _)| could_ever_fit(j, &c, probe))
                 .unwrap_or(false)
         })
         .collect()
+}
+
+/// The room left on a host on its way or to be added, while the waiting jobs are packed onto
+/// them: CPU, memory and host ports after daemon headroom, and the task groups placed (a
+/// `distinctInstance` job takes a host without its group).
+struct VirtualRoom {
+    cpu: i64,
+    memory: i64,
+    ports: BTreeSet<u16>,
+    groups: BTreeSet<String>,
+}
+
+impl VirtualRoom {
+    fn of(model: &RememberedHost, daemon_cpu: i64, daemon_memory: i64) -> Self {
+        VirtualRoom {
+            cpu: model.cpu - daemon_cpu,
+            memory: model.memory - daemon_memory,
+            ports: BTreeSet::new(),
+            groups: BTreeSet::new(),
+        }
+    }
+
+    fn holds(&self, job: &Job) -> bool {
+        let distinct = job
+            .spec
+            .placement_constraints
+            .iter()
+            .any(|c| c.kind.eq_ignore_ascii_case("distinctInstance"));
+        self.cpu >= job.needs.cpu
+            && self.memory >= job.needs.memory
+            && job.needs.ports.iter().all(|p| !self.ports.contains(p))
+            && !(distinct
+                && job
+                    .spec
+                    .group
+                    .as_ref()
+                    .is_some_and(|g| self.groups.contains(g)))
+    }
+
+    fn take(&mut self, job: &Job) {
+        self.cpu -= job.needs.cpu;
+        self.memory -= job.needs.memory;
+        self.ports.extend(job.needs.ports.iter().copied());
+        if let Some(g) = &job.spec.group {
+            self.groups.insert(g.clone());
+        }
+    }
 }
 
 /// Decides the group's next move (see the module's table).
@@ -315,27 +363,35 @@ pub fn decide_scale(input: &ScaleInput<'_>) -> ScalePlan {
     }
     if !waiting.is_empty() {
         let room = group.max.saturating_sub(group.desired);
-        let bound = room.min(waiting.len() as u32);
-        let mut extra = 0;
-        let mut augmented;
-        loop {
-            let mut hosts = input.hosts.to_vec();
-            hosts.extend((0..(coming + extra) as usize).map(|i| virtual_host(i + 1, &model)));
-            augmented = decide(input.jobs, &hosts, input.daemons, input.now);
-            if demand(input.jobs, &augmented, &probe).is_empty() || extra >= bound {
-                break;
+        // One pass, in queue order: each waiting job goes to the first host on its way (or,
+        // past those, the first new host) with its room, a new host opened when none has it,
+        // at most `room` new ones.
+        let daemon_cpu: i64 = input.daemons.iter().map(|d| d.cpu).sum();
+        let daemon_memory: i64 = input.daemons.iter().map(|d| d.memory).sum();
+        let mut open: Vec<VirtualRoom> = (0..coming)
+            .map(|_| VirtualRoom::of(&model, daemon_cpu, daemon_memory))
+            .collect();
+        let mut extra = 0_u32;
+        let mut still: BTreeSet<&str> = BTreeSet::new();
+        for j in &waiting {
+            if let Some(slot) = open.iter_mut().find(|r| r.holds(j)) {
+                slot.take(j);
+                continue;
             }
-            extra += 1;
+            let mut fresh = VirtualRoom::of(&model, daemon_cpu, daemon_memory);
+            if extra < room && fresh.holds(j) {
+                fresh.take(j);
+                open.push(fresh);
+                extra += 1;
+            } else {
+                still.insert(j.job_id.as_str());
+            }
         }
         out.needed = extra;
         if extra > 0 {
             out.raise_to = Some(group.desired + extra);
         }
         let target = group.desired + extra;
-        let still: BTreeSet<&str> = demand(input.jobs, &augmented, &probe)
-            .iter()
-            .map(|j| j.job_id.as_str())
-            .collect();
         for j in &waiting {
             let note = if still.contains(j.job_id.as_str()) {
                 out.at_max.push(j.job_id.clone());
@@ -456,6 +512,7 @@ pub fn provision(jobs: &[Job], plan: &Plan, limit: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dispatch::decide::decide;
     use crate::job::{JobNeeds, RunTaskSpec, Submission};
     use crate::ports::scale_group::GroupInstance;
 
