@@ -741,10 +741,8 @@ def run_on_aws(args, bin_dir: Path) -> list[dict]:
         q = Questions(cli, recorder if created else None, env, cluster, None)
         if not q.read_stats:
             raise SystemExit("--aws needs a CLI with --read-stats (issue 22): nothing else reports reads on AWS")
-        # Live counts for the bound: what `capacity show` reports (hosts) and the sweep (tasks).
-        shown = _json(q.cli("show")["stdout"]).get("totals", {})
-        live["hosts"] = live["hosts"] or shown.get("hosts", 0)
-        live["group"] = 0
+        # Live counts for the bound (setup reads, not measured): COUNT Queries of the live index.
+        live = live_counts(ddb, args.table, cluster, args.group) if layout == "live-index" else live
         base = {"scenario": "aws", "label": args.label, "layout": layout, "hosts": live["hosts"],
                 "live_tasks": live["tasks"] if created else None, "dead_tasks": args.dead if created else None,
                 "dead_hosts": args.dead_hosts if created else None}
@@ -762,6 +760,28 @@ def run_on_aws(args, bin_dir: Path) -> list[dict]:
             except botocore.exceptions.ClientError as e:
                 print(f"[aws] could not delete {args.table}: {e}", flush=True)
     return rows
+
+
+def live_counts(ddb, table: str, cluster: str, group: str | None) -> dict:
+    """Live hosts, live tasks and live tasks of `group`, counted on the live index (Select COUNT)."""
+
+    def count(condition: str, values: dict) -> int:
+        n, start = 0, None
+        while True:
+            kwargs = {"ExclusiveStartKey": start} if start else {}
+            page = ddb.query(TableName=table, IndexName="live", Select="COUNT", KeyConditionExpression=condition,
+                             ExpressionAttributeValues={":c": {"S": cluster}, **values}, **kwargs)
+            n += page["Count"]
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return n
+
+    prefix = "pk = :c AND begins_with(live_sk, :p)"
+    return {
+        "hosts": count(prefix, {":p": {"S": "instance#"}}),
+        "tasks": count(prefix, {":p": {"S": "task#"}}),
+        "group": count("pk = :c AND live_sk = :g", {":g": {"S": f"task#{group}"}}) if group else 0,
+    }
 
 
 def row(base: dict, op: str, r: dict, live_needed: int | None, status: str) -> dict:
