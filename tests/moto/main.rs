@@ -5,4 +5,5 @@ mod capacity_recorder;
 mod daemon_count;
 mod faults;
 mod instance_drainer;
+mod metric_cost;
 mod task_dispatcher;
