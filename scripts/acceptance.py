@@ -105,6 +105,17 @@ class RuntimeApi:
         self.server.shutdown()
 
 
+# The function's logical id in template.yaml: its requests are signed with the access key
+# `fn-<LogicalId>`, and the test bed authorizes each against that function's template policy
+# (tests/iam_bed.py); main() fails on any refusal.
+LOGICAL_IDS = {
+    "daemon-count": "DaemonCountFunction",
+    "capacity-recorder": "CapacityRecorderFunction",
+    "instance-drainer": "InstanceDrainerFunction",
+    "task-dispatcher": "TaskDispatcherFunction",
+}
+
+
 class Function:
     """One release bootstrap running against its own Runtime API."""
 
@@ -123,7 +134,7 @@ class Function:
             "AWS_LAMBDA_LOG_STREAM_NAME": "acceptance",
             "AWS_ENDPOINT_URL": endpoint or moto.endpoint,
             "AWS_REGION": REGION,
-            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_ACCESS_KEY_ID": f"fn-{LOGICAL_IDS[name]}",
             "AWS_SECRET_ACCESS_KEY": "testing",
             **env,
         }
@@ -943,16 +954,28 @@ def mutation_acceptance(moto: Moto, per_function: int = int(os.environ.get("MUTA
               f"{per_function / elapsed:.0f} inputs/s)")
 
 
+def iam_acceptance(moto: Moto) -> None:
+    """Every call the functions made was allowed by their template policies (tests/iam_bed.py)."""
+    print("\nIAM: every call against the function's template policy")
+    report = moto.command({"op": "iam_report"})
+    for principal, actions in sorted(report["exercised"].items()):
+        print(f"  {principal}: {sum(actions.values())} calls allowed, {len(actions)} actions")
+    check(report["unknown"] == [], f"no call outside tests/iam_table.py: {report['unknown'][:5]}")
+    check(report["denied"] == [], f"no AccessDenied: {report['denied'][:5]}")
+
+
 def main() -> None:
     moto = Moto()
     try:
         print(f"moto server: {moto.endpoint}")
         if sys.argv[1:] == ["task-dispatcher"]:  # only this function's scenarios
             dispatcher_acceptance(moto)
+            iam_acceptance(moto)
             print("\nall acceptance checks passed")
             return
         if sys.argv[1:] == ["mutations"]:
             mutation_acceptance(moto)
+            iam_acceptance(moto)
             print("\nall acceptance checks passed")
             return
         drainer_acceptance(moto)
@@ -961,6 +984,7 @@ def main() -> None:
         dispatcher_acceptance(moto)
         scale_from_zero_acceptance(moto)
         mutation_acceptance(moto)
+        iam_acceptance(moto)
         print("\nall acceptance checks passed")
     finally:
         moto.stop()

@@ -17,7 +17,10 @@ use autopilot_core::drain::{DrainConfig, Drainer, Outcome};
 use autopilot_core::env::ClusterScope;
 use autopilot_core::log;
 use integration_tests::fixtures::{scheduled_event, spot_interruption_event, DAEMON_TAG};
-use integration_tests::{EcsFixture, Moto, LIFECYCLE_EVENT_UNIX};
+use integration_tests::{
+    EcsFixture, Moto, CAPACITY_RECORDER, DAEMON_COUNT, INSTANCE_DRAINER, LIFECYCLE_EVENT_UNIX,
+    TASK_DISPATCHER,
+};
 use serde_json::Value;
 
 const CLUSTERS: usize = 10;
@@ -74,7 +77,7 @@ async fn no_change_sweeps(
     let mut lines = Vec::new();
 
     // daemon-count: every daemon service already at its count.
-    let clients = moto.counted_clients();
+    let clients = moto.function_clients(DAEMON_COUNT);
     let reconciler = DaemonReconciler::new(AwsEcs::new(clients.ecs), DaemonConfig::default());
     daemon_count::handle(&reconciler, scheduled_event())
         .await
@@ -94,10 +97,13 @@ async fn no_change_sweeps(
     lines.extend(capture.take());
 
     // capacity-recorder: the second sweep finds every item equal.
-    let clients = moto.counted_clients();
+    let clients = moto.function_clients(CAPACITY_RECORDER);
     let table = format!("capacity-{run}");
+    DynamoCapacityStore::new(moto.dynamodb(), table.clone())
+        .create_table()
+        .await
+        .expect("capacity table");
     let store = DynamoCapacityStore::new(clients.dynamodb, table.clone());
-    store.create_table().await.expect("capacity table");
     let recorder = CapacityRecorder::new(
         store,
         AwsEcs::new(clients.ecs),
@@ -128,7 +134,7 @@ async fn no_change_sweeps(
 
     // instance-drainer: a spot warning for an instance no cluster has searches all 10.
     let url = moto.create_queue(&format!("rechecks-{run}")).await;
-    let clients = moto.counted_clients();
+    let clients = moto.function_clients(INSTANCE_DRAINER);
     let drainer = Drainer::new(
         AwsEcs::new(clients.ecs),
         AwsAutoScaling::new(clients.autoscaling),
@@ -152,10 +158,13 @@ async fn no_change_sweeps(
     lines.extend(capture.take());
 
     // task-dispatcher: the minute's safety sweep with no job anywhere.
-    let clients = moto.counted_clients();
+    let clients = moto.function_clients(TASK_DISPATCHER);
     let jobs_table = format!("jobs-{run}");
+    DynamoJobStore::new(moto.dynamodb(), jobs_table.clone())
+        .create_table()
+        .await
+        .expect("jobs table");
     let jobs = DynamoJobStore::new(clients.dynamodb, jobs_table.clone());
-    jobs.create_table().await.expect("jobs table");
     let dispatcher = Dispatcher::new(
         jobs,
         AwsEcs::new(clients.ecs),

@@ -346,6 +346,11 @@ pub struct TaskDefinition {
     pub host_ports: Vec<String>,
     #[serde(default)]
     pub host_ports_udp: Vec<String>,
+    /// `taskRoleArn` and `executionRoleArn`: RunTask passes them to ECS (`iam:PassRole`).
+    #[serde(default)]
+    pub task_role_arn: Option<String>,
+    #[serde(default)]
+    pub execution_role_arn: Option<String>,
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 use crate::dispatch::scale::HostSize;
 use crate::env::{number, required, ClusterScope, ConfigError, FromEnv};
+use crate::pass_role::{PassRolePatterns, ENV_JOB_PASS_ROLE_PATTERNS};
 
 pub const ENV_JOBS_TABLE: &str = "JOBS_TABLE";
 pub const ENV_CAPACITY_TABLE: &str = "CAPACITY_TABLE";
@@ -52,6 +53,9 @@ pub struct DispatchConfig {
     /// for room are submitted anyway (ECS keeps them PROVISIONING and its cluster autoscaler
     /// adds hosts), at most this many per cluster at once.
     pub max_provisioning: usize,
+    /// `JOB_PASS_ROLE_PATTERNS`: the roles a job may carry (what the template lets the function
+    /// pass); empty = no check ([`crate::pass_role`]).
+    pub pass_roles: PassRolePatterns,
 }
 
 impl DispatchConfig {
@@ -64,6 +68,7 @@ impl DispatchConfig {
             clusters: ClusterScope::All,
             scale_group: None,
             max_provisioning: DEFAULT_MAX_PROVISIONING,
+            pass_roles: PassRolePatterns::default(),
         }
     }
 }
@@ -118,6 +123,7 @@ impl FromEnv for DispatchConfig {
                 "the name of the jobs table",
             )?,
             capacity_table: opt(ENV_CAPACITY_TABLE).map(|v| v.trim().to_string()),
+            pass_roles: PassRolePatterns::parse(lookup(ENV_JOB_PASS_ROLE_PATTERNS).as_deref()),
             daemon_services: opt(ENV_DAEMON_SERVICES)
                 .map(|v| {
                     v.split(',')

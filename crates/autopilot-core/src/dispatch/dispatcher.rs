@@ -252,6 +252,14 @@ where
             }
             Err(e) => return Err(e.into()),
         };
+        // Roles the function may not pass would fail RunTask (AccessDenied): refuse now.
+        if let Some(reason) = self
+            .config
+            .pass_roles
+            .refusal(&td, sub.spec.overrides.as_ref())
+        {
+            return Err(DispatchError::Invalid(reason));
+        }
         let needs = needs_with_overrides(
             JobNeeds::of_task_definition(&td),
             sub.spec.overrides.as_ref(),
