@@ -964,6 +964,30 @@ def iam_acceptance(moto: Moto) -> None:
     check(report["denied"] == [], f"no AccessDenied: {report['denied'][:5]}")
 
 
+def log_acceptance() -> None:
+    """Every line the release bootstraps wrote is one JSON object with an RFC 3339 timestamp and a
+    level Lambda's log-level filtering reads; every invocation's `aws usage` line names its
+    request id (the functions' logs of this run, .demo/acceptance-*.log)."""
+    print("\nlogs: JSON lines with timestamp, level and request id")
+    levels = {"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"}
+    for path in sorted((ROOT / ".demo").glob("acceptance-*.log")):
+        lines = [line for line in path.read_text().splitlines() if line.strip()]
+        bad, usage, with_id = [], 0, 0
+        for line in lines:
+            try:
+                v = json.loads(line)
+            except ValueError:
+                bad.append(line)
+                continue
+            if not (isinstance(v.get("timestamp"), str) and "T" in v["timestamp"] and v.get("level") in levels):
+                bad.append(line)
+            if v.get("message") == "aws usage":
+                usage += 1
+                with_id += bool(v.get("requestId"))
+        check(not bad, f"{path.name}: {len(lines)} lines, all JSON with timestamp and level {bad[:2]}")
+        check(usage == with_id, f"{path.name}: {usage} aws usage lines, each with its requestId")
+
+
 def main() -> None:
     moto = Moto()
     try:
@@ -985,6 +1009,7 @@ def main() -> None:
         scale_from_zero_acceptance(moto)
         mutation_acceptance(moto)
         iam_acceptance(moto)
+        log_acceptance()
         print("\nall acceptance checks passed")
     finally:
         moto.stop()

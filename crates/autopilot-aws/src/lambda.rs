@@ -166,3 +166,40 @@ impl CountedAws {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tracing::subscriber::layer::SubscriberExt;
+
+    /// A `tracing` event becomes the decision lines' JSON: timestamp, Lambda's level name, the
+    /// request id, the message and the fields at the top level.
+    #[test]
+    fn tracing_events_are_json_lines_with_level_timestamp_and_request_id() {
+        let capture = autopilot_core::log::capture::start();
+        autopilot_core::log::configure(Some("WARN"), false);
+        autopilot_core::log::set_request_id(Some("req-1"));
+        let subscriber = tracing::subscriber::registry().with(super::JsonLines);
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(cluster = "prod", "below the level: not written");
+            tracing::error!(cluster = "prod", attempts = 3_u64, "cluster not reconciled");
+        });
+        autopilot_core::log::set_request_id(None);
+        autopilot_core::log::configure(None, false);
+        let lines = capture.lines();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        let v: serde_json::Value = serde_json::from_str(&lines[0]).expect("JSON");
+        assert_eq!(v["level"], "ERROR");
+        assert_eq!(v["message"], "cluster not reconciled");
+        assert_eq!(v["requestId"], "req-1");
+        assert_eq!(v["cluster"], "prod");
+        assert_eq!(v["attempts"], 3);
+        let ts = v["timestamp"].as_str().expect("timestamp");
+        assert!(chrono_like_rfc3339(ts), "{ts}");
+    }
+
+    /// `2026-12-04T21:00:00.000Z`: date, `T`, time with milliseconds, `Z`.
+    fn chrono_like_rfc3339(ts: &str) -> bool {
+        let b = ts.as_bytes();
+        ts.len() == 24 && b[4] == b'-' && b[10] == b'T' && b[19] == b'.' && ts.ends_with('Z')
+    }
+}
