@@ -169,7 +169,8 @@ impl CountedAws {
 
 #[cfg(test)]
 mod tests {
-    use tracing::subscriber::layer::SubscriberExt;
+    use lambda_runtime::tracing;
+    use lambda_runtime::tracing::subscriber::layer::SubscriberExt;
 
     /// A `tracing` event becomes the decision lines' JSON: timestamp, Lambda's level name, the
     /// request id, the message and the fields at the top level.
@@ -179,7 +180,7 @@ mod tests {
         autopilot_core::log::configure(Some("WARN"), false);
         autopilot_core::log::set_request_id(Some("req-1"));
         let subscriber = tracing::subscriber::registry().with(super::JsonLines);
-        tracing::subscriber::with_default(subscriber, || {
+        ::tracing::subscriber::with_default(subscriber, || {
             tracing::info!(cluster = "prod", "below the level: not written");
             tracing::error!(cluster = "prod", attempts = 3_u64, "cluster not reconciled");
         });
