@@ -111,6 +111,17 @@ class RuntimeApi:
         self.server.shutdown()
 
 
+# The function's logical id in template.yaml: its requests are signed with the access key
+# `fn-<LogicalId>`, and the test bed authorizes each against that function's template policy
+# (tests/iam_bed.py); main() fails on any refusal.
+LOGICAL_IDS = {
+    "daemon-count": "DaemonCountFunction",
+    "capacity-recorder": "CapacityRecorderFunction",
+    "instance-drainer": "InstanceDrainerFunction",
+    "task-dispatcher": "TaskDispatcherFunction",
+}
+
+
 class Function:
     """One release bootstrap running against its own Runtime API."""
 
@@ -130,7 +141,7 @@ class Function:
             "AWS_LAMBDA_LOG_STREAM_NAME": "acceptance",
             "AWS_ENDPOINT_URL": endpoint or moto.endpoint,
             "AWS_REGION": REGION,
-            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_ACCESS_KEY_ID": f"fn-{LOGICAL_IDS[name]}",
             "AWS_SECRET_ACCESS_KEY": "testing",
             **env,
         }
@@ -1526,6 +1537,40 @@ def mutation_acceptance(moto: Moto, per_function: int = int(os.environ.get("MUTA
               f"{per_function / elapsed:.0f} inputs/s)")
 
 
+def iam_acceptance(moto: Moto) -> None:
+    """Every call the functions made was allowed by their template policies (tests/iam_bed.py)."""
+    print("\nIAM: every call against the function's template policy")
+    report = moto.command({"op": "iam_report"})
+    for principal, actions in sorted(report["exercised"].items()):
+        print(f"  {principal}: {sum(actions.values())} calls allowed, {len(actions)} actions")
+    check(report["unknown"] == [], f"no call outside tests/iam_table.py: {report['unknown'][:5]}")
+    check(report["denied"] == [], f"no AccessDenied: {report['denied'][:5]}")
+
+
+def log_acceptance() -> None:
+    """Every line the release bootstraps wrote is one JSON object with an RFC 3339 timestamp and a
+    level Lambda's log-level filtering reads; every invocation's `aws usage` line names its
+    request id (the functions' logs of this run, .demo/acceptance-*.log)."""
+    print("\nlogs: JSON lines with timestamp, level and request id")
+    levels = {"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"}
+    for path in sorted((ROOT / ".demo").glob("acceptance-*.log")):
+        lines = [line for line in path.read_text().splitlines() if line.strip()]
+        bad, usage, with_id = [], 0, 0
+        for line in lines:
+            try:
+                v = json.loads(line)
+            except ValueError:
+                bad.append(line)
+                continue
+            if not (isinstance(v.get("timestamp"), str) and "T" in v["timestamp"] and v.get("level") in levels):
+                bad.append(line)
+            if v.get("message") == "aws usage":
+                usage += 1
+                with_id += bool(v.get("requestId"))
+        check(not bad, f"{path.name}: {len(lines)} lines, all JSON with timestamp and level {bad[:2]}")
+        check(usage == with_id, f"{path.name}: {usage} aws usage lines, each with its requestId")
+
+
 def main() -> None:
     moto = Moto()
     try:
@@ -1533,6 +1578,7 @@ def main() -> None:
         if sys.argv[1:] == ["task-dispatcher"]:  # only this function's scenarios
             dispatcher_acceptance(moto)
             dispatcher_v2_acceptance(moto)
+            iam_acceptance(moto)
             print("\nall acceptance checks passed")
             return
         if sys.argv[1:] == ["test-bed"]:  # the test bed's own rules, no binary needed
@@ -1541,6 +1587,7 @@ def main() -> None:
             return
         if sys.argv[1:] == ["mutations"]:
             mutation_acceptance(moto)
+            iam_acceptance(moto)
             print("\nall acceptance checks passed")
             return
         drainer_acceptance(moto)
@@ -1550,6 +1597,8 @@ def main() -> None:
         scale_from_zero_acceptance(moto)
         dispatcher_v2_acceptance(moto)
         mutation_acceptance(moto)
+        iam_acceptance(moto)
+        log_acceptance()
         print("\nall acceptance checks passed")
     finally:
         moto.stop()

@@ -93,6 +93,10 @@ Started by the Rust test helper (tests/support/lib.rs) and by scripts/demo. Prot
         running — what ECS does when an instance terminates; moto does not)
     {"op": "proxy_calls"} -> {"calls": {"UpdateService": N, ...}}   (requests the proxy received,
         per operation, since moto started)
+    {"op": "iam_report"} -> {"denied": [...], "unknown": [...], "exercised": {principal: {action: N}}}
+    {"op": "iam_policy", "principal": "NAME", "statements": [...]} -> {"ok": true}
+    {"op": "iam_granted"} -> {"granted": {function: [actions]}}
+        (IAM enforcement of the functions' requests against their template policies: tests/iam_bed.py)
   Errors answer {"error": "..."}.
 - moto's Query is narrowed to its key range before moto's own code runs (install_query_key_range):
   stock moto sorts the whole table on every request; the answers are unchanged.
@@ -108,6 +112,8 @@ import sys
 import boto3
 from moto.server import ThreadedMotoServer
 
+import iam_bed
+
 REGION = "us-east-1"
 
 
@@ -121,6 +127,7 @@ def main() -> None:
     install_dynamodb_accounting()
     install_call_counter()
     install_issue19_rules()
+    iam_bed.install_iam_enforcement()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -149,6 +156,8 @@ def main() -> None:
 
 def handle(cmd: dict, ec2, endpoint: str) -> dict:
     op = cmd.get("op")
+    if op in ("iam_report", "iam_policy", "iam_granted"):
+        return iam_bed.command(cmd)
     if op == "run_instances":
         resp = ec2.run_instances(
             ImageId="ami-12c6146b",  # one of moto's built-in AMIs

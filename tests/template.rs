@@ -169,7 +169,23 @@ fn the_dispatcher_runs_tasks_only_where_the_parameters_say() {
         format!("{:?}", run["Condition"]["ArnLike"]["ecs:cluster"]).contains("ClusterNamePattern")
     );
     let pass = find("iam:PassRole");
-    assert!(format!("{:?}", pass["Resource"]).contains("JobRoleNamePattern"));
+    assert!(format!("{:?}", pass["Resource"]).contains("role/${JobRoleNamePattern}"));
+    assert!(format!("{:?}", pass["Resource"]).contains("role/${JobExecutionRoleNamePattern}"));
+    assert_eq!(
+        t["Parameters"]["JobExecutionRoleNamePattern"]["Default"].as_str(),
+        Some("ecsTaskExecutionRole"),
+        "the execution role the ECS console creates passes on day one"
+    );
+    // The code refuses at submit what the policy would refuse at RunTask: same patterns.
+    let env = serde_yaml::to_string(
+        &t["Resources"]["TaskDispatcherFunction"]["Properties"]["Environment"]["Variables"]
+            ["JOB_PASS_ROLE_PATTERNS"],
+    )
+    .expect("yaml");
+    assert!(
+        env.contains("${JobRoleNamePattern},${JobExecutionRoleNamePattern}"),
+        "{env}"
+    );
     assert_eq!(
         pass["Condition"]["StringEquals"]["iam:PassedToService"].as_str(),
         Some("ecs-tasks.amazonaws.com")
@@ -200,16 +216,23 @@ fn every_function_binary_exists_in_the_workspace() {
             text.contains(&format!("name = \"{binary}\"")),
             "{id}: no binary {binary}"
         );
-        assert_eq!(
-            f["Properties"]["Handler"].as_str(),
-            Some("bootstrap"),
-            "{id}"
-        );
-        assert_eq!(
-            f["Properties"]["Runtime"].as_str(),
-            Some("provided.al2023"),
-            "{id}"
-        );
+        // Handler and Runtime come from Globals, unless the function sets its own.
+        let property = |name: &str| {
+            f["Properties"][name]
+                .as_str()
+                .or_else(|| t["Globals"]["Function"][name].as_str())
+        };
+        assert_eq!(property("Handler"), Some("bootstrap"), "{id}");
+        assert_eq!(property("Runtime"), Some("provided.al2023"), "{id}");
+    }
+}
+
+/// A policy statement, or the statement of `!If [Condition, statement, !Ref AWS::NoValue]` (a
+/// grant that follows a capability).
+fn conditional_statement(statement: &Value) -> &Value {
+    match statement {
+        Value::Tagged(tagged) if tagged.tag == "If" => &tagged.value[1],
+        other => other,
     }
 }
 
@@ -221,6 +244,7 @@ fn granted(function: &Value) -> Vec<(String, Value)> {
         .expect("Policies")
     {
         for statement in policy["Statement"].as_sequence().into_iter().flatten() {
+            let statement = conditional_statement(statement);
             assert_eq!(statement["Effect"].as_str(), Some("Allow"));
             let actions: Vec<&str> = match &statement["Action"] {
                 Value::String(a) => vec![a.as_str()],
@@ -388,55 +412,208 @@ fn the_drainer_allows_its_own_loop_and_owns_only_its_hooks() {
     );
 }
 
-/// Every failure or dead-letter queue the template creates has an alarm on "not empty", and every
-/// function an alarm on its errors and its throttles.
+/// Every failure or dead-letter queue the template creates has an alarm on "not empty"; every
+/// function an alarm on its errors, on the events Lambda dropped (`AsyncEventsDropped`) and on
+/// their age (`AsyncEventAge`: all four are invoked asynchronously, by EventBridge); a Throttles
+/// alarm only where throttling is a failure - never on a function whose reserved concurrency
+/// queues events on purpose. daemon-count's failed decisions and drains that hit their deadline
+/// with tasks running are alarmed. Each alarm follows the capability of what it watches.
 #[test]
-fn every_failure_queue_and_function_has_an_alarm() {
+fn alarms_watch_failures_not_designed_behaviour() {
     let t = template();
     let alarms = resources_of_type(&t, "AWS::CloudWatch::Alarm");
-    let watched = |namespace: &str, metric: &str, dimension: &str, id: &str| {
-        alarms.iter().any(|(_, a)| {
-            let p = &a["Properties"];
-            p["Namespace"].as_str() == Some(namespace)
-                && p["MetricName"].as_str() == Some(metric)
-                && serde_yaml::to_string(&p["Dimensions"])
-                    .unwrap_or_default()
-                    .contains(id)
-                && serde_yaml::to_string(&p["Dimensions"])
-                    .unwrap_or_default()
-                    .contains(dimension)
-        })
+    let watching = |namespace: &str, metric: &str, dimension: &str, id: &str| {
+        alarms
+            .iter()
+            .filter(|(_, a)| {
+                let p = &a["Properties"];
+                let dims = serde_yaml::to_string(&p["Dimensions"]).unwrap_or_default();
+                p["Namespace"].as_str() == Some(namespace)
+                    && p["MetricName"].as_str() == Some(metric)
+                    && dims.contains(dimension)
+                    && dims.contains(id)
+            })
+            .map(|(_, a)| a["Condition"].as_str().unwrap_or("(none)").to_string())
+            .collect::<Vec<_>>()
     };
     let queues = resources_of_type(&t, "AWS::SQS::Queue");
     assert!(!queues.is_empty());
-    for (id, _) in queues {
+    for (id, queue) in queues {
         // The re-check queue is the drainer's working queue (messages wait there by design); its
         // dead-letter queue is what is alarmed.
         if id == "DrainerRecheckQueue" {
             continue;
         }
-        assert!(
-            watched(
-                "AWS/SQS",
-                "ApproximateNumberOfMessagesVisible",
-                "QueueName",
-                id
-            ),
-            "no alarm on queue {id}"
+        let conditions = watching(
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            "QueueName",
+            id,
+        );
+        assert_eq!(
+            conditions,
+            [queue["Condition"].as_str().expect("a capability")],
+            "one alarm on queue {id}, deployed with it"
         );
     }
-    for (id, _) in resources_of_type(&t, "AWS::Serverless::Function") {
-        for metric in ["Errors", "Throttles"] {
-            assert!(
-                watched("AWS/Lambda", metric, "FunctionName", id),
-                "no {metric} alarm on {id}"
+    let functions = resources_of_type(&t, "AWS::Serverless::Function");
+    assert_eq!(functions.len(), 4);
+    for (id, f) in functions {
+        let condition = f["Condition"].as_str().expect("a capability");
+        for metric in ["Errors", "AsyncEventsDropped", "AsyncEventAge"] {
+            assert_eq!(
+                watching("AWS/Lambda", metric, "FunctionName", id),
+                [condition],
+                "one {metric} alarm on {id}, deployed with it"
             );
         }
+        let reserved = !f["Properties"]["ReservedConcurrentExecutions"].is_null();
+        let throttles = watching("AWS/Lambda", "Throttles", "FunctionName", id);
+        if reserved {
+            assert!(
+                throttles.is_empty(),
+                "{id} queues events on purpose (reserved concurrency): no Throttles alarm"
+            );
+        } else {
+            assert_eq!(throttles, [condition], "a Throttles alarm on {id}");
+        }
     }
+    assert_eq!(
+        watching("ecs-autopilot", "Failed", "Function", "daemon-count"),
+        ["DaemonCountOn"]
+    );
+    assert_eq!(
+        watching(
+            "ecs-autopilot",
+            "DeadlineTasksRunning",
+            "Function",
+            "instance-drainer"
+        ),
+        ["DrainerOn"]
+    );
     assert!(
         !resources_of_type(&t, "AWS::CloudWatch::Dashboard").is_empty(),
         "a dashboard of the metrics"
     );
+}
+
+/// Each resource follows the capabilities that need it: every resource has a Condition, and a
+/// function's queues, log group, rules' dead-letter policy and alarms share its condition.
+#[test]
+fn every_resource_follows_a_capability() {
+    let t = template();
+    let conditions = t["Conditions"].as_mapping().expect("Conditions");
+    for (id, resource) in t["Resources"].as_mapping().expect("Resources") {
+        let condition = resource["Condition"].as_str().unwrap_or_else(|| {
+            panic!("{id:?} has no Condition: it would deploy with no capability")
+        });
+        assert!(
+            conditions.contains_key(condition),
+            "{id:?}: unknown condition {condition}"
+        );
+    }
+    for parameter in [
+        "EnableDaemonCount",
+        "EnableCapacityTable",
+        "EnableInstanceDrainer",
+        "EnableTaskDispatcher",
+    ] {
+        let p = &t["Parameters"][parameter];
+        assert_eq!(p["Default"].as_str(), Some("true"), "{parameter}");
+    }
+    // The dispatcher reads the capacity table only when it is deployed.
+    let f = &t["Resources"]["TaskDispatcherFunction"]["Properties"];
+    let table =
+        serde_yaml::to_string(&f["Environment"]["Variables"]["CAPACITY_TABLE"]).expect("yaml");
+    assert!(table.contains("DispatcherReadsCapacityTable"), "{table}");
+}
+
+/// Logs an on-call can use: JSON lines (Lambda reads their level and honours
+/// ApplicationLogLevel), the REPORT lines kept (SystemLogLevel INFO), and a log group per
+/// function created by the template with the retention parameter (default 30 days).
+#[test]
+fn every_function_logs_json_into_a_log_group_with_a_retention() {
+    let t = template();
+    let globals = &t["Globals"]["Function"]["LoggingConfig"];
+    assert_eq!(globals["LogFormat"].as_str(), Some("JSON"));
+    assert_eq!(globals["SystemLogLevel"].as_str(), Some("INFO"));
+    assert_eq!(
+        t["Parameters"]["LogRetentionDays"]["Default"].as_i64(),
+        Some(30)
+    );
+    let retention: Value = serde_yaml::from_str("!Ref LogRetentionDays").expect("yaml");
+    let groups = resources_of_type(&t, "AWS::Logs::LogGroup");
+    for (_, group) in &groups {
+        assert_eq!(group["Properties"]["RetentionInDays"], retention);
+    }
+    for (id, f) in resources_of_type(&t, "AWS::Serverless::Function") {
+        let logging = &f["Properties"]["LoggingConfig"];
+        assert!(
+            logging["SystemLogLevel"].is_null() && logging["ApplicationLogLevel"].is_null(),
+            "{id}: the levels come from Globals"
+        );
+        let group = match &logging["LogGroup"] {
+            Value::Tagged(r) if r.tag == "Ref" => r.value.as_str().expect("a logical id"),
+            other => panic!("{id}: LoggingConfig.LogGroup {other:?}"),
+        };
+        assert_eq!(
+            t["Resources"][group]["Type"].as_str(),
+            Some("AWS::Logs::LogGroup"),
+            "{id}"
+        );
+        assert_eq!(t["Resources"][group]["Condition"], f["Condition"], "{id}");
+    }
+    assert_eq!(groups.len(), 4);
+}
+
+/// Every serverless-rules (or other cfn-lint) finding a resource suppresses carries its reason.
+#[test]
+fn every_suppressed_lint_rule_says_why() {
+    let t = template();
+    let mut suppressed = 0;
+    for (id, resource) in t["Resources"].as_mapping().expect("Resources") {
+        let ignored = &resource["Metadata"]["cfn-lint"]["config"]["ignore_checks"];
+        for rule in ignored.as_sequence().into_iter().flatten() {
+            let rule = rule.as_str().expect("a rule id");
+            let reason = resource["Metadata"]["SuppressionReasons"][rule]
+                .as_str()
+                .unwrap_or("");
+            assert!(
+                reason.len() > 20,
+                "{id:?} suppresses {rule} without a reason"
+            );
+            suppressed += 1;
+        }
+    }
+    assert!(suppressed > 0);
+}
+
+/// ListTasks without a container instance (by cluster, service or startedBy) is authorized
+/// against "*" (Service Authorization Reference, Amazon ECS): every function that lists tasks
+/// grants it on "*" scoped by the ecs:cluster condition key, never on cluster ARNs, which AWS
+/// would deny.
+#[test]
+fn list_tasks_is_granted_on_star_scoped_by_cluster() {
+    let t = template();
+    for (id, f) in resources_of_type(&t, "AWS::Serverless::Function") {
+        for policy in f["Properties"]["Policies"].as_sequence().expect("Policies") {
+            for statement in policy["Statement"].as_sequence().into_iter().flatten() {
+                let statement = conditional_statement(statement);
+                let lists_tasks = match &statement["Action"] {
+                    Value::Sequence(a) => a.iter().any(|x| x.as_str() == Some("ecs:ListTasks")),
+                    Value::String(a) => a == "ecs:ListTasks",
+                    _ => false,
+                };
+                if lists_tasks {
+                    assert_eq!(statement["Resource"].as_str(), Some("*"), "{id}");
+                    let cluster =
+                        serde_yaml::to_string(&statement["Condition"]["ArnLike"]["ecs:cluster"])
+                            .expect("yaml");
+                    assert!(cluster.contains(":cluster/${ClusterNamePattern}"), "{id}");
+                }
+            }
+        }
+    }
 }
 
 /// Every ecs-autopilot metric the dashboard and the alarms name is one the code emits (a
@@ -465,14 +642,33 @@ fn dashboard_and_alarm_metrics_exist_in_the_code() {
             || code.contains(&format!("=>\"{name}\","))
     };
     let t = template();
-    let body = match &t["Resources"]["Dashboard"]["Properties"]["DashboardBody"] {
-        Value::Tagged(sub) => sub.value.as_str(),
-        v => v["Fn::Sub"].as_str(),
+    // DashboardBody: !Join ["", ['{"widgets": [', !Join [",", [!If [Cond, !Sub WIDGET, NoValue], ...]], ']}']]
+    let body = &t["Resources"]["Dashboard"]["Properties"]["DashboardBody"];
+    let join = match body {
+        Value::Tagged(join) if join.tag == "Join" => &join.value,
+        other => panic!("DashboardBody {other:?}"),
+    };
+    let widgets_join = match &join[1][1] {
+        Value::Tagged(inner) if inner.tag == "Join" => &inner.value[1],
+        other => panic!("the widgets' !Join {other:?}"),
+    };
+    let mut widgets = Vec::new();
+    for item in widgets_join.as_sequence().expect("widgets") {
+        let sub = match item {
+            Value::Tagged(cond) if cond.tag == "If" => &cond.value[1],
+            other => other,
+        };
+        let text = match sub {
+            Value::Tagged(sub) if sub.tag == "Sub" => sub.value.as_str(),
+            _ => None,
+        }
+        .expect("a !Sub widget");
+        let widget: serde_json::Value = serde_json::from_str(text).expect("a widget is JSON");
+        widgets.push(widget);
     }
-    .expect("a !Sub dashboard body");
-    let dashboard: serde_json::Value = serde_json::from_str(body).expect("the body is JSON");
+    assert!(widgets.len() >= 4);
     let mut names = Vec::new();
-    for widget in dashboard["widgets"].as_array().expect("widgets") {
+    for widget in &widgets {
         let mut namespace = "";
         for metric in widget["properties"]["metrics"].as_array().expect("metrics") {
             let row = metric.as_array().expect("a metric row");
@@ -497,6 +693,10 @@ fn dashboard_and_alarm_metrics_exist_in_the_code() {
         }
     }
     assert!(names.iter().any(|n| n == "HeadJobWait"), "{names:?}");
+    assert!(
+        names.iter().any(|n| n == "DeadlineTasksRunning"),
+        "{names:?}"
+    );
     assert!(names.iter().any(|n| n == "AwsCalls"), "{names:?}");
     for name in &names {
         assert!(

@@ -19,16 +19,21 @@ use integration_tests::fixtures::{
     bare_event, capacity_instance_event, cluster_arn, container_instance_arn, error_type,
     scheduled_event, task_arn,
 };
-use integration_tests::{EcsFixture, Moto};
+use integration_tests::{EcsFixture, Moto, CAPACITY_RECORDER};
 use serde_json::{json, Value};
 
 const TABLE: &str = "ecs-autopilot-capacity";
 const NOW: i64 = 1_800_000_000;
 
+/// The table (created by the fixtures, as the template would), and capacity-recorder's store of
+/// it, signed as the function (the IAM bed checks its calls).
 async fn table(moto: &Moto) -> (DynamoCapacityStore, CallCounter) {
-    let clients = moto.counted_clients();
+    DynamoCapacityStore::new(moto.dynamodb(), TABLE)
+        .create_table()
+        .await
+        .expect("create table");
+    let clients = moto.function_clients(CAPACITY_RECORDER);
     let store = DynamoCapacityStore::new(clients.dynamodb, TABLE);
-    store.create_table().await.expect("create table");
     (store, clients.counter)
 }
 
@@ -39,7 +44,7 @@ fn recorder(
 ) -> CapacityRecorder<DynamoCapacityStore, AwsEcs> {
     CapacityRecorder::new(
         store,
-        AwsEcs::new(moto.ecs()),
+        AwsEcs::new(moto.function_clients(CAPACITY_RECORDER).ecs),
         RecorderConfig {
             table: TABLE.into(),
             clusters,
@@ -570,8 +575,10 @@ async fn the_sweep_records_tasks_and_tombstones_stopped_ones_on_dynamodb() {
     assert!(b.tombstone, "not resurrected: {b:?}");
 
     // The conditions themselves, on DynamoDB: a tombstone or delete conditional on a version the
-    // item no longer has is refused and classified without a read; the right one applies.
-    let store = rec.store();
+    // item no longer has is refused and classified without a read; the right one applies. The
+    // store's DeleteItem is not capacity-recorder's (its role has none; its code never deletes):
+    // these calls go with the fixtures' credentials.
+    let store = &DynamoCapacityStore::new(moto.dynamodb(), TABLE);
     let key = Record::Task(b.clone()).key();
     assert_eq!(
         store

@@ -14,11 +14,11 @@ use daemon_count::{handle, Response};
 use integration_tests::fixtures::{
     bare_event, cluster_arn, ecs_event, scheduled_event, DAEMON_TAG,
 };
-use integration_tests::{EcsFixture, Moto};
+use integration_tests::{EcsFixture, Moto, DAEMON_COUNT};
 use serde_json::json;
 
 fn reconciler(moto: &Moto, config: DaemonConfig) -> (DaemonReconciler<AwsEcs>, CallCounter) {
-    let clients = moto.counted_clients();
+    let clients = moto.function_clients(DAEMON_COUNT);
     (
         DaemonReconciler::new(AwsEcs::new(clients.ecs), config),
         clients.counter,

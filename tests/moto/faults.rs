@@ -6,7 +6,10 @@ use autopilot_aws::{AwsAutoScaling, AwsEcs, AwsSqs};
 use autopilot_core::daemon::{DaemonConfig, DaemonReconciler};
 use autopilot_core::drain::{DrainConfig, Drainer, Outcome};
 use integration_tests::fixtures::{lifecycle_terminate_event, DAEMON_TAG};
-use integration_tests::{EcsFixture, Moto, LIFECYCLE_EVENT_UNIX};
+use integration_tests::{
+    EcsFixture, Moto, CAPACITY_RECORDER, DAEMON_COUNT, INSTANCE_DRAINER, LIFECYCLE_EVENT_UNIX,
+    TASK_DISPATCHER,
+};
 use serde_json::json;
 
 /// Lambda retries a failed asynchronous event twice; a test may allow a few more attempts (the
@@ -24,7 +27,7 @@ async fn daemon_count_converges_under_thirty_percent_throttling() {
         .await;
     fx.create_service("web", &td, 2, &[], false).await;
     moto.faults(json!({"throttle": 0.3, "seed": 7}));
-    let clients = moto.faulty_clients();
+    let clients = moto.faulty_clients(DAEMON_COUNT);
     let counter = clients.counter.clone();
     let rec = DaemonReconciler::new(AwsEcs::new(clients.ecs), DaemonConfig::default());
     let mut ok = false;
@@ -71,7 +74,7 @@ async fn the_drainer_completes_once_when_the_completion_response_is_lost() {
     // The first CompleteLifecycleAction reaches Auto Scaling, its answer is lost; the SDK retries
     // and Auto Scaling says the action is no longer active — which the drainer takes as done.
     moto.faults(json!({"drop": 1.0, "only": ["CompleteLifecycleAction"], "limit": 1}));
-    let clients = moto.faulty_clients();
+    let clients = moto.faulty_clients(INSTANCE_DRAINER);
     let d = Drainer::new(
         AwsEcs::new(clients.ecs),
         AwsAutoScaling::new(clients.autoscaling),
@@ -163,10 +166,10 @@ async fn a_faulty_shuffled_log_leaves_the_in_order_capacity_table() {
     // 20% of the writes throttled, 10% acted on but their answer lost (the SDK retries; the retry
     // meets its own write and is a duplicate).
     moto.faults(json!({"throttle": 0.2, "drop": 0.1, "only": ["UpdateItem"], "seed": 3}));
-    let clients = moto.faulty_clients();
+    let clients = moto.faulty_clients(CAPACITY_RECORDER);
     let rec = CapacityRecorder::new(
         DynamoCapacityStore::new(clients.dynamodb, "faulty"),
-        AwsEcs::new(moto.ecs()),
+        AwsEcs::new(clients.ecs),
         config(),
     );
     // Reversed, every other event twice: out of order and duplicated.
@@ -229,7 +232,7 @@ async fn the_dispatcher_starts_each_job_exactly_once_under_faults() {
         .await
         .expect("jobs table");
     moto.faults(json!({"throttle": 0.15, "error500": 0.1, "drop": 0.2, "seed": 11}));
-    let clients = moto.faulty_clients();
+    let clients = moto.faulty_clients(TASK_DISPATCHER);
     let d: Dispatcher<DynamoJobStore, AwsEcs, DynamoCapacityStore> = Dispatcher::new(
         DynamoJobStore::new(clients.dynamodb, "jobs"),
         AwsEcs::new(clients.ecs),

@@ -23,7 +23,7 @@ use integration_tests::fixtures::{
     bare_event, error_type, lifecycle_terminate_event, spot_interruption_event, sqs_batch_event,
     DAEMON_TAG,
 };
-use integration_tests::{EcsFixture, Moto, LIFECYCLE_EVENT_UNIX};
+use integration_tests::{EcsFixture, Moto, DAEMON_COUNT, INSTANCE_DRAINER, LIFECYCLE_EVENT_UNIX};
 use serde_json::json;
 
 const QUEUE: &str = "drainer-rechecks";
@@ -35,7 +35,7 @@ async fn drainer(
     config: impl FnOnce(DrainConfig) -> DrainConfig,
 ) -> (AwsDrainer, CallCounter) {
     let url = moto.create_queue(QUEUE).await;
-    let clients = moto.counted_clients();
+    let clients = moto.function_clients(INSTANCE_DRAINER);
     let config = config(DrainConfig::with_queue(url.clone()));
     // The events carry a fixed `time`; the drainer's clock is pinned 30 s after it (a freshly
     // delivered event), so no outcome depends on the day the suite runs.
@@ -318,7 +318,10 @@ async fn daemon_tasks_alone_do_not_block_and_daemon_count_lowers_the_count() {
     assert_eq!(fx.host(&hosts[0]).await.1, "DRAINING");
 
     // daemon-count sees the DRAINING host and lowers `logs` from 2 to 1.
-    let rec = DaemonReconciler::new(AwsEcs::new(moto.ecs()), DaemonConfig::default());
+    let rec = DaemonReconciler::new(
+        AwsEcs::new(moto.function_clients(DAEMON_COUNT).ecs),
+        DaemonConfig::default(),
+    );
     daemon_count::handle(&rec, fx.instance_event(&hosts[0], "DRAINING"))
         .await
         .expect("daemon-count");

@@ -4,5 +4,7 @@
 mod capacity_recorder;
 mod daemon_count;
 mod faults;
+mod iam;
 mod instance_drainer;
+mod metric_cost;
 mod task_dispatcher;

@@ -61,9 +61,9 @@ async fn bed(moto: &Moto) -> Bed<'_> {
     register(&fx, "job", HALF).await;
     register(&fx, "filler", HALF).await;
     register(&fx, "huge", 16_000).await;
-    let clients = moto.counted_clients();
+    let clients = moto.function_clients(integration_tests::TASK_DISPATCHER);
     let store = DynamoJobStore::new(clients.dynamodb, TABLE);
-    store.create_table().await.expect("create jobs table");
+    integration_tests::create_jobs_table(moto, TABLE).await;
     let dispatcher = Dispatcher::new(
         store,
         AwsEcs::new(clients.ecs),
@@ -419,9 +419,9 @@ async fn owned_group_scales_from_zero_for_one_job_and_back_to_zero() {
     let fx = EcsFixture::new(&moto, "nightly").await;
     register(&fx, "sync", 3000).await;
     moto.create_scale_group("nightly-hosts", 3);
-    let clients = moto.counted_clients();
+    let clients = moto.function_clients(integration_tests::TASK_DISPATCHER);
     let store = DynamoJobStore::new(clients.dynamodb, TABLE);
-    store.create_table().await.expect("create jobs table");
+    integration_tests::create_jobs_table(&moto, TABLE).await;
     let d = Dispatcher::new(
         store,
         AwsEcs::new(clients.ecs),

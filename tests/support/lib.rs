@@ -62,6 +62,8 @@ fn python() -> PathBuf {
 pub struct Moto {
     child: Child,
     control: Mutex<(ChildStdin, BufReader<ChildStdout>)>,
+    /// Set by a test that expects the IAM bed to refuse a call ([`Moto::expect_access_denied`]).
+    expect_denied: std::sync::atomic::AtomicBool,
     pub endpoint: String,
     /// The fault-injecting proxy in front of moto (tests/moto_server.py `faults`).
     pub proxy: String,
@@ -116,9 +118,27 @@ impl Moto {
         Moto {
             child,
             control: Mutex::new((stdin, stdout)),
+            expect_denied: std::sync::atomic::AtomicBool::new(false),
             endpoint,
             proxy,
         }
+    }
+
+    /// This test expects the IAM bed to refuse calls: its AccessDenied answers do not fail it.
+    pub fn expect_access_denied(&self) {
+        self.expect_denied
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Gives `principal` (the access key `fn-<principal>`) this policy instead of a template
+    /// function's (tests of the bed's evaluation).
+    pub fn iam_policy(&self, principal: &str, statements: Value) {
+        self.command(json!({"op": "iam_policy", "principal": principal, "statements": statements}));
+    }
+
+    /// What the IAM bed refused, could not authorize (no row in tests/iam_table.py) and allowed.
+    pub fn iam_report(&self) -> Value {
+        self.command(json!({"op": "iam_report"}))
     }
 
     /// Sends one control command to the moto wrapper and returns its answer.
@@ -274,20 +294,29 @@ impl Moto {
         aws_sdk_autoscaling::Client::new(&self.sdk_config())
     }
 
-    /// Clients for this moto that share one new [`CallCounter`] (the tests' per-call budgets).
+    /// Clients for this moto that share one new [`CallCounter`] (the tests' per-call budgets),
+    /// with the fixtures' credentials: the IAM bed does not check them. A function under test
+    /// gets [`Self::function_clients`].
     pub fn counted_clients(&self) -> CountedClients {
-        self.clients_via(&self.endpoint, None)
+        self.clients_via(&self.endpoint, None, TEST_ACCESS_KEY)
+    }
+
+    /// [`Self::counted_clients`] signed as `function` (a logical id of template.yaml:
+    /// [`DAEMON_COUNT`], ...): the IAM bed authorizes each request against that function's
+    /// template policy (tests/iam_bed.py), and the test fails on a refusal.
+    pub fn function_clients(&self, function: &str) -> CountedClients {
+        self.clients_via(&self.endpoint, None, &format!("fn-{function}"))
     }
 
     /// [`Self::counted_clients`] through the fault-injecting proxy (set faults with
     /// [`Self::faults`]): the real wire protocol, with throttling, 500s and lost responses.
-    pub fn faulty_clients(&self) -> CountedClients {
+    pub fn faulty_clients(&self, function: &str) -> CountedClients {
         // The SDK's standard retries (3 attempts), with millisecond backoff: the faults are the
         // proxy's, the waiting between attempts only costs the suite time.
         let fast = aws_config::retry::RetryConfig::standard()
             .with_initial_backoff(std::time::Duration::from_millis(5))
             .with_max_backoff(std::time::Duration::from_millis(50));
-        self.clients_via(&self.proxy, Some(fast))
+        self.clients_via(&self.proxy, Some(fast), &format!("fn-{function}"))
     }
 
     /// Configures the proxy's faults (see tests/moto_server.py); returns nothing.
@@ -306,6 +335,7 @@ impl Moto {
         &self,
         endpoint: &str,
         retry: Option<aws_config::retry::RetryConfig>,
+        access_key: &str,
     ) -> CountedClients {
         let counter = CallCounter::new();
         let mut sdk = SdkConfig::builder();
@@ -317,7 +347,7 @@ impl Moto {
             .region(Region::new(REGION))
             .endpoint_url(endpoint)
             .credentials_provider(aws_sdk_ecs::config::SharedCredentialsProvider::new(
-                Credentials::for_tests(),
+                Credentials::new(access_key, "testing", None, None, "ecs-autopilot-tests"),
             ))
             .build();
         CountedClients {
@@ -355,8 +385,74 @@ impl Moto {
 }
 
 impl Drop for Moto {
+    /// Stops moto; first, unless the test already failed, fails it on any call the IAM bed
+    /// refused (unless expected) or could not authorize, and adds what each function was allowed
+    /// to `iam-exercised.jsonl` in the target directory (scripts/iam-unexercised reads it).
     fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let report = self.iam_report();
+            record_exercised(&report["exercised"]);
+            let unknown = report["unknown"].as_array().cloned().unwrap_or_default();
+            let denied = report["denied"].as_array().cloned().unwrap_or_default();
+            let expected = self
+                .expect_denied
+                .load(std::sync::atomic::Ordering::Relaxed);
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            assert!(
+                unknown.is_empty(),
+                "calls tests/iam_table.py does not know (add a row citing the Service \
+                 Authorization Reference): {unknown:?}"
+            );
+            assert!(
+                expected || denied.is_empty(),
+                "the IAM bed refused calls a function's template policy does not allow: {denied:?}"
+            );
+            return;
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The fixtures' access key: requests signed with it are not checked by the IAM bed.
+pub const TEST_ACCESS_KEY: &str = "testing";
+/// Logical ids of the functions in template.yaml (the IAM bed's principals).
+pub const DAEMON_COUNT: &str = "DaemonCountFunction";
+pub const CAPACITY_RECORDER: &str = "CapacityRecorderFunction";
+pub const INSTANCE_DRAINER: &str = "InstanceDrainerFunction";
+pub const TASK_DISPATCHER: &str = "TaskDispatcherFunction";
+
+/// Creates the jobs table with the fixtures' credentials (the template creates it; the function
+/// itself may not).
+pub async fn create_jobs_table(moto: &Moto, table: &str) {
+    autopilot_aws::DynamoJobStore::new(moto.dynamodb(), table)
+        .create_table()
+        .await
+        .expect("create jobs table");
+}
+
+/// Appends one line per principal ({"principal": .., "actions": {..}}) to the report file.
+fn record_exercised(exercised: &Value) {
+    let Some(map) = exercised.as_object().filter(|m| !m.is_empty()) else {
+        return;
+    };
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"));
+    let path = dir.join("iam-exercised.jsonl");
+    let mut lines = String::new();
+    for (principal, actions) in map {
+        lines.push_str(&format!(
+            "{}\n",
+            json!({"principal": principal, "actions": actions})
+        ));
+    }
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+    {
+        let _ = f.write_all(lines.as_bytes());
     }
 }

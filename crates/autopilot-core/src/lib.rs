@@ -13,6 +13,7 @@ pub mod events;
 pub mod job;
 pub mod log;
 pub mod model;
+pub mod pass_role;
 pub mod record;
 pub mod submission;
 

@@ -359,6 +359,11 @@ pub struct TaskDefinition {
     /// what each reserves (container-level overrides replace these).
     #[serde(default)]
     pub containers: Vec<ContainerDefinition>,
+    /// `taskRoleArn` and `executionRoleArn`: RunTask passes them to ECS (`iam:PassRole`).
+    #[serde(default)]
+    pub task_role_arn: Option<String>,
+    #[serde(default)]
+    pub execution_role_arn: Option<String>,
 }
 
 /// One container of a task definition, as the dispatcher needs it.

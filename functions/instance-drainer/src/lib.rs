@@ -233,7 +233,20 @@ fn outcome_metric(outcome: &str) -> &'static str {
 
 /// One JSON line per decision on stdout.
 fn log_record(record: &DrainRecord) {
-    let level = if record.warnings.is_empty() {
+    let (level, metrics) = record_metrics(record);
+    json_line_with_metrics(level, "instance-drainer decision", record, &metrics);
+}
+
+/// A decision's level and metrics: one count per outcome, the drain's time on completion, and
+/// `DeadlineTasksRunning` (the service and standalone tasks still running) when a drain was
+/// completed at its deadline (or its re-check cap) - the host is then terminated with them, which
+/// is alarmed.
+pub fn record_metrics(record: &DrainRecord) -> (&'static str, Metrics) {
+    // `attempt_cap` is the drain's last-resort bound: tasks left running then are the same loss.
+    let at_deadline_with_tasks = record.outcome == Outcome::Completed
+        && matches!(record.reason.as_deref(), Some("deadline" | "attempt_cap"))
+        && record.tasks.blocking() > 0;
+    let level = if record.warnings.is_empty() && !at_deadline_with_tasks {
         "INFO"
     } else {
         "WARN"
@@ -248,5 +261,8 @@ fn log_record(record: &DrainRecord) {
     if record.outcome == Outcome::Completed {
         metrics = metrics.seconds("DrainSeconds", record.elapsed_seconds.unwrap_or(0));
     }
-    json_line_with_metrics(level, "instance-drainer decision", record, &metrics);
+    if at_deadline_with_tasks {
+        metrics = metrics.count("DeadlineTasksRunning", record.tasks.blocking());
+    }
+    (level, metrics)
 }

@@ -198,6 +198,8 @@ pub fn task_definition_from_sdk(td: &ecs::TaskDefinition, requested: &str) -> Ta
             .collect(),
         cpu,
         memory,
+        task_role_arn: td.task_role_arn().map(str::to_string),
+        execution_role_arn: td.execution_role_arn().map(str::to_string),
         host_ports,
         host_ports_udp,
         task_cpu: task_level(td.cpu()),

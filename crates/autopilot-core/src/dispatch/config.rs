@@ -2,6 +2,7 @@
 
 use crate::dispatch::scale::HostSize;
 use crate::env::{number, required, ClusterScope, ConfigError, FromEnv};
+use crate::pass_role::{PassRolePatterns, ENV_JOB_PASS_ROLE_PATTERNS};
 
 pub const ENV_JOBS_TABLE: &str = "JOBS_TABLE";
 pub const ENV_CAPACITY_TABLE: &str = "CAPACITY_TABLE";
@@ -63,6 +64,9 @@ pub struct DispatchConfig {
     /// `DEAD_LETTER_QUEUE_URL` (optional): where an SQS message refused as invalid is sent, with
     /// its reason (it is never retried).
     pub dead_letter_queue_url: Option<String>,
+    /// `JOB_PASS_ROLE_PATTERNS`: the roles a job may carry (what the template lets the function
+    /// pass); empty = no check ([`crate::pass_role`]).
+    pub pass_roles: PassRolePatterns,
 }
 
 impl DispatchConfig {
@@ -76,6 +80,7 @@ impl DispatchConfig {
             scale_group: None,
             max_provisioning: DEFAULT_MAX_PROVISIONING,
             dead_letter_queue_url: None,
+            pass_roles: PassRolePatterns::default(),
         }
     }
 }
@@ -137,6 +142,7 @@ impl FromEnv for DispatchConfig {
                 "the name of the jobs table",
             )?,
             capacity_table: opt(ENV_CAPACITY_TABLE).map(|v| v.trim().to_string()),
+            pass_roles: PassRolePatterns::parse(lookup(ENV_JOB_PASS_ROLE_PATTERNS).as_deref()),
             daemon_services: opt(ENV_DAEMON_SERVICES)
                 .map(|v| {
                     v.split(',')

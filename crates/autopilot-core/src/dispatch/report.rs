@@ -177,26 +177,43 @@ impl WakeReport {
                 &metrics,
             );
         }
+        let summary = Summary {
+            cluster: &self.cluster,
+            trigger: &self.trigger,
+            queue_depth: self.queue_depth,
+            head_job: &self.head_job,
+            head_wait_seconds: &self.head_wait_seconds,
+            started: self.started,
+            hosts: self.hosts,
+            considered: self.jobs.len(),
+            errors: &self.errors,
+        };
+        // A wake-up of a cluster with no job and no group move changed nothing: a DEBUG line and
+        // no metrics, so an idle region costs no metric data per cluster per minute.
+        if self.is_idle() {
+            crate::log::json_line("DEBUG", "task-dispatcher wake-up", &summary);
+            return;
+        }
+        let level = if self.errors.is_empty() {
+            "INFO"
+        } else {
+            "ERROR"
+        };
         crate::log::json_line_with_metrics(
-            if self.errors.is_empty() {
-                "INFO"
-            } else {
-                "ERROR"
-            },
+            level,
             "task-dispatcher wake-up",
-            &Summary {
-                cluster: &self.cluster,
-                trigger: &self.trigger,
-                queue_depth: self.queue_depth,
-                head_job: &self.head_job,
-                head_wait_seconds: &self.head_wait_seconds,
-                started: self.started,
-                hosts: self.hosts,
-                considered: self.jobs.len(),
-                errors: &self.errors,
-            },
+            &summary,
             &self.metrics(),
         );
+    }
+
+    /// Nothing queued, nothing considered, no group move, no error.
+    pub fn is_idle(&self) -> bool {
+        self.queue_depth == 0
+            && self.started == 0
+            && self.jobs.is_empty()
+            && self.scale.is_none()
+            && self.errors.is_empty()
     }
 
     /// The wake-up's metrics: queue depth, the head job's wait, jobs started, and the jobs
