@@ -901,3 +901,280 @@ async fn a_deleted_cluster_is_retired_and_a_missing_one_is_a_skip_not_a_failure(
     );
     assert_eq!(response.sweeps[0].error, None);
 }
+
+// ---- issue 22: clusters known from events, identities checked before any write ----
+
+/// A cluster ECS does not have (one created and deleted between two sweeps, say an ephemeral CI
+/// cluster), known only from events for three of its hosts: the first event registers it, one
+/// full sweep (every cluster) asks DescribeClusters about it, ECS answers MISSING, and it is
+/// retired. What `capacity show` reads for it (crates/cli `read_view_counted`: the live hosts
+/// from the live index, then, with none, the registry entry) says it is gone, with no live host.
+/// (`scripts/scale` runs the release `ecs-autopilot capacity show` on the same case.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_known_only_from_events_is_gone_after_one_sweep() {
+    use autopilot_core::capacity::ClusterStatus;
+    use autopilot_core::ports::{ItemKind, ItemQuery};
+    let moto = Moto::start();
+    let (store, _) = table(&moto).await;
+    // A cluster ECS has, swept as usual beside the ghost.
+    EcsFixture::with_hosts(&moto, "prod", 1).await;
+    let rec = recorder(&moto, store.clone(), ClusterScope::All);
+    let hosts: Vec<String> = (0..3)
+        .map(|h| container_instance_arn("ephemeral", &format!("h{h:04}")))
+        .collect();
+    let mut registrations = 0;
+    for ci in &hosts {
+        let response = handle(
+            &rec,
+            capacity_instance_event("ephemeral", ci, 2, "ACTIVE", 7000),
+            NOW,
+        )
+        .await
+        .expect("event");
+        let event = response.event.expect("recorded");
+        assert_eq!((event.outcome, event.writes), (Some(Outcome::Applied), 1));
+        registrations += usize::from(event.registered_cluster == Some(true));
+    }
+    assert_eq!(registrations, 1, "registered by its first event, once");
+    let entry = store
+        .cluster_entry("ephemeral")
+        .await
+        .expect("registry")
+        .expect("registered from an event");
+    assert_eq!(entry.status, ClusterStatus::Active);
+    assert_eq!(
+        entry.cluster_arn.as_deref(),
+        Some(&*cluster_arn("ephemeral"))
+    );
+    let live = |at: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .page(&ItemQuery::live("ephemeral", ItemKind::Hosts, at), None)
+                .await
+                .expect("live hosts")
+        }
+    };
+    assert_eq!(live(NOW).await.records.len(), 3, "three live hosts before");
+
+    // One full sweep: ListClusters does not list it; the registry does.
+    let later = NOW + 600;
+    let response = handle(&rec, scheduled_event(), later)
+        .await
+        .expect("a gone cluster does not fail the sweep");
+    assert_eq!(response.sweeps.len(), 2, "{:?}", response.sweeps);
+    let ghost = response
+        .sweeps
+        .iter()
+        .find(|s| s.cluster.ends_with("ephemeral"))
+        .expect("the registered cluster was asked about");
+    assert!(
+        ghost
+            .skipped
+            .as_deref()
+            .unwrap_or("")
+            .contains("cluster ephemeral is gone: ECS does not know it"),
+        "{ghost:?}"
+    );
+    assert_eq!(
+        (ghost.removed, ghost.removed_hosts, ghost.error.as_deref()),
+        (3, 3, None),
+        "{ghost:?}"
+    );
+    let prod = response
+        .sweeps
+        .iter()
+        .find(|s| s.cluster.ends_with("prod"))
+        .expect("prod swept");
+    assert_eq!((prod.hosts, prod.error.as_deref()), (1, None), "{prod:?}");
+
+    // `capacity show`'s reads: no live host (nothing read from the index), and the registry
+    // says gone, with what the sweep retired.
+    let page = live(later).await;
+    assert!(page.records.is_empty(), "no live host: {:?}", page.records);
+    assert_eq!(page.scanned, 0, "the live index holds none of them");
+    let entry = store
+        .cluster_entry("ephemeral")
+        .await
+        .expect("registry")
+        .expect("entry");
+    assert_eq!(entry.status, ClusterStatus::Gone);
+    assert_eq!(
+        (entry.retired_hosts, entry.retired_tasks, entry.since),
+        (3, 0, later)
+    );
+    // The three items are fences keeping the version events gave them: a late ACTIVE event of
+    // that version is refused.
+    let records = store.cluster_records("ephemeral").await.expect("all");
+    assert_eq!(records.len(), 3, "{records:?}");
+    for ci in &hosts {
+        let Record::Instance(i) = find(&records, ci) else {
+            panic!()
+        };
+        assert!(i.tombstone, "{i:?}");
+        assert_eq!(i.instance.version, Some(2));
+    }
+    let response = handle(
+        &rec,
+        capacity_instance_event("ephemeral", &hosts[0], 2, "ACTIVE", 7000),
+        later,
+    )
+    .await
+    .expect("late event");
+    assert_eq!(
+        response.event.and_then(|e| e.outcome),
+        Some(Outcome::Duplicate)
+    );
+    assert!(live(later).await.records.is_empty(), "still no live host");
+}
+
+/// Identity values an event may not write (issue 22), for `field` (`clusterArn`,
+/// `containerInstanceArn`, `taskArn`): blank, free text, malformed ARNs and ARNs of the wrong
+/// kind, in the old (`…/ID`) and the new (`…/CLUSTER/ID`) format.
+fn mutated_identities(field: &str) -> Vec<String> {
+    let base = "arn:aws:ecs:us-east-1:123456789012";
+    let mut v: Vec<String> = [
+        "",
+        " ",
+        "\t\n",
+        "prod",
+        "my cluster",
+        "null",
+        "arn:",
+        "arn:aws:ecs:",
+        "arn:aws:ecs:junk",
+        "arn:aws:ecs:us-east-1:123456789012:",
+        "arn:aws:ecs:us-east-1:12345:cluster/prod",
+        "arn:aws:ecs:us-east-1:123456789012:cluster/",
+        "arn:aws:ecs:us-east-1:123456789012:cluster/prod/extra",
+        "arn:aws:ecs:us-east-1:123456789012:cluster/pr od",
+        "arn:aws:ec2:us-east-1:123456789012:instance/i-0123456789abcdef0",
+        "arn:aws:ecs:us-east-1:123456789012:service/prod/web",
+        " arn:aws:ecs:us-east-1:123456789012:cluster/prod",
+        "arn:aws:ecs:us-east-1:123456789012:container-instance/",
+        "arn:aws:ecs:us-east-1:123456789012:container-instance/prod/",
+        "arn:aws:ecs:us-east-1:123456789012:container-instance/prod/h1/x",
+        "arn:aws:ecs:us-east-1:123456789012:task/",
+        "arn:aws:ecs:us-east-1:123456789012:task/prod/",
+        "arn:aws:ecs:us-east-1:123456789012:task//t1",
+        "arn:aws:ecs:us-east-1:123456789012:task/prod/t1/x",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    // Well-formed ARNs of another kind, both formats.
+    let wrong_kinds: &[&str] = match field {
+        "clusterArn" => &[
+            "task/prod/t1",
+            "task/t1",
+            "container-instance/prod/h1",
+            "container-instance/h1",
+        ],
+        "containerInstanceArn" => &["cluster/prod", "task/prod/t1", "task/t1"],
+        _ => &[
+            "cluster/prod",
+            "container-instance/prod/h1",
+            "container-instance/h1",
+        ],
+    };
+    v.extend(wrong_kinds.iter().map(|w| format!("{base}:{w}")));
+    v
+}
+
+/// 2,000 events whose identity fields are mutated (blank, free text, malformed ARNs, wrong kinds,
+/// old and new ARN formats) through the real handler on moto: each is refused naming its JSON
+/// path, and moto (the test bed counts every request of the Rust SDK) receives no write at all —
+/// no UpdateItem, PutItem, BatchWriteItem, DeleteItem or TransactWriteItems; the table stays
+/// empty. The same events with well-formed identities, old format included, are written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_events_with_mutated_identities_write_nothing_on_dynamodb() {
+    let moto = Moto::start();
+    let (store, calls) = table(&moto).await;
+    let rec = recorder(&moto, store, ClusterScope::All);
+    let ci = container_instance_arn("prod", "h0001");
+    let mut seeds: Vec<(Value, &str)> = Vec::new();
+    for field in ["clusterArn", "containerInstanceArn"] {
+        for bad in mutated_identities(field) {
+            let mut e = capacity_instance_event("prod", &ci, 1, "ACTIVE", 7000);
+            e["detail"][field] = json!(bad);
+            seeds.push((e, field));
+        }
+    }
+    for field in ["clusterArn", "taskArn", "containerInstanceArn"] {
+        for bad in mutated_identities(field) {
+            let mut e = task_event("prod", 1, 1, "RUNNING");
+            e["detail"][field] = json!(bad);
+            seeds.push((e, field));
+        }
+    }
+    assert!(seeds.len() > 100, "{}", seeds.len());
+    moto.command(json!({"op": "aws_calls", "reset": true}));
+    for i in 0..2_000 {
+        let (event, field) = &seeds[i % seeds.len()];
+        let mut event = event.clone();
+        event["detail"]["version"] = json!(i + 1);
+        let response = handle(&rec, event, NOW)
+            .await
+            .expect("a refusal is not a failed invocation (no retry)");
+        let rejected = response.rejected.unwrap_or_default();
+        assert!(
+            rejected.starts_with(&format!("detail.{field} ")),
+            "event {i}: names its JSON path: {rejected:?}"
+        );
+        assert_eq!(response.event, None, "event {i}");
+    }
+    let seen = moto.command(json!({"op": "aws_calls", "reset": true}));
+    let dynamodb: Vec<(&String, &Value)> = seen["calls"]
+        .as_object()
+        .expect("calls")
+        .iter()
+        .filter(|(op, _)| op.starts_with("dynamodb:"))
+        .collect();
+    assert!(
+        dynamodb.is_empty(),
+        "no DynamoDB request at all: {dynamodb:?}"
+    );
+    for op in [
+        "UpdateItem",
+        "PutItem",
+        "BatchWriteItem",
+        "DeleteItem",
+        "TransactWriteItems",
+    ] {
+        assert_eq!(calls.get(op), 0, "{op}");
+    }
+    let items = moto
+        .dynamodb()
+        .scan()
+        .table_name(TABLE)
+        .send()
+        .await
+        .expect("scan");
+    assert_eq!(items.count(), 0, "{:?}", items.items());
+
+    // Control: well-formed identities, in the old ARN format (…/ID) too, are written — one
+    // registration and one item write each cluster and event.
+    let old_ci = format!(
+        "arn:aws:ecs:us-east-1:123456789012:container-instance/{}",
+        "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+    );
+    let old_task = "arn:aws:ecs:us-east-1:123456789012:task/1a2b3c4d5e6f708192a3b4c5d6e7f809";
+    let mut host = capacity_instance_event("prod", &old_ci, 1, "ACTIVE", 7000);
+    host["detail"]["containerInstanceArn"] = json!(old_ci);
+    let mut task = task_event("prod", 1, 1, "RUNNING");
+    task["detail"]["taskArn"] = json!(old_task);
+    task["detail"]["containerInstanceArn"] = json!(old_ci);
+    for e in [host, task] {
+        let response = handle(&rec, e, NOW).await.expect("event");
+        assert_eq!(response.rejected, None);
+        assert_eq!(
+            response.event.and_then(|e| e.outcome),
+            Some(Outcome::Applied)
+        );
+    }
+    let seen = moto.command(json!({"op": "aws_calls", "reset": true}));
+    assert_eq!(seen["calls"]["dynamodb:UpdateItem"], json!(3), "{seen}");
+    let records = rec.store().cluster_records("prod").await.expect("query");
+    assert!(records.iter().any(|r| r.arn() == old_ci));
+    assert!(records.iter().any(|r| r.arn() == old_task));
+}

@@ -4,8 +4,12 @@
 
 use std::hint::black_box;
 
-use autopilot_core::dispatch::{decide, DaemonReservation, DispatchHost};
+use std::collections::BTreeSet;
+
+use autopilot_core::dispatch::scale::{GroupControl, HostSize};
+use autopilot_core::dispatch::{decide, decide_scale, DaemonReservation, DispatchHost, ScaleInput};
 use autopilot_core::job::{Job, JobConstraint, JobNeeds, RunTaskSpec, Submission};
+use autopilot_core::ports::scale_group::{GroupInstance, GroupState};
 use criterion::{criterion_group, criterion_main, Criterion};
 use ecs_cluster_query::Host;
 
@@ -124,5 +128,60 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+/// 10,000 queued jobs over 500 hosts with an owned group (MaxSize 100, half its hosts
+/// registered): one wake-up's decide and the group's scale decision.
+fn bench_owned_group(c: &mut Criterion) {
+    let hosts = hosts(500);
+    let jobs = jobs(10_000);
+    let daemons: [DaemonReservation; 0] = [];
+    let group = GroupState {
+        name: "g".into(),
+        desired: 50,
+        min: 0,
+        max: 100,
+        instances: (0..50)
+            .map(|i| GroupInstance {
+                instance_id: format!("i-{i:017x}"),
+                lifecycle_state: "InService".into(),
+            })
+            .collect(),
+        suspended_processes: vec!["AZRebalance".into()],
+    };
+    let registered: BTreeSet<String> = hosts
+        .iter()
+        .filter_map(|h| h.host.ec2_instance_id.clone())
+        .collect();
+    let control = GroupControl::default();
+    let run = || {
+        let plan = decide(black_box(&jobs), black_box(&hosts), &daemons, 10_000);
+        decide_scale(&ScaleInput {
+            jobs: &jobs,
+            hosts: &hosts,
+            daemons: &daemons,
+            plan: &plan,
+            group: &group,
+            host_size: HostSize {
+                cpu: 4096,
+                memory: 15_360,
+            },
+            control: &control,
+            idle_seconds: 300,
+            register_grace: 600,
+            registered: &registered,
+            now: 10_000,
+        })
+    };
+    let p = run();
+    eprintln!(
+        "10,000 jobs over 500 hosts, owned group at 50 of 100: raise to {:?}, {} at MaxSize",
+        p.raise_to,
+        p.at_max.len()
+    );
+    c.bench_function(
+        "dispatch decide+scale 10000 jobs x 500 hosts, owned group",
+        |b| b.iter(run),
+    );
+}
+
+criterion_group!(benches, bench, bench_owned_group);
 criterion_main!(benches);

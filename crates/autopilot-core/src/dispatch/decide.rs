@@ -407,6 +407,24 @@ pub fn decide(
                 continue;
             }
         };
+        // Without constraints or strategies the simulator picks the first host, in input order,
+        // with room: found by a scan that stops there. The full path below (never fits, the
+        // simulator, the reservation) runs only for the jobs it does not place.
+        if constraints.is_empty() && strategies.is_empty() {
+            let first = live.iter().enumerate().position(|(i, h)| {
+                h.agent_connected != Some(false)
+                    && h.remaining_cpu >= job.needs.cpu
+                    && h.remaining_memory >= job.needs.memory
+                    && job.needs.ports.iter().all(|p| !h.used_ports.contains(p))
+                    && gpus_left.get(i).is_some_and(|g| *g >= job.needs.gpus)
+                    && hosts.get(i).is_some_and(|dh| eligible(job, dh))
+            });
+            if let Some(i) = first {
+                place_on(&mut live, &mut gpus_left, i, job, &mut d);
+                decisions.push(d);
+                continue;
+            }
+        }
         let eligible_here: Vec<bool> = hosts.iter().map(|h| eligible(job, h)).collect();
         let ever: Vec<usize> = hosts
             .iter()
@@ -439,24 +457,12 @@ pub fn decide(
                 .collect();
             placement::place(&subset, &req, 1, &constraints, &strategies)
         };
-        if let Some(id) = result.placed.first() {
-            if let Some(i) = live.iter().position(|h| h.id == *id) {
-                if let Some(g) = gpus_left.get_mut(i) {
-                    *g -= job.needs.gpus;
-                }
-            }
-            if let Some(h) = live.iter_mut().find(|h| h.id == *id) {
-                h.remaining_cpu -= req.cpu;
-                h.remaining_memory -= req.memory;
-                h.used_ports.extend(req.ports.iter().copied());
-                if let Some(g) = &req.group {
-                    h.task_groups.push(g.clone());
-                }
-                h.running_tasks_count = Some(h.running_tasks_count.unwrap_or(0) + 1);
-                d.ec2_instance_id = h.ec2_instance_id.clone();
-            }
-            d.action = Action::Place;
-            d.host = Some(id.clone());
+        if let Some(i) = result
+            .placed
+            .first()
+            .and_then(|id| live.iter().position(|h| h.id == *id))
+        {
+            place_on(&mut live, &mut gpus_left, i, job, &mut d);
             decisions.push(d);
             continue;
         }
@@ -523,6 +529,26 @@ pub fn decide(
         decisions.push(expire_if_due(d, job, waited));
     }
     Plan { decisions }
+}
+
+/// The job takes its room on host `i` of the working copy: CPU, memory, ports, GPUs, its task
+/// group (for later `distinctInstance`), one more task.
+fn place_on(live: &mut [Host], gpus_left: &mut [i64], i: usize, job: &Job, d: &mut JobDecision) {
+    if let Some(g) = gpus_left.get_mut(i) {
+        *g -= job.needs.gpus;
+    }
+    if let Some(h) = live.get_mut(i) {
+        h.remaining_cpu -= job.needs.cpu;
+        h.remaining_memory -= job.needs.memory;
+        h.used_ports.extend(job.needs.ports.iter().copied());
+        if let Some(g) = &job.spec.group {
+            h.task_groups.push(g.clone());
+        }
+        h.running_tasks_count = Some(h.running_tasks_count.unwrap_or(0) + 1);
+        d.ec2_instance_id = h.ec2_instance_id.clone();
+        d.host = Some(h.id.clone());
+    }
+    d.action = Action::Place;
 }
 
 fn expire_if_due(mut d: JobDecision, job: &Job, waited: i64) -> JobDecision {
