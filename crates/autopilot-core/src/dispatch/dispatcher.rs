@@ -341,6 +341,7 @@ where
             }
             Err(e) => return Err(e.into()),
         };
+        check_container_overrides(&td, sub.spec.overrides.as_ref())?;
         // Roles the function may not pass would fail RunTask (AccessDenied): refuse now.
         if let Some(reason) = self
             .config
@@ -349,7 +350,6 @@ where
         {
             return Err(DispatchError::Invalid(reason));
         }
-        check_container_overrides(&td, sub.spec.overrides.as_ref())?;
         let needs = JobNeeds::of_job(&td, sub.spec.overrides.as_ref());
         let job_id = sub.job_id.clone().unwrap_or_else(|| generate_job_id(now));
         let mut job = sub.into_job(job_id, needs, now);
