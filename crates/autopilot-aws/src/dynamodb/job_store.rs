@@ -142,6 +142,28 @@ impl DynamoJobStore {
         &self.table
     }
 
+    /// Every job of `index` whose `attribute` is the cluster's name (all pages).
+    async fn cluster_index(
+        &self,
+        index: &str,
+        attribute: &str,
+        cluster: &str,
+    ) -> Result<Vec<Job>, JobStoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression("#c = :c")
+            .expression_attribute_names("#c", attribute)
+            .expression_attribute_values(
+                ":c",
+                AttributeValue::S(cluster_name(cluster).to_string()),
+            );
+        let items = all_items(query).await.map_err(|e| backend("Query", &e))?;
+        items.iter().map(job_from_item).collect()
+    }
+
     /// One item by its partition key (a job id or a control item's key), read consistently.
     async fn item(
         &self,
@@ -292,35 +314,13 @@ impl JobStore for DynamoJobStore {
     }
 
     async fn cluster_jobs(&self, cluster: &str) -> Result<Vec<Job>, JobStoreError> {
-        let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(schema::CLUSTER_INDEX)
-            .key_condition_expression("#c = :c")
-            .expression_attribute_names("#c", schema::CLUSTER_ATTRIBUTE)
-            .expression_attribute_values(
-                ":c",
-                AttributeValue::S(cluster_name(cluster).to_string()),
-            );
-        let items = all_items(query).await.map_err(|e| backend("Query", &e))?;
-        items.iter().map(job_from_item).collect()
+        self.cluster_index(schema::CLUSTER_INDEX, schema::CLUSTER_ATTRIBUTE, cluster)
+            .await
     }
 
     async fn live_jobs(&self, cluster: &str) -> Result<Vec<Job>, JobStoreError> {
-        let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(schema::LIVE_INDEX)
-            .key_condition_expression("#c = :c")
-            .expression_attribute_names("#c", schema::LIVE_CLUSTER_ATTRIBUTE)
-            .expression_attribute_values(
-                ":c",
-                AttributeValue::S(cluster_name(cluster).to_string()),
-            );
-        let items = all_items(query).await.map_err(|e| backend("Query", &e))?;
-        items.iter().map(job_from_item).collect()
+        self.cluster_index(schema::LIVE_INDEX, schema::LIVE_CLUSTER_ATTRIBUTE, cluster)
+            .await
     }
 
     async fn get_control(&self, key: &str) -> Result<Option<ControlItem>, JobStoreError> {
