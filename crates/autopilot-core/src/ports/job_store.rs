@@ -32,8 +32,9 @@ pub mod schema {
     pub const BODY_ATTRIBUTE: &str = "job";
     /// The sparse index of live jobs (QUEUED, STARTING, RUNNING) by cluster, in queue order: a
     /// job item carries its two key attributes only while it is live, so DynamoDB keeps a
-    /// terminal job out of the index ("if an item does not define the index key attributes,
-    /// it is not written to the index", DynamoDB developer guide, sparse indexes).
+    /// terminal job out of the index (global secondary indexes are sparse: only the items that
+    /// have the index's key attributes appear in it; DynamoDB developer guide, "Take advantage
+    /// of sparse indexes").
     pub const LIVE_INDEX: &str = "by-cluster-live";
     /// Its partition key (S): the cluster name, set only while the job is live.
     pub const LIVE_CLUSTER_ATTRIBUTE: &str = "live_cluster";
