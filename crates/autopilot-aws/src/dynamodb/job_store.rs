@@ -197,27 +197,29 @@ impl DynamoJobStore {
                 .build()
                 .map_err(build_err("CreateTable"))
         };
-        let index = GlobalSecondaryIndex::builder()
-            .index_name(schema::CLUSTER_INDEX)
-            .key_schema(key(schema::CLUSTER_ATTRIBUTE, KeyType::Hash)?)
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::All)
-                    .build(),
-            )
-            .build()
-            .map_err(build_err("CreateTable"))?;
-        let live = GlobalSecondaryIndex::builder()
-            .index_name(schema::LIVE_INDEX)
-            .key_schema(key(schema::LIVE_CLUSTER_ATTRIBUTE, KeyType::Hash)?)
-            .key_schema(key(schema::QUEUE_KEY_ATTRIBUTE, KeyType::Range)?)
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::All)
-                    .build(),
-            )
-            .build()
-            .map_err(build_err("CreateTable"))?;
+        let index = |name: &str, keys: Vec<KeySchemaElement>| {
+            GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .set_key_schema(Some(keys))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .map_err(build_err("CreateTable"))
+        };
+        let all = index(
+            schema::CLUSTER_INDEX,
+            vec![key(schema::CLUSTER_ATTRIBUTE, KeyType::Hash)?],
+        )?;
+        let live = index(
+            schema::LIVE_INDEX,
+            vec![
+                key(schema::LIVE_CLUSTER_ATTRIBUTE, KeyType::Hash)?,
+                key(schema::QUEUE_KEY_ATTRIBUTE, KeyType::Range)?,
+            ],
+        )?;
         self.client
             .create_table()
             .table_name(&self.table)
@@ -227,7 +229,7 @@ impl DynamoJobStore {
             .attribute_definitions(def(schema::CLUSTER_ATTRIBUTE)?)
             .attribute_definitions(def(schema::LIVE_CLUSTER_ATTRIBUTE)?)
             .attribute_definitions(def(schema::QUEUE_KEY_ATTRIBUTE)?)
-            .global_secondary_indexes(index)
+            .global_secondary_indexes(all)
             .global_secondary_indexes(live)
             .send()
             .await

@@ -513,7 +513,6 @@ pub fn provision(jobs: &[Job], plan: &Plan, limit: usize) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::dispatch::decide::decide;
-    use crate::job::{JobNeeds, RunTaskSpec, Submission};
     use crate::ports::scale_group::GroupInstance;
 
     const SIZE: HostSize = HostSize {
@@ -522,24 +521,9 @@ mod tests {
     };
 
     fn job(id: &str, memory: i64) -> Job {
-        Submission {
-            spec: RunTaskSpec {
-                cluster: "c".into(),
-                task_definition: "td".into(),
-                ..RunTaskSpec::default()
-            },
-            ..Submission::default()
-        }
-        .into_job(
-            id.into(),
-            JobNeeds {
-                cpu: 0,
-                memory,
-                ports: vec![],
-                ..JobNeeds::default()
-            },
-            0,
-        )
+        let mut j = crate::job::test_job(id);
+        j.needs.memory = memory;
+        j
     }
 
     fn group(desired: u32, max: u32, instances: &[(&str, &str)]) -> GroupState {
