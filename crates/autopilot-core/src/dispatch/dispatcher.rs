@@ -44,11 +44,6 @@ use crate::ports::task_launcher::{
     is_provisioning_cap, ContainerExit, LaunchedTask, RunTaskOutcome, TaskLauncher,
 };
 
-pub use crate::dispatch::lifecycle::{
-    retry_backoff as backoff_seconds, BASE_BACKOFF_SECONDS, DRAINER_STOP_REASON,
-    MAX_BACKOFF_SECONDS,
-};
-
 /// RunTask calls per wake-up at most: ECS refills cluster resource writes at 40 per second
 /// (burst 100) per account and region; the rest start on the next wake-up.
 pub const MAX_LAUNCHES_PER_WAKE: usize = 20;
@@ -362,7 +357,8 @@ where
         let bytes = item_bytes(&job);
         if bytes > MAX_SUBMITTED_JOB_BYTES {
             return Err(DispatchError::Invalid(format!(
-                "invalid job: {bytes} bytes stored, at most {MAX_SUBMITTED_JOB_BYTES}                  (DynamoDB items are at most 400 KB, and a job's item grows with its history)"
+                "invalid job: {bytes} bytes stored, at most {MAX_SUBMITTED_JOB_BYTES} (DynamoDB \
+                 items are at most 400 KB, and a job's item grows with its history)"
             )));
         }
         if let Some(name) = job.schedule_name.clone() {
@@ -883,6 +879,12 @@ where
         }
         let cluster = report.cluster.clone();
         let described = self.ecs.describe_launched(&cluster, &arns).await?;
+        let missing: BTreeSet<&str> = described.missing.iter().map(String::as_str).collect();
+        let found: BTreeMap<&str, &LaunchedTask> = described
+            .tasks
+            .iter()
+            .map(|t| (t.task_arn.as_str(), t))
+            .collect();
         for job in jobs.iter_mut() {
             if job.state != JobState::Running {
                 continue;
@@ -890,9 +892,9 @@ where
             let Some(arn) = job.task_arn.clone() else {
                 continue;
             };
-            let observation = if described.missing.contains(&arn) {
+            let observation = if missing.contains(arn.as_str()) {
                 Observation::Missing { task_arn: arn }
-            } else if let Some(t) = described.tasks.iter().find(|t| t.task_arn == arn) {
+            } else if let Some(t) = found.get(arn.as_str()) {
                 observation_of(t)
             } else {
                 continue;
@@ -1244,10 +1246,16 @@ fn placement_targets(hosts: Vec<DispatchHost>, group: Option<&GroupState>) -> Ve
 fn writable(jobs: Vec<Job>, now: i64) -> (Vec<Job>, Vec<Job>) {
     jobs.into_iter().partition(|j| {
         j.state != JobState::Queued
+            // Far under the mark (every job submitted under the 64 KB cap): no trial write.
+            || item_bytes(j) + TRANSITION_BYTES <= MAX_JOB_ITEM_BYTES
+            // Near it: the next write as it would be (its history trimmed to MAX_HISTORY).
             || item_bytes(&j.transition(JobState::Starting, "placed on i-00000000000000000", now))
                 <= MAX_JOB_ITEM_BYTES
     })
 }
+
+/// More than one transition, the launch request and the counters ever add to a job's item.
+const TRANSITION_BYTES: usize = 8 * 1024;
 
 /// The RunTask request of a placed job: the host pin, and the host's capacity provider when
 /// the launch goes through providers ([`crate::dispatch::decide::launch_request`]).
