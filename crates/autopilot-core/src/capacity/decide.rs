@@ -1,7 +1,7 @@
 //! The capacity table's pure rules: which write an event causes ([`plan_event`]) and whether a
 //! write supersedes what is stored ([`outcome`]: events need a higher `version`, versioned
 //! snapshots a higher or equal one, version-less snapshots an unchanged item; tombstones keep the
-//! highest version seen; a write never erases `registered_at`), which items are live
+//! highest version seen; a write other than a tombstone never erases `registered_at`), which items are live
 //! ([`is_live`]), which items the live index holds ([`live_index_key`]), what a tombstone keeps
 //! ([`fence_of`]), which identities an event may write ([`check_identity`]) and when two records
 //! are the same state ([`state_fingerprint`]). The full specification is the README's "Ordering
@@ -494,7 +494,8 @@ pub fn state_fingerprint(record: &Record) -> u64 {
 /// The write rule both stores share: a host record without `registered_at` keeps the stored one.
 pub fn keep_registered_at(new: &mut Record, stored: Option<&Record>) {
     if let (Record::Instance(n), Some(Record::Instance(old))) = (new, stored) {
-        if n.instance.registered_at.is_none() {
+        // A tombstone keeps its fence only (DynamoDB's write removes the rest).
+        if n.instance.registered_at.is_none() && !n.tombstone {
             n.instance.registered_at = old.instance.registered_at;
         }
     }

@@ -527,8 +527,8 @@ where
         now: i64,
     ) -> Result<(Vec<DispatchHost>, BTreeSet<String>), DispatchError> {
         let records: Vec<Record> = match &self.capacity {
-            // Only what placement needs: the live hosts (one key range, tombstones and expired
-            // items filtered by the table), and live tasks only for daemon headroom.
+            // Only what placement needs: the live hosts (the table's live index: no tombstone or
+            // expired item is read), and live tasks only for daemon headroom.
             Some(table) => {
                 let mut records = table
                     .records(ItemQuery::live(cluster, ItemKind::Hosts, now))

@@ -169,8 +169,9 @@ pub trait CapacityStore: Send + Sync {
 
     /// One conditional UpdateItem that makes the stored item a tombstone in place, when it is
     /// still as `seen` (its version, or present without one): `tombstone` set, `expires_at`, and
-    /// for a host status `INACTIVE`; every other field — the version included — is kept. The
-    /// sweep's removal, without holding the record it removes.
+    /// for a host status `INACTIVE`; the fence (identity, version, status) is kept, the payload
+    /// dropped ([`crate::capacity::fence_of`]), and the item leaves the live index. The sweep's
+    /// removal, without holding the record it removes.
     fn tombstone(
         &self,
         key: &RecordKey,
