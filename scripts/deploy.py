@@ -89,10 +89,16 @@ def answers() -> dict[str, str]:
     pattern = ask("Clusters the functions may act on (a name, or a pattern such as prod-*)", "*",
                   cluster_pattern)
     params["ClusterNamePattern"] = pattern
-    if "*" not in pattern:
-        # One cluster: the schedules sweep it, not every cluster of the region.
-        params["Clusters"] = pattern
-        params["DispatcherClusters"] = pattern
+    if pattern != "*":
+        # The schedules sweep these, not every cluster of the region (ListClusters would list
+        # clusters outside the pattern, whose reads the roles refuse).
+        names = pattern if "*" not in pattern else ask(
+            "The clusters the schedules sweep (comma-separated names matching the pattern)", "",
+            lambda a: None if a and all(re.fullmatch(r"[A-Za-z0-9_\-]{1,255}", n.strip())
+                                        for n in a.split(",")) else "one or more cluster names")
+        names = ",".join(n.strip() for n in names.split(","))
+        for name in ("Clusters", "DrainerClusters", "DispatcherClusters"):
+            params[name] = names
     alarm = ask("SNS topic ARN for the alarms (none: alarms without an action)", "none", topic)
     if alarm not in ("", "none"):
         params["AlarmTopicArn"] = alarm

@@ -38,7 +38,8 @@ def main() -> None:
     p = run("y\nn\ny\ny\nprod\narn:aws:sns:us-east-1:123456789012:oncall\nx86_64\n")
     assert p == {"EnableDaemonCount": "true", "EnableCapacityTable": "false",
                  "EnableInstanceDrainer": "true", "EnableTaskDispatcher": "true",
-                 "ClusterNamePattern": "prod", "Clusters": "prod", "DispatcherClusters": "prod",
+                 "ClusterNamePattern": "prod", "Clusters": "prod", "DrainerClusters": "prod",
+                 "DispatcherClusters": "prod",
                  "AlarmTopicArn": "arn:aws:sns:us-east-1:123456789012:oncall",
                  "Architecture": "x86_64"}, p
     assert set(p) <= known, set(p) - known
@@ -47,8 +48,10 @@ def main() -> None:
     assert d["ClusterNamePattern"] == "*" and "Clusters" not in d and "AlarmTopicArn" not in d, d
     assert all(d[name] == "true" for name, _ in deploy.CAPABILITIES), d
     # A bad answer is asked again.
-    again = run("y\ny\ny\ny\nnot a cluster!\nprod-*\nnone\narm64\n")
+    again = run("y\ny\ny\ny\nnot a cluster!\nprod-*\nprod-a, prod-b\nnone\narm64\n")
     assert again["ClusterNamePattern"] == "prod-*", again
+    # A pattern: the schedules sweep the clusters named, not the region.
+    assert again["Clusters"] == again["DrainerClusters"] == again["DispatcherClusters"] == "prod-a,prod-b", again
     # Nothing chosen: refused.
     try:
         run("n\nn\nn\nn\n")

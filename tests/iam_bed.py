@@ -21,6 +21,7 @@ request context does not match.
 
 import fnmatch
 import json
+import re
 import threading
 import urllib.parse
 from pathlib import Path
@@ -35,6 +36,8 @@ UNKNOWN = []     # {"principal", "service", "operation"}
 EXERCISED = {}   # principal -> {action: count}
 POLICIES = {}    # principal -> [statement] set by iam_policy
 PARAMETER_BINDINGS = {"ScaleGroupName": "*"}
+# Stands for the name of one stack table in a bound ARN (matched as one path segment).
+ONE_NAME = "\x00name\x00"
 NO_VALUE = object()
 
 
@@ -79,7 +82,9 @@ class Template:
     def binding(self, resource: str, attribute) -> str:
         kind = self.t["Resources"][resource]["Type"]
         if kind == "AWS::DynamoDB::Table":
-            return f"arn:{iam_table.PARTITION}:dynamodb:{iam_table.REGION}:{iam_table.ACCOUNT}:table/*"
+            # Any one table name of the test account, never more: `table/NAME/index/X` is
+            # another resource (a grant on the table ARN does not cover its indexes on AWS).
+            return f"arn:{iam_table.PARTITION}:dynamodb:{iam_table.REGION}:{iam_table.ACCOUNT}:table/{ONE_NAME}"
         if kind == "AWS::SQS::Queue":
             return f"arn:{iam_table.PARTITION}:sqs:{iam_table.REGION}:{iam_table.ACCOUNT}:*"
         raise ValueError(f"iam bed: no binding for {resource}.{attribute} ({kind})")
@@ -160,6 +165,10 @@ def _list(v) -> list:
 
 
 def _like(pattern: str, value: str) -> bool:
+    if ONE_NAME in pattern:
+        # fnmatch's `*` crosses `/`; a stack resource's name is one path segment.
+        parts = [fnmatch.translate(p.replace("[", "[[]"))[4:-3] for p in pattern.split(ONE_NAME)]
+        return re.fullmatch("[^/]+".join(parts), value, re.S) is not None
     return fnmatch.fnmatchcase(value, pattern.replace("[", "[[]"))
 
 

@@ -51,10 +51,7 @@ async fn a_job_whose_roles_may_not_be_passed_is_refused_at_submit() {
     )
     .await;
     task_definition_with_roles(&moto, "legacy", "ecsTaskExecutionRole", Some("AdminRole")).await;
-    DynamoJobStore::new(moto.dynamodb(), "jobs")
-        .create_table()
-        .await
-        .expect("jobs table");
+    integration_tests::create_jobs_table(&moto, "jobs").await;
     let clients = moto.function_clients(TASK_DISPATCHER);
     let jobs = DynamoJobStore::new(clients.dynamodb, "jobs");
     // The template's default: JobRoleNamePattern, JobExecutionRoleNamePattern.
