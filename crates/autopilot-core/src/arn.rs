@@ -67,6 +67,97 @@ pub fn service_entry_in_cluster(entry: &str, cluster: &str) -> bool {
     }
 }
 
+/// The kinds of ARN an event's identity fields hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArnKind {
+    Cluster,
+    ContainerInstance,
+    Task,
+}
+
+impl ArnKind {
+    fn resource_type(self) -> &'static str {
+        match self {
+            ArnKind::Cluster => "cluster",
+            ArnKind::ContainerInstance => "container-instance",
+            ArnKind::Task => "task",
+        }
+    }
+
+    pub(crate) fn expected(self) -> &'static str {
+        match self {
+            ArnKind::Cluster => "an ECS cluster ARN (arn:PARTITION:ecs:REGION:ACCOUNT:cluster/NAME)",
+            ArnKind::ContainerInstance => {
+                "an ECS container instance ARN (arn:PARTITION:ecs:REGION:ACCOUNT:container-instance/[CLUSTER/]ID)"
+            }
+            ArnKind::Task => "an ECS task ARN (arn:PARTITION:ecs:REGION:ACCOUNT:task/[CLUSTER/]ID)",
+        }
+    }
+}
+
+/// Whether `value` is a well-formed ECS ARN of `kind` (the capacity rules' identity table,
+/// `crate::capacity::decide`). Every item
+/// key comes from these fields: a blank or free-text identity would create a partition (or an
+/// item) no sweep ever reads.
+pub fn is_ecs_arn(value: &str, kind: ArnKind) -> bool {
+    fn name_ok(s: &str) -> bool {
+        (1..=255).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    }
+    fn partition_ok(s: &str) -> bool {
+        s == "aws"
+            || s.strip_prefix("aws-").is_some_and(|rest| {
+                !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+            })
+    }
+    fn region_ok(s: &str) -> bool {
+        // us-east-1, us-gov-west-1, cn-north-1, us-isob-east-1: letters, then dash-separated
+        // lowercase words, then a number.
+        let parts: Vec<&str> = s.split('-').collect();
+        parts.len() >= 3
+            && parts[..parts.len() - 1]
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+            && parts
+                .last()
+                .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    }
+    let mut fields = value.splitn(6, ':');
+    let (Some("arn"), Some(partition), Some("ecs"), Some(region), Some(account), Some(resource)) = (
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+    ) else {
+        return false;
+    };
+    if !partition_ok(partition)
+        || !region_ok(region)
+        || account.len() != 12
+        || !account.bytes().all(|b| b.is_ascii_digit())
+    {
+        return false;
+    }
+    let Some(rest) = resource
+        .strip_prefix(kind.resource_type())
+        .and_then(|r| r.strip_prefix('/'))
+    else {
+        return false;
+    };
+    let segments: Vec<&str> = rest.split('/').collect();
+    match (kind, segments.as_slice()) {
+        (ArnKind::Cluster, [name]) => name_ok(name),
+        (ArnKind::ContainerInstance | ArnKind::Task, [id]) => name_ok(id),
+        (ArnKind::ContainerInstance | ArnKind::Task, [cluster, id]) => {
+            name_ok(cluster) && name_ok(id)
+        }
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
