@@ -135,11 +135,71 @@ fn jobs_table_matches_the_schema_in_code() {
         Some(jobs::TTL_ATTRIBUTE)
     );
     let f = &t["Resources"]["TaskDispatcherFunction"]["Properties"];
-    assert_eq!(f["ReservedConcurrentExecutions"].as_i64(), Some(1));
     assert!(
         !f["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Destination"].is_null(),
         "a failure queue"
     );
+}
+
+/// Issue 21's intake: ECS events, the sweep, submission events and the Scheduler's ticks reach
+/// the dispatcher through one SQS queue read in batches with partial batch failures; the
+/// reserved concurrency is no lower than the mapping's MaximumConcurrency (else Lambda throttles
+/// the mapping's invocations and their messages return only after the visibility timeout).
+#[test]
+fn the_dispatcher_reads_its_intake_from_one_queue_in_batches() {
+    let t = template();
+    let f = &t["Resources"]["TaskDispatcherFunction"]["Properties"];
+    let events = f["Events"].as_mapping().expect("events");
+    assert_eq!(events.len(), 1, "one event source: the queue ({events:?})");
+    let queue = &f["Events"]["Queue"]["Properties"];
+    assert_eq!(f["Events"]["Queue"]["Type"].as_str(), Some("SQS"));
+    assert!(format!("{:?}", queue["Queue"]).contains("TaskDispatcherQueue"));
+    assert_eq!(
+        queue["FunctionResponseTypes"][0].as_str(),
+        Some("ReportBatchItemFailures")
+    );
+    assert!(queue["BatchSize"].as_i64() > Some(10));
+    assert!(queue["MaximumBatchingWindowInSeconds"].as_i64() >= Some(1));
+    let concurrency = queue["ScalingConfig"]["MaximumConcurrency"].as_i64();
+    assert!(concurrency >= Some(2), "SQS's minimum");
+    assert_eq!(f["ReservedConcurrentExecutions"].as_i64(), concurrency);
+    let q = &t["Resources"]["TaskDispatcherQueue"]["Properties"];
+    let timeout = f["Timeout"].as_i64().expect("a timeout");
+    assert!(
+        q["VisibilityTimeout"].as_i64() >= Some(6 * timeout),
+        "Lambda's guidance: six times the timeout"
+    );
+    assert!(format!("{:?}", q["RedrivePolicy"]).contains("TaskDispatcherFailures"));
+    // Every rule and the schedule deliver to the queue, with a dead-letter queue.
+    for rule in [
+        "TaskDispatcherTaskChangesRule",
+        "TaskDispatcherHostChangesRule",
+        "TaskDispatcherSubmissionsRule",
+        "TaskDispatcherSweepRule",
+    ] {
+        let target = &t["Resources"][rule]["Properties"]["Targets"][0];
+        assert!(
+            format!("{:?}", target["Arn"]).contains("TaskDispatcherQueue.Arn"),
+            "{rule}"
+        );
+        assert!(
+            format!("{:?}", target["DeadLetterConfig"]).contains("TaskDispatcherFailures"),
+            "{rule}"
+        );
+        let policy = format!("{:?}", t["Resources"]["TaskDispatcherQueuePolicy"]);
+        assert!(
+            policy.contains(rule),
+            "the queue policy lets {rule} deliver"
+        );
+    }
+    let nightly = &t["Resources"]["NightlySchedule"]["Properties"]["Target"];
+    assert!(format!("{:?}", nightly["Arn"]).contains("TaskDispatcherQueue.Arn"));
+    // Invalid messages go to the failure queue, which the function may write to.
+    assert!(format!(
+        "{:?}",
+        f["Environment"]["Variables"]["DEAD_LETTER_QUEUE_URL"]
+    )
+    .contains("TaskDispatcherFailures"));
 }
 
 /// RunTask is scoped to the job families and (condition) to the clusters of the pattern;
@@ -274,7 +334,8 @@ fn each_function_is_granted_exactly_the_calls_its_code_makes() {
             // ListContainerInstances + DescribeContainerInstances (no CAPACITY_TABLE), and
             // ecs:TagResource, which RunTask with `tags` requires (no call of its own);
             // AwsScaleGroup (SCALE_GROUP): DescribeAutoScalingGroups, SetDesiredCapacity,
-            // TerminateInstanceInAutoScalingGroup.
+            // TerminateInstanceInAutoScalingGroup; AwsSqs: SendMessage of an invalid message to
+            // DEAD_LETTER_QUEUE_URL.
             "TaskDispatcherFunction",
             &[
                 "autoscaling:DescribeAutoScalingGroups",
@@ -295,6 +356,7 @@ fn each_function_is_granted_exactly_the_calls_its_code_makes() {
                 "ecs:TagResource",
                 "ecs:StopTask",
                 "iam:PassRole",
+                "sqs:SendMessage",
             ],
         ),
         (
@@ -442,6 +504,15 @@ fn alarms_watch_failures_not_designed_behaviour() {
         // The re-check queue is the drainer's working queue (messages wait there by design); its
         // dead-letter queue is what is alarmed.
         if id == "DrainerRecheckQueue" {
+            continue;
+        }
+        // The dispatcher's intake queue is a working queue too: the age of its oldest message
+        // is what says the function is not keeping up.
+        if id == "TaskDispatcherQueue" {
+            assert_eq!(
+                watching("AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", id),
+                ["DispatcherOn"]
+            );
             continue;
         }
         let conditions = watching(

@@ -844,3 +844,132 @@ async fn a_misspelt_key_is_refused_with_its_path_and_nothing_is_written() {
         .is_none());
     assert!(run_task_calls(&moto).is_empty());
 }
+
+/// Issue 21: `jobs submit` goes through the dispatcher's queue. The CLI stores the job (the same
+/// checks and conditional create as the function) and sends a wake-up of its cluster to the
+/// queue; the dispatcher's batch of that queue starts the job at once (no sweep needed). A
+/// duplicate submission sends nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_submit_wakes_the_dispatcher_through_its_queue() {
+    use clap::Parser;
+    let moto = Moto::start();
+    let b = bed(&moto).await;
+    let queue = moto.create_queue("dispatcher-intake").await;
+    let args = |id: &str| {
+        ecs_autopilot::Cli::try_parse_from([
+            "ecs-autopilot",
+            "jobs",
+            "submit",
+            "--jobs-table",
+            TABLE,
+            "--cluster",
+            "batch",
+            "--task-definition",
+            "job",
+            "--job-id",
+            id,
+            "--queue-url",
+            &queue,
+        ])
+        .expect("arguments")
+    };
+    let sdk = moto.sdk_config();
+    let mut out = String::new();
+    let code = ecs_autopilot::run(args("from-cli"), &sdk, &mut out)
+        .await
+        .expect("submitted");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("queued job from-cli"), "{out}");
+    let stored = job_state(&b, "from-cli").await;
+    assert_eq!(
+        stored.state,
+        JobState::Queued,
+        "stored, not started by the CLI"
+    );
+    // Again: a duplicate, no second wake-up.
+    let mut out = String::new();
+    ecs_autopilot::run(args("from-cli"), &sdk, &mut out)
+        .await
+        .expect("duplicate");
+    assert!(out.contains("existing job from-cli"), "{out}");
+    let received = moto
+        .sqs()
+        .receive_message()
+        .queue_url(&queue)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .expect("receive");
+    let bodies: Vec<&str> = received
+        .messages()
+        .iter()
+        .filter_map(|m| m.body())
+        .collect();
+    assert_eq!(bodies.len(), 1, "one wake-up: {bodies:?}");
+    let wake: Value = serde_json::from_str(bodies[0]).expect("json");
+    assert_eq!(wake, json!({"action": "wake", "cluster": "batch"}));
+    // The dispatcher's batch: the job starts.
+    let batch = integration_tests::fixtures::sqs_batch_event(&bodies);
+    let r = task_dispatcher::handle_sqs_batch(
+        &b.dispatcher,
+        &batch,
+        NOW,
+        task_dispatcher::NO_DEAD_LETTERS,
+    )
+    .await;
+    assert_eq!(r.wakes.len(), 1, "{r:?}");
+    assert_eq!(r.wakes[0].started, 1, "{r:?}");
+    assert_eq!(run_task_calls(&moto).len(), 1);
+    assert_ne!(job_state(&b, "from-cli").await.state, JobState::Queued);
+}
+
+/// Issue 21: an invalid message of the dispatcher's queue is answered with its reason in the
+/// dead-letter queue (SendMessage with the function's own credentials, which the IAM bed checks
+/// against the template's grant) and is not listed for redelivery; the valid ones are stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_queue_messages_go_to_the_dead_letter_queue_with_their_reason() {
+    let moto = Moto::start();
+    let b = bed(&moto).await;
+    let dlq_url = moto.create_queue("dispatcher-failures").await;
+    let clients = moto.function_clients(integration_tests::TASK_DISPATCHER);
+    let dead_letters = autopilot_aws::AwsSqs::new(clients.sqs, &dlq_url);
+    let valid = submit("fine", 0, json!({})).to_string();
+    let misspelt = json!({"cluster": "batch", "taskDefinition": "job", "prority": 5}).to_string();
+    let batch = integration_tests::fixtures::sqs_batch_event(&[&valid, "{not json", &misspelt]);
+    let r =
+        task_dispatcher::handle_sqs_batch(&b.dispatcher, &batch, NOW, Some(&dead_letters)).await;
+    assert_eq!(r.batch_item_failures.as_deref(), Some(&[][..]), "{r:?}");
+    assert_eq!(r.invalid.len(), 2, "{r:?}");
+    assert!(job_state(&b, "fine").await.state != JobState::Failed);
+    let letters = moto
+        .sqs()
+        .receive_message()
+        .queue_url(&dlq_url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .expect("receive");
+    let letters: Vec<Value> = letters
+        .messages()
+        .iter()
+        .filter_map(|m| m.body())
+        .map(|b| serde_json::from_str(b).expect("json"))
+        .collect();
+    assert_eq!(letters.len(), 2, "{letters:?}");
+    let reasons: Vec<&str> = letters
+        .iter()
+        .filter_map(|l| l["reason"].as_str())
+        .collect();
+    assert!(
+        reasons.iter().any(|r| r.contains("not JSON")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("job.prority")),
+        "{reasons:?}"
+    );
+    assert!(
+        letters.iter().any(|l| l["body"] == json!(misspelt)),
+        "the message kept"
+    );
+}

@@ -8,6 +8,8 @@
 //! - With `SCALE_GROUP`, every wake-up of its cluster also raises the owned group for the jobs
 //!   that wait and removes hosts idle for `IDLE_SECONDS` (`autopilot_core::dispatch::scale`).
 //! - `{"action": "cancel", "jobId": "..."}` → CANCELLED (its task stopped if it runs).
+//! - `{"action": "wake", "cluster": "..."}` → a wake-up of that cluster (what `ecs-autopilot
+//!   jobs submit` sends to the queue after it stored a job, so the job starts at once).
 //! - `ECS Task State Change` → the job's outcome (and a wake-up: room was freed);
 //!   `ECS Container Instance State Change` → a wake-up; `Scheduled Event` → the safety sweep of
 //!   every cluster in `CLUSTERS` (or of the region): lost events, lost RunTask answers, expiry.
@@ -105,6 +107,10 @@ enum Message {
     Cancel {
         job_id: String,
     },
+    /// A wake-up of the cluster (name or ARN).
+    Wake {
+        cluster: String,
+    },
     /// An ECS event or the schedule's sweep, as a direct invocation carries it.
     Event(serde_json::Value),
 }
@@ -137,6 +143,7 @@ fn classify(body: &str, message_id: &str) -> Result<Message, String> {
                 key: message_id.to_string(),
             }),
             Ok(Action::Cancel { job_id }) => Ok(Message::Cancel { job_id }),
+            Ok(Action::Wake { cluster }) => Ok(Message::Wake { cluster }),
             Err(e) => Err(format!("invalid request: {e}")),
         };
     }
@@ -159,6 +166,22 @@ enum Action {
         #[serde(rename = "jobId")]
         job_id: String,
     },
+    Wake {
+        cluster: String,
+    },
+}
+
+/// Job records an invocation's answer keeps per wake-up (the head of the queue; the rest are
+/// counted in `jobs_omitted`, and every decision that changed is logged).
+pub const MAX_ANSWERED_JOBS: usize = 100;
+
+/// The answer, kept small at any queue depth ([`WakeReport::keep_head`]).
+fn answer(mut r: Response) -> Response {
+    r.wakes = std::mem::take(&mut r.wakes)
+        .into_iter()
+        .map(|w| w.keep_head(MAX_ANSWERED_JOBS))
+        .collect();
+    r
 }
 
 fn response(trigger: &str) -> Response {
@@ -219,6 +242,23 @@ where
     C: CapacityStore,
     G: ScaleGroup,
 {
+    invocation(dispatcher, payload, now, request_id)
+        .await
+        .map(answer)
+}
+
+async fn invocation<S, E, C, G>(
+    dispatcher: &Dispatcher<S, E, C, G>,
+    payload: serde_json::Value,
+    now: i64,
+    request_id: Option<&str>,
+) -> Result<Response, HandlerError>
+where
+    S: JobStore,
+    E: EcsRead + EcsWrite + TaskLauncher,
+    C: CapacityStore,
+    G: ScaleGroup,
+{
     // A string payload is what a caller that double-encodes JSON sends: parse it once.
     let payload = match payload {
         serde_json::Value::String(s) => serde_json::from_str(&s).map_err(|e| {
@@ -232,8 +272,9 @@ where
     if payload.get("action").is_some() {
         let action: Action = serde_json::from_value(payload).map_err(|e| {
             HandlerError::InvalidJob(format!(
-                "invalid request: {e} (expected {{\"action\": \"submit\", \"job\": {{...}}}} or \
-                 {{\"action\": \"cancel\", \"jobId\": \"...\"}})"
+                "invalid request: {e} (expected {{\"action\": \"submit\", \"job\": {{...}}}}, \
+                 {{\"action\": \"cancel\", \"jobId\": \"...\"}} or {{\"action\": \"wake\", \
+                 \"cluster\": \"...\"}})"
             ))
         })?;
         return match action {
@@ -253,6 +294,20 @@ where
                 match dispatcher.cancel(&job_id, now).await {
                     Ok(job) => {
                         r.cancelled = Some(job);
+                        Ok(r)
+                    }
+                    Err(e) => settle(r, e),
+                }
+            }
+            Action::Wake { cluster } => {
+                let mut r = response("wake");
+                if let Some(skipped) = outside(&dispatcher.config().clusters, &cluster) {
+                    r.skipped = Some(skipped);
+                    return Ok(r);
+                }
+                match dispatcher.wake(&cluster, "wake", now).await {
+                    Ok(w) => {
+                        r.wakes.push(w);
                         Ok(r)
                     }
                     Err(e) => settle(r, e),
@@ -363,10 +418,11 @@ pub const NO_DEAD_LETTERS: Option<&NoDeadLetters> = None;
 /// |---|---|---|
 /// | submission (`{"action": "submit"}`, a bare job, an `ecs-autopilot` / `Job Submission` event) | stored once (no `jobId`: named from the message or event id, which redeliveries keep) | its cluster wakes |
 /// | cancel | cancelled | – |
+/// | wake (`{"action": "wake", "cluster": ...}`) | – | its cluster wakes (outside `CLUSTERS`: a logged skip) |
 /// | `ECS Task State Change` | the job's outcome written | its cluster wakes when room was freed |
 /// | `ECS Container Instance State Change` | – | its cluster wakes |
 /// | Scheduled Event | – | every cluster wakes (the sweep) |
-/// | not JSON, malformed, unknown key | refused with its reason, never retried (to the dead-letter queue when configured) | – |
+/// | not JSON, malformed, unknown key | refused with its reason, never retried (to the dead-letter queue when configured; if that send fails, the message is delivered again to send it, and after the queue's `maxReceiveCount` SQS moves it there itself) | – |
 /// | a retryable failure (its own, or its cluster's wake-up) | – | in `batchItemFailures`: delivered again |
 pub async fn handle_sqs_batch<S, E, C, G, Q>(
     dispatcher: &Dispatcher<S, E, C, G>,
@@ -408,6 +464,15 @@ where
                 .await
                 .map(|s| (!s.duplicate && s.skipped.is_none()).then(|| s.job.spec.cluster.clone())),
             Ok(Message::Cancel { job_id }) => dispatcher.cancel(&job_id, now).await.map(|_| None),
+            Ok(Message::Wake { cluster }) if scope.includes(&cluster) => Ok(Some(cluster)),
+            Ok(Message::Wake { cluster }) => {
+                json_line(
+                    "INFO",
+                    "task-dispatcher skip",
+                    &serde_json::json!({"messageId": id, "skipped": outside(scope, &cluster)}),
+                );
+                Ok(None)
+            }
             Ok(Message::Event(v)) => match EcsEvent::from_value(v) {
                 Err(e) => Err(DispatchError::Invalid(e.to_string())),
                 Ok(EcsEvent::TaskStateChange(e)) if scope.includes(&e.detail.cluster_arn) => {
@@ -495,7 +560,7 @@ where
             .map(|item_identifier| BatchItemFailure { item_identifier })
             .collect(),
     );
-    r
+    answer(r)
 }
 
 #[cfg(test)]
@@ -633,6 +698,12 @@ mod sqs_tests {
 
     /// One host with room for 40 jobs of 256 MiB.
     fn dispatcher() -> Dispatcher<InMemoryJobStore, InMemoryEcs, InMemoryCapacityStore> {
+        dispatcher_with(DispatchConfig::with_jobs_table("jobs"))
+    }
+
+    fn dispatcher_with(
+        config: DispatchConfig,
+    ) -> Dispatcher<InMemoryJobStore, InMemoryEcs, InMemoryCapacityStore> {
         let ecs = InMemoryEcs::new();
         ecs.add_cluster(CLUSTER);
         ecs.add_task_definition(TaskDefinition {
@@ -652,12 +723,7 @@ mod sqs_tests {
         ci.registered = size.clone();
         ci.remaining = size;
         ecs.add_instance(CLUSTER, ci);
-        Dispatcher::new(
-            InMemoryJobStore::new(),
-            ecs,
-            None,
-            DispatchConfig::with_jobs_table("jobs"),
-        )
+        Dispatcher::new(InMemoryJobStore::new(), ecs, None, config)
     }
 
     fn batch(bodies: &[String]) -> Value {
@@ -740,6 +806,57 @@ mod sqs_tests {
         assert_eq!(r.wakes.len(), 1, "one wake-up for 200 events");
         assert!(r.invalid.is_empty(), "{:?}", r.invalid);
         assert_eq!(d.ecs().count_calls("ListContainerInstances"), 1);
+    }
+
+    #[tokio::test]
+    async fn wake_messages_wake_their_cluster_once_and_other_clusters_are_skipped() {
+        let d = dispatcher();
+        // Stored directly (as `jobs submit` does), then woken through the queue.
+        d.enqueue(
+            json!({"jobId": "cli", "cluster": "batch", "taskDefinition": "work"}),
+            90,
+        )
+        .await
+        .expect("stored");
+        assert!(d.ecs().run_task_calls().is_empty());
+        let wake = |c: &str| json!({"action": "wake", "cluster": c}).to_string();
+        let d2 = dispatcher_with(DispatchConfig {
+            clusters: autopilot_core::env::ClusterScope::Only(vec!["batch".into()]),
+            ..DispatchConfig::with_jobs_table("jobs")
+        });
+        let bodies = [wake("batch"), wake(CLUSTER), wake("other")];
+        let r = handle_sqs_batch(&d, &batch(&bodies), 100, NO_DEAD_LETTERS).await;
+        assert_eq!(r.wakes.len(), 1, "{:?}", r.wakes);
+        assert_eq!(d.ecs().run_task_calls().len(), 1, "the stored job started");
+        // A scoped dispatcher skips a wake of a cluster outside CLUSTERS: no wake-up, no error.
+        let r = handle_sqs_batch(&d2, &batch(&[wake("other")]), 100, NO_DEAD_LETTERS).await;
+        assert!(r.wakes.is_empty() && r.invalid.is_empty(), "{r:?}");
+        assert_eq!(d2.ecs().count_calls("ListContainerInstances"), 0);
+        // The same as a direct invocation.
+        let direct = handle(&d2, json!({"action": "wake", "cluster": "other"}), 100)
+            .await
+            .expect("a skip");
+        assert!(direct.skipped.is_some(), "{direct:?}");
+    }
+
+    #[tokio::test]
+    async fn an_answer_keeps_the_head_of_a_deep_queue() {
+        let d = dispatcher();
+        // 150 jobs of 1 GiB on a host with room for 10: 140 wait.
+        let bodies: Vec<String> = (0..150)
+            .map(|i| {
+                json!({"jobId": format!("j{i:03}"), "cluster": "batch", "taskDefinition": "work",
+                            "overrides": {"memory": 1024}})
+                .to_string()
+            })
+            .collect();
+        let r = handle_sqs_batch(&d, &batch(&bodies), 100, NO_DEAD_LETTERS).await;
+        assert!(r.invalid.is_empty(), "{:?}", r.invalid);
+        let w = &r.wakes[0];
+        assert_eq!(w.jobs_read, 150);
+        assert_eq!(w.jobs.len(), MAX_ANSWERED_JOBS);
+        assert_eq!(w.jobs_omitted, 50);
+        assert_eq!(w.jobs[0].job_id, "j000", "the head of the queue is kept");
     }
 
     #[tokio::test]

@@ -735,6 +735,7 @@ where
             ..WakeReport::default()
         };
         let mut jobs = self.store.live_jobs(&cluster).await?;
+        report.jobs_read = jobs.len();
         // Reconcile launches whose answer was lost (ListTasks by startedBy, per STARTING job)...
         for job in jobs.iter_mut() {
             if job.state != JobState::Starting {
@@ -785,7 +786,9 @@ where
             ));
             report.jobs.push(r);
         }
+        let decide_started = std::time::Instant::now();
         let plan = decide(&jobs, &hosts, &daemons, now);
+        report.decide_ms = (decide_started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
         report.queue_depth = plan.decisions.len();
         if let Some(head) = plan.decisions.first() {
             report.head_job = Some(head.job_id.clone());

@@ -114,7 +114,7 @@ pub struct ScaleReport {
 
 /// One wake-up of one cluster.
 #[skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct WakeReport {
     pub cluster: String,
     pub trigger: String,
@@ -124,8 +124,16 @@ pub struct WakeReport {
     pub head_wait_seconds: Option<i64>,
     pub started: usize,
     pub hosts: usize,
+    /// Live jobs the wake-up read (its Query of the live index).
+    pub jobs_read: usize,
+    /// Time spent deciding (the placement plan), in milliseconds.
+    pub decide_ms: f64,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub jobs: Vec<JobRecord>,
+    /// Job records left out of an invocation's answer (it keeps the head of the queue:
+    /// [`WakeReport::keep_head`]); each decision that changed was logged.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub jobs_omitted: usize,
     /// The owned group's move (only for `SCALE_GROUP`'s cluster).
     pub scale: Option<ScaleReport>,
     /// Retryable failures: the invocation fails after the report is logged.
@@ -133,7 +141,22 @@ pub struct WakeReport {
     pub errors: Vec<String>,
 }
 
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 impl WakeReport {
+    /// Keeps the first `n` job records (the head of the queue) and counts the rest in
+    /// `jobs_omitted`: an invocation's answer stays small at any queue depth (Lambda refuses a
+    /// response over 6 MB, which would fail a whole SQS batch; 10,000 records are ~3 MB).
+    pub fn keep_head(mut self, n: usize) -> Self {
+        if self.jobs.len() > n {
+            self.jobs_omitted += self.jobs.len() - n;
+            self.jobs.truncate(n);
+        }
+        self
+    }
+
     pub fn log(&self) {
         self.log_where(|_| true);
     }
@@ -151,6 +174,8 @@ impl WakeReport {
             started: usize,
             hosts: usize,
             considered: usize,
+            jobs_read: usize,
+            decide_ms: f64,
             #[serde(skip_serializing_if = "<[String]>::is_empty")]
             errors: &'a [String],
         }
@@ -186,6 +211,8 @@ impl WakeReport {
             started: self.started,
             hosts: self.hosts,
             considered: self.jobs.len(),
+            jobs_read: self.jobs_read,
+            decide_ms: self.decide_ms,
             errors: &self.errors,
         };
         // A wake-up of a cluster with no job and no group move changed nothing: a DEBUG line and
@@ -266,6 +293,9 @@ mod tests {
             head_wait_seconds: Some(95),
             started: 1,
             hosts: 1,
+            jobs_read: 3,
+            decide_ms: 0.1,
+            jobs_omitted: 0,
             jobs: vec![
                 job("urgent", JobAction::Started),
                 job("low-0", JobAction::Waiting),

@@ -1,10 +1,16 @@
 //! `jobs submit`: validates a job and stores it QUEUED in the jobs table (the same checks and
-//! the same conditional create as the function's `{"action": "submit"}`). It does not start it:
-//! task-dispatcher does, on its next event or its one-minute sweep.
+//! the same conditional create as the function's `{"action": "submit"}`), then sends
+//! `{"action": "wake", "cluster": ...}` to the dispatcher's queue (`--queue-url`, the stack's
+//! `TaskDispatcherQueueUrl`), so task-dispatcher reads it with its other messages and the job
+//! starts at once if it fits. Without a queue URL it starts on the dispatcher's next event or
+//! its one-minute sweep. The submission's keys: docs/submission.schema.json.
 
 use aws_config::SdkConfig;
 use clap::Args;
 use serde_json::{json, Map, Value};
+
+use autopilot_aws::AwsSqs;
+use autopilot_core::ports::RecheckQueue;
 
 use super::JobsArgs;
 use crate::{render, CliError, EXIT_OK};
@@ -49,6 +55,10 @@ pub struct JobsSubmit {
     /// Tag `KEY=VALUE`, repeatable.
     #[arg(long = "tag")]
     pub tags: Vec<String>,
+    /// The dispatcher's queue (the stack's TaskDispatcherQueueUrl): a wake-up is sent there
+    /// after the job is stored, so it starts at once (needs sqs:SendMessage on it).
+    #[arg(long = "queue-url", env = "JOBS_QUEUE_URL")]
+    pub queue_url: Option<String>,
 }
 
 impl JobsSubmit {
@@ -106,8 +116,33 @@ impl JobsSubmit {
             .enqueue(submission, autopilot_core::clock::unix_now())
             .await?;
         render::submitted(out, &result, self.jobs.json);
+        if result.duplicate || result.skipped.is_some() {
+            return Ok(EXIT_OK);
+        }
+        match &self.queue_url {
+            // The job is stored either way; a wake-up that could not be sent only delays it.
+            Some(url) => {
+                let queue = AwsSqs::new(aws_sdk_sqs::Client::new(sdk), url);
+                let wake = wake_message(&result.job.spec.cluster);
+                if let Err(e) = queue.send_recheck(&wake, 0).await {
+                    eprintln!(
+                        "warning: the wake-up was not sent to {url} ({e}); the job starts on \
+                         task-dispatcher's next event or its sweep (within a minute)"
+                    );
+                }
+            }
+            None => eprintln!(
+                "note: no --queue-url (JOBS_QUEUE_URL): the job starts on task-dispatcher's next \
+                 event or its sweep (within a minute)"
+            ),
+        }
         Ok(EXIT_OK)
     }
+}
+
+/// The message that wakes the dispatcher for a cluster.
+pub fn wake_message(cluster: &str) -> String {
+    json!({"action": "wake", "cluster": cluster}).to_string()
 }
 
 /// `TYPE:VALUE` or `TYPE` arguments as ECS's `[{"type": TYPE, "<value_name>": VALUE}]` (placement
