@@ -194,6 +194,21 @@ fn the_dispatcher_reads_its_intake_from_one_queue_in_batches() {
     }
     let nightly = &t["Resources"]["NightlySchedule"]["Properties"]["Target"];
     assert!(format!("{:?}", nightly["Arn"]).contains("TaskDispatcherQueue.Arn"));
+    // Its message is a submission the dispatcher accepts (strict keys), with its period.
+    let input = match &nightly["Input"] {
+        Value::Tagged(sub) => sub.value[0].as_str().expect("the Sub string").to_string(),
+        other => panic!("Input {other:?}"),
+    };
+    let input = input
+        .replace("${Cluster}", "batch")
+        .replace("${NightlyTaskDefinition}", "nightly")
+        .replace("${NightlySchedulePeriodSeconds}", "86400")
+        .replace("<aws.scheduler.scheduled-time>", "2026-12-01T23:00:00Z");
+    let message: serde_json::Value = serde_json::from_str(&input).expect("JSON");
+    let submission =
+        autopilot_core::job::Submission::from_value(message["job"].clone()).expect("strict keys");
+    submission.validate().expect("valid");
+    assert_eq!(submission.schedule_period_seconds, Some(86_400));
     // Invalid messages go to the failure queue, which the function may write to.
     assert!(format!(
         "{:?}",

@@ -973,3 +973,39 @@ async fn invalid_queue_messages_go_to_the_dead_letter_queue_with_their_reason() 
         "the message kept"
     );
 }
+
+/// Issue 21 (5c) on DynamoDB: a schedule's control item is listed under `schedule#CLUSTER` in
+/// the live index, so the sweep finds it with one Query (the dispatcher's grant is Query on that
+/// index only: the IAM bed checks it) and creates the run of a tick that never arrived.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_creates_a_missed_tick_from_the_listed_schedule() {
+    let moto = Moto::start();
+    let b = bed(&moto).await;
+    let day = 86_400;
+    let t0 = NOW - NOW % 60;
+    let tick = json!({"action": "submit", "job": {"cluster": "batch", "taskDefinition": "job",
+        "scheduleName": "nightly", "schedulePeriodSeconds": day,
+        "scheduledTime": autopilot_core::clock::format_unix(t0)}});
+    let first = handle(&b.dispatcher, tick, t0 + 1).await.expect("tick");
+    let first = first.submitted.expect("job").job;
+    handle(
+        &b.dispatcher,
+        json!({"action": "cancel", "jobId": first.job_id}),
+        t0 + 30,
+    )
+    .await
+    .expect("cancelled");
+    let r = handle(&b.dispatcher, scheduled_event(), t0 + day + day / 10)
+        .await
+        .expect("sweep");
+    let wake = r
+        .wakes
+        .iter()
+        .find(|w| w.cluster == "batch")
+        .expect("batch swept");
+    let expected = autopilot_core::job::schedule_job_id("nightly", t0 + day);
+    assert_eq!(wake.catch_ups, std::slice::from_ref(&expected), "{r:?}");
+    let run = job_state(&b, &expected).await;
+    assert_eq!(run.scheduled_time, Some(t0 + day));
+    assert_ne!(run.state, JobState::Skipped);
+}

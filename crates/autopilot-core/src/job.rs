@@ -516,6 +516,10 @@ pub struct Submission {
     /// `skip` (default: a SKIPPED record) or `allow` (a second run).
     #[serde(default)]
     pub overlap: Option<String>,
+    /// The schedule's period (seconds): when no tick arrived for a period and a grace, the
+    /// sweep creates the missed tick's run ([`crate::dispatch::schedule::missed_tick`]).
+    #[serde(default)]
+    pub schedule_period_seconds: Option<i64>,
     /// RunTask's `count`: only 1 (one task per job).
     #[serde(default)]
     pub count: Option<i64>,
@@ -523,6 +527,9 @@ pub struct Submission {
 
 /// Most characters a `scheduleName` may have (the derived job id adds 16).
 pub const MAX_SCHEDULE_NAME_LEN: usize = 36;
+/// `schedulePeriodSeconds` bounds: the sweep runs once a minute; a year is the longest period.
+pub const MIN_SCHEDULE_PERIOD_SECONDS: i64 = 60;
+pub const MAX_SCHEDULE_PERIOD_SECONDS: i64 = 366 * 86_400;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum SubmissionError {
@@ -639,8 +646,21 @@ impl Submission {
                      digits, '-' or '_'"
                 )));
             }
-        } else if self.scheduled_time.is_some() || self.overlap.is_some() {
-            return Err(invalid("scheduledTime and overlap need a scheduleName"));
+        } else if self.scheduled_time.is_some()
+            || self.overlap.is_some()
+            || self.schedule_period_seconds.is_some()
+        {
+            return Err(invalid(
+                "scheduledTime, overlap and schedulePeriodSeconds need a scheduleName",
+            ));
+        }
+        if let Some(p) = self.schedule_period_seconds {
+            if !(MIN_SCHEDULE_PERIOD_SECONDS..=MAX_SCHEDULE_PERIOD_SECONDS).contains(&p) {
+                return Err(invalid(format!(
+                    "schedulePeriodSeconds must be between {MIN_SCHEDULE_PERIOD_SECONDS} and \
+                     {MAX_SCHEDULE_PERIOD_SECONDS} (got {p})"
+                )));
+            }
         }
         if let Some(t) = &self.scheduled_time {
             if ecs_cluster_query::parse_timestamp(t).is_none() {

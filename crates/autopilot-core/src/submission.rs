@@ -79,6 +79,10 @@ pub const SUBMISSION: &[(&str, Shape)] = &[
     ("scheduleName", Str("A periodic job's schedule (1-36 letters, digits, '-', '_').")),
     ("scheduledTime", Str("The tick, ISO 8601 UTC (EventBridge Scheduler's <aws.scheduler.scheduled-time>).")),
     ("overlap", Str("skip (default) or allow: a tick while the previous run is not finished.")),
+    (
+        "schedulePeriodSeconds",
+        Integer("60 to 31622400: the schedule's period. When no tick arrived for a period and a grace (a tenth of it, at least 5 minutes), the sweep creates the missed tick's run, once per gap."),
+    ),
     ("count", Integer("RunTask's count: only 1 (one task per job).")),
     ("overrides", Object("RunTask's TaskOverride.", OVERRIDES)),
     (

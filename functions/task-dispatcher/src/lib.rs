@@ -839,6 +839,84 @@ mod sqs_tests {
         assert!(direct.skipped.is_some(), "{direct:?}");
     }
 
+    /// Issue 21 (5c): a tick that never arrives is created by the sweep, once per gap, and
+    /// the real tick turning up late afterwards is covered (no second run).
+    #[tokio::test]
+    async fn the_sweep_creates_a_missed_tick_once() {
+        let d = dispatcher_with(DispatchConfig {
+            clusters: autopilot_core::env::ClusterScope::Only(vec!["batch".into()]),
+            ..DispatchConfig::with_jobs_table("jobs")
+        });
+        let day = 86_400;
+        let t0 = 1_795_000_000 - 1_795_000_000 % 60;
+        let tick = |at: i64| {
+            json!({"action": "submit", "job": {"cluster": "batch", "taskDefinition": "work",
+                "scheduleName": "nightly", "schedulePeriodSeconds": day,
+                "scheduledTime": autopilot_core::clock::format_unix(at), "priority": 3}})
+        };
+        let sweep = json!({"version": "0", "id": "s", "detail-type": "Scheduled Event",
+            "source": "aws.events", "account": "123456789012", "time": "2026-12-01T00:00:00Z",
+            "region": "us-east-1", "resources": [], "detail": {}});
+        let first = handle(&d, tick(t0), t0 + 5).await.expect("tick");
+        let first = first.submitted.expect("job").job;
+        assert_eq!(first.job_id, "nightly-20261118T1106Z");
+        // The run ends (cancelled here); the next day's tick never comes. Within the grace:
+        // nothing.
+        handle(
+            &d,
+            json!({"action": "cancel", "jobId": first.job_id}),
+            t0 + 60,
+        )
+        .await
+        .expect("cancelled");
+        let r = handle(&d, sweep.clone(), t0 + day + day / 10 - 60)
+            .await
+            .expect("sweep");
+        assert!(r.wakes[0].catch_ups.is_empty(), "{r:?}");
+        // Past it: the sweep creates the missed tick's run, and it starts.
+        let r = handle(&d, sweep.clone(), t0 + day + day / 10)
+            .await
+            .expect("sweep");
+        assert_eq!(r.wakes[0].catch_ups, ["nightly-20261119T1106Z"], "{r:?}");
+        let run = d.store().job("nightly-20261119T1106Z").expect("created");
+        assert_eq!(run.priority, 3, "the schedule's own submission, replayed");
+        assert_eq!(run.scheduled_time, Some(t0 + day));
+        assert_ne!(run.state.as_str(), "SKIPPED");
+        // One per gap: later sweeps create nothing more.
+        let r = handle(&d, sweep.clone(), t0 + 3 * day)
+            .await
+            .expect("sweep");
+        assert!(r.wakes[0].catch_ups.is_empty(), "{r:?}");
+        // The missed tick delivered late after all: the same job, nothing new.
+        let late = handle(&d, tick(t0 + day), t0 + 3 * day + 10)
+            .await
+            .expect("late tick");
+        assert!(late.submitted.is_some_and(|s| s.duplicate));
+        // The next real tick runs as usual (the catch-up run has ended), and the sweep watches
+        // again from it.
+        handle(
+            &d,
+            json!({"action": "cancel", "jobId": run.job_id}),
+            t0 + 3 * day + 15,
+        )
+        .await
+        .expect("cancelled");
+        let next = handle(&d, tick(t0 + 3 * day), t0 + 3 * day + 20)
+            .await
+            .expect("next tick");
+        let next = next.submitted.expect("job");
+        assert!(!next.duplicate && next.skipped.is_none(), "{next:?}");
+        // A submission without a period is never caught up.
+        let mut other = tick(t0);
+        other["job"]["scheduleName"] = json!("adhoc");
+        other["job"]
+            .as_object_mut()
+            .map(|o| o.remove("schedulePeriodSeconds"));
+        handle(&d, other, t0 + 5).await.expect("tick");
+        let r = handle(&d, sweep, t0 + 30 * day).await.expect("sweep");
+        assert_eq!(r.wakes[0].catch_ups.len(), 1, "only nightly: {r:?}");
+    }
+
     #[tokio::test]
     async fn an_answer_keeps_the_head_of_a_deep_queue() {
         let d = dispatcher();

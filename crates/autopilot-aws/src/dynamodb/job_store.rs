@@ -351,6 +351,16 @@ impl JobStore for DynamoJobStore {
             schema::CONTROL_ATTRIBUTE.into(),
             AttributeValue::S(item.body.to_string()),
         );
+        if let Some(partition) = &item.listed_under {
+            attrs.insert(
+                schema::LIVE_CLUSTER_ATTRIBUTE.into(),
+                AttributeValue::S(partition.clone()),
+            );
+            attrs.insert(
+                schema::QUEUE_KEY_ATTRIBUTE.into(),
+                AttributeValue::S(item.key.clone()),
+            );
+        }
         let req = self
             .client
             .put_item()
@@ -366,6 +376,28 @@ impl JobStore for DynamoJobStore {
                 .expression_attribute_values(":expected", AttributeValue::N(rev.to_string())),
         };
         replaced(req.send().await)
+    }
+
+    async fn listed_controls(&self, partition: &str) -> Result<Vec<ControlItem>, JobStoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(schema::LIVE_INDEX)
+            .key_condition_expression("#c = :c")
+            .expression_attribute_names("#c", schema::LIVE_CLUSTER_ATTRIBUTE)
+            .expression_attribute_values(":c", AttributeValue::S(partition.to_string()));
+        let items = all_items(query).await.map_err(|e| backend("Query", &e))?;
+        items
+            .iter()
+            .map(|item| {
+                let key = item
+                    .get(schema::PARTITION_KEY)
+                    .and_then(|v| v.as_s().ok())
+                    .map_or("", String::as_str);
+                control_from_item(key, item)
+            })
+            .collect()
     }
 }
 
@@ -400,9 +432,14 @@ fn control_from_item(key: &str, item: &Item) -> Result<ControlItem, JobStoreErro
         .and_then(|v| v.as_n().ok())
         .and_then(|n| n.parse().ok())
         .ok_or_else(|| corrupt(format!("no `{}` number", schema::REVISION_ATTRIBUTE)))?;
+    let listed_under = item
+        .get(schema::LIVE_CLUSTER_ATTRIBUTE)
+        .and_then(|v| v.as_s().ok())
+        .cloned();
     Ok(ControlItem {
         key: key.to_string(),
         body: serde_json::from_str(body).map_err(|e| corrupt(e.to_string()))?,
         revision,
+        listed_under,
     })
 }

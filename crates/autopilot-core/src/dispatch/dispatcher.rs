@@ -28,7 +28,9 @@ use crate::dispatch::decide::{
 use crate::dispatch::lifecycle::{next_job, Observation, StoppedRun};
 use crate::dispatch::report::{JobAction, JobRecord, ScaleReport, WakeReport};
 use crate::dispatch::scale::{decide_scale, provision, GroupControl, ScaleInput};
-use crate::dispatch::schedule::{decide_tick, LastRun, ScheduleControl, Tick};
+use crate::dispatch::schedule::{
+    decide_tick, missed_tick, schedules_partition, LastRun, ScheduleControl, Tick,
+};
 use crate::events::TaskStateChange;
 use crate::job::{
     generate_job_id, parse_started_by, schedule_job_id, Job, JobNeeds, JobState, LaunchRequest,
@@ -103,6 +105,27 @@ pub struct SubmitResult {
 /// The control item key of a schedule's last run.
 pub fn schedule_key(schedule: &str) -> String {
     format!("schedule#{schedule}")
+}
+
+/// What a schedule's tick carries besides its job.
+struct TickMeta {
+    overlap: Overlap,
+    period: Option<i64>,
+    /// The submission to replay for a missed tick ([`replayable`]).
+    replay: Option<serde_json::Value>,
+    /// The sweep's run of a missed tick.
+    catch_up: bool,
+}
+
+/// A periodic submission as the sweep replays it: without its `jobId` (derived from the tick)
+/// and `scheduledTime` (the missed tick's).
+fn replayable(submission: &serde_json::Value) -> serde_json::Value {
+    let mut replay = submission.clone();
+    if let Some(o) = replay.as_object_mut() {
+        o.remove("jobId");
+        o.remove("scheduledTime");
+    }
+    replay
 }
 
 pub struct Dispatcher<S, E, C, G = NoScaleGroup> {
@@ -295,6 +318,23 @@ where
         now: i64,
         retry_key: Option<&str>,
     ) -> Result<SubmitResult, DispatchError> {
+        self.enqueue_as(job, now, retry_key, false).await
+    }
+
+    /// [`Dispatcher::enqueue_keyed`]; `catch_up`: the sweep's run of a missed tick.
+    async fn enqueue_as(
+        &self,
+        job: serde_json::Value,
+        now: i64,
+        retry_key: Option<&str>,
+        catch_up: bool,
+    ) -> Result<SubmitResult, DispatchError> {
+        // A periodic submission with a period is kept (without its id and tick) for the sweep
+        // to replay when a tick never arrives.
+        let replay = job
+            .get("schedulePeriodSeconds")
+            .is_some()
+            .then(|| replayable(&job));
         let mut sub =
             Submission::from_value(job).map_err(|e| DispatchError::Invalid(e.to_string()))?;
         sub.validate()
@@ -346,6 +386,7 @@ where
             return Err(DispatchError::Invalid(reason));
         }
         let needs = JobNeeds::of_job(&td, sub.spec.overrides.as_ref());
+        let period = sub.schedule_period_seconds;
         let job_id = sub.job_id.clone().unwrap_or_else(|| generate_job_id(now));
         let mut job = sub.into_job(job_id, needs, now);
         job.non_essential = td
@@ -362,7 +403,13 @@ where
             )));
         }
         if let Some(name) = job.schedule_name.clone() {
-            return self.enqueue_tick(job, &name, overlap, now).await;
+            let meta = TickMeta {
+                overlap,
+                period,
+                replay,
+                catch_up,
+            };
+            return self.enqueue_tick(job, &name, meta, now).await;
         }
         self.create(job, None).await
     }
@@ -393,9 +440,10 @@ where
         &self,
         job: Job,
         schedule: &str,
-        overlap: Overlap,
+        meta: TickMeta,
         now: i64,
     ) -> Result<SubmitResult, DispatchError> {
+        let overlap = meta.overlap;
         let key = schedule_key(schedule);
         let stored = self.store.get_control(&key).await?;
         let last: Option<LastRun> = stored
@@ -429,16 +477,43 @@ where
                         job_id: job.job_id.clone(),
                         tick,
                         submitted_at: now,
+                        catch_up: meta.catch_up,
                     };
-                    let control = ScheduleControl {
-                        schedule: schedule.to_string(),
-                        last_run: Some(last_run),
+                    let stored_control = stored.as_ref().and_then(|c| {
+                        serde_json::from_value::<ScheduleControl>(c.body.clone()).ok()
+                    });
+                    let cluster = cluster_name(&job.spec.cluster).to_string();
+                    // A catch-up keeps what the schedule's own submission set.
+                    let control = match (meta.period, stored_control) {
+                        (Some(period), _) if !meta.catch_up => ScheduleControl {
+                            schedule: schedule.to_string(),
+                            last_run: Some(last_run),
+                            cluster: Some(cluster),
+                            period_seconds: Some(period),
+                            submission: meta.replay,
+                        },
+                        (_, Some(previous)) if meta.catch_up => ScheduleControl {
+                            last_run: Some(last_run),
+                            ..previous
+                        },
+                        _ => ScheduleControl {
+                            schedule: schedule.to_string(),
+                            last_run: Some(last_run),
+                            ..ScheduleControl::default()
+                        },
                     };
+                    let listed = (control.period_seconds.is_some())
+                        .then(|| control.cluster.as_deref().map(schedules_partition))
+                        .flatten();
                     let body = serde_json::to_value(&control).map_err(|e| {
                         DispatchError::Invalid(format!("schedule control item: {e}"))
                     })?;
-                    if self.replace_control(key, body, stored.as_ref()).await? == Replaced::Conflict
-                    {
+                    let item = ControlItem::next(key, body, stored.as_ref()).listed_under(listed);
+                    let written = self
+                        .store
+                        .put_control(&item, stored.as_ref().map(|c| c.revision))
+                        .await?;
+                    if written == Replaced::Conflict {
                         return Err(DispatchError::Incomplete(format!(
                             "schedule {schedule}: another submission moved its last run first; \
                              retry"
@@ -448,6 +523,74 @@ where
                 self.create(job, None).await
             }
         }
+    }
+
+    /// The sweep's runs of missed ticks of the cluster's schedules ([`missed_tick`]): one Query of
+    /// the schedules listed under the cluster, and for a late one a consistent re-read of its
+    /// control item, then its submission replayed for the missed tick through the usual path
+    /// ([`decide_tick`]: overlap still applies). A schedule whose submission no longer passes
+    /// (its task definition deregistered) is logged and left alone. Returns the job ids created.
+    async fn catch_up_schedules(
+        &self,
+        cluster: &str,
+        now: i64,
+    ) -> Result<Vec<String>, DispatchError> {
+        let listed = self
+            .store
+            .listed_controls(&schedules_partition(cluster))
+            .await?;
+        let mut created = Vec::new();
+        for item in listed {
+            let late = serde_json::from_value::<ScheduleControl>(item.body.clone())
+                .ok()
+                .filter(|c| missed_tick(c, now).is_some());
+            let Some(late) = late else { continue };
+            // The index lags: act on the item as it is now.
+            let Some(current) = self.store.get_control(&item.key).await? else {
+                continue;
+            };
+            let Ok(control) = serde_json::from_value::<ScheduleControl>(current.body) else {
+                continue;
+            };
+            let (Some(tick), Some(mut submission)) =
+                (missed_tick(&control, now), control.submission.clone())
+            else {
+                continue;
+            };
+            if let Some(o) = submission.as_object_mut() {
+                o.insert(
+                    "scheduledTime".into(),
+                    serde_json::Value::String(crate::clock::format_unix(tick)),
+                );
+            }
+            let outcome = self.enqueue_as(submission, now, None, true).await;
+            let line = serde_json::json!({
+                "schedule": late.schedule,
+                "missedTick": crate::clock::format_unix(tick),
+                "lastTick": control.last_run.as_ref().map(|l| crate::clock::format_unix(l.tick)),
+                "periodSeconds": control.period_seconds,
+            });
+            match outcome {
+                // Already there (created by an earlier sweep and skipped for overlap): quiet.
+                Ok(r) if r.duplicate => {}
+                Ok(r) => {
+                    crate::log::json_line(
+                        "WARN",
+                        "task-dispatcher missed schedule tick created",
+                        &serde_json::json!({"tick": line, "jobId": r.job.job_id,
+                                            "skipped": r.skipped}),
+                    );
+                    created.push(r.job.job_id);
+                }
+                Err(e) if e.is_retryable() => return Err(e),
+                Err(e) => crate::log::json_line(
+                    "ERROR",
+                    "task-dispatcher missed schedule tick refused",
+                    &serde_json::json!({"tick": line, "error": e.to_string()}),
+                ),
+            }
+        }
+        Ok(created)
     }
 
     /// Writes a control item's next revision, only if `stored` is still the stored one (or, with
@@ -734,6 +877,16 @@ where
             trigger: trigger.to_string(),
             ..WakeReport::default()
         };
+        // The sweep first creates the runs of missed schedule ticks, so this wake-up may start them.
+        if trigger == "schedule" {
+            match self.catch_up_schedules(&cluster, now).await {
+                Ok(created) => report.catch_ups = created,
+                Err(e) if e.is_retryable() => {
+                    report.errors.push(format!("missed schedule ticks: {e}"))
+                }
+                Err(e) => return Err(e),
+            }
+        }
         let mut jobs = self.store.live_jobs(&cluster).await?;
         report.jobs_read = jobs.len();
         // Reconcile launches whose answer was lost (ListTasks by startedBy, per STARTING job)...

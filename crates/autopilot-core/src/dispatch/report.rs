@@ -134,6 +134,9 @@ pub struct WakeReport {
     /// [`WakeReport::keep_head`]); each decision that changed was logged.
     #[serde(skip_serializing_if = "is_zero")]
     pub jobs_omitted: usize,
+    /// Runs the sweep created for missed schedule ticks (job ids).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub catch_ups: Vec<String>,
     /// The owned group's move (only for `SCALE_GROUP`'s cluster).
     pub scale: Option<ScaleReport>,
     /// Retryable failures: the invocation fails after the report is logged.
@@ -238,6 +241,7 @@ impl WakeReport {
     pub fn is_idle(&self) -> bool {
         self.queue_depth == 0
             && self.started == 0
+            && self.catch_ups.is_empty()
             && self.jobs.is_empty()
             && self.scale.is_none()
             && self.errors.is_empty()
@@ -296,6 +300,7 @@ mod tests {
             jobs_read: 3,
             decide_ms: 0.1,
             jobs_omitted: 0,
+            catch_ups: vec![],
             jobs: vec![
                 job("urgent", JobAction::Started),
                 job("low-0", JobAction::Waiting),

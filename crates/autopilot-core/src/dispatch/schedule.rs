@@ -20,6 +20,24 @@
 //! So ticks missed during an outage, delivered late by the Scheduler's retries, start one run,
 //! not one per missed tick: the first delivered starts it, the others were due before it was
 //! submitted and are covered.
+//!
+//! A tick that never arrives (the Scheduler gave up and dead-lettered it, its role lost
+//! `sqs:SendMessage`, the schedule was paused) is created by the sweep when the submission gave
+//! `schedulePeriodSeconds`: the control item then keeps the cluster, the period and the
+//! submission, and is listed under `schedule#CLUSTER` in the live index so the sweep finds it
+//! with one Query. [`missed_tick`]:
+//!
+//! | period | last run                          | now                              | the sweep creates |
+//! |--------|-----------------------------------|----------------------------------|-------------------|
+//! | none   | any                               | any                              | nothing           |
+//! | p      | none                              | any                              | nothing           |
+//! | p      | tick t, itself a catch-up         | any                              | nothing: one per gap; the next real tick resumes |
+//! | p      | tick t                            | before t + p + grace             | nothing: not late |
+//! | p      | tick t                            | at or after t + p + grace        | tick t + p        |
+//!
+//! grace = max(5 min, p / 10): a cron in a time zone has 23- and 25-hour days, and a late tick
+//! of such a day must not look missed. The created run goes through [`decide_tick`] like any
+//! tick (overlap `skip` still skips it); when the real tick turns up later it is covered.
 
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +52,9 @@ pub struct LastRun {
     pub tick: i64,
     /// When it was submitted (Unix seconds).
     pub submitted_at: i64,
+    /// Created by the sweep for a tick that never arrived ([`missed_tick`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub catch_up: bool,
 }
 
 /// A schedule's control item (`schedule#NAME` in the jobs table), written conditionally on its
@@ -45,6 +66,36 @@ pub struct ScheduleControl {
     pub schedule: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_run: Option<LastRun>,
+    /// From the last submission with `schedulePeriodSeconds`: its cluster, the period, and the
+    /// submission itself (without `jobId` and `scheduledTime`), which the sweep replays for a
+    /// missed tick.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period_seconds: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submission: Option<serde_json::Value>,
+}
+
+/// The live index partition a schedule's control item is listed under (its cluster's sweep
+/// Queries it). No cluster name contains `#`.
+pub fn schedules_partition(cluster_name: &str) -> String {
+    format!("schedule#{cluster_name}")
+}
+
+/// Least time past a missed tick before the sweep creates it.
+pub const MIN_MISSED_TICK_GRACE_SECONDS: i64 = 300;
+
+/// The tick the sweep creates now, if any (see the table above).
+pub fn missed_tick(control: &ScheduleControl, now: i64) -> Option<i64> {
+    let period = control.period_seconds.filter(|p| *p > 0)?;
+    let last = control.last_run.as_ref()?;
+    if last.catch_up {
+        return None;
+    }
+    let grace = (period / 10).max(MIN_MISSED_TICK_GRACE_SECONDS);
+    let due = last.tick.checked_add(period)?;
+    (now >= due.saturating_add(grace)).then_some(due)
 }
 
 /// What the tick does.
@@ -105,6 +156,72 @@ mod tests {
             job_id: "nightly-prev".into(),
             tick,
             submitted_at,
+            catch_up: false,
+        }
+    }
+
+    #[test]
+    fn missed_tick_table() {
+        let day = 86_400;
+        let control = |period: Option<i64>, last: Option<LastRun>| ScheduleControl {
+            schedule: "nightly".into(),
+            last_run: last,
+            period_seconds: period,
+            ..ScheduleControl::default()
+        };
+        let caught_up = LastRun {
+            catch_up: true,
+            ..last(0, 0)
+        };
+        // (case, control, now, created tick)
+        let cases = [
+            ("no period", control(None, Some(last(0, 0))), 3 * day, None),
+            ("no run yet", control(Some(day), None), 3 * day, None),
+            (
+                "the last run was a catch-up",
+                control(Some(day), Some(caught_up)),
+                3 * day,
+                None,
+            ),
+            (
+                "not late: within the grace (a tenth of a day)",
+                control(Some(day), Some(last(0, 0))),
+                day + day / 10 - 1,
+                None,
+            ),
+            (
+                "late: past the grace",
+                control(Some(day), Some(last(0, 0))),
+                day + day / 10,
+                Some(day),
+            ),
+            (
+                "short period: the grace is 5 minutes",
+                control(Some(60), Some(last(0, 0))),
+                60 + 299,
+                None,
+            ),
+            (
+                "short period, past 5 minutes",
+                control(Some(60), Some(last(0, 0))),
+                60 + 300,
+                Some(60),
+            ),
+            (
+                "many periods missed: one run, for the first missed tick",
+                control(Some(day), Some(last(0, 0))),
+                10 * day,
+                Some(day),
+            ),
+            (
+                "a 25-hour day (DST) is not a missed tick",
+                control(Some(day), Some(last(0, 0))),
+                day + 3600,
+                None,
+            ),
+        ];
+        for (name, c, now, want) in cases {
+            assert_eq!(missed_tick(&c, now), want, "{name}");
         }
     }
 

@@ -158,4 +158,14 @@ impl JobStore for InMemoryJobStore {
         controls.insert(item.key.clone(), item.clone());
         Ok(Replaced::Written)
     }
+
+    async fn listed_controls(&self, partition: &str) -> Result<Vec<ControlItem>, JobStoreError> {
+        self.enter("Query")?;
+        let controls = self.controls.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(controls
+            .values()
+            .filter(|c| c.listed_under.as_deref() == Some(partition))
+            .cloned()
+            .collect())
+    }
 }

@@ -57,6 +57,11 @@ pub struct ControlItem {
     pub body: serde_json::Value,
     /// Incremented by every write; the condition of the next one.
     pub revision: u64,
+    /// The live index partition the item is listed under (its sort key is the item's key), so
+    /// [`JobStore::listed_controls`] finds it: a schedule's last run is listed under
+    /// `schedule#CLUSTER` for the sweep. No cluster name contains `#`, so such a partition never
+    /// mixes with a cluster's live jobs.
+    pub listed_under: Option<String>,
 }
 
 impl ControlItem {
@@ -66,7 +71,14 @@ impl ControlItem {
             key,
             body,
             revision: stored.map_or(1, |c| c.revision + 1),
+            listed_under: None,
         }
+    }
+
+    /// The same item, listed under `partition` of the live index.
+    pub fn listed_under(mut self, partition: Option<String>) -> Self {
+        self.listed_under = partition;
+        self
     }
 }
 
@@ -155,4 +167,11 @@ pub trait JobStore: Send + Sync {
         item: &ControlItem,
         expected_revision: Option<u64>,
     ) -> impl Future<Output = Result<Replaced, JobStoreError>> + Send;
+
+    /// The control items listed under `partition` ([`ControlItem::listed_under`]): a Query of
+    /// the live index, eventually consistent (re-read by key before acting).
+    fn listed_controls(
+        &self,
+        partition: &str,
+    ) -> impl Future<Output = Result<Vec<ControlItem>, JobStoreError>> + Send;
 }
