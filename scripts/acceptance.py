@@ -10,9 +10,11 @@ Each scenario prints what it checked; the script exits non-zero at the first fai
 part of `scripts/test` (the release build takes minutes); the same behaviour is tested in-process
 by `cargo test` (tests/moto).
 
-`scripts/acceptance task-dispatcher` runs the task-dispatcher's scenarios only (issue 11's and
-issue 19's); `.venv/bin/python scripts/acceptance.py test-bed` checks the test bed's own issue-19
-rules from boto3 (no binary needed; dispatcher_v2_acceptance runs the same check first).
+`scripts/acceptance task-dispatcher` runs the task-dispatcher's scenarios only (issue 11's,
+issue 19's and issue 21's); `scripts/acceptance task-dispatcher-volume` only issue 21's (production
+volume and the SQS intake, through an emulated SQS event source mapping: EventSourceMapping);
+`.venv/bin/python scripts/acceptance.py test-bed` checks the test bed's own issue-19 rules from
+boto3 (no binary needed; dispatcher_v2_acceptance runs the same check first).
 """
 
 from __future__ import annotations
@@ -123,12 +125,13 @@ LOGICAL_IDS = {
 
 
 class Function:
-    """One release bootstrap running against its own Runtime API."""
+    """One release bootstrap running against its own Runtime API (`binary`: another build's
+    bootstrap of that function, e.g. scripts/dispatcher-scale's "before" binary)."""
 
     def __init__(self, name: str, moto: Moto, env: dict, endpoint: str | None = None,
-                 log_name: str | None = None) -> None:
+                 log_name: str | None = None, binary: Path | None = None) -> None:
         self.api = RuntimeApi()
-        binary = TARGET / "lambda" / name / "bootstrap"
+        binary = binary or TARGET / "lambda" / name / "bootstrap"
         if not binary.exists():
             raise SystemExit(f"{binary} is missing: run scripts/acceptance (it builds the release binaries)")
         full_env = {
@@ -1393,6 +1396,548 @@ def v2_same_request(bed: DispatcherBed) -> None:
     check(len(bed.cluster_jobs("v2-dup")) == 2, "another request id: another job")
 
 
+# --- issue 21: the task-dispatcher at production volume, fed by its SQS queue ---------------------
+
+# What template.yaml's queue event source is assumed to be when it does not declare one yet.
+QUEUE_DEFAULTS = {"batch_size": 1000, "window_s": 5, "concurrency": 2, "report_failures": True,
+                  "timeout_s": 60, "visibility_timeout": 360, "max_receive_count": 5}
+
+
+def dispatcher_queue_settings() -> dict:
+    """The task-dispatcher's SQS event source mapping and its queue as template.yaml declares them:
+    `TaskDispatcherFunction.Properties.Events.Queue` (Type SQS: BatchSize,
+    MaximumBatchingWindowInSeconds, FunctionResponseTypes, ScalingConfig.MaximumConcurrency), the
+    function's Timeout, `TaskDispatcherQueue`'s VisibilityTimeout and RedrivePolicy
+    maxReceiveCount. A template without the queue event: QUEUE_DEFAULTS, with a note."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from iam_bed import _Loader  # noqa: E402  (template.yaml with CloudFormation's short tags)
+
+    t = _Loader.load((ROOT / "template.yaml").read_text())
+    resources = t.get("Resources", {})
+    fn = resources.get("TaskDispatcherFunction", {}).get("Properties", {})
+    event = (fn.get("Events") or {}).get("Queue") or {}
+    if event.get("Type") != "SQS":
+        print(f"  note: template.yaml has no SQS event `Queue` on TaskDispatcherFunction: assumed BatchSize "
+              f"{QUEUE_DEFAULTS['batch_size']}, window {QUEUE_DEFAULTS['window_s']} s, MaximumConcurrency "
+              f"{QUEUE_DEFAULTS['concurrency']}")
+        return dict(QUEUE_DEFAULTS)
+    p = event.get("Properties", {})
+    queue = resources.get("TaskDispatcherQueue", {}).get("Properties", {})
+    redrive = queue.get("RedrivePolicy") or {}
+    return {
+        # Lambda's defaults for an SQS event source: 10 messages, no window, no concurrency cap
+        # (the cap here: the template's reserved concurrency, else SQS's minimum, 2).
+        "batch_size": int(p.get("BatchSize", 10)),
+        "window_s": float(p.get("MaximumBatchingWindowInSeconds", 0)),
+        "concurrency": int((p.get("ScalingConfig") or {}).get("MaximumConcurrency")
+                           or fn.get("ReservedConcurrentExecutions") or 2),
+        "report_failures": "ReportBatchItemFailures" in (p.get("FunctionResponseTypes") or []),
+        "timeout_s": float(fn.get("Timeout", 3)),
+        "visibility_timeout": int(queue.get("VisibilityTimeout", 30)),
+        "max_receive_count": int(redrive["maxReceiveCount"]) if "maxReceiveCount" in redrive else None,
+    }
+
+
+class EventSourceMapping:
+    """Lambda's SQS event source mapping in front of the release task-dispatcher, on a real (moto)
+    queue pair: `<cluster>-dispatcher-queue` (the template's TaskDispatcherQueue: its visibility
+    timeout, and its redrive policy to the failure queue) and `<cluster>-dispatcher-failures`
+    (TaskDispatcherFailures, the function's DEAD_LETTER_QUEUE_URL).
+
+    Emulated, from `settings` (dispatcher_queue_settings, read from template.yaml):
+    - MaximumConcurrency pollers, each owning its own task-dispatcher process (one of Lambda's
+      concurrent execution environments: one batch at a time each), all with the same env
+      (CLUSTERS=<cluster>, JOBS_TABLE, DEAD_LETTER_QUEUE_URL).
+    - A poller long-polls ReceiveMessage (at most 10 messages a call, attributes All) and closes its
+      batch when it holds BatchSize messages or MaximumBatchingWindowInSeconds have passed since its
+      first message; then it invokes its function synchronously (deadline: the function's Timeout)
+      with the SQS event as Lambda shapes it: Records of messageId, receiptHandle, body, attributes
+      (ApproximateReceiveCount, SentTimestamp, ...), messageAttributes {}, md5OfBody, eventSource
+      `aws:sqs`, eventSourceARN, awsRegion.
+    - With ReportBatchItemFailures it deletes the messages not listed in the response's
+      batchItemFailures; an itemIdentifier that is empty or not in the batch makes the whole batch
+      a failure, as Lambda treats an invalid partial response. Without it: all deleted on success.
+      A function error (or no answer by the deadline): nothing deleted — the messages come back
+      after the visibility timeout and the queue's redrive policy counts their receives.
+    - `redeliver_once(message_id)`: that message is not deleted after its first successful
+      delivery and is made visible again at once (ChangeMessageVisibility 0), as when a poller's
+      DeleteMessage is lost: SQS delivers it again with the same messageId (receive count 2).
+
+    Not emulated: Lambda's 6 MB invocation payload cut (a batch closes on count and window only);
+    poller scaling (Lambda starts with a few pollers and adds them with the backlog up to
+    MaximumConcurrency; here exactly that many poll from the start); throttling and the backoff
+    after function errors; message attributes (none are sent). The window is checked between
+    long polls of at most 1 s, so a batch can close up to ~1 s after its window. ReceiveMessage
+    calls are serialized: moto can hand one message to two concurrent receivers, which SQS does
+    not within the visibility timeout.
+    """
+
+    def __init__(self, bed: DispatcherBed, cluster: str, settings: dict, start: bool = True) -> None:
+        self.bed, self.cluster, self.settings = bed, cluster, settings
+        self.sqs = bed.moto.client("sqs")
+        self.failures_url = self.sqs.create_queue(QueueName=f"{cluster}-dispatcher-failures")["QueueUrl"]
+        failures_arn = self.sqs.get_queue_attributes(
+            QueueUrl=self.failures_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        attributes = {"VisibilityTimeout": str(settings["visibility_timeout"])}
+        if settings.get("max_receive_count"):
+            attributes["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": failures_arn,
+                                                      "maxReceiveCount": settings["max_receive_count"]})
+        self.url = self.sqs.create_queue(QueueName=f"{cluster}-dispatcher-queue", Attributes=attributes)["QueueUrl"]
+        self.arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.functions = []
+        for i in range(settings["concurrency"]):
+            fn = Function("task-dispatcher", bed.moto, {"JOBS_TABLE": bed.TABLE, "CLUSTERS": cluster,
+                                                        "DEAD_LETTER_QUEUE_URL": self.failures_url},
+                          log_name=f"task-dispatcher-{cluster}-poller{i}")
+            fn.cluster = cluster  # type: ignore[attr-defined]
+            self.functions.append(fn)
+        self.invocations: list[dict] = []  # one per batch: poller, message ids, answer, deletes
+        self._redeliver: set[str] = set()
+        self._busy = [False] * len(self.functions)
+        self._cond = threading.Condition()
+        self._receive = threading.Lock()
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        if start:
+            self.start()
+
+    def start(self) -> None:
+        for i in range(len(self.functions)):
+            t = threading.Thread(target=self._poll, args=(i,), daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def redeliver_once(self, message_id: str) -> None:
+        self._redeliver.add(message_id)
+
+    def send(self, bodies: list[str]) -> list[str]:
+        """SendMessageBatch, 10 at a time: the message ids, in order."""
+        ids = []
+        for i in range(0, len(bodies), 10):
+            entries = [{"Id": str(j), "MessageBody": b} for j, b in enumerate(bodies[i:i + 10])]
+            answer = self.sqs.send_message_batch(QueueUrl=self.url, Entries=entries)
+            if answer.get("Failed"):
+                raise SystemExit(f"FAILED: SendMessageBatch: {answer['Failed']}")
+            ids += [s["MessageId"] for s in sorted(answer["Successful"], key=lambda s: int(s["Id"]))]
+        return ids
+
+    def _poll(self, i: int) -> None:
+        sqs, fn = self.bed.moto.client("sqs"), self.functions[i]
+        batch_size, window = self.settings["batch_size"], self.settings["window_s"]
+        while not self._stopping.is_set():
+            batch: list[dict] = []
+            first = None
+            while len(batch) < batch_size and not self._stopping.is_set():
+                if first is not None and time.monotonic() - first >= window:
+                    break
+                with self._receive:
+                    got = sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=min(10, batch_size - len(batch)),
+                                              WaitTimeSeconds=1, AttributeNames=["All"]).get("Messages", [])
+                if got and first is None:
+                    first = time.monotonic()
+                    with self._cond:
+                        self._busy[i] = True
+                batch += got
+            if batch:
+                self._deliver(i, sqs, fn, batch)
+            with self._cond:
+                self._busy[i] = False
+                self._cond.notify_all()
+
+    def _record(self, m: dict) -> dict:
+        return {"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                "attributes": dict(m.get("Attributes") or {}), "messageAttributes": {},
+                "md5OfBody": m.get("MD5OfBody", ""), "eventSource": "aws:sqs", "eventSourceARN": self.arn,
+                "awsRegion": REGION}
+
+    def _deliver(self, i: int, sqs, fn: Function, batch: list[dict]) -> None:
+        ids = [m["MessageId"] for m in batch]
+        started = time.monotonic()
+        if fn.proc.poll() is not None:
+            kind, payload = "error", {"errorType": "Exited", "errorMessage": f"exit {fn.proc.returncode}"}
+        else:
+            try:
+                kind, payload = fn.api.invoke({"Records": [self._record(m) for m in batch]},
+                                              timeout_s=self.settings["timeout_s"])
+            except queue.Empty:
+                kind, payload = "error", {"errorType": "Timeout", "errorMessage": "no answer by the deadline"}
+        failed: set[str] = set()
+        whole = kind != "response"
+        if kind == "response" and self.settings["report_failures"] and isinstance(payload, dict):
+            for f in payload.get("batchItemFailures") or []:
+                ident = f.get("itemIdentifier") if isinstance(f, dict) else None
+                if not ident or ident not in ids:
+                    whole = True
+                failed.add(str(ident))
+        keep = [m for m in batch if whole or m["MessageId"] in failed]
+        done = [m for m in batch if m not in keep]
+        redelivered = [m for m in done if m["MessageId"] in self._redeliver]
+        for m in redelivered:
+            self._redeliver.discard(m["MessageId"])
+            sqs.change_message_visibility(QueueUrl=self.url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
+        done = [m for m in done if m not in redelivered]
+        for k in range(0, len(done), 10):
+            entries = [{"Id": str(j), "ReceiptHandle": m["ReceiptHandle"]} for j, m in enumerate(done[k:k + 10])]
+            answer = sqs.delete_message_batch(QueueUrl=self.url, Entries=entries)
+            if answer.get("Failed"):
+                print(f"  !!  DeleteMessageBatch failed: {answer['Failed']}")
+        with self._cond:
+            self.invocations.append({
+                "poller": i, "message_ids": ids, "kind": kind, "payload": payload, "failed": sorted(failed),
+                "whole_batch_failed": whole, "deleted": len(done), "redelivered": [m["MessageId"] for m in redelivered],
+                "receive_counts": {m["MessageId"]: int((m.get("Attributes") or {}).get("ApproximateReceiveCount", 0))
+                                   for m in batch},
+                "seconds": time.monotonic() - started})
+            self._cond.notify_all()
+
+    def queue_counts(self) -> tuple[int, int, int]:
+        a = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed"])["Attributes"]
+        return (int(a["ApproximateNumberOfMessages"]), int(a["ApproximateNumberOfMessagesNotVisible"]),
+                int(a.get("ApproximateNumberOfMessagesDelayed", 0)))
+
+    def drain(self, deadline_s: float = 120.0) -> None:
+        """Waits until the queue holds no message (visible, in flight or delayed) and no poller
+        holds a batch; fails past the deadline."""
+        end = time.monotonic() + deadline_s
+        counts = None
+        while time.monotonic() <= end:
+            with self._cond:
+                if any(self._busy):
+                    self._cond.wait(timeout=0.5)  # woken when a poller's batch is done
+                    continue
+            counts = self.queue_counts()
+            with self._cond:
+                if counts == (0, 0, 0) and not any(self._busy):
+                    return
+                self._cond.wait(timeout=0.2)  # woken by a poller, or look at the queue again
+        raise SystemExit(f"FAILED: {self.cluster}: the queue did not drain within {deadline_s:.0f}s "
+                         f"(visible, in flight, delayed: {counts}; pollers busy: {self._busy})")
+
+    def dead_letters(self) -> list[dict]:
+        """Every message of the failure queue (received and deleted): body JSON where it parses."""
+        out = []
+        while True:
+            got = self.sqs.receive_message(QueueUrl=self.failures_url, MaxNumberOfMessages=10,
+                                           WaitTimeSeconds=0).get("Messages", [])
+            if not got:
+                return out
+            for m in got:
+                try:
+                    out.append(json.loads(m["Body"]))
+                except ValueError:
+                    out.append({"raw": m["Body"]})
+                self.sqs.delete_message(QueueUrl=self.failures_url, ReceiptHandle=m["ReceiptHandle"])
+
+    def wakes(self) -> list[dict]:
+        """The wake-ups the function reported, over every batch answered."""
+        return [w for inv in self.invocations if inv["kind"] == "response" and isinstance(inv["payload"], dict)
+                for w in inv["payload"].get("wakes") or []]
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for t in self._threads:
+            t.join(timeout=self.settings["timeout_s"] + 10)
+        for fn in self.functions:
+            fn.stop()
+
+
+def put_items(moto: Moto, table: str, items) -> int:
+    """The test bed's bulk load (`dynamodb_put_items`), 5,000 items a command."""
+    n, chunk = 0, []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == 5_000:
+            n += moto.command({"op": "dynamodb_put_items", "table": table, "items": chunk})["items"]
+            chunk = []
+    if chunk:
+        n += moto.command({"op": "dynamodb_put_items", "table": table, "items": chunk})["items"]
+    return n
+
+
+def clone_job_item(item: dict, job_id: str) -> dict:
+    """A job item the binary wrote, as another job: the `jobId` key and the JSON body's jobId
+    changed (and the live index's sort key `queue_key`, which ends with the id, where the binary
+    wrote one); every other attribute as the binary wrote it."""
+    old = item["jobId"]["S"]
+    out = dict(item)
+    out["jobId"] = {"S": job_id}
+    body = json.loads(item["job"]["S"])
+    body["jobId"] = job_id
+    out["job"] = {"S": json.dumps(body, separators=(",", ":"), ensure_ascii=False)}
+    key = (item.get("queue_key") or {}).get("S")
+    if key and key.endswith("#" + old):
+        out["queue_key"] = {"S": key[: -len(old)] + job_id}
+    return out
+
+
+def host_memory(ecs, cluster: str, arn: str) -> tuple[int, int]:
+    """(registered, remaining) memory of a container instance, MiB."""
+    ci = ecs.describe_container_instances(cluster=cluster, containerInstances=[arn])["containerInstances"][0]
+
+    def mem(resources: list) -> int:
+        return next(int(r["integerValue"]) for r in resources if r["name"] == "MEMORY")
+
+    return mem(ci["registeredResources"]), mem(ci["remainingResources"])
+
+
+def fill_host(bed: DispatcherBed, cluster: str, arn: str, leave_mib: int, family: str) -> str:
+    """A filler task (StartTask on the host) taking all but `leave_mib` of its remaining memory."""
+    _, remaining = host_memory(bed.ecs, cluster, arn)
+    bed.ecs.register_task_definition(family=family, containerDefinitions=[
+        {"name": family, "image": "busybox", "memory": remaining - leave_mib, "cpu": 64}])
+    return bed.ecs.start_task(cluster=cluster, taskDefinition=family, containerInstances=[arn],
+                              group=f"family:{family}")["tasks"][0]["taskArn"]
+
+
+def succeeded_job_item(bed: DispatcherBed, fn: Function, job_id: str, family: str) -> dict:
+    """A SUCCEEDED job's item as the binary writes it: submitted, run, its task ended with exit 0."""
+    kind, out = bed.submit(fn, {"jobId": job_id, "taskDefinition": family, "priority": 1})
+    check(kind == "response" and bed.job(job_id)["state"] == "RUNNING", f"the template job {job_id} runs")
+    kind, _ = bed.finish(fn, job_id, {family: 0}, "EssentialContainerExited", "Essential container in task exited")
+    item = bed.item(job_id) or {}
+    ttl = int((item.get("expires_at") or {}).get("N", 0))
+    check(kind == "response" and bed.job(job_id)["state"] == "SUCCEEDED" and ttl > time.time(),
+          f"{job_id} ends with exit 0: SUCCEEDED, its item expires in {(ttl - time.time()) / 86400:.1f} days "
+          f"({len(json.dumps(item))} bytes of DynamoDB JSON)")
+    return item
+
+
+def count_items(ddb, table: str) -> int:
+    n, start = 0, None
+    while True:
+        page = ddb.scan(TableName=table, Select="COUNT", **({"ExclusiveStartKey": start} if start else {}))
+        n += page["Count"]
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return n
+
+
+def dispatcher_volume_acceptance(moto: Moto) -> None:
+    """Issue 21's acceptance on the release task-dispatcher: production volume (terminal history,
+    bursts of events, hundreds of RUNNING jobs) and the SQS intake, fed through the event source
+    mapping template.yaml declares (EventSourceMapping: real moto queues, pollers with their own
+    function processes). Each scenario has its own cluster, dispatcher (CLUSTERS=<cluster>) and
+    queue pair; DynamoDB reads are the test bed's accounting, AWS calls its per-operation counts."""
+    print("\ntask-dispatcher at volume (issue 21; release binary, SQS event source mapping, moto)")
+    moto.command({"op": "reset"})
+    moto.command({"op": "pin_ecs_tasks"})
+    bed = DispatcherBed(moto)
+    create_jobs_table(bed.ddb, DispatcherBed.TABLE)
+    bed.task_definition("vol-work", 256)
+    settings = dispatcher_queue_settings()
+    print(f"  --  event source mapping: BatchSize {settings['batch_size']}, window {settings['window_s']:g} s, "
+          f"MaximumConcurrency {settings['concurrency']}, ReportBatchItemFailures "
+          f"{settings['report_failures']}, Timeout {settings['timeout_s']:g} s, queue VisibilityTimeout "
+          f"{settings['visibility_timeout']} s, maxReceiveCount {settings['max_receive_count']}")
+    started = time.monotonic()
+    try:
+        batch_fn = vol_terminal_history(bed, settings)
+        vol_event_burst(bed, settings)
+        vol_running_sweep(bed, settings)
+        vol_queue_intake(bed, settings)
+        vol_strict_submission(bed, batch_fn)
+        print(f"  --  volume scenarios: {time.monotonic() - started:.0f} s")
+    finally:
+        bed.stop()
+
+
+def vol_terminal_history(bed: DispatcherBed, settings: dict) -> Function:
+    print(" a. 20,000 SUCCEEDED jobs + 10 QUEUED in `batch`: one container-instance event through the queue")
+    cluster = "batch"
+    (host, _), = bed.cluster(cluster, 1)
+    bed.task_definition("report", 256)
+    bed.task_definition("report-huge", 16000)  # bigger than any host: never fits, reserves nothing
+    fn = bed.function(cluster)
+    template = succeeded_job_item(bed, fn, "vol-a-template", "report")
+    t0 = time.monotonic()
+    loaded = put_items(bed.moto, DispatcherBed.TABLE,
+                       (clone_job_item(template, f"vol-a-done-{i:05d}") for i in range(20_000)))
+    check(loaded == 20_000, f"20,000 SUCCEEDED clones of it loaded ({time.monotonic() - t0:.0f} s)")
+    filler = fill_host(bed, cluster, host, 100, "vol-a-filler")  # < 256 MiB left: nothing fits
+    priorities = [3, 9, 1, 7, 5, 10, 2, 8, 4, 6]
+    for n, p in enumerate(priorities):
+        family = "report-huge" if p == 10 else "report"
+        kind, out = bed.submit(fn, {"jobId": f"vol-a-q{p:02d}", "taskDefinition": family, "priority": p})
+        if kind != "response":
+            raise SystemExit(f"FAILED: submit vol-a-q{p:02d}: {out}")
+    queued = [bed.job(f"vol-a-q{p:02d}")["state"] for p in priorities]
+    check(queued == ["QUEUED"] * 10, "10 jobs submitted while the host is full (priorities 1-10; the priority-10 "
+                                     "one needs 16,000 MiB, more than any host): all QUEUED")
+    # Room for exactly one 256-MiB job: the filler is replaced by one leaving 400 MiB.
+    bed.ecs.stop_task(cluster=cluster, task=filler)
+    fill_host(bed, cluster, host, 400, "vol-a-filler2")
+    esm = EventSourceMapping(bed, cluster, settings)
+    try:
+        before = len(bed.moto.command({"op": "run_task_calls"})["calls"])
+        bed.moto.command({"op": "dynamodb_accounting", "enable": True})
+        bed.moto.command({"op": "aws_calls", "reset": True})
+        esm.send([json.dumps(instance_event(cluster, host))])
+        esm.drain()
+        acc = bed.moto.command({"op": "dynamodb_accounting", "enable": False})
+        calls = bed.moto.command({"op": "aws_calls"})["calls"]
+        runs = bed.moto.command({"op": "run_task_calls"})["calls"][before:]
+        wakes = esm.wakes()
+    finally:
+        esm.stop()
+    print(f"  --  the wake-up: {acc['queries']} Queries, {acc['scanned_items']} items read "
+          f"({acc['scanned_bytes']} bytes), {acc['returned_items']} returned, {acc['read_units']} read units; "
+          f"AWS calls {json.dumps(calls)}")
+    check(len(wakes) == 1 and acc["scanned_items"] <= 50,
+          f"one wake-up of `batch` read {acc['scanned_items']} job items (≤ 50) of 20,011 in its cluster")
+    started = [r["job_id"] for w in wakes for r in w.get("jobs", []) if r.get("action") == "started"]
+    check(len(runs) == 1 and (runs[0].get("startedBy") or "").startswith("ecs-autopilot/vol-a-q09/")
+          and bed.job("vol-a-q09")["state"] == "RUNNING" and started == ["vol-a-q09"],
+          f"exactly one RunTask, for the highest-priority job that fits (vol-a-q09): "
+          f"{[r.get('startedBy') for r in runs]}; the wake-up started {started}")
+    return fn
+
+
+def vol_event_burst(bed: DispatcherBed, settings: dict) -> None:
+    print(" b. 200 container-instance events of one cluster within 10 s")
+    cluster = "vol-burst"
+    hosts = bed.cluster(cluster, 2)
+    fn = bed.function(cluster)
+    for i in range(3):
+        bed.submit(fn, {"jobId": f"vol-b-{i}", "taskDefinition": "vol-work", "priority": 1})
+    esm = EventSourceMapping(bed, cluster, settings)
+    try:
+        bed.moto.command({"op": "dynamodb_accounting", "enable": True})
+        bed.moto.command({"op": "aws_calls", "reset": True})
+        t0 = time.monotonic()
+        for k in range(20):  # 10 events every 0.45 s (pacing, not synchronisation)
+            esm.send([json.dumps(instance_event(cluster, hosts[(k * 10 + j) % 2][0])) for j in range(10)])
+            if k < 19:
+                time.sleep(max(0.0, t0 + 0.45 * (k + 1) - time.monotonic()))
+        sent_in = time.monotonic() - t0
+        esm.drain()
+        acc = bed.moto.command({"op": "dynamodb_accounting", "enable": False})
+        calls = bed.moto.command({"op": "aws_calls"})["calls"]
+        wakes = [w for w in esm.wakes() if w.get("cluster") == cluster]
+        batches = [len(inv["message_ids"]) for inv in esm.invocations]
+    finally:
+        esm.stop()
+    listed = calls.get("ecs:ListContainerInstances", 0)
+    print(f"  --  200 events sent in {sent_in:.1f} s; {len(batches)} batches of {batches} messages; "
+          f"{len(wakes)} wake-ups reported; jobs-table Queries {acc['queries']} ({acc['scanned_items']} items, "
+          f"{acc['read_units']} read units); ECS calls "
+          f"{json.dumps({k: v for k, v in calls.items() if k.startswith('ecs:')})}")
+    check(sent_in <= 10 and len(wakes) <= 5 and acc["queries"] == len(wakes) and listed == len(wakes),
+          f"200 events in {sent_in:.1f} s: {len(wakes)} wake-ups (≤ 5) read the jobs and hosts "
+          f"(jobs-table Queries {acc['queries']}, ListContainerInstances {listed})")
+
+
+def vol_running_sweep(bed: DispatcherBed, settings: dict) -> None:
+    print(" c. 300 RUNNING jobs: one sweep")
+    cluster = "vol-sweep"
+    bed.cluster(cluster, 12)
+    fn = bed.function(cluster)
+    esm = EventSourceMapping(bed, cluster, settings)
+    try:
+        esm.send([json.dumps({"action": "submit", "job": {"jobId": f"vol-c-{i:03d}", "cluster": cluster,
+                                                          "taskDefinition": "vol-work", "priority": 1}})
+                  for i in range(300)])
+        esm.drain()
+        sweeps, depth = 0, None
+        while depth != 0 and sweeps < 30:  # a wake-up starts at most 20
+            kind, out = bed.sweep(fn)
+            sweeps += 1
+            depth = sum(w.get("queue_depth", 0) for w in out.get("wakes", [])) if kind == "response" else None
+        jobs = bed.cluster_jobs(cluster)
+        running = sum(1 for j in jobs if j["state"] == "RUNNING")
+        check(len(jobs) == 300 and running == 300,
+              f"300 submissions through the queue ({len(esm.invocations)} batches), then {sweeps} sweeps: "
+              f"{running} of {len(jobs)} jobs RUNNING")
+        bed.moto.command({"op": "aws_calls", "reset": True})
+        esm.send([json.dumps(bed.envelope("Scheduled Event", "aws.events", [], {}))])
+        esm.drain()
+        calls = bed.moto.command({"op": "aws_calls"})["calls"]
+        answer = esm.invocations[-1]
+    finally:
+        esm.stop()
+    ecs = {k.split(":", 1)[1]: v for k, v in calls.items() if k.startswith("ecs:")}
+    reconcile = ecs.get("DescribeTasks", 0) + ecs.get("ListTasks", 0)
+    print(f"  --  the sweep's ECS calls by operation: {json.dumps(ecs)}; all calls {json.dumps(calls)}")
+    check(answer["kind"] == "response" and reconcile <= 5 and ecs.get("DescribeTasks", 0) == 3
+          and ecs.get("ListTasks", 0) == 0,
+          f"one sweep (a Scheduled Event through the queue) reconciles 300 RUNNING jobs with {reconcile} ECS calls "
+          f"(DescribeTasks {ecs.get('DescribeTasks', 0)}, 100 ARNs each; ListTasks {ecs.get('ListTasks', 0)})")
+
+
+def vol_queue_intake(bed: DispatcherBed, settings: dict) -> None:
+    print(" d. 25 SQS messages: 3 invalid, 2 duplicates, one redelivered")
+    cluster = "vol-intake"
+    bed.cluster(cluster, 2)
+    esm = EventSourceMapping(bed, cluster, settings, start=False)
+
+    def submit(**job) -> str:
+        return json.dumps({"action": "submit", "job": {"cluster": cluster, "taskDefinition": "vol-work", **job}})
+
+    valid = [submit(jobId=f"vol-d-{i:02d}", priority=1) for i in range(15)]
+    valid += [submit(priority=2 + i) for i in range(5)]  # no jobId: named from the message id
+    duplicates = [submit(jobId="vol-d-03", priority=1), submit(jobId="vol-d-07", priority=1)]
+    invalid = ["{not json", submit(prority=5),
+               json.dumps({"action": "submit", "job": {"cluster": cluster, "priority": 1}})]
+    try:
+        ids = esm.send(valid + duplicates + invalid)
+        invalid_ids = ids[-3:]
+        redelivered = ids[17]  # a submission without jobId: only its message id names its job
+        esm.redeliver_once(redelivered)
+        esm.start()
+        esm.drain()
+        letters = esm.dead_letters()
+        visible, in_flight, delayed = esm.queue_counts()
+    finally:
+        esm.stop()
+    jobs = bed.cluster_jobs(cluster)
+    runs = {j["jobId"]: len(bed.runs(j["jobId"])) for j in jobs}
+    cluster_runs = [c for c in bed.moto.command({"op": "run_task_calls"})["calls"]
+                    if (c.get("cluster") or "").split("/")[-1] == cluster]
+    deliveries: dict[str, int] = {}
+    for inv in esm.invocations:
+        for m in inv["message_ids"]:
+            deliveries[m] = deliveries.get(m, 0) + 1
+    failures = {f for inv in esm.invocations for f in inv["failed"]}
+    reported = {i["message_id"]: i["reason"] for inv in esm.invocations if isinstance(inv["payload"], dict)
+                for i in inv["payload"].get("invalid") or []}
+    print(f"  --  {len(esm.invocations)} batches of {[len(i['message_ids']) for i in esm.invocations]} messages; "
+          f"batchItemFailures {sorted(failures)}; invalid reported {json.dumps(reported)[:400]}")
+    check(len(jobs) == 20 and all(n == 1 for n in runs.values()) and len(cluster_runs) == 20
+          and all(j["state"] == "RUNNING" for j in jobs),
+          f"{len(jobs)} jobs, each started once ({len(cluster_runs)} RunTask for the cluster; "
+          f"runs per job {sorted(set(runs.values()))})")
+    counts = [inv["receive_counts"].get(redelivered) for inv in esm.invocations if redelivered in inv["message_ids"]]
+    check(deliveries.get(redelivered) == 2 and all(n == 1 for m, n in deliveries.items() if m != redelivered)
+          and len(deliveries) == 25,
+          f"one submission without jobId delivered twice (same messageId, receive counts {counts}; its delete "
+          f"lost): still one job for it; every other message delivered once")
+    by_id = {letter.get("messageId"): letter for letter in letters}
+    reasons = [by_id.get(m, {}).get("reason") or "" for m in invalid_ids]
+    check(len(letters) == 3 and set(by_id) == set(invalid_ids)
+          and "JSON" in reasons[0] and "prority" in reasons[1] and "taskDefinition" in reasons[2],
+          f"the 3 invalid messages are in the dead-letter queue with their reason: {reasons}")
+    check(not failures & set(invalid_ids) and set(reported) == set(invalid_ids),
+          "the invalid messages are answered as invalid, not in batchItemFailures (never retried)")
+    check((visible, in_flight, delayed) == (0, 0, 0) and not failures,
+          f"the queue is empty afterwards (visible {visible}, in flight {in_flight}, delayed {delayed}); "
+          f"no batchItemFailures")
+
+
+def vol_strict_submission(bed: DispatcherBed, fn: Function) -> None:
+    print(" e. a submission with an unknown key, by direct invoke")
+    before = count_items(bed.ddb, DispatcherBed.TABLE)
+    bed.moto.command({"op": "aws_calls", "reset": True})
+    kind, out = fn.invoke({"action": "submit", "job": {"cluster": "batch", "taskDefinition": "report", "prority": 5}})
+    calls = bed.moto.command({"op": "aws_calls"})["calls"]
+    after = count_items(bed.ddb, DispatcherBed.TABLE)
+    writes = {k: v for k, v in calls.items() if k.split(":", 1)[1] in WRITES}
+    check(kind == "error" and out.get("errorType") == "InvalidJob" and "job.prority" in (out.get("errorMessage") or "")
+          and before == after and not writes,
+          f"refused ({out.get('errorType')}: {(out.get('errorMessage') or '')[:160]}); items {before} → {after}; "
+          f"calls {json.dumps(calls)}")
+
+
 # Calls that change something in AWS: an invalid input must cause none of them.
 WRITES = {
     "UpdateService", "StopTask", "RunTask", "StartTask", "UpdateContainerInstancesState", "PutAttributes",
@@ -1578,6 +2123,12 @@ def main() -> None:
         if sys.argv[1:] == ["task-dispatcher"]:  # only this function's scenarios
             dispatcher_acceptance(moto)
             dispatcher_v2_acceptance(moto)
+            dispatcher_volume_acceptance(moto)
+            iam_acceptance(moto)
+            print("\nall acceptance checks passed")
+            return
+        if sys.argv[1:] == ["task-dispatcher-volume"]:  # issue 21's volume and queue scenarios only
+            dispatcher_volume_acceptance(moto)
             iam_acceptance(moto)
             print("\nall acceptance checks passed")
             return
@@ -1596,6 +2147,7 @@ def main() -> None:
         dispatcher_acceptance(moto)
         scale_from_zero_acceptance(moto)
         dispatcher_v2_acceptance(moto)
+        dispatcher_volume_acceptance(moto)
         mutation_acceptance(moto)
         iam_acceptance(moto)
         log_acceptance()
