@@ -23,6 +23,14 @@ pub const STARTED_BY_PREFIX: &str = "ecs-autopilot/";
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 1;
 /// Upper bound of `maxAttempts` (a bound on the work a broken job can cause).
 pub const MAX_ATTEMPTS_LIMIT: u32 = 10;
+/// A run's expected length when neither the submission (`expectedSeconds`) nor its task
+/// definition family's finished runs say (README "task-dispatcher", run-time estimates).
+pub const DEFAULT_EXPECTED_SECONDS: i64 = 600;
+/// `expectedSeconds` and `timeoutSeconds` are at most 14 days (the jobs table keeps a job 14
+/// days after it ends); `timeoutSeconds` at least 60 (AWS Batch's minimum attempt timeout; the
+/// sweep that enforces it runs once a minute).
+pub const MAX_RUN_SECONDS: i64 = 14 * 86_400;
+pub const MIN_TIMEOUT_SECONDS: i64 = 60;
 /// ECS's limit on placement constraints per RunTask; the dispatcher adds one (the host pin).
 pub const MAX_JOB_CONSTRAINTS: usize = 9;
 
@@ -366,9 +374,41 @@ pub struct Job {
     /// that finds it missing settles the run as "outcome unknown".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub missing_since: Option<i64>,
+    /// The submitter's estimate of one run (`expectedSeconds`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_seconds: Option<i64>,
+    /// The task definition family's learned estimate when the job was submitted (a high
+    /// percentile of its last finished runs), used when `expected_seconds` is absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learned_seconds: Option<i64>,
+    /// `timeoutSeconds`: a run still going this long after it started is stopped and its
+    /// attempt fails with that reason (AWS Batch's attempt timeout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<i64>,
 }
 
 impl Job {
+    /// The run-time estimate that orders work: `expectedSeconds`, else the family's learned
+    /// estimate, else [`DEFAULT_EXPECTED_SECONDS`]. Estimates never stop a task.
+    pub fn estimate_seconds(&self) -> i64 {
+        self.expected_seconds
+            .or(self.learned_seconds)
+            .unwrap_or(DEFAULT_EXPECTED_SECONDS)
+    }
+
+    /// When the current run started: its last transition to RUNNING, else to STARTING (the
+    /// task holds its room from RunTask on).
+    pub fn run_started_at(&self) -> Option<i64> {
+        let last = |state: JobState| {
+            self.history
+                .iter()
+                .rev()
+                .find(|t| t.to == state)
+                .map(|t| t.at)
+        };
+        last(JobState::Running).or_else(|| last(JobState::Starting))
+    }
+
     /// The RunTask `clientToken` of launch `launch`: `JOBID/LAUNCH` (≤ 64 characters).
     pub fn client_token(&self, launch: u32) -> String {
         format!("{}/{launch}", self.job_id)
@@ -523,6 +563,12 @@ pub struct Submission {
     /// RunTask's `count`: only 1 (one task per job).
     #[serde(default)]
     pub count: Option<i64>,
+    /// How long one run is expected to take (seconds): orders work (backfill), never stops it.
+    #[serde(default)]
+    pub expected_seconds: Option<i64>,
+    /// A run still going this long after it started is stopped; its attempt fails.
+    #[serde(default)]
+    pub timeout_seconds: Option<i64>,
 }
 
 /// Most characters a `scheduleName` may have (the derived job id adds 16).
@@ -611,6 +657,21 @@ impl Submission {
             if !(1..=i64::from(MAX_ATTEMPTS_LIMIT)).contains(&a) {
                 return Err(invalid(format!(
                     "maxAttempts must be between 1 and {MAX_ATTEMPTS_LIMIT} (got {a})"
+                )));
+            }
+        }
+        if let Some(e) = self.expected_seconds {
+            if !(1..=MAX_RUN_SECONDS).contains(&e) {
+                return Err(invalid(format!(
+                    "expectedSeconds must be between 1 and {MAX_RUN_SECONDS} (got {e})"
+                )));
+            }
+        }
+        if let Some(t) = self.timeout_seconds {
+            if !(MIN_TIMEOUT_SECONDS..=MAX_RUN_SECONDS).contains(&t) {
+                return Err(invalid(format!(
+                    "timeoutSeconds must be between {MIN_TIMEOUT_SECONDS} and {MAX_RUN_SECONDS} \
+                     (got {t})"
                 )));
             }
         }
@@ -737,6 +798,9 @@ impl Submission {
             launch: None,
             counters: JobCounters::default(),
             missing_since: None,
+            expected_seconds: self.expected_seconds,
+            learned_seconds: None,
+            timeout_seconds: self.timeout_seconds,
         }
     }
 }

@@ -84,6 +84,14 @@ pub const SUBMISSION: &[(&str, Shape)] = &[
         Integer("60 to 31622400: the schedule's period. When no tick arrived for a period and a grace (a tenth of it, at least 5 minutes), the sweep creates the missed tick's run, once per gap."),
     ),
     ("count", Integer("RunTask's count: only 1 (one task per job).")),
+    (
+        "expectedSeconds",
+        Integer("1 to 1209600: how long one run is expected to take. Orders work (backfill around reservations); never stops a task. Default: learned from the task definition family's finished runs, else 600."),
+    ),
+    (
+        "timeoutSeconds",
+        Integer("60 to 1209600: a run still going this long after it started is stopped, and its attempt fails with that reason."),
+    ),
     ("overrides", Object("RunTask's TaskOverride.", OVERRIDES)),
     (
         "placementConstraints",
