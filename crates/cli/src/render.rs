@@ -361,8 +361,37 @@ pub fn job(out: &mut String, j: &autopilot_core::job::Job, json: bool) {
     }
 }
 
+/// When a waiting job is expected to start, or why that is unknown (`jobs explain`).
+pub fn expected_start(r: &autopilot_core::dispatch::JobRecord, now: i64) -> Option<String> {
+    use autopilot_core::dispatch::JobAction;
+    if !matches!(r.action, JobAction::Waiting) {
+        return None;
+    }
+    let host = r.ec2_instance_id.as_deref().unwrap_or("its host");
+    Some(match (r.expected_start, r.reserves, r.never_fits) {
+        (_, _, true) => "start unknown: no host can hold it".to_string(),
+        (Some(t), true, _) if t <= now => format!("starts now on {host} (held for it)"),
+        (Some(t), true, _) => format!(
+            "starts in ~{} min on {host} (held for it, from the expected ends of what runs there)",
+            (t - now + 59) / 60
+        ),
+        (None, true, _) => format!(
+            "start unknown: it holds {host}, where a task without an expected end (not a job's) \
+             must end first"
+        ),
+        _ => "start unknown: it holds no host (it starts when room frees and no job ahead \
+              takes it)"
+            .to_string(),
+    })
+}
+
 /// `jobs explain`: the next dispatch, one row per queued job.
-pub fn explain(out: &mut String, records: &[autopilot_core::dispatch::JobRecord], json: bool) {
+pub fn explain(
+    out: &mut String,
+    records: &[autopilot_core::dispatch::JobRecord],
+    now: i64,
+    json: bool,
+) {
     if json {
         push_json(out, &records);
         return;
@@ -392,7 +421,10 @@ pub fn explain(out: &mut String, records: &[autopilot_core::dispatch::JobRecord]
                 (Some(n), _) => n.to_string(),
                 (None, _) => "-".to_string(),
             },
-            r.reason.as_deref().unwrap_or("")
+            match expected_start(r, now) {
+                Some(when) => format!("{}; {when}", r.reason.as_deref().unwrap_or("")),
+                None => r.reason.as_deref().unwrap_or("").to_string(),
+            }
         );
     }
 }

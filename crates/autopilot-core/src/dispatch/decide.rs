@@ -11,9 +11,32 @@
 //!   bigger host may join) until `maxWaitSeconds`, and it reserves nothing.
 //! - **No head-of-line deadlock**: only a host where the waiting job could ever fit is reserved
 //!   for it; lower jobs use the others.
-//! - **No starvation**: the highest-priority job that waits for room reserves the one host where
-//!   it will fit first (the least missing CPU and memory, relative to the host's size); no lower
-//!   job takes resources there, so the room it needs builds up as tasks end.
+//! - **Reservations at the earliest start (EASY backfill)**: the highest-priority job that waits
+//!   for room holds the host where it can start first, given the expected ends of the jobs
+//!   running there (each run's start plus its estimate: `expectedSeconds`, else its family's
+//!   learned estimate, else 600 s; a run past its end is expected within a minute). A job behind
+//!   it may still start on that host now if it is expected to end before the held start, or if
+//!   the holder still fits beside it then; otherwise it is kept off and its decision line names
+//!   the holder (`blocked_by`). Ties, and hosts whose room depends on a task with no expected
+//!   end (not a job's), fall back to the host least short of room, held from now.
+//! - **Aging bounds starvation**: a job that has waited [`AGING_FACTOR`] times its own estimate
+//!   also holds a host at its earliest start (the longest-waiting first, one hold per host),
+//!   binding every job behind it and every job that waited less — except the top priority class
+//!   of the queue, which no aged hold delays. Strict priority alone cannot bound a large
+//!   low-priority job's wait.
+//!
+//!   | the job X deciding now | a host held for H from t | X on that host now |
+//!   |---|---|---|
+//!   | X is H | – | yes (its own hold) |
+//!   | X ranks ahead of H, H not aged, or X in the top class | – | yes (not bound) |
+//!   | X ranks ahead of H, H aged and waited longer than X, X below the top class | – | as below (bound) |
+//!   | X behind H (bound) | X ends (now + its estimate) at or before t | yes: it is gone by then |
+//!   | bound | H still fits at t beside X (room at t minus X ≥ H's need) | yes |
+//!   | bound | otherwise, or t unknown and H would not fit beside X now | no: `blocked_by` H |
+//!
+//!   Every hold is declared on its holder's decision line (`reserves`, `host`, `expected_start`,
+//!   `reservation`). Estimates only order work: a wrong one moves holds at the next wake-up,
+//!   never a task (only `timeoutSeconds` stops one).
 //! - **Daemon headroom**: on a host that does not yet run a task of a daemon service's group, the
 //!   daemon's reservation is kept free.
 //! - **Expiry**: a job still waiting `maxWaitSeconds` after it became QUEUED is EXPIRED with the
@@ -221,6 +244,13 @@ pub struct JobDecision {
     /// ahead of it (first fit, in queue order); absent when it never fits such a host.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hosts_short: Option<usize>,
+    /// When it is expected to start on the host it holds (Unix seconds), from the expected ends
+    /// of what runs there; absent when it holds none or a task there has no expected end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_start: Option<i64>,
+    /// The hold it declares: the host, from when, and why (the head waiting job, or aged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reservation: Option<String>,
 }
 
 /// The whole next dispatch.
@@ -335,7 +365,157 @@ impl Shortage {
     }
 }
 
-/// Decides the next dispatch over the QUEUED jobs of `jobs` (others are ignored).
+/// How many of its own expected runs a job waits before it is **aged**: it then holds the host
+/// where it can start first, ahead of lower work and of any job that waited less, below the top
+/// priority class (module doc, "Reservations").
+pub const AGING_FACTOR: i64 = 2;
+/// A running job past its expected end is expected to end within this (the sweep's period).
+pub const OVERRUN_SECONDS: i64 = 60;
+/// Aged holds are at most one per this many hosts (at least one): the longest-waiting jobs get
+/// them, and the rest of the cluster keeps serving the queue in priority order.
+pub const HOSTS_PER_AGED_HOLD: usize = 4;
+
+/// Room a running (or just placed) job gives back on its host when it is expected to end.
+#[derive(Debug, Clone, Copy)]
+struct Release {
+    at: i64,
+    cpu: i64,
+    memory: i64,
+}
+
+/// When a running job is expected to end: its start plus its estimate; one past it is expected
+/// within [`OVERRUN_SECONDS`] (a wrong estimate moves reservations, it never stops a task).
+fn expected_end(job: &Job, now: i64) -> i64 {
+    let start = job.run_started_at().unwrap_or(job.updated_at);
+    let end = start.saturating_add(job.estimate_seconds());
+    if end > now {
+        end
+    } else {
+        now + OVERRUN_SECONDS
+    }
+}
+
+/// The room free on a host at `t`: free now plus what the releases due by `t` give back.
+fn free_at(free: (i64, i64), releases: &[Release], t: i64) -> (i64, i64) {
+    releases
+        .iter()
+        .filter(|r| r.at <= t)
+        .fold(free, |(c, m), r| (c + r.cpu, m + r.memory))
+}
+
+/// The earliest time at or after `now` when `need` fits on a host, given its free room and its
+/// releases in time order (`None`: not even when every known release is in — a task without an
+/// expected end, one that is not a job's, holds the rest).
+fn earliest_start(
+    free: (i64, i64),
+    releases: &[Release],
+    need: (i64, i64),
+    now: i64,
+) -> Option<i64> {
+    let fits = |(c, m): (i64, i64)| c >= need.0 && m >= need.1;
+    if fits(free) {
+        return Some(now);
+    }
+    let mut room = free;
+    for r in releases {
+        room = (room.0 + r.cpu, room.1 + r.memory);
+        if fits(room) {
+            return Some(r.at.max(now));
+        }
+    }
+    None
+}
+
+/// A host held for a waiting job from `start` (`None`: unknown — held from now).
+#[derive(Debug, Clone)]
+struct Hold {
+    host: usize,
+    job_id: String,
+    /// The holder's place in the queue, its wait, and whether it is aged.
+    rank: usize,
+    waited: i64,
+    aged: bool,
+    start: Option<i64>,
+    cpu: i64,
+    memory: i64,
+}
+
+impl Hold {
+    /// Whether the hold binds a job (rank, wait, priority; `top`: the highest queued priority):
+    /// every job behind the holder, and — for an aged holder — every job that waited less,
+    /// except the top priority class.
+    fn binds(&self, rank: usize, waited: i64, priority: u32, top: u32) -> bool {
+        rank != self.rank
+            && (rank > self.rank || (self.aged && self.waited > waited && priority < top))
+    }
+
+    /// Whether a bound job may start on the held host now and end at `end`: it ends before
+    /// the held start, or the holder still fits beside it then (EASY backfill).
+    fn allows(&self, free: (i64, i64), releases: &[Release], need: (i64, i64), end: i64) -> bool {
+        let after = |(c, m): (i64, i64)| c - need.0 >= self.cpu && m - need.1 >= self.memory;
+        match self.start {
+            Some(t) if end <= t => true,
+            Some(t) => after(free_at(free, releases, t)),
+            None => after(free),
+        }
+    }
+
+    /// The decision line's words for it.
+    fn describe(&self, now: i64) -> String {
+        match self.start {
+            Some(t) if t <= now => "from now".to_string(),
+            Some(t) => format!(
+                "from {} (in {} s, when tasks there are expected to end)",
+                crate::clock::format_unix(t),
+                t - now
+            ),
+            None => "until its tasks end (expected start unknown: a task there has no expected \
+                     end)"
+                .to_string(),
+        }
+    }
+}
+
+/// The hosts a job could ever run on: eligible, large enough, every `memberOf` true.
+fn ever_hosts(job: &Job, constraints: &[Constraint], hosts: &[DispatchHost]) -> Vec<usize> {
+    hosts
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| eligible(job, h) && fits_registered(job, constraints, h))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// The unheld host of `ever` where the job can start first (then the least short of room,
+/// then input order), and when.
+fn best_hold(
+    job: &Job,
+    ever: &[usize],
+    live: &[Host],
+    hosts: &[DispatchHost],
+    releases: &[Vec<Release>],
+    held: &[Option<usize>],
+    now: i64,
+) -> Option<(usize, Option<i64>)> {
+    ever.iter()
+        .filter(|&&i| held.get(i).is_some_and(Option::is_none))
+        .filter_map(|&i| {
+            let h = live.get(i)?;
+            let start = earliest_start(
+                (h.remaining_cpu, h.remaining_memory),
+                releases.get(i).map_or(&[][..], Vec::as_slice),
+                (job.needs.cpu, job.needs.memory),
+                now,
+            );
+            let short = hosts.get(i).map_or(i64::MAX, |r| shortfall(job, h, r));
+            Some((start.unwrap_or(i64::MAX), short, i, start))
+        })
+        .min_by_key(|(s, short, i, _)| (*s, *short, *i))
+        .map(|(_, _, i, start)| (i, start))
+}
+
+/// Decides the next dispatch over the QUEUED jobs of `jobs`; the STARTING and RUNNING ones on
+/// the hosts say when room frees up (their expected ends).
 pub fn decide(
     jobs: &[Job],
     hosts: &[DispatchHost],
@@ -347,6 +527,7 @@ pub fn decide(
         .filter(|j| j.state == JobState::Queued)
         .collect();
     queue_order(&mut queued);
+    let top = queued.iter().map(|j| j.priority).max().unwrap_or(0);
 
     // The simulator's working copy, with daemon headroom taken out.
     let mut live: Vec<Host> = hosts
@@ -363,6 +544,32 @@ pub fn decide(
             host
         })
         .collect();
+    // What each host gives back, and when: its jobs' expected ends.
+    let index: BTreeMap<&str, usize> = hosts
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.host.id.as_str(), i))
+        .collect();
+    let mut releases: Vec<Vec<Release>> = vec![Vec::new(); hosts.len()];
+    for j in jobs
+        .iter()
+        .filter(|j| matches!(j.state, JobState::Starting | JobState::Running))
+    {
+        let at = j
+            .container_instance_arn
+            .as_deref()
+            .and_then(|a| index.get(a));
+        if let Some(list) = at.and_then(|&i| releases.get_mut(i)) {
+            list.push(Release {
+                at: expected_end(j, now),
+                cpu: j.needs.cpu,
+                memory: j.needs.memory,
+            });
+        }
+    }
+    for list in &mut releases {
+        list.sort_by_key(|r| r.at);
+    }
     let mut shortage = Shortage {
         size: hosts
             .iter()
@@ -372,11 +579,51 @@ pub fn decide(
         open: Vec::new(),
     };
     let mut gpus_left: Vec<i64> = hosts.iter().map(|h| h.remaining_gpus).collect();
-    // (host index, job id, the host's real remaining cpu/memory while it is held at -1).
-    let mut reservation: Option<(usize, String, i64, i64)> = None;
+    let mut holds: Vec<Hold> = Vec::new();
+    let mut held: Vec<Option<usize>> = vec![None; hosts.len()];
+
+    // Aged jobs hold first, the longest-waiting first: one host each, at most one hold a host.
+    let mut aged: Vec<(usize, &Job)> = queued
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|(_, j)| {
+            let waited = j.waited(now);
+            waited > 0
+                && waited >= AGING_FACTOR.saturating_mul(j.estimate_seconds())
+                && j.not_before.is_none_or(|t| t <= now)
+        })
+        .collect();
+    aged.sort_by_key(|(rank, j)| (Reverse(j.waited(now)), *rank));
+    let max_aged = hosts.len().div_ceil(HOSTS_PER_AGED_HOLD);
+    for (rank, job) in aged {
+        if holds.len() >= max_aged {
+            break;
+        }
+        let Ok((constraints, _)) = job.rules() else {
+            continue;
+        };
+        let ever = ever_hosts(job, &constraints, hosts);
+        if let Some((i, start)) = best_hold(job, &ever, &live, hosts, &releases, &held, now) {
+            if let Some(slot) = held.get_mut(i) {
+                *slot = Some(holds.len());
+            }
+            holds.push(Hold {
+                host: i,
+                job_id: job.job_id.clone(),
+                rank,
+                waited: job.waited(now),
+                aged: true,
+                start,
+                cpu: job.needs.cpu,
+                memory: job.needs.memory,
+            });
+        }
+    }
+    let mut head_held = false;
     let mut decisions = Vec::with_capacity(queued.len());
 
-    for job in queued {
+    for (rank, job) in queued.into_iter().enumerate() {
         let waited = job.waited(now);
         let mut d = JobDecision {
             job_id: job.job_id.clone(),
@@ -390,6 +637,8 @@ pub fn decide(
             never_fits: false,
             waited_seconds: waited,
             hosts_short: None,
+            expected_start: None,
+            reservation: None,
         };
         if let Some(t) = job.not_before.filter(|t| *t > now) {
             d.action = Action::Backoff;
@@ -407,6 +656,19 @@ pub fn decide(
                 continue;
             }
         };
+        let need = (job.needs.cpu, job.needs.memory);
+        let end = now.saturating_add(job.estimate_seconds());
+        // The holds that keep this job off a host now (EASY backfill: none when it would end
+        // before the held start, or the holder still fits beside it then).
+        let refused_by = |i: usize, live: &[Host], releases: &[Vec<Release>]| -> Option<usize> {
+            let h = held.get(i).copied().flatten()?;
+            let hold = holds.get(h)?;
+            let room = live.get(i).map(|x| (x.remaining_cpu, x.remaining_memory))?;
+            let rel = releases.get(i).map_or(&[][..], Vec::as_slice);
+            (hold.binds(rank, waited, job.priority, top) && !hold.allows(room, rel, need, end))
+                .then_some(h)
+        };
+        let own_hold = holds.iter().position(|h| h.job_id == job.job_id);
         // Without constraints or strategies the simulator picks the first host, in input order,
         // with room: found by a scan that stops there. The full path below (never fits, the
         // simulator, the reservation) runs only for the jobs it does not place.
@@ -418,20 +680,16 @@ pub fn decide(
                     && job.needs.ports.iter().all(|p| !h.used_ports.contains(p))
                     && gpus_left.get(i).is_some_and(|g| *g >= job.needs.gpus)
                     && hosts.get(i).is_some_and(|dh| eligible(job, dh))
+                    && refused_by(i, &live, &releases).is_none()
             });
             if let Some(i) = first {
                 place_on(&mut live, &mut gpus_left, i, job, &mut d);
+                settle_placed(&mut releases, &mut held, own_hold, i, job, end);
                 decisions.push(d);
                 continue;
             }
         }
-        let eligible_here: Vec<bool> = hosts.iter().map(|h| eligible(job, h)).collect();
-        let ever: Vec<usize> = hosts
-            .iter()
-            .enumerate()
-            .filter(|(i, h)| eligible_here[*i] && fits_registered(job, &constraints, h))
-            .map(|(i, _)| i)
-            .collect();
+        let ever = ever_hosts(job, &constraints, hosts);
         if ever.is_empty() {
             d.never_fits = true;
             d.reason = Some(never_fits_reason(job, &constraints, hosts));
@@ -439,12 +697,26 @@ pub fn decide(
             continue;
         }
         let req = request(job);
+        // Hosts held against it are full for this placement (their room is restored after).
+        let refused: Vec<(usize, i64, i64)> = (0..live.len())
+            .filter(|&i| refused_by(i, &live, &releases).is_some())
+            .filter_map(|i| {
+                live.get(i)
+                    .map(|h| (i, h.remaining_cpu, h.remaining_memory))
+            })
+            .collect();
+        for &(i, _, _) in &refused {
+            if let Some(h) = live.get_mut(i) {
+                (h.remaining_cpu, h.remaining_memory) = (-1, -1);
+            }
+        }
         // Hosts ECS may use for it now: eligible, with its GPUs free (only filtered when that
         // leaves some out).
-        let usable: Vec<bool> = eligible_here
-            .iter()
-            .zip(&gpus_left)
-            .map(|(e, g)| *e && *g >= job.needs.gpus)
+        let usable: Vec<bool> = (0..hosts.len())
+            .map(|i| {
+                hosts.get(i).is_some_and(|h| eligible(job, h))
+                    && gpus_left.get(i).is_some_and(|g| *g >= job.needs.gpus)
+            })
             .collect();
         let result = if usable.iter().all(|u| *u) {
             placement::place(&live, &req, 1, &constraints, &strategies)
@@ -457,71 +729,93 @@ pub fn decide(
                 .collect();
             placement::place(&subset, &req, 1, &constraints, &strategies)
         };
+        for &(i, cpu, memory) in &refused {
+            if let Some(h) = live.get_mut(i) {
+                (h.remaining_cpu, h.remaining_memory) = (cpu, memory);
+            }
+        }
         if let Some(i) = result
             .placed
             .first()
             .and_then(|id| live.iter().position(|h| h.id == *id))
         {
             place_on(&mut live, &mut gpus_left, i, job, &mut d);
+            settle_placed(&mut releases, &mut held, own_hold, i, job, end);
             decisions.push(d);
             continue;
         }
-        // It waits. Blocked by a reservation when the reserved host, with its real room, would
-        // hold it.
+        // It waits. Blocked by a hold when a held host has the room it needs now.
         let mut reason = result
             .reason
             .unwrap_or_else(|| "no host has room".to_string());
-        if let Some((ri, holder, cpu, mem)) = &reservation {
-            let fits_there = ever.contains(ri)
-                && *cpu >= job.needs.cpu
-                && *mem >= job.needs.memory
-                && live
-                    .get(*ri)
-                    .is_some_and(|h| job.needs.ports.iter().all(|p| !h.used_ports.contains(p)));
-            // The reason names the hosts' real room, the reserved one's included.
-            let (ri, cpu, mem) = (*ri, *cpu, *mem);
-            if let Some(h) = live.get_mut(ri) {
-                (h.remaining_cpu, h.remaining_memory) = (cpu, mem);
+        let blocker = ever.iter().find_map(|&i| {
+            let h = live.get(i)?;
+            let room = h.remaining_cpu >= need.0
+                && h.remaining_memory >= need.1
+                && job.needs.ports.iter().all(|p| !h.used_ports.contains(p));
+            let hold = refused_by(i, &live, &releases).filter(|_| room)?;
+            Some((i, hold))
+        });
+        if let Some((i, hold)) = blocker.and_then(|(i, h)| holds.get(h).map(|x| (i, x))) {
+            let label = live
+                .get(i)
+                .map(|h| h.label().to_string())
+                .unwrap_or_default();
+            let whose = if hold.rank < rank {
+                format!("higher-priority job {}", hold.job_id)
+            } else {
+                format!(
+                    "job {}, which has waited longer ({} s, aged)",
+                    hold.job_id, hold.waited
+                )
+            };
+            d.blocked_by = Some(hold.job_id.clone());
+            reason = format!("{label} has room but is reserved for {whose}");
+        }
+        // Its hold: an aged job's (made above), or the head waiting job's.
+        let mine = own_hold.or_else(|| {
+            if head_held || d.blocked_by.is_some() {
+                return None;
             }
-            if !fits_there {
-                if let Some(r) = placement::place(&live, &req, 1, &constraints, &strategies).reason
-                {
-                    reason = r;
-                }
+            head_held = true;
+            let (i, start) = best_hold(job, &ever, &live, hosts, &releases, &held, now)?;
+            if let Some(slot) = held.get_mut(i) {
+                *slot = Some(holds.len());
             }
-            if let Some(h) = live.get_mut(ri) {
-                (h.remaining_cpu, h.remaining_memory) = (-1, -1);
-            }
-            if fits_there {
-                let label = live
-                    .get(ri)
-                    .map(|h| h.label().to_string())
-                    .unwrap_or_default();
-                d.blocked_by = Some(holder.clone());
-                reason =
-                    format!("{label} has room but is reserved for higher-priority job {holder}");
-            }
-        } else if let Some(&best) = ever.iter().min_by_key(|&&i| {
-            (
-                live.get(i)
-                    .zip(hosts.get(i))
-                    .map_or(i64::MAX, |(h, r)| shortfall(job, h, r)),
-                i,
-            )
-        }) {
-            // The head of the waiting jobs reserves the host where it will fit first.
-            if let Some(h) = live.get_mut(best) {
-                reservation = Some((
-                    best,
-                    job.job_id.clone(),
-                    h.remaining_cpu,
-                    h.remaining_memory,
-                ));
-                h.remaining_cpu = -1;
-                h.remaining_memory = -1;
+            holds.push(Hold {
+                host: i,
+                job_id: job.job_id.clone(),
+                rank,
+                waited,
+                aged: false,
+                start,
+                cpu: need.0,
+                memory: need.1,
+            });
+            Some(holds.len() - 1)
+        });
+        if let Some(hold) = mine
+            .and_then(|h| holds.get(h))
+            .filter(|h| held[h.host].is_some())
+        {
+            if let Some(h) = live.get(hold.host) {
                 d.host = Some(h.id.clone());
                 d.ec2_instance_id = h.ec2_instance_id.clone();
                 d.reserves = true;
+                d.expected_start = hold.start;
+                let why = if hold.aged {
+                    format!(
+                        "aged (waited {waited} s, at least {AGING_FACTOR} × its {} s estimate): ",
+                        job.estimate_seconds()
+                    )
+                } else {
+                    String::new()
+                };
+                d.reservation = Some(format!(
+                    "{why}reserves {} {}",
+                    h.label(),
+                    hold.describe(now)
+                ));
             }
         }
         d.reason = Some(reason);
@@ -529,6 +823,35 @@ pub fn decide(
         decisions.push(expire_if_due(d, job, waited));
     }
     Plan { decisions }
+}
+
+/// A placed job gives its room back when it is expected to end; a hold it had is released.
+fn settle_placed(
+    releases: &mut [Vec<Release>],
+    held: &mut [Option<usize>],
+    own_hold: Option<usize>,
+    i: usize,
+    job: &Job,
+    end: i64,
+) {
+    if let Some(list) = releases.get_mut(i) {
+        let at = list.partition_point(|r| r.at <= end);
+        list.insert(
+            at,
+            Release {
+                at: end,
+                cpu: job.needs.cpu,
+                memory: job.needs.memory,
+            },
+        );
+    }
+    if let Some(h) = own_hold {
+        for slot in held.iter_mut() {
+            if *slot == Some(h) {
+                *slot = None;
+            }
+        }
+    }
 }
 
 /// The job takes its room on host `i` of the working copy: CPU, memory, ports, GPUs, its task
@@ -614,6 +937,155 @@ mod tests {
             .iter()
             .find(|d| d.job_id == id)
             .expect("decided")
+    }
+
+    /// A job running on `host` since `started`, expected to take `expected` seconds.
+    fn running(id: &str, memory: i64, host: &str, started: i64, expected: i64) -> Job {
+        let mut j = job(id, 1, memory, 0)
+            .transition(JobState::Starting, "placed", started)
+            .transition(JobState::Running, "running", started);
+        j.container_instance_arn = Some(host.into());
+        j.expected_seconds = Some(expected);
+        j
+    }
+
+    fn with_estimate(mut j: Job, seconds: i64) -> Job {
+        j.expected_seconds = Some(seconds);
+        j
+    }
+
+    /// The backfill table of the module doc, one row each: host h1 (4096 MiB) runs a 3072 MiB
+    /// job ending at 1000 (1024 free); h2 (4096) runs one ending at 5000. The head job needs
+    /// 4096: it holds h1 from 1000. Lower jobs then try h1 (h2 is full) at now = 100.
+    #[test]
+    fn backfill_table() {
+        let now = 100;
+        let base = || {
+            vec![
+                running("r1", 3072, "h1", 0, 1000),
+                running("r2", 4096, "h2", 0, 5000),
+                job("head", 9, 4096, 50),
+            ]
+        };
+        let hosts = [host("h1", 4096, 1024), host("h2", 4096, 0)];
+        // (case, lower job, placed on h1)
+        let cases = [
+            (
+                "ends before the held start",
+                with_estimate(job("short", 1, 512, 60), 600),
+                true,
+            ),
+            (
+                "ends after it, and the holder would not fit beside it",
+                with_estimate(job("long", 1, 512, 60), 3600),
+                false,
+            ),
+            (
+                "ends exactly at the held start",
+                with_estimate(job("exact", 1, 512, 60), 900),
+                true,
+            ),
+        ];
+        for (name, lower, on_h1) in cases {
+            let id = lower.job_id.clone();
+            let mut jobs = base();
+            jobs.push(lower);
+            let plan = decide(&jobs, &hosts, &[], now);
+            let head = decision(&plan, "head");
+            assert!(head.reserves, "{name}: {head:?}");
+            assert_eq!(head.host.as_deref(), Some("h1"), "{name}");
+            assert_eq!(head.expected_start, Some(1000), "{name}");
+            assert!(head
+                .reservation
+                .as_deref()
+                .unwrap_or("")
+                .contains("reserves h1"));
+            let d = decision(&plan, &id);
+            assert_eq!(d.action == Action::Place, on_h1, "{name}: {d:?}");
+            if !on_h1 {
+                assert_eq!(d.blocked_by.as_deref(), Some("head"), "{name}");
+                assert!(
+                    d.reason
+                        .as_deref()
+                        .unwrap_or("")
+                        .contains("reserved for higher-priority job head"),
+                    "{name}: {d:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_lower_job_the_holder_still_fits_beside_may_stay_past_the_held_start() {
+        // h1: 8192, a 6144 job ends at 1000 (2048 free). The head needs 4096: holds h1 from
+        // 1000, when 8192 are free. A long 2048 job leaves 6144 then: the head still fits.
+        let jobs = vec![
+            running("r1", 6144, "h1", 0, 1000),
+            job("head", 9, 4096, 50),
+            with_estimate(job("beside", 1, 2048, 60), 36_000),
+        ];
+        let mut h1 = host("h1", 8192, 2048);
+        h1.registered_memory = 8192;
+        let plan = decide(&jobs, &[h1], &[], 100);
+        assert_eq!(placed(&plan), [("beside", "h1")]);
+        assert_eq!(decision(&plan, "head").expected_start, Some(1000));
+    }
+
+    #[test]
+    fn an_overrunning_job_moves_the_hold_it_does_not_break_it() {
+        // r1 was expected to end at 1000; at 2000 it still runs: it is expected within a minute.
+        let jobs = vec![
+            running("r1", 3072, "h1", 0, 1000),
+            job("head", 9, 4096, 50),
+            with_estimate(job("long", 1, 512, 60), 3600),
+        ];
+        let plan = decide(&jobs, &[host("h1", 4096, 1024)], &[], 2000);
+        let head = decision(&plan, "head");
+        assert_eq!(head.expected_start, Some(2000 + OVERRUN_SECONDS));
+        assert_eq!(decision(&plan, "long").blocked_by.as_deref(), Some("head"));
+    }
+
+    #[test]
+    fn an_aged_job_holds_against_jobs_that_waited_less_but_not_the_top_class() {
+        // "big" (priority 1, 7000 MiB, estimate 600 s) has waited 1300 s ≥ 2 × 600: aged. h1
+        // (8192) frees 6144 at 1500. "mid" (priority 5, 2048 MiB, long) waited 100 s and would
+        // take h1's room now, leaving big short at 1500: it is bound by the aged hold. "top"
+        // (priority 9) is not.
+        let now = 1300;
+        let hosts = [host("h1", 8192, 2048)];
+        // The queue's top class (priority 9) is a job in retry backoff.
+        let mut urgent = job("urgent", 9, 1024, now - 5);
+        urgent.not_before = Some(now + 60);
+        let mut jobs = vec![
+            running("r1", 6144, "h1", 0, 1500),
+            with_estimate(job("big", 1, 7000, 0), 600),
+            with_estimate(job("mid", 5, 2048, now - 100), 3600),
+            urgent,
+        ];
+        let plan = decide(&jobs, &hosts, &[], now);
+        let big = decision(&plan, "big");
+        assert!(big.reserves && big.expected_start == Some(1500), "{big:?}");
+        assert!(
+            big.reservation.as_deref().unwrap_or("").starts_with("aged"),
+            "{big:?}"
+        );
+        let mid = decision(&plan, "mid");
+        assert_eq!(mid.action, Action::Wait, "{mid:?}");
+        assert_eq!(mid.blocked_by.as_deref(), Some("big"));
+        assert!(
+            mid.reason
+                .as_deref()
+                .unwrap_or("")
+                .contains("waited longer"),
+            "{mid:?}"
+        );
+        // The top class is not held back by an aged hold.
+        jobs.push(with_estimate(job("top", 9, 1024, now - 10), 3600));
+        let plan = decide(&jobs, &hosts, &[], now);
+        assert_eq!(placed(&plan), [("top", "h1")]);
+        // Not aged yet (waited 1100 < 1200): no hold against mid, which starts.
+        let plan = decide(&jobs[..4], &hosts, &[], 1100);
+        assert_eq!(placed(&plan), [("mid", "h1")]);
     }
 
     #[test]

@@ -25,7 +25,8 @@ use crate::dispatch::decide::{
     decide, discount_unrecorded_launches, Action, DaemonReservation, DispatchHost, JobDecision,
     Plan,
 };
-use crate::dispatch::lifecycle::{next_job, Observation, StoppedRun};
+use crate::dispatch::estimate::{estimate_key, family_of, FamilyRuns};
+use crate::dispatch::lifecycle::{next_job, timeout_stop_reason, Observation, StoppedRun};
 use crate::dispatch::report::{JobAction, JobRecord, ScaleReport, WakeReport};
 use crate::dispatch::scale::{decide_scale, provision, GroupControl, ScaleInput};
 use crate::dispatch::schedule::{
@@ -395,6 +396,9 @@ where
             .filter(|c| !c.essential)
             .map(|c| c.name.clone())
             .collect();
+        if job.expected_seconds.is_none() {
+            job.learned_seconds = self.learned_estimate(&job.spec.task_definition).await?;
+        }
         let bytes = item_bytes(&job);
         if bytes > MAX_SUBMITTED_JOB_BYTES {
             return Err(DispatchError::Invalid(format!(
@@ -593,6 +597,54 @@ where
         Ok(created)
     }
 
+    /// The family's learned run-time estimate ([`crate::dispatch::estimate`]): one GetItem. An
+    /// unreadable item counts as none (the default applies).
+    async fn learned_estimate(&self, task_definition: &str) -> Result<Option<i64>, DispatchError> {
+        let key = estimate_key(family_of(task_definition));
+        let Some(item) = self.store.get_control(&key).await? else {
+            return Ok(None);
+        };
+        Ok(serde_json::from_value::<FamilyRuns>(item.body)
+            .ok()
+            .and_then(|f| f.estimate()))
+    }
+
+    /// Records a succeeded run's length in its family's item (read, then a conditional write).
+    /// Best effort: estimates only order work, so a failure here is logged and never fails the
+    /// outcome that was already written (a lost sample is one of twenty).
+    async fn learn_run(&self, job: &Job, now: i64) {
+        let Some(started) = job.run_started_at() else {
+            return;
+        };
+        let family = family_of(&job.spec.task_definition).to_string();
+        let key = estimate_key(&family);
+        let outcome: Result<Replaced, DispatchError> = async {
+            let stored = self.store.get_control(&key).await?;
+            let mut runs = stored
+                .as_ref()
+                .and_then(|c| serde_json::from_value::<FamilyRuns>(c.body.clone()).ok())
+                .unwrap_or_else(|| FamilyRuns {
+                    family: family.clone(),
+                    runs: Vec::new(),
+                });
+            runs.record(now.saturating_sub(started));
+            let body = serde_json::to_value(&runs)
+                .map_err(|e| DispatchError::Invalid(format!("estimate item: {e}")))?;
+            self.replace_control(key.clone(), body, stored.as_ref())
+                .await
+        }
+        .await;
+        if !matches!(outcome, Ok(Replaced::Written)) {
+            crate::log::json_line(
+                "WARN",
+                "task-dispatcher run length not recorded",
+                &serde_json::json!({"jobId": job.job_id, "family": family,
+                    "error": outcome.err().map(|e| e.to_string())
+                        .unwrap_or_else(|| "another writer updated the family first".into())}),
+            );
+        }
+    }
+
     /// Writes a control item's next revision, only if `stored` is still the stored one (or, with
     /// `None`, only if the key is still new).
     async fn replace_control(
@@ -649,7 +701,12 @@ where
             return Ok(job.clone());
         };
         match self.write(job, &next).await? {
-            Replaced::Written => Ok(next),
+            Replaced::Written => {
+                if next.state == JobState::Succeeded && job.state != JobState::Succeeded {
+                    self.learn_run(&next, now).await;
+                }
+                Ok(next)
+            }
             Replaced::Conflict => Ok(self
                 .store
                 .get(&job.job_id)
@@ -1067,7 +1124,35 @@ where
                 Err(e) => report.jobs.push(error_record(&cluster, job, &e)),
             }
         }
+        self.stop_timed_out(jobs, report, now).await;
         Ok(())
+    }
+
+    /// The sweep stops each run past its `timeoutSeconds` (from when it started): StopTask with
+    /// [`timeout_stop_reason`], and its end (the STOPPED event, or the next sweep's
+    /// DescribeTasks) fails the attempt ([`crate::dispatch::lifecycle::judge`]). Until it has
+    /// stopped, each sweep asks again (StopTask of a stopping task changes nothing).
+    async fn stop_timed_out(&self, jobs: &[Job], report: &mut WakeReport, now: i64) {
+        for job in jobs.iter().filter(|j| j.state == JobState::Running) {
+            let (Some(limit), Some(arn)) = (job.timeout_seconds, job.task_arn.as_deref()) else {
+                continue;
+            };
+            let started = job.run_started_at().unwrap_or(job.updated_at);
+            if now < started.saturating_add(limit) {
+                continue;
+            }
+            let reason = timeout_stop_reason(limit);
+            let mut record = base_record(&report.cluster, job, JobAction::TimedOut);
+            match self.ecs.stop_task(&job.spec.cluster, arn, &reason).await {
+                Ok(()) => record.reason = Some(format!("{reason}: StopTask sent")),
+                Err(e) if e.is_retryable() => {
+                    report.errors.push(format!("{}: StopTask: {e}", job.job_id));
+                    continue;
+                }
+                Err(e) => record.reason = Some(format!("{reason}: StopTask failed: {e}")),
+            }
+            report.jobs.push(record);
+        }
     }
 
     /// The owned group's move after the dispatch: raise desired capacity for the jobs that wait
@@ -1444,6 +1529,8 @@ fn base_record(cluster: &str, job: &Job, action: JobAction) -> JobRecord {
         waited_seconds: 0,
         hosts_short: None,
         queue_depth: 0,
+        expected_start: None,
+        reservation: None,
     }
 }
 

@@ -19,6 +19,7 @@
 //! | STARTING, RUNNING | `Stopped`, not the job's fault | QUEUED in place | refunded | – | … without using an attempt |
 //! | STARTING, RUNNING | `Stopped`, failed, attempts < max | QUEUED | used | now + [`retry_backoff`] | attempt n of m failed |
 //! | STARTING, RUNNING | `Stopped`, failed, attempts = max | FAILED | used | – | failed after n attempt(s) |
+//! | RUNNING | `Stopped` by the sweep past `timeoutSeconds` ([`judge`]: failed, whatever the exit codes) | as failed, the two rows above | used | as above | timed out: … |
 //! | RUNNING | `Missing`, first time | RUNNING, `missingSince` noted | – | – | – |
 //! | RUNNING | `Missing` again (a later sweep) | QUEUED if attempts remain, else FAILED | used | now + [`retry_backoff`] | outcome unknown |
 //! | terminal | anything | unchanged | | | |
@@ -48,6 +49,15 @@ pub const MAX_REFUSED_RUNTASKS_PER_HOUR: usize = 6;
 
 /// The stop reason instance-drainer gives standalone tasks on a terminating host.
 pub use crate::drain::drainer::STOP_REASON as DRAINER_STOP_REASON;
+
+/// The start of the stop reason the sweep gives a run past its `timeoutSeconds`
+/// ([`timeout_stop_reason`]); [`judge`] fails such a run whatever its exit codes.
+pub const TIMEOUT_STOP_REASON_PREFIX: &str = "ecs-autopilot task-dispatcher: timeoutSeconds";
+
+/// StopTask's reason for a run past its `timeoutSeconds` (ECS keeps at most 255 characters).
+pub fn timeout_stop_reason(timeout_seconds: i64) -> String {
+    format!("{TIMEOUT_STOP_REASON_PREFIX} {timeout_seconds} exceeded")
+}
 
 /// Retry backoff after `attempts` used: 30 s, 60 s, 120 s, ... at most 15 min.
 pub fn retry_backoff(attempts: u32) -> i64 {
@@ -124,6 +134,11 @@ pub fn judge(run: &StoppedRun, non_essential: &[String]) -> Verdict {
     let reason = run.stopped_reason.as_deref().unwrap_or("");
     if reason == DRAINER_STOP_REASON {
         return Verdict::NotItsFault("stopped by instance-drainer (host terminating)".to_string());
+    }
+    // Stopped by the sweep past its timeout: the attempt failed, as AWS Batch's timeout does,
+    // whatever the containers' exit codes (SIGTERM's 143, or 0 from a handler that caught it).
+    if reason.starts_with(TIMEOUT_STOP_REASON_PREFIX) {
+        return Verdict::Failed(format!("timed out: {reason}"));
     }
     if INFRASTRUCTURE_STOP_CODES.contains(&code) {
         return Verdict::NotItsFault(format!("stopped by ECS ({code}): {reason}"));
@@ -576,6 +591,10 @@ mod tests {
         let mut drained = stopped(Some("UserInitiated"), &[("app", Some(143))]);
         drained.stopped_reason = Some(DRAINER_STOP_REASON.to_string());
         assert!(matches!(judge(&drained, &[]), V::NotItsFault(_)));
+        // Stopped by the sweep past timeoutSeconds: failed, even if the app exited 0 on SIGTERM.
+        let mut timed_out = stopped(Some("UserInitiated"), &[("app", Some(0))]);
+        timed_out.stopped_reason = Some(timeout_stop_reason(3600));
+        assert!(matches!(judge(&timed_out, &[]), V::Failed(w) if w.starts_with("timed out")));
     }
 
     /// (state, attempts, max, observation, next state or None, attempts after, not_before)

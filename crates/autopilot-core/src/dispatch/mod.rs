@@ -7,6 +7,7 @@
 pub mod config;
 pub mod decide;
 pub mod dispatcher;
+pub mod estimate;
 pub mod lifecycle;
 pub mod report;
 pub mod scale;

@@ -30,6 +30,8 @@ pub enum JobAction {
     Conflict,
     /// Would start (`jobs explain`, a dry run).
     WouldStart,
+    /// Running past its `timeoutSeconds`: StopTask sent; its attempt fails when it stops.
+    TimedOut,
 }
 
 #[skip_serializing_none]
@@ -52,6 +54,12 @@ pub struct JobRecord {
     pub waited_seconds: i64,
     pub hosts_short: Option<usize>,
     pub queue_depth: usize,
+    /// When it is expected to start on the host it holds (Unix seconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_start: Option<i64>,
+    /// The hold it declares (decide's `reservation`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reservation: Option<String>,
 }
 
 impl JobRecord {
@@ -75,6 +83,8 @@ impl JobRecord {
             never_fits: d.never_fits,
             waited_seconds: d.waited_seconds,
             hosts_short: d.hosts_short,
+            expected_start: d.expected_start,
+            reservation: d.reservation.clone(),
             queue_depth,
         }
     }
@@ -288,6 +298,8 @@ mod tests {
             waited_seconds: 0,
             hosts_short: None,
             queue_depth: 3,
+            expected_start: None,
+            reservation: None,
         };
         let report = WakeReport {
             cluster: "arn:aws:ecs:us-east-1:1:cluster/batch".into(),

@@ -25,16 +25,15 @@ pub struct JobsExplain {
 impl JobsExplain {
     pub async fn run(&self, sdk: &SdkConfig, out: &mut String) -> Result<u8, CliError> {
         let dispatcher = self.jobs.dispatcher(sdk, self.table.clone());
-        let (_, plan) = dispatcher
-            .plan(&self.cluster, autopilot_core::clock::unix_now())
-            .await?;
+        let now = autopilot_core::clock::unix_now();
+        let (_, plan) = dispatcher.plan(&self.cluster, now).await?;
         let cluster = autopilot_core::arn::cluster_name(&self.cluster);
         let records: Vec<JobRecord> = plan
             .decisions
             .iter()
             .map(|d| JobRecord::from_decision(cluster, d, plan.decisions.len()))
             .collect();
-        render::explain(out, &records, self.jobs.json);
+        render::explain(out, &records, now, self.jobs.json);
         Ok(EXIT_OK)
     }
 }
