@@ -520,3 +520,73 @@ async fn the_clusters_default_strategy_scopes_a_job_without_launch_type_and_the_
     assert_eq!(calls.len(), 2, "{calls:?}");
     assert_eq!(calls[1].capacity_provider, None);
 }
+
+/// Issue 25: a run past `timeoutSeconds` is stopped by the sweep (not before), and its end fails
+/// the attempt with that reason, whatever the exit code; a run past its `expectedSeconds` only
+/// is left running.
+#[tokio::test]
+async fn a_run_past_its_timeout_is_stopped_and_fails_one_past_its_estimate_runs_on() {
+    let d = dispatcher(4096);
+    let mut slow = job("slow", 1);
+    slow["timeoutSeconds"] = json!(600);
+    d.submit(slow, 10).await.expect("submit");
+    let mut late = job("late", 1);
+    late["expectedSeconds"] = json!(60);
+    d.submit(late, 10).await.expect("submit");
+    d.wake(CLUSTER, "schedule", 609).await.expect("sweep");
+    assert_eq!(d.ecs().count_calls("StopTask"), 0, "not yet: 599 s");
+    let report = d.wake(CLUSTER, "schedule", 610).await.expect("sweep");
+    assert_eq!(d.ecs().count_calls("StopTask"), 1, "slow only");
+    let record = report
+        .jobs
+        .iter()
+        .find(|r| r.job_id == "slow")
+        .expect("slow");
+    assert_eq!(record.action, JobAction::TimedOut);
+    let s = stored(&d, "slow");
+    let task = s.task_arn.clone().expect("started");
+    let reason = autopilot_core::dispatch::lifecycle::timeout_stop_reason(600);
+    d.ecs().stop_launched(&task, &[("app", 0)], &reason);
+    d.on_task_event(&stopped_event(&task, &s.started_by(1), 0, &reason), 620)
+        .await
+        .expect("event");
+    let s = stored(&d, "slow");
+    assert_eq!(s.state, JobState::Failed);
+    assert!(
+        s.reason.as_deref().unwrap_or("").contains("timed out"),
+        "{s:?}"
+    );
+    assert_eq!(stored(&d, "late").state, JobState::Running, "only ordered");
+}
+
+/// Issue 25: a family's succeeded runs teach its estimate (`estimate#FAMILY`), which a later
+/// submission without `expectedSeconds` carries; one with it keeps its own.
+#[tokio::test]
+async fn succeeded_runs_teach_the_familys_estimate_to_later_submissions() {
+    let d = dispatcher(4096);
+    d.submit(job("first", 1), 10).await.expect("submit");
+    assert_eq!(
+        stored(&d, "first").learned_seconds,
+        None,
+        "nothing learned yet"
+    );
+    let f = stored(&d, "first");
+    let task = f.task_arn.clone().expect("started");
+    d.ecs()
+        .stop_launched(&task, &[("app", 0)], "Essential container in task exited");
+    d.on_task_event(&stopped_event(&task, &f.started_by(1), 0, "done"), 310)
+        .await
+        .expect("event");
+    assert_eq!(stored(&d, "first").state, JobState::Succeeded);
+    let item = d.store().control("estimate#work").expect("learned");
+    assert_eq!(item.body["runs"], json!([300]));
+    d.submit(job("second", 1), 400).await.expect("submit");
+    let second = stored(&d, "second");
+    assert_eq!(second.learned_seconds, Some(300));
+    assert_eq!(second.estimate_seconds(), 300);
+    let mut own = job("own", 1);
+    own["expectedSeconds"] = json!(30);
+    d.submit(own, 401).await.expect("submit");
+    let own = stored(&d, "own");
+    assert_eq!((own.learned_seconds, own.estimate_seconds()), (None, 30));
+}
