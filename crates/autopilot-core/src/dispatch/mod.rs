@@ -12,6 +12,7 @@ pub mod lifecycle;
 pub mod report;
 pub mod scale;
 pub mod schedule;
+pub mod simulate;
 
 pub use config::{DispatchConfig, ScaleGroupConfig, ENV_JOBS_TABLE};
 pub use decide::{decide, Action, DaemonReservation, DispatchHost, JobDecision, Plan};
