@@ -486,32 +486,42 @@ fn ever_hosts(job: &Job, constraints: &[Constraint], hosts: &[DispatchHost]) -> 
         .collect()
 }
 
-/// The unheld host of `ever` where the job can start first (then the least short of room,
-/// then input order), and when.
+/// The unheld host of `candidates` where the job can start first (then the least short of
+/// room, then input order), and when. A host where it fits now is the best there is: the scan
+/// stops at the first.
 fn best_hold(
     job: &Job,
-    ever: &[usize],
+    candidates: impl Iterator<Item = usize>,
     live: &[Host],
     hosts: &[DispatchHost],
     releases: &[Vec<Release>],
     held: &[Option<usize>],
     now: i64,
 ) -> Option<(usize, Option<i64>)> {
-    ever.iter()
-        .filter(|&&i| held.get(i).is_some_and(Option::is_none))
-        .filter_map(|&i| {
-            let h = live.get(i)?;
-            let start = earliest_start(
-                (h.remaining_cpu, h.remaining_memory),
-                releases.get(i).map_or(&[][..], Vec::as_slice),
-                (job.needs.cpu, job.needs.memory),
-                now,
-            );
-            let short = hosts.get(i).map_or(i64::MAX, |r| shortfall(job, h, r));
-            Some((start.unwrap_or(i64::MAX), short, i, start))
-        })
-        .min_by_key(|(s, short, i, _)| (*s, *short, *i))
-        .map(|(_, _, i, start)| (i, start))
+    let mut best: Option<(i64, i64, usize, Option<i64>)> = None;
+    for i in candidates {
+        if held.get(i).is_none_or(Option::is_some) {
+            continue;
+        }
+        let (Some(h), Some(r)) = (live.get(i), hosts.get(i)) else {
+            continue;
+        };
+        let start = earliest_start(
+            (h.remaining_cpu, h.remaining_memory),
+            releases.get(i).map_or(&[][..], Vec::as_slice),
+            (job.needs.cpu, job.needs.memory),
+            now,
+        );
+        let short = shortfall(job, h, r);
+        if start == Some(now) && short == 0 {
+            return Some((i, start));
+        }
+        let key = (start.unwrap_or(i64::MAX), short, i, start);
+        if best.is_none_or(|b| (key.0, key.1, key.2) < (b.0, b.1, b.2)) {
+            best = Some(key);
+        }
+    }
+    best.map(|(_, _, i, start)| (i, start))
 }
 
 /// Decides the next dispatch over the QUEUED jobs of `jobs`; the STARTING and RUNNING ones on
@@ -603,8 +613,12 @@ pub fn decide(
         let Ok((constraints, _)) = job.rules() else {
             continue;
         };
-        let ever = ever_hosts(job, &constraints, hosts);
-        if let Some((i, start)) = best_hold(job, &ever, &live, hosts, &releases, &held, now) {
+        let candidates = (0..hosts.len()).filter(|&i| {
+            hosts
+                .get(i)
+                .is_some_and(|h| eligible(job, h) && fits_registered(job, &constraints, h))
+        });
+        if let Some((i, start)) = best_hold(job, candidates, &live, hosts, &releases, &held, now) {
             if let Some(slot) = held.get_mut(i) {
                 *slot = Some(holds.len());
             }
@@ -778,7 +792,8 @@ pub fn decide(
                 return None;
             }
             head_held = true;
-            let (i, start) = best_hold(job, &ever, &live, hosts, &releases, &held, now)?;
+            let candidates = ever.iter().copied();
+            let (i, start) = best_hold(job, candidates, &live, hosts, &releases, &held, now)?;
             if let Some(slot) = held.get_mut(i) {
                 *slot = Some(holds.len());
             }
