@@ -50,8 +50,9 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum JobsCommand {
-    /// Validate a job and store it QUEUED. Every field a submission may have, and the RunTask
-    /// fields it refuses, are in docs/submission.schema.json (JSON Schema).
+    /// Validate a job, store it QUEUED and wake the dispatcher through its queue (--queue-url).
+    /// Every field a submission may have, and the RunTask fields it refuses, are in
+    /// docs/submission.schema.json (JSON Schema).
     Submit(Box<JobsSubmit>),
     List(JobsList),
     Show(JobsShow),

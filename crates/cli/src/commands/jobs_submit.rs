@@ -37,6 +37,13 @@ pub struct JobsSubmit {
     /// Runs before FAILED (1–10).
     #[arg(long)]
     pub max_attempts: Option<i64>,
+    /// How long one run is expected to take: orders work (backfill), never stops it. Default:
+    /// learned from the task definition family's succeeded runs, else 600.
+    #[arg(long)]
+    pub expected_seconds: Option<i64>,
+    /// Stop a run still going after this long; its attempt fails (60 to 1209600).
+    #[arg(long)]
+    pub timeout_seconds: Option<i64>,
     /// Placement constraint, repeatable: `memberOf:EXPRESSION` or `distinctInstance`.
     #[arg(long = "constraint")]
     pub constraints: Vec<String>,
@@ -76,6 +83,12 @@ impl JobsSubmit {
         }
         if let Some(a) = self.max_attempts {
             job.insert("maxAttempts".into(), json!(a));
+        }
+        if let Some(e) = self.expected_seconds {
+            job.insert("expectedSeconds".into(), json!(e));
+        }
+        if let Some(t) = self.timeout_seconds {
+            job.insert("timeoutSeconds".into(), json!(t));
         }
         if !self.constraints.is_empty() {
             let list = typed_list(&self.constraints, "expression");
@@ -182,6 +195,10 @@ mod tests {
             "spread:attribute:ecs.availability-zone",
             "--strategy",
             "random",
+            "--expected-seconds",
+            "300",
+            "--timeout-seconds",
+            "900",
         ])
         .expect("arguments");
         let Command::Jobs(JobsCommand::Submit(submit)) = cli.command else {
@@ -194,6 +211,10 @@ mod tests {
                 {"type": "memberOf", "expression": "attribute:ecs.instance-type =~ t3.*"},
                 {"type": "distinctInstance"}
             ])
+        );
+        assert_eq!(
+            (&job["expectedSeconds"], &job["timeoutSeconds"]),
+            (&json!(300), &json!(900))
         );
         assert_eq!(
             job["placementStrategy"],
