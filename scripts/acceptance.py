@@ -39,6 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 # The drainer's clock is the system's here: events carry the current time, as EventBridge's do.
 LIFECYCLE_TIME = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+# When this run started: log_acceptance checks only the logs written since.
+RUN_STARTED = time.time()
 
 
 class RuntimeApi:
@@ -129,7 +131,8 @@ class Function:
     bootstrap of that function, e.g. scripts/dispatcher-scale's "before" binary)."""
 
     def __init__(self, name: str, moto: Moto, env: dict, endpoint: str | None = None,
-                 log_name: str | None = None, binary: Path | None = None) -> None:
+                 log_name: str | None = None, binary: Path | None = None,
+                 log_prefix: str = "acceptance-") -> None:
         self.api = RuntimeApi()
         binary = binary or TARGET / "lambda" / name / "bootstrap"
         if not binary.exists():
@@ -150,7 +153,8 @@ class Function:
         }
         log_dir = ROOT / ".demo"
         log_dir.mkdir(exist_ok=True)
-        self.log = open(log_dir / f"acceptance-{log_name or name}.log", "w")
+        # .demo/acceptance-*.log are what log_acceptance checks; other scripts pass their own prefix.
+        self.log = open(log_dir / f"{log_prefix}{log_name or name}.log", "w")
         self.proc = subprocess.Popen([str(binary)], env=full_env, stdout=self.log, stderr=subprocess.STDOUT)
 
     def invoke(self, event, request_id: str | None = None) -> tuple[str, dict]:
@@ -2095,10 +2099,11 @@ def iam_acceptance(moto: Moto) -> None:
 def log_acceptance() -> None:
     """Every line the release bootstraps wrote is one JSON object with an RFC 3339 timestamp and a
     level Lambda's log-level filtering reads; every invocation's `aws usage` line names its
-    request id (the functions' logs of this run, .demo/acceptance-*.log)."""
+    request id (the functions' logs of this run, .demo/acceptance-*.log written since it started)."""
     print("\nlogs: JSON lines with timestamp, level and request id")
     levels = {"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"}
-    for path in sorted((ROOT / ".demo").glob("acceptance-*.log")):
+    logs = [p for p in sorted((ROOT / ".demo").glob("acceptance-*.log")) if p.stat().st_mtime >= RUN_STARTED]
+    for path in logs:
         lines = [line for line in path.read_text().splitlines() if line.strip()]
         bad, usage, with_id = [], 0, 0
         for line in lines:

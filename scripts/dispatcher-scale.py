@@ -109,7 +109,7 @@ def probe_layout(moto: Moto, binary: Path) -> str:
         {"name": "layout-probe", "image": "busybox", "memory": 256, "cpu": 64}])
     create_jobs_table(ddb, TABLE)
     fn = Function("task-dispatcher", moto, {**function_env(), "CLUSTERS": "layout-probe"}, binary=binary,
-                  log_name="dispatcher-scale-probe")
+                  log_name="dispatcher-scale-probe", log_prefix="scale-")
     try:
         kind, out = fn.invoke({"action": "submit", "job": {"jobId": "layout-probe", "cluster": "layout-probe",
                                                            "taskDefinition": "layout-probe"}})
@@ -189,7 +189,7 @@ def run_binary(bin_dir: Path, label: str, args) -> list[dict]:
         print(f"[{label}] {binary} (sha256 {digest}…, built {modified}): jobs table layout {layout}; "
               f"ECS: {len(hosts)} hosts "
               f"({time.monotonic() - t0:.0f} s)", flush=True)
-        fn = Function("task-dispatcher", moto, function_env(), binary=binary, log_name=f"dispatcher-scale-{label}")
+        fn = Function("task-dispatcher", moto, function_env(), binary=binary, log_name=f"dispatcher-scale-{label}", log_prefix="scale-")
         fn.cluster = CLUSTER  # type: ignore[attr-defined]
         try:
             done = succeeded_job_item(bed, fn, "scale-template-done", JOB_FAMILY)
