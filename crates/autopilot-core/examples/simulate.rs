@@ -2,15 +2,20 @@
 //! what it simulates and the trace format). Run through `scripts/simulate`:
 //!
 //! ```text
-//! scripts/simulate [--trace FILE | --seed N] [--hosts N] [--run-times-unknown] [--write-trace FILE]
-//! scripts/simulate --traces 100 [--seed N] [--hosts N] [--run-times-unknown]
+//! scripts/simulate [--trace FILE | --seed N] [--hosts N] [--estimates MODE] [--write-trace FILE]
+//! scripts/simulate --traces 100 [--seed N] [--hosts N] [--estimates MODE]
 //! ```
 //!
 //! - `--trace FILE`: replay a trace file; without it, the random trace of `--seed` (default 1).
 //! - `--hosts N`: override the trace's host count ("how many hosts would this queue need?").
-//! - `--run-times-unknown`: the jobs carry no estimate (the dispatcher's default applies).
+//! - `--estimates known|unknown|learned`: override the trace's estimate mode: each job's run
+//!   time, none (the dispatcher's 600 s default), or its family's estimate learned from the runs
+//!   ended before it arrived (the module doc's table). `--run-times-unknown` is
+//!   `--estimates unknown`.
 //! - `--write-trace FILE`: also write the trace replayed (after overrides) to FILE.
-//! - `--traces N`: issue 25's acceptance over N random traces, seeds `--seed` … `--seed`+N-1.
+//! - `--traces N`: issue 25's acceptance over N random traces, seeds `--seed` … `--seed`+N-1:
+//!   the dispatcher under each estimate mode (only `--estimates`' when given), and its waits
+//!   with learned estimates against known.
 //!
 //! Exit status: 0 with the table on stdout; 2 for bad arguments or a bad trace; 1 when a
 //! scheduler broke exactly-once or stalled (a bug, named on stderr).
@@ -18,11 +23,12 @@
 use std::process::ExitCode;
 
 use autopilot_core::dispatch::simulate::{
-    acceptance, random_trace, simulate_all, table, SimError, Trace, TraceOverrides,
+    acceptance, random_trace, simulate_all, table, Estimates, SimError, Trace, TraceOverrides,
 };
 
-const USAGE: &str = "usage: simulate [--trace FILE | --seed N] [--hosts N] [--run-times-unknown] \
-                     [--write-trace FILE] | --traces N [--seed N] [--hosts N] [--run-times-unknown]";
+const USAGE: &str = "usage: simulate [--trace FILE | --seed N] [--hosts N] \
+                     [--estimates known|unknown|learned] [--write-trace FILE] \
+                     | --traces N [--seed N] [--hosts N] [--estimates known|unknown|learned]";
 
 #[derive(Debug, Default)]
 struct Args {
@@ -47,7 +53,13 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--traces" => out.traces = Some(number("--traces", value("--traces")?)?),
             "--hosts" => out.overrides.hosts = Some(number("--hosts", value("--hosts")?)?),
             "--write-trace" => out.write_trace = Some(value("--write-trace")?),
-            "--run-times-unknown" => out.overrides.run_times_known = Some(false),
+            "--estimates" => {
+                let v = value("--estimates")?;
+                let e = Estimates::from_name(&v)
+                    .ok_or_else(|| format!("--estimates: known, unknown or learned, not {v:?}"))?;
+                set_estimates(&mut out, e)?;
+            }
+            "--run-times-unknown" => set_estimates(&mut out, Estimates::Unknown)?,
             "-h" | "--help" => return Err(USAGE.to_string()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
@@ -64,6 +76,15 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         return Err("--traces and --hosts must be at least 1".to_string());
     }
     Ok(out)
+}
+
+fn set_estimates(args: &mut Args, e: Estimates) -> Result<(), String> {
+    if args.overrides.estimates.replace(e).is_some() {
+        return Err(format!(
+            "one of --estimates and --run-times-unknown, once\n{USAGE}"
+        ));
+    }
+    Ok(())
 }
 
 fn run(args: Args) -> Result<String, (ExitCode, String)> {
@@ -112,17 +133,19 @@ fn run(args: Args) -> Result<String, (ExitCode, String)> {
 fn describe(sample: &Trace, overrides: TraceOverrides) -> String {
     let mut t = sample.clone();
     overrides.apply(&mut t);
+    let estimates = match overrides.estimates {
+        Some(e) => format!("estimates {}", e.name()),
+        None => format!(
+            "the dispatcher with estimates {}",
+            Estimates::ALL.map(Estimates::name).join(", ")
+        ),
+    };
     format!(
-        "{} jobs in three classes, {} hosts × {} CPU / {} MiB, run times {} to the jobs",
+        "{} jobs in three classes, {} hosts × {} CPU / {} MiB, {estimates}",
         t.jobs.len(),
         t.hosts.count,
         t.hosts.cpu,
         t.hosts.memory,
-        if t.run_times_known {
-            "known"
-        } else {
-            "not known"
-        }
     )
 }
 
