@@ -20,16 +20,17 @@
 //!   the holder (`blocked_by`). Ties, and hosts whose room depends on a task with no expected
 //!   end (not a job's), fall back to the host least short of room, held from now.
 //! - **Aging bounds starvation**: a job that has waited [`AGING_FACTOR`] times its own estimate
-//!   also holds a host at its earliest start (the longest-waiting first, one hold per host),
-//!   binding every job behind it and every job that waited less — except the top priority class
-//!   of the queue, which no aged hold delays. Strict priority alone cannot bound a large
-//!   low-priority job's wait.
+//!   also holds a host at its earliest start (the longest-waiting first, at most one aged hold per
+//!   [`HOSTS_PER_AGED_HOLD`] hosts), binding every job behind it and every job that waited less
+//!   **up to one priority level above it** (the next priority present in the queue): aging lifts
+//!   a job one level, so a starved low job waits behind the top class but no longer behind the
+//!   stream of medium work. Strict priority alone cannot bound a large low-priority job's wait.
 //!
 //!   | the job X deciding now | a host held for H from t | X on that host now |
 //!   |---|---|---|
 //!   | X is H | – | yes (its own hold) |
-//!   | X ranks ahead of H, H not aged, or X in the top class | – | yes (not bound) |
-//!   | X ranks ahead of H, H aged and waited longer than X, X below the top class | – | as below (bound) |
+//!   | X ranks ahead of H; H not aged, or X waited as long, or X's priority is two levels or more above H's | – | yes (not bound) |
+//!   | X ranks ahead of H, H aged and waited longer than X, X at most one level above H | – | as below (bound) |
 //!   | X behind H (bound) | X ends (now + its estimate) at or before t | yes: it is gone by then |
 //!   | bound | H still fits at t beside X (room at t minus X ≥ H's need) | yes |
 //!   | bound | otherwise, or t unknown and H would not fit beside X now | no: `blocked_by` H |
@@ -435,18 +436,20 @@ struct Hold {
     rank: usize,
     waited: i64,
     aged: bool,
+    /// An aged hold binds jobs up to this priority: the next priority above the holder's among
+    /// the queued jobs (aging lifts a job one level, not to the top).
+    ceiling: u32,
     start: Option<i64>,
     cpu: i64,
     memory: i64,
 }
 
 impl Hold {
-    /// Whether the hold binds a job (rank, wait, priority; `top`: the highest queued priority):
-    /// every job behind the holder, and — for an aged holder — every job that waited less,
-    /// except the top priority class.
-    fn binds(&self, rank: usize, waited: i64, priority: u32, top: u32) -> bool {
+    /// Whether the hold binds a job (its rank, wait and priority): every job behind the holder,
+    /// and — for an aged holder — every job that waited less up to one priority level above it.
+    fn binds(&self, rank: usize, waited: i64, priority: u32) -> bool {
         rank != self.rank
-            && (rank > self.rank || (self.aged && self.waited > waited && priority < top))
+            && (rank > self.rank || (self.aged && self.waited > waited && priority <= self.ceiling))
     }
 
     /// Whether a bound job may start on the held host now and end at `end`: it ends before
@@ -537,7 +540,11 @@ pub fn decide(
         .filter(|j| j.state == JobState::Queued)
         .collect();
     queue_order(&mut queued);
-    let top = queued.iter().map(|j| j.priority).max().unwrap_or(0);
+    // The priority levels present, for aging's one level up.
+    let mut levels: Vec<u32> = queued.iter().map(|j| j.priority).collect();
+    levels.sort_unstable();
+    levels.dedup();
+    let level_above = |p: u32| levels.iter().copied().find(|&l| l > p).unwrap_or(p);
 
     // The simulator's working copy, with daemon headroom taken out.
     let mut live: Vec<Host> = hosts
@@ -628,6 +635,7 @@ pub fn decide(
                 rank,
                 waited: job.waited(now),
                 aged: true,
+                ceiling: level_above(job.priority),
                 start,
                 cpu: job.needs.cpu,
                 memory: job.needs.memory,
@@ -679,7 +687,7 @@ pub fn decide(
             let hold = holds.get(h)?;
             let room = live.get(i).map(|x| (x.remaining_cpu, x.remaining_memory))?;
             let rel = releases.get(i).map_or(&[][..], Vec::as_slice);
-            (hold.binds(rank, waited, job.priority, top) && !hold.allows(room, rel, need, end))
+            (hold.binds(rank, waited, job.priority) && !hold.allows(room, rel, need, end))
                 .then_some(h)
         };
         let own_hold = holds.iter().position(|h| h.job_id == job.job_id);
@@ -803,6 +811,7 @@ pub fn decide(
                 rank,
                 waited,
                 aged: false,
+                ceiling: job.priority,
                 start,
                 cpu: need.0,
                 memory: need.1,
@@ -1061,14 +1070,14 @@ mod tests {
     }
 
     #[test]
-    fn an_aged_job_holds_against_jobs_that_waited_less_but_not_the_top_class() {
+    fn an_aged_job_holds_against_jobs_one_level_above_that_waited_less_not_two() {
         // "big" (priority 1, 7000 MiB, estimate 600 s) has waited 1300 s ≥ 2 × 600: aged. h1
-        // (8192) frees 6144 at 1500. "mid" (priority 5, 2048 MiB, long) waited 100 s and would
-        // take h1's room now, leaving big short at 1500: it is bound by the aged hold. "top"
-        // (priority 9) is not.
+        // (8192) frees 6144 at 1500. "mid" (priority 5, the next level up, 2048 MiB, long)
+        // waited 100 s and would take h1's room now, leaving big short at 1500: it is bound by
+        // the aged hold. "top" (priority 9, two levels up) is not.
         let now = 1300;
         let hosts = [host("h1", 8192, 2048)];
-        // The queue's top class (priority 9) is a job in retry backoff.
+        // Priority 9 is present (a job in retry backoff): mid is not the top level.
         let mut urgent = job("urgent", 9, 1024, now - 5);
         urgent.not_before = Some(now + 60);
         let mut jobs = vec![
@@ -1094,7 +1103,11 @@ mod tests {
                 .contains("waited longer"),
             "{mid:?}"
         );
-        // The top class is not held back by an aged hold.
+        // Without the priority-9 job, mid is the queue's top level and still one level up: bound.
+        let alone = [jobs[0].clone(), jobs[1].clone(), jobs[2].clone()];
+        let plan = decide(&alone, &hosts, &[], now);
+        assert_eq!(decision(&plan, "mid").blocked_by.as_deref(), Some("big"));
+        // Two levels up is not held back by an aged hold.
         jobs.push(with_estimate(job("top", 9, 1024, now - 10), 3600));
         let plan = decide(&jobs, &hosts, &[], now);
         assert_eq!(placed(&plan), [("top", "h1")]);
