@@ -192,6 +192,16 @@ fn the_dispatcher_reads_its_intake_from_one_queue_in_batches() {
             "the queue policy lets {rule} deliver"
         );
     }
+    // The submissions rule matches what the handler takes for a submission event.
+    let pattern = &t["Resources"]["TaskDispatcherSubmissionsRule"]["Properties"]["EventPattern"];
+    assert_eq!(
+        pattern["source"][0].as_str(),
+        Some(task_dispatcher::SUBMISSION_SOURCE)
+    );
+    assert_eq!(
+        pattern["detail-type"][0].as_str(),
+        Some(task_dispatcher::SUBMISSION_DETAIL_TYPE)
+    );
     let nightly = &t["Resources"]["NightlySchedule"]["Properties"]["Target"];
     assert!(format!("{:?}", nightly["Arn"]).contains("TaskDispatcherQueue.Arn"));
     // Its message is a submission the dispatcher accepts (strict keys), with its period.

@@ -917,6 +917,34 @@ mod sqs_tests {
         assert_eq!(r.wakes[0].catch_ups.len(), 1, "only nightly: {r:?}");
     }
 
+    /// Issue 21 (5b): a submission sent as an EventBridge event (source `ecs-autopilot`,
+    /// detail-type `Job Submission`, the job as the detail) is one job per event: without
+    /// `jobId` it is named from the event id, which EventBridge's retries keep, so the same event
+    /// in two messages is one job. Events of other sources are not submissions.
+    #[tokio::test]
+    async fn submission_events_are_one_job_per_event() {
+        let d = dispatcher();
+        let event = |id: &str, source: &str| {
+            json!({"version": "0", "id": id, "detail-type": SUBMISSION_DETAIL_TYPE,
+                "source": source, "account": "123456789012", "time": "2026-12-04T00:00:00Z",
+                "region": "us-east-1", "resources": [],
+                "detail": {"cluster": "batch", "taskDefinition": "work", "priority": 4}})
+            .to_string()
+        };
+        let bodies = [
+            event("ev-1", SUBMISSION_SOURCE),
+            event("ev-1", SUBMISSION_SOURCE),
+            event("ev-2", SUBMISSION_SOURCE),
+            event("ev-3", "someone.else"),
+        ];
+        let r = handle_sqs_batch(&d, &batch(&bodies), 100, NO_DEAD_LETTERS).await;
+        assert!(r.invalid.is_empty(), "{:?}", r.invalid);
+        let jobs = d.store().all();
+        assert_eq!(jobs.len(), 2, "{jobs:?}");
+        assert!(jobs.iter().all(|j| j.priority == 4));
+        assert_eq!(d.ecs().run_task_calls().len(), 2);
+    }
+
     #[tokio::test]
     async fn an_answer_keeps_the_head_of_a_deep_queue() {
         let d = dispatcher();
