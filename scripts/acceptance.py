@@ -2361,7 +2361,9 @@ def dispatch_policy_acceptance(moto: Moto) -> None:
         step_starts: dict[int, list[tuple[int, int]]] = {}
         running: dict[int, int] = {}  # job -> end step
         request_step: dict[str, int] = {}
-        late, durations, calls_seen, bad_calls = [], [], 0, []
+        # The bed's RunTask record outlives `reset`: earlier scenarios' calls are not this replay's.
+        late, durations, bad_calls = [], [], []
+        calls_seen = len(moto.command({"op": "run_task_calls"})["calls"])
         t0 = int(time.time()) + 2
         step = 0
         while any(s is None for s in start_step):
@@ -2479,7 +2481,7 @@ def dispatch_policy_acceptance(moto: Moto) -> None:
 
         # Exactly once: one RunTask per job (started), one task per job in ECS, every job SUCCEEDED
         # after its one launch.
-        calls = moto.command({"op": "run_task_calls"})["calls"]
+        calls = [c for c in moto.command({"op": "run_task_calls"})["calls"] if c.get("cluster") == cluster]
         per_job: dict[str, int] = {}
         for c in calls:
             parts = (c.get("startedBy") or "").split("/")
