@@ -428,3 +428,49 @@ pub fn explain(
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use autopilot_core::dispatch::{JobAction, JobRecord};
+
+    use super::expected_start;
+
+    fn waiting(reserves: bool, start: Option<i64>) -> JobRecord {
+        JobRecord {
+            cluster: "batch".into(),
+            job_id: "j".into(),
+            priority: 1,
+            action: JobAction::Waiting,
+            host: None,
+            ec2_instance_id: Some("i-0ab".into()),
+            task_arn: None,
+            reason: None,
+            blocked_by: None,
+            reserves,
+            never_fits: false,
+            waited_seconds: 0,
+            hosts_short: None,
+            queue_depth: 1,
+            expected_start: start,
+            reservation: None,
+        }
+    }
+
+    /// `jobs explain`'s expected start (issue 25): when it holds a host with a known start, in
+    /// minutes rounded up; otherwise why it is unknown; nothing for a job that starts now.
+    #[test]
+    fn each_waiting_job_says_when_it_is_expected_to_start_or_why_not() {
+        let now = 1_000;
+        let says = |r: &JobRecord| expected_start(r, now).unwrap_or_default();
+        assert!(says(&waiting(true, Some(now + 200))).starts_with("starts in ~4 min on i-0ab"));
+        assert!(says(&waiting(true, Some(now))).starts_with("starts now on i-0ab"));
+        assert!(says(&waiting(true, None)).contains("without an expected end"));
+        assert!(says(&waiting(false, None)).contains("holds no host"));
+        let mut never = waiting(false, None);
+        never.never_fits = true;
+        assert!(says(&never).contains("no host can hold it"));
+        let mut starts = waiting(false, None);
+        starts.action = JobAction::WouldStart;
+        assert_eq!(expected_start(&starts, now), None);
+    }
+}
