@@ -1009,3 +1009,55 @@ async fn the_sweep_creates_a_missed_tick_from_the_listed_schedule() {
     assert_eq!(run.scheduled_time, Some(t0 + day));
     assert_ne!(run.state, JobState::Skipped);
 }
+
+/// Issue 25 on moto: a run past `timeoutSeconds` is stopped by the sweep (StopTask with the
+/// function's own credentials, which the IAM bed checks against the template) and, when
+/// DescribeTasks shows it stopped with that reason, its attempt fails "timed out" whatever the
+/// exit code; a sweep before the limit stops nothing. (moto cannot set exit codes: the bed
+/// sets them on moto's task model, `finish_task`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_past_its_timeout_is_stopped_by_the_sweep_and_fails() {
+    let moto = Moto::start();
+    let b = bed(&moto).await;
+    handle(
+        &b.dispatcher,
+        submit(
+            "slow",
+            1,
+            json!({"timeoutSeconds": 60, "expectedSeconds": 30}),
+        ),
+        NOW,
+    )
+    .await
+    .expect("submit");
+    let job = job_state(&b, "slow").await;
+    assert_eq!(job.state, JobState::Running);
+    let task = job.task_arn.clone().expect("a task");
+    b.calls.reset();
+    handle(&b.dispatcher, scheduled_event(), NOW + 59)
+        .await
+        .expect("sweep");
+    assert_eq!(
+        b.calls.get("StopTask"),
+        0,
+        "59 s: not yet (past its estimate only)"
+    );
+    handle(&b.dispatcher, scheduled_event(), NOW + 60)
+        .await
+        .expect("sweep");
+    assert_eq!(b.calls.get("StopTask"), 1, "60 s: stopped");
+    let reason = autopilot_core::dispatch::lifecycle::timeout_stop_reason(60);
+    moto.command(
+        json!({"op": "finish_task", "cluster": "batch", "task": task,
+                        "exit_code": 143, "reason": reason}),
+    );
+    handle(&b.dispatcher, scheduled_event(), NOW + 120)
+        .await
+        .expect("sweep");
+    let job = job_state(&b, "slow").await;
+    assert_eq!(job.state, JobState::Failed, "{job:?}");
+    assert!(
+        job.reason.as_deref().unwrap_or("").contains("timed out"),
+        "{job:?}"
+    );
+}
