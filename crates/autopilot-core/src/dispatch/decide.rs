@@ -845,7 +845,14 @@ pub fn decide(
         }
         d.reason = Some(reason);
         d.hosts_short = shortage.add(job);
-        decisions.push(expire_if_due(d, job, waited));
+        let d = expire_if_due(d, job, waited);
+        // An expiring job holds nothing for the jobs after it.
+        if let (Action::Expire, Some(h)) = (d.action, mine) {
+            for slot in held.iter_mut().filter(|s| **s == Some(h)) {
+                *slot = None;
+            }
+        }
+        decisions.push(d);
     }
     Plan { decisions }
 }
@@ -1253,6 +1260,14 @@ mod tests {
                  the largest free is 512 MiB on i-1"
             )
         );
+        // Expiring, it holds nothing: a lower job takes i-1's room in the same wake-up.
+        let mut expiring = job("j", 9, 2048, 0);
+        expiring.max_wait_seconds = Some(60);
+        let small = job("small", 1, 256, 1);
+        let plan = decide(&[expiring.clone(), small.clone()], &hosts, &[], 60);
+        assert_eq!(placed(&plan), [("small", "i-1")]);
+        let plan = decide(&[expiring, small], &hosts, &[], 59);
+        assert!(placed(&plan).is_empty(), "held while it still waits");
     }
 
     #[test]
