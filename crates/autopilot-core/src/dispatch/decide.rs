@@ -610,21 +610,24 @@ pub fn decide(
             waited > 0
                 && waited >= AGING_FACTOR.saturating_mul(j.estimate_seconds())
                 && j.not_before.is_none_or(|t| t <= now)
+                // A job that expires in this wake-up holds nothing.
+                && j.max_wait_seconds.is_none_or(|m| waited < m)
         })
         .collect();
     aged.sort_by_key(|(rank, j)| (Reverse(j.waited(now)), *rank));
     let max_aged = hosts.len().div_ceil(HOSTS_PER_AGED_HOLD);
     for (rank, job) in aged {
-        if holds.len() >= max_aged {
+        if holds.len() >= max_aged || held.iter().all(Option::is_some) {
             break;
         }
         let Ok((constraints, _)) = job.rules() else {
             continue;
         };
         let candidates = (0..hosts.len()).filter(|&i| {
-            hosts
-                .get(i)
-                .is_some_and(|h| eligible(job, h) && fits_registered(job, &constraints, h))
+            held.get(i).is_some_and(Option::is_none)
+                && hosts
+                    .get(i)
+                    .is_some_and(|h| eligible(job, h) && fits_registered(job, &constraints, h))
         });
         if let Some((i, start)) = best_hold(job, candidates, &live, hosts, &releases, &held, now) {
             if let Some(slot) = held.get_mut(i) {
@@ -794,6 +797,12 @@ pub fn decide(
             };
             d.blocked_by = Some(hold.job_id.clone());
             reason = format!("{label} has room but is reserved for {whose}");
+        } else if !refused.is_empty() {
+            // The reason names the hosts' real room, the held ones' included (not the -1 that
+            // kept them out of the placement above).
+            if let Some(r) = placement::place(&live, &req, 1, &constraints, &strategies).reason {
+                reason = r;
+            }
         }
         // Its hold: an aged job's (made above), or the head waiting job's.
         let mine = own_hold.or_else(|| {
@@ -1122,6 +1131,31 @@ mod tests {
         // Not aged yet (waited 1100 < its 1200 s estimate): no hold against mid, which starts.
         let plan = decide(&jobs[..4], &hosts, &[], 1100);
         assert_eq!(placed(&plan), [("mid", "h1")]);
+    }
+
+    #[test]
+    fn a_held_host_is_named_with_its_real_room_and_an_expiring_job_holds_nothing() {
+        // h1 (4096) runs a 3072 job until 1000: 1024 free. The head (4096) holds h1; a lower
+        // 2048 job fits nowhere now: its reason names h1's real 1024 MiB, not the hold's -1.
+        let jobs = vec![
+            running("r1", 3072, "h1", 0, 1000),
+            job("head", 9, 4096, 50),
+            with_estimate(job("mid", 5, 2048, 60), 60),
+        ];
+        let plan = decide(&jobs, &[host("h1", 4096, 1024)], &[], 100);
+        let mid = decision(&plan, "mid");
+        let reason = mid.reason.as_deref().unwrap_or("");
+        assert!(reason.contains("1024 MiB"), "{reason}");
+        assert!(!reason.contains("-1"), "{reason}");
+        // An aged job that expires now holds nothing against the jobs ranked ahead of it: "old"
+        // (priority 1, estimate 60 s, maxWaitSeconds 90) waited 90 s; "mid" (priority 5) takes
+        // h1's room although it waited less.
+        let mut old = with_estimate(job("old", 1, 1024, 10), 60);
+        old.max_wait_seconds = Some(90);
+        let mid = with_estimate(job("mid", 5, 1024, 95), 3600);
+        let plan = decide(&[old, mid], &[host("h1", 4096, 1024)], &[], 100);
+        assert_eq!(placed(&plan), [("mid", "h1")]);
+        assert_eq!(decision(&plan, "old").action, Action::Expire);
     }
 
     #[test]

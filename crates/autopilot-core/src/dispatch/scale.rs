@@ -495,15 +495,18 @@ pub fn provision(jobs: &[Job], plan: &Plan, limit: usize) -> Vec<String> {
                 && j.container_instance_arn.is_none()
         })
         .count();
+    // Looked up once, not per decision: 10,000 waiting jobs stay linear.
+    let with_strategy: std::collections::BTreeSet<&str> = jobs
+        .iter()
+        .filter(|j| j.spec.capacity_provider_strategy.is_some())
+        .map(|j| j.job_id.as_str())
+        .collect();
     plan.decisions
         .iter()
         // A job that waits only for a higher job's reservation is not sent: unpinned, ECS could
         // put it in the reserved room.
         .filter(|d| d.action == Action::Wait && d.blocked_by.is_none())
-        .filter(|d| {
-            jobs.iter()
-                .any(|j| j.job_id == d.job_id && j.spec.capacity_provider_strategy.is_some())
-        })
+        .filter(|d| with_strategy.contains(d.job_id.as_str()))
         .take(limit.saturating_sub(provisioning))
         .map(|d| d.job_id.clone())
         .collect()
