@@ -143,7 +143,9 @@ fn classify(body: &str, message_id: &str) -> Result<Message, String> {
                 key: message_id.to_string(),
             }),
             Ok(Action::Cancel { job_id }) => Ok(Message::Cancel { job_id }),
-            Ok(Action::Wake { cluster }) => Ok(Message::Wake { cluster }),
+            Ok(Action::Wake { cluster }) => {
+                check_cluster(&cluster).map(|()| Message::Wake { cluster })
+            }
             Err(e) => Err(format!("invalid request: {e}")),
         };
     }
@@ -169,6 +171,24 @@ enum Action {
     Wake {
         cluster: String,
     },
+}
+
+/// A wake's cluster: an ECS cluster name (letters, digits, `-`, `_`; CreateCluster's rule) or
+/// its ARN. Anything else — a control item's partition such as `schedule#batch` — is refused.
+fn check_cluster(cluster: &str) -> Result<(), String> {
+    let name = autopilot_core::arn::cluster_name(cluster);
+    let valid = !name.is_empty()
+        && name.len() <= 255
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid request: {cluster:?} is not a cluster name or ARN"
+        ))
+    }
 }
 
 /// Job records an invocation's answer keeps per wake-up (the head of the queue; the rest are
@@ -300,6 +320,7 @@ where
                 }
             }
             Action::Wake { cluster } => {
+                check_cluster(&cluster).map_err(HandlerError::InvalidJob)?;
                 let mut r = response("wake");
                 if let Some(skipped) = outside(&dispatcher.config().clusters, &cluster) {
                     r.skipped = Some(skipped);
@@ -837,6 +858,11 @@ mod sqs_tests {
             .await
             .expect("a skip");
         assert!(direct.skipped.is_some(), "{direct:?}");
+        // A name no cluster can have (a control item's partition) is refused, never read.
+        let forged = json!({"action": "wake", "cluster": "schedule#batch"});
+        let r = handle_sqs_batch(&d, &batch(&[forged.to_string()]), 100, NO_DEAD_LETTERS).await;
+        assert_eq!(r.invalid.len(), 1, "{r:?}");
+        assert!(handle(&d, forged, 100).await.is_err());
     }
 
     /// Issue 21 (5c): a tick that never arrives is created by the sweep, once per gap, and

@@ -941,7 +941,13 @@ where
                 Err(e) if e.is_retryable() => {
                     report.errors.push(format!("missed schedule ticks: {e}"))
                 }
-                Err(e) => return Err(e),
+                // An unreadable schedule item stops only the catch-up, never the sweep's
+                // reconcile, expiry and timeouts.
+                Err(e) => crate::log::json_line(
+                    "ERROR",
+                    "task-dispatcher missed schedule ticks not checked",
+                    &serde_json::json!({"cluster": cluster, "error": e.to_string()}),
+                ),
             }
         }
         let mut jobs = self.store.live_jobs(&cluster).await?;
