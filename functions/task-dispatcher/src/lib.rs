@@ -463,6 +463,7 @@ where
     // Cluster → the messages whose wake-up it is.
     let mut wake: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     let mut sweep: Vec<String> = Vec::new();
+    let mut reads = autopilot_core::dispatch::dispatcher::SubmitReads::default();
     let scope = &dispatcher.config().clusters;
     let records = payload
         .get("Records")
@@ -481,7 +482,7 @@ where
         let outcome: Result<Option<String>, DispatchError> = match classify(body, &id) {
             Err(reason) => Err(DispatchError::Invalid(reason)),
             Ok(Message::Submit { job, key }) => dispatcher
-                .enqueue_keyed(job, now, Some(&key))
+                .enqueue_batched(job, now, Some(&key), &mut reads)
                 .await
                 .map(|s| (!s.duplicate && s.skipped.is_none()).then(|| s.job.spec.cluster.clone())),
             Ok(Message::Cancel { job_id }) => dispatcher.cancel(&job_id, now).await.map(|_| None),
@@ -799,6 +800,10 @@ mod sqs_tests {
             3,
             "each invalid message to the dead-letter queue"
         );
+        // What the submissions share is read once per batch: the cluster, the task definition
+        // and the family's estimate (1 GetItem of it beside the 22 of the job ids).
+        assert_eq!(d.ecs().count_calls("DescribeTaskDefinition"), 1);
+        assert_eq!(d.store().requests("GetItem"), 23);
         // One wake-up for the cluster, every job started once.
         assert_eq!(r.wakes.len(), 1);
         let calls = d.ecs().run_task_calls();

@@ -108,6 +108,18 @@ pub fn schedule_key(schedule: &str) -> String {
     format!("schedule#{schedule}")
 }
 
+/// What the submissions of one batch share, read once per batch instead of once per message: a
+/// cluster that exists, a task definition, a family's learned estimate. A batch of 100
+/// submissions to one cluster makes one DescribeClusters, not 100 (ECS throttles its cluster
+/// reads per account and Region). Only answers are kept: a refusal or an error is read again.
+/// Lives no longer than the batch (a task definition deregistered later is seen by the next).
+#[derive(Debug, Default)]
+pub struct SubmitReads {
+    clusters: BTreeSet<String>,
+    task_definitions: BTreeMap<String, crate::model::TaskDefinition>,
+    estimates: BTreeMap<String, Option<i64>>,
+}
+
 /// What a schedule's tick carries besides its job.
 struct TickMeta {
     overlap: Overlap,
@@ -319,7 +331,21 @@ where
         now: i64,
         retry_key: Option<&str>,
     ) -> Result<SubmitResult, DispatchError> {
-        self.enqueue_as(job, now, retry_key, false).await
+        let mut reads = SubmitReads::default();
+        self.enqueue_as(job, now, retry_key, false, &mut reads)
+            .await
+    }
+
+    /// [`Dispatcher::enqueue_keyed`] for one submission of a batch: `reads` carries what the
+    /// batch's submissions share, read once.
+    pub async fn enqueue_batched(
+        &self,
+        job: serde_json::Value,
+        now: i64,
+        retry_key: Option<&str>,
+        reads: &mut SubmitReads,
+    ) -> Result<SubmitResult, DispatchError> {
+        self.enqueue_as(job, now, retry_key, false, reads).await
     }
 
     /// [`Dispatcher::enqueue_keyed`]; `catch_up`: the sweep's run of a missed tick.
@@ -329,6 +355,7 @@ where
         now: i64,
         retry_key: Option<&str>,
         catch_up: bool,
+        reads: &mut SubmitReads,
     ) -> Result<SubmitResult, DispatchError> {
         // A periodic submission with a period is kept (without its id and tick) for the sweep
         // to replay when a tick never arrives.
@@ -358,24 +385,36 @@ where
                 });
             }
         }
-        match self.ecs.cluster_default_strategy(&sub.spec.cluster).await {
-            Ok(_) => {}
-            Err(EcsError::ClusterNotFound { cluster }) => {
-                return Err(DispatchError::Invalid(format!(
-                    "invalid job: unknown cluster {cluster}"
-                )))
+        if !reads.clusters.contains(&sub.spec.cluster) {
+            match self.ecs.cluster_default_strategy(&sub.spec.cluster).await {
+                Ok(_) => {
+                    reads.clusters.insert(sub.spec.cluster.clone());
+                }
+                Err(EcsError::ClusterNotFound { cluster }) => {
+                    return Err(DispatchError::Invalid(format!(
+                        "invalid job: unknown cluster {cluster}"
+                    )))
+                }
+                Err(e) => return Err(e.into()),
             }
-            Err(e) => return Err(e.into()),
         }
-        let td = match self.ecs.task_definition(&sub.spec.task_definition).await {
-            Ok(td) => td,
-            Err(e) if !e.is_retryable() => {
-                return Err(DispatchError::Invalid(format!(
-                    "invalid job: task definition {}: {e}",
-                    sub.spec.task_definition
-                )))
-            }
-            Err(e) => return Err(e.into()),
+        let td = match reads.task_definitions.get(&sub.spec.task_definition) {
+            Some(td) => td.clone(),
+            None => match self.ecs.task_definition(&sub.spec.task_definition).await {
+                Ok(td) => {
+                    reads
+                        .task_definitions
+                        .insert(sub.spec.task_definition.clone(), td.clone());
+                    td
+                }
+                Err(e) if !e.is_retryable() => {
+                    return Err(DispatchError::Invalid(format!(
+                        "invalid job: task definition {}: {e}",
+                        sub.spec.task_definition
+                    )))
+                }
+                Err(e) => return Err(e.into()),
+            },
         };
         check_container_overrides(&td, sub.spec.overrides.as_ref())?;
         // Roles the function may not pass would fail RunTask (AccessDenied): refuse now.
@@ -397,7 +436,15 @@ where
             .map(|c| c.name.clone())
             .collect();
         if job.expected_seconds.is_none() {
-            job.learned_seconds = self.learned_estimate(&job.spec.task_definition).await?;
+            let family = family_of(&job.spec.task_definition).to_string();
+            job.learned_seconds = match reads.estimates.get(&family) {
+                Some(known) => *known,
+                None => {
+                    let learned = self.learned_estimate(&family).await?;
+                    reads.estimates.insert(family, learned);
+                    learned
+                }
+            };
         }
         let bytes = item_bytes(&job);
         if bytes > MAX_SUBMITTED_JOB_BYTES {
@@ -544,6 +591,7 @@ where
             .listed_controls(&schedules_partition(cluster))
             .await?;
         let mut created = Vec::new();
+        let mut reads = SubmitReads::default();
         for item in listed {
             let late = serde_json::from_value::<ScheduleControl>(item.body.clone())
                 .ok()
@@ -567,7 +615,9 @@ where
                     serde_json::Value::String(crate::clock::format_unix(tick)),
                 );
             }
-            let outcome = self.enqueue_as(submission, now, None, true).await;
+            let outcome = self
+                .enqueue_as(submission, now, None, true, &mut reads)
+                .await;
             let line = serde_json::json!({
                 "schedule": late.schedule,
                 "missedTick": crate::clock::format_unix(tick),
@@ -599,8 +649,8 @@ where
 
     /// The family's learned run-time estimate ([`crate::dispatch::estimate`]): one GetItem. An
     /// unreadable item counts as none (the default applies).
-    async fn learned_estimate(&self, task_definition: &str) -> Result<Option<i64>, DispatchError> {
-        let key = estimate_key(family_of(task_definition));
+    async fn learned_estimate(&self, family: &str) -> Result<Option<i64>, DispatchError> {
+        let key = estimate_key(family);
         let Some(item) = self.store.get_control(&key).await? else {
             return Ok(None);
         };
