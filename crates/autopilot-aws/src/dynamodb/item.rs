@@ -596,6 +596,15 @@ fn record_from(item: &Item) -> Result<Record, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The attributes an update REMOVEs (their `#r…` name placeholders).
+    fn removed_names(u: &UpdateParts) -> Vec<&String> {
+        u.names
+            .iter()
+            .filter(|(k, _)| k.starts_with("#r"))
+            .map(|(_, v)| v)
+            .collect()
+    }
     use autopilot_core::capacity::instance_to_record;
 
     const CLUSTER: &str = "arn:aws:ecs:us-east-1:1:cluster/prod";
@@ -747,12 +756,7 @@ mod tests {
             }
             assert!(!item.contains_key(schema::LIVE_SORT_KEY));
             let u = update_parts(&r);
-            let removed: Vec<&String> = u
-                .names
-                .iter()
-                .filter(|(k, _)| k.starts_with("#r"))
-                .map(|(_, v)| v)
-                .collect();
+            let removed = removed_names(&u);
             assert!(removed.iter().any(|n| *n == schema::LIVE_SORT_KEY));
             if matches!(r, Record::Instance(_)) {
                 assert!(
@@ -977,12 +981,7 @@ mod tests {
             InstanceStatus::Active,
         );
         let u = update_parts(&instance_to_record(CLUSTER, ci, None, 1));
-        let removed: Vec<&String> = u
-            .names
-            .iter()
-            .filter(|(k, _)| k.starts_with("#r"))
-            .map(|(_, v)| v)
-            .collect();
+        let removed = removed_names(&u);
         assert!(
             removed.iter().any(|n| *n == "ec2_instance_id"),
             "{removed:?}"

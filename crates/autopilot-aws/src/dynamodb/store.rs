@@ -343,10 +343,7 @@ impl CapacityStore for DynamoCapacityStore {
             .expression_attribute_names("#pk", schema::PARTITION_KEY)
             .expression_attribute_names("#sk", schema::SORT_KEY)
             .expression_attribute_values(":pk", s(REGISTRY_PARTITION))
-            .expression_attribute_values(
-                ":sk",
-                s(&format!("{CLUSTER_PREFIX}{}", cluster_name(cluster))),
-            )
+            .expression_attribute_values(":sk", s(&registry_sort_key(cluster)))
             .send()
             .await
             .map_err(|e| store_err("Query", &e))?;
@@ -354,22 +351,9 @@ impl CapacityStore for DynamoCapacityStore {
     }
 
     async fn register_cluster(&self, entry: &ClusterEntry) -> Result<bool, StoreError> {
-        let u = update_of(cluster_item(entry), CLUSTER_ATTRIBUTES, &[]);
-        let mut names = u.names;
-        names.insert("#regpk".into(), schema::PARTITION_KEY.into());
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(schema::PARTITION_KEY, s(REGISTRY_PARTITION))
-            .key(
-                schema::SORT_KEY,
-                s(&format!("{CLUSTER_PREFIX}{}", entry.name)),
-            )
-            .update_expression(u.expression)
+            .registry_update(entry, Some(("#regpk", schema::PARTITION_KEY)))
             .condition_expression("attribute_not_exists(#regpk)")
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(u.values))
             .send()
             .await;
         match result {
@@ -385,23 +369,41 @@ impl CapacityStore for DynamoCapacityStore {
     }
 
     async fn put_cluster(&self, entry: &ClusterEntry) -> Result<(), StoreError> {
-        let u = update_of(cluster_item(entry), CLUSTER_ATTRIBUTES, &[]);
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key(schema::PARTITION_KEY, s(REGISTRY_PARTITION))
-            .key(
-                schema::SORT_KEY,
-                s(&format!("{CLUSTER_PREFIX}{}", entry.name)),
-            )
-            .update_expression(u.expression)
-            .set_expression_attribute_names(Some(u.names))
-            .set_expression_attribute_values(Some(u.values))
+        self.registry_update(entry, None)
             .send()
             .await
             .map_err(|e| store_err("UpdateItem", &e))?;
         Ok(())
     }
+}
+
+impl DynamoCapacityStore {
+    /// The UpdateItem that writes a cluster's registry entry (its key and attributes), with one
+    /// more attribute name for the caller's condition.
+    fn registry_update(
+        &self,
+        entry: &ClusterEntry,
+        condition_name: Option<(&str, &str)>,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        let u = update_of(cluster_item(entry), CLUSTER_ATTRIBUTES, &[]);
+        let mut names = u.names;
+        if let Some((placeholder, name)) = condition_name {
+            names.insert(placeholder.into(), name.into());
+        }
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(schema::PARTITION_KEY, s(REGISTRY_PARTITION))
+            .key(schema::SORT_KEY, s(&registry_sort_key(&entry.name)))
+            .update_expression(u.expression)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(u.values))
+    }
+}
+
+/// A cluster's sort key in the registry partition.
+fn registry_sort_key(cluster: &str) -> String {
+    format!("{CLUSTER_PREFIX}{}", cluster_name(cluster))
 }
 
 /// The FilterExpression of [`ItemFilter::Live`]: the same rule as

@@ -16,7 +16,6 @@ use super::{
 use crate::arn::{cluster_arn_from_instance, cluster_name, same_cluster_name};
 use crate::clock::format_unix;
 use crate::events::EcsEvent;
-use crate::model::Task;
 use crate::ports::capacity_store::{CapacityStore, ItemKind, ItemQuery, StoreError};
 use crate::ports::ecs::{ClusterState, DesiredStatus, EcsError, EcsRead, DESCRIBE_MISSING};
 
@@ -397,16 +396,9 @@ impl<S: CapacityStore, E: EcsRead> CapacityRecorder<S, E> {
                     }
                 }
                 if !unsettled.is_empty() {
-                    let described = self.ecs.describe_tasks(cluster, &unsettled).await?;
-                    self.record_tasks(
-                        cluster,
-                        &mut cluster_arn,
-                        described,
-                        &mut tasks,
-                        &mut report,
-                        now,
-                    )
-                    .await?;
+                    let seen = (&mut cluster_arn, &mut tasks, &mut report);
+                    self.describe_and_record_tasks(cluster, &unsettled, seen, now)
+                        .await?;
                 }
                 match page.next {
                     Some(n) => next = Some(n),
@@ -426,16 +418,9 @@ impl<S: CapacityStore, E: EcsRead> CapacityRecorder<S, E> {
                 .into_iter()
                 .collect();
             for batch in unlisted.chunks(100) {
-                let described = self.ecs.describe_tasks(cluster, batch).await?;
-                self.record_tasks(
-                    cluster,
-                    &mut cluster_arn,
-                    described,
-                    &mut tasks,
-                    &mut report,
-                    now,
-                )
-                .await?;
+                let seen = (&mut cluster_arn, &mut tasks, &mut report);
+                self.describe_and_record_tasks(cluster, batch, seen, now)
+                    .await?;
             }
         }
         // Live items no page listed: gone. Conditional on the item being as read — an event that
@@ -462,17 +447,17 @@ impl<S: CapacityStore, E: EcsRead> CapacityRecorder<S, E> {
         Ok(report)
     }
 
-    /// Writes the tasks one Describe returned (the event path's rules: Fargate skipped; a STOPPED
-    /// task is gone for the sweep; a stopping one is kept and counted).
-    async fn record_tasks(
+    /// Describes `arns` (one DescribeTasks, at most 100) and writes what it returned (the event
+    /// path's rules: Fargate skipped; a STOPPED task is gone for the sweep; a stopping one is
+    /// kept and counted).
+    async fn describe_and_record_tasks(
         &self,
         cluster: &str,
-        cluster_arn: &mut Option<String>,
-        described: Vec<Task>,
-        tasks: &mut SeenItems,
-        report: &mut SweepReport,
+        arns: &[String],
+        (cluster_arn, tasks, report): (&mut Option<String>, &mut SeenItems, &mut SweepReport),
         now: i64,
     ) -> Result<(), RecorderError> {
+        let described = self.ecs.describe_tasks(cluster, arns).await?;
         for t in described {
             if task_skip_reason(&t.arn, t.launch_type.as_deref()).is_some() {
                 report.skipped_tasks += 1;
