@@ -18,8 +18,8 @@
 Run it with `scripts/demo` (which bootstraps .venv first).
 
 `scripts/demo --serve` does steps 1 and 2 only, prints the environment to point the functions (or
-`cargo lambda watch`) at that moto, and keeps moto running until Ctrl-C: the README's "run it
-locally" steps use it.
+`cargo lambda watch`) at that moto, and keeps moto running until Ctrl-C: the "run it locally"
+steps of docs/daemon-count.md use it.
 """
 
 from __future__ import annotations

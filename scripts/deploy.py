@@ -4,8 +4,8 @@
 with a default). This asks four questions — which capabilities, which clusters, where alarms go,
 the architecture — shows the `sam build` / `sam deploy` it will run, runs them on confirmation,
 and saves the answers in samconfig.toml's `parameter_overrides` so that a later plain
-`sam deploy` repeats them. Every other parameter keeps the template's default (README, "Deploy
-to an AWS account", lists the ones worth changing: pass them with `--parameter-overrides`).
+`sam deploy` repeats them. Every other parameter keeps the template's default (docs/deploy.md
+lists the ones worth changing: pass them with `--parameter-overrides`).
 
     scripts/deploy                 # ask, show, confirm, build, deploy
     scripts/deploy --dry-run       # ask and show the commands, run nothing, write nothing

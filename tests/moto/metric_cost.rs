@@ -225,7 +225,7 @@ async fn a_no_change_sweep_of_ten_clusters_costs_at_most_forty_custom_metrics() 
     // The README's cost table is computed from this number (README, "What it costs").
     assert_eq!(
         count, 15,
-        "update README 'What it costs' with the new count"
+        "update docs/operability.md 'What it costs' with the new count"
     );
 
     // PerClusterMetrics=true: each function's per-cluster metrics once per cluster on top; and

@@ -182,7 +182,7 @@ async fn inversion_fixed_exactly_one_run_task_and_it_is_the_high_jobs() {
     )
     .await
     .expect("wake");
-    // What a wake-up that starts one job costs (reported in the README): one Query, the hosts
+    // What a wake-up that starts one job costs (reported in docs/task-dispatcher.md): one Query, the hosts
     // from ECS (List + Describe), two conditional PutItems, one RunTask; no GetItem.
     eprintln!(
         "freed slot → RunTask answered, on moto: {:?}",

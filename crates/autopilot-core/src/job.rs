@@ -24,7 +24,7 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 1;
 /// Upper bound of `maxAttempts` (a bound on the work a broken job can cause).
 pub const MAX_ATTEMPTS_LIMIT: u32 = 10;
 /// A run's expected length when neither the submission (`expectedSeconds`) nor its task
-/// definition family's finished runs say (README "task-dispatcher", run-time estimates).
+/// definition family's finished runs say (docs/task-dispatcher.md, run-time estimates).
 pub const DEFAULT_EXPECTED_SECONDS: i64 = 600;
 /// `expectedSeconds` and `timeoutSeconds` are at most 14 days (the jobs table keeps a job 14
 /// days after it ends); `timeoutSeconds` at least 60 (AWS Batch's minimum attempt timeout; the

@@ -139,7 +139,7 @@ pub const METRICS_NAMESPACE: &str = "ecs-autopilot";
 ///
 /// Cost: every (namespace, metric name, dimension names and values) is one billed custom metric.
 /// Per `Function` only, a function has as many as it has metric names, whatever the number of
-/// clusters; per cluster, that many again for each cluster (README, "What it costs").
+/// clusters; per cluster, that many again for each cluster (docs/operability.md, "What it costs").
 #[derive(Debug, Clone, Default)]
 pub struct Metrics {
     pub function: &'static str,

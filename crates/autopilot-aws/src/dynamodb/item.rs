@@ -850,7 +850,7 @@ mod tests {
         v
     }
 
-    /// The sizes the README quotes (issue 22: "say the before/after item size").
+    /// The sizes docs/capacity.md quotes (issue 22: "say the before/after item size").
     #[test]
     fn a_real_agents_host_item_is_less_than_half_its_map_form() {
         let mut host = live_instance();

@@ -13,7 +13,7 @@
 //! key is SET / REMOVEd by the same conditional UpdateItem that fences the item, so the index is
 //! the live view of the fenced items. Its reads are eventually consistent ("Queries on global
 //! secondary indexes support eventual consistency only"; changes propagate "within a fraction of
-//! a second" under normal conditions): see the README's "Reads" for what that means to a
+//! a second" under normal conditions): see docs/capacity.md, "Reads", for what that means to a
 //! question asked right after an event.
 //!
 //! Each [`WriteCondition`] becomes a ConditionExpression on one UpdateItem / DeleteItem, and

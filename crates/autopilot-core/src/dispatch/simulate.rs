@@ -1793,12 +1793,12 @@ mod tests {
     fn the_readme_table_is_reproduced() {
         let sample = Trace::parse(include_str!("../../../../docs/traces/contended.json"))
             .expect("the sample parses");
-        let readme = include_str!("../../../../README.md");
+        let readme = include_str!("../../../../docs/task-dispatcher.md");
         let reports = simulate_all(&sample).expect("simulated");
         for line in table(&reports).lines().skip(2) {
             // The README leaves out the last column ("every job started once": always yes).
             let row = line.trim_end_matches(" yes |");
-            assert!(readme.contains(row), "README.md lacks the row\n{row}");
+            assert!(readme.contains(row), "docs/task-dispatcher.md lacks the row\n{row}");
         }
     }
 

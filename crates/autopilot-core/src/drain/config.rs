@@ -9,7 +9,7 @@ pub const ENV_STANDALONE_TASKS: &str = "STANDALONE_TASKS";
 pub const ENV_STANDALONE_GRACE_SECONDS: &str = "STANDALONE_GRACE_SECONDS";
 pub const ENV_LIFECYCLE_HOOK_NAMES: &str = "LIFECYCLE_HOOK_NAMES";
 /// The hooks the drainer acts on when `LIFECYCLE_HOOK_NAMES` is not set (the template's default
-/// too; the README's example hook is `ecs-autopilot-drain`).
+/// too; docs/instance-drainer.md's example hook is `ecs-autopilot-drain`).
 pub const DEFAULT_LIFECYCLE_HOOK_NAMES: &str = "ecs-autopilot-drain*";
 
 /// SQS's maximum DelaySeconds.

@@ -37,7 +37,7 @@ pub struct InMemoryScaleGroup {
 }
 
 impl InMemoryScaleGroup {
-    /// A group `name` at desired 0 with MinSize 0 and MaxSize `max`, set up as the README asks
+    /// A group `name` at desired 0 with MinSize 0 and MaxSize `max`, set up as docs/task-dispatcher-capacity.md asks
     /// of an owned group: `AZRebalance` suspended.
     pub fn new(name: &str, max: u32) -> Self {
         let g = InMemoryScaleGroup::default();
@@ -52,7 +52,7 @@ impl InMemoryScaleGroup {
         g
     }
 
-    /// Resumes every suspended process (a group not set up as the README asks).
+    /// Resumes every suspended process (a group not set up as docs/task-dispatcher-capacity.md asks).
     pub fn resume_processes(&self) {
         if let Some(g) = lock(&self.state).group.as_mut() {
             g.suspended_processes.clear();
