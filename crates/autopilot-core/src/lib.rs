@@ -1,10 +1,17 @@
 //! Core of ecs-autopilot: everything that does not talk to AWS.
 //!
-//! Flat modules are the shared vocabulary — [`arn`], [`clock`], [`env`], [`events`], [`log`],
-//! [`model`], [`record`] (the capacity table's). Folders are a family of ports ([`ports`], and one in-memory fake per port in
-//! [`memory`], behind the `test-util` feature for other crates) or one capability each:
-//! [`daemon`] (daemon-count), [`capacity`] (the capacity table), [`drain`] (instance-drainer),
-//! each with `config`, `decide` (pure, with its table of cases), `report` and its service.
+//! Flat modules are the shared vocabulary — [`arn`], [`clock`], [`env`](mod@env), [`events`],
+//! [`log`], [`model`], [`record`] (the capacity table's), and task-dispatcher's [`job`] model,
+//! [`submission`] keys and [`pass_role`] check. Folders are a family of ports ([`ports`], and one
+//! in-memory fake per port in [`memory`], behind the `test-util` feature for other crates) or one
+//! capability each: [`daemon`] (daemon-count), [`capacity`] (the capacity table), [`drain`]
+//! (instance-drainer), [`dispatch`] (task-dispatcher; also the job `lifecycle`, run-time
+//! `estimate`s, the owned group's `scale`, periodic `schedule`s and the scheduling simulator,
+//! `simulate`), each with `config`, `decide` (pure, with its table of cases), `report` and its
+//! service.
+//!
+//! Each rule's table of cases is in its module doc; the manual (`docs/` in the repository) links
+//! here rather than restating them.
 
 pub mod arn;
 pub mod clock;

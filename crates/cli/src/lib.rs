@@ -1,5 +1,7 @@
-//! `ecs-autopilot`: capacity questions answered from the capacity table (no ECS calls), and
-//! daemon-count's reconcile run from a laptop.
+//! `ecs-autopilot`: capacity questions answered from the capacity table (no ECS calls),
+//! daemon-count's reconcile run from a laptop, and task-dispatcher's jobs (`jobs submit`, `list`,
+//! `show`, `cancel`, and `explain`: the next dispatch as a dry run). One file per subcommand in
+//! `commands`; the manual page is `docs/cli.md`.
 //!
 //! Exit codes: 0 = done / fits; 1 = does not fit (`can-place`); 2 = error: bad arguments, an AWS
 //! error, a cluster with no items in the table (a wrong name, or the recorder has not run), or a

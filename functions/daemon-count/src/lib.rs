@@ -7,8 +7,11 @@
 //!
 //! Every decision is logged as one JSON line and returned in the response. The invocation fails
 //! (so Lambda retries it, then sends it to the on-failure destination) when the event is invalid or
-//! a cluster or service could not be read or written; retrying is safe because every run only
-//! writes counts that differ from what it just read.
+//! a read or write that a retry can fix failed (throttling past the SDK's retries, a 5xx, a
+//! timeout); retrying is safe because every run only writes counts that differ from what it just
+//! read. A failure a retry cannot fix (AccessDenied, an invalid parameter, a missing cluster) is
+//! recorded (`failed`, with the reason) and does not fail the invocation. An event already
+//! covered by a complete reconcile of its cluster costs no ECS call.
 
 use autopilot_core::daemon::{summarize, Action, ClusterReport, DaemonReconciler};
 use std::time::{Duration, Instant};

@@ -13,6 +13,10 @@
 //! - `ECS Task State Change` → the job's outcome (and a wake-up: room was freed);
 //!   `ECS Container Instance State Change` → a wake-up; `Scheduled Event` → the safety sweep of
 //!   every cluster in `CLUSTERS` (or of the region): lost events, lost RunTask answers, expiry.
+//! - An SQS batch (the intake queue: the ECS rules, the one-minute sweep, submissions, the
+//!   Scheduler's ticks) → each message handled as above, then one wake-up per cluster per
+//!   batch; the answer is Lambda's partial batch response (`batchItemFailures`), and an invalid
+//!   message is never retried (it goes to `DEAD_LETTER_QUEUE_URL`, when set, with its reason).
 //! - Other detail types and clusters outside `CLUSTERS` → a logged skip.
 //! - Errors a retry can fix (throttling, 5xx, a lost RunTask answer) fail the invocation
 //!   (`DispatchFailed`); others are recorded in the response (`error`) and logged.

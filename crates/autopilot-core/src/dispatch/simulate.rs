@@ -1798,7 +1798,10 @@ mod tests {
         for line in table(&reports).lines().skip(2) {
             // The README leaves out the last column ("every job started once": always yes).
             let row = line.trim_end_matches(" yes |");
-            assert!(readme.contains(row), "docs/task-dispatcher.md lacks the row\n{row}");
+            assert!(
+                readme.contains(row),
+                "docs/task-dispatcher.md lacks the row\n{row}"
+            );
         }
     }
 
