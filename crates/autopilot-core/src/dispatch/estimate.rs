@@ -1,5 +1,5 @@
-//! Run-time estimates learned from a task definition family's finished runs, pure (README
-//! "task-dispatcher", run-time estimates).
+//! Run-time estimates learned from a task definition family's finished runs, pure
+//! (docs/task-dispatcher.md, run-time estimates).
 //!
 //! A job's estimate orders work (backfill around reservations, aging) and never stops a task.
 //! It is, in this order: the submission's `expectedSeconds`; else the family's learned estimate

@@ -1,4 +1,4 @@
-//! The job lifecycle, pure (README "task-dispatcher", "The job lifecycle"): what one observation
+//! The job lifecycle, pure (docs/task-dispatcher.md, "The job lifecycle"): what one observation
 //! does to a job. The dispatcher service only reads, calls ECS and writes the job this module
 //! returns, conditionally on the revision it read.
 //!

@@ -1,5 +1,5 @@
-//! The owned group's next move, pure (README "task-dispatcher", "Capacity that exists only while
-//! jobs need it"): how many hosts to add for the queue, and which idle hosts to remove.
+//! The owned group's next move, pure (docs/task-dispatcher-capacity.md, "Capacity that exists only
+//! while jobs need it"): how many hosts to add for the queue, and which idle hosts to remove.
 //!
 //! **Up.** The queued jobs that wait in the dispatch plan (they fit no host there now) and could
 //! ever run on a group host are packed in one pass, in queue order, first-fit onto virtual empty

@@ -1,5 +1,5 @@
-//! Periodic jobs, pure: what one tick of a schedule does (README "task-dispatcher", periodic
-//! jobs).
+//! Periodic jobs, pure: what one tick of a schedule does (docs/task-dispatcher.md, "Periodic
+//! jobs").
 //!
 //! A schedule (EventBridge Scheduler, cron with a time zone) submits a job with `scheduleName`
 //! and its tick (`scheduledTime`). Every delivery of one tick names the same job

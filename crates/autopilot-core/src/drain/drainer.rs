@@ -1,7 +1,7 @@
 //! The drainer: reads state through the ports, applies [`decide`], and acts. One invocation never
 //! waits: when tasks remain it queues a delayed re-check and returns. Exactly once comes from Auto
 //! Scaling (a second completion is a no-op we accept) plus a progress marker attribute on the host
-//! ([`MARKER_ATTRIBUTE`]); the README's instance-drainer "How it works" specifies it.
+//! ([`MARKER_ATTRIBUTE`]); docs/instance-drainer.md, "How it works", specifies it.
 
 use std::collections::BTreeSet;
 
