@@ -19,7 +19,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use thiserror::Error;
 
 use crate::arn::{cluster_name, same_cluster_name};
-use crate::capacity::{instance_to_record, query_hosts, task_to_record, HostSelection, Record};
+use crate::capacity::{
+    instance_to_record, query_hosts, read_capacity_view, task_to_record, HostSelection, ReadStats,
+    Record, TaskRead,
+};
 use crate::dispatch::config::DispatchConfig;
 use crate::dispatch::decide::{
     decide, discount_unrecorded_launches, Action, DaemonReservation, DispatchHost, JobDecision,
@@ -37,8 +40,8 @@ use crate::job::{
     generate_job_id, parse_started_by, schedule_job_id, Job, JobNeeds, JobState, LaunchRequest,
     Overlap, Submission,
 };
-use crate::ports::capacity_store::{CapacityStore, ItemKind, ItemQuery, StoreError};
-use crate::ports::ecs::{DesiredStatus, EcsError, EcsRead, EcsWrite};
+use crate::ports::capacity_store::{CapacityStore, StoreError};
+use crate::ports::ecs::{EcsError, EcsRead, EcsWrite};
 use crate::ports::job_store::{ControlItem, Created, JobStore, JobStoreError, Replaced};
 use crate::ports::scale_group::{
     AutoScalingError, GroupState, NoScaleGroup, ScaleGroup, Terminated,
@@ -400,7 +403,11 @@ where
         }
         let td = match reads.task_definitions.get(&sub.spec.task_definition) {
             Some(td) => td.clone(),
-            None => match self.ecs.task_definition(&sub.spec.task_definition).await {
+            None => match self
+                .ecs
+                .describe_task_definition(&sub.spec.task_definition)
+                .await
+            {
                 Ok(td) => {
                     reads
                         .task_definitions
@@ -780,17 +787,13 @@ where
             // Only what placement needs: the live hosts (the table's live index: no tombstone or
             // expired item is read), and live tasks only for daemon headroom.
             Some(table) => {
-                let mut records = table
-                    .records(ItemQuery::live(cluster, ItemKind::Hosts, now))
-                    .await?;
-                if !self.config.daemon_services.is_empty() {
-                    records.extend(
-                        table
-                            .records(ItemQuery::live(cluster, ItemKind::Tasks, now))
-                            .await?,
-                    );
-                }
-                records
+                let tasks = if self.config.daemon_services.is_empty() {
+                    TaskRead::None
+                } else {
+                    TaskRead::All
+                };
+                let mut stats = ReadStats::default();
+                read_capacity_view(table, cluster, &tasks, now, &mut stats).await?
             }
             None => {
                 let mut records: Vec<Record> = self
@@ -802,22 +805,7 @@ where
                     .collect();
                 if !self.config.daemon_services.is_empty() {
                     // Task groups on each host, so daemon headroom sees where daemons run.
-                    let mut tasks = Vec::new();
-                    let mut next: Option<String> = None;
-                    loop {
-                        let page = self
-                            .ecs
-                            .list_task_arns(cluster, DesiredStatus::Running, next.as_deref())
-                            .await?;
-                        if !page.arns.is_empty() {
-                            tasks.extend(self.ecs.describe_tasks(cluster, &page.arns).await?);
-                        }
-                        match page.next {
-                            Some(n) => next = Some(n),
-                            None => break,
-                        }
-                    }
-                    for t in tasks {
+                    for t in self.ecs.running_tasks(cluster).await? {
                         records.push(task_to_record(cluster, t, now));
                     }
                 }
@@ -898,7 +886,7 @@ where
             let Some(td) = s.effective_task_definition() else {
                 continue;
             };
-            let needs = JobNeeds::of_task_definition(&self.ecs.task_definition(td).await?);
+            let needs = JobNeeds::of_task_definition(&self.ecs.describe_task_definition(td).await?);
             out.push(DaemonReservation {
                 group: format!("service:{}", s.name),
                 cpu: needs.cpu,
