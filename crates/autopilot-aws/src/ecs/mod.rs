@@ -156,6 +156,18 @@ impl AwsEcs {
     }
 }
 
+/// Sends a List request for the page after `next` at ECS's maximum page size, errors mapped.
+macro_rules! send_page {
+    ($request:expr, $next:expr, $operation:expr, $cluster:expr) => {
+        $request
+            .max_results(LIST_PAGE_SIZE)
+            .set_next_token($next)
+            .send()
+            .await
+            .map_err(|e| map_err($operation, $cluster, e))?
+    };
+}
+
 impl EcsRead for AwsEcs {
     async fn list_page(
         &self,
@@ -166,12 +178,7 @@ impl EcsRead for AwsEcs {
         let next = next.map(str::to_string);
         let (arns, next) = match request {
             ListRequest::Clusters => {
-                let resp = (self.client.list_clusters())
-                    .max_results(LIST_PAGE_SIZE)
-                    .set_next_token(next)
-                    .send()
-                    .await
-                    .map_err(|e| map_err(operation, None, e))?;
+                let resp = send_page!(self.client.list_clusters(), next, operation, None);
                 (resp.cluster_arns().to_vec(), resp.next_token)
             }
             ListRequest::ContainerInstances {
@@ -179,24 +186,15 @@ impl EcsRead for AwsEcs {
                 ec2_instance_id,
             } => {
                 // No status filter: every status but INACTIVE.
-                let resp = (self.client.list_container_instances())
+                let request = (self.client.list_container_instances())
                     .cluster(cluster)
-                    .set_filter(ec2_instance_id.map(ec2_instance_filter))
-                    .max_results(LIST_PAGE_SIZE)
-                    .set_next_token(next)
-                    .send()
-                    .await
-                    .map_err(|e| map_err(operation, Some(cluster), e))?;
+                    .set_filter(ec2_instance_id.map(ec2_instance_filter));
+                let resp = send_page!(request, next, operation, Some(cluster));
                 (resp.container_instance_arns().to_vec(), resp.next_token)
             }
             ListRequest::Services { cluster } => {
-                let resp = (self.client.list_services())
-                    .cluster(cluster)
-                    .max_results(LIST_PAGE_SIZE)
-                    .set_next_token(next)
-                    .send()
-                    .await
-                    .map_err(|e| map_err(operation, Some(cluster), e))?;
+                let request = self.client.list_services().cluster(cluster);
+                let resp = send_page!(request, next, operation, Some(cluster));
                 (resp.service_arns().to_vec(), resp.next_token)
             }
             ListRequest::Tasks { cluster, filter } => {
@@ -212,12 +210,7 @@ impl EcsRead for AwsEcs {
                     // startedBy alone: ECS refuses it combined with other filters.
                     TaskFilter::StartedBy(started_by) => request.started_by(started_by),
                 };
-                let resp = request
-                    .max_results(LIST_PAGE_SIZE)
-                    .set_next_token(next)
-                    .send()
-                    .await
-                    .map_err(|e| map_err(operation, Some(cluster), e))?;
+                let resp = send_page!(request, next, operation, Some(cluster));
                 (resp.task_arns().to_vec(), resp.next_token)
             }
         };

@@ -1,18 +1,19 @@
 //! The dispatcher service: reads the cluster's jobs (one Query) and hosts (the capacity table, or
-//! ECS), decides ([`crate::dispatch::decide`]), starts what fits and records every job
-//! considered. Every job transition is a conditional write on the revision the wake-up read.
+//! ECS), decides ([`decide`](mod@crate::dispatch::decide)), starts what fits and records every
+//! job considered. Every job transition is a conditional write on the revision the wake-up read.
 //!
 //! Every job transition is decided by [`crate::dispatch::lifecycle`] (its table of cases); this
 //! service reads, calls ECS and writes what it decides.
 //!
 //! Exactly once per launch: QUEUED → STARTING is written **before** RunTask, with the launch
 //! number that names the `clientToken` and `startedBy` and the exact request
-//! ([`LaunchRequest`]: host pin, strategy); a STARTING job found by a later wake-up (a lost
-//! answer, a crash) is reconciled by `ListTasks(startedBy)` first and, when ECS lists no such
-//! task, sent the identical request again under the same token (ECS then returns the task the
-//! token started, or `ConflictException` naming it: adopted). A retryable RunTask error leaves
-//! the job STARTING and fails the invocation, so the retry reconciles it. RUNNING jobs are
-//! checked on the sweep by DescribeTasks of their stored task ARNs, 100 per call.
+//! ([`LaunchRequest`](crate::job::LaunchRequest): host pin, strategy); a STARTING job found by a
+//! later wake-up (a lost answer, a crash) is reconciled by `ListTasks(startedBy)` first and, when
+//! ECS lists no such task, sent the identical request again under the same token (ECS then
+//! returns the task the token started, or `ConflictException` naming it: adopted). A retryable
+//! RunTask error leaves the job STARTING and fails the invocation, so the retry reconciles it.
+//! RUNNING jobs are checked on the sweep by DescribeTasks of their stored task ARNs, 100 per
+//! call.
 //!
 //! This file holds the service itself (its limits, errors, constructors, the conditional job
 //! write and cancel); its paths are beside it in `dispatch/`: `submit.rs` (submissions and
@@ -80,6 +81,11 @@ impl DispatchError {
     }
 }
 
+/// What a [`Dispatcher`] needs of ECS: its reads and writes, and RunTask.
+pub trait DispatchEcs: EcsRead + EcsWrite + TaskLauncher {}
+
+impl<T: EcsRead + EcsWrite + TaskLauncher> DispatchEcs for T {}
+
 pub struct Dispatcher<S, E, C, G = NoScaleGroup> {
     pub(super) store: S,
     pub(super) ecs: E,
@@ -116,13 +122,7 @@ impl<S, E, C> Dispatcher<S, E, C, NoScaleGroup> {
     }
 }
 
-impl<S, E, C, G> Dispatcher<S, E, C, G>
-where
-    S: JobStore,
-    E: EcsRead + EcsWrite + TaskLauncher,
-    C: CapacityStore,
-    G: ScaleGroup,
-{
+impl<S: JobStore, E: DispatchEcs, C: CapacityStore, G: ScaleGroup> Dispatcher<S, E, C, G> {
     pub fn scale_group(&self) -> &G {
         &self.group
     }

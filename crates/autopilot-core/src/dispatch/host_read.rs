@@ -12,12 +12,10 @@ use crate::capacity::{
 use crate::dispatch::decide::{discount_unrecorded_launches, DaemonReservation, DispatchHost};
 use crate::job::{Job, JobNeeds};
 use crate::ports::capacity_store::CapacityStore;
-use crate::ports::ecs::{EcsRead, EcsWrite};
 use crate::ports::job_store::JobStore;
 use crate::ports::scale_group::{GroupState, ScaleGroup};
-use crate::ports::task_launcher::TaskLauncher;
 
-use super::dispatcher::{DispatchError, Dispatcher};
+use super::dispatcher::{DispatchEcs, DispatchError, Dispatcher};
 
 /// The hosts a job may be placed on: with an owned group, its instances that are not
 /// `InService` are left out (an instance the group is terminating, `Terminating:Wait`, stays
@@ -42,13 +40,7 @@ pub(super) fn placement_targets(
         .collect()
 }
 
-impl<S, E, C, G> Dispatcher<S, E, C, G>
-where
-    S: JobStore,
-    E: EcsRead + EcsWrite + TaskLauncher,
-    C: CapacityStore,
-    G: ScaleGroup,
-{
+impl<S: JobStore, E: DispatchEcs, C: CapacityStore, G: ScaleGroup> Dispatcher<S, E, C, G> {
     /// The hosts decide sees: schedulable hosts from the capacity table (less the room of
     /// `jobs` launched since each host item was written: [`discount_unrecorded_launches`]), else
     /// from ECS; with the EC2 ids of every container instance of the cluster (any status).

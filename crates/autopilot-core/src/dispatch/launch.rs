@@ -10,14 +10,14 @@ use crate::dispatch::report::{JobAction, JobRecord, WakeReport};
 use crate::events::TaskStateChange;
 use crate::job::{parse_started_by, Job, JobState, LaunchRequest};
 use crate::ports::capacity_store::CapacityStore;
-use crate::ports::ecs::{EcsError, EcsRead, EcsWrite};
+use crate::ports::ecs::EcsError;
 use crate::ports::job_store::{JobStore, Replaced};
 use crate::ports::scale_group::ScaleGroup;
 use crate::ports::task_launcher::{
-    is_provisioning_cap, ContainerExit, LaunchedTask, RunTaskOutcome, TaskLauncher,
+    is_provisioning_cap, ContainerExit, LaunchedTask, RunTaskOutcome,
 };
 
-use super::dispatcher::{error_record, reconciled, DispatchError, Dispatcher};
+use super::dispatcher::{error_record, reconciled, DispatchEcs, DispatchError, Dispatcher};
 
 /// What a described task (or a task event) tells about its job.
 pub(super) fn observation_of(task: &LaunchedTask) -> Observation {
@@ -37,13 +37,7 @@ pub(super) fn observation_of(task: &LaunchedTask) -> Observation {
     }
 }
 
-impl<S, E, C, G> Dispatcher<S, E, C, G>
-where
-    S: JobStore,
-    E: EcsRead + EcsWrite + TaskLauncher,
-    C: CapacityStore,
-    G: ScaleGroup,
-{
+impl<S: JobStore, E: DispatchEcs, C: CapacityStore, G: ScaleGroup> Dispatcher<S, E, C, G> {
     /// The sweep's check of RUNNING jobs: DescribeTasks of their stored task ARNs (100 per
     /// call), each answer an observation ([`crate::dispatch::lifecycle`]): STOPPED ends the
     /// run, MISSING twice settles it as "outcome unknown".

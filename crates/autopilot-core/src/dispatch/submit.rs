@@ -13,12 +13,11 @@ use crate::dispatch::schedule::{
 };
 use crate::job::{generate_job_id, schedule_job_id, Job, JobNeeds, JobState, Overlap, Submission};
 use crate::ports::capacity_store::CapacityStore;
-use crate::ports::ecs::{EcsError, EcsRead, EcsWrite};
+use crate::ports::ecs::EcsError;
 use crate::ports::job_store::{ControlItem, Created, JobStore, Replaced};
 use crate::ports::scale_group::ScaleGroup;
-use crate::ports::task_launcher::TaskLauncher;
 
-use super::dispatcher::{DispatchError, Dispatcher, MAX_SUBMITTED_JOB_BYTES};
+use super::dispatcher::{DispatchEcs, DispatchError, Dispatcher, MAX_SUBMITTED_JOB_BYTES};
 
 /// The answer to a submission.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -121,13 +120,7 @@ pub(super) fn item_bytes(job: &Job) -> usize {
     serde_json::to_string(job).map_or(usize::MAX, |s| s.len())
 }
 
-impl<S, E, C, G> Dispatcher<S, E, C, G>
-where
-    S: JobStore,
-    E: EcsRead + EcsWrite + TaskLauncher,
-    C: CapacityStore,
-    G: ScaleGroup,
-{
+impl<S: JobStore, E: DispatchEcs, C: CapacityStore, G: ScaleGroup> Dispatcher<S, E, C, G> {
     /// Validates and stores a submission (nothing is written when it is invalid); a known
     /// `jobId` returns the stored job. Then wakes the cluster so the job can start at once.
     ///

@@ -11,13 +11,12 @@ use crate::dispatch::report::{JobAction, JobRecord, ScaleReport, WakeReport};
 use crate::dispatch::scale::{decide_scale, provision, GroupControl, ScaleInput};
 use crate::job::{Job, JobState, LaunchRequest};
 use crate::ports::capacity_store::CapacityStore;
-use crate::ports::ecs::{EcsRead, EcsWrite};
 use crate::ports::job_store::{JobStore, Replaced};
 use crate::ports::scale_group::{GroupState, ScaleGroup, Terminated};
-use crate::ports::task_launcher::TaskLauncher;
 
 use super::dispatcher::{
-    base_record, error_record, DispatchError, Dispatcher, MAX_JOB_ITEM_BYTES, MAX_LAUNCHES_PER_WAKE,
+    base_record, error_record, DispatchEcs, DispatchError, Dispatcher, MAX_JOB_ITEM_BYTES,
+    MAX_LAUNCHES_PER_WAKE,
 };
 use super::host_read::placement_targets;
 use super::submit::item_bytes;
@@ -74,13 +73,7 @@ pub(super) fn placed_request(job: &Job, d: &JobDecision, hosts: &[DispatchHost])
     }
 }
 
-impl<S, E, C, G> Dispatcher<S, E, C, G>
-where
-    S: JobStore,
-    E: EcsRead + EcsWrite + TaskLauncher,
-    C: CapacityStore,
-    G: ScaleGroup,
-{
+impl<S: JobStore, E: DispatchEcs, C: CapacityStore, G: ScaleGroup> Dispatcher<S, E, C, G> {
     /// The next dispatch as a dry run (`jobs explain`): the same reads and decision as
     /// [`Dispatcher::wake`], no write and no RunTask.
     pub async fn plan(&self, cluster: &str, now: i64) -> Result<(Vec<Job>, Plan), DispatchError> {

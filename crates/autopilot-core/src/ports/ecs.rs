@@ -6,7 +6,7 @@
 //!   List call ([`EcsRead::list_page`], a [`ListRequest`] with its typed filter), one Describe
 //!   batch within ECS's limit (100 container instances, tasks or clusters; 10 services), one
 //!   DescribeTaskDefinition, and the writes. Adapters implement only these:
-//!   `autopilot_aws::AwsEcs` (the real API) and [`crate::memory::InMemoryEcs`] (tests, what-if
+//!   `autopilot_aws::AwsEcs` (the real API) and `crate::memory::InMemoryEcs` (tests, what-if
 //!   runs), whose recorded calls are therefore the requests AWS would see.
 //! - **Lookups**, the provided methods (every page, every batch, the failure-entry check of
 //!   [`check_describe_failures`], the client-side checks moto needs): written here once, over the
