@@ -316,8 +316,7 @@ fn page_of(arns: Vec<String>, next: Option<&str>) -> Result<ArnPage, EcsError> {
     })
 }
 
-/// A Describe call takes at most `limit` names, like ECS's (checked before the cluster is
-/// looked up).
+/// A Describe call takes at most `limit` names, like ECS's.
 fn check_batch(operation: &'static str, arns: &[String], limit: usize) -> Result<(), EcsError> {
     if arns.len() > limit {
         return Err(EcsError::Api {
