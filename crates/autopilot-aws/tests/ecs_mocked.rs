@@ -198,7 +198,7 @@ async fn missing_cluster_is_named() {
 
 #[tokio::test]
 async fn task_pages_carry_the_desired_status_and_the_token() {
-    use autopilot_core::ports::DesiredStatus;
+    use autopilot_core::ports::{DesiredStatus, ListRequest, TaskFilter};
     use aws_sdk_ecs::operation::list_tasks::ListTasksOutput;
     use aws_sdk_ecs::types::DesiredStatus as SdkDesired;
     let first = mock!(Client::list_tasks)
@@ -223,13 +223,14 @@ async fn task_pages_carry_the_desired_status_and_the_token() {
                 .build()
         });
     let ecs = client(&[&first, &second], 1);
-    let page = ecs
-        .list_task_arns("prod", DesiredStatus::Stopped, None)
-        .await
-        .expect("page 1");
+    let tasks = || ListRequest::Tasks {
+        cluster: "prod",
+        filter: TaskFilter::Desired(DesiredStatus::Stopped),
+    };
+    let page = ecs.list_page(tasks(), None).await.expect("page 1");
     assert_eq!(page.next.as_deref(), Some("t-2"));
     let page = ecs
-        .list_task_arns("prod", DesiredStatus::Stopped, page.next.as_deref())
+        .list_page(tasks(), page.next.as_deref())
         .await
         .expect("page 2");
     assert_eq!(

@@ -6,7 +6,7 @@ use autopilot_core::model::{
     Attribute, ContainerDefinition, ContainerInstance, InstanceStatus, PlacementConstraint,
     PlacementStrategy, Resources, SchedulingStrategy, Service, Task, TaskDefinition, TaskSet,
 };
-use autopilot_core::ports::EcsError;
+use autopilot_core::ports::{ClusterDescription, EcsError};
 
 /// Converts the SDK's task. As for container instances, a `version` of 0 means absent.
 pub fn task_from_sdk(t: &ecs::Task) -> Result<Task, EcsError> {
@@ -230,5 +230,19 @@ pub fn constraint_from_sdk(kind: Option<&str>, expression: Option<&str>) -> Plac
     PlacementConstraint {
         kind: kind.unwrap_or_default().to_string(),
         expression: expression.map(str::to_string),
+    }
+}
+
+/// One cluster as DescribeClusters describes it.
+pub fn cluster_from_sdk(c: &ecs::Cluster) -> ClusterDescription {
+    ClusterDescription {
+        arn: c.cluster_arn().unwrap_or_default().to_string(),
+        name: c.cluster_name().unwrap_or_default().to_string(),
+        status: c.status().unwrap_or_default().to_string(),
+        default_strategy: c
+            .default_capacity_provider_strategy()
+            .iter()
+            .map(|p| p.capacity_provider().to_string())
+            .collect(),
     }
 }

@@ -21,9 +21,9 @@ use autopilot_core::job::{LaunchRequest, RunTaskSpec};
 use autopilot_core::ports::task_launcher::{
     is_provisioning_cap, ContainerExit, DescribedTasks, LaunchedTask, RunTaskOutcome, TaskLauncher,
 };
-use autopilot_core::ports::EcsError;
+use autopilot_core::ports::{EcsError, ListPages, ListRequest, TaskFilter, DESCRIBE_MISSING};
 
-use super::{map_err, AwsEcs, LIST_PAGE_SIZE};
+use super::{map_err, AwsEcs};
 
 fn refused(message: impl Into<String>) -> EcsError {
     EcsError::Refused {
@@ -358,20 +358,17 @@ impl TaskLauncher for AwsEcs {
         cluster: &str,
         started_by: &str,
     ) -> Result<Vec<LaunchedTask>, EcsError> {
-        // startedBy alone (no desiredStatus): ECS refuses it combined with other filters.
-        let request = self
-            .client
-            .list_tasks()
-            .cluster(cluster)
-            .started_by(started_by);
-        let arns: Vec<String> = super::all_pages!(request, "ListTasks", Some(cluster))?;
+        let filter = TaskFilter::StartedBy(started_by);
+        let arns = ListPages::new(self, ListRequest::Tasks { cluster, filter })
+            .all()
+            .await?;
         // ECS's failure entries are logged and otherwise left alone here.
-        let (tasks, _failures) = self
+        let described = self
             .describe_task_batches(cluster, &arns, |t| {
-                (t.started_by() == Some(started_by)).then(|| Ok(launched_from_sdk(t)))
+                (t.started_by() == Some(started_by)).then(|| launched_from_sdk(t))
             })
             .await?;
-        Ok(tasks)
+        Ok(described.items)
     }
 
     async fn describe_launched(
@@ -379,14 +376,16 @@ impl TaskLauncher for AwsEcs {
         cluster: &str,
         task_arns: &[String],
     ) -> Result<DescribedTasks, EcsError> {
-        let (tasks, failures) = self
-            .describe_task_batches(cluster, task_arns, |t| Some(Ok(launched_from_sdk(t))))
+        let described = self
+            .describe_task_batches(cluster, task_arns, |t| Some(launched_from_sdk(t)))
             .await?;
-        let missing = failures
+        let missing = described
+            .failures
             .into_iter()
-            .filter(|(_, reason)| reason == "MISSING")
+            .filter(|(_, reason)| reason == DESCRIBE_MISSING)
             .map(|(arn, _)| arn)
             .collect();
+        let tasks = described.items;
         Ok(DescribedTasks { tasks, missing })
     }
 }

@@ -1,39 +1,29 @@
-//! The ECS port ([`EcsRead`], [`EcsWrite`]) over `aws-sdk-ecs`.
+//! The ECS port's primitives ([`EcsRead`], [`EcsWrite`]) over `aws-sdk-ecs`: each method is one
+//! request. The lookups that take several (every page, every batch, the failure-entry check, the
+//! client-side checks moto needs) are the port's own, written once over these.
 //!
-//! - Host lookup by EC2 id: ListContainerInstances with the server-side filter
-//!   `ec2InstanceId == i-…`, then a client-side check of the id (moto ignores the filter).
-//! - A host's tasks: ListTasks for desired RUNNING and desired STOPPED (tasks still shutting down
-//!   are seen), then DescribeTasks by 100.
-//!
-//! Page and batch sizes follow ECS's limits: List* calls ask for 100 per page (ListServices
-//! defaults to 10 otherwise) and follow every page through the SDK's paginators;
-//! DescribeContainerInstances takes 100 ARNs per call, DescribeServices 10. Throttling is retried
-//! by the SDK's standard retry strategy (configured on the client); when it runs out the error says so.
+//! What only this adapter does: List requests ask for ECS's maximum page size (ListServices
+//! defaults to 10 otherwise) and carry the server-side filters (`ec2InstanceId == i-…`,
+//! `containerInstance`, `serviceName`, `desiredStatus`); DescribeServices asks for tags; ECS's
+//! failure entries are logged. Throttling is retried by the SDK's standard retry strategy
+//! (configured on the client); when it runs out the error says so.
 
 use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_ecs::operation::list_tasks::builders::ListTasksFluentBuilder;
 use aws_sdk_ecs::types::{self as ecs, ContainerInstanceStatus, DesiredStatus, ServiceField};
 use aws_sdk_ecs::Client;
 
-use autopilot_core::arn::cluster_name;
-use autopilot_core::model::{ContainerInstance, InstanceStatus, Task, TaskDefinition};
+use autopilot_core::model::{ContainerInstance, InstanceStatus, Service, Task, TaskDefinition};
 use autopilot_core::ports::{
-    check_describe_failures, ArnPage, ClusterState, DescribedServices,
-    DesiredStatus as PortDesiredStatus, EcsError, EcsRead, EcsWrite, DESCRIBE_MISSING,
+    ArnPage, ClusterDescription, Described, DesiredStatus as PortDesiredStatus, EcsError, EcsRead,
+    EcsWrite, ListRequest, TaskFilter,
 };
 
 use crate::error::AwsError;
 
 /// ECS page size for List* calls (the API maximum).
 pub const LIST_PAGE_SIZE: i32 = 100;
-/// DescribeContainerInstances accepts at most 100 ARNs per call.
-pub const DESCRIBE_INSTANCES_BATCH: usize = 100;
-/// DescribeTasks accepts at most 100 task ARNs per call.
-pub const DESCRIBE_TASKS_BATCH: usize = 100;
-/// DescribeServices accepts at most 10 services per call.
-pub const DESCRIBE_SERVICES_BATCH: usize = 10;
-/// DescribeClusters accepts at most 100 clusters per call.
-pub const DESCRIBE_CLUSTERS_BATCH: usize = 100;
+/// DescribeTasks accepts at most 100 task ARNs per call (the launcher's batches).
+pub const DESCRIBE_TASKS_BATCH: usize = autopilot_core::ports::ecs::DESCRIBE_BATCH;
 
 #[derive(Clone, Debug)]
 pub struct AwsEcs {
@@ -106,78 +96,50 @@ where
     }
 }
 
-/// Failure entries of a Describe call: `(arn, reason)`.
-type Failures = Vec<(String, String)>;
-
-/// What a batched Describe collects: the items, and ECS's failure entries (logged); callers
-/// apply [`check_describe_failures`].
-struct Described<T> {
-    items: Vec<T>,
-    failures: Failures,
+/// A Describe response's failure entries as `(arn, reason)`, logged.
+fn failure_entries(failures: &[ecs::Failure]) -> Vec<(String, String)> {
+    failures
+        .iter()
+        .map(|f| {
+            let (arn, reason) = (
+                f.arn().unwrap_or("").to_string(),
+                f.reason().unwrap_or("failure").to_string(),
+            );
+            tracing::info!(arn = %arn, reason = %reason, "Describe failure entry");
+            (arn, reason)
+        })
+        .collect()
 }
 
-impl<T> Described<T> {
-    fn with_capacity(n: usize) -> Self {
-        Described {
-            items: Vec::with_capacity(n),
-            failures: Vec::new(),
-        }
-    }
+/// One response's converted items and failure entries.
+fn described<T, S>(
+    items: &[S],
+    convert: impl Fn(&S) -> Result<T, EcsError>,
+    failures: &[ecs::Failure],
+) -> Result<Described<T>, EcsError> {
+    Ok(Described {
+        items: items.iter().map(convert).collect::<Result<_, _>>()?,
+        failures: failure_entries(failures),
+    })
+}
 
-    /// Adds one response's converted items and failure entries.
-    fn add(
-        &mut self,
-        items: impl Iterator<Item = Result<T, EcsError>>,
-        failures: &[ecs::Failure],
-    ) -> Result<(), EcsError> {
-        for item in items {
-            self.items.push(item?);
-        }
-        for f in failures {
-            let (arn, reason) = failure_entry(f);
-            tracing::info!(arn = %arn, reason = %reason, "Describe failure entry");
-            self.failures.push((arn, reason));
-        }
-        Ok(())
-    }
-
-    fn into_parts(self) -> (Vec<T>, Failures) {
-        (self.items, self.failures)
+fn sdk_desired(desired: PortDesiredStatus) -> DesiredStatus {
+    match desired {
+        PortDesiredStatus::Running => DesiredStatus::Running,
+        PortDesiredStatus::Stopped => DesiredStatus::Stopped,
     }
 }
 
 impl AwsEcs {
-    /// DescribeContainerInstances in batches of 100, with ECS's failure entries.
-    async fn describe_instance_batches(
-        &self,
-        cluster: &str,
-        arns: &[String],
-    ) -> Result<(Vec<ContainerInstance>, Failures), EcsError> {
-        let mut out = Described::with_capacity(arns.len());
-        for batch in arns.chunks(DESCRIBE_INSTANCES_BATCH) {
-            let resp = self
-                .client
-                .describe_container_instances()
-                .cluster(cluster)
-                .set_container_instances(Some(batch.to_vec()))
-                .send()
-                .await
-                .map_err(|e| map_err("DescribeContainerInstances", Some(cluster), e))?;
-            let items = resp.container_instances().iter();
-            out.add(items.map(container_instance_from_sdk), resp.failures())?;
-        }
-        Ok(out.into_parts())
-    }
-
     /// DescribeTasks in batches of 100, with ECS's failure entries: each described task through
-    /// `convert` (`None` leaves it out).
+    /// `convert` (`None` leaves it out). The launcher's reads, which need the SDK's task.
     pub(super) async fn describe_task_batches<T>(
         &self,
         cluster: &str,
         arns: &[String],
-        convert: impl Fn(&ecs::Task) -> Option<Result<T, EcsError>>,
-    ) -> Result<(Vec<T>, Failures), EcsError> {
-        let mut out = Described::with_capacity(arns.len());
+        convert: impl Fn(&ecs::Task) -> Option<T>,
+    ) -> Result<Described<T>, EcsError> {
+        let mut out = Described::default();
         for batch in arns.chunks(DESCRIBE_TASKS_BATCH) {
             let resp = self
                 .client
@@ -187,83 +149,150 @@ impl AwsEcs {
                 .send()
                 .await
                 .map_err(|e| map_err("DescribeTasks", Some(cluster), e))?;
-            out.add(resp.tasks().iter().filter_map(&convert), resp.failures())?;
-        }
-        Ok(out.into_parts())
-    }
-}
-
-/// Every described task, as the port's [`Task`].
-fn every_task(t: &ecs::Task) -> Option<Result<Task, EcsError>> {
-    Some(task_from_sdk(t))
-}
-
-fn failure_entry(f: &ecs::Failure) -> (String, String) {
-    (
-        f.arn().unwrap_or("").to_string(),
-        f.reason().unwrap_or("failure").to_string(),
-    )
-}
-
-impl EcsRead for AwsEcs {
-    async fn list_cluster_arns(&self) -> Result<Vec<String>, EcsError> {
-        all_pages!(self.client.list_clusters(), "ListClusters", None)
-    }
-
-    async fn container_instances(&self, cluster: &str) -> Result<Vec<ContainerInstance>, EcsError> {
-        // No status filter: ECS then returns every status but INACTIVE, so the decision record can
-        // name the DRAINING and REGISTERING hosts it left out.
-        let arns: Vec<String> = all_pages!(
-            self.client.list_container_instances().cluster(cluster),
-            "ListContainerInstances",
-            Some(cluster)
-        )?;
-
-        // A listed host ECS did not describe is not gone unless ECS says MISSING: the sweep
-        // would otherwise remove a live host, and daemon-count would under-count.
-        let (instances, failures) = self.describe_instance_batches(cluster, &arns).await?;
-        check_describe_failures("DescribeContainerInstances", &failures)?;
-        Ok(instances)
-    }
-
-    async fn list_service_arns(&self, cluster: &str) -> Result<Vec<String>, EcsError> {
-        all_pages!(
-            self.client.list_services().cluster(cluster),
-            "ListServices",
-            Some(cluster)
-        )
-    }
-
-    async fn describe_services(
-        &self,
-        cluster: &str,
-        services: &[String],
-    ) -> Result<DescribedServices, EcsError> {
-        let mut out = DescribedServices::default();
-        for batch in services.chunks(DESCRIBE_SERVICES_BATCH) {
-            let resp = self
-                .client
-                .describe_services()
-                .cluster(cluster)
-                .set_services(Some(batch.to_vec()))
-                .include(ServiceField::Tags)
-                .send()
-                .await
-                .map_err(|e| map_err("DescribeServices", Some(cluster), e))?;
-            for f in resp.failures() {
-                out.failures.push((
-                    f.arn().unwrap_or("").to_string(),
-                    f.reason().unwrap_or("failure").to_string(),
-                ));
-            }
-            for s in resp.services() {
-                out.services.push(service_from_sdk(s)?);
-            }
+            out.items.extend(resp.tasks().iter().filter_map(&convert));
+            out.failures.extend(failure_entries(resp.failures()));
         }
         Ok(out)
     }
+}
 
-    async fn task_definition(&self, task_definition: &str) -> Result<TaskDefinition, EcsError> {
+/// Sends a List request for the page after `next` at ECS's maximum page size, errors mapped.
+macro_rules! send_page {
+    ($request:expr, $next:expr, $operation:expr, $cluster:expr) => {
+        $request
+            .max_results(LIST_PAGE_SIZE)
+            .set_next_token($next)
+            .send()
+            .await
+            .map_err(|e| map_err($operation, $cluster, e))?
+    };
+}
+
+impl EcsRead for AwsEcs {
+    async fn list_page(
+        &self,
+        request: ListRequest<'_>,
+        next: Option<&str>,
+    ) -> Result<ArnPage, EcsError> {
+        let operation = request.operation();
+        let next = next.map(str::to_string);
+        let (arns, next) = match request {
+            ListRequest::Clusters => {
+                let resp = send_page!(self.client.list_clusters(), next, operation, None);
+                (resp.cluster_arns().to_vec(), resp.next_token)
+            }
+            ListRequest::ContainerInstances {
+                cluster,
+                ec2_instance_id,
+            } => {
+                // No status filter: every status but INACTIVE.
+                let request = (self.client.list_container_instances())
+                    .cluster(cluster)
+                    .set_filter(ec2_instance_id.map(ec2_instance_filter));
+                let resp = send_page!(request, next, operation, Some(cluster));
+                (resp.container_instance_arns().to_vec(), resp.next_token)
+            }
+            ListRequest::Services { cluster } => {
+                let request = self.client.list_services().cluster(cluster);
+                let resp = send_page!(request, next, operation, Some(cluster));
+                (resp.service_arns().to_vec(), resp.next_token)
+            }
+            ListRequest::Tasks { cluster, filter } => {
+                let request = self.client.list_tasks().cluster(cluster);
+                let request = match filter {
+                    TaskFilter::Desired(d) => request.desired_status(sdk_desired(d)),
+                    TaskFilter::OnInstance(arn, d) => request
+                        .container_instance(arn)
+                        .desired_status(sdk_desired(d)),
+                    TaskFilter::Service(name) => request
+                        .service_name(name)
+                        .desired_status(DesiredStatus::Running),
+                    // startedBy alone: ECS refuses it combined with other filters.
+                    TaskFilter::StartedBy(started_by) => request.started_by(started_by),
+                };
+                let resp = send_page!(request, next, operation, Some(cluster));
+                (resp.task_arns().to_vec(), resp.next_token)
+            }
+        };
+        Ok(ArnPage { arns, next })
+    }
+
+    async fn describe_container_instances_batch(
+        &self,
+        cluster: &str,
+        arns: &[String],
+    ) -> Result<Described<ContainerInstance>, EcsError> {
+        let resp = self
+            .client
+            .describe_container_instances()
+            .cluster(cluster)
+            .set_container_instances(Some(arns.to_vec()))
+            .send()
+            .await
+            .map_err(|e| map_err("DescribeContainerInstances", Some(cluster), e))?;
+        described(
+            resp.container_instances(),
+            container_instance_from_sdk,
+            resp.failures(),
+        )
+    }
+
+    async fn describe_tasks_batch(
+        &self,
+        cluster: &str,
+        arns: &[String],
+    ) -> Result<Described<Task>, EcsError> {
+        let resp = self
+            .client
+            .describe_tasks()
+            .cluster(cluster)
+            .set_tasks(Some(arns.to_vec()))
+            .send()
+            .await
+            .map_err(|e| map_err("DescribeTasks", Some(cluster), e))?;
+        described(resp.tasks(), task_from_sdk, resp.failures())
+    }
+
+    async fn describe_services_batch(
+        &self,
+        cluster: &str,
+        services: &[String],
+    ) -> Result<Described<Service>, EcsError> {
+        let resp = self
+            .client
+            .describe_services()
+            .cluster(cluster)
+            .set_services(Some(services.to_vec()))
+            .include(ServiceField::Tags)
+            .send()
+            .await
+            .map_err(|e| map_err("DescribeServices", Some(cluster), e))?;
+        described(resp.services(), service_from_sdk, resp.failures())
+    }
+
+    async fn describe_clusters_batch(
+        &self,
+        clusters: &[String],
+    ) -> Result<Described<ClusterDescription>, EcsError> {
+        // Without a cluster to name: a cluster ECS does not have is a MISSING failure entry.
+        let resp = self
+            .client
+            .describe_clusters()
+            .set_clusters(Some(clusters.to_vec()))
+            .send()
+            .await
+            .map_err(|e| map_err("DescribeClusters", None, e))?;
+        described(
+            resp.clusters(),
+            |c| Ok(cluster_from_sdk(c)),
+            resp.failures(),
+        )
+    }
+
+    async fn describe_task_definition(
+        &self,
+        task_definition: &str,
+    ) -> Result<TaskDefinition, EcsError> {
         let resp = self
             .client
             .describe_task_definition()
@@ -278,228 +307,6 @@ impl EcsRead for AwsEcs {
                 message: format!("no task definition in the response for {task_definition}"),
             })?;
         Ok(task_definition_from_sdk(td, task_definition))
-    }
-
-    async fn list_container_instance_arns(
-        &self,
-        cluster: &str,
-        next: Option<&str>,
-    ) -> Result<ArnPage, EcsError> {
-        // No status filter: every status but INACTIVE.
-        let resp = self
-            .client
-            .list_container_instances()
-            .cluster(cluster)
-            .max_results(LIST_PAGE_SIZE)
-            .set_next_token(next.map(str::to_string))
-            .send()
-            .await
-            .map_err(|e| map_err("ListContainerInstances", Some(cluster), e))?;
-        Ok(ArnPage {
-            arns: resp.container_instance_arns().to_vec(),
-            next: resp.next_token().map(str::to_string),
-        })
-    }
-
-    async fn describe_container_instances(
-        &self,
-        cluster: &str,
-        arns: &[String],
-    ) -> Result<Vec<ContainerInstance>, EcsError> {
-        let (instances, failures) = self.describe_instance_batches(cluster, arns).await?;
-        check_describe_failures("DescribeContainerInstances", &failures)?;
-        Ok(instances)
-    }
-
-    async fn list_task_arns(
-        &self,
-        cluster: &str,
-        desired: PortDesiredStatus,
-        next: Option<&str>,
-    ) -> Result<ArnPage, EcsError> {
-        // The desired status is always sent: moto lists stopped tasks too without it.
-        let resp = self
-            .client
-            .list_tasks()
-            .cluster(cluster)
-            .desired_status(match desired {
-                PortDesiredStatus::Running => DesiredStatus::Running,
-                PortDesiredStatus::Stopped => DesiredStatus::Stopped,
-            })
-            .max_results(LIST_PAGE_SIZE)
-            .set_next_token(next.map(str::to_string))
-            .send()
-            .await
-            .map_err(|e| map_err("ListTasks", Some(cluster), e))?;
-        Ok(ArnPage {
-            arns: resp.task_arns().to_vec(),
-            next: resp.next_token().map(str::to_string),
-        })
-    }
-
-    async fn describe_tasks(&self, cluster: &str, arns: &[String]) -> Result<Vec<Task>, EcsError> {
-        // As for hosts: only MISSING means the task is gone.
-        let (tasks, failures) = self
-            .describe_task_batches(cluster, arns, every_task)
-            .await?;
-        check_describe_failures("DescribeTasks", &failures)?;
-        Ok(tasks)
-    }
-
-    async fn describe_clusters(&self, clusters: &[String]) -> Result<Vec<ClusterState>, EcsError> {
-        let mut out = Vec::with_capacity(clusters.len());
-        for batch in clusters.chunks(DESCRIBE_CLUSTERS_BATCH) {
-            let resp = self
-                .client
-                .describe_clusters()
-                .set_clusters(Some(batch.to_vec()))
-                .send()
-                .await
-                .map_err(|e| map_err("DescribeClusters", None, e))?;
-            let mut unanswered = Vec::new();
-            for wanted in batch {
-                let name = cluster_name(wanted);
-                let found = resp.clusters().iter().find(|c| {
-                    c.cluster_name() == Some(name) || c.cluster_arn() == Some(wanted.as_str())
-                });
-                let failure = resp.failures().iter().find(|f| {
-                    f.arn()
-                        .is_some_and(|arn| arn == wanted.as_str() || cluster_name(arn) == name)
-                });
-                out.push(match (found, failure) {
-                    (Some(c), _) => ClusterState {
-                        cluster: wanted.clone(),
-                        arn: c.cluster_arn().map(str::to_string),
-                        status: c.status().unwrap_or("").to_string(),
-                    },
-                    (None, Some(f)) if f.reason() == Some(DESCRIBE_MISSING) => ClusterState {
-                        cluster: wanted.clone(),
-                        arn: None,
-                        status: DESCRIBE_MISSING.to_string(),
-                    },
-                    (None, f) => {
-                        let reason = f.and_then(|f| f.reason()).unwrap_or("no answer");
-                        unanswered.push(format!("{wanted}: {reason}"));
-                        continue;
-                    }
-                });
-            }
-            if !unanswered.is_empty() {
-                // Not MISSING: not gone. Fail rather than retire a live cluster's partition.
-                return Err(EcsError::Api {
-                    operation: "DescribeClusters",
-                    message: format!(
-                        "ECS did not describe {} cluster(s) ({}); not treated as gone",
-                        unanswered.len(),
-                        unanswered.join("; ")
-                    ),
-                });
-            }
-        }
-        Ok(out)
-    }
-
-    async fn find_container_instance(
-        &self,
-        cluster: &str,
-        ec2_instance_id: &str,
-    ) -> Result<Option<ContainerInstance>, EcsError> {
-        let arns: Vec<String> = all_pages!(
-            self.client
-                .list_container_instances()
-                .cluster(cluster)
-                .filter(ec2_instance_filter(ec2_instance_id)),
-            "ListContainerInstances",
-            Some(cluster)
-        )?;
-        if arns.is_empty() {
-            return Ok(None);
-        }
-        // With the filter applied this is one ARN; without it (moto), every host: check the id.
-        // Only MISSING means gone: a host ECS listed but did not describe fails the search.
-        let (instances, failures) = self.describe_instance_batches(cluster, &arns).await?;
-        check_describe_failures("DescribeContainerInstances", &failures)?;
-        Ok(instances
-            .into_iter()
-            .find(|ci| ci.ec2_instance_id.as_deref() == Some(ec2_instance_id)))
-    }
-
-    async fn describe_container_instance(
-        &self,
-        cluster: &str,
-        container_instance_arn: &str,
-    ) -> Result<Option<ContainerInstance>, EcsError> {
-        let (instances, failures) = self
-            .describe_instance_batches(cluster, &[container_instance_arn.to_string()])
-            .await?;
-        // MISSING: gone (None); any other failure is not an answer and fails the read.
-        check_describe_failures("DescribeContainerInstances", &failures)?;
-        Ok(instances
-            .into_iter()
-            .find(|ci| ci.arn == container_instance_arn))
-    }
-
-    async fn cluster_default_strategy(&self, cluster: &str) -> Result<Vec<String>, EcsError> {
-        let resp = self
-            .client
-            .describe_clusters()
-            .clusters(cluster)
-            .send()
-            .await
-            .map_err(|e| map_err("DescribeClusters", Some(cluster), e))?;
-        let Some(c) = resp.clusters().first() else {
-            return Err(EcsError::ClusterNotFound {
-                cluster: cluster.to_string(),
-            });
-        };
-        Ok(c.default_capacity_provider_strategy()
-            .iter()
-            .map(|p| p.capacity_provider().to_string())
-            .collect())
-    }
-
-    async fn service_tasks(
-        &self,
-        cluster: &str,
-        service_name: &str,
-    ) -> Result<Vec<Task>, EcsError> {
-        let arns: Vec<String> = all_pages!(
-            self.client
-                .list_tasks()
-                .cluster(cluster)
-                .service_name(service_name)
-                .desired_status(DesiredStatus::Running),
-            "ListTasks",
-            Some(cluster)
-        )?;
-        let (tasks, failures) = self
-            .describe_task_batches(cluster, &arns, every_task)
-            .await?;
-        check_describe_failures("DescribeTasks", &failures)?;
-        let group = format!("service:{service_name}");
-        // moto ignores serviceName and lists every task of the cluster: keep the service's own.
-        Ok(tasks
-            .into_iter()
-            .filter(|t| t.group.as_deref() == Some(group.as_str()))
-            .collect())
-    }
-
-    async fn instance_tasks(
-        &self,
-        cluster: &str,
-        container_instance_arn: &str,
-    ) -> Result<Vec<Task>, EcsError> {
-        let arns = self
-            .running_and_stopped_task_arns(cluster, |r| {
-                r.container_instance(container_instance_arn)
-            })
-            .await?;
-        let (tasks, failures) = self
-            .describe_task_batches(cluster, &arns, every_task)
-            .await?;
-        // A task ECS listed but did not describe may still run: not "gone".
-        check_describe_failures("DescribeTasks", &failures)?;
-        Ok(tasks)
     }
 }
 
@@ -609,44 +416,6 @@ impl EcsWrite for AwsEcs {
         Ok(())
     }
 }
-
-impl AwsEcs {
-    /// ListTasks for desired RUNNING, then desired STOPPED (tasks still shutting down are seen),
-    /// all pages, each ARN once; `filter` narrows the request (a host, a `startedBy`).
-    pub(super) async fn running_and_stopped_task_arns(
-        &self,
-        cluster: &str,
-        filter: impl Fn(ListTasksFluentBuilder) -> ListTasksFluentBuilder,
-    ) -> Result<Vec<String>, EcsError> {
-        let mut arns: Vec<String> = Vec::new();
-        for desired in [DesiredStatus::Running, DesiredStatus::Stopped] {
-            let request = filter(self.client.list_tasks().cluster(cluster));
-            let page: Vec<String> =
-                all_pages!(request.desired_status(desired), "ListTasks", Some(cluster))?;
-            for arn in page {
-                if !arns.contains(&arn) {
-                    arns.push(arn);
-                }
-            }
-        }
-        Ok(arns)
-    }
-}
-
-/// Every item of a List* request, all pages at ECS's maximum page size, errors mapped.
-macro_rules! all_pages {
-    ($request:expr, $operation:literal, $cluster:expr) => {
-        $request
-            .max_results(LIST_PAGE_SIZE)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| map_err($operation, $cluster, e))
-    };
-}
-use all_pages;
 
 /// A custom attribute of one container instance: the full ARN as targetId and no targetType,
 /// accepted by ECS and by moto alike.

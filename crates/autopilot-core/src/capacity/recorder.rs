@@ -17,7 +17,10 @@ use crate::arn::{cluster_arn_from_instance, cluster_name, same_cluster_name};
 use crate::clock::format_unix;
 use crate::events::EcsEvent;
 use crate::ports::capacity_store::{CapacityStore, ItemKind, ItemQuery, StoreError};
-use crate::ports::ecs::{ClusterState, DesiredStatus, EcsError, EcsRead, DESCRIBE_MISSING};
+use crate::ports::ecs::{
+    ClusterState, DesiredStatus, EcsError, EcsRead, ListPages, ListRequest, TaskFilter,
+    DESCRIBE_MISSING,
+};
 
 #[derive(Debug, Error)]
 pub enum RecorderError {
@@ -344,46 +347,37 @@ impl<S: CapacityStore, E: EcsRead> CapacityRecorder<S, E> {
             arn_hint.map(str::to_string).or(stored_arn)
         };
         if in_ecs {
-            let mut next: Option<String> = None;
-            loop {
-                let page = self
+            let request = ListRequest::ContainerInstances {
+                cluster,
+                ec2_instance_id: None,
+            };
+            let mut pages = ListPages::new(&self.ecs, request);
+            while let Some(arns) = pages.next_page().await? {
+                for ci in self
                     .ecs
-                    .list_container_instance_arns(cluster, next.as_deref())
-                    .await?;
-                if !page.arns.is_empty() {
-                    for ci in self
-                        .ecs
-                        .describe_container_instances(cluster, &page.arns)
-                        .await?
-                    {
-                        let arn = cluster_arn
-                            .get_or_insert_with(|| derived_cluster_arn(cluster, &ci.arn))
-                            .clone();
-                        report.hosts += 1;
-                        // Stamped with the Describe's time: what the item shows is as of
-                        // now (task-dispatcher discounts its launches made after it).
-                        let record =
-                            instance_to_record(&arn, ci, Some(crate::clock::format_unix(now)), now);
-                        self.apply_snapshot(&mut hosts, record, &mut report).await?;
-                    }
-                }
-                match page.next {
-                    Some(n) => next = Some(n),
-                    None => break,
+                    .describe_container_instances(cluster, &arns)
+                    .await?
+                {
+                    let arn = cluster_arn
+                        .get_or_insert_with(|| derived_cluster_arn(cluster, &ci.arn))
+                        .clone();
+                    report.hosts += 1;
+                    // Stamped with the Describe's time: what the item shows is as of
+                    // now (task-dispatcher discounts its launches made after it).
+                    let record =
+                        instance_to_record(&arn, ci, Some(crate::clock::format_unix(now)), now);
+                    self.apply_snapshot(&mut hosts, record, &mut report).await?;
                 }
             }
             // Tasks ECS runs (desired RUNNING), page by page. A listed task the table already
             // holds as RUNNING with desired RUNNING is settled — nothing the table keeps of it
             // (host, group, sizes, status) changes until ECS stops it — so it is not described;
             // the others are described and written.
-            let mut next: Option<String> = None;
-            loop {
-                let page = self
-                    .ecs
-                    .list_task_arns(cluster, DesiredStatus::Running, next.as_deref())
-                    .await?;
+            let filter = TaskFilter::Desired(DesiredStatus::Running);
+            let mut pages = ListPages::new(&self.ecs, ListRequest::Tasks { cluster, filter });
+            while let Some(arns) = pages.next_page().await? {
                 let mut unsettled = Vec::new();
-                for arn in page.arns {
+                for arn in arns {
                     match tasks.get_mut(&format!("{TASK_PREFIX}{arn}")) {
                         Some(seen) if seen.settled => {
                             if !seen.listed {
@@ -400,10 +394,6 @@ impl<S: CapacityStore, E: EcsRead> CapacityRecorder<S, E> {
                     self.describe_and_record_tasks(cluster, &unsettled, seen, now)
                         .await?;
                 }
-                match page.next {
-                    Some(n) => next = Some(n),
-                    None => break,
-                }
             }
             // Live tasks of the table that ECS did not list as running: described, 100 at a
             // time. Stopping (desired STOPPED, last status not yet STOPPED) → kept, as events
@@ -417,11 +407,9 @@ impl<S: CapacityStore, E: EcsRead> CapacityRecorder<S, E> {
                 .collect::<std::collections::BTreeSet<_>>()
                 .into_iter()
                 .collect();
-            for batch in unlisted.chunks(100) {
-                let seen = (&mut cluster_arn, &mut tasks, &mut report);
-                self.describe_and_record_tasks(cluster, batch, seen, now)
-                    .await?;
-            }
+            let seen = (&mut cluster_arn, &mut tasks, &mut report);
+            self.describe_and_record_tasks(cluster, &unlisted, seen, now)
+                .await?;
         }
         // Live items no page listed: gone. Conditional on the item being as read — an event that
         // landed since wins — and keeping its version (the highest the table saw): a late event
@@ -447,7 +435,7 @@ impl<S: CapacityStore, E: EcsRead> CapacityRecorder<S, E> {
         Ok(report)
     }
 
-    /// Describes `arns` (one DescribeTasks, at most 100) and writes what it returned (the event
+    /// Describes `arns` (DescribeTasks by 100) and writes what it returned (the event
     /// path's rules: Fargate skipped; a STOPPED task is gone for the sweep; a stopping one is
     /// kept and counted).
     async fn describe_and_record_tasks(

@@ -395,7 +395,7 @@ impl<E: EcsRead + EcsWrite> DaemonReconciler<E> {
         if let Some(td) = lock(&self.task_definitions).get(arn) {
             return Ok(td.clone());
         }
-        let td = self.ecs.task_definition(arn).await?;
+        let td = self.ecs.describe_task_definition(arn).await?;
         lock(&self.task_definitions).insert(arn.to_string(), td.clone());
         Ok(td)
     }

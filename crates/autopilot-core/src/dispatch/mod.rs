@@ -8,11 +8,15 @@ pub mod config;
 pub mod decide;
 pub mod dispatcher;
 pub mod estimate;
+mod host_read;
+mod launch;
 pub mod lifecycle;
 pub mod report;
 pub mod scale;
 pub mod schedule;
 pub mod simulate;
+mod submit;
+mod wake;
 
 pub use config::{DispatchConfig, ScaleGroupConfig, ENV_JOBS_TABLE};
 pub use decide::{decide, Action, DaemonReservation, DispatchHost, JobDecision, Plan};

@@ -1,19 +1,18 @@
-//! ECS in memory: the same [`EcsRead`] / [`EcsWrite`] contract as the AWS adapter, for every
-//! capability's tests and what-if runs. It records every call (named like the ECS operations the
-//! AWS adapter sends) so tests can assert how many reads and writes a run made.
+//! ECS in memory: the same [`EcsRead`] / [`EcsWrite`] primitives as the AWS adapter, for every
+//! capability's tests and what-if runs. Each primitive is one ECS request and records it (named
+//! like the ECS operation), so the calls tests assert are the requests AWS would see; the
+//! multi-call lookups are the port's own, shared with the AWS adapter.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
-use crate::arn::same_cluster_name;
+use crate::arn::{cluster_name, same_cluster_name};
 use crate::model::{Attribute, ContainerInstance, InstanceStatus, Service, Task, TaskDefinition};
 use crate::ports::ecs::{
-    check_describe_failures, ArnPage, ClusterState, DescribedServices, DesiredStatus, EcsError,
-    EcsRead, EcsWrite, CLUSTER_INACTIVE, DESCRIBE_MISSING,
+    ArnPage, ClusterDescription, Described, DesiredStatus, EcsError, EcsRead, EcsWrite,
+    ListRequest, TaskFilter, CLUSTER_INACTIVE, DESCRIBE_BATCH, DESCRIBE_MISSING,
+    DESCRIBE_SERVICES_BATCH, LIST_PAGE,
 };
-
-/// ECS's page size for List calls.
-pub const LIST_PAGE: usize = 100;
 
 #[derive(Debug, Default)]
 pub(super) struct State {
@@ -243,22 +242,6 @@ impl InMemoryEcs {
         self.state().calls.clear();
     }
 
-    /// Records `operation` and finds the first host of the cluster that matches.
-    fn instance_where(
-        &self,
-        operation: &'static str,
-        cluster_id: &str,
-        matches: impl Fn(&ContainerInstance) -> bool,
-    ) -> Result<(MutexGuard<'_, State>, Option<ContainerInstance>), EcsError> {
-        let mut st = self.enter(operation)?;
-        let found = cluster(&mut st, cluster_id)?
-            .instances
-            .iter()
-            .find(|ci| matches(ci))
-            .cloned();
-        Ok((st, found))
-    }
-
     /// Records `operation` and changes the host `arn` of the cluster (no-op if absent).
     fn change_instance(
         &self,
@@ -289,23 +272,28 @@ impl InMemoryEcs {
     }
 }
 
-/// Splits listed resources into the described ones and Describe's failure entries, then applies
-/// the adapters' shared rule ([`check_describe_failures`]).
-fn described<T: Clone>(
+/// The items a Describe call's `arns` name, and its failure entries: the reason set up with
+/// [`InMemoryEcs::fail_describe`], or `MISSING` for an ARN the cluster does not have — as ECS
+/// answers.
+fn describe_batch<T: Clone>(
     operation: &'static str,
-    listed: Vec<T>,
+    items: &[T],
+    arns: &[String],
     arn: impl Fn(&T) -> &str,
     describe_failures: &BTreeMap<String, String>,
-) -> Result<Vec<T>, EcsError> {
-    let mut out = Vec::with_capacity(listed.len());
-    let mut failures = Vec::new();
-    for item in listed {
-        match describe_failures.get(arn(&item)) {
-            Some(reason) => failures.push((arn(&item).to_string(), reason.clone())),
-            None => out.push(item),
+) -> Result<Described<T>, EcsError> {
+    check_batch(operation, arns, DESCRIBE_BATCH)?;
+    let mut out = Described::default();
+    for wanted in arns {
+        match (
+            describe_failures.get(wanted),
+            items.iter().find(|i| arn(i) == wanted),
+        ) {
+            (Some(reason), _) => out.failures.push((wanted.clone(), reason.clone())),
+            (None, Some(item)) => out.items.push(item.clone()),
+            (None, None) => out.failures.push((wanted.clone(), DESCRIBE_MISSING.into())),
         }
     }
-    check_describe_failures(operation, &failures)?;
     Ok(out)
 }
 
@@ -328,23 +316,12 @@ fn page_of(arns: Vec<String>, next: Option<&str>) -> Result<ArnPage, EcsError> {
     })
 }
 
-/// The `items` a Describe call's `arns` name (batch already checked with [`check_batch`]); the
-/// failure entries set up for them are applied by [`described`].
-fn by_arn<T: Clone>(items: &[T], arns: &[String], arn: impl Fn(&T) -> &str) -> Vec<T> {
-    let wanted: HashSet<&str> = arns.iter().map(String::as_str).collect();
-    items
-        .iter()
-        .filter(|i| wanted.contains(arn(i)))
-        .cloned()
-        .collect()
-}
-
-/// Describe calls take at most 100 ARNs, like ECS's (checked before the cluster is looked up).
-fn check_batch(operation: &'static str, arns: &[String]) -> Result<(), EcsError> {
-    if arns.len() > LIST_PAGE {
+/// A Describe call takes at most `limit` names, like ECS's.
+fn check_batch(operation: &'static str, arns: &[String], limit: usize) -> Result<(), EcsError> {
+    if arns.len() > limit {
         return Err(EcsError::Api {
             operation,
-            message: format!("{} ARNs in one call (at most {LIST_PAGE})", arns.len()),
+            message: format!("{} ARNs in one call (at most {limit})", arns.len()),
         });
     }
     Ok(())
@@ -364,107 +341,173 @@ pub(super) fn cluster<'a>(
         })
 }
 
+/// [`cluster`], read-only.
+fn cluster_in<'a>(
+    clusters: &'a BTreeMap<String, ClusterData>,
+    cluster: &str,
+) -> Result<&'a ClusterData, EcsError> {
+    clusters
+        .iter()
+        .find(|(arn, _)| same_cluster_name(arn, cluster))
+        .map(|(_, c)| c)
+        .ok_or_else(|| EcsError::ClusterNotFound {
+            cluster: cluster.to_string(),
+        })
+}
+
 fn matches_service(s: &Service, wanted: &str) -> bool {
     s.arn == wanted || s.name == wanted
 }
 
+/// Whether ListTasks with `filter` lists `task`. The service filter is the task's group
+/// (`service:NAME`), as ECS's service scheduler sets it.
+fn lists_task(task: &Task, filter: TaskFilter<'_>) -> bool {
+    let stopping = task.desired_status.as_deref() == Some("STOPPED");
+    let desired_is = |d: DesiredStatus| stopping == (d == DesiredStatus::Stopped);
+    match filter {
+        TaskFilter::Desired(d) => desired_is(d),
+        TaskFilter::OnInstance(arn, d) => {
+            task.container_instance_arn.as_deref() == Some(arn) && desired_is(d)
+        }
+        TaskFilter::Service(name) => {
+            task.group.as_deref() == Some(format!("service:{name}").as_str())
+                && desired_is(DesiredStatus::Running)
+        }
+        TaskFilter::StartedBy(started_by) => task.started_by.as_deref() == Some(started_by),
+    }
+}
+
 impl EcsRead for InMemoryEcs {
-    async fn list_cluster_arns(&self) -> Result<Vec<String>, EcsError> {
-        let st = self.enter("ListClusters")?;
-        Ok(st
-            .clusters
-            .iter()
-            .filter(|(_, c)| !c.inactive)
-            .map(|(arn, _)| arn.clone())
-            .collect())
+    async fn list_page(
+        &self,
+        request: ListRequest<'_>,
+        next: Option<&str>,
+    ) -> Result<ArnPage, EcsError> {
+        let mut st = self.enter(request.operation())?;
+        let arns: Vec<String> = match request {
+            ListRequest::Clusters => st
+                .clusters
+                .iter()
+                .filter(|(_, c)| !c.inactive)
+                .map(|(arn, _)| arn.clone())
+                .collect(),
+            ListRequest::ContainerInstances {
+                cluster: id,
+                ec2_instance_id,
+            } => cluster(&mut st, id)?
+                .instances
+                .iter()
+                // Without a status filter ECS lists every status but INACTIVE.
+                .filter(|ci| ci.status != InstanceStatus::Inactive)
+                .filter(|ci| {
+                    ec2_instance_id.is_none() || ci.ec2_instance_id.as_deref() == ec2_instance_id
+                })
+                .map(|ci| ci.arn.clone())
+                .collect(),
+            ListRequest::Services { cluster: id } => cluster(&mut st, id)?
+                .services
+                .iter()
+                .filter(|s| s.status != "INACTIVE")
+                .map(|s| s.arn.clone())
+                .collect(),
+            ListRequest::Tasks {
+                cluster: id,
+                filter,
+            } => cluster(&mut st, id)?
+                .tasks
+                .iter()
+                .filter(|t| lists_task(t, filter))
+                .map(|t| t.arn.clone())
+                .collect(),
+        };
+        page_of(arns, next)
     }
 
-    async fn container_instances(
+    async fn describe_container_instances_batch(
         &self,
         cluster_id: &str,
-    ) -> Result<Vec<ContainerInstance>, EcsError> {
-        let mut st = self.enter("ListContainerInstances")?;
-        let instances: Vec<ContainerInstance> = cluster(&mut st, cluster_id)?
-            .instances
-            .iter()
-            // Like ListContainerInstances without a status filter: everything but INACTIVE.
-            .filter(|ci| ci.status != crate::model::InstanceStatus::Inactive)
-            .cloned()
-            .collect();
-        if !instances.is_empty() {
-            st.calls.push("DescribeContainerInstances".into());
-        }
-        described(
-            "DescribeContainerInstances",
+        arns: &[String],
+    ) -> Result<Described<ContainerInstance>, EcsError> {
+        const OPERATION: &str = "DescribeContainerInstances";
+        let st = self.enter(OPERATION)?;
+        let instances = &cluster_in(&st.clusters, cluster_id)?.instances;
+        describe_batch(
+            OPERATION,
             instances,
+            arns,
             |ci| &ci.arn,
             &st.describe_failures,
         )
     }
 
-    async fn find_container_instance(
+    async fn describe_tasks_batch(
         &self,
         cluster_id: &str,
-        ec2_instance_id: &str,
-    ) -> Result<Option<ContainerInstance>, EcsError> {
-        let (mut st, found) = self.instance_where("ListContainerInstances", cluster_id, |ci| {
-            ci.ec2_instance_id.as_deref() == Some(ec2_instance_id)
-        })?;
-        if found.is_some() {
-            st.calls.push("DescribeContainerInstances".into());
-        }
-        Ok(found)
+        arns: &[String],
+    ) -> Result<Described<Task>, EcsError> {
+        const OPERATION: &str = "DescribeTasks";
+        let st = self.enter(OPERATION)?;
+        let tasks = &cluster_in(&st.clusters, cluster_id)?.tasks;
+        describe_batch(OPERATION, tasks, arns, |t| &t.arn, &st.describe_failures)
     }
 
-    async fn describe_container_instance(
-        &self,
-        cluster_id: &str,
-        arn: &str,
-    ) -> Result<Option<ContainerInstance>, EcsError> {
-        let (st, found) =
-            self.instance_where("DescribeContainerInstances", cluster_id, |ci| ci.arn == arn)?;
-        let listed = found.into_iter().collect();
-        let mut described = described(
-            "DescribeContainerInstances",
-            listed,
-            |ci| &ci.arn,
-            &st.describe_failures,
-        )?;
-        Ok(described.pop())
-    }
-
-    async fn list_service_arns(&self, cluster_id: &str) -> Result<Vec<String>, EcsError> {
-        let mut st = self.enter("ListServices")?;
-        Ok(cluster(&mut st, cluster_id)?
-            .services
-            .iter()
-            .filter(|s| s.status != "INACTIVE")
-            .map(|s| s.arn.clone())
-            .collect())
-    }
-
-    async fn describe_services(
+    async fn describe_services_batch(
         &self,
         cluster_id: &str,
         services: &[String],
-    ) -> Result<DescribedServices, EcsError> {
+    ) -> Result<Described<Service>, EcsError> {
         let mut st = self.enter("DescribeServices")?;
-        let extra_batches = services.len().saturating_sub(1) / 10;
-        for _ in 0..extra_batches {
-            st.calls.push("DescribeServices".into());
-        }
+        check_batch("DescribeServices", services, DESCRIBE_SERVICES_BATCH)?;
         let c = cluster(&mut st, cluster_id)?;
-        let mut out = DescribedServices::default();
+        let mut out = Described::default();
         for wanted in services {
             match c.services.iter().find(|s| matches_service(s, wanted)) {
-                Some(s) => out.services.push(s.clone()),
-                None => out.failures.push((wanted.clone(), "MISSING".into())),
+                Some(s) => out.items.push(s.clone()),
+                None => out.failures.push((wanted.clone(), DESCRIBE_MISSING.into())),
             }
         }
         Ok(out)
     }
 
-    async fn task_definition(&self, task_definition: &str) -> Result<TaskDefinition, EcsError> {
+    async fn describe_clusters_batch(
+        &self,
+        clusters: &[String],
+    ) -> Result<Described<ClusterDescription>, EcsError> {
+        let st = self.enter("DescribeClusters")?;
+        check_batch("DescribeClusters", clusters, DESCRIBE_BATCH)?;
+        let mut out = Described::default();
+        for wanted in clusters {
+            match st
+                .clusters
+                .iter()
+                .find(|(arn, _)| same_cluster_name(arn, wanted))
+            {
+                Some((arn, c)) => out.items.push(ClusterDescription {
+                    arn: arn.clone(),
+                    name: cluster_name(arn).to_string(),
+                    status: if c.inactive {
+                        CLUSTER_INACTIVE
+                    } else {
+                        "ACTIVE"
+                    }
+                    .to_string(),
+                    default_strategy: st
+                        .default_strategies
+                        .iter()
+                        .find(|(key, _)| same_cluster_name(key, arn))
+                        .map(|(_, s)| s.clone())
+                        .unwrap_or_default(),
+                }),
+                None => out.failures.push((wanted.clone(), DESCRIBE_MISSING.into())),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn describe_task_definition(
+        &self,
+        task_definition: &str,
+    ) -> Result<TaskDefinition, EcsError> {
         let st = self.enter("DescribeTaskDefinition")?;
         st.task_definitions
             .get(task_definition)
@@ -474,146 +517,6 @@ impl EcsRead for InMemoryEcs {
                 code: "ClientException".into(),
                 message: format!("Unable to describe task definition {task_definition}"),
             })
-    }
-
-    async fn list_container_instance_arns(
-        &self,
-        cluster_id: &str,
-        next: Option<&str>,
-    ) -> Result<ArnPage, EcsError> {
-        let mut st = self.enter("ListContainerInstances")?;
-        let arns: Vec<String> = cluster(&mut st, cluster_id)?
-            .instances
-            .iter()
-            .filter(|ci| ci.status != crate::model::InstanceStatus::Inactive)
-            .map(|ci| ci.arn.clone())
-            .collect();
-        page_of(arns, next)
-    }
-
-    async fn describe_container_instances(
-        &self,
-        cluster_id: &str,
-        arns: &[String],
-    ) -> Result<Vec<ContainerInstance>, EcsError> {
-        let mut st = self.enter("DescribeContainerInstances")?;
-        check_batch("DescribeContainerInstances", arns)?;
-        let found = by_arn(&cluster(&mut st, cluster_id)?.instances, arns, |ci| &ci.arn);
-        described(
-            "DescribeContainerInstances",
-            found,
-            |ci| &ci.arn,
-            &st.describe_failures,
-        )
-    }
-
-    async fn list_task_arns(
-        &self,
-        cluster_id: &str,
-        desired: DesiredStatus,
-        next: Option<&str>,
-    ) -> Result<ArnPage, EcsError> {
-        let mut st = self.enter("ListTasks")?;
-        let arns: Vec<String> = cluster(&mut st, cluster_id)?
-            .tasks
-            .iter()
-            .filter(|t| {
-                let stopping = t.desired_status.as_deref() == Some("STOPPED");
-                stopping == (desired == DesiredStatus::Stopped)
-            })
-            .map(|t| t.arn.clone())
-            .collect();
-        page_of(arns, next)
-    }
-
-    async fn describe_tasks(
-        &self,
-        cluster_id: &str,
-        arns: &[String],
-    ) -> Result<Vec<Task>, EcsError> {
-        let mut st = self.enter("DescribeTasks")?;
-        check_batch("DescribeTasks", arns)?;
-        let found = by_arn(&cluster(&mut st, cluster_id)?.tasks, arns, |t| &t.arn);
-        described("DescribeTasks", found, |t| &t.arn, &st.describe_failures)
-    }
-
-    async fn describe_clusters(&self, clusters: &[String]) -> Result<Vec<ClusterState>, EcsError> {
-        let mut st = self.enter("DescribeClusters")?;
-        for _ in 0..clusters.len().saturating_sub(1) / LIST_PAGE {
-            st.calls.push("DescribeClusters".into());
-        }
-        Ok(clusters
-            .iter()
-            .map(|wanted| {
-                match st
-                    .clusters
-                    .iter()
-                    .find(|(arn, _)| same_cluster_name(arn, wanted))
-                {
-                    Some((arn, c)) => ClusterState {
-                        cluster: wanted.clone(),
-                        arn: Some(arn.clone()),
-                        status: if c.inactive {
-                            CLUSTER_INACTIVE
-                        } else {
-                            "ACTIVE"
-                        }
-                        .to_string(),
-                    },
-                    None => ClusterState {
-                        cluster: wanted.clone(),
-                        arn: None,
-                        status: DESCRIBE_MISSING.to_string(),
-                    },
-                }
-            })
-            .collect())
-    }
-
-    async fn cluster_default_strategy(&self, cluster_id: &str) -> Result<Vec<String>, EcsError> {
-        let mut st = self.enter("DescribeClusters")?;
-        cluster(&mut st, cluster_id)?;
-        Ok(st
-            .default_strategies
-            .iter()
-            .find(|(arn, _)| same_cluster_name(arn, cluster_id))
-            .map(|(_, s)| s.clone())
-            .unwrap_or_default())
-    }
-
-    async fn service_tasks(
-        &self,
-        cluster_id: &str,
-        service_name: &str,
-    ) -> Result<Vec<Task>, EcsError> {
-        let mut st = self.enter("ListTasks")?;
-        let group = format!("service:{service_name}");
-        let tasks: Vec<Task> = cluster(&mut st, cluster_id)?
-            .tasks
-            .iter()
-            .filter(|t| t.group.as_deref() == Some(group.as_str()))
-            .filter(|t| t.desired_status.as_deref() != Some("STOPPED"))
-            .cloned()
-            .collect();
-        if !tasks.is_empty() {
-            st.calls.push("DescribeTasks".into());
-        }
-        described("DescribeTasks", tasks, |t| &t.arn, &st.describe_failures)
-    }
-
-    async fn instance_tasks(&self, cluster_id: &str, arn: &str) -> Result<Vec<Task>, EcsError> {
-        let mut st = self.enter("ListTasks")?;
-        st.calls.push("ListTasks".into()); // desired RUNNING, then desired STOPPED
-        let tasks: Vec<Task> = cluster(&mut st, cluster_id)?
-            .tasks
-            .iter()
-            .filter(|t| t.container_instance_arn.as_deref() == Some(arn))
-            .cloned()
-            .collect();
-        if !tasks.is_empty() {
-            st.calls.push("DescribeTasks".into());
-        }
-        described("DescribeTasks", tasks, |t| &t.arn, &st.describe_failures)
     }
 }
 

@@ -11,8 +11,9 @@ pub mod task_launcher;
 
 pub use capacity_store::{CapacityStore, ItemFilter, ItemKind, ItemQuery, Page, StoreError};
 pub use ecs::{
-    check_describe_failures, ArnPage, ClusterState, DescribedServices, DesiredStatus, EcsError,
-    EcsRead, EcsWrite, CLUSTER_INACTIVE, DESCRIBE_MISSING,
+    check_describe_failures, ArnPage, ClusterDescription, ClusterState, Described,
+    DescribedServices, DesiredStatus, EcsError, EcsRead, EcsWrite, ListPages, ListRequest,
+    TaskFilter, CLUSTER_INACTIVE, DESCRIBE_MISSING,
 };
 pub use job_store::{ControlItem, Created, JobStore, JobStoreError, Replaced};
 pub use lifecycle::{

@@ -15,7 +15,8 @@ pub mod jobs_submit;
 mod test_support;
 
 use autopilot_aws::{AwsEcs, DynamoCapacityStore, DynamoJobStore};
-use autopilot_core::capacity::{ClusterStatus, Record};
+use autopilot_core::capacity::view::read_all;
+use autopilot_core::capacity::{read_capacity_view, ClusterStatus, Record};
 use autopilot_core::dispatch::{DispatchConfig, Dispatcher};
 use autopilot_core::ports::{CapacityStore, ItemKind, ItemQuery};
 use aws_config::SdkConfig;
@@ -80,46 +81,7 @@ impl TableArgs {
     }
 }
 
-/// Which tasks a capacity question reads.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TaskRead {
-    /// None: resources, attributes, binpack, random — the hosts alone answer.
-    None,
-    /// The live tasks of one group: `--group G` counted by `distinctInstance` or `spread`.
-    Group(String),
-    /// Every live task: an expression on `task:group` (it may name any group).
-    All,
-}
-
-/// What a question read from the table.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct ReadStats {
-    pub queries: usize,
-    pub items_read: usize,
-    pub read_units: f64,
-}
-
-/// Every page of `query`, folded into `out` as it comes (only the records `keep` accepts).
-async fn read_all<S: CapacityStore>(
-    store: &S,
-    query: ItemQuery<'_>,
-    stats: &mut ReadStats,
-    out: &mut Vec<Record>,
-    keep: impl Fn(&Record) -> bool,
-) -> Result<(), CliError> {
-    let mut start: Option<String> = None;
-    loop {
-        let page = store.page(&query, start.as_deref()).await?;
-        stats.queries += 1;
-        stats.items_read += page.scanned;
-        stats.read_units += page.read_units;
-        out.extend(page.records.into_iter().filter(|r| keep(r)));
-        match page.next {
-            Some(next) => start = Some(next),
-            None => return Ok(()),
-        }
-    }
-}
+pub use autopilot_core::capacity::{ReadStats, TaskRead};
 
 /// [`read_view_counted`] without the counts.
 pub async fn read_view<S: CapacityStore>(
@@ -132,9 +94,8 @@ pub async fn read_view<S: CapacityStore>(
     read_view_counted(store, cluster, table, tasks, now, &mut ReadStats::default()).await
 }
 
-/// The records a capacity question needs, and no more: the cluster's live hosts (the live index:
-/// no tombstone, STOPPED task or expired item is read), and the live tasks `tasks` asks for (one
-/// group's, or all), kept only if they hold their host. Pages are folded in as they come.
+/// The records a capacity question needs, and no more ([`read_capacity_view`]: the live hosts,
+/// and the live tasks `tasks` asks for).
 ///
 /// No live host: a cluster the registry says is gone is an error saying so; otherwise the host
 /// items that are left (tombstones: the answer says how many were deregistered), or, with none,
@@ -147,65 +108,44 @@ pub async fn read_view_counted<S: CapacityStore>(
     now: i64,
     stats: &mut ReadStats,
 ) -> Result<Vec<Record>, CliError> {
-    let mut records = Vec::new();
+    let mut records = read_capacity_view(store, cluster, tasks, now, stats).await?;
+    if !records.is_empty() {
+        return Ok(records);
+    }
+    if let Some(entry) = store
+        .cluster_entry(cluster)
+        .await?
+        .filter(|e| e.status == ClusterStatus::Gone)
+    {
+        return Err(CliError::ClusterGone {
+            cluster: cluster.to_string(),
+            detail: render::gone_detail(&entry),
+        });
+    }
     read_all(
         store,
-        ItemQuery::live(cluster, ItemKind::Hosts, now),
+        ItemQuery::all(cluster, ItemKind::Hosts),
         stats,
         &mut records,
         |_| true,
     )
     .await?;
     if records.is_empty() {
-        if let Some(entry) = store
-            .cluster_entry(cluster)
-            .await?
-            .filter(|e| e.status == ClusterStatus::Gone)
-        {
-            return Err(CliError::ClusterGone {
-                cluster: cluster.to_string(),
-                detail: render::gone_detail(&entry),
-            });
-        }
-        read_all(
-            store,
-            ItemQuery::all(cluster, ItemKind::Hosts),
-            stats,
-            &mut records,
-            |_| true,
-        )
-        .await?;
-        if records.is_empty() {
-            // Unfiltered: the first page is empty only when there is no task item at all.
-            let page = store
-                .page(&ItemQuery::all(cluster, ItemKind::Tasks), None)
-                .await?;
-            stats.queries += 1;
-            stats.items_read += page.scanned;
-            stats.read_units += page.read_units;
-            records = page.records;
-        }
-        if records.is_empty() {
-            return Err(CliError::UnknownCluster {
-                cluster: cluster.to_string(),
-                table: table.to_string(),
-            });
-        }
-        return Ok(records);
+        // Unfiltered: the first page is empty only when there is no task item at all.
+        let page = store
+            .page(&ItemQuery::all(cluster, ItemKind::Tasks), None)
+            .await?;
+        stats.queries += 1;
+        stats.items_read += page.scanned;
+        stats.read_units += page.read_units;
+        records = page.records;
     }
-    let query = match tasks {
-        TaskRead::None => return Ok(records),
-        TaskRead::Group(group) => ItemQuery::live_group(cluster, group, now),
-        TaskRead::All => ItemQuery::live(cluster, ItemKind::Tasks, now),
-    };
-    read_all(
-        store,
-        query,
-        stats,
-        &mut records,
-        |r| matches!(r, Record::Task(t) if t.is_active()),
-    )
-    .await?;
+    if records.is_empty() {
+        return Err(CliError::UnknownCluster {
+            cluster: cluster.to_string(),
+            table: table.to_string(),
+        });
+    }
     Ok(records)
 }
 
