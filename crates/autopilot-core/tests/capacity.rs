@@ -209,7 +209,7 @@ fn duplicates_and_stale_events_are_successful_no_ops() {
         "the stale event changed nothing"
     );
     assert_eq!(
-        rec.store().requests("UpdateItem"),
+        rec.store().count_calls("UpdateItem"),
         3 + 1,
         "one write per event, duplicates included (+ the cluster's registration, once)"
     );
@@ -309,7 +309,7 @@ fn events_that_cannot_be_recorded_write_nothing() {
         .block_on(rec.record_event(&EcsEvent::from_value(other).expect("parses"), NOW))
         .expect("skip");
     assert_eq!(r.writes, 0);
-    assert_eq!(rec.store().requests("UpdateItem"), 0);
+    assert_eq!(rec.store().count_calls("UpdateItem"), 0);
     assert!(rec.store().snapshot().is_empty());
 }
 
@@ -415,11 +415,11 @@ fn the_sweep_restores_a_dropped_event_and_an_attribute_change() {
     assert_eq!(rec.store().snapshot().len(), 4);
 
     // A second sweep with nothing changed writes nothing.
-    let puts = rec.store().requests("UpdateItem");
+    let puts = rec.store().count_calls("UpdateItem");
     let again = rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
     assert_eq!(again.written, 0);
     assert_eq!(again.unchanged, 4);
-    assert_eq!(rec.store().requests("UpdateItem"), puts);
+    assert_eq!(rec.store().count_calls("UpdateItem"), puts);
 }
 
 #[test]
@@ -460,10 +460,10 @@ fn the_sweep_removes_what_ecs_no_longer_has() {
     assert_eq!(hosts.len(), 1);
     assert!(hosts[0].task_groups.is_empty(), "{hosts:?}");
     // A sweep with nothing new leaves the tombstones alone.
-    let puts = rec.store().requests("UpdateItem");
+    let puts = rec.store().count_calls("UpdateItem");
     let again = rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
     assert_eq!((again.removed, again.written), (0, 0));
-    assert_eq!(rec.store().requests("UpdateItem"), puts);
+    assert_eq!(rec.store().count_calls("UpdateItem"), puts);
 }
 
 #[test]
@@ -643,7 +643,7 @@ fn a_transient_describe_failure_does_not_remove_a_live_host_or_task() {
     rec.ecs().put_task(CLUSTER, ecs_task(1, Some(2)));
     rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
     let before = rec.store().snapshot();
-    let puts = rec.store().requests("UpdateItem");
+    let puts = rec.store().count_calls("UpdateItem");
 
     // ECS lists host 1 but does not describe it (a failure entry that is not MISSING).
     rec.ecs().fail_describe(&host_arn(1), "INTERNAL_ERROR");
@@ -652,7 +652,11 @@ fn a_transient_describe_failure_does_not_remove_a_live_host_or_task() {
         .expect_err("the sweep cannot tell whether host 1 is gone");
     assert!(err.to_string().contains("INTERNAL_ERROR"), "{err}");
     assert_eq!(rec.store().snapshot(), before, "nothing removed");
-    assert_eq!(rec.store().requests("UpdateItem"), puts, "nothing written");
+    assert_eq!(
+        rec.store().count_calls("UpdateItem"),
+        puts,
+        "nothing written"
+    );
 
     // The same for a task.
     let rec2 = recorder();
@@ -793,10 +797,10 @@ fn an_event_never_erases_the_registration_time_and_the_sweep_then_writes_nothing
         ci.remaining.memory = Some(7680 - 500);
         ci.running_tasks_count = Some(5);
     });
-    let puts = rec.store().requests("UpdateItem");
+    let puts = rec.store().count_calls("UpdateItem");
     let report = rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
     assert_eq!((report.written, report.unchanged), (0, 1), "{report:?}");
-    assert_eq!(rec.store().requests("UpdateItem"), puts);
+    assert_eq!(rec.store().count_calls("UpdateItem"), puts);
 
     // `registeredAt` expressions see it.
     let expr = ecs_cluster_query::parse("registeredAt >= 2026-11-01").expect("expression");
@@ -949,12 +953,12 @@ fn a_deleted_cluster_is_retired_once_reported_and_never_failed() {
     // After the window, sweeps of every cluster leave it alone: no report, nothing of its
     // partition read (only the registry). Named in CLUSTERS, it is reported as gone, still unread.
     let after = later + autopilot_core::capacity::LATE_EVENT_WINDOW_SECS;
-    let queries = rec.store().requests("Query");
-    let writes = rec.store().requests("UpdateItem");
+    let queries = rec.store().count_calls("Query");
+    let writes = rec.store().count_calls("UpdateItem");
     let again = rt.block_on(rec.sweep(after)).expect("sweep");
     assert!(again.is_empty(), "{again:?}");
-    assert_eq!(rec.store().requests("Query") - queries, 1);
-    assert_eq!(rec.store().requests("UpdateItem"), writes);
+    assert_eq!(rec.store().count_calls("Query") - queries, 1);
+    assert_eq!(rec.store().count_calls("UpdateItem"), writes);
     let named = CapacityRecorder::new(
         InMemoryCapacityStore::new(),
         InMemoryEcs::new(),
@@ -980,7 +984,7 @@ fn a_deleted_cluster_is_retired_once_reported_and_never_failed() {
         "{named_report:?}"
     );
     assert_eq!(named_report[0].error, None);
-    assert_eq!(named.store().requests("Query"), 1, "the registry only");
+    assert_eq!(named.store().count_calls("Query"), 1, "the registry only");
     // A late event the table already saw is refused like any stale one.
     let outcomes = rt.block_on(apply(&rec, &[instance_event(5, 3, "ACTIVE", 7000)]));
     assert_eq!(outcomes, vec![Outcome::Duplicate]);
@@ -1105,7 +1109,7 @@ fn the_sweep_reads_page_by_page_and_costs_what_the_readme_says() {
     }
     rec.ecs().clear_calls();
     let read_before = rec.store().items_read();
-    let writes = rec.store().requests("UpdateItem");
+    let writes = rec.store().count_calls("UpdateItem");
     let report = rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
     // Steady state: nothing written, nothing removed; the history is read, not kept.
     assert_eq!(
@@ -1113,7 +1117,7 @@ fn the_sweep_reads_page_by_page_and_costs_what_the_readme_says() {
         (0, 0, hosts + hosts * per_host),
         "{report:?}"
     );
-    assert_eq!(rec.store().requests("UpdateItem"), writes);
+    assert_eq!(rec.store().count_calls("UpdateItem"), writes);
     // The live index: live hosts and tasks are read, none of the 2,000 dead task items.
     let live_tasks = hosts * per_host;
     let ceil = |n: usize, d: usize| n.div_ceil(d);
@@ -1220,7 +1224,7 @@ fn two_thousand_events_with_malformed_identities_write_nothing() {
         refused += 1;
     }
     assert_eq!(refused, 2_000);
-    assert_eq!(rec.store().requests("UpdateItem"), 0, "no write at all");
+    assert_eq!(rec.store().count_calls("UpdateItem"), 0, "no write at all");
     assert!(rec.store().snapshot().is_empty());
     assert_eq!(rec.store().registry_entry("prod"), None);
 }

@@ -359,7 +359,7 @@ async fn malformed_submissions_fail_clearly_and_write_nothing() {
         assert!(err.to_string().contains(needle), "{v}: {err}");
     }
     assert!(d.store().all().is_empty());
-    assert_eq!(d.store().requests("PutItem"), 0);
+    assert_eq!(d.store().count_calls("PutItem"), 0);
 }
 
 #[tokio::test]
@@ -399,11 +399,15 @@ async fn a_job_bigger_than_every_host_never_starts_and_expires_with_the_reason()
 async fn cancel_stops_nothing_for_a_queued_job_and_a_wake_up_costs_one_query() {
     let d = dispatcher(0);
     d.submit(job("j", 1), 0).await.expect("submit");
-    d.store().clear_requests();
+    d.store().clear_calls();
     d.ecs().clear_calls();
     d.wake(CLUSTER, "instance-event", 5).await.expect("wake");
-    assert_eq!(d.store().requests("Query"), 1);
-    assert_eq!(d.store().requests("PutItem"), 0, "waiting writes nothing");
+    assert_eq!(d.store().count_calls("Query"), 1);
+    assert_eq!(
+        d.store().count_calls("PutItem"),
+        0,
+        "waiting writes nothing"
+    );
     assert_eq!(
         d.ecs().calls(),
         ["ListContainerInstances", "DescribeContainerInstances"]

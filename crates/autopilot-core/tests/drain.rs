@@ -334,15 +334,15 @@ async fn two_service_tasks_drain_then_complete_exactly_once_despite_duplicates()
     bed.advance(60);
     let r1 = bed.drainer.on_recheck(&msg).await.expect("ok");
     assert_eq!(r1.outcome, Outcome::RecheckScheduled);
-    assert_eq!(bed.asg().count("RecordLifecycleActionHeartbeat"), 1);
+    assert_eq!(bed.asg().count_calls("RecordLifecycleActionHeartbeat"), 1);
     // Re-check 1 delivered twice: the marker moved on to attempt 2; dropped without any call.
-    let heartbeats = bed.asg().count("RecordLifecycleActionHeartbeat");
+    let heartbeats = bed.asg().count_calls("RecordLifecycleActionHeartbeat");
     assert_eq!(
         bed.drainer.on_recheck(&msg).await.expect("ok").outcome,
         Outcome::Duplicate
     );
     assert_eq!(
-        bed.asg().count("RecordLifecycleActionHeartbeat"),
+        bed.asg().count_calls("RecordLifecycleActionHeartbeat"),
         heartbeats
     );
     let msg2 = recheck(&bed);
@@ -370,7 +370,7 @@ async fn two_service_tasks_drain_then_complete_exactly_once_despite_duplicates()
         Outcome::Duplicate
     );
     assert_eq!(
-        bed.asg().count("CompleteLifecycleAction"),
+        bed.asg().count_calls("CompleteLifecycleAction"),
         1,
         "{:?}",
         bed.asg().calls()
@@ -508,7 +508,7 @@ async fn recheck_after_someone_else_completed_stops_the_chain() {
     let r = bed.drainer.on_recheck(&msg).await.expect("ok");
     assert_eq!(r.outcome, Outcome::AlreadyCompleted);
     assert!(bed.drainer.queue().sent().is_empty());
-    assert_eq!(bed.asg().count("CompleteLifecycleAction"), 0);
+    assert_eq!(bed.asg().count_calls("CompleteLifecycleAction"), 0);
 }
 
 #[tokio::test]

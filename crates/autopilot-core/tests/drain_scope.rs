@@ -186,7 +186,11 @@ async fn a_drain_of_forty_rechecks_completes_exactly_once_despite_duplicates() {
         }
     }
     assert_eq!(d.autoscaling().completions(), 1, "completed exactly once");
-    assert_eq!(d.autoscaling().count("RecordLifecycleActionHeartbeat"), 40);
+    assert_eq!(
+        d.autoscaling()
+            .count_calls("RecordLifecycleActionHeartbeat"),
+        40
+    );
     assert!(d.queue().sent().is_empty(), "the chain ended");
 }
 

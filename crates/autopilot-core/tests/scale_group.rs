@@ -116,7 +116,7 @@ async fn from_zero_to_one_and_back_to_zero() {
         1,
         "one job, one host: desired 1, not 2"
     );
-    assert_eq!(d.scale_group().count("SetDesiredCapacity"), 1);
+    assert_eq!(d.scale_group().count_calls("SetDesiredCapacity"), 1);
 
     // Wake-ups before the host registers (the sweep, other events): no second raise.
     for i in 1..=3 {
@@ -139,7 +139,7 @@ async fn from_zero_to_one_and_back_to_zero() {
         );
         assert!(!rec.never_fits, "a group host can hold it");
     }
-    assert_eq!(d.scale_group().count("SetDesiredCapacity"), 1);
+    assert_eq!(d.scale_group().count_calls("SetDesiredCapacity"), 1);
 
     // The host registers: its registration event wakes the dispatcher, the job starts there.
     let hosts = register_new_hosts(&d);
@@ -164,7 +164,8 @@ async fn from_zero_to_one_and_back_to_zero() {
         Some(vec!["i-mem-1".to_string()])
     );
     assert_eq!(
-        d.scale_group().count("TerminateInstanceInAutoScalingGroup"),
+        d.scale_group()
+            .count_calls("TerminateInstanceInAutoScalingGroup"),
         0
     );
 
@@ -181,7 +182,8 @@ async fn from_zero_to_one_and_back_to_zero() {
     // 299 s idle: kept. 300 s: removed, with decrement.
     sweep(&d, T0 + 6299).await;
     assert_eq!(
-        d.scale_group().count("TerminateInstanceInAutoScalingGroup"),
+        d.scale_group()
+            .count_calls("TerminateInstanceInAutoScalingGroup"),
         0
     );
     let r = sweep(&d, T0 + 6300).await;
@@ -194,11 +196,12 @@ async fn from_zero_to_one_and_back_to_zero() {
     sweep(&d, T0 + 6301).await;
     sweep(&d, T0 + 6400).await;
     assert_eq!(
-        d.scale_group().count("TerminateInstanceInAutoScalingGroup"),
+        d.scale_group()
+            .count_calls("TerminateInstanceInAutoScalingGroup"),
         1
     );
     assert_eq!(
-        d.scale_group().count("SetDesiredCapacity"),
+        d.scale_group().count_calls("SetDesiredCapacity"),
         1,
         "never lowered by desired"
     );
@@ -241,7 +244,7 @@ async fn three_jobs_need_two_hosts_and_max_size_makes_the_rest_wait_saying_so() 
     )
     .await
     .expect("submit");
-    assert_eq!(d.scale_group().count("SetDesiredCapacity"), 0);
+    assert_eq!(d.scale_group().count_calls("SetDesiredCapacity"), 0);
 }
 
 #[tokio::test]
@@ -308,7 +311,8 @@ async fn a_failing_terminate_fails_the_wake_up_and_the_retry_terminates_once() {
     sweep(&d, T0 + 402).await;
     // Two calls: the throttled one and the one that acted.
     assert_eq!(
-        d.scale_group().count("TerminateInstanceInAutoScalingGroup"),
+        d.scale_group()
+            .count_calls("TerminateInstanceInAutoScalingGroup"),
         2
     );
     assert_eq!(d.scale_group().desired(), 0);
@@ -524,7 +528,8 @@ async fn no_host_is_terminated_while_az_rebalance_runs() {
     sweep(&d, T0 + 30).await;
     let r = sweep(&d, T0 + 30 + 10_000).await;
     assert_eq!(
-        d.scale_group().count("TerminateInstanceInAutoScalingGroup"),
+        d.scale_group()
+            .count_calls("TerminateInstanceInAutoScalingGroup"),
         0
     );
     let scale = r.scale.expect("scale report");
