@@ -592,8 +592,8 @@ async fn the_sweep_records_tasks_and_tombstones_stopped_ones_on_dynamodb() {
         Outcome::Conflict
     );
     let delete_item = |condition: &str, version: Option<i64>| {
-        use aws_sdk_dynamodb::types::AttributeValue;
         use autopilot_core::ports::capacity_store::schema;
+        use aws_sdk_dynamodb::types::AttributeValue;
         moto.dynamodb()
             .delete_item()
             .table_name(TABLE)
