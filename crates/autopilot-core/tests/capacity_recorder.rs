@@ -1,5 +1,6 @@
-//! The capacity table's rules over the in-memory store (same condition semantics as DynamoDB):
-//! ordering under shuffled and duplicated delivery, tombstones, rejections, and the sweep.
+//! capacity-recorder over the in-memory store (same condition semantics as DynamoDB): ordering
+//! under shuffled and duplicated delivery, tombstones, rejections, and the sweep. The pure rules'
+//! tables are beside them, in `src/capacity/decide.rs`.
 
 use autopilot_core::capacity::{CapacityRecorder, RecorderConfig};
 use autopilot_core::capacity::{ClusterEntry, ClusterStatus};
@@ -8,8 +9,11 @@ use autopilot_core::env::ClusterScope;
 use autopilot_core::events::EcsEvent;
 use autopilot_core::memory::InMemoryCapacityStore;
 use autopilot_core::memory::InMemoryEcs;
-use autopilot_core::model::{Attribute, ContainerInstance, InstanceStatus, Resources, Task};
+use autopilot_core::model::{ContainerInstance, Task};
 use autopilot_core::ports::{CapacityStore, ItemKind, ItemQuery};
+use autopilot_core::testing::{
+    self, attribute, container_instance_arn, host, resources, service_task,
+};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -17,11 +21,11 @@ const CLUSTER: &str = "arn:aws:ecs:us-east-1:123456789012:cluster/prod";
 const NOW: i64 = 1_800_000_000;
 
 fn host_arn(i: usize) -> String {
-    format!("arn:aws:ecs:us-east-1:123456789012:container-instance/prod/host{i:02}")
+    container_instance_arn(CLUSTER, &format!("host{i:02}"))
 }
 
 fn task_arn(i: usize) -> String {
-    format!("arn:aws:ecs:us-east-1:123456789012:task/prod/task{i:03}")
+    testing::task_arn(CLUSTER, &format!("task{i:03}"))
 }
 
 fn instance_event(i: usize, version: i64, status: &str, free_mem: i64) -> Value {
@@ -165,7 +169,7 @@ fn check_shuffled_delivery(seed: u64) -> Result<(), TestCaseError> {
 
 proptest! {
     // Failures are not persisted to a file: the seeds proptest once recorded in
-    // `capacity.proptest-regressions` are replayed by the deterministic tests below instead.
+    // `capacity_recorder.proptest-regressions` are replayed by the deterministic tests below instead.
     #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
@@ -174,7 +178,7 @@ proptest! {
     }
 }
 
-/// `capacity.proptest-regressions` records a past failure that shrank to `seed = 0`: replayed on
+/// `capacity_recorder.proptest-regressions` records a past failure that shrank to `seed = 0`: replayed on
 /// every run, whatever proptest generates.
 #[test]
 fn recorded_regression_seed_0_leaves_the_in_order_table() {
@@ -333,37 +337,23 @@ fn clusters_outside_the_configured_list_are_skipped() {
 // ---- the sweep ----
 
 fn ecs_host(i: usize, version: Option<i64>, stack: &str) -> ContainerInstance {
-    let mut ci = ContainerInstance::new(host_arn(i), InstanceStatus::Active);
-    ci.ec2_instance_id = Some(format!("i-{i:04}"));
-    ci.agent_connected = Some(true);
-    ci.attributes = vec![Attribute {
-        name: "stack".into(),
-        value: Some(stack.into()),
-    }];
-    ci.registered = Resources {
-        cpu: Some(2048),
-        memory: Some(7680),
-        ..Resources::default()
-    };
+    let mut ci = host(host_arn(i), format!("i-{i:04}"));
+    ci.attributes = vec![attribute("stack", stack)];
+    ci.registered = resources(2048, 7680);
     ci.remaining = ci.registered.clone();
     ci.version = version;
     ci
 }
 
+/// A RUNNING task of service `web` on host 0.
 fn ecs_task(i: usize, version: Option<i64>) -> Task {
-    Task {
-        arn: task_arn(i),
-        cluster_arn: Some(CLUSTER.into()),
-        container_instance_arn: Some(host_arn(0)),
-        group: Some("service:web".into()),
-        started_by: Some("ecs-svc/1".into()),
-        last_status: Some("RUNNING".into()),
-        desired_status: Some("RUNNING".into()),
-        cpu: None,
-        memory: Some(256),
-        launch_type: Some("EC2".into()),
-        version,
-    }
+    let mut t = service_task(task_arn(i), "web");
+    t.cluster_arn = Some(CLUSTER.into());
+    t.container_instance_arn = Some(host_arn(0));
+    t.memory = Some(256);
+    t.launch_type = Some("EC2".into());
+    t.version = version;
+    t
 }
 
 fn stored_stack(
@@ -758,10 +748,7 @@ fn an_event_never_erases_the_registration_time_and_the_sweep_then_writes_nothing
     let mut host = ecs_host(0, Some(3), "blue");
     host.registered_at = Some(1_795_000_000);
     // The Describe snapshot and the event agree on everything but what events lack.
-    host.attributes = vec![Attribute {
-        name: "ecs.instance-type".into(),
-        value: Some("t3.large".into()),
-    }];
+    host.attributes = vec![attribute("ecs.instance-type", "t3.large")];
     host.remaining.cpu = Some(2048 - 40);
     host.remaining.memory = Some(7680 - 400);
     host.running_tasks_count = Some(4);
@@ -809,7 +796,7 @@ fn an_event_never_erases_the_registration_time_and_the_sweep_then_writes_nothing
     assert!(expr.evaluate(&hosts[0]));
 }
 
-// ---- issue 14: stopping tasks, deleted clusters, registeredAt, bounded sweeps ----
+// ---- stopping tasks, deleted clusters, registeredAt, reads page by page ----
 
 fn stopping_task(i: usize, version: i64, last: &str) -> Task {
     let mut t = ecs_task(i, Some(version));
@@ -1187,7 +1174,7 @@ fn bad_identities(field: &str) -> Vec<String> {
     v
 }
 
-/// 2,000 events whose identity is malformed (issue 22): every one refused with its JSON path,
+/// 2,000 events whose identity is malformed: every one refused with its JSON path,
 /// none written — no item, no registry entry.
 #[test]
 fn two_thousand_events_with_malformed_identities_write_nothing() {
@@ -1229,7 +1216,7 @@ fn two_thousand_events_with_malformed_identities_write_nothing() {
     assert_eq!(rec.store().registry_entry("prod"), None);
 }
 
-/// Issue 22: a cluster known only from events (created and deleted between two sweeps) is
+/// A cluster known only from events (created and deleted between two sweeps) is
 /// registered by its first event, so the next sweep asks ECS about it and retires it.
 #[test]
 fn a_cluster_known_only_from_events_is_retired_by_the_next_sweep() {
@@ -1295,7 +1282,7 @@ fn a_cluster_known_only_from_events_is_retired_by_the_next_sweep() {
     );
 }
 
-/// Issue 22: live reads and the sweep read what is alive, whatever the number of dead items; the
+/// Live reads and the sweep read what is alive, whatever the number of dead items; the
 /// sweep describes only the tasks the table does not already settle.
 #[test]
 fn reads_and_sweep_calls_are_proportional_to_live_items() {
