@@ -10,8 +10,8 @@ use autopilot_core::job::{Job, JobState};
 use autopilot_core::memory::{
     InMemoryCapacityStore, InMemoryEcs, InMemoryJobStore, InMemoryScaleGroup,
 };
-use autopilot_core::model::{ContainerInstance, InstanceStatus, Resources, TaskDefinition};
 use autopilot_core::ports::AutoScalingError;
+use autopilot_core::testing::{host, resources, submission, task_definition};
 use serde_json::{json, Value};
 
 const CLUSTER: &str = "arn:aws:ecs:us-east-1:123456789012:cluster/nightly";
@@ -24,12 +24,7 @@ fn dispatcher(max: u32) -> D {
     let ecs = InMemoryEcs::new();
     ecs.add_cluster(CLUSTER);
     for (name, mem) in [("sync", 3000), ("huge", 16000)] {
-        ecs.add_task_definition(TaskDefinition {
-            arn: name.into(),
-            cpu: Some(256),
-            memory: Some(mem),
-            ..TaskDefinition::default()
-        });
+        ecs.add_task_definition(task_definition(name, 256, mem));
     }
     Dispatcher::new(
         InMemoryJobStore::new(),
@@ -53,7 +48,7 @@ fn dispatcher(max: u32) -> D {
 }
 
 fn job(id: &str) -> Value {
-    json!({"jobId": id, "cluster": "nightly", "taskDefinition": "sync"})
+    submission(id, "nightly", "sync")
 }
 
 /// What the ECS agent does on a new instance: register it (4096 CPU, 7482 MiB, as moto's hosts).
@@ -64,16 +59,9 @@ fn register_new_hosts(d: &D) -> Vec<String> {
         if d.ecs().instance(&arn).is_some() {
             continue;
         }
-        let mut ci = ContainerInstance::new(&arn, InstanceStatus::Active);
-        ci.ec2_instance_id = Some(id.clone());
-        ci.agent_connected = Some(true);
-        let size = Resources {
-            cpu: Some(4096),
-            memory: Some(7482),
-            ..Resources::default()
-        };
-        ci.registered = size.clone();
-        ci.remaining = size;
+        let mut ci = host(&arn, id.clone());
+        ci.registered = resources(4096, 7482);
+        ci.remaining = ci.registered.clone();
         d.ecs().add_instance(CLUSTER, ci);
         out.push(arn);
     }
@@ -380,12 +368,7 @@ async fn a_schedule_that_fires_while_its_run_is_running_is_skipped_and_recorded(
 async fn capacity_provider_jobs_go_provisioning_within_the_limit_and_never_touch_a_group() {
     let ecs = InMemoryEcs::new();
     ecs.add_cluster(CLUSTER);
-    ecs.add_task_definition(TaskDefinition {
-        arn: "sync".into(),
-        cpu: Some(256),
-        memory: Some(3000),
-        ..TaskDefinition::default()
-    });
+    ecs.add_task_definition(task_definition("sync", 256, 3000));
     let d = Dispatcher::new(
         InMemoryJobStore::new(),
         ecs,
