@@ -19,7 +19,8 @@
 //! | `tok-1/garbage`, `tok-1` | attempt 1 | no: unreadable |
 //!
 //! A chain of re-checks ends by completing: drained, the deadline, or the attempt cap
-//! ([`attempt_cap`](super::decide::attempt_cap)) — the steps are in [`super::decide`].
+//! ([`attempt_cap`](super::decide::attempt_cap)) — the steps are in
+//! [`super::decide`](mod@super::decide).
 
 use serde::{Deserialize, Serialize};
 
