@@ -12,7 +12,7 @@ use autopilot_core::memory::InMemoryEcs;
 use autopilot_core::model::{ContainerInstance, Task};
 use autopilot_core::ports::{CapacityStore, ItemKind, ItemQuery};
 use autopilot_core::testing::{
-    self, attribute, container_instance_arn, host, resources, service_task,
+    self, attribute, container_instance_arn, event, host, resources, service_task,
 };
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -29,9 +29,10 @@ fn task_arn(i: usize) -> String {
 }
 
 fn instance_event(i: usize, version: i64, status: &str, free_mem: i64) -> Value {
-    json!({
-        "version": "0", "detail-type": "ECS Container Instance State Change", "source": "aws.ecs",
-        "detail": {
+    event(
+        "ECS Container Instance State Change",
+        "aws.ecs",
+        json!({
             "clusterArn": CLUSTER, "containerInstanceArn": host_arn(i), "ec2InstanceId": format!("i-{i:04}"),
             "status": status, "agentConnected": status != "INACTIVE", "version": version,
             "attributes": [{"name": "ecs.instance-type", "value": "t3.large"}],
@@ -40,20 +41,21 @@ fn instance_event(i: usize, version: i64, status: &str, free_mem: i64) -> Value 
             "remainingResources": [{"name": "CPU", "type": "INTEGER", "integerValue": 2048 - version * 10},
                                    {"name": "MEMORY", "type": "INTEGER", "integerValue": free_mem}],
             "runningTasksCount": version
-        }
-    })
+        }),
+    )
 }
 
 fn task_event(i: usize, version: i64, last: &str) -> Value {
-    json!({
-        "version": "0", "detail-type": "ECS Task State Change", "source": "aws.ecs",
-        "detail": {
+    event(
+        "ECS Task State Change",
+        "aws.ecs",
+        json!({
             "clusterArn": CLUSTER, "taskArn": task_arn(i), "containerInstanceArn": host_arn(i % 10),
             "lastStatus": last, "desiredStatus": if last == "STOPPED" { "STOPPED" } else { "RUNNING" },
             "group": format!("service:svc{}", i % 4), "startedBy": "ecs-svc/1", "launchType": "EC2",
             "cpu": "128", "memory": "256", "version": version
-        }
-    })
+        }),
+    )
 }
 
 /// 200 events: 10 hosts × 5 versions (host 9 ends deregistered) + 50 tasks × 3 versions.

@@ -17,7 +17,7 @@ use autopilot_core::memory::{InMemoryEcs, InMemoryLifecycle, InMemoryQueue};
 use autopilot_core::model::{Attribute, InstanceStatus, SchedulingStrategy, Task};
 use autopilot_core::ports::{EcsError, HookTimeouts, QueueError};
 use autopilot_core::testing::{
-    host, lifecycle_terminate_event, service, service_task, spot_interruption_event,
+    event, host, lifecycle_terminate_event, service, service_task, spot_interruption_event,
     standalone_task, task_arn,
 };
 use serde_json::json;
@@ -722,12 +722,13 @@ fn host_event(d: &TestDrainer, agent_connected: bool, version: i64) -> DrainEven
         .iter()
         .map(|a: &Attribute| json!({"name": a.name, "value": a.value}))
         .collect();
-    DrainEvent::from_value(
-        json!({"version": "0", "detail-type": "ECS Container Instance State Change",
-        "source": "aws.ecs", "detail": {"clusterArn": CLUSTER, "containerInstanceArn": CI,
-        "ec2InstanceId": "i-1", "status": ci.status.as_str(), "agentConnected": agent_connected,
-        "attributes": attributes, "version": version}}),
-    )
+    DrainEvent::from_value(event(
+        "ECS Container Instance State Change",
+        "aws.ecs",
+        json!({"clusterArn": CLUSTER, "containerInstanceArn": CI, "ec2InstanceId": "i-1",
+            "status": ci.status.as_str(), "agentConnected": agent_connected,
+            "attributes": attributes, "version": version}),
+    ))
     .expect("parses")
 }
 
