@@ -574,10 +574,11 @@ async fn the_sweep_records_tasks_and_tombstones_stopped_ones_on_dynamodb() {
     };
     assert!(b.tombstone, "not resurrected: {b:?}");
 
-    // The conditions themselves, on DynamoDB: a tombstone or delete conditional on a version the
-    // item no longer has is refused and classified without a read; the right one applies. The
-    // store's DeleteItem is not capacity-recorder's (its role has none; its code never deletes):
-    // these calls go with the fixtures' credentials.
+    // The conditions themselves, on DynamoDB: a write conditional on a version the item no
+    // longer has is refused and classified without a read. Then the item is deleted with a raw
+    // DeleteItem under the same conditions (the store has no delete: capacity-recorder's role
+    // has no DeleteItem and its code never deletes): these calls go with the fixtures'
+    // credentials.
     let store = &DynamoCapacityStore::new(moto.dynamodb(), TABLE);
     let key = Record::Task(b.clone()).key();
     assert_eq!(
@@ -590,20 +591,33 @@ async fn the_sweep_records_tasks_and_tombstones_stopped_ones_on_dynamodb() {
             .expect("write"),
         Outcome::Conflict
     );
-    assert_eq!(
-        store
-            .delete(&key, WriteCondition::Unchanged(Some(None)))
-            .await
-            .expect("delete"),
-        Outcome::Conflict
+    let delete_item = |condition: &str, version: Option<i64>| {
+        use autopilot_core::ports::capacity_store::schema;
+        use aws_sdk_dynamodb::types::AttributeValue;
+        moto.dynamodb()
+            .delete_item()
+            .table_name(TABLE)
+            .key(schema::PARTITION_KEY, AttributeValue::S("prod".into()))
+            .key(schema::SORT_KEY, AttributeValue::S(key.sort_key.clone()))
+            .condition_expression(condition)
+            .expression_attribute_names("#v", schema::VERSION_ATTRIBUTE)
+            .set_expression_attribute_values(
+                version.map(|v| [(":v".to_string(), AttributeValue::N(v.to_string()))].into()),
+            )
+            .send()
+    };
+    let refused = delete_item("attribute_exists(pk) AND attribute_not_exists(#v)", None)
+        .await
+        .expect_err("the item has a version: refused");
+    assert!(
+        refused
+            .as_service_error()
+            .is_some_and(|e| e.is_conditional_check_failed_exception()),
+        "{refused:?}"
     );
-    assert_eq!(
-        store
-            .delete(&key, WriteCondition::Unchanged(Some(Some(2))))
-            .await
-            .expect("delete"),
-        Outcome::Applied
-    );
+    delete_item("#v = :v", Some(2))
+        .await
+        .expect("the item's version: applied");
     let records = store.cluster_records("prod").await.expect("query");
     assert!(records.iter().all(|r| r.arn() != batch), "{records:?}");
 }

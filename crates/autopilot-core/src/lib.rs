@@ -27,6 +27,8 @@ pub mod submission;
 #[cfg(any(test, feature = "test-util"))]
 pub mod memory;
 pub mod ports;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
 
 pub mod capacity;
 pub mod daemon;

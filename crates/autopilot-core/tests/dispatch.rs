@@ -7,8 +7,11 @@ use autopilot_core::drain::drainer::STOP_REASON;
 use autopilot_core::events::TaskStateChange;
 use autopilot_core::job::{Job, JobState};
 use autopilot_core::memory::{InMemoryCapacityStore, InMemoryEcs, InMemoryJobStore};
-use autopilot_core::model::{ContainerInstance, InstanceStatus, Resources, TaskDefinition};
+use autopilot_core::model::TaskDefinition;
 use autopilot_core::ports::EcsError;
+use autopilot_core::testing::{
+    container_instance_arn, host, resources, submission, task_definition, task_definition_arn,
+};
 use serde_json::{json, Value};
 
 const CLUSTER: &str = "arn:aws:ecs:us-east-1:123456789012:cluster/batch";
@@ -17,12 +20,7 @@ const HOST: &str = "arn:aws:ecs:us-east-1:123456789012:container-instance/batch/
 type D = Dispatcher<InMemoryJobStore, InMemoryEcs, InMemoryCapacityStore>;
 
 fn td(name: &str, memory: i64) -> TaskDefinition {
-    TaskDefinition {
-        arn: format!("arn:aws:ecs:us-east-1:123456789012:task-definition/{name}:1"),
-        cpu: Some(0),
-        memory: Some(memory),
-        ..TaskDefinition::default()
-    }
+    task_definition(task_definition_arn(CLUSTER, name), 0, memory)
 }
 
 /// One 4096 MiB host with `free` MiB free, read from ECS.
@@ -38,19 +36,9 @@ fn config() -> DispatchConfig {
 fn ecs_with_host(free: i64) -> InMemoryEcs {
     let ecs = InMemoryEcs::new();
     ecs.add_cluster(CLUSTER);
-    let mut ci = ContainerInstance::new(HOST, InstanceStatus::Active);
-    ci.ec2_instance_id = Some("i-1".into());
-    ci.agent_connected = Some(true);
-    ci.registered = Resources {
-        cpu: Some(4096),
-        memory: Some(4096),
-        ..Resources::default()
-    };
-    ci.remaining = Resources {
-        cpu: Some(4096),
-        memory: Some(free),
-        ..Resources::default()
-    };
+    let mut ci = host(HOST, "i-1");
+    ci.registered = resources(4096, 4096);
+    ci.remaining = resources(4096, free);
     ecs.add_instance(CLUSTER, ci);
     for (name, mem) in [("work", 1024), ("big", 16384)] {
         let t = td(name, mem);
@@ -64,7 +52,9 @@ fn ecs_with_host(free: i64) -> InMemoryEcs {
 }
 
 fn job(id: &str, priority: i64) -> Value {
-    json!({"jobId": id, "cluster": "batch", "taskDefinition": "work", "priority": priority})
+    let mut job = submission(id, "batch", "work");
+    job["priority"] = priority.into();
+    job
 }
 
 fn set_free(d: &D, free: i64) {
@@ -359,7 +349,7 @@ async fn malformed_submissions_fail_clearly_and_write_nothing() {
         assert!(err.to_string().contains(needle), "{v}: {err}");
     }
     assert!(d.store().all().is_empty());
-    assert_eq!(d.store().requests("PutItem"), 0);
+    assert_eq!(d.store().count_calls("PutItem"), 0);
 }
 
 #[tokio::test]
@@ -399,11 +389,15 @@ async fn a_job_bigger_than_every_host_never_starts_and_expires_with_the_reason()
 async fn cancel_stops_nothing_for_a_queued_job_and_a_wake_up_costs_one_query() {
     let d = dispatcher(0);
     d.submit(job("j", 1), 0).await.expect("submit");
-    d.store().clear_requests();
+    d.store().clear_calls();
     d.ecs().clear_calls();
     d.wake(CLUSTER, "instance-event", 5).await.expect("wake");
-    assert_eq!(d.store().requests("Query"), 1);
-    assert_eq!(d.store().requests("PutItem"), 0, "waiting writes nothing");
+    assert_eq!(d.store().count_calls("Query"), 1);
+    assert_eq!(
+        d.store().count_calls("PutItem"),
+        0,
+        "waiting writes nothing"
+    );
     assert_eq!(
         d.ecs().calls(),
         ["ListContainerInstances", "DescribeContainerInstances"]
@@ -487,20 +481,10 @@ async fn the_clusters_default_strategy_scopes_a_job_without_launch_type_and_the_
     // strategy is `spot`: a job with neither launch type nor strategy can only go to i-2, and
     // its pinned RunTask names `spot` alone so the pin can hold.
     let d = dispatcher(0);
-    let mut ci = ContainerInstance::new(
-        "arn:aws:ecs:us-east-1:123456789012:container-instance/batch/two",
-        InstanceStatus::Active,
-    );
-    ci.ec2_instance_id = Some("i-2".into());
-    ci.agent_connected = Some(true);
+    let mut ci = host(container_instance_arn(CLUSTER, "two"), "i-2");
     ci.capacity_provider_name = Some("spot".into());
-    let size = Resources {
-        cpu: Some(4096),
-        memory: Some(4096),
-        ..Resources::default()
-    };
-    ci.registered = size.clone();
-    ci.remaining = size;
+    ci.registered = resources(4096, 4096);
+    ci.remaining = ci.registered.clone();
     d.ecs().add_instance(CLUSTER, ci);
     set_free(&d, 4096);
     d.ecs().set_default_strategy(CLUSTER, &["spot"]);
@@ -521,7 +505,7 @@ async fn the_clusters_default_strategy_scopes_a_job_without_launch_type_and_the_
     assert_eq!(calls[1].capacity_provider, None);
 }
 
-/// Issue 25: a run past `timeoutSeconds` is stopped by the sweep (not before), and its end fails
+/// A run past `timeoutSeconds` is stopped by the sweep (not before), and its end fails
 /// the attempt with that reason, whatever the exit code; a run past its `expectedSeconds` only
 /// is left running.
 #[tokio::test]
@@ -559,7 +543,7 @@ async fn a_run_past_its_timeout_is_stopped_and_fails_one_past_its_estimate_runs_
     assert_eq!(stored(&d, "late").state, JobState::Running, "only ordered");
 }
 
-/// Issue 25: a family's succeeded runs teach its estimate (`estimate#FAMILY`), which a later
+/// A family's succeeded runs teach its estimate (`estimate#FAMILY`), which a later
 /// submission without `expectedSeconds` carries; one with it keeps its own.
 #[tokio::test]
 async fn succeeded_runs_teach_the_familys_estimate_to_later_submissions() {

@@ -1,44 +1,79 @@
 //! The crate's layout rule: no cycle between its top-level modules (a flat file or a folder).
-//! Test-only code (after `#[cfg(test)]`) and comments are not counted.
+//! Test-only code (after `#[cfg(test)]`, and a table test's own file declared there with
+//! `#[path]`) and comments are not counted.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-fn module_sources(src: &Path) -> BTreeMap<String, String> {
-    let mut out: BTreeMap<String, String> = BTreeMap::new();
+/// Every `.rs` file under `src`.
+fn rust_files(src: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
     let mut stack = vec![src.to_path_buf()];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).expect("read src") {
             let path = entry.expect("entry").path();
             if path.is_dir() {
                 stack.push(path);
-                continue;
+            } else if path.extension().and_then(|e| e.to_str()) == Some("rs") {
+                out.push(path);
             }
-            if path.extension().and_then(|e| e.to_str()) != Some("rs") {
-                continue;
-            }
-            let rel = path.strip_prefix(src).expect("under src");
-            let top = rel
-                .components()
-                .next()
-                .and_then(|c| c.as_os_str().to_str())
-                .map(|s| s.trim_end_matches(".rs").to_string())
-                .expect("a name");
-            if top == "lib" {
-                continue;
-            }
-            let text = std::fs::read_to_string(&path).expect("read file");
-            // Code only: doc links and comments name modules without depending on them.
-            let body: String = text
-                .split("#[cfg(test)]")
-                .next()
-                .unwrap_or("")
-                .lines()
-                .filter(|l| !l.trim_start().starts_with("//"))
-                .collect::<Vec<_>>()
-                .join("\n");
-            out.entry(top).or_default().push_str(&body);
         }
+    }
+    out
+}
+
+/// Files that are test modules of another file: `#[cfg(test)]` then `#[path = "NAME"]` (a
+/// table test beside its rule, e.g. `daemon/decide_table.rs`).
+fn test_only_files(files: &[PathBuf]) -> BTreeSet<PathBuf> {
+    let mut out = BTreeSet::new();
+    for path in files {
+        let text = std::fs::read_to_string(path).expect("read file");
+        let lines: Vec<&str> = text.lines().map(str::trim).collect();
+        for pair in lines.windows(2) {
+            if pair[0] != "#[cfg(test)]" {
+                continue;
+            }
+            let name = pair[1]
+                .strip_prefix("#[path = \"")
+                .and_then(|r| r.strip_suffix("\"]"));
+            if let (Some(name), Some(dir)) = (name, path.parent()) {
+                out.insert(dir.join(name));
+            }
+        }
+    }
+    out
+}
+
+fn module_sources(src: &Path) -> BTreeMap<String, String> {
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    let files = rust_files(src);
+    let test_only = test_only_files(&files);
+    assert!(
+        test_only.iter().all(|p| p.exists()),
+        "a #[path] names a file that exists: {test_only:?}"
+    );
+    for path in files {
+        let rel = path.strip_prefix(src).expect("under src");
+        let top = rel
+            .components()
+            .next()
+            .and_then(|c| c.as_os_str().to_str())
+            .map(|s| s.trim_end_matches(".rs").to_string())
+            .expect("a name");
+        if top == "lib" || test_only.contains(&path) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("read file");
+        // Code only: doc links and comments name modules without depending on them.
+        let body: String = text
+            .split("#[cfg(test)]")
+            .next()
+            .unwrap_or("")
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        out.entry(top).or_default().push_str(&body);
     }
     out
 }

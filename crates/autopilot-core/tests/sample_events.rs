@@ -72,7 +72,7 @@ fn every_sample_is_covered_here() {
         .expect("events dir")
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .filter(|n| n.ends_with(".json"))
-        // instance-drainer's samples (an SQS batch among them) are checked in tests/drain.rs.
+        // instance-drainer's samples (an SQS batch among them): `sample_drainer_events_parse`.
         .filter(|n| !n.starts_with("drainer-"))
         // task-dispatcher's submissions are not events: checked in its handler's tests.
         .filter(|n| !n.starts_with("dispatcher-"))
@@ -136,4 +136,34 @@ fn capacity_scenarios_replay_as_their_names_say() {
     assert!(records
         .iter()
         .any(|r| matches!(r, Record::Task(t) if t.last_status.as_deref() == Some("STOPPED") && t.version == Some(4))));
+}
+
+#[test]
+fn sample_drainer_events_parse() {
+    use autopilot_core::drain::RecheckMessage;
+    use autopilot_core::events::DrainEvent;
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events");
+    let load = |name: &str| {
+        let bytes = std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        DrainEvent::from_slice(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    match load("drainer-terminate-lifecycle-action.json") {
+        DrainEvent::LifecycleTerminate(e) => {
+            assert_eq!(e.detail.metadata_cluster(), Ok(Some("demo".into())));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        load("drainer-spot-interruption-warning.json"),
+        DrainEvent::SpotInterruption(_)
+    ));
+    match load("drainer-recheck-message.json") {
+        DrainEvent::Sqs(batch) => {
+            assert_eq!(batch.records.len(), 1);
+            let m = RecheckMessage::parse(batch.records[0].body.as_deref().unwrap_or_default())
+                .expect("body");
+            assert_eq!(m.attempt, 1);
+        }
+        other => panic!("{other:?}"),
+    }
 }

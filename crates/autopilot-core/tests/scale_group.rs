@@ -10,8 +10,8 @@ use autopilot_core::job::{Job, JobState};
 use autopilot_core::memory::{
     InMemoryCapacityStore, InMemoryEcs, InMemoryJobStore, InMemoryScaleGroup,
 };
-use autopilot_core::model::{ContainerInstance, InstanceStatus, Resources, TaskDefinition};
 use autopilot_core::ports::AutoScalingError;
+use autopilot_core::testing::{host, resources, submission, task_definition};
 use serde_json::{json, Value};
 
 const CLUSTER: &str = "arn:aws:ecs:us-east-1:123456789012:cluster/nightly";
@@ -24,12 +24,7 @@ fn dispatcher(max: u32) -> D {
     let ecs = InMemoryEcs::new();
     ecs.add_cluster(CLUSTER);
     for (name, mem) in [("sync", 3000), ("huge", 16000)] {
-        ecs.add_task_definition(TaskDefinition {
-            arn: name.into(),
-            cpu: Some(256),
-            memory: Some(mem),
-            ..TaskDefinition::default()
-        });
+        ecs.add_task_definition(task_definition(name, 256, mem));
     }
     Dispatcher::new(
         InMemoryJobStore::new(),
@@ -53,7 +48,7 @@ fn dispatcher(max: u32) -> D {
 }
 
 fn job(id: &str) -> Value {
-    json!({"jobId": id, "cluster": "nightly", "taskDefinition": "sync"})
+    submission(id, "nightly", "sync")
 }
 
 /// What the ECS agent does on a new instance: register it (4096 CPU, 7482 MiB, as moto's hosts).
@@ -64,16 +59,9 @@ fn register_new_hosts(d: &D) -> Vec<String> {
         if d.ecs().instance(&arn).is_some() {
             continue;
         }
-        let mut ci = ContainerInstance::new(&arn, InstanceStatus::Active);
-        ci.ec2_instance_id = Some(id.clone());
-        ci.agent_connected = Some(true);
-        let size = Resources {
-            cpu: Some(4096),
-            memory: Some(7482),
-            ..Resources::default()
-        };
-        ci.registered = size.clone();
-        ci.remaining = size;
+        let mut ci = host(&arn, id.clone());
+        ci.registered = resources(4096, 7482);
+        ci.remaining = ci.registered.clone();
         d.ecs().add_instance(CLUSTER, ci);
         out.push(arn);
     }
@@ -116,7 +104,7 @@ async fn from_zero_to_one_and_back_to_zero() {
         1,
         "one job, one host: desired 1, not 2"
     );
-    assert_eq!(d.scale_group().count("SetDesiredCapacity"), 1);
+    assert_eq!(d.scale_group().count_calls("SetDesiredCapacity"), 1);
 
     // Wake-ups before the host registers (the sweep, other events): no second raise.
     for i in 1..=3 {
@@ -139,7 +127,7 @@ async fn from_zero_to_one_and_back_to_zero() {
         );
         assert!(!rec.never_fits, "a group host can hold it");
     }
-    assert_eq!(d.scale_group().count("SetDesiredCapacity"), 1);
+    assert_eq!(d.scale_group().count_calls("SetDesiredCapacity"), 1);
 
     // The host registers: its registration event wakes the dispatcher, the job starts there.
     let hosts = register_new_hosts(&d);
@@ -164,7 +152,8 @@ async fn from_zero_to_one_and_back_to_zero() {
         Some(vec!["i-mem-1".to_string()])
     );
     assert_eq!(
-        d.scale_group().count("TerminateInstanceInAutoScalingGroup"),
+        d.scale_group()
+            .count_calls("TerminateInstanceInAutoScalingGroup"),
         0
     );
 
@@ -181,7 +170,8 @@ async fn from_zero_to_one_and_back_to_zero() {
     // 299 s idle: kept. 300 s: removed, with decrement.
     sweep(&d, T0 + 6299).await;
     assert_eq!(
-        d.scale_group().count("TerminateInstanceInAutoScalingGroup"),
+        d.scale_group()
+            .count_calls("TerminateInstanceInAutoScalingGroup"),
         0
     );
     let r = sweep(&d, T0 + 6300).await;
@@ -194,11 +184,12 @@ async fn from_zero_to_one_and_back_to_zero() {
     sweep(&d, T0 + 6301).await;
     sweep(&d, T0 + 6400).await;
     assert_eq!(
-        d.scale_group().count("TerminateInstanceInAutoScalingGroup"),
+        d.scale_group()
+            .count_calls("TerminateInstanceInAutoScalingGroup"),
         1
     );
     assert_eq!(
-        d.scale_group().count("SetDesiredCapacity"),
+        d.scale_group().count_calls("SetDesiredCapacity"),
         1,
         "never lowered by desired"
     );
@@ -241,7 +232,7 @@ async fn three_jobs_need_two_hosts_and_max_size_makes_the_rest_wait_saying_so() 
     )
     .await
     .expect("submit");
-    assert_eq!(d.scale_group().count("SetDesiredCapacity"), 0);
+    assert_eq!(d.scale_group().count_calls("SetDesiredCapacity"), 0);
 }
 
 #[tokio::test]
@@ -308,7 +299,8 @@ async fn a_failing_terminate_fails_the_wake_up_and_the_retry_terminates_once() {
     sweep(&d, T0 + 402).await;
     // Two calls: the throttled one and the one that acted.
     assert_eq!(
-        d.scale_group().count("TerminateInstanceInAutoScalingGroup"),
+        d.scale_group()
+            .count_calls("TerminateInstanceInAutoScalingGroup"),
         2
     );
     assert_eq!(d.scale_group().desired(), 0);
@@ -376,12 +368,7 @@ async fn a_schedule_that_fires_while_its_run_is_running_is_skipped_and_recorded(
 async fn capacity_provider_jobs_go_provisioning_within_the_limit_and_never_touch_a_group() {
     let ecs = InMemoryEcs::new();
     ecs.add_cluster(CLUSTER);
-    ecs.add_task_definition(TaskDefinition {
-        arn: "sync".into(),
-        cpu: Some(256),
-        memory: Some(3000),
-        ..TaskDefinition::default()
-    });
+    ecs.add_task_definition(task_definition("sync", 256, 3000));
     let d = Dispatcher::new(
         InMemoryJobStore::new(),
         ecs,
@@ -524,7 +511,8 @@ async fn no_host_is_terminated_while_az_rebalance_runs() {
     sweep(&d, T0 + 30).await;
     let r = sweep(&d, T0 + 30 + 10_000).await;
     assert_eq!(
-        d.scale_group().count("TerminateInstanceInAutoScalingGroup"),
+        d.scale_group()
+            .count_calls("TerminateInstanceInAutoScalingGroup"),
         0
     );
     let scale = r.scale.expect("scale report");

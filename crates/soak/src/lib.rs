@@ -389,17 +389,15 @@ pub fn run(inputs: usize, seed: u64) -> Report {
         .targets
         .push(soak_target("capacity-recorder", inputs, &mut rng, |rng| {
             let payload = input(rng);
-            let before =
-                recorder.store().requests("UpdateItem") + recorder.store().requests("DeleteItem");
+            let before = recorder.store().count_calls("UpdateItem");
             let result = rt.block_on(capacity_recorder::handle(&recorder, payload, 1_800_000_000));
             let invalid = match &result {
                 Err(capacity_recorder::HandlerError::Event(_)) => true,
                 Ok(r) => r.rejected.is_some(),
                 Err(_) => false,
             };
-            let after =
-                recorder.store().requests("UpdateItem") + recorder.store().requests("DeleteItem");
-            (invalid, (after - before) as usize)
+            let after = recorder.store().count_calls("UpdateItem");
+            (invalid, after - before)
         }));
 
     // The lifecycle fake keeps every call: a fresh drainer every few thousand inputs keeps each
@@ -467,8 +465,9 @@ pub fn run(inputs: usize, seed: u64) -> Report {
             };
             let writes = |d: &Dispatcher<_, InMemoryEcs, InMemoryCapacityStore>| {
                 let s: &InMemoryJobStore = d.store();
-                (s.requests("PutItem") + s.requests("UpdateItem") + s.requests("DeleteItem"))
-                    as usize
+                s.count_calls("PutItem")
+                    + s.count_calls("UpdateItem")
+                    + s.count_calls("DeleteItem")
                     + d.ecs().count_calls("RunTask")
                     + ecs_writes(d.ecs())
             };

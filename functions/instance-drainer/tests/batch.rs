@@ -119,6 +119,10 @@ async fn a_full_batch_with_time_left_is_handled_in_full() {
     let b = response.batch().expect("batch");
     assert!(b.response.batch_item_failures.is_empty(), "{:?}", b.errors);
     assert_eq!(b.records.len(), 10);
-    assert_eq!(d.autoscaling().count("RecordLifecycleActionHeartbeat"), 10);
+    assert_eq!(
+        d.autoscaling()
+            .count_calls("RecordLifecycleActionHeartbeat"),
+        10
+    );
     assert_eq!(d.queue().sent().len(), 10, "each host's next re-check");
 }

@@ -646,7 +646,7 @@ mod tests {
             );
         }
         assert!(d.store().all().is_empty());
-        assert_eq!(d.store().requests("PutItem"), 0);
+        assert_eq!(d.store().count_calls("PutItem"), 0);
     }
 
     #[tokio::test]
@@ -807,7 +807,7 @@ mod sqs_tests {
         // What the submissions share is read once per batch: the cluster, the task definition
         // and the family's estimate (1 GetItem of it beside the 22 of the job ids).
         assert_eq!(d.ecs().count_calls("DescribeTaskDefinition"), 1);
-        assert_eq!(d.store().requests("GetItem"), 23);
+        assert_eq!(d.store().count_calls("GetItem"), 23);
         // One wake-up for the cluster, every job started once.
         assert_eq!(r.wakes.len(), 1);
         let calls = d.ecs().run_task_calls();

@@ -16,7 +16,7 @@
 //! a second" under normal conditions): see docs/capacity.md, "Reads", for what that means to a
 //! question asked right after an event.
 //!
-//! Each [`WriteCondition`] becomes a ConditionExpression on one UpdateItem / DeleteItem, and
+//! Each [`WriteCondition`] becomes a ConditionExpression on one UpdateItem, and
 //! `ReturnValuesOnConditionCheckFailure = ALL_OLD` hands back the stored item when the condition
 //! fails, so a refused write is classified (duplicate / stale / conflict) without a second request.
 //!
@@ -29,7 +29,6 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
@@ -159,30 +158,6 @@ impl CapacityStore for DynamoCapacityStore {
     ) -> Result<Outcome, StoreError> {
         self.update_if(&record.key(), update_parts(record), condition)
             .await
-    }
-
-    async fn delete(
-        &self,
-        key: &RecordKey,
-        condition: WriteCondition,
-    ) -> Result<Outcome, StoreError> {
-        let c = condition_parts(condition);
-        let result = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .key(schema::PARTITION_KEY, s(cluster_name(&key.cluster_arn)))
-            .key(schema::SORT_KEY, s(&key.sort_key))
-            .condition_expression(c.expression)
-            .set_expression_attribute_names(c.names)
-            .set_expression_attribute_values(c.values)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        conditional_outcome("DeleteItem", condition, result, |e| match e {
-            DeleteItemError::ConditionalCheckFailedException(c) => Some(c.item()),
-            _ => None,
-        })
     }
 
     async fn tombstone(

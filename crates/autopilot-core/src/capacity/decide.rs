@@ -4,8 +4,46 @@
 //! highest version seen; a write other than a tombstone never erases `registered_at`), which items are live
 //! ([`is_live`]), which items the live index holds ([`live_index_key`]), what a tombstone keeps
 //! ([`fence_of`]), which identities an event may write ([`check_identity`]) and when two records
-//! are the same state ([`state_fingerprint`]). The full specification is the README's "Ordering
-//! rules".
+//! are the same state ([`state_fingerprint`]).
+//!
+//! **Ordering** — one versioned item per host and per task, and exactly one conditional write per
+//! event, so events delivered late, twice or out of order leave the table as in-order delivery
+//! would ([`outcome`], `outcome_table` below; the shuffled-delivery property test is in
+//! `tests/capacity_recorder.rs`). A refused write is a successful no-op, logged as what it is:
+//!
+//! | write | condition | stored item | result |
+//! |---|---|---|---|
+//! | an event, `detail.version` v | newer than stored | none, or one without a version | applied |
+//! | | | version < v | applied |
+//! | | | version = v | duplicate: no-op |
+//! | | | version > v (a tombstone's included) | stale: no-op |
+//! | a sweep snapshot with a version v (Describe's version is the event's) | at least stored | none, no version, version ≤ v | applied: the same version too, since PutAttributes changes attributes without an event |
+//! | | | version > v | stale |
+//! | a snapshot without a version (moto's Describe) | unchanged since the sweep read it | as read | applied, the stored version kept |
+//! | | | changed (an event landed in between) | conflict: the event wins |
+//! | the sweep's tombstone of an item ECS no longer lists | unchanged since the sweep read it | as read | applied: a tombstone keeping the highest version the table saw |
+//! | | | changed | conflict: left for the next sweep |
+//!
+//! So a late event with a tombstone's version or a lower one is refused (a retried RUNNING event
+//! cannot resurrect a stopped task, nor an old ACTIVE event a deregistered host), while a newer one
+//! — one the table never saw — applies; if ECS still does not list the resource, the next sweep
+//! removes it again. Only a resource Describe reports MISSING is gone for the sweep (any other
+//! failure fails the cluster's sweep before any tombstone). What one event writes ([`plan_event`],
+//! `ordering_table` below):
+//!
+//! | event | write |
+//! |---|---|
+//! | a host, ACTIVE or DRAINING | its record, live, no TTL |
+//! | a host, INACTIVE (deregistered) | a tombstone: the fence only ([`fence_of`]), expires after 3 days |
+//! | a host without `registeredAt` | its record; the stored registration time is kept ([`keep_registered_at`]), never erased |
+//! | a task, PENDING or RUNNING | its record, live, no TTL |
+//! | a task, STOPPED | its record, not live, expires after 1 day |
+//! | a Fargate task | nothing: no host capacity |
+//! | no `detail.version` | refused: cannot be ordered |
+//! | an ARN of another cluster, region or account | refused |
+//! | a task size that is not an integer | refused |
+//! | a malformed identity (table below), an ARN too long for a DynamoDB key (cluster name over 2,048 bytes, sort key over 1,024) | refused, naming its JSON path: DynamoDB would refuse such a key on every retry |
+//! | the scheduled event, another detail type | nothing (the sweep handles the schedule) |
 //!
 //! Identities ([`check_identity`], `identity_table` below):
 //!
@@ -714,5 +752,149 @@ mod tests {
         for (cond, stored, want) in cases {
             assert_eq!(outcome(cond, stored), want, "{cond:?} over {stored:?}");
         }
+    }
+
+    #[test]
+    fn ordering_table() {
+        use crate::testing::event;
+        use serde_json::json;
+        const NOW: i64 = 1_000;
+        let cluster = "arn:aws:ecs:us-east-1:123456789012:cluster/prod";
+        let host_arn = "arn:aws:ecs:us-east-1:123456789012:container-instance/prod/h1";
+        let host = |status: &str, version: Option<i64>| {
+            event(
+                "ECS Container Instance State Change",
+                "aws.ecs",
+                json!({"clusterArn": cluster, "containerInstanceArn": host_arn,
+                    "ec2InstanceId": "i-1", "status": status, "agentConnected": true,
+                    "version": version}),
+            )
+        };
+        let task = |last: &str, extra: serde_json::Value| {
+            let mut detail = json!({"clusterArn": cluster,
+                "taskArn": "arn:aws:ecs:us-east-1:123456789012:task/prod/t1",
+                "containerInstanceArn": host_arn, "lastStatus": last, "desiredStatus": "RUNNING",
+                "group": "service:web", "launchType": "EC2", "version": 4});
+            if let (Some(d), Some(e)) = (detail.as_object_mut(), extra.as_object()) {
+                d.extend(e.clone());
+            }
+            event("ECS Task State Change", "aws.ecs", detail)
+        };
+        let plan =
+            |e: serde_json::Value| plan_event(&EcsEvent::from_value(e).expect("an event"), NOW);
+        let expires_at = |r: &Record| match r {
+            Record::Instance(i) => i.expires_at,
+            Record::Task(t) => t.expires_at,
+        };
+        // (case, event, (live, expires at, version) of the one write, or the skip / refusal)
+        enum Want {
+            Write(bool, Option<i64>, i64),
+            Skip,
+            Refused(&'static str),
+        }
+        use Want::*;
+        let long = format!("{host_arn}{}", "x".repeat(1024));
+        let cases = [
+            ("host ACTIVE", host("ACTIVE", Some(3)), Write(true, None, 3)),
+            (
+                "host DRAINING",
+                host("DRAINING", Some(4)),
+                Write(true, None, 4),
+            ),
+            (
+                "host INACTIVE: a tombstone for 3 days",
+                host("INACTIVE", Some(5)),
+                Write(false, Some(NOW + TOMBSTONE_TTL_SECS), 5),
+            ),
+            (
+                "task RUNNING",
+                task("RUNNING", json!({})),
+                Write(true, None, 4),
+            ),
+            (
+                "task STOPPED: kept a day, not live",
+                task("STOPPED", json!({"desiredStatus": "STOPPED"})),
+                Write(false, Some(NOW + STOPPED_TASK_TTL_SECS), 4),
+            ),
+            (
+                "Fargate task",
+                task("RUNNING", json!({"launchType": "FARGATE"})),
+                Skip,
+            ),
+            (
+                "no detail.version",
+                host("ACTIVE", None),
+                Refused("no detail.version"),
+            ),
+            (
+                "an ARN of another account",
+                task(
+                    "RUNNING",
+                    json!({"taskArn": "arn:aws:ecs:us-east-1:999999999999:task/prod/t1"}),
+                ),
+                Refused("does not belong to cluster"),
+            ),
+            (
+                "a task size that is not an integer",
+                task("RUNNING", json!({"memory": "lots"})),
+                Refused("expected an integer"),
+            ),
+            (
+                "an ARN over 1,024 bytes",
+                task("RUNNING", json!({"containerInstanceArn": long})),
+                Refused("is not"),
+            ),
+            (
+                "the scheduled event",
+                event("Scheduled Event", "aws.events", json!({})),
+                Skip,
+            ),
+        ];
+        for (case, e, want) in cases {
+            match (plan(e), want) {
+                (Ok(Plan::Write(record, condition)), Write(live, expires, version)) => {
+                    assert_eq!(is_live(&record, NOW), live, "{case}");
+                    assert_eq!(expires_at(&record), expires, "{case}");
+                    assert_eq!(record.version(), Some(version), "{case}");
+                    assert_eq!(
+                        condition,
+                        WriteCondition::NewerThanStored(version),
+                        "{case}"
+                    );
+                    assert_eq!(
+                        record.is_tombstone(),
+                        *record == fence_of(&record),
+                        "{case}"
+                    );
+                }
+                (Ok(Plan::Skip(_)), Skip) => {}
+                (Err(e), Refused(needle)) => {
+                    assert!(e.to_string().contains(needle), "{case}: {e}")
+                }
+                (got, _) => panic!("{case}: {got:?}"),
+            }
+        }
+
+        // A host event without registeredAt keeps the stored one; a tombstone keeps only its
+        // fence.
+        let mut stored = ContainerInstance::new(host_arn, InstanceStatus::Active);
+        stored.registered_at = Some(1_700_000_000);
+        let stored = instance_to_record(cluster, stored, None, NOW);
+        let Ok(Plan::Write(mut thin, _)) = plan(host("DRAINING", Some(6))) else {
+            panic!("a write")
+        };
+        keep_registered_at(&mut thin, Some(&stored));
+        let Record::Instance(i) = &*thin else {
+            panic!("a host")
+        };
+        assert_eq!(i.instance.registered_at, Some(1_700_000_000));
+        let Ok(Plan::Write(mut gone, _)) = plan(host("INACTIVE", Some(7))) else {
+            panic!("a write")
+        };
+        keep_registered_at(&mut gone, Some(&stored));
+        let Record::Instance(i) = &*gone else {
+            panic!("a host")
+        };
+        assert_eq!(i.instance.registered_at, None);
     }
 }

@@ -1,8 +1,65 @@
-//! daemon-count's decision: a pure function of the service, its task definition and the hosts,
-//! tested by tables of cases (`tests/daemon.rs`). The rule (README "daemon-count" has the table):
-//! a host counts when ECS could place the service's task there — Kubernetes' DaemonSet
-//! `desiredNumberScheduled` — whatever its agent's connection (agents reconnect several times an
-//! hour in normal operation, and a disconnected host keeps running its tasks).
+//! daemon-count's decision, pure: what a REPLICA "daemon" service's desired count should be over
+//! the cluster's hosts ([`decide`], [`decide_with`]). Kubernetes' DaemonSet
+//! `desiredNumberScheduled`: desired = hosts where **ECS could place the service's task** × tasks
+//! per host ([`TASKS_PER_HOST_TAG`], default 1). A host counted where ECS cannot place the task
+//! leaves a task PROVISIONING, which managed scaling answers with a new host, which raises the
+//! count again: the group runs away to MaxSize. So every row below must hold for a host to count.
+//!
+//! **Hosts** (each excluded host is reported under the name in the last column, by EC2 id):
+//!
+//! | host | counts | excluded as |
+//! |---|---|---|
+//! | ACTIVE, in scope, attributes and `memberOf` hold, room for one task | yes | — |
+//! | … its agent disconnected (or not reported) | yes: agents reconnect several times an hour and the host keeps running its tasks; reported as `disconnected_kept` | — |
+//! | DRAINING | no: ECS is emptying it | `draining` |
+//! | REGISTERING, DEREGISTERING, REGISTRATION_FAILED, INACTIVE, a status not known yet | no | `not_active` |
+//! | outside the service's scope (table below) | no | `out_of_scope` |
+//! | lacks a `requiresAttributes` entry of the task definition (by name; by value when given) | no | `missing_attribute` |
+//! | fails a `memberOf` of the service **or** of its task definition | no | `constraint` |
+//! | no room now (remaining CPU or memory below the task's, or a static host port taken) and runs no task of the service | no | `no_room` |
+//! | no room, but already runs a task of the service | yes | — |
+//!
+//! A task of the service on a host excluded as `out_of_scope`, `missing_attribute` or
+//! `constraint` is *misplaced*: ECS checks constraints only when it places a task, so it is
+//! stopped once the count is right and ECS places it again on an eligible host (tasks on DRAINING
+//! hosts are ECS's to move). Whether a host runs a task of the service needs the service's tasks:
+//! without them ([`DecideContext::tasks_by_host`] `None`) the decision is [`Decision::NeedTasks`]
+//! as soon as a host has no room or an excluded host runs tasks at all.
+//!
+//! **Scope** — where the service's tasks may go, before any constraint:
+//!
+//! | service | hosts in scope |
+//! |---|---|
+//! | a capacity provider strategy | its providers' hosts (a Fargate-only strategy: skipped) |
+//! | no strategy, no launch type, a cluster default strategy | the default strategy's providers' hosts |
+//! | no strategy, no launch type, no default strategy | EC2 hosts (ECS's default launch type) |
+//! | launch type EC2 (the default strategy does not apply) | EC2 hosts, not external (`mi-…`) instances |
+//! | launch type EXTERNAL | external instances only |
+//! | launch type FARGATE | none: skipped |
+//!
+//! **Services** — counted, counted with a warning, or skipped (reported with the reason, never
+//! written):
+//!
+//! | service | result |
+//! |---|---|
+//! | ACTIVE REPLICA, `distinctInstance` (or a spread on `instanceId`) | desired = eligible hosts × tasks per host |
+//! | no `distinctInstance` and no spread on the instance | counted, with a warning: a count alone does not put one task on each host |
+//! | tasks per host `n` (`" 3 "` reads as 3) | eligible hosts × n |
+//! | no host at all | 0 |
+//! | status not ACTIVE (DRAINING, INACTIVE) | skip |
+//! | DAEMON scheduling strategy | skip: ECS already runs one task per host |
+//! | a scheduling strategy not known yet | skip |
+//! | tasks-per-host tag not an integer from 1 to 10,000 (`two`, `0`, `-1`, `10001`) | skip |
+//! | tasks per host > 1 **and** `distinctInstance` | skip: tasks ECS could never place |
+//! | Fargate (launch type, or a Fargate-only strategy) | skip: no hosts to count |
+//! | task definition unknown (could not be read) | skip: its constraints cannot be checked |
+//! | a `memberOf` without an expression, or an invalid one | skip |
+//! | a `memberOf` on `task:group` | skip: the hosts carry no task placement |
+//! | a `memberOf` on `runningTasksCount` | skip: the daemon's own tasks move it, the count would not settle |
+//! | eligible hosts × tasks per host overflows an `i32` | skip |
+//!
+//! The table test is `decide_table.rs` beside this file. README "daemon-count" tells the story
+//! (why, and how the reconciler reads and writes).
 
 use std::collections::BTreeMap;
 
@@ -110,16 +167,8 @@ enum Scope {
     External,
 }
 
-/// The service's placement scope, or why it cannot be a daemon on hosts:
-///
-/// | service | scope |
-/// |---|---|
-/// | capacity provider strategy | its providers' hosts (Fargate providers: skip) |
-/// | no strategy, no launch type, cluster default strategy | the default's providers' hosts |
-/// | no strategy, no launch type, no default | EC2 hosts (ECS's default launch type) |
-/// | launch type EC2 | EC2 hosts, not external instances |
-/// | launch type EXTERNAL | external instances only |
-/// | launch type FARGATE | skip: no hosts to count |
+/// The service's placement scope (the scope table in the module doc), or why it cannot be a
+/// daemon on hosts.
 fn scope(service: &Service, default_strategy: &[String]) -> Result<Scope, String> {
     let strategy: &[String] = if !service.capacity_provider_strategy.is_empty() {
         &service.capacity_provider_strategy
@@ -197,8 +246,8 @@ fn spreads_one_per_host(service: &Service) -> bool {
         })
 }
 
-/// Pure decision: what the desired count of `service` should be over `instances` (see the table
-/// in the README). `task_definition` is the revision the service's tasks run; `None` means it
+/// Pure decision: what the desired count of `service` should be over `instances` (the tables in
+/// the module doc). `task_definition` is the revision the service's tasks run; `None` means it
 /// could not be read, and the service is skipped rather than counted without its constraints.
 pub fn decide(
     service: &Service,
@@ -413,3 +462,7 @@ pub fn member_of_expressions<'a>(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+#[path = "decide_table.rs"]
+mod table;

@@ -1,5 +1,54 @@
-//! The drain decision: a pure function of the host's tasks, which services are daemons, and how
-//! long the drain has been going. Tested by tables of cases (`tests/drain.rs`).
+//! The drain decision, pure: what one look at a draining host decides ([`decide`]), from its
+//! tasks, which of its services are daemons, and how long the drain has been going; the limits a
+//! drain runs with ([`fit_to_hook`]), which hooks are the drainer's ([`hook_in_scope`]) and the
+//! spot resume steps ([`spot_step`]). The re-check message and when a re-check is stale are in
+//! [`super::recheck`].
+//!
+//! **Tasks** ([`classify`]; only live ones count: a task is on the host until ECS reports it
+//! STOPPED, so one still shutting down blocks):
+//!
+//! | task | kind | blocks completion |
+//! |---|---|---|
+//! | group `service:NAME`, NAME a daemon service (DAEMON strategy, or tagged `ecs-autopilot:daemon=true`) | daemon | no: ECS stops DAEMON tasks last, daemon-count lowers tagged daemons' counts |
+//! | group `service:NAME`, any other service | service | yes, until ECS moves it |
+//! | no service group, started by `ecs-svc/…` | service | yes |
+//! | anything else (RunTask, StartTask) | standalone | yes (see the policy below) |
+//!
+//! **Steps** ([`decide`]; defaults: `RECHECK_INTERVAL_SECONDS` 60, `MAX_DRAIN_SECONDS` 3600,
+//! `STANDALONE_GRACE_SECONDS` 300):
+//!
+//! | host's live tasks | drain so far | decision |
+//! |---|---|---|
+//! | none, or daemon tasks only | any | complete: `drained` |
+//! | STOPPED tasks only | any | complete: `drained` |
+//! | service tasks (one shutting down included) | before the deadline | wait one interval |
+//! | blocking tasks | at or past `MAX_DRAIN_SECONDS` | complete: `deadline`, the record names what still runs |
+//! | blocking tasks | less than an interval before the deadline | wait until the deadline |
+//! | standalone, policy `stop`, within the grace | any | wait until the grace ends |
+//! | standalone, policy `stop`, grace over | before the deadline | StopTask it, wait one interval |
+//! | standalone already stopping (desired STOPPED) | any | not stopped again; wait |
+//! | standalone, policy `wait` | before the deadline | wait; never stopped |
+//!
+//! Every wait is a re-check message delayed 1 s to 900 s (SQS's maximum). A chain of re-checks
+//! also ends after [`attempt_cap`] of them, even if the clock stood still (complete:
+//! `attempt_cap`).
+//!
+//! **Limits** ([`fit_to_hook`]): the hook's global timeout is min(GlobalTimeout, 100 ×
+//! HeartbeatTimeout, 48 h); the deadline is that less a margin of a tenth (30 s – 5 min), never
+//! later than `MAX_DRAIN_SECONDS`; re-checks come at most every HeartbeatTimeout / 2.
+//!
+//! | `MAX_DRAIN_SECONDS`, interval | hook heartbeat, global | deadline, interval |
+//! |---|---|---|
+//! | 3600, 60 | not found | 3600, 60 (configuration unchanged) |
+//! | 3600, 60 | 3600, 172800 | 3600, 60 |
+//! | 3600, 60 | 30, 3000 | 2700, 15 |
+//! | 172800, 60 | 300, 172800 (moto's fixed 48 h) | 29700, 60 (100 × heartbeat) |
+//! | 172800, 900 | 7200, none | 172500, 900 (48 h) |
+//! | 3600, 60 | 60, 200 | 170, 30 (margin at least 30 s) |
+//! | 3600, 60 | 1, 1 | 1, 1 (never zero) |
+//!
+//! The table tests are `decide_table.rs` beside this file; README "instance-drainer" tells how
+//! the drainer reads, acts and re-checks.
 
 use std::collections::BTreeSet;
 
@@ -354,3 +403,7 @@ pub fn spot_step(
         _ => SpotStep::Ignore("instance not stopped yet".into()),
     }
 }
+
+#[cfg(test)]
+#[path = "decide_table.rs"]
+mod table;

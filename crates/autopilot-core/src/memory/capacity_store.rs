@@ -27,7 +27,7 @@ pub struct InMemoryCapacityStore {
     /// The live index: (partition, live sort key, table sort key).
     live: Mutex<BTreeMap<(String, String, String), ()>>,
     registry: Mutex<BTreeMap<String, ClusterEntry>>,
-    requests: Mutex<BTreeMap<&'static str, u64>>,
+    calls: Mutex<BTreeMap<&'static str, usize>>,
     items_read: Mutex<u64>,
     page_items: usize,
 }
@@ -53,7 +53,7 @@ impl InMemoryCapacityStore {
             items: Mutex::default(),
             live: Mutex::default(),
             registry: Mutex::default(),
-            requests: Mutex::default(),
+            calls: Mutex::default(),
             items_read: Mutex::default(),
             page_items: page_items.max(1),
         }
@@ -67,14 +67,14 @@ impl InMemoryCapacityStore {
         lock(&self.items)
     }
 
-    fn count(&self, op: &'static str) {
-        *lock(&self.requests).entry(op).or_insert(0) += 1;
+    fn record_call(&self, op: &'static str) {
+        *lock(&self.calls).entry(op).or_insert(0) += 1;
     }
 
-    /// Requests so far per operation (`UpdateItem`, `DeleteItem`, `Query`), named like the
-    /// DynamoDB requests the same calls make.
-    pub fn requests(&self, op: &str) -> u64 {
-        lock(&self.requests).get(op).copied().unwrap_or(0)
+    /// Requests so far per operation (`UpdateItem`, `Query`), named like the DynamoDB requests
+    /// the same calls make.
+    pub fn count_calls(&self, operation: &str) -> usize {
+        lock(&self.calls).get(operation).copied().unwrap_or(0)
     }
 
     /// Items the reads so far evaluated (read from a key range, before filters): what DynamoDB
@@ -177,7 +177,7 @@ impl CapacityStore for InMemoryCapacityStore {
         record: &Record,
         condition: WriteCondition,
     ) -> Result<Outcome, StoreError> {
-        self.count("UpdateItem");
+        self.record_call("UpdateItem");
         let key = storage_key(&record.key());
         let mut items = self.items();
         let result = outcome(condition, stored_version(&items, &key));
@@ -195,30 +195,13 @@ impl CapacityStore for InMemoryCapacityStore {
         Ok(result)
     }
 
-    async fn delete(
-        &self,
-        key: &RecordKey,
-        condition: WriteCondition,
-    ) -> Result<Outcome, StoreError> {
-        self.count("DeleteItem");
-        let key = storage_key(key);
-        let mut items = self.items();
-        let result = outcome(condition, stored_version(&items, &key));
-        if result == Outcome::Applied {
-            let old = items.remove(&key);
-            drop(items);
-            self.reindex(&key, old.as_ref(), None);
-        }
-        Ok(result)
-    }
-
     async fn tombstone(
         &self,
         key: &RecordKey,
         seen: Option<i64>,
         expires_at: i64,
     ) -> Result<Outcome, StoreError> {
-        self.count("UpdateItem");
+        self.record_call("UpdateItem");
         let key = storage_key(key);
         let mut items = self.items();
         let result = outcome(
@@ -250,7 +233,7 @@ impl CapacityStore for InMemoryCapacityStore {
     }
 
     async fn page(&self, query: &ItemQuery<'_>, start: Option<&str>) -> Result<Page, StoreError> {
-        self.count("Query");
+        self.record_call("Query");
         if let ItemFilter::Live { now } = query.filter {
             let page = self.live_page(query, start, now);
             *lock(&self.items_read) += page.scanned as u64;
@@ -285,17 +268,17 @@ impl CapacityStore for InMemoryCapacityStore {
     }
 
     async fn clusters(&self) -> Result<Vec<ClusterEntry>, StoreError> {
-        self.count("Query");
+        self.record_call("Query");
         Ok(lock(&self.registry).values().cloned().collect())
     }
 
     async fn cluster_entry(&self, cluster: &str) -> Result<Option<ClusterEntry>, StoreError> {
-        self.count("Query");
+        self.record_call("Query");
         Ok(lock(&self.registry).get(cluster_name(cluster)).cloned())
     }
 
     async fn register_cluster(&self, entry: &ClusterEntry) -> Result<bool, StoreError> {
-        self.count("UpdateItem");
+        self.record_call("UpdateItem");
         let mut registry = lock(&self.registry);
         if registry.contains_key(&entry.name) {
             return Ok(false);
@@ -305,7 +288,7 @@ impl CapacityStore for InMemoryCapacityStore {
     }
 
     async fn put_cluster(&self, entry: &ClusterEntry) -> Result<(), StoreError> {
-        self.count("UpdateItem");
+        self.record_call("UpdateItem");
         lock(&self.registry).insert(entry.name.clone(), entry.clone());
         Ok(())
     }

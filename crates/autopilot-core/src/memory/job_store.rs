@@ -12,7 +12,7 @@ use crate::ports::job_store::{ControlItem, Created, JobStore, JobStoreError, Rep
 pub struct InMemoryJobStore {
     jobs: Mutex<BTreeMap<String, Job>>,
     controls: Mutex<BTreeMap<String, ControlItem>>,
-    requests: Mutex<BTreeMap<&'static str, u64>>,
+    calls: Mutex<BTreeMap<&'static str, usize>>,
     failures: Mutex<BTreeMap<&'static str, JobStoreError>>,
 }
 
@@ -27,7 +27,7 @@ impl InMemoryJobStore {
 
     fn enter(&self, op: &'static str) -> Result<(), JobStoreError> {
         *self
-            .requests
+            .calls
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .entry(op)
@@ -44,20 +44,17 @@ impl InMemoryJobStore {
     }
 
     /// Requests so far per DynamoDB operation (`PutItem`, `GetItem`, `Query`).
-    pub fn requests(&self, op: &str) -> u64 {
-        self.requests
+    pub fn count_calls(&self, operation: &str) -> usize {
+        self.calls
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(op)
+            .get(operation)
             .copied()
             .unwrap_or(0)
     }
 
-    pub fn clear_requests(&self) {
-        self.requests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+    pub fn clear_calls(&self) {
+        self.calls.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
     /// Makes `op` fail with `error` (`None`: stop failing).

@@ -53,7 +53,7 @@ impl InMemoryLifecycle {
             .count()
     }
 
-    pub fn count(&self, operation: &str) -> usize {
+    pub fn count_calls(&self, operation: &str) -> usize {
         self.calls()
             .iter()
             .filter(|c| c.operation == operation)

@@ -77,7 +77,7 @@ impl InMemoryScaleGroup {
         lock(&self.state).calls.clone()
     }
 
-    pub fn count(&self, operation: &str) -> usize {
+    pub fn count_calls(&self, operation: &str) -> usize {
         self.calls()
             .iter()
             .filter(|c| c.operation == operation)

@@ -160,13 +160,6 @@ pub trait CapacityStore: Send + Sync {
         condition: WriteCondition,
     ) -> impl Future<Output = Result<Outcome, StoreError>> + Send;
 
-    /// One conditional delete.
-    fn delete(
-        &self,
-        key: &RecordKey,
-        condition: WriteCondition,
-    ) -> impl Future<Output = Result<Outcome, StoreError>> + Send;
-
     /// One conditional UpdateItem that makes the stored item a tombstone in place, when it is
     /// still as `seen` (its version, or present without one): `tombstone` set, `expires_at`, and
     /// for a host status `INACTIVE`; the fence (identity, version, status) is kept, the payload

@@ -1,7 +1,8 @@
 //! Fixtures for the commands' unit tests: a four-host cluster's records and commands over it.
 
-use autopilot_core::capacity::{instance_to_record, Record, TaskRecord};
-use autopilot_core::model::{Attribute, ContainerInstance, InstanceStatus, Resources};
+use autopilot_core::capacity::{instance_to_record, task_to_record, Record};
+use autopilot_core::model::{ContainerInstance, InstanceStatus, Task};
+use autopilot_core::testing::{self, attribute, container_instance_arn, resources, task_arn};
 
 use super::can_place::CanPlace;
 use super::capacity_filter::CapacityFilter;
@@ -10,43 +11,24 @@ use super::TableArgs;
 pub const CLUSTER: &str = "arn:aws:ecs:us-east-1:1:cluster/prod";
 
 pub fn host(i: usize, status: InstanceStatus, connected: bool) -> ContainerInstance {
-    let mut ci = ContainerInstance::new(
-        format!("arn:aws:ecs:us-east-1:1:container-instance/prod/h{i}"),
-        status,
+    let mut ci = testing::host(
+        container_instance_arn(CLUSTER, &format!("h{i}")),
+        format!("i-{i}"),
     );
-    ci.ec2_instance_id = Some(format!("i-{i}"));
+    ci.status = status;
     ci.agent_connected = Some(connected);
-    ci.attributes = vec![Attribute {
-        name: "ecs.instance-type".into(),
-        value: Some("t3.large".into()),
-    }];
-    ci.remaining = Resources {
-        cpu: Some(1024),
-        memory: Some(1024),
-        ..Resources::default()
-    };
+    ci.attributes = vec![attribute("ecs.instance-type", "t3.large")];
+    ci.remaining = resources(1024, 1024);
     ci
 }
 
+/// Task `t{i}` of `group`, RUNNING on host `h{on}`.
 fn task(i: usize, on: usize, group: &str) -> Record {
-    Record::Task(TaskRecord {
-        cluster_arn: CLUSTER.into(),
-        task_arn: format!("arn:aws:ecs:us-east-1:1:task/prod/t{i}"),
-        container_instance_arn: Some(format!(
-            "arn:aws:ecs:us-east-1:1:container-instance/prod/h{on}"
-        )),
-        group: Some(group.into()),
-        started_by: None,
-        last_status: Some("RUNNING".into()),
-        desired_status: Some("RUNNING".into()),
-        cpu: None,
-        memory: None,
-        launch_type: Some("EC2".into()),
-        version: Some(1),
-        updated_at: None,
-        tombstone: false,
-        expires_at: None,
-    })
+    let mut t = Task::running(task_arn(CLUSTER, &format!("t{i}")), Some(group), None);
+    t.container_instance_arn = Some(container_instance_arn(CLUSTER, &format!("h{on}")));
+    t.launch_type = Some("EC2".into());
+    t.version = Some(1);
+    task_to_record(CLUSTER, t, 0)
 }
 
 fn table(json: bool) -> TableArgs {

@@ -1,5 +1,6 @@
-//! The capacity table's rules over the in-memory store (same condition semantics as DynamoDB):
-//! ordering under shuffled and duplicated delivery, tombstones, rejections, and the sweep.
+//! capacity-recorder over the in-memory store (same condition semantics as DynamoDB): ordering
+//! under shuffled and duplicated delivery, tombstones, rejections, and the sweep. The pure rules'
+//! tables are beside them, in `src/capacity/decide.rs`.
 
 use autopilot_core::capacity::{CapacityRecorder, RecorderConfig};
 use autopilot_core::capacity::{ClusterEntry, ClusterStatus};
@@ -8,8 +9,11 @@ use autopilot_core::env::ClusterScope;
 use autopilot_core::events::EcsEvent;
 use autopilot_core::memory::InMemoryCapacityStore;
 use autopilot_core::memory::InMemoryEcs;
-use autopilot_core::model::{Attribute, ContainerInstance, InstanceStatus, Resources, Task};
+use autopilot_core::model::{ContainerInstance, Task};
 use autopilot_core::ports::{CapacityStore, ItemKind, ItemQuery};
+use autopilot_core::testing::{
+    self, attribute, container_instance_arn, event, host, resources, service_task,
+};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -17,17 +21,18 @@ const CLUSTER: &str = "arn:aws:ecs:us-east-1:123456789012:cluster/prod";
 const NOW: i64 = 1_800_000_000;
 
 fn host_arn(i: usize) -> String {
-    format!("arn:aws:ecs:us-east-1:123456789012:container-instance/prod/host{i:02}")
+    container_instance_arn(CLUSTER, &format!("host{i:02}"))
 }
 
 fn task_arn(i: usize) -> String {
-    format!("arn:aws:ecs:us-east-1:123456789012:task/prod/task{i:03}")
+    testing::task_arn(CLUSTER, &format!("task{i:03}"))
 }
 
 fn instance_event(i: usize, version: i64, status: &str, free_mem: i64) -> Value {
-    json!({
-        "version": "0", "detail-type": "ECS Container Instance State Change", "source": "aws.ecs",
-        "detail": {
+    event(
+        "ECS Container Instance State Change",
+        "aws.ecs",
+        json!({
             "clusterArn": CLUSTER, "containerInstanceArn": host_arn(i), "ec2InstanceId": format!("i-{i:04}"),
             "status": status, "agentConnected": status != "INACTIVE", "version": version,
             "attributes": [{"name": "ecs.instance-type", "value": "t3.large"}],
@@ -36,20 +41,21 @@ fn instance_event(i: usize, version: i64, status: &str, free_mem: i64) -> Value 
             "remainingResources": [{"name": "CPU", "type": "INTEGER", "integerValue": 2048 - version * 10},
                                    {"name": "MEMORY", "type": "INTEGER", "integerValue": free_mem}],
             "runningTasksCount": version
-        }
-    })
+        }),
+    )
 }
 
 fn task_event(i: usize, version: i64, last: &str) -> Value {
-    json!({
-        "version": "0", "detail-type": "ECS Task State Change", "source": "aws.ecs",
-        "detail": {
+    event(
+        "ECS Task State Change",
+        "aws.ecs",
+        json!({
             "clusterArn": CLUSTER, "taskArn": task_arn(i), "containerInstanceArn": host_arn(i % 10),
             "lastStatus": last, "desiredStatus": if last == "STOPPED" { "STOPPED" } else { "RUNNING" },
             "group": format!("service:svc{}", i % 4), "startedBy": "ecs-svc/1", "launchType": "EC2",
             "cpu": "128", "memory": "256", "version": version
-        }
-    })
+        }),
+    )
 }
 
 /// 200 events: 10 hosts × 5 versions (host 9 ends deregistered) + 50 tasks × 3 versions.
@@ -165,7 +171,7 @@ fn check_shuffled_delivery(seed: u64) -> Result<(), TestCaseError> {
 
 proptest! {
     // Failures are not persisted to a file: the seeds proptest once recorded in
-    // `capacity.proptest-regressions` are replayed by the deterministic tests below instead.
+    // `capacity_recorder.proptest-regressions` are replayed by the deterministic tests below instead.
     #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
@@ -174,7 +180,7 @@ proptest! {
     }
 }
 
-/// `capacity.proptest-regressions` records a past failure that shrank to `seed = 0`: replayed on
+/// `capacity_recorder.proptest-regressions` records a past failure that shrank to `seed = 0`: replayed on
 /// every run, whatever proptest generates.
 #[test]
 fn recorded_regression_seed_0_leaves_the_in_order_table() {
@@ -209,7 +215,7 @@ fn duplicates_and_stale_events_are_successful_no_ops() {
         "the stale event changed nothing"
     );
     assert_eq!(
-        rec.store().requests("UpdateItem"),
+        rec.store().count_calls("UpdateItem"),
         3 + 1,
         "one write per event, duplicates included (+ the cluster's registration, once)"
     );
@@ -309,7 +315,7 @@ fn events_that_cannot_be_recorded_write_nothing() {
         .block_on(rec.record_event(&EcsEvent::from_value(other).expect("parses"), NOW))
         .expect("skip");
     assert_eq!(r.writes, 0);
-    assert_eq!(rec.store().requests("UpdateItem"), 0);
+    assert_eq!(rec.store().count_calls("UpdateItem"), 0);
     assert!(rec.store().snapshot().is_empty());
 }
 
@@ -333,37 +339,23 @@ fn clusters_outside_the_configured_list_are_skipped() {
 // ---- the sweep ----
 
 fn ecs_host(i: usize, version: Option<i64>, stack: &str) -> ContainerInstance {
-    let mut ci = ContainerInstance::new(host_arn(i), InstanceStatus::Active);
-    ci.ec2_instance_id = Some(format!("i-{i:04}"));
-    ci.agent_connected = Some(true);
-    ci.attributes = vec![Attribute {
-        name: "stack".into(),
-        value: Some(stack.into()),
-    }];
-    ci.registered = Resources {
-        cpu: Some(2048),
-        memory: Some(7680),
-        ..Resources::default()
-    };
+    let mut ci = host(host_arn(i), format!("i-{i:04}"));
+    ci.attributes = vec![attribute("stack", stack)];
+    ci.registered = resources(2048, 7680);
     ci.remaining = ci.registered.clone();
     ci.version = version;
     ci
 }
 
+/// A RUNNING task of service `web` on host 0.
 fn ecs_task(i: usize, version: Option<i64>) -> Task {
-    Task {
-        arn: task_arn(i),
-        cluster_arn: Some(CLUSTER.into()),
-        container_instance_arn: Some(host_arn(0)),
-        group: Some("service:web".into()),
-        started_by: Some("ecs-svc/1".into()),
-        last_status: Some("RUNNING".into()),
-        desired_status: Some("RUNNING".into()),
-        cpu: None,
-        memory: Some(256),
-        launch_type: Some("EC2".into()),
-        version,
-    }
+    let mut t = service_task(task_arn(i), "web");
+    t.cluster_arn = Some(CLUSTER.into());
+    t.container_instance_arn = Some(host_arn(0));
+    t.memory = Some(256);
+    t.launch_type = Some("EC2".into());
+    t.version = version;
+    t
 }
 
 fn stored_stack(
@@ -415,11 +407,11 @@ fn the_sweep_restores_a_dropped_event_and_an_attribute_change() {
     assert_eq!(rec.store().snapshot().len(), 4);
 
     // A second sweep with nothing changed writes nothing.
-    let puts = rec.store().requests("UpdateItem");
+    let puts = rec.store().count_calls("UpdateItem");
     let again = rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
     assert_eq!(again.written, 0);
     assert_eq!(again.unchanged, 4);
-    assert_eq!(rec.store().requests("UpdateItem"), puts);
+    assert_eq!(rec.store().count_calls("UpdateItem"), puts);
 }
 
 #[test]
@@ -460,10 +452,10 @@ fn the_sweep_removes_what_ecs_no_longer_has() {
     assert_eq!(hosts.len(), 1);
     assert!(hosts[0].task_groups.is_empty(), "{hosts:?}");
     // A sweep with nothing new leaves the tombstones alone.
-    let puts = rec.store().requests("UpdateItem");
+    let puts = rec.store().count_calls("UpdateItem");
     let again = rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
     assert_eq!((again.removed, again.written), (0, 0));
-    assert_eq!(rec.store().requests("UpdateItem"), puts);
+    assert_eq!(rec.store().count_calls("UpdateItem"), puts);
 }
 
 #[test]
@@ -643,7 +635,7 @@ fn a_transient_describe_failure_does_not_remove_a_live_host_or_task() {
     rec.ecs().put_task(CLUSTER, ecs_task(1, Some(2)));
     rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
     let before = rec.store().snapshot();
-    let puts = rec.store().requests("UpdateItem");
+    let puts = rec.store().count_calls("UpdateItem");
 
     // ECS lists host 1 but does not describe it (a failure entry that is not MISSING).
     rec.ecs().fail_describe(&host_arn(1), "INTERNAL_ERROR");
@@ -652,7 +644,11 @@ fn a_transient_describe_failure_does_not_remove_a_live_host_or_task() {
         .expect_err("the sweep cannot tell whether host 1 is gone");
     assert!(err.to_string().contains("INTERNAL_ERROR"), "{err}");
     assert_eq!(rec.store().snapshot(), before, "nothing removed");
-    assert_eq!(rec.store().requests("UpdateItem"), puts, "nothing written");
+    assert_eq!(
+        rec.store().count_calls("UpdateItem"),
+        puts,
+        "nothing written"
+    );
 
     // The same for a task.
     let rec2 = recorder();
@@ -754,10 +750,7 @@ fn an_event_never_erases_the_registration_time_and_the_sweep_then_writes_nothing
     let mut host = ecs_host(0, Some(3), "blue");
     host.registered_at = Some(1_795_000_000);
     // The Describe snapshot and the event agree on everything but what events lack.
-    host.attributes = vec![Attribute {
-        name: "ecs.instance-type".into(),
-        value: Some("t3.large".into()),
-    }];
+    host.attributes = vec![attribute("ecs.instance-type", "t3.large")];
     host.remaining.cpu = Some(2048 - 40);
     host.remaining.memory = Some(7680 - 400);
     host.running_tasks_count = Some(4);
@@ -793,10 +786,10 @@ fn an_event_never_erases_the_registration_time_and_the_sweep_then_writes_nothing
         ci.remaining.memory = Some(7680 - 500);
         ci.running_tasks_count = Some(5);
     });
-    let puts = rec.store().requests("UpdateItem");
+    let puts = rec.store().count_calls("UpdateItem");
     let report = rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
     assert_eq!((report.written, report.unchanged), (0, 1), "{report:?}");
-    assert_eq!(rec.store().requests("UpdateItem"), puts);
+    assert_eq!(rec.store().count_calls("UpdateItem"), puts);
 
     // `registeredAt` expressions see it.
     let expr = ecs_cluster_query::parse("registeredAt >= 2026-11-01").expect("expression");
@@ -805,7 +798,7 @@ fn an_event_never_erases_the_registration_time_and_the_sweep_then_writes_nothing
     assert!(expr.evaluate(&hosts[0]));
 }
 
-// ---- issue 14: stopping tasks, deleted clusters, registeredAt, bounded sweeps ----
+// ---- stopping tasks, deleted clusters, registeredAt, reads page by page ----
 
 fn stopping_task(i: usize, version: i64, last: &str) -> Task {
     let mut t = ecs_task(i, Some(version));
@@ -949,12 +942,12 @@ fn a_deleted_cluster_is_retired_once_reported_and_never_failed() {
     // After the window, sweeps of every cluster leave it alone: no report, nothing of its
     // partition read (only the registry). Named in CLUSTERS, it is reported as gone, still unread.
     let after = later + autopilot_core::capacity::LATE_EVENT_WINDOW_SECS;
-    let queries = rec.store().requests("Query");
-    let writes = rec.store().requests("UpdateItem");
+    let queries = rec.store().count_calls("Query");
+    let writes = rec.store().count_calls("UpdateItem");
     let again = rt.block_on(rec.sweep(after)).expect("sweep");
     assert!(again.is_empty(), "{again:?}");
-    assert_eq!(rec.store().requests("Query") - queries, 1);
-    assert_eq!(rec.store().requests("UpdateItem"), writes);
+    assert_eq!(rec.store().count_calls("Query") - queries, 1);
+    assert_eq!(rec.store().count_calls("UpdateItem"), writes);
     let named = CapacityRecorder::new(
         InMemoryCapacityStore::new(),
         InMemoryEcs::new(),
@@ -980,7 +973,7 @@ fn a_deleted_cluster_is_retired_once_reported_and_never_failed() {
         "{named_report:?}"
     );
     assert_eq!(named_report[0].error, None);
-    assert_eq!(named.store().requests("Query"), 1, "the registry only");
+    assert_eq!(named.store().count_calls("Query"), 1, "the registry only");
     // A late event the table already saw is refused like any stale one.
     let outcomes = rt.block_on(apply(&rec, &[instance_event(5, 3, "ACTIVE", 7000)]));
     assert_eq!(outcomes, vec![Outcome::Duplicate]);
@@ -1105,7 +1098,7 @@ fn the_sweep_reads_page_by_page_and_costs_what_the_readme_says() {
     }
     rec.ecs().clear_calls();
     let read_before = rec.store().items_read();
-    let writes = rec.store().requests("UpdateItem");
+    let writes = rec.store().count_calls("UpdateItem");
     let report = rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
     // Steady state: nothing written, nothing removed; the history is read, not kept.
     assert_eq!(
@@ -1113,7 +1106,7 @@ fn the_sweep_reads_page_by_page_and_costs_what_the_readme_says() {
         (0, 0, hosts + hosts * per_host),
         "{report:?}"
     );
-    assert_eq!(rec.store().requests("UpdateItem"), writes);
+    assert_eq!(rec.store().count_calls("UpdateItem"), writes);
     // The live index: live hosts and tasks are read, none of the 2,000 dead task items.
     let live_tasks = hosts * per_host;
     let ceil = |n: usize, d: usize| n.div_ceil(d);
@@ -1183,7 +1176,7 @@ fn bad_identities(field: &str) -> Vec<String> {
     v
 }
 
-/// 2,000 events whose identity is malformed (issue 22): every one refused with its JSON path,
+/// 2,000 events whose identity is malformed: every one refused with its JSON path,
 /// none written — no item, no registry entry.
 #[test]
 fn two_thousand_events_with_malformed_identities_write_nothing() {
@@ -1220,12 +1213,12 @@ fn two_thousand_events_with_malformed_identities_write_nothing() {
         refused += 1;
     }
     assert_eq!(refused, 2_000);
-    assert_eq!(rec.store().requests("UpdateItem"), 0, "no write at all");
+    assert_eq!(rec.store().count_calls("UpdateItem"), 0, "no write at all");
     assert!(rec.store().snapshot().is_empty());
     assert_eq!(rec.store().registry_entry("prod"), None);
 }
 
-/// Issue 22: a cluster known only from events (created and deleted between two sweeps) is
+/// A cluster known only from events (created and deleted between two sweeps) is
 /// registered by its first event, so the next sweep asks ECS about it and retires it.
 #[test]
 fn a_cluster_known_only_from_events_is_retired_by_the_next_sweep() {
@@ -1291,7 +1284,7 @@ fn a_cluster_known_only_from_events_is_retired_by_the_next_sweep() {
     );
 }
 
-/// Issue 22: live reads and the sweep read what is alive, whatever the number of dead items; the
+/// Live reads and the sweep read what is alive, whatever the number of dead items; the
 /// sweep describes only the tasks the table does not already settle.
 #[test]
 fn reads_and_sweep_calls_are_proportional_to_live_items() {
