@@ -509,9 +509,9 @@ impl<S: CapacityStore, E: EcsRead> CapacityRecorder<S, E> {
                 // (A Fargate item an earlier version wrote is never settled: described, then
                 // removed by the event path's rule.)
                 let settled = matches!(&record, Record::Task(t)
-                    if t.last_status.as_deref() == Some("RUNNING")
-                        && t.desired_status.as_deref() == Some("RUNNING")
-                        && task_skip_reason(&t.task_arn, t.launch_type.as_deref()).is_none());
+                    if t.task.last_status.as_deref() == Some("RUNNING")
+                        && t.task.desired_status.as_deref() == Some("RUNNING")
+                        && task_skip_reason(&t.task.arn, t.task.launch_type.as_deref()).is_none());
                 seen.insert(
                     key.sort_key,
                     Seen {

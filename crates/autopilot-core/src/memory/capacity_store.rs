@@ -322,18 +322,21 @@ mod tests {
     fn task(i: usize, last: &str, tombstone: bool) -> Record {
         Record::Task(TaskRecord {
             cluster_arn: CLUSTER.into(),
-            task_arn: format!("arn:aws:ecs:us-east-1:1:task/prod/{i:04}"),
-            container_instance_arn: None,
-            group: None,
-            started_by: None,
-            last_status: Some(last.into()),
-            desired_status: None,
-            cpu: None,
-            memory: None,
-            launch_type: None,
-            version: Some(1),
+            task: crate::model::Task {
+                arn: format!("arn:aws:ecs:us-east-1:1:task/prod/{i:04}"),
+                cluster_arn: None,
+                container_instance_arn: None,
+                group: None,
+                started_by: None,
+                last_status: Some(last.into()),
+                desired_status: None,
+                cpu: None,
+                memory: None,
+                launch_type: None,
+                version: Some(1),
+            },
             updated_at: None,
-            tombstone,
+            tombstone: tombstone,
             expires_at: tombstone.then_some(10_000),
         })
     }

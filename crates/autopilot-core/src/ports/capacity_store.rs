@@ -129,7 +129,7 @@ impl<'a> ItemQuery<'a> {
     pub fn in_group(&self, record: &Record) -> bool {
         match (self.group, record) {
             (None, _) => true,
-            (Some(g), Record::Task(t)) => t.group.as_deref().unwrap_or("") == g,
+            (Some(g), Record::Task(t)) => t.task.group.as_deref().unwrap_or("") == g,
             (Some(_), Record::Instance(_)) => false,
         }
     }

@@ -31,18 +31,21 @@ pub fn host(i: usize, status: InstanceStatus, connected: bool) -> ContainerInsta
 fn task(i: usize, on: usize, group: &str) -> Record {
     Record::Task(TaskRecord {
         cluster_arn: CLUSTER.into(),
-        task_arn: format!("arn:aws:ecs:us-east-1:1:task/prod/t{i}"),
-        container_instance_arn: Some(format!(
-            "arn:aws:ecs:us-east-1:1:container-instance/prod/h{on}"
-        )),
-        group: Some(group.into()),
-        started_by: None,
-        last_status: Some("RUNNING".into()),
-        desired_status: Some("RUNNING".into()),
-        cpu: None,
-        memory: None,
-        launch_type: Some("EC2".into()),
-        version: Some(1),
+        task: autopilot_core::model::Task {
+            arn: format!("arn:aws:ecs:us-east-1:1:task/prod/t{i}"),
+            cluster_arn: None,
+            container_instance_arn: Some(format!(
+                "arn:aws:ecs:us-east-1:1:container-instance/prod/h{on}"
+            )),
+            group: Some(group.into()),
+            started_by: None,
+            last_status: Some("RUNNING".into()),
+            desired_status: Some("RUNNING".into()),
+            cpu: None,
+            memory: None,
+            launch_type: Some("EC2".into()),
+            version: Some(1),
+        },
         updated_at: None,
         tombstone: false,
         expires_at: None,
