@@ -1,7 +1,8 @@
 //! Core of ecs-autopilot: everything that does not talk to AWS.
 //!
 //! Flat modules are the shared vocabulary — [`arn`], [`clock`], [`env`], [`events`], [`log`],
-//! [`model`], [`record`] (the capacity table's). Folders are a family of ports ([`ports`], and one in-memory fake per port in
+//! [`markers`] (the tag and stop reason the functions share through ECS), [`model`], [`record`] (the
+//! capacity table's). Folders are a family of ports ([`ports`], and one in-memory fake per port in
 //! [`memory`], behind the `test-util` feature for other crates) or one capability each:
 //! [`daemon`] (daemon-count), [`capacity`] (the capacity table), [`drain`] (instance-drainer),
 //! each with `config`, `decide` (pure, with its table of cases), `report` and its service.
@@ -12,6 +13,7 @@ pub mod env;
 pub mod events;
 pub mod job;
 pub mod log;
+pub mod markers;
 pub mod model;
 pub mod pass_role;
 pub mod record;

@@ -28,8 +28,7 @@ use crate::ports::queue::{QueueError, RecheckQueue};
 /// ECS attribute names allow letters, digits, `-`, `_`, `/`, `\` and `.` (no `:`).
 pub const MARKER_ATTRIBUTE: &str = "ecs-autopilot.drain";
 /// StopTask reason for standalone tasks.
-pub const STOP_REASON: &str =
-    "ecs-autopilot instance-drainer: host is terminating (Auto Scaling lifecycle hook)";
+pub use crate::markers::DRAINER_STOP_REASON as STOP_REASON;
 
 #[derive(Debug, Error)]
 pub enum DrainError {
