@@ -17,6 +17,7 @@ pub mod markers;
 pub mod model;
 pub mod pass_role;
 pub mod record;
+pub mod retry;
 pub mod submission;
 
 #[cfg(any(test, feature = "test-util"))]

@@ -9,6 +9,7 @@ use autopilot_core::job::{Job, JobState};
 use autopilot_core::memory::{InMemoryCapacityStore, InMemoryEcs, InMemoryJobStore};
 use autopilot_core::model::{ContainerInstance, InstanceStatus, Resources, TaskDefinition};
 use autopilot_core::ports::EcsError;
+use autopilot_core::retry::Retryable;
 use serde_json::{json, Value};
 
 const CLUSTER: &str = "arn:aws:ecs:us-east-1:123456789012:cluster/batch";

@@ -12,6 +12,7 @@ use autopilot_core::memory::{
 };
 use autopilot_core::model::{ContainerInstance, InstanceStatus, Resources, TaskDefinition};
 use autopilot_core::ports::AutoScalingError;
+use autopilot_core::retry::Retryable;
 use serde_json::{json, Value};
 
 const CLUSTER: &str = "arn:aws:ecs:us-east-1:123456789012:cluster/nightly";

@@ -18,6 +18,7 @@ use autopilot_core::events::{EcsEvent, EventError};
 use autopilot_core::log::{json_line, json_line_with_metrics, Metrics};
 use autopilot_core::ports::CapacityStore;
 use autopilot_core::ports::EcsRead;
+use autopilot_core::retry::fail_or_record;
 use serde::Serialize;
 use thiserror::Error;
 
@@ -59,6 +60,9 @@ pub struct Response {
     /// Why the event was refused (logged; no write).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rejected: Option<String>,
+    /// A failure a retry cannot fix (recorded, not retried).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 pub async fn handle<S: CapacityStore, E: EcsRead>(
@@ -74,10 +78,24 @@ pub async fn handle<S: CapacityStore, E: EcsRead>(
         }
     };
     if let EcsEvent::Scheduled(_) = event {
-        let sweeps = recorder
-            .sweep(now)
-            .await
-            .map_err(HandlerError::SweepTargets)?;
+        let sweeps = match recorder.sweep(now).await {
+            Ok(sweeps) => sweeps,
+            Err(e) => {
+                let error = fail_or_record(
+                    e,
+                    "finding the clusters to sweep failed",
+                    serde_json::Value::Null,
+                )
+                .map_err(HandlerError::SweepTargets)?;
+                return Ok(Response {
+                    trigger: "sweep",
+                    event: None,
+                    sweeps: Vec::new(),
+                    rejected: None,
+                    error: Some(error),
+                });
+            }
+        };
         for s in &sweeps {
             let level = match (&s.error, &s.skipped) {
                 (Some(_), _) => "ERROR",
@@ -98,6 +116,7 @@ pub async fn handle<S: CapacityStore, E: EcsRead>(
             event: None,
             sweeps,
             rejected: None,
+            error: None,
         });
     }
     match recorder.record_event(&event, now).await {
@@ -112,6 +131,7 @@ pub async fn handle<S: CapacityStore, E: EcsRead>(
                 event: Some(result),
                 sweeps: Vec::new(),
                 rejected: None,
+                error: None,
             })
         }
         Err(RecorderError::Record(e)) => {
@@ -136,8 +156,23 @@ pub async fn handle<S: CapacityStore, E: EcsRead>(
                 event: None,
                 sweeps: Vec::new(),
                 rejected: Some(rejected),
+                error: None,
             })
         }
-        Err(e) => Err(HandlerError::Record(e)),
+        Err(e) => {
+            let error = fail_or_record(
+                e,
+                "recording failed",
+                serde_json::json!({"detail_type": event.detail_type()}),
+            )
+            .map_err(HandlerError::Record)?;
+            Ok(Response {
+                trigger: "event",
+                event: None,
+                sweeps: Vec::new(),
+                rejected: None,
+                error: Some(error),
+            })
+        }
     }
 }

@@ -18,6 +18,7 @@ use crate::clock::format_unix;
 use crate::events::EcsEvent;
 use crate::ports::capacity_store::{CapacityStore, ItemKind, ItemQuery, StoreError};
 use crate::ports::ecs::{ClusterState, DesiredStatus, EcsError, EcsRead, DESCRIBE_MISSING};
+use crate::retry::Retryable;
 
 #[derive(Debug, Error)]
 pub enum RecorderError {
@@ -27,6 +28,17 @@ pub enum RecorderError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Ecs(#[from] EcsError),
+}
+
+impl Retryable for RecorderError {
+    /// A refused event is recorded, never retried.
+    fn is_retryable(&self) -> bool {
+        match self {
+            RecorderError::Record(_) => false,
+            RecorderError::Store(e) => e.is_retryable(),
+            RecorderError::Ecs(e) => e.is_retryable(),
+        }
+    }
 }
 
 pub struct CapacityRecorder<S, E> {

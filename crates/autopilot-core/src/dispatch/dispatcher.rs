@@ -46,6 +46,7 @@ use crate::ports::scale_group::{
 use crate::ports::task_launcher::{
     is_provisioning_cap, ContainerExit, LaunchedTask, RunTaskOutcome, TaskLauncher,
 };
+use crate::retry::Retryable;
 
 /// RunTask calls per wake-up at most: ECS refills cluster resource writes at 40 per second
 /// (burst 100) per account and region; the rest start on the next wake-up.
@@ -79,14 +80,15 @@ pub enum DispatchError {
     Incomplete(String),
 }
 
-impl DispatchError {
-    pub fn is_retryable(&self) -> bool {
+impl Retryable for DispatchError {
+    fn is_retryable(&self) -> bool {
         match self {
             DispatchError::Invalid(_) => false,
             DispatchError::Store(e) => e.is_retryable(),
             DispatchError::Ecs(e) => e.is_retryable(),
             DispatchError::ScaleGroup(e) => e.is_retryable(),
-            DispatchError::Capacity(_) | DispatchError::Incomplete(_) => true,
+            DispatchError::Capacity(e) => e.is_retryable(),
+            DispatchError::Incomplete(_) => true,
         }
     }
 }
