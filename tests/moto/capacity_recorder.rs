@@ -703,7 +703,7 @@ fn filter_cases() -> Vec<(Record, bool)> {
                     version: Some(2),
                 },
                 updated_at: None,
-                tombstone: tombstone,
+                tombstone,
                 expires_at: None,
             },
             NOW,

@@ -21,7 +21,7 @@ pub const LATE_EVENT_WINDOW_SECS: i64 = 24 * 3600;
 
 /// The table's key of one record. `cluster_arn` names the cluster (ARN, or name when no ARN is
 /// known); the table's partition key is the cluster **name** derived from it
-/// ([`crate::store::cluster_partition`]), and the sort key is kind + resource ARN, so one Query
+/// ([`crate::arn::cluster_name`]), and the sort key is kind + resource ARN, so one Query
 /// returns a whole cluster and `begins_with(sk, "instance#")` just its hosts.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct RecordKey {

@@ -10,7 +10,7 @@ use autopilot_core::capacity::{
     fence_of, live_index_key, ClusterEntry, ClusterStatus, InstanceRecord, Record, TaskRecord,
     CLUSTER_PREFIX, INSTANCE_PREFIX, REGISTRY_PARTITION, TASK_PREFIX,
 };
-use autopilot_core::model::{Attribute, ContainerInstance, InstanceStatus, Resources};
+use autopilot_core::model::{Attribute, ContainerInstance, InstanceStatus, Resources, Task};
 use autopilot_core::ports::capacity_store::{schema, StoreError};
 
 /// A DynamoDB item as the SDK has it.
@@ -573,8 +573,8 @@ fn record_from(item: &Item) -> Result<Record, StoreError> {
         }))
     } else if let Some(arn) = sk.strip_prefix(TASK_PREFIX) {
         Ok(Record::Task(TaskRecord {
-            cluster_arn: cluster_arn,
-            task: autopilot_core::model::Task {
+            cluster_arn,
+            task: Task {
                 arn: arn.to_string(),
                 cluster_arn: None,
                 container_instance_arn: get_s(item, "container_instance_arn"),
@@ -647,7 +647,7 @@ mod tests {
     fn full_task() -> Record {
         Record::Task(TaskRecord {
             cluster_arn: CLUSTER.into(),
-            task: autopilot_core::model::Task {
+            task: Task {
                 arn: "arn:aws:ecs:us-east-1:1:task/prod/t".into(),
                 cluster_arn: None,
                 container_instance_arn: Some(

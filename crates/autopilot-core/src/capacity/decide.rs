@@ -416,7 +416,7 @@ mod tests {
     fn task(last: &str, tombstone: bool, expires_at: Option<i64>) -> Record {
         Record::Task(TaskRecord {
             cluster_arn: "c".into(),
-            task: crate::model::Task {
+            task: Task {
                 arn: "t/1".into(),
                 cluster_arn: None,
                 container_instance_arn: Some("ci/1".into()),
@@ -430,8 +430,8 @@ mod tests {
                 version: Some(3),
             },
             updated_at: Some("2026-11-22T06:00:00Z".into()),
-            tombstone: tombstone,
-            expires_at: expires_at,
+            tombstone,
+            expires_at,
         })
     }
 

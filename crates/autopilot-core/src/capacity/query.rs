@@ -261,7 +261,7 @@ mod tests {
                 version: Some(1),
             },
             updated_at: None,
-            tombstone: tombstone,
+            tombstone,
             expires_at: None,
         })
     }

@@ -336,7 +336,7 @@ mod tests {
                 version: Some(1),
             },
             updated_at: None,
-            tombstone: tombstone,
+            tombstone,
             expires_at: tombstone.then_some(10_000),
         })
     }

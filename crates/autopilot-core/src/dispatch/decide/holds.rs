@@ -93,7 +93,13 @@ impl Hold {
 
     /// Whether a bound job may start on the held host now and end at `end`: it ends before
     /// the held start, or the holder still fits beside it then (EASY backfill).
-    pub(super) fn allows(&self, free: (i64, i64), releases: &[Release], need: (i64, i64), end: i64) -> bool {
+    pub(super) fn allows(
+        &self,
+        free: (i64, i64),
+        releases: &[Release],
+        need: (i64, i64),
+        end: i64,
+    ) -> bool {
         let after = |(c, m): (i64, i64)| c - need.0 >= self.cpu && m - need.1 >= self.memory;
         match self.start {
             Some(t) if end <= t => true,

@@ -190,7 +190,12 @@ pub struct ScopeDiff {
 }
 
 impl ScopeDiff {
-    pub(super) fn add(&mut self, scope: &[bool], known: [Option<f64>; 4], learned: [Option<f64>; 4]) {
+    pub(super) fn add(
+        &mut self,
+        scope: &[bool],
+        known: [Option<f64>; 4],
+        learned: [Option<f64>; 4],
+    ) {
         self.jobs += scope.iter().filter(|inside| **inside).count() as u64;
         let (mut within, mut at_most) = (true, true);
         for (f, (k, l)) in self.figures.iter_mut().zip(known.into_iter().zip(learned)) {
