@@ -104,8 +104,10 @@ pub async fn handle<S: CapacityStore, E: EcsRead>(
             };
             json_line(level, "capacity sweep", s);
         }
+        // Only what a retry can fix fails the invocation; the rest is in the log and the response.
         let errors: Vec<String> = sweeps
             .iter()
+            .filter(|s| s.retryable)
             .filter_map(|s| s.error.as_ref().map(|e| format!("{}: {e}", s.cluster)))
             .collect();
         if !errors.is_empty() {

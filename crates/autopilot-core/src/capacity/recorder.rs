@@ -197,6 +197,7 @@ impl<S: CapacityStore, E: EcsRead> CapacityRecorder<S, E> {
             out.push(report.unwrap_or_else(|e| SweepReport {
                 cluster: target.clone(),
                 error: Some(e.to_string()),
+                retryable: e.is_retryable(),
                 ..SweepReport::default()
             }));
         }
