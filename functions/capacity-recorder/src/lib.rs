@@ -10,8 +10,10 @@
 //! - Other detail types, Fargate tasks, clusters outside `CLUSTERS` → a logged skip, no write.
 //! - An event that cannot be recorded (no `detail.version`, an ARN of another cluster, a bad size)
 //!   → a logged rejection, no write, success: retrying cannot fix it and the sweep repairs the item.
-//! - Malformed events and table/ECS failures fail the invocation (Lambda retries, then the
-//!   on-failure destination keeps the event). Retries are safe: every write is conditional.
+//! - Malformed events and table/ECS failures a retry can fix fail the invocation (Lambda retries,
+//!   then the on-failure destination keeps the event); others (a refusal, an unreadable item) are
+//!   recorded — logged and answered in `error` ([`autopilot_core::retry`]). Retries are safe:
+//!   every write is conditional.
 
 use autopilot_core::capacity::{CapacityRecorder, EventResult, RecorderError, SweepReport};
 use autopilot_core::events::{EcsEvent, EventError};

@@ -7,8 +7,9 @@
 //!
 //! Every decision is logged as one JSON line and returned in the response. The invocation fails
 //! (so Lambda retries it, then sends it to the on-failure destination) when the event is invalid or
-//! a cluster or service could not be read or written; retrying is safe because every run only
-//! writes counts that differ from what it just read.
+//! a cluster or service could not be read or written for a reason a retry can fix; others (a
+//! refusal, a missing cluster) are recorded ([`autopilot_core::retry`]). Retrying is safe because
+//! every run only writes counts that differ from what it just read.
 
 use autopilot_core::daemon::{summarize, Action, ClusterReport, DaemonReconciler};
 use std::time::{Duration, Instant};

@@ -11,7 +11,10 @@
 //!   after a spot stop/hibernate.
 //!
 //! Any other EventBridge detail type is a logged skip. Invalid events fail the invocation with a
-//! clear error and make no call. Every decision is logged as one JSON line.
+//! clear error and make no call. A drain step's failure a retry can fix (throttling, a 5xx, a
+//! timeout) fails the invocation, or its message; any other (a refusal) is recorded — logged and
+//! answered in `error` — and not retried ([`autopilot_core::retry`]). Every decision is logged as
+//! one JSON line.
 
 use autopilot_core::drain::{DrainError, DrainRecord, Drainer, Outcome, RecheckMessage};
 use autopilot_core::events::{DrainEvent, EventError, SqsBatchResponse};
@@ -143,7 +146,8 @@ where
                         let msg = RecheckMessage::parse(r.body.as_deref().unwrap_or_default())?;
                         match drainer.on_recheck(&msg).await {
                             Ok(record) => Ok(Some(record)),
-                            // Recorded: the message is consumed, a redelivery would fail the same way.
+                            // Retryable: redelivered; otherwise recorded and the message consumed
+                            // (a redelivery would fail the same way).
                             Err(e) => fail_or_record(
                                 e,
                                 "re-check failed; not retried",

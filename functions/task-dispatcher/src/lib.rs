@@ -15,7 +15,8 @@
 //!   every cluster in `CLUSTERS` (or of the region): lost events, lost RunTask answers, expiry.
 //! - Other detail types and clusters outside `CLUSTERS` → a logged skip.
 //! - Errors a retry can fix (throttling, 5xx, a lost RunTask answer) fail the invocation
-//!   (`DispatchFailed`); others are recorded in the response (`error`) and logged.
+//!   (`DispatchFailed`); others are recorded in the response (`error`) and logged
+//!   ([`autopilot_core::retry`]).
 
 use autopilot_core::dispatch::{DispatchError, Dispatcher, SubmitResult, WakeReport};
 use autopilot_core::env::ClusterScope;
