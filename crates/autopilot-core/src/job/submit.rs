@@ -80,21 +80,25 @@ pub fn check_job_id(id: &str) -> Result<(), SubmissionError> {
     Ok(())
 }
 
+/// A JSON read's error naming the path of the bad field (``at `priority`: …``; the message
+/// alone when the document itself is wrong).
+pub(crate) fn path_error_message(e: serde_path_to_error::Error<serde_json::Error>) -> String {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    if path.is_empty() || path == "." {
+        inner.to_string()
+    } else {
+        format!("at `{path}`: {inner}")
+    }
+}
+
 impl Submission {
     /// Parses a submission from JSON, naming the path of a bad field; a key the submission
     /// does not know, or a RunTask field the dispatcher does not carry, is refused with its path
     /// ([`crate::submission::check_keys`]) before anything is read.
     pub fn from_value(value: Value) -> Result<Submission, SubmissionError> {
         crate::submission::check_keys(&value, "job").map_err(invalid)?;
-        serde_path_to_error::deserialize(value).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            if path.is_empty() || path == "." {
-                invalid(inner.to_string())
-            } else {
-                invalid(format!("at `{path}`: {inner}"))
-            }
-        })
+        serde_path_to_error::deserialize(value).map_err(|e| invalid(path_error_message(e)))
     }
 
     /// Checks everything that needs no AWS call: a task definition and a cluster, priority

@@ -2,6 +2,7 @@
 //! the seeded random traces of the acceptance run.
 
 use super::*;
+use crate::job::path_error_message;
 
 /// What the dispatcher is told of run times (module doc: estimates).
 #[derive(
@@ -171,15 +172,8 @@ impl Trace {
     /// Parses and checks a trace, naming the path of a bad field.
     pub fn parse(text: &str) -> Result<Trace, TraceError> {
         let de = &mut serde_json::Deserializer::from_str(text);
-        let trace: Trace = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            if path.is_empty() || path == "." {
-                invalid(inner.to_string())
-            } else {
-                invalid(format!("at `{path}`: {inner}"))
-            }
-        })?;
+        let trace: Trace =
+            serde_path_to_error::deserialize(de).map_err(|e| invalid(path_error_message(e)))?;
         trace.validate()?;
         Ok(trace)
     }
