@@ -112,24 +112,19 @@ pub(super) struct SqsRetry {
 
 impl Scheduler for SqsRetry {
     fn pick(&mut self, view: &StepView<'_>) -> Result<Picks, String> {
-        let mut free = view.free.to_vec();
-        let mut picks = Picks::default();
-        for &i in view.waiting {
-            if self.visible_at.get(&i).is_some_and(|at| *at > view.step) {
-                continue;
-            }
-            let Some(j) = view.trace.jobs.get(i) else {
-                continue;
-            };
-            match first_fit(&free, j) {
-                Some(h) => {
-                    take(&mut free, h, j);
-                    picks.starts.push((i, h));
-                }
-                None => {
-                    self.visible_at
-                        .insert(i, view.step + 1 + SQS_INVISIBLE_STEPS);
-                }
+        let visible: Vec<usize> = view
+            .waiting
+            .iter()
+            .copied()
+            .filter(|i| self.visible_at.get(i).is_none_or(|at| *at <= view.step))
+            .collect();
+        let picks = first_fit_in_order(view, &visible, false);
+        // A visible message that fits nowhere is invisible for the next step, whatever its priority.
+        let started: BTreeSet<usize> = picks.starts.iter().map(|(i, _)| *i).collect();
+        for i in visible {
+            if view.trace.jobs.get(i).is_some() && !started.contains(&i) {
+                self.visible_at
+                    .insert(i, view.step + 1 + SQS_INVISIBLE_STEPS);
             }
         }
         Ok(picks)
