@@ -482,23 +482,26 @@ async fn the_sweep_records_tasks_and_tombstones_stopped_ones_on_dynamodb() {
     let Record::Task(w) = find(&records, &web) else {
         panic!()
     };
-    assert_eq!(w.container_instance_arn.as_deref(), Some(hosts[0].as_str()));
-    assert_eq!(w.group.as_deref(), Some("service:web"));
-    assert_eq!(w.last_status.as_deref(), Some("RUNNING"));
     assert_eq!(
-        w.version, None,
+        w.task.container_instance_arn.as_deref(),
+        Some(hosts[0].as_str())
+    );
+    assert_eq!(w.task.group.as_deref(), Some("service:web"));
+    assert_eq!(w.task.last_status.as_deref(), Some("RUNNING"));
+    assert_eq!(
+        w.task.version, None,
         "moto's Describe has no version: none invented"
     );
     let Record::Task(b) = find(&records, &batch) else {
         panic!()
     };
     assert_eq!(
-        b.group.as_deref(),
+        b.task.group.as_deref(),
         Some("family:web"),
         "ECS's state written"
     );
     assert_eq!(
-        b.version,
+        b.task.version,
         Some(2),
         "the version-less snapshot kept the event's version"
     );
@@ -542,7 +545,7 @@ async fn the_sweep_records_tasks_and_tombstones_stopped_ones_on_dynamodb() {
             panic!()
         };
         assert!(t.tombstone, "{t:?}");
-        assert_eq!(t.version, version);
+        assert_eq!(t.task.version, version);
         assert_eq!(
             t.expires_at,
             Some(NOW + autopilot_core::capacity::TASK_TOMBSTONE_TTL_SECS)
@@ -700,16 +703,19 @@ fn filter_cases() -> Vec<(Record, bool)> {
         let mut r = with_task_ttl(
             TaskRecord {
                 cluster_arn: cluster_arn("prod"),
-                task_arn: task_arn("prod", id),
-                container_instance_arn: Some(container_instance_arn("prod", "h1")),
-                group: Some("service:web".into()),
-                started_by: None,
-                last_status: Some(last.into()),
-                desired_status: Some("RUNNING".into()),
-                cpu: None,
-                memory: Some(128),
-                launch_type: Some("EC2".into()),
-                version: Some(2),
+                task: autopilot_core::model::Task {
+                    arn: task_arn("prod", id),
+                    cluster_arn: None,
+                    container_instance_arn: Some(container_instance_arn("prod", "h1")),
+                    group: Some("service:web".into()),
+                    started_by: None,
+                    last_status: Some(last.into()),
+                    desired_status: Some("RUNNING".into()),
+                    cpu: None,
+                    memory: Some(128),
+                    launch_type: Some("EC2".into()),
+                    version: Some(2),
+                },
                 updated_at: None,
                 tombstone,
                 expires_at: None,
@@ -831,7 +837,7 @@ async fn a_stopping_task_survives_the_sweep_on_moto() {
         panic!()
     };
     assert!(!t.tombstone && t.is_active(), "{t:?}");
-    assert_eq!(t.desired_status.as_deref(), Some("STOPPED"));
+    assert_eq!(t.task.desired_status.as_deref(), Some("STOPPED"));
     assert!(matches!(find(&records, &stopped), Record::Task(t) if t.tombstone));
     let placement = autopilot_core::capacity::placement_hosts(&records);
     assert_eq!(

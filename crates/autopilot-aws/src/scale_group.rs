@@ -136,6 +136,7 @@ impl ScaleGroup for AwsScaleGroup {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use autopilot_core::retry::Retryable;
 
     #[test]
     fn already_gone_is_an_outcome_and_contention_is_retryable() {

@@ -133,17 +133,20 @@ fn big_recorder(
         let record = with_task_ttl(
             TaskRecord {
                 cluster_arn: BIG.into(),
-                task_arn: format!("arn:aws:ecs:us-east-1:1:task/big/old{i:029x}"),
-                container_instance_arn: Some(host_ci(i % 5_000)),
-                group: Some("family:batch".into()),
-                started_by: Some("batch".into()),
-                // A third are tombstones of tasks the sweep found gone, the rest STOPPED.
-                last_status: Some(if gone(i) { "RUNNING" } else { "STOPPED" }.to_string()),
-                desired_status: Some("STOPPED".into()),
-                cpu: Some(256),
-                memory: Some(512),
-                launch_type: Some("EC2".into()),
-                version: Some(5),
+                task: autopilot_core::model::Task {
+                    arn: format!("arn:aws:ecs:us-east-1:1:task/big/old{i:029x}"),
+                    cluster_arn: None,
+                    container_instance_arn: Some(host_ci(i % 5_000)),
+                    group: Some("family:batch".into()),
+                    started_by: Some("batch".into()),
+                    // A third are tombstones of tasks the sweep found gone, the rest STOPPED.
+                    last_status: Some(if gone(i) { "RUNNING" } else { "STOPPED" }.to_string()),
+                    desired_status: Some("STOPPED".into()),
+                    cpu: Some(256),
+                    memory: Some(512),
+                    launch_type: Some("EC2".into()),
+                    version: Some(5),
+                },
                 updated_at: None,
                 tombstone: gone(i),
                 expires_at: None,

@@ -1,7 +1,8 @@
 //! Core of ecs-autopilot: everything that does not talk to AWS.
 //!
 //! Flat modules are the shared vocabulary — [`arn`], [`clock`], [`env`](mod@env), [`events`],
-//! [`log`], [`model`], [`record`] (the capacity table's), and task-dispatcher's [`job`] model,
+//! [`log`], [`markers`] (the tag and stop reason the functions share through ECS), [`model`],
+//! [`record`] (the capacity table's), [`retry`] (which errors a retry can fix), and task-dispatcher's [`job`] model,
 //! [`submission`] keys and [`pass_role`] check. Folders are a family of ports ([`ports`], and one
 //! in-memory fake per port in [`memory`], behind the `test-util` feature for other crates) or one
 //! capability each: [`daemon`] (daemon-count), [`capacity`] (the capacity table), [`drain`]
@@ -19,9 +20,11 @@ pub mod env;
 pub mod events;
 pub mod job;
 pub mod log;
+pub mod markers;
 pub mod model;
 pub mod pass_role;
 pub mod record;
+pub mod retry;
 pub mod submission;
 
 #[cfg(any(test, feature = "test-util"))]

@@ -292,7 +292,7 @@ impl Service {
 }
 
 /// A task as the Describe API reports it (the sweep's view; events become [`crate::capacity::TaskRecord`]s directly).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Task {
     pub arn: String,
     pub cluster_arn: Option<String>,

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::model::ContainerInstance;
+use crate::model::{ContainerInstance, Task};
 
 /// How long a deregistered host's tombstone is kept (longer than any event's retry window:
 /// EventBridge retries for 24 h, Lambda's async queue keeps events up to 6 h).
@@ -21,7 +21,7 @@ pub const LATE_EVENT_WINDOW_SECS: i64 = 24 * 3600;
 
 /// The table's key of one record. `cluster_arn` names the cluster (ARN, or name when no ARN is
 /// known); the table's partition key is the cluster **name** derived from it
-/// ([`crate::store::cluster_partition`]), and the sort key is kind + resource ARN, so one Query
+/// ([`crate::arn::cluster_name`]), and the sort key is kind + resource ARN, so one Query
 /// returns a whole cluster and `begins_with(sk, "instance#")` just its hosts.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct RecordKey {
@@ -98,22 +98,16 @@ pub struct InstanceRecord {
     pub expires_at: Option<i64>,
 }
 
-/// One task in the table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One task in the table: the task as ECS reports it, and what the table adds. As
+/// [`InstanceRecord`] embeds the host, this embeds the [`Task`]; the record's `cluster_arn` is the
+/// cluster (`task.cluster_arn` is not stored: [`TaskRecord::new`] clears it, so a record read back
+/// equals the one written).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskRecord {
     pub cluster_arn: String,
-    pub task_arn: String,
-    pub container_instance_arn: Option<String>,
-    pub group: Option<String>,
-    pub started_by: Option<String>,
-    pub last_status: Option<String>,
-    pub desired_status: Option<String>,
-    /// Task-level CPU units, when the task sets them (optional on EC2).
-    pub cpu: Option<i64>,
-    /// Task-level memory MiB, when the task sets it (optional on EC2).
-    pub memory: Option<i64>,
-    pub launch_type: Option<String>,
-    pub version: Option<i64>,
+    /// `cpu`/`memory` are the task-level sizes, when the task sets them (optional on EC2).
+    pub task: Task,
+    /// ECS's `updatedAt` from the event (`None` from the Describe API).
     pub updated_at: Option<String>,
     /// The sweep found the task gone (ECS no longer lists it): kept only to refuse late events
     /// until it expires. Not a task on its host.
@@ -122,13 +116,69 @@ pub struct TaskRecord {
 }
 
 impl TaskRecord {
+    /// The live record of `task` in `cluster_arn` (no `updated_at`, no TTL yet).
+    pub fn new(cluster_arn: impl Into<String>, task: Task) -> Self {
+        TaskRecord {
+            cluster_arn: cluster_arn.into(),
+            task: Task {
+                cluster_arn: None,
+                ..task
+            },
+            updated_at: None,
+            tombstone: false,
+            expires_at: None,
+        }
+    }
+
     /// Still occupying its host, as far as the table knows.
     pub fn is_active(&self) -> bool {
         !self.tombstone
             && !matches!(
-                self.last_status.as_deref(),
+                self.task.last_status.as_deref(),
                 Some("STOPPED") | Some("DEPROVISIONING")
             )
+    }
+}
+
+/// A task record's serialized shape: flat, the task's ARN as `task_arn` (as before the record
+/// embedded [`Task`]).
+impl Serialize for TaskRecord {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Flat<'a> {
+            cluster_arn: &'a str,
+            task_arn: &'a str,
+            container_instance_arn: &'a Option<String>,
+            group: &'a Option<String>,
+            started_by: &'a Option<String>,
+            last_status: &'a Option<String>,
+            desired_status: &'a Option<String>,
+            cpu: Option<i64>,
+            memory: Option<i64>,
+            launch_type: &'a Option<String>,
+            version: Option<i64>,
+            updated_at: &'a Option<String>,
+            tombstone: bool,
+            expires_at: Option<i64>,
+        }
+        let t = &self.task;
+        Flat {
+            cluster_arn: &self.cluster_arn,
+            task_arn: &t.arn,
+            container_instance_arn: &t.container_instance_arn,
+            group: &t.group,
+            started_by: &t.started_by,
+            last_status: &t.last_status,
+            desired_status: &t.desired_status,
+            cpu: t.cpu,
+            memory: t.memory,
+            launch_type: &t.launch_type,
+            version: t.version,
+            updated_at: &self.updated_at,
+            tombstone: self.tombstone,
+            expires_at: self.expires_at,
+        }
+        .serialize(serializer)
     }
 }
 
@@ -155,7 +205,7 @@ impl Record {
             },
             Record::Task(r) => RecordKey {
                 cluster_arn: r.cluster_arn.clone(),
-                sort_key: format!("{TASK_PREFIX}{}", r.task_arn),
+                sort_key: format!("{TASK_PREFIX}{}", r.task.arn),
             },
         }
     }
@@ -171,21 +221,21 @@ impl Record {
     pub fn version(&self) -> Option<i64> {
         match self {
             Record::Instance(r) => r.instance.version,
-            Record::Task(r) => r.version,
+            Record::Task(r) => r.task.version,
         }
     }
 
     pub fn set_version(&mut self, version: Option<i64>) {
         match self {
             Record::Instance(r) => r.instance.version = version,
-            Record::Task(r) => r.version = version,
+            Record::Task(r) => r.task.version = version,
         }
     }
 
     pub fn arn(&self) -> &str {
         match self {
             Record::Instance(r) => &r.instance.arn,
-            Record::Task(r) => &r.task_arn,
+            Record::Task(r) => &r.task.arn,
         }
     }
 }

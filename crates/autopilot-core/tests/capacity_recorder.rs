@@ -261,7 +261,7 @@ fn stopped_tasks_expire() {
         t.expires_at,
         Some(NOW + autopilot_core::capacity::STOPPED_TASK_TTL_SECS)
     );
-    assert_eq!((t.cpu, t.memory), (Some(128), Some(256)));
+    assert_eq!((t.task.cpu, t.task.memory), (Some(128), Some(256)));
 }
 
 #[test]
@@ -442,7 +442,7 @@ fn the_sweep_removes_what_ecs_no_longer_has() {
         panic!("task 1's tombstone: {records:?}")
     };
     assert!(t.tombstone);
-    assert_eq!(t.version, Some(2), "keeps the highest version seen");
+    assert_eq!(t.task.version, Some(2), "keeps the highest version seen");
     assert_eq!(
         t.expires_at,
         Some(NOW + autopilot_core::capacity::TASK_TOMBSTONE_TTL_SECS)
@@ -594,7 +594,7 @@ fn a_swept_task_tombstone_refuses_a_late_older_running_event() {
     let Record::Task(t) = stored(&rec, &task_arn(4)) else {
         panic!()
     };
-    assert_eq!(t.last_status.as_deref(), Some("STOPPED"));
+    assert_eq!(t.task.last_status.as_deref(), Some("STOPPED"));
     assert!(!t.tombstone);
     assert_eq!(
         t.expires_at,
@@ -717,16 +717,19 @@ fn the_sweep_skips_fargate_tasks_like_the_event_path() {
     let stale = autopilot_core::capacity::with_task_ttl(
         autopilot_core::capacity::TaskRecord {
             cluster_arn: CLUSTER.into(),
-            task_arn: task_arn(2),
-            container_instance_arn: None,
-            group: fargate.group.clone(),
-            started_by: None,
-            last_status: Some("RUNNING".into()),
-            desired_status: Some("RUNNING".into()),
-            cpu: None,
-            memory: Some(256),
-            launch_type: Some("FARGATE".into()),
-            version: Some(2),
+            task: autopilot_core::model::Task {
+                arn: task_arn(2),
+                cluster_arn: None,
+                container_instance_arn: None,
+                group: fargate.group.clone(),
+                started_by: None,
+                last_status: Some("RUNNING".into()),
+                desired_status: Some("RUNNING".into()),
+                cpu: None,
+                memory: Some(256),
+                launch_type: Some("FARGATE".into()),
+                version: Some(2),
+            },
             updated_at: None,
             tombstone: false,
             expires_at: None,
@@ -839,7 +842,10 @@ fn the_sweep_keeps_a_stopping_task_like_events_do_and_removes_a_stopped_one() {
     };
     assert!(!t1.tombstone && t1.is_active(), "kept: {t1:?}");
     assert_eq!(
-        (t1.desired_status.as_deref(), t1.last_status.as_deref()),
+        (
+            t1.task.desired_status.as_deref(),
+            t1.task.last_status.as_deref()
+        ),
         (Some("STOPPED"), Some("DEACTIVATING"))
     );
     assert!(matches!(stored(&rec, &task_arn(2)), Record::Task(t) if t.tombstone));
@@ -1071,22 +1077,25 @@ fn the_sweep_reads_page_by_page_and_costs_what_the_readme_says() {
     for i in 0..dead {
         let mut t = autopilot_core::capacity::TaskRecord {
             cluster_arn: CLUSTER.into(),
-            task_arn: format!("arn:aws:ecs:us-east-1:123456789012:task/prod/old{i:05}"),
-            container_instance_arn: Some(host_arn(i % hosts)),
-            group: Some("family:batch".into()),
-            started_by: None,
-            last_status: Some("STOPPED".into()),
-            desired_status: Some("STOPPED".into()),
-            cpu: None,
-            memory: Some(512),
-            launch_type: Some("EC2".into()),
-            version: Some(5),
+            task: autopilot_core::model::Task {
+                arn: format!("arn:aws:ecs:us-east-1:123456789012:task/prod/old{i:05}"),
+                cluster_arn: None,
+                container_instance_arn: Some(host_arn(i % hosts)),
+                group: Some("family:batch".into()),
+                started_by: None,
+                last_status: Some("STOPPED".into()),
+                desired_status: Some("STOPPED".into()),
+                cpu: None,
+                memory: Some(512),
+                launch_type: Some("EC2".into()),
+                version: Some(5),
+            },
             updated_at: None,
             tombstone: false,
             expires_at: None,
         };
         if i % 3 == 0 {
-            t.last_status = Some("RUNNING".into());
+            t.task.last_status = Some("RUNNING".into());
             t.tombstone = true;
         }
         let record = autopilot_core::capacity::with_task_ttl(t, NOW);

@@ -9,6 +9,7 @@ use autopilot_core::job::{Job, JobState};
 use autopilot_core::memory::{InMemoryCapacityStore, InMemoryEcs, InMemoryJobStore};
 use autopilot_core::model::TaskDefinition;
 use autopilot_core::ports::EcsError;
+use autopilot_core::retry::Retryable;
 use autopilot_core::testing::{
     container_instance_arn, host, resources, submission, task_definition, task_definition_arn,
 };

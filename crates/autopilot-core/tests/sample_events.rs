@@ -135,7 +135,7 @@ fn capacity_scenarios_replay_as_their_names_say() {
     ));
     assert!(records
         .iter()
-        .any(|r| matches!(r, Record::Task(t) if t.last_status.as_deref() == Some("STOPPED") && t.version == Some(4))));
+        .any(|r| matches!(r, Record::Task(t) if t.task.last_status.as_deref() == Some("STOPPED") && t.task.version == Some(4))));
 }
 
 #[test]

@@ -11,6 +11,7 @@ use autopilot_core::memory::{
     InMemoryCapacityStore, InMemoryEcs, InMemoryJobStore, InMemoryScaleGroup,
 };
 use autopilot_core::ports::AutoScalingError;
+use autopilot_core::retry::Retryable;
 use autopilot_core::testing::{host, resources, submission, task_definition};
 use serde_json::{json, Value};
 

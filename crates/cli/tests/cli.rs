@@ -753,19 +753,22 @@ async fn history(moto: &Moto, cluster: &str, hosts: usize, count: usize) {
             let record: Record = with_task_ttl(
                 TaskRecord {
                     cluster_arn: format!("arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{cluster}"),
-                    task_arn: format!("arn:aws:ecs:{REGION}:{ACCOUNT}:task/{cluster}/old{i:05}"),
-                    container_instance_arn: Some(format!(
-                        "arn:aws:ecs:{REGION}:{ACCOUNT}:container-instance/{cluster}/h{:02}",
-                        i % hosts
-                    )),
-                    group: Some("service:batch".into()),
-                    started_by: None,
-                    last_status: Some(if i % 3 == 0 { "RUNNING" } else { "STOPPED" }.into()),
-                    desired_status: Some("STOPPED".into()),
-                    cpu: None,
-                    memory: Some(512),
-                    launch_type: Some("EC2".into()),
-                    version: Some(4),
+                    task: autopilot_core::model::Task {
+                        arn: format!("arn:aws:ecs:{REGION}:{ACCOUNT}:task/{cluster}/old{i:05}"),
+                        cluster_arn: None,
+                        container_instance_arn: Some(format!(
+                            "arn:aws:ecs:{REGION}:{ACCOUNT}:container-instance/{cluster}/h{:02}",
+                            i % hosts
+                        )),
+                        group: Some("service:batch".into()),
+                        started_by: None,
+                        last_status: Some(if i % 3 == 0 { "RUNNING" } else { "STOPPED" }.into()),
+                        desired_status: Some("STOPPED".into()),
+                        cpu: None,
+                        memory: Some(512),
+                        launch_type: Some("EC2".into()),
+                        version: Some(4),
+                    },
                     updated_at: None,
                     tombstone: i % 3 == 0,
                     expires_at: None,

@@ -8,6 +8,14 @@ use regex::Regex;
 use crate::host::HostView;
 use crate::parser::{self, ParseError};
 
+mod matching;
+mod print;
+mod values;
+
+pub use matching::full_match_agrees;
+use matching::*;
+use values::*;
+
 /// A parsed cluster query expression.
 ///
 /// Build one with [`crate::parse`]; `Display` prints the canonical form, which parses back to an
@@ -539,77 +547,6 @@ impl Predicate {
     }
 }
 
-impl fmt::Display for Predicate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.subject, self.operator)?;
-        match self.operator {
-            Operator::Exists | Operator::NotExists => Ok(()),
-            Operator::In | Operator::NotIn => {
-                f.write_str(" [")?;
-                for (i, a) in self.arguments.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(", ")?;
-                    }
-                    write_value(f, &a.text)?;
-                }
-                f.write_str("]")
-            }
-            _ => {
-                f.write_str(" ")?;
-                write_value(f, self.first_text())
-            }
-        }
-    }
-}
-
-/// Prints a value bare when it would be read back as the same bare word, else single-quoted
-/// with `\\` and `\'` escaped.
-fn write_value(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
-    if !text.is_empty() && text.chars().all(parser::is_bare_char) {
-        return f.write_str(text);
-    }
-    f.write_str("'")?;
-    for c in text.chars() {
-        match c {
-            '\\' => f.write_str("\\\\")?,
-            '\'' => f.write_str("\\'")?,
-            c => fmt::Write::write_char(f, c)?,
-        }
-    }
-    f.write_str("'")
-}
-
-impl fmt::Display for Expression {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Expression::Predicate(p) => p.fmt(f),
-            Expression::Not(inner) => match inner.as_ref() {
-                Expression::Predicate(_) | Expression::Not(_) => write!(f, "not {inner}"),
-                _ => write!(f, "not ({inner})"),
-            },
-            Expression::And(l, r) => {
-                // `and` is left-associative and binds tighter than `or`.
-                match l.as_ref() {
-                    Expression::Or(..) => write!(f, "({l})")?,
-                    _ => write!(f, "{l}")?,
-                }
-                f.write_str(" and ")?;
-                match r.as_ref() {
-                    Expression::Or(..) | Expression::And(..) => write!(f, "({r})"),
-                    _ => write!(f, "{r}"),
-                }
-            }
-            Expression::Or(l, r) => {
-                write!(f, "{l} or ")?;
-                match r.as_ref() {
-                    Expression::Or(..) => write!(f, "({r})"),
-                    _ => write!(f, "{r}"),
-                }
-            }
-        }
-    }
-}
-
 impl Expression {
     /// True when the host satisfies the expression. Allocates nothing for owned [`crate::Host`]s.
     pub fn evaluate(&self, host: &impl HostView) -> bool {
@@ -639,181 +576,6 @@ impl Expression {
             Expression::And(l, r) | Expression::Or(l, r) => l.any_subject(f) || r.any_subject(f),
         }
     }
-}
-
-/// A plain decimal number: optional `-`/`+`, digits, optional `.digits`. (No exponents, no
-/// `inf`/`NaN`, so `"1e3"` and `"nan"` stay strings.)
-pub(crate) fn parse_decimal(s: &str) -> Option<f64> {
-    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
-    let (int, frac) = match digits.split_once('.') {
-        Some((i, f)) => (i, Some(f)),
-        None => (digits, None),
-    };
-    let ok = !int.is_empty()
-        && int.bytes().all(|b| b.is_ascii_digit())
-        && frac.is_none_or(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()));
-    if ok {
-        s.parse().ok()
-    } else {
-        None
-    }
-}
-
-/// A dotted version `N(.N)*` with each part fitting in a u64.
-pub(crate) fn parse_version(s: &str) -> Option<Vec<u64>> {
-    s.split('.')
-        .map(|p| {
-            if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) {
-                p.parse().ok()
-            } else {
-                None
-            }
-        })
-        .collect()
-}
-
-/// Compares a host's version string with a parsed version, padding the shorter with zeros
-/// (`1.10` == `1.10.0`). `None` when the host's string is not a dotted version. No allocation.
-pub(crate) fn compare_version(host: &str, arg: &[u64]) -> Option<Ordering> {
-    let mut parts = host.split('.');
-    let mut args = arg.iter();
-    let mut result = Ordering::Equal;
-    loop {
-        let h = match parts.next() {
-            Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
-                Some(p.parse::<u64>().ok()?)
-            }
-            Some(_) => return None,
-            None => None,
-        };
-        let a = args.next().copied();
-        if h.is_none() && a.is_none() {
-            return Some(result);
-        }
-        if result == Ordering::Equal {
-            result = h.unwrap_or(0).cmp(&a.unwrap_or(0));
-        }
-    }
-}
-
-fn type_argument(subject: &Subject, text: &str) -> Result<Typed, String> {
-    match subject {
-        Subject::Attribute(_) | Subject::Ec2InstanceId | Subject::TaskGroup => Ok(Typed::Text {
-            number: parse_decimal(text),
-        }),
-        Subject::AgentConnected => {
-            if text.eq_ignore_ascii_case("true") {
-                Ok(Typed::Bool(true))
-            } else if text.eq_ignore_ascii_case("false") {
-                Ok(Typed::Bool(false))
-            } else {
-                Err("true or false".to_string())
-            }
-        }
-        Subject::AgentVersion => parse_version(text)
-            .map(Typed::Version)
-            .ok_or_else(|| "a version number like 1.21.0".to_string()),
-        Subject::RegisteredAt => crate::date::parse_timestamp(text)
-            .map(Typed::Instant)
-            .ok_or_else(|| "a date (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)".to_string()),
-        Subject::RunningTasksCount => text
-            .parse::<i64>()
-            .ok()
-            .filter(|_| text.bytes().all(|b| b.is_ascii_digit()))
-            .map(Typed::Integer)
-            .ok_or_else(|| "a non-negative integer".to_string()),
-    }
-}
-
-/// A compiled full-match pattern. The common ECS shapes get a fast path with exactly the
-/// regex's meaning: a plain literal (`t2.micro` is not one: `.` is a class) and
-/// `LITERAL.*` (a prefix, then anything without a line feed, as `.` excludes `\n`).
-#[derive(Debug, Clone)]
-pub(crate) enum Matcher {
-    /// The pattern is a literal string.
-    Exact(String),
-    /// `PREFIX.*`: starts with the prefix and the rest has no `\n`.
-    PrefixThenAnyExceptLf(String),
-    /// Anything else, anchored as `^(?:PATTERN)$`.
-    Regex(Regex),
-}
-
-impl Matcher {
-    pub(crate) fn is_match(&self, value: &str) -> bool {
-        match self {
-            Matcher::Exact(lit) => value == lit,
-            Matcher::PrefixThenAnyExceptLf(prefix) => value
-                .strip_prefix(prefix.as_str())
-                .is_some_and(|rest| !rest.contains('\n')),
-            Matcher::Regex(re) => re.is_match(value),
-        }
-    }
-}
-
-fn literal_text(hir: &regex_syntax::hir::Hir) -> Option<String> {
-    match hir.kind() {
-        regex_syntax::hir::HirKind::Literal(lit) => {
-            std::str::from_utf8(&lit.0).ok().map(str::to_string)
-        }
-        regex_syntax::hir::HirKind::Empty => Some(String::new()),
-        _ => None,
-    }
-}
-
-fn fast_matcher(hir: &regex_syntax::hir::Hir) -> Option<Matcher> {
-    use regex_syntax::hir::{Dot, HirKind};
-    if let Some(lit) = literal_text(hir) {
-        return Some(Matcher::Exact(lit));
-    }
-    let HirKind::Concat(parts) = hir.kind() else {
-        return None;
-    };
-    let [prefix, tail] = parts.as_slice() else {
-        return None;
-    };
-    let HirKind::Repetition(rep) = tail.kind() else {
-        return None;
-    };
-    let any_except_lf = regex_syntax::hir::Hir::dot(Dot::AnyCharExceptLF);
-    if rep.min == 0 && rep.max.is_none() && *rep.sub == any_except_lf {
-        return literal_text(prefix).map(Matcher::PrefixThenAnyExceptLf);
-    }
-    None
-}
-
-/// Compiles `src` so that it must match the whole value (`^(?:src)$`). `src` is first parsed
-/// alone (syntax check only) so that it cannot escape the group (e.g. `a)|(b`); the parsed form
-/// also selects a fast path for literals and `LITERAL.*`.
-fn compile_full_match(src: &str) -> Result<Matcher, String> {
-    const SIZE_LIMIT: usize = 1 << 20;
-    fn describe(msg: &str) -> String {
-        let last = msg
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("")
-            .trim()
-            .trim_start_matches("error: ")
-            .to_string();
-        format!("a valid regular expression ({last})")
-    }
-    let hir = regex_syntax::Parser::new()
-        .parse(src)
-        .map_err(|e| describe(&e.to_string()))?;
-    // Still compiled, so that size limits and every other check apply uniformly.
-    let re = regex::RegexBuilder::new(&format!("^(?:{src})$"))
-        .size_limit(SIZE_LIMIT)
-        .build()
-        .map_err(|e| describe(&e.to_string()))?;
-    Ok(fast_matcher(&hir).unwrap_or(Matcher::Regex(re)))
-}
-
-/// For tests: does the fast path (if any) agree with the regex?
-#[doc(hidden)]
-pub fn full_match_agrees(pattern: &str, value: &str) -> Option<bool> {
-    let m = compile_full_match(pattern).ok()?;
-    let re = regex::Regex::new(&format!("^(?:{pattern})$")).ok()?;
-    Some(m.is_match(value) == re.is_match(value))
 }
 
 #[cfg(test)]

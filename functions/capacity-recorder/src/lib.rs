@@ -10,14 +10,17 @@
 //! - Other detail types, Fargate tasks, clusters outside `CLUSTERS` → a logged skip, no write.
 //! - An event that cannot be recorded (no `detail.version`, an ARN of another cluster, a bad size)
 //!   → a logged rejection, no write, success: retrying cannot fix it and the sweep repairs the item.
-//! - Malformed events and table/ECS failures fail the invocation (Lambda retries, then the
-//!   on-failure destination keeps the event). Retries are safe: every write is conditional.
+//! - Malformed events and table/ECS failures a retry can fix fail the invocation (Lambda retries,
+//!   then the on-failure destination keeps the event); others (a refusal, an unreadable item) are
+//!   recorded — logged and answered in `error` ([`autopilot_core::retry`]). Retries are safe:
+//!   every write is conditional.
 
 use autopilot_core::capacity::{CapacityRecorder, EventResult, RecorderError, SweepReport};
 use autopilot_core::events::{EcsEvent, EventError};
 use autopilot_core::log::{json_line, json_line_with_metrics, Metrics};
 use autopilot_core::ports::CapacityStore;
 use autopilot_core::ports::EcsRead;
+use autopilot_core::retry::fail_or_record;
 use serde::Serialize;
 use thiserror::Error;
 
@@ -59,6 +62,9 @@ pub struct Response {
     /// Why the event was refused (logged; no write).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rejected: Option<String>,
+    /// A failure a retry cannot fix (recorded, not retried).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 pub async fn handle<S: CapacityStore, E: EcsRead>(
@@ -74,10 +80,24 @@ pub async fn handle<S: CapacityStore, E: EcsRead>(
         }
     };
     if let EcsEvent::Scheduled(_) = event {
-        let sweeps = recorder
-            .sweep(now)
-            .await
-            .map_err(HandlerError::SweepTargets)?;
+        let sweeps = match recorder.sweep(now).await {
+            Ok(sweeps) => sweeps,
+            Err(e) => {
+                let error = fail_or_record(
+                    e,
+                    "finding the clusters to sweep failed",
+                    serde_json::Value::Null,
+                )
+                .map_err(HandlerError::SweepTargets)?;
+                return Ok(Response {
+                    trigger: "sweep",
+                    event: None,
+                    sweeps: Vec::new(),
+                    rejected: None,
+                    error: Some(error),
+                });
+            }
+        };
         for s in &sweeps {
             let level = match (&s.error, &s.skipped) {
                 (Some(_), _) => "ERROR",
@@ -86,8 +106,10 @@ pub async fn handle<S: CapacityStore, E: EcsRead>(
             };
             json_line(level, "capacity sweep", s);
         }
+        // Only what a retry can fix fails the invocation; the rest is in the log and the response.
         let errors: Vec<String> = sweeps
             .iter()
+            .filter(|s| s.retryable)
             .filter_map(|s| s.error.as_ref().map(|e| format!("{}: {e}", s.cluster)))
             .collect();
         if !errors.is_empty() {
@@ -98,6 +120,7 @@ pub async fn handle<S: CapacityStore, E: EcsRead>(
             event: None,
             sweeps,
             rejected: None,
+            error: None,
         });
     }
     match recorder.record_event(&event, now).await {
@@ -112,6 +135,7 @@ pub async fn handle<S: CapacityStore, E: EcsRead>(
                 event: Some(result),
                 sweeps: Vec::new(),
                 rejected: None,
+                error: None,
             })
         }
         Err(RecorderError::Record(e)) => {
@@ -136,8 +160,23 @@ pub async fn handle<S: CapacityStore, E: EcsRead>(
                 event: None,
                 sweeps: Vec::new(),
                 rejected: Some(rejected),
+                error: None,
             })
         }
-        Err(e) => Err(HandlerError::Record(e)),
+        Err(e) => {
+            let error = fail_or_record(
+                e,
+                "recording failed",
+                serde_json::json!({"detail_type": event.detail_type()}),
+            )
+            .map_err(HandlerError::Record)?;
+            Ok(Response {
+                trigger: "event",
+                event: None,
+                sweeps: Vec::new(),
+                rejected: None,
+                error: Some(error),
+            })
+        }
     }
 }

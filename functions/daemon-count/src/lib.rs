@@ -10,7 +10,7 @@
 //! a read or write that a retry can fix failed (throttling past the SDK's retries, a 5xx, a
 //! timeout); retrying is safe because every run only writes counts that differ from what it just
 //! read. A failure a retry cannot fix (AccessDenied, an invalid parameter, a missing cluster) is
-//! recorded (`failed`, with the reason) and does not fail the invocation. An event already
+//! recorded (`failed`, with the reason) and does not fail the invocation ([`autopilot_core::retry`]). An event already
 //! covered by a complete reconcile of its cluster costs no ECS call.
 
 use autopilot_core::daemon::{summarize, Action, ClusterReport, DaemonReconciler};
@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use autopilot_core::events::{event_time_unix, EcsEvent, EventError};
 use autopilot_core::log::{json_line_with_metrics, Metrics};
 use autopilot_core::ports::{EcsError, EcsRead, EcsWrite};
+use autopilot_core::retry::fail_or_record;
 use serde::Serialize;
 use thiserror::Error;
 
@@ -45,6 +46,9 @@ pub struct Response {
     /// Clusters a scheduled sweep did not start before the deadline (reached by a later sweep).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub not_reached: Vec<String>,
+    /// A failure a retry cannot fix (recorded, not retried).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// A scheduled sweep starts no new cluster when less than this is left of the invocation: one
@@ -90,17 +94,30 @@ pub async fn handle_until<E: EcsRead + EcsWrite>(
                          covered it"
                     )),
                     not_reached: Vec::new(),
+                    error: None,
                 });
             }
             ("instance_event", vec![cluster.clone()])
         }
-        EcsEvent::Scheduled(_) => (
-            "schedule",
-            reconciler
-                .scheduled_clusters()
-                .await
-                .map_err(HandlerError::ListClusters)?,
-        ),
+        EcsEvent::Scheduled(_) => match reconciler.scheduled_clusters().await {
+            Ok(clusters) => ("schedule", clusters),
+            Err(e) => {
+                let error = fail_or_record(
+                    e,
+                    "listing clusters for the scheduled reconcile failed",
+                    serde_json::Value::Null,
+                )
+                .map_err(HandlerError::ListClusters)?;
+                return Ok(Response {
+                    trigger: "schedule",
+                    dry_run,
+                    clusters: Vec::new(),
+                    skipped: None,
+                    not_reached: Vec::new(),
+                    error: Some(error),
+                });
+            }
+        },
         EcsEvent::TaskStateChange(_) | EcsEvent::Other { .. } => {
             let reason = format!(
                 "detail-type {:?} is not handled by daemon-count; nothing to do",
@@ -113,6 +130,7 @@ pub async fn handle_until<E: EcsRead + EcsWrite>(
                 clusters: Vec::new(),
                 skipped: Some(reason),
                 not_reached: Vec::new(),
+                error: None,
             });
         }
     };
@@ -185,6 +203,7 @@ pub async fn handle_until<E: EcsRead + EcsWrite>(
         clusters: reports,
         skipped: None,
         not_reached: outcome.not_reached,
+        error: None,
     })
 }
 

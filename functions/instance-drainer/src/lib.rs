@@ -11,12 +11,16 @@
 //!   after a spot stop/hibernate.
 //!
 //! Any other EventBridge detail type is a logged skip. Invalid events fail the invocation with a
-//! clear error and make no call. Every decision is logged as one JSON line.
+//! clear error and make no call. A drain step's failure a retry can fix (throttling, a 5xx, a
+//! timeout) fails the invocation, or its message; any other (a refusal) is recorded — logged and
+//! answered in `error` — and not retried ([`autopilot_core::retry`]). Every decision is logged as
+//! one JSON line.
 
 use autopilot_core::drain::{DrainError, DrainRecord, Drainer, Outcome, RecheckMessage};
 use autopilot_core::events::{DrainEvent, EventError, SqsBatchResponse};
 use autopilot_core::log::{json_line_with_metrics, Metrics};
 use autopilot_core::ports::{EcsRead, EcsWrite, LifecyclePort, RecheckQueue};
+use autopilot_core::retry::fail_or_record;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -51,6 +55,9 @@ pub struct EventResponse {
     pub record: Option<Box<DrainRecord>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
+    /// A failure a retry cannot fix (recorded, not retried).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// An SQS batch's answer: the event source mapping's [`SqsBatchResponse`], plus (not serialised)
@@ -137,7 +144,18 @@ where
                 } else {
                     let recheck = async {
                         let msg = RecheckMessage::parse(r.body.as_deref().unwrap_or_default())?;
-                        drainer.on_recheck(&msg).await.map_err(|e| e.to_string())
+                        match drainer.on_recheck(&msg).await {
+                            Ok(record) => Ok(Some(record)),
+                            // Retryable: redelivered; otherwise recorded and the message consumed
+                            // (a redelivery would fail the same way).
+                            Err(e) => fail_or_record(
+                                e,
+                                "re-check failed; not retried",
+                                serde_json::json!({"messageId": message_id}),
+                            )
+                            .map(|_| None)
+                            .map_err(|e| e.to_string()),
+                        }
                     };
                     match left {
                         None => recheck.await,
@@ -149,10 +167,11 @@ where
                     }
                 };
                 match result {
-                    Ok(record) => {
+                    Ok(Some(record)) => {
                         log_record(&record);
                         out.records.push(record);
                     }
+                    Ok(None) => {}
                     Err(error) => {
                         tracing::error!(%message_id, error = %error, "re-check failed; SQS will redeliver it");
                         out.response.add_failure(message_id.clone());
@@ -173,23 +192,42 @@ where
                 skipped: Some(format!(
                     "{source} / {detail_type:?} is not handled by instance-drainer; nothing to do"
                 )),
+                error: None,
             }))
         }
     }
 }
 
-/// The answer to one EventBridge event: its record (logged), or the failure (the invocation fails).
+/// The answer to one EventBridge event: its record (logged), or the failure: retryable, the
+/// invocation fails; otherwise recorded.
 fn event_response(
     trigger: &'static str,
     instance: &str,
     result: Result<DrainRecord, DrainError>,
 ) -> Result<Response, HandlerError> {
-    let record = result.map_err(|source| failed(instance, source))?;
+    let record = match result {
+        Ok(record) => record,
+        Err(e) => {
+            let error = fail_or_record(
+                e,
+                "drain step failed; not retried",
+                serde_json::json!({"instance": instance}),
+            )
+            .map_err(|source| failed(instance, source))?;
+            return Ok(Response::Event(EventResponse {
+                trigger,
+                record: None,
+                skipped: None,
+                error: Some(error),
+            }));
+        }
+    };
     log_record(&record);
     Ok(Response::Event(EventResponse {
         trigger,
         record: Some(Box::new(record)),
         skipped: None,
+        error: None,
     }))
 }
 

@@ -19,7 +19,8 @@
 //!   message is never retried (it goes to `DEAD_LETTER_QUEUE_URL`, when set, with its reason).
 //! - Other detail types and clusters outside `CLUSTERS` → a logged skip.
 //! - Errors a retry can fix (throttling, 5xx, a lost RunTask answer) fail the invocation
-//!   (`DispatchFailed`); others are recorded in the response (`error`) and logged.
+//!   (`DispatchFailed`); others are recorded in the response (`error`) and logged
+//!   ([`autopilot_core::retry`]).
 
 use autopilot_core::dispatch::{DispatchError, Dispatcher, SubmitResult, WakeReport};
 use autopilot_core::env::ClusterScope;
@@ -29,6 +30,7 @@ use autopilot_core::log::json_line;
 use autopilot_core::ports::{
     CapacityStore, EcsError, EcsRead, EcsWrite, JobStore, ScaleGroup, TaskLauncher,
 };
+use autopilot_core::retry::fail_or_record;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -220,21 +222,16 @@ fn outside(scope: &ClusterScope, cluster_arn: &str) -> Option<String> {
     (!scope.includes(cluster_arn)).then(|| format!("cluster {cluster_arn} is not in CLUSTERS"))
 }
 
-/// A dispatch error: retryable → fail the invocation; otherwise recorded.
+/// A dispatch error: an invalid request is refused; otherwise retryable → fail the invocation,
+/// others recorded ([`fail_or_record`]).
 fn settle(mut r: Response, e: DispatchError) -> Result<Response, HandlerError> {
-    match e {
-        DispatchError::Invalid(msg) => Err(HandlerError::InvalidJob(msg)),
-        e if e.is_retryable() => Err(HandlerError::Dispatch(e)),
-        e => {
-            json_line(
-                "ERROR",
-                "task-dispatcher error",
-                &serde_json::json!({"error": e.to_string()}),
-            );
-            r.error = Some(e.to_string());
-            Ok(r)
-        }
+    if let DispatchError::Invalid(msg) = e {
+        return Err(HandlerError::InvalidJob(msg));
     }
+    let error = fail_or_record(e, "task-dispatcher error", serde_json::Value::Null)
+        .map_err(HandlerError::Dispatch)?;
+    r.error = Some(error);
+    Ok(r)
 }
 
 pub async fn handle<S, E, C, G>(
@@ -384,8 +381,14 @@ where
             for c in clusters {
                 match dispatcher.wake(&c, "schedule", now).await {
                     Ok(w) => r.wakes.push(w),
-                    Err(e) if e.is_retryable() => retryable.push(format!("{c}: {e}")),
-                    Err(e) => r.error = Some(format!("{c}: {e}")),
+                    Err(e) => match fail_or_record(
+                        e,
+                        "task-dispatcher error",
+                        serde_json::json!({"cluster": c}),
+                    ) {
+                        Err(e) => retryable.push(format!("{c}: {e}")),
+                        Ok(error) => r.error = Some(format!("{c}: {error}")),
+                    },
                 }
             }
             if !retryable.is_empty() {
@@ -525,17 +528,19 @@ where
                 wake.entry(name).or_default().push(id);
             }
             Ok(None) => {}
-            Err(e) if e.is_retryable() => {
-                tracing::warn!(error = %e, "retried by SQS");
-                failures.push(id);
-            }
             Err(e) => {
-                let reason = e.to_string();
-                json_line(
-                    "ERROR",
+                let reason = match fail_or_record(
+                    e,
                     "task-dispatcher invalid message",
-                    &serde_json::json!({"messageId": id, "reason": reason}),
-                );
+                    serde_json::json!({"messageId": id}),
+                ) {
+                    Err(e) => {
+                        tracing::warn!(error = %e, "retried by SQS");
+                        failures.push(id);
+                        continue;
+                    }
+                    Ok(reason) => reason,
+                };
                 if let Some(q) = dead_letters {
                     let letter =
                         serde_json::json!({"reason": reason, "messageId": id, "body": body});
@@ -574,8 +579,14 @@ where
     for (cluster, ids) in wake {
         match dispatcher.wake(&cluster, trigger, now).await {
             Ok(w) => r.wakes.push(w),
-            Err(e) if e.is_retryable() => failures.extend(ids),
-            Err(e) => r.error = Some(format!("{cluster}: {e}")),
+            Err(e) => match fail_or_record(
+                e,
+                "task-dispatcher error",
+                serde_json::json!({"cluster": cluster}),
+            ) {
+                Err(_) => failures.extend(ids),
+                Ok(error) => r.error = Some(format!("{cluster}: {error}")),
+            },
         }
     }
     failures.sort();

@@ -10,7 +10,7 @@ use autopilot_core::capacity::{
     fence_of, live_index_key, ClusterEntry, ClusterStatus, InstanceRecord, Record, TaskRecord,
     CLUSTER_PREFIX, INSTANCE_PREFIX, REGISTRY_PARTITION, TASK_PREFIX,
 };
-use autopilot_core::model::{Attribute, ContainerInstance, InstanceStatus, Resources};
+use autopilot_core::model::{Attribute, ContainerInstance, InstanceStatus, Resources, Task};
 use autopilot_core::ports::capacity_store::{schema, StoreError};
 
 /// A DynamoDB item as the SDK has it.
@@ -399,20 +399,20 @@ fn item_from(record: &Record) -> Item {
         Record::Task(t) => {
             item.insert("kind".into(), s("task"));
             item.insert("cluster_arn".into(), s(&t.cluster_arn));
-            item.insert("arn".into(), s(&t.task_arn));
+            item.insert("arn".into(), s(&t.task.arn));
             put_opt_s(
                 &mut item,
                 "container_instance_arn",
-                &t.container_instance_arn,
+                &t.task.container_instance_arn,
             );
-            put_opt_s(&mut item, "group", &t.group);
-            put_opt_s(&mut item, "started_by", &t.started_by);
-            put_opt_s(&mut item, "last_status", &t.last_status);
-            put_opt_s(&mut item, "desired_status", &t.desired_status);
-            put_opt_n(&mut item, "cpu", t.cpu);
-            put_opt_n(&mut item, "memory", t.memory);
-            put_opt_s(&mut item, "launch_type", &t.launch_type);
-            put_opt_n(&mut item, schema::VERSION_ATTRIBUTE, t.version);
+            put_opt_s(&mut item, "group", &t.task.group);
+            put_opt_s(&mut item, "started_by", &t.task.started_by);
+            put_opt_s(&mut item, "last_status", &t.task.last_status);
+            put_opt_s(&mut item, "desired_status", &t.task.desired_status);
+            put_opt_n(&mut item, "cpu", t.task.cpu);
+            put_opt_n(&mut item, "memory", t.task.memory);
+            put_opt_s(&mut item, "launch_type", &t.task.launch_type);
+            put_opt_n(&mut item, schema::VERSION_ATTRIBUTE, t.task.version);
             put_opt_s(&mut item, "updated_at", &t.updated_at);
             if t.tombstone {
                 item.insert("tombstone".into(), AttributeValue::Bool(true));
@@ -574,16 +574,19 @@ fn record_from(item: &Item) -> Result<Record, StoreError> {
     } else if let Some(arn) = sk.strip_prefix(TASK_PREFIX) {
         Ok(Record::Task(TaskRecord {
             cluster_arn,
-            task_arn: arn.to_string(),
-            container_instance_arn: get_s(item, "container_instance_arn"),
-            group: get_s(item, "group"),
-            started_by: get_s(item, "started_by"),
-            last_status: get_s(item, "last_status"),
-            desired_status: get_s(item, "desired_status"),
-            cpu: get_n(item, "cpu"),
-            memory: get_n(item, "memory"),
-            launch_type: get_s(item, "launch_type"),
-            version: get_n(item, schema::VERSION_ATTRIBUTE),
+            task: Task {
+                arn: arn.to_string(),
+                cluster_arn: None,
+                container_instance_arn: get_s(item, "container_instance_arn"),
+                group: get_s(item, "group"),
+                started_by: get_s(item, "started_by"),
+                last_status: get_s(item, "last_status"),
+                desired_status: get_s(item, "desired_status"),
+                cpu: get_n(item, "cpu"),
+                memory: get_n(item, "memory"),
+                launch_type: get_s(item, "launch_type"),
+                version: get_n(item, schema::VERSION_ATTRIBUTE),
+            },
             updated_at: get_s(item, "updated_at"),
             tombstone: get_bool(item, "tombstone"),
             expires_at: get_n(item, schema::TTL_ATTRIBUTE),
@@ -644,18 +647,21 @@ mod tests {
     fn full_task() -> Record {
         Record::Task(TaskRecord {
             cluster_arn: CLUSTER.into(),
-            task_arn: "arn:aws:ecs:us-east-1:1:task/prod/t".into(),
-            container_instance_arn: Some(
-                "arn:aws:ecs:us-east-1:1:container-instance/prod/a".into(),
-            ),
-            group: Some("service:web".into()),
-            started_by: Some("ecs-svc/1".into()),
-            last_status: Some("RUNNING".into()),
-            desired_status: Some("RUNNING".into()),
-            cpu: Some(256),
-            memory: Some(512),
-            launch_type: Some("EC2".into()),
-            version: Some(3),
+            task: Task {
+                arn: "arn:aws:ecs:us-east-1:1:task/prod/t".into(),
+                cluster_arn: None,
+                container_instance_arn: Some(
+                    "arn:aws:ecs:us-east-1:1:container-instance/prod/a".into(),
+                ),
+                group: Some("service:web".into()),
+                started_by: Some("ecs-svc/1".into()),
+                last_status: Some("RUNNING".into()),
+                desired_status: Some("RUNNING".into()),
+                cpu: Some(256),
+                memory: Some(512),
+                launch_type: Some("EC2".into()),
+                version: Some(3),
+            },
             updated_at: Some("2026-01-01T00:00:00Z".into()),
             tombstone: true,
             expires_at: Some(5),

@@ -269,9 +269,9 @@ fn task_record(d: &TaskStateChange, now: i64) -> Result<(Record, i64), RecordErr
                 }),
         }
     };
-    let record = TaskRecord {
-        cluster_arn: d.cluster_arn.clone(),
-        task_arn: d.task_arn.clone(),
+    let task = Task {
+        arn: d.task_arn.clone(),
+        cluster_arn: None,
         container_instance_arn: d.container_instance_arn.clone(),
         group: d.group.clone(),
         started_by: d.started_by.clone(),
@@ -281,9 +281,10 @@ fn task_record(d: &TaskStateChange, now: i64) -> Result<(Record, i64), RecordErr
         memory: size("memory", &d.memory)?,
         launch_type: d.launch_type.clone(),
         version: Some(version),
+    };
+    let record = TaskRecord {
         updated_at: d.updated_at.clone(),
-        tombstone: false,
-        expires_at: None,
+        ..TaskRecord::new(d.cluster_arn.clone(), task)
     };
     Ok((with_task_ttl(record, now), version))
 }
@@ -294,7 +295,8 @@ pub fn with_task_ttl(mut record: TaskRecord, now: i64) -> Record {
     record.expires_at = if record.tombstone {
         Some(now + TASK_TOMBSTONE_TTL_SECS)
     } else {
-        (record.last_status.as_deref() == Some("STOPPED")).then_some(now + STOPPED_TASK_TTL_SECS)
+        (record.task.last_status.as_deref() == Some("STOPPED"))
+            .then_some(now + STOPPED_TASK_TTL_SECS)
     };
     if record.tombstone {
         fence_of(&Record::Task(record))
@@ -323,16 +325,19 @@ pub fn fence_of(record: &Record) -> Record {
         }
         Record::Task(t) => Record::Task(TaskRecord {
             cluster_arn: t.cluster_arn.clone(),
-            task_arn: t.task_arn.clone(),
-            container_instance_arn: None,
-            group: None,
-            started_by: None,
-            last_status: t.last_status.clone(),
-            desired_status: None,
-            cpu: None,
-            memory: None,
-            launch_type: None,
-            version: t.version,
+            task: Task {
+                arn: t.task.arn.clone(),
+                cluster_arn: None,
+                container_instance_arn: None,
+                group: None,
+                started_by: None,
+                last_status: t.task.last_status.clone(),
+                desired_status: None,
+                cpu: None,
+                memory: None,
+                launch_type: None,
+                version: t.task.version,
+            },
             updated_at: None,
             tombstone: true,
             expires_at: t.expires_at,
@@ -351,9 +356,12 @@ pub fn fence_of(record: &Record) -> Record {
 pub fn live_index_key(record: &Record) -> Option<String> {
     match record {
         Record::Instance(i) if !i.tombstone => Some(format!("{INSTANCE_PREFIX}{}", i.instance.arn)),
-        Record::Task(t) if !t.tombstone && t.last_status.as_deref() != Some("STOPPED") => Some(
-            format!("{TASK_PREFIX}{}", t.group.as_deref().unwrap_or_default()),
-        ),
+        Record::Task(t) if !t.tombstone && t.task.last_status.as_deref() != Some("STOPPED") => {
+            Some(format!(
+                "{TASK_PREFIX}{}",
+                t.task.group.as_deref().unwrap_or_default()
+            ))
+        }
         _ => None,
     }
 }
@@ -394,7 +402,7 @@ pub fn is_live(record: &Record, now: i64) -> bool {
     let (tombstone, expires_at) = match record {
         Record::Instance(i) => (i.tombstone, i.expires_at),
         Record::Task(t) => (
-            t.tombstone || t.last_status.as_deref() == Some("STOPPED"),
+            t.tombstone || t.task.last_status.as_deref() == Some("STOPPED"),
             t.expires_at,
         ),
     };
@@ -417,25 +425,7 @@ pub fn state_fingerprint(record: &Record) -> u64 {
         }
         Record::Task(t) => {
             1u8.hash(&mut h);
-            (
-                &t.cluster_arn,
-                &t.task_arn,
-                &t.container_instance_arn,
-                &t.group,
-                &t.started_by,
-                &t.last_status,
-                &t.desired_status,
-            )
-                .hash(&mut h);
-            (
-                t.cpu,
-                t.memory,
-                &t.launch_type,
-                t.version,
-                t.tombstone,
-                t.expires_at,
-            )
-                .hash(&mut h);
+            (&t.cluster_arn, &t.task, t.tombstone, t.expires_at).hash(&mut h);
         }
     }
     h.finish()
@@ -454,25 +444,7 @@ pub fn keep_registered_at(new: &mut Record, stored: Option<&Record>) {
 /// The record of a task as the Describe API reports it (the sweep; the dispatcher without a
 /// capacity table).
 pub fn task_to_record(cluster_arn: &str, t: Task, now: i64) -> Record {
-    with_task_ttl(
-        TaskRecord {
-            cluster_arn: cluster_arn.to_string(),
-            task_arn: t.arn,
-            container_instance_arn: t.container_instance_arn,
-            group: t.group,
-            started_by: t.started_by,
-            last_status: t.last_status,
-            desired_status: t.desired_status,
-            cpu: t.cpu,
-            memory: t.memory,
-            launch_type: t.launch_type,
-            version: t.version,
-            updated_at: None,
-            tombstone: false,
-            expires_at: None,
-        },
-        now,
-    )
+    with_task_ttl(TaskRecord::new(cluster_arn, t), now)
 }
 
 #[cfg(test)]
@@ -482,16 +454,19 @@ mod tests {
     fn task(last: &str, tombstone: bool, expires_at: Option<i64>) -> Record {
         Record::Task(TaskRecord {
             cluster_arn: "c".into(),
-            task_arn: "t/1".into(),
-            container_instance_arn: Some("ci/1".into()),
-            group: Some("service:web".into()),
-            started_by: None,
-            last_status: Some(last.into()),
-            desired_status: Some("RUNNING".into()),
-            cpu: None,
-            memory: Some(256),
-            launch_type: Some("EC2".into()),
-            version: Some(3),
+            task: Task {
+                arn: "t/1".into(),
+                cluster_arn: None,
+                container_instance_arn: Some("ci/1".into()),
+                group: Some("service:web".into()),
+                started_by: None,
+                last_status: Some(last.into()),
+                desired_status: Some("RUNNING".into()),
+                cpu: None,
+                memory: Some(256),
+                launch_type: Some("EC2".into()),
+                version: Some(3),
+            },
             updated_at: Some("2026-11-22T06:00:00Z".into()),
             tombstone,
             expires_at,
@@ -575,14 +550,18 @@ mod tests {
         };
         assert_eq!(
             (
-                t.version,
-                t.last_status.as_deref(),
+                t.task.version,
+                t.task.last_status.as_deref(),
                 t.tombstone,
                 t.expires_at
             ),
             (Some(3), Some("RUNNING"), true, Some(5))
         );
-        assert!(t.group.is_none() && t.memory.is_none() && t.container_instance_arn.is_none());
+        assert!(
+            t.task.group.is_none()
+                && t.task.memory.is_none()
+                && t.task.container_instance_arn.is_none()
+        );
         assert_eq!(live_index_key(&Record::Task(t)), None);
     }
 
@@ -696,12 +675,12 @@ mod tests {
         }
         assert_eq!(state_fingerprint(&base), state_fingerprint(&restamped));
         let changes: [fn(&mut TaskRecord); 6] = [
-            |t| t.version = Some(4),
-            |t| t.group = Some("service:api".into()),
-            |t| t.last_status = Some("STOPPED".into()),
-            |t| t.desired_status = Some("STOPPED".into()),
+            |t| t.task.version = Some(4),
+            |t| t.task.group = Some("service:api".into()),
+            |t| t.task.last_status = Some("STOPPED".into()),
+            |t| t.task.desired_status = Some("STOPPED".into()),
             |t| t.tombstone = true,
-            |t| t.memory = None,
+            |t| t.task.memory = None,
         ];
         for change in changes {
             let mut other = base.clone();

@@ -135,7 +135,8 @@ pub fn query_hosts(records: &[Record], selection: HostSelection) -> Vec<QueryHos
     let mut groups: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for r in records {
         if let Record::Task(t) = r {
-            if let (true, Some(ci), Some(g)) = (t.is_active(), &t.container_instance_arn, &t.group)
+            if let (true, Some(ci), Some(g)) =
+                (t.is_active(), &t.task.container_instance_arn, &t.task.group)
             {
                 groups.entry(ci.as_str()).or_default().push(g.clone());
             }
@@ -246,16 +247,19 @@ mod tests {
     fn task(i: usize, host: usize, last: &str, tombstone: bool) -> Record {
         Record::Task(TaskRecord {
             cluster_arn: "c".into(),
-            task_arn: format!("t/{i}"),
-            container_instance_arn: Some(format!("ci/{host}")),
-            group: Some(format!("service:s{i}")),
-            started_by: None,
-            last_status: Some(last.into()),
-            desired_status: None,
-            cpu: None,
-            memory: None,
-            launch_type: Some("EC2".into()),
-            version: Some(1),
+            task: crate::model::Task {
+                arn: format!("t/{i}"),
+                cluster_arn: None,
+                container_instance_arn: Some(format!("ci/{host}")),
+                group: Some(format!("service:s{i}")),
+                started_by: None,
+                last_status: Some(last.into()),
+                desired_status: None,
+                cpu: None,
+                memory: None,
+                launch_type: Some("EC2".into()),
+                version: Some(1),
+            },
             updated_at: None,
             tombstone,
             expires_at: None,

@@ -21,6 +21,7 @@ use crate::ports::ecs::{
     ClusterState, DesiredStatus, EcsError, EcsRead, ListPages, ListRequest, TaskFilter,
     DESCRIBE_MISSING,
 };
+use crate::retry::Retryable;
 
 #[derive(Debug, Error)]
 pub enum RecorderError {
@@ -30,6 +31,17 @@ pub enum RecorderError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Ecs(#[from] EcsError),
+}
+
+impl Retryable for RecorderError {
+    /// A refused event is recorded, never retried.
+    fn is_retryable(&self) -> bool {
+        match self {
+            RecorderError::Record(_) => false,
+            RecorderError::Store(e) => e.is_retryable(),
+            RecorderError::Ecs(e) => e.is_retryable(),
+        }
+    }
 }
 
 pub struct CapacityRecorder<S, E> {
@@ -188,6 +200,7 @@ impl<S: CapacityStore, E: EcsRead> CapacityRecorder<S, E> {
             out.push(report.unwrap_or_else(|e| SweepReport {
                 cluster: target.clone(),
                 error: Some(e.to_string()),
+                retryable: e.is_retryable(),
                 ..SweepReport::default()
             }));
         }
@@ -497,9 +510,9 @@ impl<S: CapacityStore, E: EcsRead> CapacityRecorder<S, E> {
                 // (A Fargate item an earlier version wrote is never settled: described, then
                 // removed by the event path's rule.)
                 let settled = matches!(&record, Record::Task(t)
-                    if t.last_status.as_deref() == Some("RUNNING")
-                        && t.desired_status.as_deref() == Some("RUNNING")
-                        && task_skip_reason(&t.task_arn, t.launch_type.as_deref()).is_none());
+                    if t.task.last_status.as_deref() == Some("RUNNING")
+                        && t.task.desired_status.as_deref() == Some("RUNNING")
+                        && task_skip_reason(&t.task.arn, t.task.launch_type.as_deref()).is_none());
                 seen.insert(
                     key.sort_key,
                     Seen {

@@ -71,8 +71,7 @@ use crate::model::{
     TaskDefinition,
 };
 
-/// Tag that opts a service in (value `true`, any case) when `DAEMON_SERVICES` is not set.
-pub const DAEMON_TAG: &str = "ecs-autopilot:daemon";
+pub use crate::markers::DAEMON_TAG;
 /// Optional tag: tasks per eligible host (integer ≥ 1, default 1).
 pub const TASKS_PER_HOST_TAG: &str = "ecs-autopilot:tasks-per-host";
 

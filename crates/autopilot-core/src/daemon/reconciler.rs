@@ -17,6 +17,7 @@ use crate::arn::{arn_resource_id, cluster_name, service_entry_in_cluster};
 use crate::clock::{system_clock, Clock};
 use crate::model::{ContainerInstance, Service, TaskDefinition};
 use crate::ports::ecs::{EcsError, EcsRead, EcsWrite};
+use crate::retry::Retryable;
 
 /// StopTask reason for a daemon task on a host that is no longer eligible.
 pub const MISPLACED_STOP_REASON: &str =

@@ -36,6 +36,7 @@ use crate::ports::ecs::{EcsError, EcsRead, EcsWrite};
 use crate::ports::job_store::{ControlItem, JobStore, JobStoreError, Replaced};
 use crate::ports::scale_group::{AutoScalingError, NoScaleGroup, ScaleGroup};
 use crate::ports::task_launcher::TaskLauncher;
+use crate::retry::Retryable;
 
 /// RunTask calls per wake-up at most: ECS refills cluster resource writes at 40 per second
 /// (burst 100) per account and region; the rest start on the next wake-up.
@@ -69,14 +70,15 @@ pub enum DispatchError {
     Incomplete(String),
 }
 
-impl DispatchError {
-    pub fn is_retryable(&self) -> bool {
+impl Retryable for DispatchError {
+    fn is_retryable(&self) -> bool {
         match self {
             DispatchError::Invalid(_) => false,
             DispatchError::Store(e) => e.is_retryable(),
             DispatchError::Ecs(e) => e.is_retryable(),
             DispatchError::ScaleGroup(e) => e.is_retryable(),
-            DispatchError::Capacity(_) | DispatchError::Incomplete(_) => true,
+            DispatchError::Capacity(e) => e.is_retryable(),
+            DispatchError::Incomplete(_) => true,
         }
     }
 }

@@ -18,6 +18,7 @@ use crate::ports::task_launcher::{
 };
 
 use super::dispatcher::{error_record, reconciled, DispatchEcs, DispatchError, Dispatcher};
+use crate::retry::Retryable;
 
 /// What a described task (or a task event) tells about its job.
 pub(super) fn observation_of(task: &LaunchedTask) -> Observation {

@@ -18,6 +18,7 @@ use crate::ports::job_store::{ControlItem, Created, JobStore, Replaced};
 use crate::ports::scale_group::ScaleGroup;
 
 use super::dispatcher::{DispatchEcs, DispatchError, Dispatcher, MAX_SUBMITTED_JOB_BYTES};
+use crate::retry::Retryable;
 
 /// The answer to a submission.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

@@ -20,6 +20,7 @@ use super::dispatcher::{
 };
 use super::host_read::placement_targets;
 use super::submit::item_bytes;
+use crate::retry::Retryable;
 
 /// What makes a job's decision line worth logging again.
 pub(super) fn decision_fingerprint(r: &JobRecord) -> u64 {

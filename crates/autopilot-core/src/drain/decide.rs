@@ -58,7 +58,7 @@ use super::config::{
     DrainConfig, StandalonePolicy, MAX_GLOBAL_TIMEOUT_SECONDS, MAX_SQS_DELAY_SECONDS,
 };
 use crate::arn::arn_resource_id;
-use crate::daemon::DAEMON_TAG;
+use crate::markers::DAEMON_TAG;
 use crate::model::{SchedulingStrategy, Service, Task};
 use crate::ports::lifecycle::HookTimeouts;
 

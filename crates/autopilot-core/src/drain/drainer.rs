@@ -23,13 +23,13 @@ use crate::model::{ContainerInstance, InstanceStatus};
 use crate::ports::ecs::{EcsError, EcsRead, EcsWrite};
 use crate::ports::lifecycle::{AutoScalingError, LifecycleAction, LifecycleOutcome, LifecyclePort};
 use crate::ports::queue::{QueueError, RecheckQueue};
+use crate::retry::Retryable;
 
 /// Container instance attribute holding the drain's progress (`TOKEN/ATTEMPT` or `TOKEN/done`).
 /// ECS attribute names allow letters, digits, `-`, `_`, `/`, `\` and `.` (no `:`).
 pub const MARKER_ATTRIBUTE: &str = "ecs-autopilot.drain";
 /// StopTask reason for standalone tasks.
-pub const STOP_REASON: &str =
-    "ecs-autopilot instance-drainer: host is terminating (Auto Scaling lifecycle hook)";
+pub use crate::markers::DRAINER_STOP_REASON as STOP_REASON;
 
 #[derive(Debug, Error)]
 pub enum DrainError {
@@ -39,6 +39,16 @@ pub enum DrainError {
     AutoScaling(#[from] AutoScalingError),
     #[error(transparent)]
     Queue(#[from] QueueError),
+}
+
+impl Retryable for DrainError {
+    fn is_retryable(&self) -> bool {
+        match self {
+            DrainError::Ecs(e) => e.is_retryable(),
+            DrainError::AutoScaling(e) => e.is_retryable(),
+            DrainError::Queue(e) => e.is_retryable(),
+        }
+    }
 }
 
 /// Holds the clients and the configuration: build one per process (Lambda init), share it by

@@ -8,6 +8,8 @@ use std::future::Future;
 
 use thiserror::Error;
 
+use crate::retry::Retryable;
+
 use crate::record::{
     ClusterEntry, Outcome, Record, RecordKey, WriteCondition, INSTANCE_PREFIX, TASK_PREFIX,
 };
@@ -47,6 +49,14 @@ pub enum StoreError {
     },
     #[error("capacity table item {key} is unreadable: {message}")]
     Corrupt { key: String, message: String },
+}
+
+impl Retryable for StoreError {
+    /// A backend failure (throttling, a 5xx, a timeout) can succeed later; an unreadable item
+    /// reads the same way again.
+    fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Backend { .. })
+    }
 }
 
 /// Which items of a cluster's partition a read covers: a range of sort keys, so hosts are read
@@ -129,7 +139,7 @@ impl<'a> ItemQuery<'a> {
     pub fn in_group(&self, record: &Record) -> bool {
         match (self.group, record) {
             (None, _) => true,
-            (Some(g), Record::Task(t)) => t.group.as_deref().unwrap_or("") == g,
+            (Some(g), Record::Task(t)) => t.task.group.as_deref().unwrap_or("") == g,
             (Some(_), Record::Instance(_)) => false,
         }
     }

@@ -21,6 +21,7 @@ use thiserror::Error;
 
 use crate::arn::cluster_name;
 use crate::model::{ContainerInstance, InstanceStatus, Service, Task, TaskDefinition};
+use crate::retry::Retryable;
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum EcsError {
@@ -51,11 +52,10 @@ pub enum EcsError {
     },
 }
 
-impl EcsError {
-    /// Whether retrying the same request can succeed: throttling past the SDK's retries, a server
-    /// error, a timeout or a lost connection (`Api`) can; a refusal, a missing cluster or a
-    /// response we cannot read cannot.
-    pub fn is_retryable(&self) -> bool {
+impl Retryable for EcsError {
+    /// Throttling past the SDK's retries, a server error, a timeout or a lost connection (`Api`)
+    /// can succeed on a retry; a refusal, a missing cluster or a response we cannot read cannot.
+    fn is_retryable(&self) -> bool {
         matches!(self, EcsError::Throttled { .. } | EcsError::Api { .. })
     }
 }

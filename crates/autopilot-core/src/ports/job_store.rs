@@ -10,6 +10,7 @@ use std::future::Future;
 use thiserror::Error;
 
 use crate::job::Job;
+use crate::retry::Retryable;
 
 /// The jobs table's schema — the one place it is defined in code. `template.yaml` declares the
 /// same table; `tests/template.rs` keeps the two equal.
@@ -95,8 +96,10 @@ pub enum JobStoreError {
     Corrupt { job_id: String, message: String },
 }
 
-impl JobStoreError {
-    pub fn is_retryable(&self) -> bool {
+impl Retryable for JobStoreError {
+    /// A backend failure the adapter classed retryable can succeed later; an unreadable item
+    /// cannot.
+    fn is_retryable(&self) -> bool {
         matches!(
             self,
             JobStoreError::Backend {

@@ -6,6 +6,8 @@ use std::future::Future;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::retry::Retryable;
+
 /// Identity of one Auto Scaling lifecycle action (what Complete and Heartbeat need).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -44,8 +46,8 @@ pub enum AutoScalingError {
     },
 }
 
-impl AutoScalingError {
-    pub fn is_retryable(&self) -> bool {
+impl Retryable for AutoScalingError {
+    fn is_retryable(&self) -> bool {
         match self {
             AutoScalingError::Throttled { .. } => true,
             AutoScalingError::Api { retryable, .. } => *retryable,

@@ -5,6 +5,8 @@ use std::future::Future;
 
 use thiserror::Error;
 
+use crate::retry::Retryable;
+
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum QueueError {
     #[error("SQS {operation} failed: {message}")]
@@ -12,6 +14,13 @@ pub enum QueueError {
         operation: &'static str,
         message: String,
     },
+}
+
+impl Retryable for QueueError {
+    /// The re-check is not sent: the drain must not be left without one, so the step is retried.
+    fn is_retryable(&self) -> bool {
+        true
+    }
 }
 
 /// The re-check queue: the same function consumes it through an SQS event source mapping.

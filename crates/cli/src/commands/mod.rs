@@ -254,18 +254,21 @@ mod tests {
                 all.push(with_task_ttl(
                     TaskRecord {
                         cluster_arn: super::test_support::CLUSTER.into(),
-                        task_arn: format!("arn:aws:ecs:us-east-1:1:task/prod/old{i:03}"),
-                        container_instance_arn: Some(
-                            "arn:aws:ecs:us-east-1:1:container-instance/prod/h1".into(),
-                        ),
-                        group: Some("service:web".into()),
-                        started_by: None,
-                        last_status: Some("STOPPED".into()),
-                        desired_status: Some("STOPPED".into()),
-                        cpu: None,
-                        memory: None,
-                        launch_type: Some("EC2".into()),
-                        version: Some(4),
+                        task: autopilot_core::model::Task {
+                            arn: format!("arn:aws:ecs:us-east-1:1:task/prod/old{i:03}"),
+                            cluster_arn: None,
+                            container_instance_arn: Some(
+                                "arn:aws:ecs:us-east-1:1:container-instance/prod/h1".into(),
+                            ),
+                            group: Some("service:web".into()),
+                            started_by: None,
+                            last_status: Some("STOPPED".into()),
+                            desired_status: Some("STOPPED".into()),
+                            cpu: None,
+                            memory: None,
+                            launch_type: Some("EC2".into()),
+                            version: Some(4),
+                        },
                         updated_at: None,
                         tombstone: false,
                         expires_at: None,
