@@ -10,7 +10,6 @@ import uuid
 from pathlib import Path
 
 from testbed.checks import check
-from testbed.ddb import create_jobs_table
 from testbed.dispatcher import DispatcherBed
 from testbed.ecs import set_model
 from testbed.events import sqs_batch
@@ -213,10 +212,7 @@ def dispatch_policy_acceptance(moto: Moto) -> None:
     if trace.get("estimates", "known") != "known" or trace.get("runTimesKnown") is False:
         raise SystemExit("FAILED: the policy acceptance replays run times known to the jobs (estimates: known)")
     began = time.monotonic()
-    moto.command({"op": "reset"})
-    moto.command({"op": "pin_ecs_tasks"})
-    bed = DispatcherBed(moto)
-    create_jobs_table(bed.ddb, DispatcherBed.TABLE)
+    bed = DispatcherBed.fresh(moto)
     cluster = POLICY_CLUSTER
     registered = bed.cluster(cluster, hosts["count"])
     host_of = {ec2: h for h, (_, ec2) in enumerate(registered)}

@@ -7,11 +7,10 @@ from __future__ import annotations
 import json
 import time
 
+from scenarios.bed_self_check import bed_self_check
 from testbed.checks import check
-from testbed.ddb import create_jobs_table
 from testbed.dispatcher import DispatcherBed
 from testbed.moto import Moto
-from scenarios.bed_self_check import bed_self_check
 
 
 def dispatcher_v2_acceptance(moto: Moto) -> None:
@@ -23,10 +22,7 @@ def dispatcher_v2_acceptance(moto: Moto) -> None:
     DynamoDB refuses items past 400 KB. Each scenario has its own cluster and dispatcher."""
     bed_self_check(moto)
     print("\ntask-dispatcher v2 (issue 19; release binary, Lambda Runtime API, moto)")
-    moto.command({"op": "reset"})
-    moto.command({"op": "pin_ecs_tasks"})
-    bed = DispatcherBed(moto)
-    create_jobs_table(bed.ddb, DispatcherBed.TABLE)
+    bed = DispatcherBed.fresh(moto)
     bed.task_definition("v2-work", 256)
     try:
         v2_essential_containers(bed)

@@ -8,7 +8,7 @@ import json
 import time
 
 from testbed.checks import WRITES, check
-from testbed.ddb import clone_job_item, count_items, create_jobs_table, put_items
+from testbed.ddb import clone_job_item, count_items, put_items
 from testbed.dispatcher import DispatcherBed, fill_host, succeeded_job_item
 from testbed.events import instance_event, scheduled_event
 from testbed.moto import Moto
@@ -23,10 +23,7 @@ def dispatcher_volume_acceptance(moto: Moto) -> None:
     function processes). Each scenario has its own cluster, dispatcher (CLUSTERS=<cluster>) and
     queue pair; DynamoDB reads are the test bed's accounting, AWS calls its per-operation counts."""
     print("\ntask-dispatcher at volume (issue 21; release binary, SQS event source mapping, moto)")
-    moto.command({"op": "reset"})
-    moto.command({"op": "pin_ecs_tasks"})
-    bed = DispatcherBed(moto)
-    create_jobs_table(bed.ddb, DispatcherBed.TABLE)
+    bed = DispatcherBed.fresh(moto)
     bed.task_definition("vol-work", 256)
     settings = dispatcher_queue_settings()
     print(f"  --  event source mapping: BatchSize {settings['batch_size']}, window {settings['window_s']:g} s, "

@@ -8,6 +8,7 @@ import json
 import time
 
 from testbed.checks import check
+from testbed.ddb import create_jobs_table
 from testbed.ecs import register_hosts
 from testbed.events import envelope, instance_event, scheduled_event
 from testbed.moto import Moto
@@ -25,6 +26,15 @@ class DispatcherBed:
         self.moto = moto
         self.ecs, self.ddb, self.asg, self.ec2 = (moto.client(n) for n in ("ecs", "dynamodb", "autoscaling", "ec2"))
         self.functions: list[Function] = []
+
+    @classmethod
+    def fresh(cls, moto: Moto) -> "DispatcherBed":
+        """A bed on a reset moto (tasks pinned RUNNING until stopped) with an empty jobs table."""
+        moto.command({"op": "reset"})
+        moto.command({"op": "pin_ecs_tasks"})
+        bed = cls(moto)
+        create_jobs_table(bed.ddb, cls.TABLE)
+        return bed
 
     def cluster(self, name: str, hosts: int) -> list[tuple[str, str]]:
         self.ecs.create_cluster(clusterName=name)
