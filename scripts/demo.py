@@ -31,18 +31,15 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
-from pathlib import Path
 
-import boto3
+from testbed.ddb import CAPACITY_TABLE as TABLE
+from testbed.ddb import JOBS_TABLE, create_jobs_table
+from testbed.ecs import register_hosts
+from testbed.events import ecs_event
+from testbed.moto import ACCOUNT, REGION, ROOT, Moto
 
-ROOT = Path(__file__).resolve().parent.parent
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
 CLUSTER = "demo"
-TABLE = "ecs-autopilot-capacity"
 BATCH = "batch"
-JOBS_TABLE = "ecs-autopilot-jobs"
 
 
 def free_port() -> int:
@@ -65,55 +62,12 @@ def wait_for_port(port: int, proc: subprocess.Popen, what: str, timeout: float =
     raise SystemExit(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f}s")
 
 
-class Moto:
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "tests" / "moto_server.py")],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.proc.stdout is not None
-        first = json.loads(self.proc.stdout.readline())
-        self.endpoint = first["endpoint"]
-        self.proxy = first["proxy"]  # the fault-injecting proxy in front of moto (faults off by default)
-
-    def command(self, cmd: dict) -> dict:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(json.dumps(cmd) + "\n")
-        self.proc.stdin.flush()
-        answer = json.loads(self.proc.stdout.readline())
-        if "error" in answer:
-            raise SystemExit(f"moto: {answer['error']}")
-        return answer
-
-    def client(self, service: str):
-        return boto3.client(
-            service, endpoint_url=self.endpoint, region_name=REGION,
-            aws_access_key_id="testing", aws_secret_access_key="testing",
-        )
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            assert self.proc.stdin is not None
-            self.proc.stdin.close()  # moto_server.py exits when its stdin closes
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.terminate()
-                self.proc.wait(timeout=10)
-
-
 def build_cluster(moto: Moto, ecs) -> None:
     ecs.create_cluster(clusterName=CLUSTER)
     hosts = []
     for itype, az, count in [("t3.large", "us-east-1a", 2), ("t3.large", "us-east-1b", 1), ("m5.large", "us-east-1b", 1)]:
-        for instance_id in moto.command(
-            {"op": "run_instances", "instance_type": itype, "availability_zone": az, "count": count}
-        )["instance_ids"]:
-            doc = {"instanceId": instance_id, "instanceType": itype, "availabilityZone": az, "region": REGION}
-            ci = ecs.register_container_instance(cluster=CLUSTER, instanceIdentityDocument=json.dumps(doc))
-            hosts.append((ci["containerInstance"]["containerInstanceArn"], instance_id, itype, az))
+        for arn, instance_id in register_hosts(moto, ecs, CLUSTER, count, itype, az):
+            hosts.append((arn, instance_id, itype, az))
     ecs.update_container_instances_state(cluster=CLUSTER, containerInstances=[hosts[-1][0]], status="DRAINING")
     print("Hosts in cluster 'demo':")
     for arn, instance_id, itype, az in hosts:
@@ -233,35 +187,6 @@ def stop_watch(watch: subprocess.Popen) -> None:
         pass
 
 
-def create_jobs_table(ddb, name: str) -> None:
-    """The jobs table as template.yaml creates it (autopilot_core::ports::job_store::schema)."""
-    ddb.create_table(
-        TableName=name, BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "jobId", "AttributeType": "S"},
-                              {"AttributeName": "cluster", "AttributeType": "S"},
-                              {"AttributeName": "live_cluster", "AttributeType": "S"},
-                              {"AttributeName": "queue_key", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "jobId", "KeyType": "HASH"}],
-        GlobalSecondaryIndexes=[{"IndexName": "by-cluster",
-                                 "KeySchema": [{"AttributeName": "cluster", "KeyType": "HASH"}],
-                                 "Projection": {"ProjectionType": "ALL"}},
-                                # Sparse: only live jobs carry its keys (the wake-up's Query).
-                                {"IndexName": "by-cluster-live",
-                                 "KeySchema": [{"AttributeName": "live_cluster", "KeyType": "HASH"},
-                                               {"AttributeName": "queue_key", "KeyType": "RANGE"}],
-                                 "Projection": {"ProjectionType": "ALL"}}],
-    )
-
-
-def ecs_event(detail_type: str, resource: str, detail: dict) -> dict:
-    """An EventBridge envelope around `detail` (ECS puts the Task / ContainerInstance object there)."""
-    return {
-        "version": "0", "id": str(uuid.uuid4()), "detail-type": detail_type, "source": "aws.ecs",
-        "account": ACCOUNT, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "region": REGION,
-        "resources": [resource], "detail": detail,
-    }
-
-
 def dispatcher_demo(moto: Moto, ecs, env: dict, port: int) -> None:
     """Step 6: the inversion case, with hosts read from the capacity table (one Query per wake-up).
 
@@ -271,17 +196,10 @@ def dispatcher_demo(moto: Moto, ecs, env: dict, port: int) -> None:
     (ECS's events carry the object's version, raised on every change)."""
     print("\n--- task-dispatcher: ten low-priority jobs queued, then one high-priority job ---")
     moto.command({"op": "pin_ecs_tasks"})  # moto's tasks stay RUNNING until stopped
-    ddb = boto3.client(
-        "dynamodb", endpoint_url=moto.endpoint, region_name=REGION,
-        aws_access_key_id="testing", aws_secret_access_key="testing",
-    )
+    ddb = moto.client("dynamodb")
     create_jobs_table(ddb, JOBS_TABLE)
     ecs.create_cluster(clusterName=BATCH)
-    (instance_id,) = moto.command({"op": "run_instances", "instance_type": "t3.large", "count": 1})["instance_ids"]
-    doc = {"instanceId": instance_id, "instanceType": "t3.large", "availabilityZone": "us-east-1a", "region": REGION}
-    host = ecs.register_container_instance(
-        cluster=BATCH, instanceIdentityDocument=json.dumps(doc)
-    )["containerInstance"]["containerInstanceArn"]
+    ((host, instance_id),) = register_hosts(moto, ecs, BATCH, 1)
     for family in ("nightly-report", "filler"):  # each takes half of the host's 7,482 MiB
         ecs.register_task_definition(
             family=family, containerDefinitions=[{"name": family, "image": "busybox", "memory": 3741, "cpu": 64}]
@@ -357,10 +275,7 @@ def main() -> None:
     try:
         print(f"moto server: {moto.endpoint}")
         env = demo_env(moto.endpoint)
-        ecs = boto3.client(
-            "ecs", endpoint_url=moto.endpoint, region_name=REGION,
-            aws_access_key_id="testing", aws_secret_access_key="testing",
-        )
+        ecs = moto.client("ecs")
         if "--serve" in sys.argv[1:]:
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
             serve(moto, ecs)

@@ -1,7 +1,7 @@
 """ecs-autopilot demo: capacity that exists only while a nightly job needs it (issue 12).
 
 The seed's story end to end on moto, with the release task-dispatcher driven through a local
-Lambda Runtime API (scripts/acceptance.py's `Function`): an Auto Scaling group at 0, a nightly
+Lambda Runtime API (scripts/testbed: `Function`): an Auto Scaling group at 0, a nightly
 schedule fires, the group goes to 1, the host registers, the job runs and exits 0, the idle host is
 removed, the group is back at 0. Printed as a timeline, with the cost of the window against an
 always-on instance, and the wake-ups and AWS calls the dispatcher made.
@@ -22,17 +22,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-import time
-import uuid
-from pathlib import Path
 
-import boto3
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from acceptance import Function, instance_event, task_definition  # noqa: E402
-from demo import create_jobs_table  # noqa: E402
-from demo import REGION, Moto  # noqa: E402
+from testbed.ddb import create_jobs_table
+from testbed.ecs import task_definition
+from testbed.events import ecs_event, instance_event, scheduled_event
+from testbed.moto import ACCOUNT, REGION, Moto
+from testbed.runtime_api import Function
 
 CLUSTER = "nightly"
 GROUP = "nightly-hosts"
@@ -51,9 +46,7 @@ def main() -> None:
     args = ap.parse_args()
 
     moto = Moto()
-    kw = dict(endpoint_url=moto.endpoint, region_name=REGION, aws_access_key_id="testing",
-              aws_secret_access_key="testing")
-    ecs, ddb, asg = (boto3.client(n, **kw) for n in ("ecs", "dynamodb", "autoscaling"))
+    ecs, ddb, asg = (moto.client(n) for n in ("ecs", "dynamodb", "autoscaling"))
     fn = None
     timeline: list[tuple[int, str]] = []  # (story seconds after the tick, what happened)
     wakeups = 0
@@ -71,10 +64,7 @@ def main() -> None:
         return out
 
     def sweep() -> dict:
-        return invoke({"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
-                       "source": "aws.events", "account": "123456789012",
-                       "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "region": REGION,
-                       "resources": [], "detail": {}})["wakes"][0]
+        return invoke(scheduled_event())["wakes"][0]
 
     def group() -> dict:
         return asg.describe_auto_scaling_groups(AutoScalingGroupNames=[GROUP])["AutoScalingGroups"][0]
@@ -127,15 +117,12 @@ def main() -> None:
         ecs.stop_task(cluster=CLUSTER, task=j["taskArn"])
         moto.command({"op": "finish_task", "cluster": CLUSTER, "task": j["taskArn"], "exit_code": 0,
                       "reason": "Essential container in task exited"})
-        detail = {"clusterArn": f"arn:aws:ecs:{REGION}:123456789012:cluster/{CLUSTER}", "taskArn": j["taskArn"],
+        detail = {"clusterArn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{CLUSTER}", "taskArn": j["taskArn"],
                   "containerInstanceArn": host["arn"], "lastStatus": "STOPPED", "desiredStatus": "STOPPED",
                   "launchType": "EC2", "version": 3, "startedBy": f"ecs-autopilot/{job_id}/{j['launches']}",
                   "containers": [{"name": SCHEDULE, "exitCode": 0}],
                   "stoppedReason": "Essential container in task exited"}
-        out = invoke({"version": "0", "id": str(uuid.uuid4()), "detail-type": "ECS Task State Change",
-                      "source": "aws.ecs", "account": "123456789012",
-                      "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "region": REGION,
-                      "resources": [j["taskArn"]], "detail": detail})
+        out = invoke(ecs_event("ECS Task State Change", j["taskArn"], detail))
         idle = out["wakes"][0]["scale"].get("idle_since", {})
         at(t_end, f"the job exits 0 → {job(job_id)['state']}; {instance_id} idle "
                   f"(clock started: {instance_id in idle})")

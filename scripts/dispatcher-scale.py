@@ -7,14 +7,14 @@ then filled by a filler task so that no job fits: every wake-up decides the whol
 nothing, so the timed and the counted run see the same table), creates the jobs table the binary
 expects, and has the binary itself write the items: a job submitted, run and ended with exit 0
 (SUCCEEDED, its TTL 14 days ahead) and, once the hosts are full, a job that waits (QUEUED). Those
-two items are cloned (scripts/acceptance.py `clone_job_item`: new job ids, every other attribute as
+two items are cloned (scripts/testbed/ddb.py `clone_job_item`: new job ids, every other attribute as
 the binary wrote it) into `--terminal` SUCCEEDED jobs and N QUEUED jobs for each N of `--queued`
 (the queue grows from one N to the next), loaded into moto's model by the test bed's bulk op
 (`dynamodb_put_items`). So the same script measures a binary from before issue 21 as well.
 
 For each N it measures one wake-up: an `ECS Container Instance State Change` of the cluster by
 direct invoke (what is measured is the wake-up's cost, not the queue's batching), under the
-acceptance script's Lambda Runtime API, a fresh function process per run. Each is run twice, as
+test bed's Lambda Runtime API (scripts/testbed), a fresh function process per run. Each is run twice, as
 scripts/scale does: once timed with the test bed's read accounting off, once counted with it on.
 
 - items read, read units: the test bed's accounting (`dynamodb_accounting`: the items each Query's
@@ -31,7 +31,7 @@ scripts/scale does: once timed with the test bed's read accounting off, once cou
 
 Each row is checked: the wake-up answered, saw N QUEUED jobs and started none.
 
-Jobs table: today's (scripts/demo.py `create_jobs_table`: `by-cluster` and the sparse
+Jobs table: today's (scripts/testbed/ddb.py `create_jobs_table`: `by-cluster` and the sparse
 `by-cluster-live` the wake-up Queries), or for a binary from before issue 21 (58e012c^) that
 time's: the `by-cluster` index only, which its wake-up Queried. `--layout auto` (default) asks the
 binary: a job it stores QUEUED in a probe cluster carries the live index's keys or not. Requests
@@ -58,22 +58,22 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import scale  # noqa: E402  (scripts/scale: invoke_once, measure, env_for)
-from acceptance import (  # noqa: E402  (the acceptance script's bed and helpers)
-    DispatcherBed, Function, clone_job_item, instance_event, put_items, succeeded_job_item,
-)
-from demo import Moto, create_jobs_table  # noqa: E402
+import testbed.measure as measuring
+from testbed.ddb import clone_job_item, create_jobs_table, put_items
+from testbed.dispatcher import DispatcherBed, succeeded_job_item
+from testbed.events import instance_event
+from testbed.measure import env_for, invoke_once, measure
+from testbed.moto import ROOT, Moto
+from testbed.runtime_api import Function
 
-ROOT = Path(__file__).resolve().parent.parent
 CLUSTER = "scale"
 TABLE = DispatcherBed.TABLE
 JOB_FAMILY = "scale-job"
 
 
 def create_jobs_table_by_cluster(ddb, name: str) -> None:
-    """The jobs table before issue 21 (scripts/demo.py `create_jobs_table` at 58e012c^): the
-    `by-cluster` index only."""
+    """The jobs table before issue 21 (scripts/demo.py `create_jobs_table` at 58e012c^; today's is
+    scripts/testbed/ddb.py's): the `by-cluster` index only."""
     ddb.create_table(
         TableName=name, BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[{"AttributeName": "jobId", "AttributeType": "S"},
@@ -159,7 +159,7 @@ def decide_ms_of(payload: dict, log: str):
 
 def measure_wake(moto: Moto, binary: Path, env: dict, host: str) -> dict:
     def run() -> dict:
-        r = scale.invoke_once(binary, env, instance_event(CLUSTER, host))
+        r = invoke_once(binary, env, instance_event(CLUSTER, host))
         try:
             payload = json.loads(r["stdout"])
         except ValueError:
@@ -169,7 +169,7 @@ def measure_wake(moto: Moto, binary: Path, env: dict, host: str) -> dict:
         r["decide_ms"] = decide_ms_of(payload, r["stderr"])
         return r
 
-    return scale.measure(moto, run)
+    return measure(moto, run)
 
 
 def run_binary(bin_dir: Path, label: str, args) -> list[dict]:
@@ -204,7 +204,7 @@ def run_binary(bin_dir: Path, label: str, args) -> list[dict]:
         terminal = 1 + put_items(moto, TABLE, (clone_job_item(done, f"scale-done-{i:06d}")
                                                for i in range(1, args.terminal)))
         print(f"[{label}] + {terminal} SUCCEEDED jobs ({time.monotonic() - t0:.0f} s)", flush=True)
-        env = {**{k: v for k, v in scale.env_for(moto.endpoint).items() if k != "CAPACITY_TABLE"}, **function_env()}
+        env = {**{k: v for k, v in env_for(moto.endpoint).items() if k != "CAPACITY_TABLE"}, **function_env()}
         have = 1
         for n in sorted(args.queued):
             have += put_items(moto, TABLE, (clone_job_item(queued, f"scale-q-{i:06d}") for i in range(have, n)))
@@ -225,7 +225,7 @@ def run_binary(bin_dir: Path, label: str, args) -> list[dict]:
                 "decide_ms": r["decide_ms"], "peak_rss_mb": round(r["rss_kb"] / 1024, 1),
                 "jobs_read": wake.get("jobs_read"), "queue_depth": wake.get("queue_depth"),
                 "started": wake.get("started"), "check": "ok" if ok else "FAILED",
-                "timing": "single run, accounting on" if scale.SINGLE_RUN else "",
+                "timing": "single run, accounting on" if measuring.SINGLE_RUN else "",
             })
             print(f"[{label}] {n} queued: {json.dumps(rows[-1])} ({time.monotonic() - t0:.0f} s)", flush=True)
     finally:
@@ -269,7 +269,7 @@ def main() -> None:
     args.queued = [int(n.replace("_", "")) for n in args.queued.split(",") if n.strip()]
     if any(n < 1 for n in args.queued) or args.terminal < 1 or args.hosts < 1:
         raise SystemExit("--queued, --terminal and --hosts must be ≥ 1")
-    scale.SINGLE_RUN = args.single_run
+    measuring.SINGLE_RUN = args.single_run
     bin_dirs = args.bin_dir or [default_bin_dir()]
     labels = args.label or []
     if len(labels) > len(bin_dirs):

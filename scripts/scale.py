@@ -3,8 +3,8 @@
 On moto (default). For each scenario it starts moto (tests/moto_server.py), builds the cluster in
 moto's ECS (hosts with the capability attributes real agents register, running tasks pinned
 RUNNING, spread over task groups), creates the capacity table with the CLI under test, fills it
-with the recorder's own first sweep (the real `capacity-recorder` binary under the acceptance
-script's Lambda Runtime API), then adds the history a batch cluster leaves behind — STOPPED tasks
+with the recorder's own first sweep (the real `capacity-recorder` binary under the test bed's
+Lambda Runtime API, scripts/testbed), then adds the history a batch cluster leaves behind — STOPPED tasks
 (kept a day), tombstones of tasks and of deregistered hosts (three days) and a few expired items
 DynamoDB's lazy TTL has not deleted yet — shaped as the binary under test writes them (issue 22's
 layout, detected by the table's `live` index: fence-only items outside the index; before it: full
@@ -60,23 +60,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import queue
 import random
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from acceptance import RuntimeApi  # noqa: E402  (the acceptance script's Lambda Runtime API)
-from demo import Moto  # noqa: E402  (the moto test-bed client)
+import testbed.measure as measuring
+from testbed.ddb import CAPACITY_TABLE as TABLE
+from testbed.ddb import put_items
+from testbed.events import scheduled_event
+from testbed.measure import env_for, invoke_once, measure, run_measured
+from testbed.moto import ACCOUNT, REGION, ROOT, Moto
 
-ROOT = Path(__file__).resolve().parent.parent
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
-TABLE = "ecs-autopilot-capacity"
 NOW = int(time.time())
 
 # hosts, running tasks per host, task items of stopped / gone tasks in the table.
@@ -118,128 +115,6 @@ CAPABILITIES = {
     "ecs.cpu-architecture": "x86_64",
     "ecs.os-family": "LINUX",
 }
-
-
-def env_for(endpoint: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("CLUSTERS", "AWS_PROFILE", "AWS_SESSION_TOKEN")}
-    env.update(
-        {
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_REGION": REGION,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "CAPACITY_TABLE": TABLE,
-        }
-    )
-    return env
-
-
-TIME = Path("/usr/bin/time")
-
-
-def vm_hwm_kb(pid: int) -> int | None:
-    """The process's own peak RSS (VmHWM: its address space's high-water mark), while it runs."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def run_measured(cmd: list[str], env: dict) -> dict:
-    """Runs `cmd` to the end: exit code, output, wall seconds and the process's own peak RSS.
-
-    Peak RSS comes from `/usr/bin/time -v` ("Maximum resident set size"). Not from this process's
-    wait4 rusage: Linux carries the forking parent's high-water mark (this Python, with boto3
-    loaded) into the child's ru_maxrss across exec. Without /usr/bin/time, VmHWM is sampled every
-    5 ms while the command runs (a lower bound).
-    """
-    timed = TIME.exists()
-    argv = [str(TIME), "-v", *cmd] if timed else cmd
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        started = time.monotonic()
-        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=err)
-        sampled = 0
-        while proc.poll() is None:
-            if not timed:
-                sampled = max(sampled, vm_hwm_kb(proc.pid) or 0)
-            time.sleep(0.005)
-        wall = time.monotonic() - started
-        out.seek(0)
-        err.seek(0)
-        stderr = err.read().decode(errors="replace")
-        rss_kb = sampled
-        if timed:
-            stats = stderr.rfind("\tCommand being timed:")
-            for line in stderr[stats:].splitlines():
-                if "Maximum resident set size" in line:
-                    rss_kb = int(line.rsplit(":", 1)[1])
-            stderr = stderr[:stats] if stats >= 0 else stderr
-        return {
-            "rc": proc.returncode,
-            "stdout": out.read().decode(errors="replace"),
-            "stderr": stderr,
-            "wall_s": wall,
-            "rss_kb": rss_kb,
-        }
-
-
-def invoke_once(binary: Path, env: dict, event: dict, timeout_s: float = 900, wait_s: float = 1800) -> dict:
-    """One invocation of `binary` under the acceptance script's Lambda Runtime API, with the
-    deadline Lambda's 15-minute maximum gives; waited for up to `wait_s` (a sweep past its deadline
-    is still measured). Its wall time is the invocation's (event handed out
-    → answer posted), like Lambda's Duration; its RSS is the process's own peak so far."""
-    api = RuntimeApi()
-    env = {
-        **env,
-        "AWS_LAMBDA_RUNTIME_API": api.address,
-        "AWS_LAMBDA_FUNCTION_NAME": binary.name,
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{binary.name}",
-        "AWS_LAMBDA_LOG_STREAM_NAME": "scale",
-        "RUST_LOG": "warn",
-    }
-    with tempfile.TemporaryFile() as logs:
-        proc = subprocess.Popen([str(binary)], env=env, stdout=logs, stderr=subprocess.STDOUT)
-        try:
-            kind, payload = api.invoke(event, timeout_s, wait_s)
-            answered = True
-        except queue.Empty:
-            answered = False
-        # Still running (it polls for the next event): its own peak RSS so far.
-        rss_kb = vm_hwm_kb(proc.pid) or 0
-        proc.terminate()
-        proc.wait()
-        api.stop()
-        logs.seek(0)
-        log = logs.read().decode(errors="replace")
-    if not answered or api.last_duration is None:
-        raise SystemExit(f"{binary.name} did not answer within {wait_s:.0f}s:\n{log[-4000:]}")
-    return {
-        "rc": 0 if kind == "response" else 1,
-        "stdout": json.dumps(payload),
-        "stderr": log,
-        "wall_s": api.last_duration,
-        "rss_kb": rss_kb,
-    }
-
-
-def scheduled_event() -> dict:
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": ACCOUNT,
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "region": REGION,
-        "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/capacity-recorder-sweep"],
-        "detail": {},
-    }
 
 
 def build_cluster(moto: Moto, scenario: dict) -> tuple[list[str], dict[str, list[str]]]:
@@ -386,19 +261,6 @@ def a_live_host_item(ddb, table: str, cluster: str) -> dict | None:
     return (page.get("Items") or [None])[0]
 
 
-def load_on_moto(moto: Moto, items) -> int:
-    """The test bed's bulk op: straight into moto's model (seconds for 500,000 items)."""
-    n, chunk = 0, []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == 5_000:
-            n += moto.command({"op": "dynamodb_put_items", "table": TABLE, "items": chunk})["items"]
-            chunk = []
-    if chunk:
-        n += moto.command({"op": "dynamodb_put_items", "table": TABLE, "items": chunk})["items"]
-    return n
-
-
 def load_with_batch_writes(ddb, table: str, items) -> int:
     """BatchWriteItem, 25 at a time, unprocessed items retried with backoff (AWS)."""
     n, batch = 0, []
@@ -463,30 +325,6 @@ def supports_read_stats(cli: str) -> bool:
     return "--read-stats" in out.stdout
 
 
-SINGLE_RUN = False
-
-
-def measure(moto: Moto | None, run) -> dict:
-    """`run()` twice: timed with accounting off, then with the bed's read accounting on (once,
-    with accounting on, under --single-run: the time then includes accounting's extra moto work).
-    On AWS (`moto` None): once, DynamoDB's own ConsumedCapacity only."""
-    if moto is None:
-        return run()
-    if SINGLE_RUN:
-        moto.command({"op": "dynamodb_accounting", "enable": True})
-        timed = run()
-        timed["accounting"] = moto.command({"op": "dynamodb_accounting", "enable": False})
-        timed["accounted_rc"] = timed["rc"]
-        return timed
-    moto.command({"op": "dynamodb_accounting", "enable": False})
-    timed = run()
-    moto.command({"op": "dynamodb_accounting", "enable": True})
-    accounted = run()
-    counters = moto.command({"op": "dynamodb_accounting", "enable": False})
-    timed["accounting"] = counters
-    timed["accounted_rc"] = accounted["rc"]
-    return timed
-
 
 def check(ok: bool, what: str, result: dict) -> str:
     if ok:
@@ -513,7 +351,7 @@ class Questions:
 
     def sweep(self) -> dict:
         def run() -> dict:
-            r = invoke_once(self.recorder, self.env, scheduled_event())
+            r = invoke_once(self.recorder, self.env, scheduled_event("capacity-recorder-sweep"))
             r["ddb"] = sweep_stats(r, self.cluster)
             return r
 
@@ -613,7 +451,7 @@ def ghost_cluster(q: Questions, rows: list, base: dict, layout: str) -> None:
         r = invoke_once(q.recorder, q.env, ghost_instance_event(GHOST, f"{h:032x}", 2))
         if r["rc"] != 0:
             raise SystemExit(f"ghost event refused: {r['stdout']}")
-    sweep = invoke_once(q.recorder, q.env, scheduled_event())
+    sweep = invoke_once(q.recorder, q.env, scheduled_event("capacity-recorder-sweep"))
     report = sweep_report(sweep, GHOST) or {}
     show = run_measured([q.cli_path, "capacity", "show", "--cluster", GHOST, "--json"], q.env)
     gone = show["rc"] == 2 and "is gone" in show["stderr"]
@@ -651,7 +489,7 @@ def run_scenario(name: str, bin_dir: Path, label: str, dead: int | None, dead_ho
         q = Questions(cli, recorder, env, cluster, moto)
         base = {"scenario": name, "label": label, "layout": layout, "hosts": len(hosts), "live_tasks": running,
                 "dead_tasks": scenario["dead"], "dead_hosts": scenario["dead_hosts"]}
-        first = invoke_once(recorder, env, scheduled_event())
+        first = invoke_once(recorder, env, scheduled_event("capacity-recorder-sweep"))
         s = sweep_report(first, cluster) or {}
         ok = first["rc"] == 0 and s.get("hosts") == len(hosts) and s.get("tasks") == running
         first["ddb"] = sweep_stats(first, cluster)
@@ -659,9 +497,9 @@ def run_scenario(name: str, bin_dir: Path, label: str, dead: int | None, dead_ho
                         None, check(ok, "the first sweep records every host and running task", first)))
         t0 = time.monotonic()
         live_host = a_live_host_item(ddb, TABLE, cluster)
-        n = load_on_moto(moto, dead_task_items(cluster, cluster_arn, scenario["dead"], hosts, layout,
+        n = put_items(moto, TABLE, dead_task_items(cluster, cluster_arn, scenario["dead"], hosts, layout,
                                                scenario["groups"]))
-        n += load_on_moto(moto, dead_host_items(cluster, cluster_arn, scenario["dead_hosts"], layout, live_host))
+        n += put_items(moto, TABLE, dead_host_items(cluster, cluster_arn, scenario["dead_hosts"], layout, live_host))
         print(f"[{name}] table ({layout}): + {scenario['dead']} dead task items, + {scenario['dead_hosts']} dead "
               f"host items ({n} loaded, {time.monotonic() - t0:.0f}s)", flush=True)
         group = group_name(0)
@@ -720,7 +558,7 @@ def run_on_aws(args, bin_dir: Path) -> list[dict]:
             arn = ddb.describe_table(TableName=args.table)["Table"]["TableArn"]
             ddb.tag_resource(ResourceArn=arn, Tags=[{"Key": "ecs-autopilot:scale-run", "Value": run_id}])
             print(f"[aws] created {args.table} (tag ecs-autopilot:scale-run={run_id})", flush=True)
-            first = invoke_once(recorder, env, scheduled_event())
+            first = invoke_once(recorder, env, scheduled_event("capacity-recorder-sweep"))
             s = sweep_report(first, cluster) or {}
             if first["rc"] != 0 or s.get("error"):
                 raise SystemExit(f"the first sweep failed: {first['stdout'][-2000:]}")
@@ -806,7 +644,7 @@ def row(base: dict, op: str, r: dict, live_needed: int | None, status: str) -> d
         "bound_1.2x_live": bound,
         "within": within,
         "check": status,
-        "timing": "single run, accounting on" if SINGLE_RUN and "accounting" in r else "",
+        "timing": "single run, accounting on" if measuring.SINGLE_RUN and "accounting" in r else "",
     }
 
 
@@ -862,8 +700,7 @@ def main() -> None:
                      "measure the sweep too, delete it at the end")
     aws.add_argument("--keep-table", action="store_true", help="with --create-table: do not delete it")
     args = parser.parse_args()
-    global SINGLE_RUN
-    SINGLE_RUN = args.single_run
+    measuring.SINGLE_RUN = args.single_run
     args.scenario_given = args.scenario is not None
     if not args.aws and (args.table or args.cluster or args.create_table or args.keep_table or args.group):
         raise SystemExit("--table, --cluster, --group, --create-table and --keep-table are for --aws")
