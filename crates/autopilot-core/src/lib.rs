@@ -2,9 +2,12 @@
 //!
 //! Flat modules are the shared vocabulary — [`arn`], [`clock`], [`env`](mod@env), [`events`],
 //! [`log`], [`markers`] (the tag and stop reason the functions share through ECS), [`model`],
-//! [`record`] (the capacity table's), [`retry`] (which errors a retry can fix), and task-dispatcher's [`job`] model,
-//! [`submission`] keys and [`pass_role`] check. Folders are a family of ports ([`ports`], and one
-//! in-memory fake per port in [`memory`], behind the `test-util` feature for other crates) or one
+//! [`record`] (the capacity table's), [`retry`] (which errors a retry can fix, and the one helper
+//! that fails or records), and task-dispatcher's [`job`] model (with its submission checks),
+//! [`submission`] keys and [`pass_role`] check; `testing` holds the builders every test uses
+//! (behind the `test-util` feature for other crates). Folders are a family of ports ([`ports`]:
+//! one file per port, the ECS port as one-request primitives with each multi-call lookup written
+//! once over them; and one in-memory fake per port in [`memory`], behind the same feature) or one
 //! capability each: [`daemon`] (daemon-count), [`capacity`] (the capacity table), [`drain`]
 //! (instance-drainer), [`dispatch`] (task-dispatcher; also the job `lifecycle`, run-time
 //! `estimate`s, the owned group's `scale`, periodic `schedule`s and the scheduling simulator,

@@ -1,8 +1,16 @@
-//! task-dispatcher: a priority job queue that starts ECS tasks only where they fit.
-//! `config` (env), `decide` (pure: order, place, reserve, expire; table of cases), `lifecycle`
-//! (pure: what each observation does to a job; table of cases), `report`
-//! (the decision records) and `dispatcher` (the service: read jobs and hosts, decide, start,
-//! record). The job model is [`crate::job`].
+//! task-dispatcher: a priority job queue that starts ECS tasks only where they fit. The job model
+//! is [`crate::job`].
+//!
+//! - pure rules, each with its table of cases: [`decide`](mod@decide) (order, place, reserve, expire; the
+//!   hosts a decision sees and the holds in `decide/hosts.rs`, `decide/holds.rs`), [`lifecycle`]
+//!   (what each observation does to a job), [`estimate`] (run times learned from succeeded runs),
+//!   [`scale`] (the owned group, capacity providers), [`schedule`] (periodic ticks);
+//! - [`dispatcher`]: [`Dispatcher`], the service, in parts: `submit.rs` (a submission stored as a
+//!   QUEUED job, schedule ticks), `host_read.rs` (the hosts, through
+//!   [`crate::capacity::read_capacity_view`] or ECS), `wake.rs` (one wake-up: reconcile, decide,
+//!   expire, start, scale), `launch.rs` (RunTask and its reconciliation);
+//! - [`simulate`]: the scheduling simulator (`simulate/trace.rs`, `schedulers.rs`,
+//!   `acceptance.rs`); [`report`]: the decision records; [`config`]: settings.
 
 pub mod config;
 pub mod decide;

@@ -1,5 +1,13 @@
 //! Ports: what the services need from AWS, one trait family per file. Adapters live in
-//! `autopilot-aws` (real) and [`crate::memory`] (in memory).
+//! `autopilot-aws` (real) and `crate::memory` (in memory, same file names).
+//!
+//! - [`ecs`]: [`EcsRead`] / [`EcsWrite`], one-request primitives (a List page, a Describe batch,
+//!   the writes) that adapters implement, and the multi-call lookups written once over them, with
+//!   the failure-entry check ("only MISSING means gone") in one place;
+//! - [`capacity_store`]: the capacity table; [`job_store`]: task-dispatcher's jobs table;
+//! - [`lifecycle`]: Auto Scaling lifecycle actions; [`queue`]: the drainer's re-check queue;
+//! - [`scale_group`]: task-dispatcher's owned Auto Scaling group; [`task_launcher`]: RunTask and
+//!   the `startedBy` lookup the dispatcher reconciles with.
 
 pub mod capacity_store;
 pub mod ecs;
