@@ -1,10 +1,11 @@
 //! task-dispatcher: a priority job queue that starts ECS tasks only where they fit. The job model
 //! is [`crate::job`].
 //!
-//! - pure rules, each with its table of cases: [`decide`](mod@decide) (order, place, reserve, expire; the
-//!   hosts a decision sees and the holds in `decide/hosts.rs`, `decide/holds.rs`), [`lifecycle`]
-//!   (what each observation does to a job), [`estimate`] (run times learned from succeeded runs),
-//!   [`scale`] (the owned group, capacity providers), [`schedule`] (periodic ticks);
+//! - pure rules, each with its table of cases: [`decide`](mod@decide) (order, place, reserve,
+//!   expire; the hosts a decision sees and the holds in `decide/hosts.rs`, `decide/holds.rs`),
+//!   [`lifecycle`] (what each observation does to a job), [`estimate`] (run times learned from
+//!   succeeded runs), [`scale`] (the owned group, capacity providers), [`schedule`] (periodic
+//!   ticks);
 //! - [`dispatcher`]: [`Dispatcher`], the service, in parts: `submit.rs` (a submission stored as a
 //!   QUEUED job, schedule ticks), `host_read.rs` (the hosts, through
 //!   [`crate::capacity::read_capacity_view`] or ECS), `wake.rs` (one wake-up: reconcile, decide,
