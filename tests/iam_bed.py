@@ -2,7 +2,7 @@
 ECS request against resource "*" ignoring Condition blocks: ecs-notes, "Deploying").
 
 A request signed with an access key id `fn-<LogicalId>` (tests/support/lib.rs `function_clients`,
-scripts/acceptance.py) comes from that function of template.yaml: it is authorized against the
+scripts/testbed/runtime_api.py `Function`) comes from that function of template.yaml: it is authorized against the
 function's own policy statements from the template, for the action(s), resource(s) and condition
 keys the IAM table gives that call (tests/iam_table.py). A refused request answers AccessDenied as
 AWS would; a call the table does not know is refused too and reported. Requests signed otherwise
