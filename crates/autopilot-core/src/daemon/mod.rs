@@ -1,6 +1,6 @@
 //! daemon-count: keep a REPLICA "daemon" service's desired count equal to its eligible hosts.
 //!
-//! - [`decide`]: the pure decision (service + task definition + hosts → desired count and why);
+//! - [`decide`](mod@decide): the pure decision (service + task definition + hosts → desired count and why);
 //! - [`reconciler`]: [`DaemonReconciler`], which reads through the ECS port and writes on change;
 //! - [`report`]: the decision records; [`config`]: settings.
 

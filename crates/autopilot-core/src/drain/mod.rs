@@ -1,6 +1,6 @@
 //! instance-drainer: drain an ECS host before Auto Scaling terminates it.
 //!
-//! - [`decide`]: the pure decision (tasks + daemon services + elapsed time → complete or wait);
+//! - [`decide`](mod@decide): the pure decision (tasks + daemon services + elapsed time → complete or wait);
 //! - [`drainer`]: [`Drainer`], which reads state through the ports and acts;
 //! - [`report`]: the decision record; [`recheck`]: the re-check message it sends itself;
 //!   [`config`]: settings.
