@@ -516,7 +516,7 @@ fn a_version_less_snapshot_keeps_the_version_and_loses_races_to_events() {
     assert!(store.snapshot().iter().all(|r| r.version() == Some(9)));
 }
 
-// ---- tombstones against late events (README: ordering rules) ----
+// ---- tombstones against late events (the ordering rules: capacity::decide) ----
 
 fn stored(rec: &CapacityRecorder<InMemoryCapacityStore, InMemoryEcs>, arn: &str) -> Record {
     rec.store()

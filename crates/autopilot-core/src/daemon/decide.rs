@@ -58,8 +58,8 @@
 //! | a `memberOf` on `runningTasksCount` | skip: the daemon's own tasks move it, the count would not settle |
 //! | eligible hosts × tasks per host overflows an `i32` | skip |
 //!
-//! The table test is `decide_table.rs` beside this file. README "daemon-count" tells the story
-//! (why, and how the reconciler reads and writes).
+//! The table test is `decide_table.rs` beside this file. the manual page
+//! `docs/daemon-count.md` tells the story (why, and how the reconciler reads and writes).
 
 use std::collections::BTreeMap;
 

@@ -1,6 +1,6 @@
 //! The next dispatch, pure: which queued job goes to which host, and why the others wait.
 //!
-//! Rules (README "task-dispatcher"):
+//! Rules (the manual: `docs/task-dispatcher.md`):
 //! - **Order**: priority (higher first), then submission time, then job id. Retries keep both.
 //! - **In order, with the placement simulator**: each job is placed by
 //!   [`ecs_cluster_query::placement::place`] over the hosts as the earlier placements left them,

@@ -593,19 +593,19 @@ mod tests {
         assert_eq!(sample, random_trace(1));
     }
 
-    /// The README's simulator table (issue 25) is what the simulator prints for the documented
-    /// trace: a change of decide that moves a figure fails here until the README says so.
+    /// The manual's simulator table (docs/task-dispatcher.md) is what the simulator prints for the
+    /// documented trace: a change of decide that moves a figure fails here until the page says so.
     #[test]
-    fn the_readme_table_is_reproduced() {
+    fn the_manual_table_is_reproduced() {
         let sample = Trace::parse(include_str!("../../../../docs/traces/contended.json"))
             .expect("the sample parses");
-        let readme = include_str!("../../../../docs/task-dispatcher.md");
+        let manual = include_str!("../../../../docs/task-dispatcher.md");
         let reports = simulate_all(&sample).expect("simulated");
         for line in table(&reports).lines().skip(2) {
-            // The README leaves out the last column ("every job started once": always yes).
+            // The page leaves out the last column ("every job started once": always yes).
             let row = line.trim_end_matches(" yes |");
             assert!(
-                readme.contains(row),
+                manual.contains(row),
                 "docs/task-dispatcher.md lacks the row\n{row}"
             );
         }

@@ -47,8 +47,8 @@
 //! | 3600, 60 | 60, 200 | 170, 30 (margin at least 30 s) |
 //! | 3600, 60 | 1, 1 | 1, 1 (never zero) |
 //!
-//! The table tests are `decide_table.rs` beside this file; README "instance-drainer" tells how
-//! the drainer reads, acts and re-checks.
+//! The table tests are `decide_table.rs` beside this file; the manual page
+//! `docs/instance-drainer.md` tells how the drainer reads, acts and re-checks.
 
 use std::collections::BTreeSet;
 
