@@ -22,14 +22,12 @@
 //!   (`DispatchFailed`); others are recorded in the response (`error`) and logged
 //!   ([`autopilot_core::retry`]).
 
-use autopilot_core::dispatch::{DispatchError, Dispatcher, SubmitResult, WakeReport};
+use autopilot_core::dispatch::{DispatchEcs, DispatchError, Dispatcher, SubmitResult, WakeReport};
 use autopilot_core::env::ClusterScope;
 use autopilot_core::events::{EcsEvent, EventError};
 use autopilot_core::job::Job;
 use autopilot_core::log::json_line;
-use autopilot_core::ports::{
-    CapacityStore, EcsError, EcsRead, EcsWrite, JobStore, ScaleGroup, TaskLauncher,
-};
+use autopilot_core::ports::{CapacityStore, EcsError, JobStore, ScaleGroup};
 use autopilot_core::retry::fail_or_record;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -234,17 +232,12 @@ fn settle(mut r: Response, e: DispatchError) -> Result<Response, HandlerError> {
     Ok(r)
 }
 
-pub async fn handle<S, E, C, G>(
+/// [`handle_invocation`] without a request id.
+pub async fn handle<S: JobStore, E: DispatchEcs, C: CapacityStore, G: ScaleGroup>(
     dispatcher: &Dispatcher<S, E, C, G>,
     payload: serde_json::Value,
     now: i64,
-) -> Result<Response, HandlerError>
-where
-    S: JobStore,
-    E: EcsRead + EcsWrite + TaskLauncher,
-    C: CapacityStore,
-    G: ScaleGroup,
-{
+) -> Result<Response, HandlerError> {
     handle_invocation(dispatcher, payload, now, None).await
 }
 
@@ -259,75 +252,96 @@ pub async fn handle_invocation<S, E, C, G>(
 ) -> Result<Response, HandlerError>
 where
     S: JobStore,
-    E: EcsRead + EcsWrite + TaskLauncher,
+    E: DispatchEcs,
     C: CapacityStore,
     G: ScaleGroup,
 {
-    invocation(dispatcher, payload, now, request_id)
-        .await
-        .map(answer)
-}
-
-async fn invocation<S, E, C, G>(
-    dispatcher: &Dispatcher<S, E, C, G>,
-    payload: serde_json::Value,
-    now: i64,
-    request_id: Option<&str>,
-) -> Result<Response, HandlerError>
-where
-    S: JobStore,
-    E: EcsRead + EcsWrite + TaskLauncher,
-    C: CapacityStore,
-    G: ScaleGroup,
-{
-    // A string payload is what a caller that double-encodes JSON sends: parse it once.
-    let payload = match payload {
-        serde_json::Value::String(s) => serde_json::from_str(&s).map_err(|e| {
-            HandlerError::InvalidJob(format!("invalid job: payload is not JSON: {e}"))
-        })?,
-        v => v,
-    };
-    if is_sqs_batch(&payload) {
-        return Ok(handle_sqs_batch(dispatcher, &payload, now, NO_DEAD_LETTERS).await);
-    }
-    if payload.get("action").is_some() {
-        let action: Action = serde_json::from_value(payload).map_err(|e| {
-            HandlerError::InvalidJob(format!(
-                "invalid request: {e} (expected {{\"action\": \"submit\", \"job\": {{...}}}}, \
-                 {{\"action\": \"cancel\", \"jobId\": \"...\"}} or {{\"action\": \"wake\", \
-                 \"cluster\": \"...\"}})"
-            ))
-        })?;
-        return match action {
-            Action::Submit { job } => {
-                let mut r = response("submit");
-                match dispatcher.submit_keyed(job, now, request_id).await {
-                    Ok((result, wake)) => {
-                        r.submitted = Some(result);
+    // One answer shape for every path below (early returns included).
+    let response: Result<Response, HandlerError> = async {
+        // A string payload is what a caller that double-encodes JSON sends: parse it once.
+        let payload = match payload {
+            serde_json::Value::String(s) => serde_json::from_str(&s).map_err(|e| {
+                HandlerError::InvalidJob(format!("invalid job: payload is not JSON: {e}"))
+            })?,
+            v => v,
+        };
+        if is_sqs_batch(&payload) {
+            return Ok(handle_sqs_batch(dispatcher, &payload, now, NO_DEAD_LETTERS).await);
+        }
+        if payload.get("action").is_some() {
+            let action: Action = serde_json::from_value(payload).map_err(|e| {
+                HandlerError::InvalidJob(format!(
+                    "invalid request: {e} (expected {{\"action\": \"submit\", \"job\": {{...}}}}, \
+                     {{\"action\": \"cancel\", \"jobId\": \"...\"}} or {{\"action\": \"wake\", \
+                     \"cluster\": \"...\"}})"
+                ))
+            })?;
+            return match action {
+                Action::Submit { job } => {
+                    let mut r = response("submit");
+                    match dispatcher.submit_keyed(job, now, request_id).await {
+                        Ok((result, wake)) => {
+                            r.submitted = Some(result);
+                            r.wakes.extend(wake);
+                            Ok(r)
+                        }
+                        Err(e) => settle(r, e),
+                    }
+                }
+                Action::Cancel { job_id } => {
+                    let mut r = response("cancel");
+                    match dispatcher.cancel(&job_id, now).await {
+                        Ok(job) => {
+                            r.cancelled = Some(job);
+                            Ok(r)
+                        }
+                        Err(e) => settle(r, e),
+                    }
+                }
+                Action::Wake { cluster } => {
+                    check_cluster(&cluster).map_err(HandlerError::InvalidJob)?;
+                    let mut r = response("wake");
+                    if let Some(skipped) = outside(&dispatcher.config().clusters, &cluster) {
+                        r.skipped = Some(skipped);
+                        return Ok(r);
+                    }
+                    match dispatcher.wake(&cluster, "wake", now).await {
+                        Ok(w) => {
+                            r.wakes.push(w);
+                            Ok(r)
+                        }
+                        Err(e) => settle(r, e),
+                    }
+                }
+            };
+        }
+        let event = EcsEvent::from_value(payload)?;
+        let scope = &dispatcher.config().clusters;
+        match event {
+            EcsEvent::TaskStateChange(e) => {
+                let mut r = response("task-event");
+                if let Some(skipped) = outside(scope, &e.detail.cluster_arn) {
+                    r.skipped = Some(skipped);
+                    return Ok(r);
+                }
+                match dispatcher.on_task_event(&e.detail, now).await {
+                    Ok(wake) => {
                         r.wakes.extend(wake);
                         Ok(r)
                     }
                     Err(e) => settle(r, e),
                 }
             }
-            Action::Cancel { job_id } => {
-                let mut r = response("cancel");
-                match dispatcher.cancel(&job_id, now).await {
-                    Ok(job) => {
-                        r.cancelled = Some(job);
-                        Ok(r)
-                    }
-                    Err(e) => settle(r, e),
-                }
-            }
-            Action::Wake { cluster } => {
-                check_cluster(&cluster).map_err(HandlerError::InvalidJob)?;
-                let mut r = response("wake");
-                if let Some(skipped) = outside(&dispatcher.config().clusters, &cluster) {
+            EcsEvent::ContainerInstanceStateChange(e) => {
+                let mut r = response("instance-event");
+                if let Some(skipped) = outside(scope, &e.detail.cluster_arn) {
                     r.skipped = Some(skipped);
                     return Ok(r);
                 }
-                match dispatcher.wake(&cluster, "wake", now).await {
+                match dispatcher
+                    .wake(&e.detail.cluster_arn, "instance-event", now)
+                    .await
+                {
                     Ok(w) => {
                         r.wakes.push(w);
                         Ok(r)
@@ -335,79 +349,46 @@ where
                     Err(e) => settle(r, e),
                 }
             }
-        };
-    }
-    let event = EcsEvent::from_value(payload)?;
-    let scope = &dispatcher.config().clusters;
-    match event {
-        EcsEvent::TaskStateChange(e) => {
-            let mut r = response("task-event");
-            if let Some(skipped) = outside(scope, &e.detail.cluster_arn) {
-                r.skipped = Some(skipped);
-                return Ok(r);
-            }
-            match dispatcher.on_task_event(&e.detail, now).await {
-                Ok(wake) => {
-                    r.wakes.extend(wake);
-                    Ok(r)
+            EcsEvent::Scheduled(_) => {
+                let clusters = scope
+                    .resolve(dispatcher.ecs())
+                    .await
+                    .map_err(HandlerError::ListClusters)?;
+                let mut r = response("schedule");
+                let mut retryable = Vec::new();
+                for c in clusters {
+                    match dispatcher.wake(&c, "schedule", now).await {
+                        Ok(w) => r.wakes.push(w),
+                        Err(e) => match fail_or_record(
+                            e,
+                            "task-dispatcher error",
+                            serde_json::json!({"cluster": c}),
+                        ) {
+                            Err(e) => retryable.push(format!("{c}: {e}")),
+                            Ok(error) => r.error = Some(format!("{c}: {error}")),
+                        },
+                    }
                 }
-                Err(e) => settle(r, e),
-            }
-        }
-        EcsEvent::ContainerInstanceStateChange(e) => {
-            let mut r = response("instance-event");
-            if let Some(skipped) = outside(scope, &e.detail.cluster_arn) {
-                r.skipped = Some(skipped);
-                return Ok(r);
-            }
-            match dispatcher
-                .wake(&e.detail.cluster_arn, "instance-event", now)
-                .await
-            {
-                Ok(w) => {
-                    r.wakes.push(w);
-                    Ok(r)
+                if !retryable.is_empty() {
+                    return Err(HandlerError::Dispatch(DispatchError::Incomplete(
+                        retryable.join("; "),
+                    )));
                 }
-                Err(e) => settle(r, e),
+                Ok(r)
             }
-        }
-        EcsEvent::Scheduled(_) => {
-            let clusters = scope
-                .resolve(dispatcher.ecs())
-                .await
-                .map_err(HandlerError::ListClusters)?;
-            let mut r = response("schedule");
-            let mut retryable = Vec::new();
-            for c in clusters {
-                match dispatcher.wake(&c, "schedule", now).await {
-                    Ok(w) => r.wakes.push(w),
-                    Err(e) => match fail_or_record(
-                        e,
-                        "task-dispatcher error",
-                        serde_json::json!({"cluster": c}),
-                    ) {
-                        Err(e) => retryable.push(format!("{c}: {e}")),
-                        Ok(error) => r.error = Some(format!("{c}: {error}")),
-                    },
-                }
+            EcsEvent::Other {
+                source,
+                detail_type,
+            } => {
+                let mut r = response("skip");
+                r.skipped = Some(format!("{source} / {detail_type} is not handled"));
+                json_line("INFO", "task-dispatcher skip", &r);
+                Ok(r)
             }
-            if !retryable.is_empty() {
-                return Err(HandlerError::Dispatch(DispatchError::Incomplete(
-                    retryable.join("; "),
-                )));
-            }
-            Ok(r)
-        }
-        EcsEvent::Other {
-            source,
-            detail_type,
-        } => {
-            let mut r = response("skip");
-            r.skipped = Some(format!("{source} / {detail_type} is not handled"));
-            json_line("INFO", "task-dispatcher skip", &r);
-            Ok(r)
         }
     }
+    .await;
+    response.map(answer)
 }
 
 /// Whether the payload is an SQS event (`Records` from `aws:sqs`).
@@ -460,7 +441,7 @@ pub async fn handle_sqs_batch<S, E, C, G, Q>(
 ) -> Response
 where
     S: JobStore,
-    E: EcsRead + EcsWrite + TaskLauncher,
+    E: DispatchEcs,
     C: CapacityStore,
     G: ScaleGroup,
     Q: autopilot_core::ports::RecheckQueue,

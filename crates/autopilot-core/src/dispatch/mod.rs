@@ -29,6 +29,6 @@ mod wake;
 
 pub use config::{DispatchConfig, ScaleGroupConfig, ENV_JOBS_TABLE};
 pub use decide::{decide, Action, DaemonReservation, DispatchHost, JobDecision, Plan};
-pub use dispatcher::{DispatchError, Dispatcher, SubmitResult};
+pub use dispatcher::{DispatchEcs, DispatchError, Dispatcher, SubmitResult};
 pub use report::{JobAction, JobRecord, ScaleReport, WakeReport};
 pub use scale::{decide_scale, provision, HostSize, ScaleInput, ScalePlan};
