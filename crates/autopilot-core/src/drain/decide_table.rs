@@ -55,140 +55,114 @@ fn classification_table() {
 
 #[test]
 fn decision_table() {
-    struct Case {
-        name: &'static str,
-        tasks: Vec<Task>,
-        daemons: &'static [&'static str],
-        elapsed: u64,
-        policy: StandalonePolicy,
-        /// None = Complete(reason); Some((stop count, delay)) = Wait.
-        complete: Option<CompleteReason>,
-        wait: Option<(usize, u32)>,
+    use CompleteReason::{Deadline, Drained};
+    use StandalonePolicy::{Stop, Wait};
+    /// What `decide` answers: Complete with a reason, or Wait having stopped n tasks, re-checking
+    /// after a delay.
+    #[derive(Debug, PartialEq)]
+    enum Want {
+        Complete(CompleteReason),
+        Next(usize, u32),
     }
-    let cases = vec![
-        Case {
-            name: "empty host",
-            tasks: vec![],
-            daemons: &[],
-            elapsed: 0,
-            policy: StandalonePolicy::Stop,
-            complete: Some(CompleteReason::Drained),
-            wait: None,
-        },
-        Case {
-            name: "daemon tasks alone never block",
-            tasks: vec![svc_task("a", "logs"), svc_task("b", "agent")],
-            daemons: &["logs", "agent"],
-            elapsed: 0,
-            policy: StandalonePolicy::Stop,
-            complete: Some(CompleteReason::Drained),
-            wait: None,
-        },
-        Case {
-            name: "two service tasks wait one interval",
-            tasks: vec![svc_task("a", "web"), svc_task("b", "web")],
-            daemons: &[],
-            elapsed: 0,
-            policy: StandalonePolicy::Stop,
-            complete: None,
-            wait: Some((0, 60)),
-        },
-        Case {
-            name: "stopped tasks do not count",
-            tasks: vec![with_status(svc_task("a", "web"), "STOPPED", "STOPPED")],
-            daemons: &[],
-            elapsed: 10,
-            policy: StandalonePolicy::Stop,
-            complete: Some(CompleteReason::Drained),
-            wait: None,
-        },
-        Case {
-            name: "a task still shutting down counts",
-            tasks: vec![with_status(svc_task("a", "web"), "DEACTIVATING", "STOPPED")],
-            daemons: &[],
-            elapsed: 10,
-            policy: StandalonePolicy::Stop,
-            complete: None,
-            wait: Some((0, 60)),
-        },
-        Case {
-            name: "standalone within grace: re-check when grace ends",
-            tasks: vec![standalone("s")],
-            daemons: &[],
-            elapsed: 270,
-            policy: StandalonePolicy::Stop,
-            complete: None,
-            wait: Some((0, 30)),
-        },
-        Case {
-            name: "standalone past grace is stopped",
-            tasks: vec![standalone("s")],
-            daemons: &[],
-            elapsed: 300,
-            policy: StandalonePolicy::Stop,
-            complete: None,
-            wait: Some((1, 60)),
-        },
-        Case {
-            name: "standalone already stopping is not stopped again",
-            tasks: vec![with_status(standalone("s"), "RUNNING", "STOPPED")],
-            daemons: &[],
-            elapsed: 400,
-            policy: StandalonePolicy::Stop,
-            complete: None,
-            wait: Some((0, 60)),
-        },
-        Case {
-            name: "wait policy never stops",
-            tasks: vec![standalone("s")],
-            daemons: &[],
-            elapsed: 1000,
-            policy: StandalonePolicy::Wait,
-            complete: None,
-            wait: Some((0, 60)),
-        },
-        Case {
-            name: "deadline completes with tasks left",
-            tasks: vec![svc_task("a", "web"), standalone("s")],
-            daemons: &[],
-            elapsed: 3600,
-            policy: StandalonePolicy::Wait,
-            complete: Some(CompleteReason::Deadline),
-            wait: None,
-        },
-        Case {
-            name: "last interval is shortened to the deadline",
-            tasks: vec![svc_task("a", "web")],
-            daemons: &[],
-            elapsed: 3590,
-            policy: StandalonePolicy::Stop,
-            complete: None,
-            wait: Some((0, 10)),
-        },
+    use Want::{Complete, Next};
+    // (name, tasks, daemon services, seconds elapsed, standalone policy, answer)
+    let cases: [(&str, Vec<Task>, &[&str], u64, StandalonePolicy, Want); 11] = [
+        ("empty host", vec![], &[], 0, Stop, Complete(Drained)),
+        (
+            "daemon tasks alone never block",
+            vec![svc_task("a", "logs"), svc_task("b", "agent")],
+            &["logs", "agent"],
+            0,
+            Stop,
+            Complete(Drained),
+        ),
+        (
+            "two service tasks wait one interval",
+            vec![svc_task("a", "web"), svc_task("b", "web")],
+            &[],
+            0,
+            Stop,
+            Next(0, 60),
+        ),
+        (
+            "stopped tasks do not count",
+            vec![with_status(svc_task("a", "web"), "STOPPED", "STOPPED")],
+            &[],
+            10,
+            Stop,
+            Complete(Drained),
+        ),
+        (
+            "a task still shutting down counts",
+            vec![with_status(svc_task("a", "web"), "DEACTIVATING", "STOPPED")],
+            &[],
+            10,
+            Stop,
+            Next(0, 60),
+        ),
+        (
+            "standalone within grace: re-check when grace ends",
+            vec![standalone("s")],
+            &[],
+            270,
+            Stop,
+            Next(0, 30),
+        ),
+        (
+            "standalone past grace is stopped",
+            vec![standalone("s")],
+            &[],
+            300,
+            Stop,
+            Next(1, 60),
+        ),
+        (
+            "standalone already stopping is not stopped again",
+            vec![with_status(standalone("s"), "RUNNING", "STOPPED")],
+            &[],
+            400,
+            Stop,
+            Next(0, 60),
+        ),
+        (
+            "wait policy never stops",
+            vec![standalone("s")],
+            &[],
+            1000,
+            Wait,
+            Next(0, 60),
+        ),
+        (
+            "deadline completes with tasks left",
+            vec![svc_task("a", "web"), standalone("s")],
+            &[],
+            3600,
+            Wait,
+            Complete(Deadline),
+        ),
+        (
+            "last interval is shortened to the deadline",
+            vec![svc_task("a", "web")],
+            &[],
+            3590,
+            Stop,
+            Next(0, 10),
+        ),
     ];
-    for c in cases {
+    for (name, tasks, daemon_services, elapsed, standalone, want) in cases {
         let config = DrainConfig {
-            standalone: c.policy,
+            standalone,
             ..cfg()
         };
-        let got = decide(&c.tasks, &daemons(c.daemons), c.elapsed, &config);
-        match (got, c.complete, c.wait) {
-            (DrainDecision::Complete { reason, .. }, Some(want), None) => {
-                assert_eq!(reason, want, "{}", c.name)
-            }
-            (
-                DrainDecision::Wait {
-                    stop,
-                    delay_seconds,
-                    ..
-                },
-                None,
-                Some((n, delay)),
-            ) => {
-                assert_eq!((stop.len(), delay_seconds), (n, delay), "{}", c.name)
-            }
-            (other, _, _) => panic!("{}: unexpected {other:?}", c.name),
-        }
+        let got = match decide(&tasks, &daemons(daemon_services), elapsed, &config) {
+            DrainDecision::Complete { reason, .. } => Complete(reason),
+            DrainDecision::Wait {
+                stop,
+                delay_seconds,
+                ..
+            } => Next(stop.len(), delay_seconds),
+        };
+        assert_eq!(got, want, "{name}");
     }
 }
 
@@ -214,85 +188,64 @@ fn deadline_record_names_what_still_runs() {
 
 #[test]
 fn limits_fit_the_hook() {
-    struct Case {
-        name: &'static str,
-        max_drain: u64,
-        interval: u32,
-        hook: Option<HookTimeouts>,
-        want: (u64, u32),
-    }
     let hook = |heartbeat_seconds, global_seconds| {
         Some(HookTimeouts {
             heartbeat_seconds,
             global_seconds,
         })
     };
-    let cases = [
-        Case {
-            name: "no hook: configuration unchanged",
-            max_drain: 3600,
-            interval: 60,
-            hook: None,
-            want: (3600, 60),
-        },
-        Case {
-            name: "generous hook: configuration unchanged",
-            max_drain: 3600,
-            interval: 60,
-            hook: hook(3600, Some(172_800)),
-            want: (3600, 60),
-        },
-        Case {
-            name: "heartbeat 30 s: global 3000 s (100 x) less 300 s margin; re-check every 15 s",
-            max_drain: 3600,
-            interval: 60,
-            hook: hook(30, Some(3000)),
-            want: (2700, 15),
-        },
-        Case {
-            name: "moto reports a fixed 48 h global: 100 x heartbeat still bounds it",
-            max_drain: 172_800,
-            interval: 60,
-            hook: hook(300, Some(172_800)),
-            want: (30_000 - 300, 60),
-        },
-        Case {
-            name: "no GlobalTimeout reported: 100 x heartbeat, capped at 48 h",
-            max_drain: 172_800,
-            interval: 900,
-            hook: hook(7200, None),
-            want: (172_800 - 300, 900),
-        },
-        Case {
-            name: "reported global below 100 x heartbeat wins; margin a tenth (min 30 s)",
-            max_drain: 3600,
-            interval: 60,
-            hook: hook(60, Some(200)),
-            want: (170, 30),
-        },
-        Case {
-            name: "heartbeat 1 s (not valid in AWS): never a zero interval or deadline",
-            max_drain: 3600,
-            interval: 60,
-            hook: hook(1, Some(1)),
-            want: (1, 1),
-        },
+    // (name, ((configured max drain, re-check interval), hook), (fitted max drain, interval))
+    let cases: [(&str, ((u64, u32), Option<HookTimeouts>), (u64, u32)); 7] = [
+        (
+            "no hook: configuration unchanged",
+            ((3600, 60), None),
+            (3600, 60),
+        ),
+        (
+            "generous hook: configuration unchanged",
+            ((3600, 60), hook(3600, Some(172_800))),
+            (3600, 60),
+        ),
+        (
+            "heartbeat 30 s: global 3000 s (100 x) less 300 s margin; re-check every 15 s",
+            ((3600, 60), hook(30, Some(3000))),
+            (2700, 15),
+        ),
+        (
+            "moto reports a fixed 48 h global: 100 x heartbeat still bounds it",
+            ((172_800, 60), hook(300, Some(172_800))),
+            (30_000 - 300, 60),
+        ),
+        (
+            "no GlobalTimeout reported: 100 x heartbeat, capped at 48 h",
+            ((172_800, 900), hook(7200, None)),
+            (172_800 - 300, 900),
+        ),
+        (
+            "reported global below 100 x heartbeat wins; margin a tenth (min 30 s)",
+            ((3600, 60), hook(60, Some(200))),
+            (170, 30),
+        ),
+        (
+            "heartbeat 1 s (not valid in AWS): never a zero interval or deadline",
+            ((3600, 60), hook(1, Some(1))),
+            (1, 1),
+        ),
     ];
-    for c in cases {
+    for (name, ((max_drain_seconds, recheck_interval_seconds), hook), want) in cases {
         let config = DrainConfig {
-            max_drain_seconds: c.max_drain,
-            recheck_interval_seconds: c.interval,
+            max_drain_seconds,
+            recheck_interval_seconds,
             ..cfg()
         };
-        let got = fit_to_hook(&config, c.hook);
+        let got = fit_to_hook(&config, hook);
         assert_eq!(
             got,
             DrainLimits {
-                max_drain_seconds: c.want.0,
-                recheck_interval_seconds: c.want.1
+                max_drain_seconds: want.0,
+                recheck_interval_seconds: want.1
             },
-            "{}",
-            c.name
+            "{name}"
         );
     }
 }
@@ -333,77 +286,42 @@ fn hook_scope_table() {
     }
 }
 
-/// (marker, status, agent connected, event version, expected step)
-type SpotCase = (
+/// The marker, the instance's status, whether its agent is connected, the event's version.
+type SpotInput = (
     Option<&'static str>,
     InstanceStatus,
     Option<bool>,
     Option<i64>,
-    SpotStep,
 );
 
 #[test]
 fn spot_step_table() {
     use InstanceStatus::*;
-    let cases: [SpotCase; 8] = [
+    use SpotStep::{MarkStopped, Reactivate};
+    let ignore = || SpotStep::Ignore(String::new());
+    let cases: [(SpotInput, SpotStep); 8] = [
+        ((None, Draining, Some(false), Some(9)), ignore()),
         (
-            None,
-            Draining,
-            Some(false),
-            Some(9),
-            SpotStep::Ignore(String::new()),
+            (Some("stop/5"), Draining, Some(false), Some(6)),
+            MarkStopped(6),
         ),
         (
-            Some("stop/5"),
-            Draining,
-            Some(false),
-            Some(6),
-            SpotStep::MarkStopped(6),
+            (Some("hibernate/5"), Draining, Some(false), Some(6)),
+            MarkStopped(6),
         ),
+        ((Some("stop/5"), Draining, Some(true), Some(6)), ignore()),
         (
-            Some("hibernate/5"),
-            Draining,
-            Some(false),
-            Some(6),
-            SpotStep::MarkStopped(6),
+            (Some("stopped/6"), Draining, Some(true), Some(7)),
+            Reactivate,
         ),
+        ((Some("stopped/6"), Draining, Some(true), Some(6)), ignore()),
         (
-            Some("stop/5"),
-            Draining,
-            Some(true),
-            Some(6),
-            SpotStep::Ignore(String::new()),
+            (Some("stopped/6"), Draining, Some(false), Some(7)),
+            ignore(),
         ),
-        (
-            Some("stopped/6"),
-            Draining,
-            Some(true),
-            Some(7),
-            SpotStep::Reactivate,
-        ),
-        (
-            Some("stopped/6"),
-            Draining,
-            Some(true),
-            Some(6),
-            SpotStep::Ignore(String::new()),
-        ),
-        (
-            Some("stopped/6"),
-            Draining,
-            Some(false),
-            Some(7),
-            SpotStep::Ignore(String::new()),
-        ),
-        (
-            Some("stopped/6"),
-            Active,
-            Some(true),
-            Some(7),
-            SpotStep::Ignore(String::new()),
-        ),
+        ((Some("stopped/6"), Active, Some(true), Some(7)), ignore()),
     ];
-    for (marker, status, agent, version, want) in cases {
+    for ((marker, status, agent, version), want) in cases {
         let got = spot_step(marker, &status, agent, version);
         match (&got, &want) {
             (SpotStep::Ignore(_), SpotStep::Ignore(_)) => {}
