@@ -65,8 +65,16 @@ fn decision_table() {
         Next(usize, u32),
     }
     use Want::{Complete, Next};
-    // (name, tasks, daemon services, seconds elapsed, standalone policy, answer)
-    let cases: [(&str, Vec<Task>, &[&str], u64, StandalonePolicy, Want); 11] = [
+    /// Name, tasks, daemon services, seconds elapsed, standalone policy, answer.
+    type Row = (
+        &'static str,
+        Vec<Task>,
+        &'static [&'static str],
+        u64,
+        StandalonePolicy,
+        Want,
+    );
+    let cases: [Row; 11] = [
         ("empty host", vec![], &[], 0, Stop, Complete(Drained)),
         (
             "daemon tasks alone never block",
@@ -195,7 +203,7 @@ fn limits_fit_the_hook() {
         })
     };
     // (name, ((configured max drain, re-check interval), hook), (fitted max drain, interval))
-    let cases: [(&str, ((u64, u32), Option<HookTimeouts>), (u64, u32)); 7] = [
+    let cases = [
         (
             "no hook: configuration unchanged",
             ((3600, 60), None),
