@@ -10,7 +10,7 @@ pub fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
-/// Lambda's invocation deadline (`Context::deadline`, Unix milliseconds) as an [`Instant`], so a
+/// Lambda's invocation deadline (`Context::deadline`, Unix milliseconds) as an [`Instant`](std::time::Instant), so a
 /// handler can tell how much time it has left; `None` if the system clock is before 1970.
 pub fn deadline_from_unix_millis(deadline_ms: u64) -> Option<std::time::Instant> {
     let now_ms = std::time::SystemTime::now()
