@@ -80,12 +80,11 @@ async fn the_drainer_completes_once_when_the_completion_response_is_lost() {
         AwsAutoScaling::new(clients.autoscaling),
         AwsSqs::new(clients.sqs, url),
         DrainConfig::with_queue("unused"),
-    )
-    .with_clock(|| LIFECYCLE_EVENT_UNIX + 30);
+    );
     let event = lifecycle_terminate_event(&ec2_id, "tok-lost", Some(r#"{"cluster": "prod"}"#));
     let mut outcomes = Vec::new();
     for _ in 0..ATTEMPTS {
-        match instance_drainer::handle(&d, event.clone(), None).await {
+        match instance_drainer::handle(&d, event.clone(), None, LIFECYCLE_EVENT_UNIX + 30).await {
             Ok(r) => {
                 outcomes.push(r.record().map(|r| r.outcome));
                 break;

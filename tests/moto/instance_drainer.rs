@@ -27,6 +27,9 @@ use integration_tests::{EcsFixture, Moto, DAEMON_COUNT, INSTANCE_DRAINER, LIFECY
 use serde_json::json;
 
 const QUEUE: &str = "drainer-rechecks";
+/// The events carry a fixed `time`; the drainer handles them 30 s after it (a freshly delivered
+/// event), so no outcome depends on the day the suite runs.
+const NOW: i64 = LIFECYCLE_EVENT_UNIX + 30;
 
 type AwsDrainer = Drainer<AwsEcs, AwsAutoScaling, AwsSqs>;
 
@@ -37,15 +40,12 @@ async fn drainer(
     let url = moto.create_queue(QUEUE).await;
     let clients = moto.function_clients(INSTANCE_DRAINER);
     let config = config(DrainConfig::with_queue(url.clone()));
-    // The events carry a fixed `time`; the drainer's clock is pinned 30 s after it (a freshly
-    // delivered event), so no outcome depends on the day the suite runs.
     let d = Drainer::new(
         AwsEcs::new(clients.ecs),
         AwsAutoScaling::new(clients.autoscaling),
         AwsSqs::new(clients.sqs, url),
         config,
-    )
-    .with_clock(|| LIFECYCLE_EVENT_UNIX + 30);
+    );
     (d, clients.counter)
 }
 
@@ -58,7 +58,7 @@ async fn invoke(
 ) -> (Response, BTreeMap<String, u64>) {
     calls.reset();
     let t = Instant::now();
-    let response = handle(d, payload, None)
+    let response = handle(d, payload, None, NOW)
         .await
         .unwrap_or_else(|e| panic!("{label}: {e}"));
     let took = t.elapsed();
@@ -408,7 +408,7 @@ async fn malformed_events_are_clear_errors_and_make_no_call() {
         (json!("just a string"), "not an EventBridge event"),
         (json!({"Records": "nope"}), "SQS batch"),
     ] {
-        let err = handle(&d, payload.clone(), None)
+        let err = handle(&d, payload.clone(), None, NOW)
             .await
             .expect_err("must fail");
         assert!(err.to_string().contains(needle), "{payload}: {err}");

@@ -140,13 +140,13 @@ async fn no_change_sweeps(
         AwsAutoScaling::new(clients.autoscaling),
         AwsSqs::new(clients.sqs, url.clone()),
         DrainConfig::with_queue(url),
-    )
-    .with_clock(|| LIFECYCLE_EVENT_UNIX + 30);
+    );
     let before = clients.counter.usage();
     let response = instance_drainer::handle(
         &drainer,
         spot_interruption_event("i-0000000000000000f"),
         None,
+        LIFECYCLE_EVENT_UNIX + 30,
     )
     .await
     .expect("a spot warning");

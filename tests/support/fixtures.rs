@@ -1,6 +1,7 @@
 //! Fixtures shared by the moto tests: ARNs, ECS set-up through the real API (cluster, hosts, task
 //! definitions, services, tasks) and the events each function receives, built in one place.
 
+use autopilot_core::testing;
 use serde_json::{json, Value};
 
 use crate::{Moto, ACCOUNT, LIFECYCLE_EVENT_TIME, REGION};
@@ -12,12 +13,14 @@ pub fn cluster_arn(cluster: &str) -> String {
     format!("arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{cluster}")
 }
 
+/// [`testing::container_instance_arn`] of cluster `cluster` (a name) in this account.
 pub fn container_instance_arn(cluster: &str, id: &str) -> String {
-    format!("arn:aws:ecs:{REGION}:{ACCOUNT}:container-instance/{cluster}/{id}")
+    testing::container_instance_arn(&cluster_arn(cluster), id)
 }
 
+/// [`testing::task_arn`] of cluster `cluster` (a name) in this account.
 pub fn task_arn(cluster: &str, id: &str) -> String {
-    format!("arn:aws:ecs:{REGION}:{ACCOUNT}:task/{cluster}/{id}")
+    testing::task_arn(&cluster_arn(cluster), id)
 }
 
 /// Builds ECS fixtures in moto through the real API.
@@ -320,10 +323,7 @@ pub fn bare_event(detail_type: &str, source: &str, detail: Value) -> Value {
 
 /// An `aws.ecs` event with `version` but none of the fields EventBridge adds on delivery.
 pub fn ecs_event(detail_type: &str, detail: Value) -> Value {
-    merged(
-        bare_event(detail_type, "aws.ecs", detail),
-        json!({"version": "0"}),
-    )
+    testing::event(detail_type, "aws.ecs", detail)
 }
 
 /// An event as EventBridge delivers it: with `id`, `account`, `time`, `region` and `resources`.

@@ -23,7 +23,7 @@ pub use fixtures::{
 pub const REGION: &str = "us-east-1";
 pub const ACCOUNT: &str = "123456789012";
 /// The `time` of the lifecycle and spot events built here. Tests that depend on elapsed time run
-/// the drainer on a clock pinned near it ([`LIFECYCLE_EVENT_UNIX`]): a wall clock would make the
+/// the drainer at a time near it ([`LIFECYCLE_EVENT_UNIX`]): a wall clock would make the
 /// outcome depend on the day the suite runs (a hard-coded past time plus the real clock once put
 /// every drain past its deadline).
 pub const LIFECYCLE_EVENT_TIME: &str = "2026-11-22T06:00:00Z";

@@ -1,8 +1,6 @@
-//! Time: decisions take `now` (Unix seconds) as an argument; a service that reads the time itself
-//! holds a [`Clock`], which tests replace.
-
-/// A source of the current time in Unix seconds.
-pub type Clock = Box<dyn Fn() -> i64 + Send + Sync>;
+//! Time: services and decisions take `now` (Unix seconds) as an argument. Only a handler or an
+//! entry point (a function's `main.rs`, a CLI command) reads [`unix_now`]; tests pass the time
+//! they mean.
 
 /// The system time in Unix seconds (0 if the clock is before 1970).
 pub fn unix_now() -> i64 {
@@ -12,12 +10,7 @@ pub fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
-/// The production [`Clock`].
-pub fn system_clock() -> Clock {
-    Box::new(unix_now)
-}
-
-/// Lambda's invocation deadline (`Context::deadline`, Unix milliseconds) as an [`Instant`], so a
+/// Lambda's invocation deadline (`Context::deadline`, Unix milliseconds) as an [`Instant`](std::time::Instant), so a
 /// handler can tell how much time it has left; `None` if the system clock is before 1970.
 pub fn deadline_from_unix_millis(deadline_ms: u64) -> Option<std::time::Instant> {
     let now_ms = std::time::SystemTime::now()

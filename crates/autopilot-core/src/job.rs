@@ -510,20 +510,6 @@ pub fn rules(
     ))
 }
 
-/// A QUEUED job `id` of task definition `td` in cluster `c`, submitted at 0 (unit tests).
-#[cfg(test)]
-pub(crate) fn test_job(id: &str) -> Job {
-    Submission {
-        spec: RunTaskSpec {
-            cluster: "c".into(),
-            task_definition: "td".into(),
-            ..RunTaskSpec::default()
-        },
-        ..Submission::default()
-    }
-    .into_job(id.into(), JobNeeds::default(), 0)
-}
-
 /// Parses `ecs-autopilot/JOBID/LAUNCH` back into `(JOBID, LAUNCH)`.
 pub fn parse_started_by(started_by: &str) -> Option<(&str, u32)> {
     let rest = started_by.strip_prefix(STARTED_BY_PREFIX)?;
@@ -686,7 +672,7 @@ mod tests {
 
     #[test]
     fn history_is_bounded_and_counts_what_it_dropped() {
-        let mut job = test_job("j");
+        let mut job = crate::testing::job("j");
         for i in 0..100 {
             let to = if i % 2 == 0 {
                 JobState::Starting

@@ -181,15 +181,29 @@ pub fn standalone_task(arn: impl Into<String>, group: &str) -> Task {
 
 /// A QUEUED job `id` of task definition `td` in cluster `c`, submitted at 0, needing nothing.
 pub fn job(id: &str) -> Job {
+    queued_job(id, 0, 0, 0)
+}
+
+/// A QUEUED job `id` of task definition `td` in cluster `c` at `priority`, needing `memory` MiB
+/// (nothing else), submitted at `submitted`.
+pub fn queued_job(id: &str, priority: u32, memory: i64, submitted: i64) -> Job {
     Submission {
         spec: RunTaskSpec {
             cluster: "c".into(),
             task_definition: "td".into(),
             ..RunTaskSpec::default()
         },
+        priority: Some(i64::from(priority)),
         ..Submission::default()
     }
-    .into_job(id.into(), JobNeeds::default(), 0)
+    .into_job(
+        id.into(),
+        JobNeeds {
+            memory,
+            ..JobNeeds::default()
+        },
+        submitted,
+    )
 }
 
 /// A submission's JSON (`jobId`, `cluster`, `taskDefinition`), as `jobs submit` sends it.

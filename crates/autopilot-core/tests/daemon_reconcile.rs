@@ -19,6 +19,8 @@ use autopilot_core::testing::{
 };
 
 const CLUSTER: &str = "arn:aws:ecs:us-east-1:123456789012:cluster/prod";
+/// When a test reconciles (Unix seconds) unless it says otherwise.
+const NOW: i64 = 1_800_000_000;
 
 fn names(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
@@ -82,7 +84,10 @@ fn memory_cluster() -> InMemoryEcs {
 #[tokio::test]
 async fn reconcile_writes_only_changes_and_caches_task_definitions() {
     let rec = DaemonReconciler::new(memory_cluster(), DaemonConfig::default());
-    let report = rec.reconcile_cluster(CLUSTER).await.expect("reconcile");
+    let report = rec
+        .reconcile_cluster(CLUSTER, NOW)
+        .await
+        .expect("reconcile");
     let ecs = rec.ecs();
     assert_eq!(ecs.desired_count(CLUSTER, "logs"), Some(5));
     assert_eq!(ecs.desired_count(CLUSTER, "metrics"), Some(5));
@@ -101,7 +106,10 @@ async fn reconcile_writes_only_changes_and_caches_task_definitions() {
         .all(|r| r.service != "opted-out" && r.service != "web"));
 
     ecs.clear_calls();
-    let again = rec.reconcile_cluster(CLUSTER).await.expect("reconcile");
+    let again = rec
+        .reconcile_cluster(CLUSTER, NOW)
+        .await
+        .expect("reconcile");
     assert_eq!(
         ecs.count_calls("UpdateService"),
         0,
@@ -125,7 +133,10 @@ async fn clusters_without_daemon_services_cost_no_host_reads() {
     ecs.add_instance(CLUSTER, idle_host(CLUSTER, "a1"));
     ecs.add_service(CLUSTER, service(CLUSTER, "web"));
     let rec = DaemonReconciler::new(ecs, DaemonConfig::default());
-    let report = rec.reconcile_cluster(CLUSTER).await.expect("reconcile");
+    let report = rec
+        .reconcile_cluster(CLUSTER, NOW)
+        .await
+        .expect("reconcile");
     assert!(report.services.is_empty());
     assert_eq!(rec.ecs().calls(), vec!["ListServices", "DescribeServices"]);
 }
@@ -139,7 +150,10 @@ async fn dry_run_decides_without_writing() {
             ..DaemonConfig::default()
         },
     );
-    let report = rec.reconcile_cluster(CLUSTER).await.expect("reconcile");
+    let report = rec
+        .reconcile_cluster(CLUSTER, NOW)
+        .await
+        .expect("reconcile");
     let logs = report
         .services
         .iter()
@@ -165,7 +179,7 @@ async fn a_failed_write_is_recorded_and_the_rest_continue() {
     );
     let rec = DaemonReconciler::new(ecs, DaemonConfig::default());
     let report = rec
-        .reconcile_cluster(CLUSTER)
+        .reconcile_cluster(CLUSTER, NOW)
         .await
         .expect("cluster readable");
     let failed: Vec<_> = report
@@ -193,7 +207,10 @@ async fn an_unreadable_task_definition_fails_that_service_only() {
         Some("arn:aws:ecs:us-east-1:123456789012:task-definition/gone:9".into());
     ecs.add_service(CLUSTER, orphan);
     let rec = DaemonReconciler::new(ecs, DaemonConfig::default());
-    let report = rec.reconcile_cluster(CLUSTER).await.expect("reconcile");
+    let report = rec
+        .reconcile_cluster(CLUSTER, NOW)
+        .await
+        .expect("reconcile");
     let orphan = report
         .services
         .iter()
@@ -211,14 +228,19 @@ async fn an_unreadable_task_definition_fails_that_service_only() {
 #[tokio::test]
 async fn a_missing_cluster_is_an_error_and_other_clusters_still_run() {
     let rec = DaemonReconciler::new(memory_cluster(), DaemonConfig::default());
-    let err = rec.reconcile_cluster("ghost").await.expect_err("missing");
+    let err = rec
+        .reconcile_cluster("ghost", NOW)
+        .await
+        .expect_err("missing");
     assert_eq!(
         err,
         EcsError::ClusterNotFound {
             cluster: "ghost".into()
         }
     );
-    let reports = rec.reconcile_clusters(&names(&["ghost", "prod"])).await;
+    let reports = rec
+        .reconcile_clusters(&names(&["ghost", "prod"]), NOW)
+        .await;
     assert!(reports[0].error.as_deref().unwrap_or("").contains("ghost"));
     assert_eq!(reports[1].error, None);
     assert_eq!(rec.ecs().desired_count(CLUSTER, "logs"), Some(5));
@@ -233,7 +255,10 @@ async fn named_services_skip_discovery_and_report_missing_ones() {
             ..DaemonConfig::default()
         },
     );
-    let report = rec.reconcile_cluster(CLUSTER).await.expect("reconcile");
+    let report = rec
+        .reconcile_cluster(CLUSTER, NOW)
+        .await
+        .expect("reconcile");
     assert_eq!(rec.ecs().count_calls("ListServices"), 0);
     // Named services need no tag: the untagged "web" is managed.
     assert_eq!(rec.ecs().desired_count(CLUSTER, "web"), Some(5));
@@ -301,7 +326,7 @@ async fn a_task_left_on_a_host_that_stopped_matching_is_stopped_after_the_count(
     ecs.add_service(CLUSTER, svc);
     ecs.add_task_definition(t);
     let rec = DaemonReconciler::new(ecs, DaemonConfig::default());
-    let reports = rec.reconcile_clusters(&[CLUSTER.to_string()]).await;
+    let reports = rec.reconcile_clusters(&[CLUSTER.to_string()], NOW).await;
     let r = only(&reports);
     assert_eq!(
         (r.action, r.new_desired),
@@ -345,7 +370,7 @@ async fn a_task_left_on_a_host_that_stopped_matching_is_stopped_after_the_count(
             ..DaemonConfig::default()
         },
     );
-    let reports = rec.reconcile_clusters(&[CLUSTER.to_string()]).await;
+    let reports = rec.reconcile_clusters(&[CLUSTER.to_string()], NOW).await;
     assert_eq!(only(&reports).action, Action::DryRun);
     assert_eq!(rec.ecs().count_calls("StopTask"), 0);
 }
@@ -367,7 +392,7 @@ async fn an_external_controller_service_is_counted_from_its_primary_task_set() {
     ];
     let ecs = cluster_with(&[idle_host(CLUSTER, "a"), idle_host(CLUSTER, "b")], &[svc]);
     let rec = DaemonReconciler::new(ecs, DaemonConfig::default());
-    let reports = rec.reconcile_clusters(&[CLUSTER.to_string()]).await;
+    let reports = rec.reconcile_clusters(&[CLUSTER.to_string()], NOW).await;
     let r = only(&reports);
     assert_eq!(
         (r.action, r.new_desired),
@@ -402,7 +427,7 @@ async fn refusals_are_recorded_and_retryable_failures_are_marked() {
         );
         ecs.fail("UpdateService", error);
         let rec = DaemonReconciler::new(ecs, DaemonConfig::default());
-        let reports = rec.reconcile_clusters(&[CLUSTER.to_string()]).await;
+        let reports = rec.reconcile_clusters(&[CLUSTER.to_string()], NOW).await;
         let r = only(&reports);
         assert_eq!(r.action, Action::Failed);
         assert_eq!(r.retryable, retryable, "{r:?}");
@@ -415,9 +440,9 @@ async fn a_covered_event_is_known_and_a_failed_reconcile_covers_nothing() {
         &[idle_host(CLUSTER, "a")],
         &[daemon_service(CLUSTER, "logs")],
     );
-    let rec = DaemonReconciler::new(ecs, DaemonConfig::default()).with_clock(|| 1_000);
+    let rec = DaemonReconciler::new(ecs, DaemonConfig::default());
     assert!(!rec.covered(CLUSTER, 900), "nothing read yet");
-    rec.reconcile_clusters(&["prod".to_string()]).await;
+    rec.reconcile_clusters(&["prod".to_string()], 1_000).await;
     assert!(rec.covered(CLUSTER, 998), "read at 1000, event at 998");
     assert!(!rec.covered(CLUSTER, 999), "within the margin: read again");
     assert!(!rec.covered("arn:aws:ecs:us-east-1:1:cluster/other", 0));
@@ -433,8 +458,8 @@ async fn a_covered_event_is_known_and_a_failed_reconcile_covers_nothing() {
             message: "500".into(),
         },
     );
-    let rec = DaemonReconciler::new(ecs, DaemonConfig::default()).with_clock(|| 1_000);
-    rec.reconcile_clusters(&[CLUSTER.to_string()]).await;
+    let rec = DaemonReconciler::new(ecs, DaemonConfig::default());
+    rec.reconcile_clusters(&[CLUSTER.to_string()], 1_000).await;
     assert!(
         !rec.covered(CLUSTER, 900),
         "a reconcile whose write failed must not swallow the retry"
@@ -451,12 +476,12 @@ async fn the_sweep_rotates_its_start_and_stops_starting_at_the_deadline() {
         ecs.add_cluster(c);
     }
     let rec = DaemonReconciler::new(ecs, DaemonConfig::default());
-    let out = rec.sweep(&clusters, None, 13).await;
+    let out = rec.sweep(&clusters, None, 13, NOW).await;
     assert_eq!(out.reports.len(), 10);
     assert_eq!(out.reports[0].cluster, clusters[3], "13 % 10: starts at c3");
     assert_eq!(out.reports[9].cluster, clusters[2]);
     let past = Instant::now() - Duration::from_millis(1);
-    let out = rec.sweep(&clusters, Some(past), 0).await;
+    let out = rec.sweep(&clusters, Some(past), 0, NOW).await;
     assert_eq!(out.reports.len(), 1, "the first cluster always starts");
     assert_eq!(out.reports[0].cluster, clusters[0]);
     assert_eq!(
@@ -465,7 +490,7 @@ async fn the_sweep_rotates_its_start_and_stops_starting_at_the_deadline() {
         "the rest reported, left for the next sweep"
     );
     // An event's one cluster is reconciled even when the invocation has almost no time left.
-    let out = rec.sweep(&clusters[4..5], Some(past), 7).await;
+    let out = rec.sweep(&clusters[4..5], Some(past), 7, NOW).await;
     assert_eq!(out.reports.len(), 1);
     assert!(out.not_reached.is_empty());
 }

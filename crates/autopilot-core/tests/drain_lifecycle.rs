@@ -4,9 +4,6 @@
 //! hosts; spot warnings and the host's return after a spot stop. The pure steps' tables are
 //! beside them, in `src/drain/decide_table.rs` and `src/drain/recheck.rs`.
 
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
-
 use autopilot_core::daemon::DAEMON_TAG;
 use autopilot_core::drain::decide::{attempt_cap, DrainLimits, SPOT_MARKER_ATTRIBUTE};
 use autopilot_core::drain::drainer::MARKER_ATTRIBUTE;
@@ -31,19 +28,15 @@ const OUR_HOOK: &str = "ecs-autopilot-drain";
 
 type TestDrainer = Drainer<InMemoryEcs, InMemoryLifecycle, InMemoryQueue>;
 
-/// A drainer over one ACTIVE host `i-1` (container instance `CI`, version 10) of `CLUSTER`, and
-/// the clock it reads (starts at T0).
-fn bed(config: DrainConfig) -> (TestDrainer, Arc<AtomicI64>) {
+/// A drainer over one ACTIVE host `i-1` (container instance `CI`, version 10) of `CLUSTER`. Tests
+/// handle events at T0 unless they move `now` forward.
+fn bed(config: DrainConfig) -> TestDrainer {
     let ecs = InMemoryEcs::new();
     let mut ci = host(CI, "i-1");
     ci.agent_connected = None;
     ci.version = Some(10);
     ecs.add_instance(CLUSTER, ci);
-    let now = Arc::new(AtomicI64::new(T0));
-    let clock = now.clone();
-    let drainer = Drainer::new(ecs, InMemoryLifecycle::new(), InMemoryQueue::new(), config)
-        .with_clock(move || clock.load(Ordering::SeqCst));
-    (drainer, now)
+    Drainer::new(ecs, InMemoryLifecycle::new(), InMemoryQueue::new(), config)
 }
 
 fn cfg() -> DrainConfig {
@@ -103,12 +96,13 @@ fn take_recheck(d: &TestDrainer) -> RecheckMessage {
 
 #[tokio::test]
 async fn two_service_tasks_drain_then_complete_exactly_once_despite_duplicates() {
-    let (d, now) = bed(cfg());
+    let mut now = T0;
+    let d = bed(cfg());
     d.ecs().add_task(CLUSTER, CI, svc_task("a", "web"));
     d.ecs().add_task(CLUSTER, CI, svc_task("b", "web"));
     let ev = lifecycle_event("i-1", Some(r#"{"cluster":"prod"}"#));
 
-    let r = d.on_lifecycle_action(&ev).await.expect("ok");
+    let r = d.on_lifecycle_action(&ev, now).await.expect("ok");
     assert_eq!(r.outcome, Outcome::RecheckScheduled);
     assert!(r.set_draining);
     assert_eq!(r.tasks.service.len(), 2);
@@ -122,7 +116,7 @@ async fn two_service_tasks_drain_then_complete_exactly_once_despite_duplicates()
 
     // The same event again: the marker says a chain exists; nothing is called or queued.
     d.ecs().clear_calls();
-    let dup = d.on_lifecycle_action(&ev).await.expect("ok");
+    let dup = d.on_lifecycle_action(&ev, now).await.expect("ok");
     assert_eq!(dup.outcome, Outcome::Duplicate);
     assert_eq!(
         d.ecs().calls(),
@@ -133,8 +127,8 @@ async fn two_service_tasks_drain_then_complete_exactly_once_despite_duplicates()
     assert_eq!(msg.started_at, T0, "the event's time");
 
     // Re-check 1: tasks still there → heartbeat, re-check 2.
-    now.fetch_add(60, Ordering::SeqCst);
-    let r1 = d.on_recheck(&msg).await.expect("ok");
+    now += 60;
+    let r1 = d.on_recheck(&msg, now).await.expect("ok");
     assert_eq!(r1.outcome, Outcome::RecheckScheduled);
     assert_eq!(
         d.autoscaling()
@@ -146,7 +140,7 @@ async fn two_service_tasks_drain_then_complete_exactly_once_despite_duplicates()
         .autoscaling()
         .count_calls("RecordLifecycleActionHeartbeat");
     assert_eq!(
-        d.on_recheck(&msg).await.expect("ok").outcome,
+        d.on_recheck(&msg, now).await.expect("ok").outcome,
         Outcome::Duplicate
     );
     assert_eq!(
@@ -160,18 +154,18 @@ async fn two_service_tasks_drain_then_complete_exactly_once_despite_duplicates()
     // The tasks stop; re-check 2 completes; its duplicate completes nothing.
     d.ecs().finish_task("arn:aws:ecs:us-east-1:1:task/prod/a");
     d.ecs().finish_task("arn:aws:ecs:us-east-1:1:task/prod/b");
-    now.fetch_add(60, Ordering::SeqCst);
-    let done = d.on_recheck(&msg2).await.expect("ok");
+    now += 60;
+    let done = d.on_recheck(&msg2, now).await.expect("ok");
     assert_eq!(
         (done.outcome, done.reason.as_deref()),
         (Outcome::Completed, Some("drained"))
     );
     assert_eq!(
-        d.on_recheck(&msg2).await.expect("ok").outcome,
+        d.on_recheck(&msg2, now).await.expect("ok").outcome,
         Outcome::Duplicate
     );
     assert_eq!(
-        d.on_lifecycle_action(&ev).await.expect("ok").outcome,
+        d.on_lifecycle_action(&ev, now).await.expect("ok").outcome,
         Outcome::Duplicate
     );
     assert_eq!(
@@ -186,7 +180,7 @@ async fn two_service_tasks_drain_then_complete_exactly_once_despite_duplicates()
 
 #[tokio::test]
 async fn daemon_tasks_alone_complete_at_once() {
-    let (d, _) = bed(cfg());
+    let d = bed(cfg());
     let mut logs = service(CLUSTER, "logs");
     logs.desired_count = 3;
     logs.task_definition = None;
@@ -199,7 +193,7 @@ async fn daemon_tasks_alone_complete_at_once() {
     d.ecs().add_task(CLUSTER, CI, svc_task("l", "logs"));
     d.ecs().add_task(CLUSTER, CI, svc_task("g", "agent"));
     let r = d
-        .on_lifecycle_action(&lifecycle_event("i-1", None))
+        .on_lifecycle_action(&lifecycle_event("i-1", None), T0)
         .await
         .expect("ok");
     assert_eq!(
@@ -220,12 +214,12 @@ async fn daemon_tasks_alone_complete_at_once() {
 
 #[tokio::test]
 async fn non_ecs_instance_completes_at_once_and_searches_configured_clusters() {
-    let (d, _) = bed(DrainConfig {
+    let d = bed(DrainConfig {
         clusters: ClusterScope::Only(vec!["staging".into(), "prod".into()]),
         ..cfg()
     });
     let r = d
-        .on_lifecycle_action(&lifecycle_event("i-unknown", None))
+        .on_lifecycle_action(&lifecycle_event("i-unknown", None), T0)
         .await
         .expect("ok");
     assert_eq!(
@@ -239,7 +233,8 @@ async fn non_ecs_instance_completes_at_once_and_searches_configured_clusters() {
 
 #[tokio::test]
 async fn standalone_tasks_are_stopped_after_grace_and_deadline_completes() {
-    let (d, now) = bed(DrainConfig {
+    let mut now = T0;
+    let d = bed(DrainConfig {
         max_drain_seconds: 900,
         ..cfg()
     });
@@ -247,7 +242,7 @@ async fn standalone_tasks_are_stopped_after_grace_and_deadline_completes() {
     d.ecs().add_task(CLUSTER, CI, s.clone());
     d.ecs().add_task(CLUSTER, CI, svc_task("stuck", "web"));
     let r = d
-        .on_lifecycle_action(&lifecycle_event("i-1", None))
+        .on_lifecycle_action(&lifecycle_event("i-1", None), now)
         .await
         .expect("ok");
     assert_eq!(r.outcome, Outcome::RecheckScheduled);
@@ -256,11 +251,8 @@ async fn standalone_tasks_are_stopped_after_grace_and_deadline_completes() {
     // Walk the chain forward in time until it completes.
     let mut hops = 0;
     loop {
-        now.store(
-            msg.started_at + 60 * i64::from(msg.attempt) + 240,
-            Ordering::SeqCst,
-        );
-        let r = d.on_recheck(&msg).await.expect("ok");
+        now = msg.started_at + 60 * i64::from(msg.attempt) + 240;
+        let r = d.on_recheck(&msg, now).await.expect("ok");
         hops += 1;
         if r.outcome == Outcome::Completed {
             assert_eq!(r.reason.as_deref(), Some("deadline"));
@@ -291,14 +283,14 @@ async fn standalone_tasks_are_stopped_after_grace_and_deadline_completes() {
 
 #[tokio::test]
 async fn recheck_after_someone_else_completed_stops_the_chain() {
-    let (d, _) = bed(cfg());
+    let d = bed(cfg());
     d.ecs().add_task(CLUSTER, CI, svc_task("a", "web"));
-    d.on_lifecycle_action(&lifecycle_event("i-1", None))
+    d.on_lifecycle_action(&lifecycle_event("i-1", None), T0)
         .await
         .expect("ok");
     let msg = take_recheck(&d);
     d.autoscaling().expire("tok-1");
-    let r = d.on_recheck(&msg).await.expect("ok");
+    let r = d.on_recheck(&msg, T0).await.expect("ok");
     assert_eq!(r.outcome, Outcome::AlreadyCompleted);
     assert!(d.queue().sent().is_empty());
     assert_eq!(d.autoscaling().count_calls("CompleteLifecycleAction"), 0);
@@ -306,14 +298,14 @@ async fn recheck_after_someone_else_completed_stops_the_chain() {
 
 #[tokio::test]
 async fn recheck_for_a_deregistered_host_completes() {
-    let (d, _) = bed(cfg());
+    let d = bed(cfg());
     d.ecs().add_task(CLUSTER, CI, svc_task("a", "web"));
-    d.on_lifecycle_action(&lifecycle_event("i-1", None))
+    d.on_lifecycle_action(&lifecycle_event("i-1", None), T0)
         .await
         .expect("ok");
     let msg = take_recheck(&d);
     d.ecs().set_status(CI, InstanceStatus::Inactive);
-    let r = d.on_recheck(&msg).await.expect("ok");
+    let r = d.on_recheck(&msg, T0).await.expect("ok");
     assert_eq!(
         (r.outcome, r.reason.as_deref()),
         (Outcome::Completed, Some("instance_gone"))
@@ -322,14 +314,14 @@ async fn recheck_for_a_deregistered_host_completes() {
 
 #[tokio::test]
 async fn host_reactivated_during_drain_is_drained_again() {
-    let (d, _) = bed(cfg());
+    let d = bed(cfg());
     d.ecs().add_task(CLUSTER, CI, svc_task("a", "web"));
-    d.on_lifecycle_action(&lifecycle_event("i-1", None))
+    d.on_lifecycle_action(&lifecycle_event("i-1", None), T0)
         .await
         .expect("ok");
     let msg = take_recheck(&d);
     d.ecs().set_status(CI, InstanceStatus::Active);
-    let r = d.on_recheck(&msg).await.expect("ok");
+    let r = d.on_recheck(&msg, T0).await.expect("ok");
     assert!(r.set_draining);
     assert!(!r.warnings.is_empty());
     assert_eq!(
@@ -340,25 +332,25 @@ async fn host_reactivated_during_drain_is_drained_again() {
 
 #[tokio::test]
 async fn queue_failure_fails_the_invocation_and_leaves_no_marker() {
-    let (d, _) = bed(cfg());
+    let d = bed(cfg());
     d.ecs().add_task(CLUSTER, CI, svc_task("a", "web"));
     d.queue().fail(Some(QueueError::Api {
         operation: "SendMessage",
         message: "boom".into(),
     }));
     let ev = lifecycle_event("i-1", None);
-    let err = d.on_lifecycle_action(&ev).await.expect_err("must fail");
+    let err = d.on_lifecycle_action(&ev, T0).await.expect_err("must fail");
     assert!(err.to_string().contains("SendMessage"), "{err}");
     // The retry (Lambda's) is not mistaken for a duplicate: it queues the re-check.
     d.queue().fail(None);
-    let r = d.on_lifecycle_action(&ev).await.expect("retry ok");
+    let r = d.on_lifecycle_action(&ev, T0).await.expect("retry ok");
     assert_eq!(r.outcome, Outcome::RecheckScheduled);
     assert!(!r.set_draining, "already DRAINING: not set twice");
 }
 
 #[tokio::test]
 async fn spot_warning_drains_at_once_without_lifecycle_calls() {
-    let (d, _) = bed(cfg());
+    let d = bed(cfg());
     d.ecs().add_task(CLUSTER, CI, svc_task("a", "web"));
     let DrainEvent::SpotInterruption(e) = spot_warning("terminate") else {
         panic!()
@@ -400,7 +392,8 @@ fn malformed_drain_events_are_clear_errors() {
 
 #[tokio::test]
 async fn the_hooks_timeouts_bound_the_drain_and_travel_with_the_rechecks() {
-    let (d, now) = bed(cfg());
+    let mut now = T0;
+    let d = bed(cfg());
     d.autoscaling().add_hook(
         "asg",
         "ecs-autopilot-drain",
@@ -411,7 +404,7 @@ async fn the_hooks_timeouts_bound_the_drain_and_travel_with_the_rechecks() {
     );
     d.ecs().add_task(CLUSTER, CI, svc_task("a", "web"));
     let r = d
-        .on_lifecycle_action(&lifecycle_event("i-1", None))
+        .on_lifecycle_action(&lifecycle_event("i-1", None), now)
         .await
         .expect("ok");
     assert_eq!(r.recheck_delay_seconds, Some(15), "HeartbeatTimeout / 2");
@@ -424,8 +417,8 @@ async fn the_hooks_timeouts_bound_the_drain_and_travel_with_the_rechecks() {
         })
     );
     // Past the fitted deadline (well before MAX_DRAIN_SECONDS = 3600): complete, name the task.
-    now.fetch_add(2700, Ordering::SeqCst);
-    let done = d.on_recheck(&msg).await.expect("ok");
+    now += 2700;
+    let done = d.on_recheck(&msg, now).await.expect("ok");
     assert_eq!(
         (done.outcome, done.reason.as_deref()),
         (Outcome::Completed, Some("deadline"))
@@ -436,10 +429,10 @@ async fn the_hooks_timeouts_bound_the_drain_and_travel_with_the_rechecks() {
 
 #[tokio::test]
 async fn a_missing_hook_keeps_the_configuration_and_says_so() {
-    let (d, _) = bed(cfg());
+    let d = bed(cfg());
     d.ecs().add_task(CLUSTER, CI, svc_task("a", "web"));
     let r = d
-        .on_lifecycle_action(&lifecycle_event("i-1", None))
+        .on_lifecycle_action(&lifecycle_event("i-1", None), T0)
         .await
         .expect("ok");
     assert_eq!(r.recheck_delay_seconds, Some(60));
@@ -462,10 +455,10 @@ async fn a_missing_hook_keeps_the_configuration_and_says_so() {
 #[tokio::test]
 async fn a_late_lifecycle_event_counts_from_its_own_time() {
     // Delivered 4000 s after the action started (EventBridge retries): past MAX_DRAIN_SECONDS.
-    let (d, _) = bed(cfg());
+    let d = bed(cfg());
     d.ecs().add_task(CLUSTER, CI, svc_task("a", "web"));
     let late = lifecycle_event_at("i-1", None, "2027-01-15T06:53:20Z"); // T0 - 4000
-    let r = d.on_lifecycle_action(&late).await.expect("ok");
+    let r = d.on_lifecycle_action(&late, T0).await.expect("ok");
     assert_eq!(r.elapsed_seconds, Some(4000));
     assert_eq!(
         (r.outcome, r.reason.as_deref()),
@@ -477,19 +470,20 @@ async fn a_late_lifecycle_event_counts_from_its_own_time() {
 #[tokio::test]
 async fn a_future_dated_event_is_clamped_to_now() {
     // A skewed clock must not extend the drain past the hook's timeout.
-    let (d, _) = bed(cfg());
+    let d = bed(cfg());
     d.ecs().add_task(CLUSTER, CI, svc_task("a", "web"));
     let early = lifecycle_event_at("i-1", None, "2027-01-15T09:00:00Z"); // T0 + 3600
-    let r = d.on_lifecycle_action(&early).await.expect("ok");
+    let r = d.on_lifecycle_action(&early, T0).await.expect("ok");
     assert_eq!(r.elapsed_seconds, Some(0));
     assert_eq!(take_recheck(&d).started_at, T0);
 }
 
 #[tokio::test]
 async fn a_failed_marker_write_does_not_end_the_drain() {
-    let (d, now) = bed(cfg());
+    let mut now = T0;
+    let d = bed(cfg());
     d.ecs().add_task(CLUSTER, CI, svc_task("a", "web"));
-    d.on_lifecycle_action(&lifecycle_event("i-1", None))
+    d.on_lifecycle_action(&lifecycle_event("i-1", None), now)
         .await
         .expect("ok");
     let msg1 = take_recheck(&d);
@@ -501,8 +495,8 @@ async fn a_failed_marker_write_does_not_end_the_drain() {
             message: "boom".into(),
         },
     );
-    now.fetch_add(60, Ordering::SeqCst);
-    let r1 = d.on_recheck(&msg1).await.expect("ok");
+    now += 60;
+    let r1 = d.on_recheck(&msg1, now).await.expect("ok");
     assert_eq!(r1.outcome, Outcome::RecheckScheduled);
     assert!(
         r1.warnings.iter().any(|w| w.contains("PutAttributes")),
@@ -511,8 +505,8 @@ async fn a_failed_marker_write_does_not_end_the_drain() {
     let msg2 = take_recheck(&d);
     // Re-check 2 finds the marker behind (TOKEN/1): it must carry on, not stop as "stale".
     d.ecs().finish_task("arn:aws:ecs:us-east-1:1:task/prod/a");
-    now.fetch_add(60, Ordering::SeqCst);
-    let r2 = d.on_recheck(&msg2).await.expect("ok");
+    now += 60;
+    let r2 = d.on_recheck(&msg2, now).await.expect("ok");
     assert_eq!(
         (r2.outcome, r2.reason.as_deref()),
         (Outcome::Completed, Some("drained")),
@@ -523,13 +517,16 @@ async fn a_failed_marker_write_does_not_end_the_drain() {
 
 #[tokio::test]
 async fn wrong_cluster_in_metadata_falls_back_to_the_configured_clusters() {
-    let (d, _) = bed(DrainConfig {
+    let d = bed(DrainConfig {
         clusters: ClusterScope::Only(vec![CLUSTER.into()]),
         ..cfg()
     });
     d.ecs().add_task(CLUSTER, CI, svc_task("a", "web"));
     let r = d
-        .on_lifecycle_action(&lifecycle_event("i-1", Some(r#"{"cluster":"staging"}"#)))
+        .on_lifecycle_action(
+            &lifecycle_event("i-1", Some(r#"{"cluster":"staging"}"#)),
+            T0,
+        )
         .await
         .expect("ok");
     assert_eq!(r.outcome, Outcome::RecheckScheduled, "{r:?}");
@@ -550,12 +547,12 @@ async fn wrong_cluster_in_metadata_falls_back_to_the_configured_clusters() {
 
 #[tokio::test]
 async fn another_systems_hook_gets_no_call_whatever_the_instance() {
-    let (d, _) = bed(cfg());
+    let d = bed(cfg());
     d.ecs().add_task(CLUSTER, CI, svc_task("a", "web"));
     for instance in ["i-1", "i-not-an-ecs-host"] {
         for hook in ["flush-logs", "ecs-managed-draining-termination-hook"] {
             let r = d
-                .on_lifecycle_action(&lifecycle(hook, instance))
+                .on_lifecycle_action(&lifecycle(hook, instance), T0)
                 .await
                 .expect("ok");
             assert_eq!(r.outcome, Outcome::NotOurHook, "{hook} on {instance}");
@@ -576,9 +573,9 @@ async fn another_systems_hook_gets_no_call_whatever_the_instance() {
 
 #[tokio::test]
 async fn our_hook_on_a_non_ecs_instance_completes_once_at_once() {
-    let (d, _) = bed(cfg());
+    let d = bed(cfg());
     let r = d
-        .on_lifecycle_action(&lifecycle("ecs-autopilot-drain", "i-unknown"))
+        .on_lifecycle_action(&lifecycle("ecs-autopilot-drain", "i-unknown"), T0)
         .await
         .expect("ok");
     assert_eq!(
@@ -596,32 +593,33 @@ async fn our_hook_on_a_non_ecs_instance_completes_once_at_once() {
 
 #[tokio::test]
 async fn a_drain_of_forty_rechecks_completes_exactly_once_despite_duplicates() {
-    let (d, now) = bed(DrainConfig {
+    let mut now = T0;
+    let d = bed(DrainConfig {
         max_drain_seconds: 7200,
         ..cfg()
     });
     d.ecs().add_task(CLUSTER, CI, svc_task("slow", "web"));
     let ev = lifecycle("ecs-autopilot-drain", "i-1");
     assert_eq!(
-        d.on_lifecycle_action(&ev).await.expect("ok").outcome,
+        d.on_lifecycle_action(&ev, now).await.expect("ok").outcome,
         Outcome::RecheckScheduled
     );
     // The lifecycle event delivered again: nothing new.
     assert_eq!(
-        d.on_lifecycle_action(&ev).await.expect("ok").outcome,
+        d.on_lifecycle_action(&ev, now).await.expect("ok").outcome,
         Outcome::Duplicate
     );
     let mut msg = take_recheck(&d);
     for attempt in 1..=40u32 {
         assert_eq!(msg.attempt, attempt);
-        now.fetch_add(60, Ordering::SeqCst);
+        now += 60;
         if attempt == 40 {
             d.ecs()
                 .finish_task("arn:aws:ecs:us-east-1:1:task/prod/slow");
         }
-        let r = d.on_recheck(&msg).await.expect("ok");
+        let r = d.on_recheck(&msg, now).await.expect("ok");
         // Every re-check arrives twice (SQS is at-least-once): the copy does nothing.
-        let dup = d.on_recheck(&msg).await.expect("ok");
+        let dup = d.on_recheck(&msg, now).await.expect("ok");
         assert_eq!(dup.outcome, Outcome::Duplicate, "re-check {attempt} again");
         if attempt < 40 {
             assert_eq!(r.outcome, Outcome::RecheckScheduled, "re-check {attempt}");
@@ -644,9 +642,9 @@ async fn a_drain_of_forty_rechecks_completes_exactly_once_despite_duplicates() {
 
 #[tokio::test]
 async fn the_attempt_cap_ends_a_chain_even_when_the_clock_stands_still() {
-    let (d, _) = bed(cfg());
+    let d = bed(cfg());
     d.ecs().add_task(CLUSTER, CI, svc_task("stuck", "web"));
-    d.on_lifecycle_action(&lifecycle("ecs-autopilot-drain", "i-1"))
+    d.on_lifecycle_action(&lifecycle("ecs-autopilot-drain", "i-1"), T0)
         .await
         .expect("ok");
     let mut msg = take_recheck(&d);
@@ -655,7 +653,7 @@ async fn the_attempt_cap_ends_a_chain_even_when_the_clock_stands_still() {
     assert_eq!(cap, 3600 / 60 + 10);
     // A clock that never moves: the deadline is never reached; the cap still ends the chain.
     msg.attempt = cap + 1;
-    let r = d.on_recheck(&msg).await.expect("ok");
+    let r = d.on_recheck(&msg, T0).await.expect("ok");
     assert_eq!(
         (r.outcome, r.reason.as_deref()),
         (Outcome::Completed, Some("attempt_cap"))
@@ -675,33 +673,33 @@ async fn the_attempt_cap_ends_a_chain_even_when_the_clock_stands_still() {
 
 #[tokio::test]
 async fn a_recheck_that_cannot_read_the_host_or_a_task_does_not_complete() {
-    let (d, _) = bed(cfg());
+    let d = bed(cfg());
     d.ecs().add_task(CLUSTER, CI, svc_task("a", "web"));
-    d.on_lifecycle_action(&lifecycle("ecs-autopilot-drain", "i-1"))
+    d.on_lifecycle_action(&lifecycle("ecs-autopilot-drain", "i-1"), T0)
         .await
         .expect("ok");
     let msg = take_recheck(&d);
 
     d.ecs().fail_describe(CI, "INTERNAL_ERROR");
-    let err = d.on_recheck(&msg).await.expect_err("not an answer");
+    let err = d.on_recheck(&msg, T0).await.expect_err("not an answer");
     assert!(err.to_string().contains("INTERNAL_ERROR"), "{err}");
     assert_eq!(d.autoscaling().completions(), 0);
 
     // The host answers again, a task does not: still no completion.
-    let (d, _) = bed(cfg());
+    let d = bed(cfg());
     d.ecs().add_task(CLUSTER, CI, svc_task("a", "web"));
-    d.on_lifecycle_action(&lifecycle("ecs-autopilot-drain", "i-1"))
+    d.on_lifecycle_action(&lifecycle("ecs-autopilot-drain", "i-1"), T0)
         .await
         .expect("ok");
     let msg = take_recheck(&d);
     d.ecs()
         .fail_describe("arn:aws:ecs:us-east-1:1:task/prod/a", "INTERNAL_ERROR");
-    assert!(d.on_recheck(&msg).await.is_err());
+    assert!(d.on_recheck(&msg, T0).await.is_err());
     assert_eq!(d.autoscaling().completions(), 0);
 
     // MISSING is gone: the host was deregistered, the drain is over.
     d.ecs().fail_describe(CI, "MISSING");
-    let r = d.on_recheck(&msg).await.expect("ok");
+    let r = d.on_recheck(&msg, T0).await.expect("ok");
     assert_eq!(
         (r.outcome, r.reason.as_deref()),
         (Outcome::Completed, Some("instance_gone"))
@@ -741,7 +739,7 @@ async fn on_host_event(d: &TestDrainer, event: DrainEvent) -> Outcome {
 
 #[tokio::test]
 async fn a_spot_stop_drains_then_the_host_comes_back_active() {
-    let (d, _) = bed(cfg());
+    let d = bed(cfg());
     let DrainEvent::SpotInterruption(warning) = spot_warning("stop") else {
         panic!()
     };
@@ -797,7 +795,7 @@ async fn a_spot_stop_drains_then_the_host_comes_back_active() {
 
 #[tokio::test]
 async fn terminate_warnings_and_hosts_drained_by_someone_else_are_not_brought_back() {
-    let (d, _) = bed(cfg());
+    let d = bed(cfg());
     let DrainEvent::SpotInterruption(warning) = spot_warning("terminate") else {
         panic!()
     };
@@ -810,7 +808,7 @@ async fn terminate_warnings_and_hosts_drained_by_someone_else_are_not_brought_ba
         .is_none());
 
     // Already DRAINING (a lifecycle drain, a person): a stop warning leaves it to them.
-    let (d, _) = bed(cfg());
+    let d = bed(cfg());
     d.ecs().set_status(CI, InstanceStatus::Draining);
     let DrainEvent::SpotInterruption(warning) = spot_warning("hibernate") else {
         panic!()

@@ -364,15 +364,15 @@ pub fn run(inputs: usize, seed: u64) -> Report {
     let mut rng = Rng(seed.max(1));
     let mut report = Report::default();
 
-    // daemon-count: a clock that stands at 0 keeps every valid event from being "covered", so
-    // each one runs the whole read-decide path.
-    let reconciler = DaemonReconciler::new(cluster(), DaemonConfig::default()).with_clock(|| 0);
+    // daemon-count: handling every input at time 0 keeps every valid event from being "covered",
+    // so each one runs the whole read-decide path.
+    let reconciler = DaemonReconciler::new(cluster(), DaemonConfig::default());
     report
         .targets
         .push(soak_target("daemon-count", inputs, &mut rng, |rng| {
             let payload = input(rng);
             reconciler.ecs().clear_calls();
-            let result = rt.block_on(daemon_count::handle(&reconciler, payload));
+            let result = rt.block_on(daemon_count::handle_until(&reconciler, payload, None, 0));
             let invalid = matches!(result, Err(daemon_count::HandlerError::Event(_)));
             (invalid, ecs_writes(reconciler.ecs()))
         }));
@@ -409,7 +409,6 @@ pub fn run(inputs: usize, seed: u64) -> Report {
             InMemoryQueue::new(),
             DrainConfig::with_queue("https://q"),
         )
-        .with_clock(|| 1_795_327_230)
     };
     let mut drainer = new_drainer();
     let mut handled = 0usize;
@@ -423,7 +422,12 @@ pub fn run(inputs: usize, seed: u64) -> Report {
             let payload = input(rng);
             drainer.ecs().clear_calls();
             let lifecycle_before = drainer.autoscaling().calls().len();
-            let result = rt.block_on(instance_drainer::handle(&drainer, payload, None));
+            let result = rt.block_on(instance_drainer::handle(
+                &drainer,
+                payload,
+                None,
+                1_795_327_230,
+            ));
             let invalid = match &result {
                 Err(instance_drainer::HandlerError::Event(_)) => true,
                 // A batch whose every message was refused is an invalid input too.

@@ -55,20 +55,21 @@ pub struct Response {
 /// cluster's reconcile is a handful of reads and writes, well under it.
 pub const SWEEP_RESERVE: Duration = Duration::from_secs(15);
 
-/// Handles one invocation payload, with no deadline (tests, the CLI).
+/// Handles one invocation payload now, with no deadline (tests).
 pub async fn handle<E: EcsRead + EcsWrite>(
     reconciler: &DaemonReconciler<E>,
     payload: serde_json::Value,
 ) -> Result<Response, HandlerError> {
-    handle_until(reconciler, payload, None).await
+    handle_until(reconciler, payload, None, autopilot_core::clock::unix_now()).await
 }
 
-/// Handles one invocation payload; `deadline` is when the invocation must have answered
-/// (Lambda's `Context::deadline`).
+/// Handles one invocation payload at `now` (Unix seconds); `deadline` is when the invocation must
+/// have answered (Lambda's `Context::deadline`).
 pub async fn handle_until<E: EcsRead + EcsWrite>(
     reconciler: &DaemonReconciler<E>,
     payload: serde_json::Value,
     deadline: Option<Instant>,
+    now: i64,
 ) -> Result<Response, HandlerError> {
     let dry_run = reconciler.config().dry_run;
     let event = match EcsEvent::from_value(payload) {
@@ -137,9 +138,11 @@ pub async fn handle_until<E: EcsRead + EcsWrite>(
 
     // The sweep starts at a different cluster each minute, so a tail cut off by the deadline is
     // reached first by a later sweep.
-    let rotate = usize::try_from(autopilot_core::clock::unix_now() / 60).unwrap_or(0);
+    let rotate = usize::try_from(now / 60).unwrap_or(0);
     let stop_starting = deadline.map(|d| d.checked_sub(SWEEP_RESERVE).unwrap_or(d));
-    let outcome = reconciler.sweep(&clusters, stop_starting, rotate).await;
+    let outcome = reconciler
+        .sweep(&clusters, stop_starting, rotate, now)
+        .await;
     let reports = outcome.reports;
     if !outcome.not_reached.is_empty() {
         tracing::warn!(

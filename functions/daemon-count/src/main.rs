@@ -2,7 +2,7 @@
 //! invocation is handled by `daemon_count::handle_until` with that shared state.
 
 use autopilot_aws::{lambda::cold_start, AwsEcs};
-use autopilot_core::clock::deadline_from_unix_millis;
+use autopilot_core::clock::{deadline_from_unix_millis, unix_now};
 use autopilot_core::daemon::{DaemonConfig, DaemonReconciler};
 use lambda_runtime::Error;
 
@@ -13,7 +13,7 @@ async fn main() -> Result<(), Error> {
     let reconciler = &DaemonReconciler::new(AwsEcs::new(aws.ecs()), config);
     aws.serve("daemon-count", move |event| async move {
         let deadline = deadline_from_unix_millis(event.context.deadline);
-        daemon_count::handle_until(reconciler, event.payload, deadline).await
+        daemon_count::handle_until(reconciler, event.payload, deadline, unix_now()).await
     })
     .await
 }

@@ -96,11 +96,13 @@ pub const START_RESERVE: Duration = Duration::from_secs(5);
 /// A started re-check must finish this long before the deadline, so the batch answer gets out.
 pub const FINISH_RESERVE: Duration = Duration::from_secs(1);
 
-/// Handles one invocation payload. `deadline` bounds SQS batches (see [`START_RESERVE`]).
+/// Handles one invocation payload at `now` (Unix seconds). `deadline` bounds SQS batches (see
+/// [`START_RESERVE`]); every re-check of a batch is handled at the invocation's `now`.
 pub async fn handle<E, A, Q>(
     drainer: &Drainer<E, A, Q>,
     payload: serde_json::Value,
     deadline: Option<Instant>,
+    now: i64,
 ) -> Result<Response, HandlerError>
 where
     E: EcsRead + EcsWrite,
@@ -118,7 +120,7 @@ where
         DrainEvent::LifecycleTerminate(e) => event_response(
             "lifecycle_action",
             &e.detail.ec2_instance_id,
-            drainer.on_lifecycle_action(&e).await,
+            drainer.on_lifecycle_action(&e, now).await,
         ),
         DrainEvent::SpotInterruption(e) => event_response(
             "spot_interruption",
@@ -144,7 +146,7 @@ where
                 } else {
                     let recheck = async {
                         let msg = RecheckMessage::parse(r.body.as_deref().unwrap_or_default())?;
-                        match drainer.on_recheck(&msg).await {
+                        match drainer.on_recheck(&msg, now).await {
                             Ok(record) => Ok(Some(record)),
                             // Retryable: redelivered; otherwise recorded and the message consumed
                             // (a redelivery would fail the same way).

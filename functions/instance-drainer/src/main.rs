@@ -2,7 +2,7 @@
 //! invocation is handled by `instance_drainer::handle` with that shared state.
 
 use autopilot_aws::{lambda::cold_start, AwsAutoScaling, AwsEcs, AwsSqs};
-use autopilot_core::clock::deadline_from_unix_millis;
+use autopilot_core::clock::{deadline_from_unix_millis, unix_now};
 use autopilot_core::drain::{DrainConfig, Drainer};
 use lambda_runtime::Error;
 
@@ -15,7 +15,7 @@ async fn main() -> Result<(), Error> {
     let drainer = &Drainer::new(AwsEcs::new(aws.ecs()), lifecycle, queue, config);
     aws.serve("instance-drainer", move |event| async move {
         let deadline = deadline_from_unix_millis(event.context.deadline);
-        instance_drainer::handle(drainer, event.payload, deadline).await
+        instance_drainer::handle(drainer, event.payload, deadline, unix_now()).await
     })
     .await
 }

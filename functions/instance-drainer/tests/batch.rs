@@ -10,6 +10,8 @@ use instance_drainer::{handle, START_RESERVE};
 use serde_json::json;
 
 const CLUSTER: &str = "arn:aws:ecs:us-east-1:1:cluster/prod";
+/// The batch is handled a minute after the drains started (`startedAt`).
+const NOW: i64 = 1_800_000_060;
 
 type TestDrainer = Drainer<InMemoryEcs, InMemoryLifecycle, InMemoryQueue>;
 
@@ -47,8 +49,7 @@ fn draining_hosts(n: usize) -> (TestDrainer, Vec<RecheckMessage>) {
         InMemoryLifecycle::new(),
         InMemoryQueue::new(),
         DrainConfig::with_queue("https://q"),
-    )
-    .with_clock(|| 1_800_000_060);
+    );
     (drainer, messages)
 }
 
@@ -66,7 +67,7 @@ async fn a_bad_message_fails_alone_and_the_rest_are_handled() {
     let (d, messages) = draining_hosts(3);
     let mut bodies: Vec<String> = messages.iter().map(RecheckMessage::to_body).collect();
     bodies.insert(1, "not a re-check".into());
-    let response = handle(&d, batch(&bodies), None)
+    let response = handle(&d, batch(&bodies), None, NOW)
         .await
         .expect("a batch answer");
     let b = response.batch().expect("batch");
@@ -90,7 +91,7 @@ async fn near_the_deadline_no_recheck_starts_and_all_are_redelivered() {
     let (d, messages) = draining_hosts(10);
     let bodies: Vec<String> = messages.iter().map(RecheckMessage::to_body).collect();
     let deadline = Instant::now() + START_RESERVE - Duration::from_millis(500);
-    let response = handle(&d, batch(&bodies), Some(deadline))
+    let response = handle(&d, batch(&bodies), Some(deadline), NOW)
         .await
         .expect("a batch answer");
     let b = response.batch().expect("batch");
@@ -113,7 +114,7 @@ async fn a_full_batch_with_time_left_is_handled_in_full() {
     let (d, messages) = draining_hosts(10);
     let bodies: Vec<String> = messages.iter().map(RecheckMessage::to_body).collect();
     let deadline = Instant::now() + Duration::from_secs(30);
-    let response = handle(&d, batch(&bodies), Some(deadline))
+    let response = handle(&d, batch(&bodies), Some(deadline), NOW)
         .await
         .expect("a batch answer");
     let b = response.batch().expect("batch");

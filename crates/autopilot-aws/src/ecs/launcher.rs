@@ -1,4 +1,5 @@
-//! [`TaskLauncher`] over `aws-sdk-ecs`: RunTask and the `startedBy` lookup.
+//! [`TaskLauncher`] over `aws-sdk-ecs`: RunTask and DescribeTasks as the dispatcher reads them
+//! (the `startedBy` lookup is the port's, over these and the List primitive).
 //!
 //! RunTask is sent **without the SDK's retries**: a failed call leaves the job STARTING; the
 //! dispatcher's next wake-up lists tasks by `startedBy` and only then sends the identical request
@@ -18,10 +19,11 @@ use serde_json::Value;
 use aws_sdk_ecs::operation::run_task::RunTaskError;
 
 use autopilot_core::job::{LaunchRequest, RunTaskSpec};
+use autopilot_core::ports::ecs::Described;
 use autopilot_core::ports::task_launcher::{
-    is_provisioning_cap, ContainerExit, DescribedTasks, LaunchedTask, RunTaskOutcome, TaskLauncher,
+    is_provisioning_cap, ContainerExit, LaunchedTask, RunTaskOutcome, TaskLauncher,
 };
-use autopilot_core::ports::{EcsError, ListPages, ListRequest, TaskFilter, DESCRIBE_MISSING};
+use autopilot_core::ports::EcsError;
 
 use super::{map_err, AwsEcs};
 
@@ -353,40 +355,14 @@ impl TaskLauncher for AwsEcs {
         })
     }
 
-    async fn tasks_started_by(
-        &self,
-        cluster: &str,
-        started_by: &str,
-    ) -> Result<Vec<LaunchedTask>, EcsError> {
-        let filter = TaskFilter::StartedBy(started_by);
-        let arns = ListPages::new(self, ListRequest::Tasks { cluster, filter })
-            .all()
-            .await?;
-        // ECS's failure entries are logged and otherwise left alone here.
-        let described = self
-            .describe_task_batches(cluster, &arns, |t| {
-                (t.started_by() == Some(started_by)).then(|| launched_from_sdk(t))
-            })
-            .await?;
-        Ok(described.items)
-    }
-
-    async fn describe_launched(
+    async fn describe_launched_batch(
         &self,
         cluster: &str,
         task_arns: &[String],
-    ) -> Result<DescribedTasks, EcsError> {
-        let described = self
-            .describe_task_batches(cluster, task_arns, |t| Some(launched_from_sdk(t)))
-            .await?;
-        let missing = described
-            .failures
-            .into_iter()
-            .filter(|(_, reason)| reason == DESCRIBE_MISSING)
-            .map(|(arn, _)| arn)
-            .collect();
-        let tasks = described.items;
-        Ok(DescribedTasks { tasks, missing })
+    ) -> Result<Described<LaunchedTask>, EcsError> {
+        // At most one batch: one DescribeTasks.
+        self.describe_task_batches(cluster, task_arns, |t| Some(launched_from_sdk(t)))
+            .await
     }
 }
 

@@ -14,7 +14,6 @@ use super::config::DaemonConfig;
 use super::decide::{decide_with, member_of_expressions, DecideContext, Decision, DAEMON_TAG};
 use super::report::{Action, ClusterReport, DecisionRecord};
 use crate::arn::{arn_resource_id, cluster_name, service_entry_in_cluster};
-use crate::clock::{system_clock, Clock};
 use crate::model::{ContainerInstance, Service, TaskDefinition};
 use crate::ports::ecs::{EcsError, EcsRead, EcsWrite};
 use crate::retry::Retryable;
@@ -54,7 +53,6 @@ pub struct DaemonReconciler<E> {
     expressions: Mutex<HashMap<String, Compiled>>,
     /// Cluster name → when the last complete reconcile started reading it (Unix seconds).
     last_read: Mutex<HashMap<String, i64>>,
-    clock: Clock,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -70,14 +68,7 @@ impl<E: EcsRead + EcsWrite> DaemonReconciler<E> {
             task_definitions: Mutex::new(HashMap::new()),
             expressions: Mutex::new(HashMap::new()),
             last_read: Mutex::new(HashMap::new()),
-            clock: system_clock(),
         }
-    }
-
-    /// Replaces the clock (Unix seconds): tests move time without sleeping.
-    pub fn with_clock(mut self, clock: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
-        self.clock = Box::new(clock);
-        self
     }
 
     pub fn config(&self) -> &DaemonConfig {
@@ -102,19 +93,22 @@ impl<E: EcsRead + EcsWrite> DaemonReconciler<E> {
             .is_some_and(|read| event_time + COVERED_MARGIN_SECONDS <= *read)
     }
 
-    /// Reconciles every cluster; one cluster's failure is recorded and does not stop the rest.
-    pub async fn reconcile_clusters(&self, clusters: &[String]) -> Vec<ClusterReport> {
-        self.sweep(clusters, None, 0).await.reports
+    /// Reconciles every cluster at `now` (Unix seconds); one cluster's failure is recorded and
+    /// does not stop the rest.
+    pub async fn reconcile_clusters(&self, clusters: &[String], now: i64) -> Vec<ClusterReport> {
+        self.sweep(clusters, None, 0, now).await.reports
     }
 
     /// Reconciles `clusters`, [`SWEEP_CONCURRENCY`] at a time, starting at `rotate % len` so that
     /// successive sweeps start at different clusters; no cluster is started once `stop_starting`
-    /// has passed (those are returned as not reached).
+    /// has passed (those are returned as not reached). `now` (Unix seconds) is when the sweep
+    /// starts reading: each cluster's reconcile counts as started then.
     pub async fn sweep(
         &self,
         clusters: &[String],
         stop_starting: Option<Instant>,
         rotate: usize,
+        now: i64,
     ) -> SweepOutcome {
         let n = clusters.len();
         let start = if n == 0 { 0 } else { rotate % n };
@@ -128,7 +122,7 @@ impl<E: EcsRead + EcsWrite> DaemonReconciler<E> {
                     if i > 0 && stop_starting.is_some_and(|t| Instant::now() >= t) {
                         return (cluster.clone(), None);
                     }
-                    let report = match self.reconcile_cluster(cluster).await {
+                    let report = match self.reconcile_cluster(cluster, now).await {
                         Ok(report) => report,
                         Err(e) => ClusterReport {
                             cluster: cluster.clone(),
@@ -153,9 +147,14 @@ impl<E: EcsRead + EcsWrite> DaemonReconciler<E> {
     }
 
     /// Reconciles one cluster (name or ARN). Errors only when the cluster itself cannot be read;
-    /// per-service problems are recorded in that service's [`DecisionRecord`].
-    pub async fn reconcile_cluster(&self, cluster: &str) -> Result<ClusterReport, EcsError> {
-        let read_started = (self.clock)();
+    /// per-service problems are recorded in that service's [`DecisionRecord`]. `now` (Unix
+    /// seconds) is taken at or before the first read: the events [`Self::covered`] by this
+    /// reconcile are those at least [`COVERED_MARGIN_SECONDS`] older.
+    pub async fn reconcile_cluster(
+        &self,
+        cluster: &str,
+        now: i64,
+    ) -> Result<ClusterReport, EcsError> {
         let mut records = Vec::new();
         let candidates = self.candidate_services(cluster, &mut records).await?;
 
@@ -179,7 +178,7 @@ impl<E: EcsRead + EcsWrite> DaemonReconciler<E> {
             }
         }
         if !records.iter().any(|r| r.retryable) {
-            lock(&self.last_read).insert(cluster_name(cluster).to_string(), read_started);
+            lock(&self.last_read).insert(cluster_name(cluster).to_string(), now);
         }
         Ok(ClusterReport {
             cluster: cluster.to_string(),

@@ -634,35 +634,14 @@ fn expire_if_due(mut d: JobDecision, job: &Job, waited: i64) -> JobDecision {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::job::{JobConstraint, JobNeeds, RunTaskSpec, Submission};
+    use crate::job::JobConstraint;
+    use crate::testing::queued_job as job;
 
     fn host(id: &str, reg_mem: i64, free_mem: i64) -> DispatchHost {
         let mut h = Host::new(id);
         h.remaining_cpu = 4096;
         h.remaining_memory = free_mem;
         DispatchHost::new(h, 4096, reg_mem)
-    }
-
-    fn job(id: &str, priority: u32, memory: i64, submitted: i64) -> Job {
-        Submission {
-            spec: RunTaskSpec {
-                cluster: "c".into(),
-                task_definition: "td".into(),
-                ..RunTaskSpec::default()
-            },
-            priority: Some(i64::from(priority)),
-            ..Submission::default()
-        }
-        .into_job(
-            id.into(),
-            JobNeeds {
-                cpu: 0,
-                memory,
-                ports: vec![],
-                ..JobNeeds::default()
-            },
-            submitted,
-        )
     }
 
     fn placed(plan: &Plan) -> Vec<(&str, &str)> {

@@ -487,10 +487,9 @@ pub fn next_job(job: &Job, observation: &Observation, now: i64) -> Option<Job> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::job::test_job;
 
     fn job(state: JobState, attempts: u32, max: u32) -> Job {
-        let mut j = test_job("j");
+        let mut j = crate::testing::job("j");
         j.state = state;
         j.attempts = attempts;
         j.max_attempts = max;

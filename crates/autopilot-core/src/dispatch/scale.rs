@@ -524,7 +524,7 @@ mod tests {
     };
 
     fn job(id: &str, memory: i64) -> Job {
-        let mut j = crate::job::test_job(id);
+        let mut j = crate::testing::job(id);
         j.needs.memory = memory;
         j
     }

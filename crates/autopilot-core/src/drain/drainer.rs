@@ -14,7 +14,6 @@ use super::decide::{
 };
 use super::recheck::{RecheckMessage, RECHECK_KIND};
 use super::report::{DrainRecord, Outcome, Trigger};
-use crate::clock::{system_clock, Clock};
 use crate::events::{
     event_time_unix, ContainerInstanceStateChange, EventBridgeEvent, LifecycleActionDetail,
     SpotInterruptionDetail,
@@ -58,7 +57,6 @@ pub struct Drainer<E, A, Q> {
     autoscaling: A,
     queue: Q,
     config: DrainConfig,
-    clock: Clock,
 }
 
 impl<E: EcsRead + EcsWrite, A: LifecyclePort, Q: RecheckQueue> Drainer<E, A, Q> {
@@ -68,14 +66,7 @@ impl<E: EcsRead + EcsWrite, A: LifecyclePort, Q: RecheckQueue> Drainer<E, A, Q> 
             autoscaling,
             queue,
             config,
-            clock: system_clock(),
         }
-    }
-
-    /// Replaces the clock (Unix seconds): tests move time forward without sleeping.
-    pub fn with_clock(mut self, clock: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
-        self.clock = Box::new(clock);
-        self
     }
 
     pub fn config(&self) -> &DrainConfig {
@@ -91,12 +82,12 @@ impl<E: EcsRead + EcsWrite, A: LifecyclePort, Q: RecheckQueue> Drainer<E, A, Q> 
         &self.queue
     }
 
-    /// `EC2 Instance-terminate Lifecycle Action`.
+    /// `EC2 Instance-terminate Lifecycle Action`, handled at `now` (Unix seconds).
     pub async fn on_lifecycle_action(
         &self,
         event: &EventBridgeEvent<LifecycleActionDetail>,
+        now: i64,
     ) -> Result<DrainRecord, DrainError> {
-        let now = (self.clock)();
         // The event's time is when the action started; a retried delivery is late, not new.
         let started_at = event_time_unix(event).map_or(now, |t| t.min(now));
         let action = event.detail.action();
@@ -175,9 +166,12 @@ impl<E: EcsRead + EcsWrite, A: LifecyclePort, Q: RecheckQueue> Drainer<E, A, Q> 
         self.evaluate_and_act(&msg, now, rec).await
     }
 
-    /// A re-check from the queue.
-    pub async fn on_recheck(&self, msg: &RecheckMessage) -> Result<DrainRecord, DrainError> {
-        let now = (self.clock)();
+    /// A re-check from the queue, handled at `now` (Unix seconds).
+    pub async fn on_recheck(
+        &self,
+        msg: &RecheckMessage,
+        now: i64,
+    ) -> Result<DrainRecord, DrainError> {
         let mut rec = DrainRecord::for_action(Trigger::Recheck, &msg.lifecycle);
         rec.cluster = Some(msg.cluster.clone());
         rec.container_instance = Some(msg.container_instance_arn.clone());

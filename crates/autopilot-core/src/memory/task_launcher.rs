@@ -11,10 +11,8 @@ use crate::job::{LaunchRequest, RunTaskSpec};
 use crate::memory::ecs::cluster;
 use crate::memory::InMemoryEcs;
 use crate::model::{InstanceStatus, Task};
-use crate::ports::ecs::EcsError;
-use crate::ports::task_launcher::{
-    ContainerExit, DescribedTasks, LaunchedTask, RunTaskOutcome, TaskLauncher,
-};
+use crate::ports::ecs::{Described, EcsError, DESCRIBE_BATCH, DESCRIBE_MISSING};
+use crate::ports::task_launcher::{ContainerExit, LaunchedTask, RunTaskOutcome, TaskLauncher};
 
 /// One RunTask request as the fake received it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -274,48 +272,28 @@ impl TaskLauncher for InMemoryEcs {
         Ok(outcome)
     }
 
-    async fn tasks_started_by(
-        &self,
-        cluster_id: &str,
-        started_by: &str,
-    ) -> Result<Vec<LaunchedTask>, EcsError> {
-        let mut st = self.enter("ListTasks")?;
-        cluster(&mut st, cluster_id)?;
-        let found: Vec<LaunchedTask> =
-            st.launcher
-                .tasks
-                .values()
-                .filter(|(c, t, _, _)| {
-                    crate::arn::same_cluster_name(c, cluster_id)
-                        && st.clusters.values().flat_map(|c| c.tasks.iter()).any(|m| {
-                            m.arn == t.task_arn && m.started_by.as_deref() == Some(started_by)
-                        })
-                })
-                .map(|(_, t, _, _)| t.clone())
-                .collect();
-        st.calls.push("ListTasks".into());
-        if !found.is_empty() {
-            st.calls.push("DescribeTasks".into());
-        }
-        Ok(found)
-    }
-
-    async fn describe_launched(
+    async fn describe_launched_batch(
         &self,
         cluster_id: &str,
         task_arns: &[String],
-    ) -> Result<DescribedTasks, EcsError> {
+    ) -> Result<Described<LaunchedTask>, EcsError> {
         let mut st = self.enter("DescribeTasks")?;
+        if task_arns.len() > DESCRIBE_BATCH {
+            return Err(EcsError::Api {
+                operation: "DescribeTasks",
+                message: format!(
+                    "{} ARNs in one call (at most {DESCRIBE_BATCH})",
+                    task_arns.len()
+                ),
+            });
+        }
         cluster(&mut st, cluster_id)?;
-        let mut out = DescribedTasks::default();
+        let mut out = Described::default();
         for arn in task_arns {
             match st.launcher.tasks.get(arn) {
-                Some((_, t, _, _)) => out.tasks.push(t.clone()),
-                None => out.missing.push(arn.clone()),
+                Some((_, t, _, _)) => out.items.push(t.clone()),
+                None => out.failures.push((arn.clone(), DESCRIBE_MISSING.into())),
             }
-        }
-        for _ in task_arns.chunks(100).skip(1) {
-            st.calls.push("DescribeTasks".into());
         }
         Ok(out)
     }

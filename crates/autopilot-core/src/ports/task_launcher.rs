@@ -17,7 +17,10 @@
 use std::future::Future;
 
 use crate::job::{LaunchRequest, RunTaskSpec};
-use crate::ports::ecs::EcsError;
+use crate::ports::ecs::{
+    Described, EcsError, EcsRead, ListPages, ListRequest, TaskFilter, DESCRIBE_BATCH,
+    DESCRIBE_MISSING,
+};
 
 /// One container's end, from DescribeTasks or a task event.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -70,7 +73,11 @@ pub fn is_provisioning_cap(message: &str) -> bool {
     message.to_ascii_lowercase().contains("provisioning")
 }
 
-pub trait TaskLauncher: Send + Sync {
+/// RunTask and DescribeTasks as the dispatcher reads them (one request each), then the lookups
+/// written over them and the ECS port's List primitive (provided; not overridden).
+pub trait TaskLauncher: EcsRead {
+    // ---- Primitives: one ECS request each. ----
+
     /// RunTask, one task (`count` 1), with `clientToken` and `startedBy`; with `launch.pin`
     /// the constraint `memberOf(ec2InstanceId == ID)` is added so ECS uses the host the
     /// dispatcher chose (its reservation rule depends on it); with `launch.capacity_provider`
@@ -83,17 +90,54 @@ pub trait TaskLauncher: Send + Sync {
         launch: &LaunchRequest,
     ) -> impl Future<Output = Result<RunTaskOutcome, EcsError>> + Send;
 
-    /// The tasks ListTasks lists with this `startedBy` (its only filter, all pages), described.
+    /// One DescribeTasks of at most [`DESCRIBE_BATCH`] ARNs, as [`LaunchedTask`]s (container
+    /// exits and stop reasons included), with ECS's failure entries.
+    fn describe_launched_batch(
+        &self,
+        cluster: &str,
+        task_arns: &[String],
+    ) -> impl Future<Output = Result<Described<LaunchedTask>, EcsError>> + Send;
+
+    // ---- Lookups over the primitives. ----
+
+    /// The tasks ListTasks lists with this `startedBy` (its only filter, all pages), described
+    /// (DescribeTasks by [`DESCRIBE_BATCH`]; none when nothing is listed). A listed task ECS no
+    /// longer describes is left out.
     fn tasks_started_by(
         &self,
         cluster: &str,
         started_by: &str,
-    ) -> impl Future<Output = Result<Vec<LaunchedTask>, EcsError>> + Send;
+    ) -> impl Future<Output = Result<Vec<LaunchedTask>, EcsError>> + Send {
+        async move {
+            let filter = TaskFilter::StartedBy(started_by);
+            let arns = ListPages::new(self, ListRequest::Tasks { cluster, filter })
+                .all()
+                .await?;
+            Ok(self.describe_launched(cluster, &arns).await?.tasks)
+        }
+    }
 
-    /// DescribeTasks of these ARNs (100 per call), with the ARNs ECS answered MISSING for.
+    /// DescribeTasks of these ARNs ([`DESCRIBE_BATCH`] per call), with the ARNs ECS answered
+    /// MISSING for; other failure entries are left out of both.
     fn describe_launched(
         &self,
         cluster: &str,
         task_arns: &[String],
-    ) -> impl Future<Output = Result<DescribedTasks, EcsError>> + Send;
+    ) -> impl Future<Output = Result<DescribedTasks, EcsError>> + Send {
+        async move {
+            let mut out = DescribedTasks::default();
+            for batch in task_arns.chunks(DESCRIBE_BATCH) {
+                let described = self.describe_launched_batch(cluster, batch).await?;
+                out.tasks.extend(described.items);
+                out.missing.extend(
+                    described
+                        .failures
+                        .into_iter()
+                        .filter(|(_, reason)| reason == DESCRIBE_MISSING)
+                        .map(|(arn, _)| arn),
+                );
+            }
+            Ok(out)
+        }
+    }
 }

@@ -43,7 +43,9 @@ pub async fn reconcile<E: EcsRead + EcsWrite>(
     json: bool,
     out: &mut String,
 ) -> Result<u8, CliError> {
-    let report = reconciler.reconcile_cluster(cluster).await?;
+    let report = reconciler
+        .reconcile_cluster(cluster, autopilot_core::clock::unix_now())
+        .await?;
     render::daemon_report(out, &report, json);
     let failed: Vec<String> = report
         .services
