@@ -146,57 +146,32 @@ fn skip_reasons_table() {
         f(&mut s);
         s
     };
-    let cases: Vec<(&str, Service, Option<TaskDefinition>, &str)> = vec![
+    let tagged = |value: &str| {
+        with(&|s| {
+            s.tags.insert(TASKS_PER_HOST_TAG.into(), value.into());
+        })
+    };
+    // What the service says, its task definition plain: (case, service, reason contains).
+    let service_cases = [
         (
             "DAEMON strategy",
             with(&|s| s.scheduling_strategy = SchedulingStrategy::Daemon),
-            Some(plain.clone()),
             "DAEMON",
         ),
         (
             "unknown strategy",
             with(&|s| s.scheduling_strategy = SchedulingStrategy::Other("NEW".into())),
-            Some(plain.clone()),
             "NEW",
         ),
         (
             "service draining",
             with(&|s| s.status = "DRAINING".into()),
-            Some(plain.clone()),
             "DRAINING",
         ),
-        (
-            "tag not a number",
-            with(&|s| {
-                s.tags.insert(TASKS_PER_HOST_TAG.into(), "two".into());
-            }),
-            Some(plain.clone()),
-            "\"two\"",
-        ),
-        (
-            "tag zero",
-            with(&|s| {
-                s.tags.insert(TASKS_PER_HOST_TAG.into(), "0".into());
-            }),
-            Some(plain.clone()),
-            "between 1 and 10000",
-        ),
-        (
-            "tag negative",
-            with(&|s| {
-                s.tags.insert(TASKS_PER_HOST_TAG.into(), "-1".into());
-            }),
-            Some(plain.clone()),
-            "\"-1\"",
-        ),
-        (
-            "tag too large",
-            with(&|s| {
-                s.tags.insert(TASKS_PER_HOST_TAG.into(), "10001".into());
-            }),
-            Some(plain.clone()),
-            "10001",
-        ),
+        ("tag not a number", tagged("two"), "\"two\""),
+        ("tag zero", tagged("0"), "between 1 and 10000"),
+        ("tag negative", tagged("-1"), "\"-1\""),
+        ("tag too large", tagged("10001"), "10001"),
         (
             "tasks-per-host > 1 with distinctInstance",
             with(&|s| {
@@ -204,44 +179,17 @@ fn skip_reasons_table() {
                 s.placement_constraints
                     .push(PlacementConstraint::distinct_instance());
             }),
-            Some(plain.clone()),
             "can never place",
         ),
         (
             "Fargate launch type",
             with(&|s| s.launch_type = Some("FARGATE".into())),
-            Some(plain.clone()),
             "FARGATE",
         ),
         (
             "Fargate capacity providers",
             with(&|s| s.capacity_provider_strategy = vec!["FARGATE_SPOT".into()]),
-            Some(plain.clone()),
             "Fargate",
-        ),
-        (
-            "task definition unknown",
-            service(CLUSTER, "s"),
-            None,
-            "task definition unknown",
-        ),
-        (
-            "invalid expression",
-            service(CLUSTER, "s"),
-            Some(td(&["attribute:ecs.instance-type =="])),
-            "is invalid",
-        ),
-        (
-            "task:group",
-            service(CLUSTER, "s"),
-            Some(td(&["task:group == service:web"])),
-            "task:group",
-        ),
-        (
-            "runningTasksCount",
-            service(CLUSTER, "s"),
-            Some(td(&["runningTasksCount == 0"])),
-            "runningTasksCount",
         ),
         (
             "empty memberOf",
@@ -251,11 +199,31 @@ fn skip_reasons_table() {
                     expression: None,
                 })
             }),
-            Some(plain.clone()),
             "without an expression",
         ),
-    ];
-    for (case, svc, task_def, want) in cases {
+    ]
+    .map(|(case, svc, want)| (case, svc, Some(plain.clone()), want));
+    // What the task definition says, the service plain: (case, task definition, reason contains).
+    let task_definition_cases = [
+        ("task definition unknown", None, "task definition unknown"),
+        (
+            "invalid expression",
+            Some(td(&["attribute:ecs.instance-type =="])),
+            "is invalid",
+        ),
+        (
+            "task:group",
+            Some(td(&["task:group == service:web"])),
+            "task:group",
+        ),
+        (
+            "runningTasksCount",
+            Some(td(&["runningTasksCount == 0"])),
+            "runningTasksCount",
+        ),
+    ]
+    .map(|(case, task_def, want)| (case, service(CLUSTER, "s"), task_def, want));
+    for (case, svc, task_def, want) in service_cases.into_iter().chain(task_definition_cases) {
         match decide(&svc, task_def.as_ref(), &hosts) {
             Decision::Skip { reason } => assert!(reason.contains(want), "{case}: {reason}"),
             other => panic!("{case}: expected a skip, got {other:?}"),
