@@ -1,7 +1,7 @@
 //! What CloudWatch bills for the functions' metrics: every distinct custom-metric identity
 //! (namespace, metric name, dimension names and their values) is one billed metric. A sweep of 10
 //! clusters in which nothing changes, by each function, with default settings, stays within 40
-//! identities in all; the README's cost table ("What it costs") is computed from this count.
+//! identities in all; the manual's cost table (docs/operability.md, "What it costs") is computed from this count.
 //!
 //! The lines are the real ones (each handler against moto, then the invocation loop's `aws usage`
 //! line through the same `CallCounter::log_since`), captured on the test's thread instead of
@@ -222,7 +222,7 @@ async fn a_no_change_sweep_of_ten_clusters_costs_at_most_forty_custom_metrics() 
     );
     let count = total(&default);
     assert!(count <= 40, "{count} distinct custom metrics: {default:#?}");
-    // The README's cost table is computed from this number (README, "What it costs").
+    // The manual's cost table is computed from this number (docs/operability.md, "What it costs").
     assert_eq!(
         count, 15,
         "update docs/operability.md 'What it costs' with the new count"

@@ -150,7 +150,7 @@ pub fn service(cluster_arn: &str, name: &str) -> Service {
 }
 
 /// [`service`] opted in to daemon-count by its tag ([`DAEMON_TAG`]` = true`) and set up as the
-/// README asks of a daemon: a `distinctInstance` constraint, launch type EC2.
+/// manual (docs/daemon-count.md) asks of a daemon: a `distinctInstance` constraint, launch type EC2.
 pub fn daemon_service(cluster_arn: &str, name: &str) -> Service {
     let mut s = service(cluster_arn, name);
     s.tags = BTreeMap::from([(DAEMON_TAG.to_string(), "true".to_string())]);
