@@ -4,7 +4,7 @@
 
 use autopilot_core::capacity::{CapacityRecorder, RecorderConfig};
 use autopilot_core::capacity::{ClusterEntry, ClusterStatus};
-use autopilot_core::capacity::{Outcome, Record};
+use autopilot_core::capacity::{InstanceRecord, Outcome, Record, SweepReport, TaskRecord};
 use autopilot_core::env::ClusterScope;
 use autopilot_core::events::EcsEvent;
 use autopilot_core::memory::InMemoryCapacityStore;
@@ -85,14 +85,34 @@ fn event_log() -> Vec<Value> {
 }
 
 fn recorder() -> CapacityRecorder<InMemoryCapacityStore, InMemoryEcs> {
-    CapacityRecorder::new(
+    recorder_with(
         InMemoryCapacityStore::new(),
         InMemoryEcs::new(),
+        ClusterScope::All,
+    )
+}
+
+fn recorder_with(
+    store: InMemoryCapacityStore,
+    ecs: InMemoryEcs,
+    clusters: ClusterScope,
+) -> CapacityRecorder<InMemoryCapacityStore, InMemoryEcs> {
+    CapacityRecorder::new(
+        store,
+        ecs,
         RecorderConfig {
             table: "t".into(),
-            clusters: ClusterScope::All,
+            clusters,
         },
     )
+}
+
+/// A runtime and a [`recorder`].
+fn bed() -> (
+    tokio::runtime::Runtime,
+    CapacityRecorder<InMemoryCapacityStore, InMemoryEcs>,
+) {
+    (runtime(), recorder())
 }
 
 async fn apply(
@@ -113,6 +133,14 @@ fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime")
+}
+
+/// One sweep of `CLUSTER` at `NOW`, which must succeed.
+fn sweep(
+    rt: &tokio::runtime::Runtime,
+    rec: &CapacityRecorder<InMemoryCapacityStore, InMemoryEcs>,
+) -> SweepReport {
+    rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep")
 }
 
 /// Deterministic shuffle + duplication from a seed (splitmix64), so a failing seed replays.
@@ -191,8 +219,7 @@ fn recorded_regression_seed_0_leaves_the_in_order_table() {
 
 #[test]
 fn duplicates_and_stale_events_are_successful_no_ops() {
-    let rt = runtime();
-    let rec = recorder();
+    let (rt, rec) = bed();
     let outcomes = rt.block_on(apply(
         &rec,
         &[
@@ -223,8 +250,7 @@ fn duplicates_and_stale_events_are_successful_no_ops() {
 
 #[test]
 fn a_deregistered_host_stays_dead_against_late_older_events() {
-    let rt = runtime();
-    let rec = recorder();
+    let (rt, rec) = bed();
     let outcomes = rt.block_on(apply(
         &rec,
         &[
@@ -248,8 +274,7 @@ fn a_deregistered_host_stays_dead_against_late_older_events() {
 
 #[test]
 fn stopped_tasks_expire() {
-    let rt = runtime();
-    let rec = recorder();
+    let (rt, rec) = bed();
     rt.block_on(apply(
         &rec,
         &[task_event(1, 2, "RUNNING"), task_event(1, 3, "STOPPED")],
@@ -266,8 +291,7 @@ fn stopped_tasks_expire() {
 
 #[test]
 fn events_that_cannot_be_recorded_write_nothing() {
-    let rt = runtime();
-    let rec = recorder();
+    let (rt, rec) = bed();
     let mut no_version = instance_event(1, 1, "ACTIVE", 1);
     no_version["detail"]
         .as_object_mut()
@@ -322,13 +346,10 @@ fn events_that_cannot_be_recorded_write_nothing() {
 #[test]
 fn clusters_outside_the_configured_list_are_skipped() {
     let rt = runtime();
-    let rec = CapacityRecorder::new(
+    let rec = recorder_with(
         InMemoryCapacityStore::new(),
         InMemoryEcs::new(),
-        RecorderConfig {
-            table: "t".into(),
-            clusters: ClusterScope::Only(vec!["staging".into()]),
-        },
+        ClusterScope::Only(vec!["staging".into()]),
     );
     let event = EcsEvent::from_value(instance_event(1, 1, "ACTIVE", 1)).expect("parses");
     let r = rt.block_on(rec.record_event(&event, NOW)).expect("skip");
@@ -345,6 +366,12 @@ fn ecs_host(i: usize, version: Option<i64>, stack: &str) -> ContainerInstance {
     ci.remaining = ci.registered.clone();
     ci.version = version;
     ci
+}
+
+/// Host `i` registered in ECS at version 3, in stack `blue`.
+fn add_host(rec: &CapacityRecorder<InMemoryCapacityStore, InMemoryEcs>, i: usize) {
+    rec.ecs()
+        .add_instance(CLUSTER, ecs_host(i, Some(3), "blue"));
 }
 
 /// A RUNNING task of service `web` on host 0.
@@ -372,8 +399,7 @@ fn stored_stack(
 
 #[test]
 fn the_sweep_restores_a_dropped_event_and_an_attribute_change() {
-    let rt = runtime();
-    let rec = recorder();
+    let (rt, rec) = bed();
     for i in 0..3 {
         rec.ecs()
             .add_instance(CLUSTER, ecs_host(i, Some(4), "blue"));
@@ -392,7 +418,7 @@ fn the_sweep_restores_a_dropped_event_and_an_attribute_change() {
         ci.attributes[0].value = Some("green".into());
     });
 
-    let report = rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
+    let report = sweep(&rt, &rec);
     assert_eq!((report.hosts, report.tasks), (3, 1));
     assert_eq!(
         stored_stack(&rec, 2).as_deref(),
@@ -408,7 +434,7 @@ fn the_sweep_restores_a_dropped_event_and_an_attribute_change() {
 
     // A second sweep with nothing changed writes nothing.
     let puts = rec.store().count_calls("UpdateItem");
-    let again = rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
+    let again = sweep(&rt, &rec);
     assert_eq!(again.written, 0);
     assert_eq!(again.unchanged, 4);
     assert_eq!(rec.store().count_calls("UpdateItem"), puts);
@@ -416,19 +442,15 @@ fn the_sweep_restores_a_dropped_event_and_an_attribute_change() {
 
 #[test]
 fn the_sweep_removes_what_ecs_no_longer_has() {
-    let rt = runtime();
-    let rec = recorder();
-    rec.ecs()
-        .add_instance(CLUSTER, ecs_host(0, Some(3), "blue"));
-    rec.ecs()
-        .add_instance(CLUSTER, ecs_host(1, Some(3), "blue"));
+    let (rt, rec) = bed();
+    add_host(&rec, 0);
+    add_host(&rec, 1);
     rec.ecs().put_task(CLUSTER, ecs_task(1, Some(2)));
-    rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
+    sweep(&rt, &rec);
     // Host 1 deregistered and task 1 stopped; both events were lost.
     rec.ecs().remove_instance(CLUSTER, &host_arn(1));
     rec.ecs().remove_task(CLUSTER, &task_arn(1));
-    let report = rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
-    assert_eq!(report.removed, 2);
+    assert_eq!(sweep(&rt, &rec).removed, 2);
     let records = rec.store().snapshot();
     assert_eq!(
         records.len(),
@@ -453,20 +475,18 @@ fn the_sweep_removes_what_ecs_no_longer_has() {
     assert!(hosts[0].task_groups.is_empty(), "{hosts:?}");
     // A sweep with nothing new leaves the tombstones alone.
     let puts = rec.store().count_calls("UpdateItem");
-    let again = rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
+    let again = sweep(&rt, &rec);
     assert_eq!((again.removed, again.written), (0, 0));
     assert_eq!(rec.store().count_calls("UpdateItem"), puts);
 }
 
 #[test]
 fn a_version_less_snapshot_keeps_the_version_and_loses_races_to_events() {
-    let rt = runtime();
-    let rec = recorder();
+    let (rt, rec) = bed();
     // moto-like: Describe returns no version.
     rec.ecs().add_instance(CLUSTER, ecs_host(0, None, "green"));
     rt.block_on(apply(&rec, &[instance_event(0, 6, "ACTIVE", 7000)]));
-    let report = rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
-    assert_eq!(report.written, 1);
+    assert_eq!(sweep(&rt, &rec).written, 1);
     let Record::Instance(i) = rec.store().snapshot().remove(0) else {
         panic!()
     };
@@ -526,18 +546,33 @@ fn stored(rec: &CapacityRecorder<InMemoryCapacityStore, InMemoryEcs>, arn: &str)
         .unwrap_or_else(|| panic!("{arn} not stored"))
 }
 
+/// Host `i`'s item, which must be stored.
+fn stored_host(
+    rec: &CapacityRecorder<InMemoryCapacityStore, InMemoryEcs>,
+    i: usize,
+) -> InstanceRecord {
+    match stored(rec, &host_arn(i)) {
+        Record::Instance(record) => record,
+        other => panic!("host {i}: {other:?}"),
+    }
+}
+
+/// Task `i`'s item, which must be stored.
+fn stored_task(rec: &CapacityRecorder<InMemoryCapacityStore, InMemoryEcs>, i: usize) -> TaskRecord {
+    match stored(rec, &task_arn(i)) {
+        Record::Task(record) => record,
+        other => panic!("task {i}: {other:?}"),
+    }
+}
+
 #[test]
 fn a_swept_host_tombstone_refuses_late_events_of_the_same_or_a_lower_version() {
-    let rt = runtime();
-    let rec = recorder();
+    let (rt, rec) = bed();
     rec.ecs().add_cluster(CLUSTER);
     // The table last saw host 3 at version 7; its deregistration event was lost.
     rt.block_on(apply(&rec, &[instance_event(3, 7, "ACTIVE", 7000)]));
-    let report = rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
-    assert_eq!(report.removed, 1);
-    let Record::Instance(i) = stored(&rec, &host_arn(3)) else {
-        panic!()
-    };
+    assert_eq!(sweep(&rt, &rec).removed, 1);
+    let i = stored_host(&rec, 3);
     assert!(i.tombstone);
     assert_eq!(
         i.instance.version,
@@ -554,9 +589,7 @@ fn a_swept_host_tombstone_refuses_late_events_of_the_same_or_a_lower_version() {
         ],
     ));
     assert_eq!(outcomes, vec![Outcome::Duplicate, Outcome::Stale]);
-    let Record::Instance(i) = stored(&rec, &host_arn(3)) else {
-        panic!()
-    };
+    let i = stored_host(&rec, 3);
     assert!(i.tombstone, "still a tombstone: {i:?}");
     assert_eq!(
         autopilot_core::capacity::cluster_capacity("prod", &rec.store().snapshot())
@@ -568,32 +601,26 @@ fn a_swept_host_tombstone_refuses_late_events_of_the_same_or_a_lower_version() {
 
 #[test]
 fn a_swept_task_tombstone_refuses_a_late_older_running_event() {
-    let rt = runtime();
-    let rec = recorder();
+    let (rt, rec) = bed();
     rec.ecs().add_cluster(CLUSTER);
     rt.block_on(apply(
         &rec,
         &[task_event(4, 1, "PENDING"), task_event(4, 2, "RUNNING")],
     ));
     // Task 4 stopped; its STOPPED event was lost, and ECS no longer lists it.
-    let report = rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
-    assert_eq!(report.removed, 1);
+    assert_eq!(sweep(&rt, &rec).removed, 1);
     // The RUNNING event (a retry) and the PENDING one arrive late.
     let outcomes = rt.block_on(apply(
         &rec,
         &[task_event(4, 2, "RUNNING"), task_event(4, 1, "PENDING")],
     ));
     assert_eq!(outcomes, vec![Outcome::Duplicate, Outcome::Stale]);
-    let Record::Task(t) = stored(&rec, &task_arn(4)) else {
-        panic!()
-    };
+    let t = stored_task(&rec, 4);
     assert!(t.tombstone && !t.is_active(), "not resurrected: {t:?}");
     // The real STOPPED event (a newer version) still applies, and expires as STOPPED tasks do.
     let outcomes = rt.block_on(apply(&rec, &[task_event(4, 3, "STOPPED")]));
     assert_eq!(outcomes, vec![Outcome::Applied]);
-    let Record::Task(t) = stored(&rec, &task_arn(4)) else {
-        panic!()
-    };
+    let t = stored_task(&rec, 4);
     assert_eq!(t.task.last_status.as_deref(), Some("STOPPED"));
     assert!(!t.tombstone);
     assert_eq!(
@@ -605,35 +632,29 @@ fn a_swept_task_tombstone_refuses_a_late_older_running_event() {
 #[test]
 fn a_listed_tombstoned_task_is_restored_by_the_next_sweep() {
     // ListTasks is eventually consistent: a task missing from one listing comes back in the next.
-    let rt = runtime();
-    let rec = recorder();
+    let (rt, rec) = bed();
     rec.ecs().add_cluster(CLUSTER);
     rt.block_on(apply(&rec, &[task_event(5, 2, "RUNNING")]));
-    rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
+    sweep(&rt, &rec);
     let mut task = ecs_task(5, Some(2));
     task.container_instance_arn = Some(host_arn(5));
     task.group = Some("service:svc1".into());
     task.started_by = Some("ecs-svc/1".into());
     task.cpu = Some(128);
     rec.ecs().put_task(CLUSTER, task);
-    let report = rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
-    assert_eq!(report.written, 1);
-    let Record::Task(t) = stored(&rec, &task_arn(5)) else {
-        panic!()
-    };
+    assert_eq!(sweep(&rt, &rec).written, 1);
+    let t = stored_task(&rec, 5);
     assert!(t.is_active(), "{t:?}");
 }
 
 #[test]
 fn a_transient_describe_failure_does_not_remove_a_live_host_or_task() {
-    let rt = runtime();
-    let rec = recorder();
+    let (rt, rec) = bed();
     for i in 0..2 {
-        rec.ecs()
-            .add_instance(CLUSTER, ecs_host(i, Some(3), "blue"));
+        add_host(&rec, i);
     }
     rec.ecs().put_task(CLUSTER, ecs_task(1, Some(2)));
-    rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
+    sweep(&rt, &rec);
     let before = rec.store().snapshot();
     let puts = rec.store().count_calls("UpdateItem");
 
@@ -652,51 +673,44 @@ fn a_transient_describe_failure_does_not_remove_a_live_host_or_task() {
 
     // The same for a task.
     let rec2 = recorder();
-    rec2.ecs()
-        .add_instance(CLUSTER, ecs_host(0, Some(3), "blue"));
+    add_host(&rec2, 0);
     // Still PENDING in the table: not settled, so the sweep describes it.
     let mut pending = ecs_task(1, Some(2));
     pending.last_status = Some("PENDING".into());
     rec2.ecs().put_task(CLUSTER, pending);
-    rt.block_on(rec2.sweep_cluster(CLUSTER, NOW))
-        .expect("sweep");
+    sweep(&rt, &rec2);
     rec2.ecs().fail_describe(&task_arn(1), "TIMEOUT");
     assert!(rt.block_on(rec2.sweep_cluster(CLUSTER, NOW)).is_err());
-    assert!(matches!(stored(&rec2, &task_arn(1)), Record::Task(t) if t.is_active()));
+    assert!(stored_task(&rec2, 1).is_active());
     // A live task ECS no longer lists is described before it is removed: the same rule.
     let rec3 = recorder();
-    rec3.ecs()
-        .add_instance(CLUSTER, ecs_host(0, Some(3), "blue"));
+    add_host(&rec3, 0);
     rec3.ecs().put_task(CLUSTER, ecs_task(1, Some(2)));
-    rt.block_on(rec3.sweep_cluster(CLUSTER, NOW))
-        .expect("sweep");
+    sweep(&rt, &rec3);
     rec3.ecs().finish_task(&task_arn(1)); // listed no more as desired RUNNING
     rec3.ecs().fail_describe(&task_arn(1), "TIMEOUT");
     assert!(rt.block_on(rec3.sweep_cluster(CLUSTER, NOW)).is_err());
-    assert!(matches!(stored(&rec3, &task_arn(1)), Record::Task(t) if t.is_active()));
+    assert!(stored_task(&rec3, 1).is_active());
 
     // MISSING does mean gone: deregistered between List and Describe.
     rec.ecs().fail_describe(&host_arn(1), "MISSING");
-    let report = rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
-    assert_eq!(report.removed, 1);
-    assert!(matches!(stored(&rec, &host_arn(1)), Record::Instance(i) if i.tombstone));
+    assert_eq!(sweep(&rt, &rec).removed, 1);
+    assert!(stored_host(&rec, 1).tombstone);
 }
 
 // ---- what the sweep records ----
 
 #[test]
 fn the_sweep_skips_fargate_tasks_like_the_event_path() {
-    let rt = runtime();
-    let rec = recorder();
-    rec.ecs()
-        .add_instance(CLUSTER, ecs_host(0, Some(3), "blue"));
+    let (rt, rec) = bed();
+    add_host(&rec, 0);
     rec.ecs().put_task(CLUSTER, ecs_task(1, Some(2)));
     let mut fargate = ecs_task(2, Some(2));
     fargate.launch_type = Some("FARGATE".into());
     fargate.container_instance_arn = None;
     rec.ecs().put_task(CLUSTER, fargate.clone());
 
-    let report = rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
+    let report = sweep(&rt, &rec);
     assert_eq!((report.tasks, report.skipped_tasks), (1, 1), "{report:?}");
     let records = rec.store().snapshot();
     assert!(
@@ -715,25 +729,13 @@ fn the_sweep_skips_fargate_tasks_like_the_event_path() {
 
     // A Fargate item an earlier version of the sweep wrote is removed.
     let stale = autopilot_core::capacity::with_task_ttl(
-        autopilot_core::capacity::TaskRecord {
-            cluster_arn: CLUSTER.into(),
-            task: autopilot_core::model::Task {
-                arn: task_arn(2),
-                cluster_arn: None,
-                container_instance_arn: None,
-                group: fargate.group.clone(),
+        TaskRecord::new(
+            CLUSTER,
+            Task {
                 started_by: None,
-                last_status: Some("RUNNING".into()),
-                desired_status: Some("RUNNING".into()),
-                cpu: None,
-                memory: Some(256),
-                launch_type: Some("FARGATE".into()),
-                version: Some(2),
+                ..fargate.clone()
             },
-            updated_at: None,
-            tombstone: false,
-            expires_at: None,
-        },
+        ),
         NOW,
     );
     rt.block_on(rec.store().write(
@@ -741,15 +743,13 @@ fn the_sweep_skips_fargate_tasks_like_the_event_path() {
         autopilot_core::capacity::WriteCondition::NewerThanStored(2),
     ))
     .expect("seed");
-    let report = rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
-    assert_eq!(report.removed, 1);
-    assert!(matches!(stored(&rec, &task_arn(2)), Record::Task(t) if t.tombstone));
+    assert_eq!(sweep(&rt, &rec).removed, 1);
+    assert!(stored_task(&rec, 2).tombstone);
 }
 
 #[test]
 fn an_event_never_erases_the_registration_time_and_the_sweep_then_writes_nothing() {
-    let rt = runtime();
-    let rec = recorder();
+    let (rt, rec) = bed();
     let mut host = ecs_host(0, Some(3), "blue");
     host.registered_at = Some(1_795_000_000);
     // The Describe snapshot and the event agree on everything but what events lack.
@@ -759,7 +759,7 @@ fn an_event_never_erases_the_registration_time_and_the_sweep_then_writes_nothing
     host.running_tasks_count = Some(4);
     host.version = Some(4);
     rec.ecs().add_instance(CLUSTER, host.clone());
-    rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
+    sweep(&rt, &rec);
     let registered_at = |rec: &CapacityRecorder<InMemoryCapacityStore, InMemoryEcs>| match stored(
         rec,
         &host_arn(0),
@@ -773,9 +773,7 @@ fn an_event_never_erases_the_registration_time_and_the_sweep_then_writes_nothing
     let outcomes = rt.block_on(apply(&rec, &[instance_event(0, 5, "ACTIVE", 7680 - 500)]));
     assert_eq!(outcomes, vec![Outcome::Applied]);
     assert_eq!(registered_at(&rec), Some(1_795_000_000));
-    let Record::Instance(i) = stored(&rec, &host_arn(0)) else {
-        panic!()
-    };
+    let i = stored_host(&rec, 0);
     assert_eq!(
         i.instance.remaining.memory,
         Some(7680 - 500),
@@ -790,7 +788,7 @@ fn an_event_never_erases_the_registration_time_and_the_sweep_then_writes_nothing
         ci.running_tasks_count = Some(5);
     });
     let puts = rec.store().count_calls("UpdateItem");
-    let report = rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
+    let report = sweep(&rt, &rec);
     assert_eq!((report.written, report.unchanged), (0, 1), "{report:?}");
     assert_eq!(rec.store().count_calls("UpdateItem"), puts);
 
@@ -812,10 +810,8 @@ fn stopping_task(i: usize, version: i64, last: &str) -> Task {
 
 #[test]
 fn the_sweep_keeps_a_stopping_task_like_events_do_and_removes_a_stopped_one() {
-    let rt = runtime();
-    let rec = recorder();
-    rec.ecs()
-        .add_instance(CLUSTER, ecs_host(0, Some(3), "blue"));
+    let (rt, rec) = bed();
+    add_host(&rec, 0);
     // Task 1 is stopping (still on host 0, holding its memory), task 2 has stopped, task 3 runs.
     rec.ecs()
         .put_task(CLUSTER, stopping_task(1, 3, "DEACTIVATING"));
@@ -831,15 +827,13 @@ fn the_sweep_keeps_a_stopping_task_like_events_do_and_removes_a_stopped_one() {
     };
     rt.block_on(apply(&rec, &[running(1), running(2), running(3)]));
 
-    let report = rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
+    let report = sweep(&rt, &rec);
     assert_eq!(
         (report.tasks, report.stopping, report.removed),
         (2, 1, 1),
         "{report:?}"
     );
-    let Record::Task(t1) = stored(&rec, &task_arn(1)) else {
-        panic!()
-    };
+    let t1 = stored_task(&rec, 1);
     assert!(!t1.tombstone && t1.is_active(), "kept: {t1:?}");
     assert_eq!(
         (
@@ -848,7 +842,7 @@ fn the_sweep_keeps_a_stopping_task_like_events_do_and_removes_a_stopped_one() {
         ),
         (Some("STOPPED"), Some("DEACTIVATING"))
     );
-    assert!(matches!(stored(&rec, &task_arn(2)), Record::Task(t) if t.tombstone));
+    assert!(stored_task(&rec, 2).tombstone);
     let hosts = autopilot_core::capacity::placement_hosts(&rec.store().snapshot());
     assert_eq!(
         hosts[0].task_groups.len(),
@@ -862,16 +856,14 @@ fn the_sweep_keeps_a_stopping_task_like_events_do_and_removes_a_stopped_one() {
     event["detail"]["desiredStatus"] = json!("STOPPED");
     let outcomes = rt.block_on(apply(&rec, &[event]));
     assert_eq!(outcomes, vec![Outcome::Duplicate]);
-    let again = rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
+    let again = sweep(&rt, &rec);
     assert_eq!((again.written, again.removed), (0, 0), "{again:?}");
 }
 
 #[test]
 fn a_deleted_cluster_is_retired_once_reported_and_never_failed() {
-    let rt = runtime();
-    let rec = recorder();
-    rec.ecs()
-        .add_instance(CLUSTER, ecs_host(0, Some(3), "blue"));
+    let (rt, rec) = bed();
+    add_host(&rec, 0);
     rec.ecs().put_task(CLUSTER, ecs_task(1, Some(2)));
     let first = rt.block_on(rec.sweep(NOW)).expect("sweep");
     assert_eq!(first.len(), 1);
@@ -943,7 +935,7 @@ fn a_deleted_cluster_is_retired_once_reported_and_never_failed() {
         rec.store().registry_entry("prod").map(|e| e.retired_hosts),
         Some(3)
     );
-    assert!(matches!(stored(&rec, &host_arn(5)), Record::Instance(i) if i.tombstone));
+    assert!(stored_host(&rec, 5).tombstone);
 
     // After the window, sweeps of every cluster leave it alone: no report, nothing of its
     // partition read (only the registry). Named in CLUSTERS, it is reported as gone, still unread.
@@ -954,13 +946,10 @@ fn a_deleted_cluster_is_retired_once_reported_and_never_failed() {
     assert!(again.is_empty(), "{again:?}");
     assert_eq!(rec.store().count_calls("Query") - queries, 1);
     assert_eq!(rec.store().count_calls("UpdateItem"), writes);
-    let named = CapacityRecorder::new(
+    let named = recorder_with(
         InMemoryCapacityStore::new(),
         InMemoryEcs::new(),
-        RecorderConfig {
-            table: "t".into(),
-            clusters: ClusterScope::Only(vec!["prod".into()]),
-        },
+        ClusterScope::Only(vec!["prod".into()]),
     );
     rt.block_on(named.store().put_cluster(&gone))
         .expect("registry");
@@ -988,16 +977,12 @@ fn a_deleted_cluster_is_retired_once_reported_and_never_failed() {
 #[test]
 fn a_clusters_entry_ecs_does_not_know_is_a_reported_skip() {
     let rt = runtime();
-    let rec = CapacityRecorder::new(
+    let rec = recorder_with(
         InMemoryCapacityStore::new(),
         InMemoryEcs::new(),
-        RecorderConfig {
-            table: "t".into(),
-            clusters: ClusterScope::Only(vec!["prod".into(), "typo".into()]),
-        },
+        ClusterScope::Only(vec!["prod".into(), "typo".into()]),
     );
-    rec.ecs()
-        .add_instance(CLUSTER, ecs_host(0, Some(3), "blue"));
+    add_host(&rec, 0);
     let reports = rt.block_on(rec.sweep(NOW)).expect("sweep");
     assert_eq!(reports.len(), 2);
     assert_eq!((reports[0].hosts, reports[0].error.as_deref()), (1, None));
@@ -1023,8 +1008,7 @@ fn a_clusters_entry_ecs_does_not_know_is_a_reported_skip() {
 
 #[test]
 fn registered_at_from_events_is_recorded_kept_and_queryable() {
-    let rt = runtime();
-    let rec = recorder();
+    let (rt, rec) = bed();
     let mut registered = instance_event(0, 1, "ACTIVE", 7000);
     registered["detail"]["registeredAt"] = json!("2026-01-05T10:00:00.123Z");
     // A thin later event without registeredAt keeps it; one with a malformed value too.
@@ -1034,9 +1018,7 @@ fn registered_at_from_events_is_recorded_kept_and_queryable() {
         &rec,
         &[registered, instance_event(0, 2, "ACTIVE", 6900), garbled],
     ));
-    let Record::Instance(i) = stored(&rec, &host_arn(0)) else {
-        panic!()
-    };
+    let i = stored_host(&rec, 0);
     assert_eq!(i.instance.registered_at, Some(1_767_607_200));
     assert_eq!(i.instance.version, Some(3));
     let hosts = autopilot_core::capacity::placement_hosts(&rec.store().snapshot());
@@ -1053,47 +1035,31 @@ fn registered_at_from_events_is_recorded_kept_and_queryable() {
 #[test]
 fn the_sweep_reads_page_by_page_and_costs_what_the_readme_says() {
     let rt = runtime();
-    let rec = CapacityRecorder::new(
+    let rec = recorder_with(
         InMemoryCapacityStore::with_page_items(50),
         InMemoryEcs::new(),
-        RecorderConfig {
-            table: "t".into(),
-            clusters: ClusterScope::All,
-        },
+        ClusterScope::All,
     );
     let (hosts, per_host, dead) = (120, 2, 2_000);
     for h in 0..hosts {
-        rec.ecs()
-            .add_instance(CLUSTER, ecs_host(h, Some(3), "blue"));
+        add_host(&rec, h);
         for k in 0..per_host {
             let mut t = ecs_task(1000 + h * per_host + k, Some(2));
             t.container_instance_arn = Some(host_arn(h));
             rec.ecs().put_task(CLUSTER, t);
         }
     }
-    let first = rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
+    let first = sweep(&rt, &rec);
     assert_eq!(first.written, hosts + hosts * per_host);
     // A batch cluster's history: stopped tasks and tombstones, thousands of them.
     for i in 0..dead {
-        let mut t = autopilot_core::capacity::TaskRecord {
-            cluster_arn: CLUSTER.into(),
-            task: autopilot_core::model::Task {
-                arn: format!("arn:aws:ecs:us-east-1:123456789012:task/prod/old{i:05}"),
-                cluster_arn: None,
-                container_instance_arn: Some(host_arn(i % hosts)),
-                group: Some("family:batch".into()),
-                started_by: None,
-                last_status: Some("STOPPED".into()),
-                desired_status: Some("STOPPED".into()),
-                cpu: None,
-                memory: Some(512),
-                launch_type: Some("EC2".into()),
-                version: Some(5),
-            },
-            updated_at: None,
-            tombstone: false,
-            expires_at: None,
-        };
+        let mut task = stopping_task(0, 5, "STOPPED");
+        task.arn = format!("arn:aws:ecs:us-east-1:123456789012:task/prod/old{i:05}");
+        task.container_instance_arn = Some(host_arn(i % hosts));
+        task.group = Some("family:batch".into());
+        task.started_by = None;
+        task.memory = Some(512);
+        let mut t = TaskRecord::new(CLUSTER, task);
         if i % 3 == 0 {
             t.task.last_status = Some("RUNNING".into());
             t.tombstone = true;
@@ -1108,7 +1074,7 @@ fn the_sweep_reads_page_by_page_and_costs_what_the_readme_says() {
     rec.ecs().clear_calls();
     let read_before = rec.store().items_read();
     let writes = rec.store().count_calls("UpdateItem");
-    let report = rt.block_on(rec.sweep_cluster(CLUSTER, NOW)).expect("sweep");
+    let report = sweep(&rt, &rec);
     // Steady state: nothing written, nothing removed; the history is read, not kept.
     assert_eq!(
         (report.written, report.removed, report.unchanged),
@@ -1189,8 +1155,7 @@ fn bad_identities(field: &str) -> Vec<String> {
 /// none written — no item, no registry entry.
 #[test]
 fn two_thousand_events_with_malformed_identities_write_nothing() {
-    let rt = runtime();
-    let rec = recorder();
+    let (rt, rec) = bed();
     let mut seeds: Vec<(Value, &str)> = Vec::new();
     for field in ["clusterArn", "containerInstanceArn"] {
         for bad in bad_identities(field) {
@@ -1231,8 +1196,7 @@ fn two_thousand_events_with_malformed_identities_write_nothing() {
 /// registered by its first event, so the next sweep asks ECS about it and retires it.
 #[test]
 fn a_cluster_known_only_from_events_is_retired_by_the_next_sweep() {
-    let rt = runtime();
-    let rec = recorder(); // InMemoryEcs knows no cluster
+    let (rt, rec) = bed(); // InMemoryEcs knows no cluster
     let events: Vec<Value> = (0..3)
         .map(|h| instance_event(h, 1, "ACTIVE", 100))
         .collect();
@@ -1311,14 +1275,7 @@ fn reads_and_sweep_calls_are_proportional_to_live_items() {
         ecs.put_task(CLUSTER, task.clone());
         running.push(task);
     }
-    let rec = CapacityRecorder::new(
-        InMemoryCapacityStore::new(),
-        ecs,
-        RecorderConfig {
-            table: "t".into(),
-            clusters: ClusterScope::All,
-        },
-    );
+    let rec = recorder_with(InMemoryCapacityStore::new(), ecs, ClusterScope::All);
     rt.block_on(rec.sweep(NOW)).expect("first sweep");
     // History: 1,000 STOPPED tasks and 100 deregistered hosts, through the event path.
     for t in 100..1_100 {
