@@ -14,6 +14,7 @@ use autopilot_core::env::ClusterScope;
 use autopilot_core::events::EcsEvent;
 use autopilot_core::memory::{InMemoryCapacityStore, InMemoryEcs};
 use autopilot_core::ports::CapacityStore;
+use autopilot_core::testing::{events_with_bad_identities, wrong_kind_arns};
 use capacity_recorder::handle;
 use integration_tests::fixtures::{
     bare_event, capacity_instance_event, cluster_arn, container_instance_arn, error_type,
@@ -1083,21 +1084,7 @@ fn mutated_identities(field: &str) -> Vec<String> {
     .map(String::from)
     .collect();
     // Well-formed ARNs of another kind, both formats.
-    let wrong_kinds: &[&str] = match field {
-        "clusterArn" => &[
-            "task/prod/t1",
-            "task/t1",
-            "container-instance/prod/h1",
-            "container-instance/h1",
-        ],
-        "containerInstanceArn" => &["cluster/prod", "task/prod/t1", "task/t1"],
-        _ => &[
-            "cluster/prod",
-            "container-instance/prod/h1",
-            "container-instance/h1",
-        ],
-    };
-    v.extend(wrong_kinds.iter().map(|w| format!("{base}:{w}")));
+    v.extend(wrong_kind_arns(base, field));
     v
 }
 
@@ -1112,21 +1099,11 @@ async fn two_thousand_events_with_mutated_identities_write_nothing_on_dynamodb()
     let (store, calls) = table(&moto).await;
     let rec = recorder(&moto, store, ClusterScope::All);
     let ci = container_instance_arn("prod", "h0001");
-    let mut seeds: Vec<(Value, &str)> = Vec::new();
-    for field in ["clusterArn", "containerInstanceArn"] {
-        for bad in mutated_identities(field) {
-            let mut e = capacity_instance_event("prod", &ci, 1, "ACTIVE", 7000);
-            e["detail"][field] = json!(bad);
-            seeds.push((e, field));
-        }
-    }
-    for field in ["clusterArn", "taskArn", "containerInstanceArn"] {
-        for bad in mutated_identities(field) {
-            let mut e = task_event("prod", 1, 1, "RUNNING");
-            e["detail"][field] = json!(bad);
-            seeds.push((e, field));
-        }
-    }
+    let seeds = events_with_bad_identities(
+        &capacity_instance_event("prod", &ci, 1, "ACTIVE", 7000),
+        &task_event("prod", 1, 1, "RUNNING"),
+        mutated_identities,
+    );
     assert!(seeds.len() > 100, "{}", seeds.len());
     moto.command(json!({"op": "aws_calls", "reset": true}));
     for i in 0..2_000 {

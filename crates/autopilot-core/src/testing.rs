@@ -251,6 +251,52 @@ pub fn spot_interruption_event(ec2_instance_id: &str, action: &str) -> Value {
     )
 }
 
+/// Well-formed ARNs under `prefix` (`arn:PARTITION:ecs:REGION:ACCOUNT`) of the kinds an event's
+/// `field` (`clusterArn`, `containerInstanceArn`, `taskArn`) must not hold — the other kinds', in
+/// the old (`…/ID`) and the new (`…/CLUSTER/ID`) format.
+pub fn wrong_kind_arns(prefix: &str, field: &str) -> Vec<String> {
+    let kinds: &[&str] = match field {
+        "clusterArn" => &[
+            "task/prod/t1",
+            "task/t1",
+            "container-instance/prod/h1",
+            "container-instance/h1",
+        ],
+        "containerInstanceArn" => &["cluster/prod", "task/prod/t1", "task/t1"],
+        _ => &[
+            "cluster/prod",
+            "container-instance/prod/h1",
+            "container-instance/h1",
+        ],
+    };
+    kinds.iter().map(|k| format!("{prefix}:{k}")).collect()
+}
+
+/// `instance` (a container instance state change) with its `clusterArn`, then its
+/// `containerInstanceArn`, and `task` (a task state change) with its `clusterArn`, `taskArn`,
+/// then `containerInstanceArn` set to each value `bad(field)` gives, each event with the field.
+pub fn events_with_bad_identities(
+    instance: &Value,
+    task: &Value,
+    bad: impl Fn(&str) -> Vec<String>,
+) -> Vec<(Value, &'static str)> {
+    let fields: [(&Value, &[&'static str]); 2] = [
+        (instance, &["clusterArn", "containerInstanceArn"]),
+        (task, &["clusterArn", "taskArn", "containerInstanceArn"]),
+    ];
+    let mut events = Vec::new();
+    for (event, fields) in fields {
+        for &field in fields {
+            for value in bad(field) {
+                let mut e = event.clone();
+                e["detail"][field] = json!(value);
+                events.push((e, field));
+            }
+        }
+    }
+    events
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

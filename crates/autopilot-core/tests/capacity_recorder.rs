@@ -12,7 +12,8 @@ use autopilot_core::memory::InMemoryEcs;
 use autopilot_core::model::{ContainerInstance, Task};
 use autopilot_core::ports::{CapacityStore, ItemKind, ItemQuery};
 use autopilot_core::testing::{
-    self, attribute, container_instance_arn, event, host, resources, service_task,
+    self, attribute, container_instance_arn, event, events_with_bad_identities, host, resources,
+    service_task, wrong_kind_arns,
 };
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -1133,21 +1134,7 @@ fn bad_identities(field: &str) -> Vec<String> {
         "💥".into(),
     ];
     // Wrong kinds: each field given the other kinds' ARNs, old and new format.
-    let wrong: &[&str] = match field {
-        "clusterArn" => &[
-            "task/prod/t1",
-            "task/t1",
-            "container-instance/prod/h1",
-            "container-instance/h1",
-        ],
-        "containerInstanceArn" => &["cluster/prod", "task/prod/t1", "task/t1"],
-        _ => &[
-            "cluster/prod",
-            "container-instance/prod/h1",
-            "container-instance/h1",
-        ],
-    };
-    v.extend(wrong.iter().map(|w| format!("{a}:{w}")));
+    v.extend(wrong_kind_arns(a, field));
     v
 }
 
@@ -1156,21 +1143,11 @@ fn bad_identities(field: &str) -> Vec<String> {
 #[test]
 fn two_thousand_events_with_malformed_identities_write_nothing() {
     let (rt, rec) = bed();
-    let mut seeds: Vec<(Value, &str)> = Vec::new();
-    for field in ["clusterArn", "containerInstanceArn"] {
-        for bad in bad_identities(field) {
-            let mut e = instance_event(1, 2, "ACTIVE", 100);
-            e["detail"][field] = json!(bad);
-            seeds.push((e, field));
-        }
-    }
-    for field in ["clusterArn", "taskArn", "containerInstanceArn"] {
-        for bad in bad_identities(field) {
-            let mut e = task_event(1, 2, "RUNNING");
-            e["detail"][field] = json!(bad);
-            seeds.push((e, field));
-        }
-    }
+    let seeds = events_with_bad_identities(
+        &instance_event(1, 2, "ACTIVE", 100),
+        &task_event(1, 2, "RUNNING"),
+        bad_identities,
+    );
     let mut refused = 0;
     for i in 0..2_000 {
         let (event, field) = &seeds[i % seeds.len()];
