@@ -127,6 +127,11 @@ def vol_event_burst(bed: DispatcherBed, settings: dict) -> None:
           f"(jobs-table Queries {acc['queries']}, ListContainerInstances {listed})")
 
 
+def submission(cluster: str, **job) -> str:
+    """The SQS message body of a submission of `vol-work` to `cluster`, with `job`'s fields."""
+    return json.dumps({"action": "submit", "job": {"cluster": cluster, "taskDefinition": "vol-work", **job}})
+
+
 def vol_running_sweep(bed: DispatcherBed, settings: dict) -> None:
     print(" c. 300 RUNNING jobs: one sweep")
     cluster = "vol-sweep"
@@ -134,9 +139,7 @@ def vol_running_sweep(bed: DispatcherBed, settings: dict) -> None:
     fn = bed.function(cluster)
     esm = EventSourceMapping(bed, cluster, settings)
     try:
-        esm.send([json.dumps({"action": "submit", "job": {"jobId": f"vol-c-{i:03d}", "cluster": cluster,
-                                                          "taskDefinition": "vol-work", "priority": 1}})
-                  for i in range(300)])
+        esm.send([submission(cluster, jobId=f"vol-c-{i:03d}", priority=1) for i in range(300)])
         esm.drain()
         sweeps, depth = 0, None
         while depth != 0 and sweeps < 30:  # a wake-up starts at most 20
@@ -169,14 +172,10 @@ def vol_queue_intake(bed: DispatcherBed, settings: dict) -> None:
     cluster = "vol-intake"
     bed.cluster(cluster, 2)
     esm = EventSourceMapping(bed, cluster, settings, start=False)
-
-    def submit(**job) -> str:
-        return json.dumps({"action": "submit", "job": {"cluster": cluster, "taskDefinition": "vol-work", **job}})
-
-    valid = [submit(jobId=f"vol-d-{i:02d}", priority=1) for i in range(15)]
-    valid += [submit(priority=2 + i) for i in range(5)]  # no jobId: named from the message id
-    duplicates = [submit(jobId="vol-d-03", priority=1), submit(jobId="vol-d-07", priority=1)]
-    invalid = ["{not json", submit(prority=5),
+    valid = [submission(cluster, jobId=f"vol-d-{i:02d}", priority=1) for i in range(15)]
+    valid += [submission(cluster, priority=2 + i) for i in range(5)]  # no jobId: named from the message id
+    duplicates = [submission(cluster, jobId=j, priority=1) for j in ("vol-d-03", "vol-d-07")]
+    invalid = ["{not json", submission(cluster, prority=5),
                json.dumps({"action": "submit", "job": {"cluster": cluster, "priority": 1}})]
     try:
         ids = esm.send(valid + duplicates + invalid)
