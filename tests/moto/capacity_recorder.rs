@@ -691,7 +691,7 @@ async fn an_event_keeps_the_registration_time_the_sweep_recorded() {
 /// A record of each kind the Live filter must keep or drop, as events and sweeps write them.
 fn filter_cases() -> Vec<(Record, bool)> {
     use autopilot_core::capacity::{instance_to_record, with_task_ttl, TaskRecord};
-    use autopilot_core::model::{ContainerInstance, InstanceStatus};
+    use autopilot_core::model::{ContainerInstance, InstanceStatus, Task};
     let host = |id: &str, status: InstanceStatus, expires_at: Option<i64>| {
         let ci = ContainerInstance::new(container_instance_arn("prod", id), status);
         let mut r = instance_to_record(&cluster_arn("prod"), ci, None, NOW);
@@ -701,28 +701,15 @@ fn filter_cases() -> Vec<(Record, bool)> {
         r
     };
     let task = |id: &str, last: &str, tombstone: bool, expires_at: Option<i64>| {
-        let mut r = with_task_ttl(
-            TaskRecord {
-                cluster_arn: cluster_arn("prod"),
-                task: autopilot_core::model::Task {
-                    arn: task_arn("prod", id),
-                    cluster_arn: None,
-                    container_instance_arn: Some(container_instance_arn("prod", "h1")),
-                    group: Some("service:web".into()),
-                    started_by: None,
-                    last_status: Some(last.into()),
-                    desired_status: Some("RUNNING".into()),
-                    cpu: None,
-                    memory: Some(128),
-                    launch_type: Some("EC2".into()),
-                    version: Some(2),
-                },
-                updated_at: None,
-                tombstone,
-                expires_at: None,
-            },
-            NOW,
-        );
+        let mut t = Task::running(task_arn("prod", id), Some("service:web"), None);
+        t.container_instance_arn = Some(container_instance_arn("prod", "h1"));
+        t.last_status = Some(last.into());
+        t.memory = Some(128);
+        t.launch_type = Some("EC2".into());
+        t.version = Some(2);
+        let mut record = TaskRecord::new(cluster_arn("prod"), t);
+        record.tombstone = tombstone;
+        let mut r = with_task_ttl(record, NOW);
         if let (Record::Task(t), Some(at)) = (&mut r, expires_at) {
             t.expires_at = Some(at);
         }
