@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use autopilot_core::capacity::{ClusterCapacity, HostCapacity, Record};
 
-use crate::output::{end_truncate, width_of, Style, MIN_WIDTH};
+use crate::output::{end_truncate, middle_truncate, width_of, Style, MIN_WIDTH};
 
 const GREEN: &str = "32";
 const YELLOW: &str = "33";
@@ -15,8 +15,13 @@ const RED: &str = "31";
 const DIM: &str = "2";
 const BOLD: &str = "1";
 
-/// The ports ECS reports reserved on a host (its `remainingResources` PORTS and PORTS_UDP: the
-/// ports in use, despite the name); every other port is free.
+/// The ports ECS reserves on every host by default (SSH, the Docker daemon, the container
+/// agent's introspection and proxy ports): not worth a column, so not listed.
+const AGENT_PORTS: [&str; 6] = ["22", "2375", "2376", "51678", "51679", "51680"];
+
+/// The ports in use on a host besides [`AGENT_PORTS`]: ECS reports the reserved ports in its
+/// `remainingResources` PORTS and PORTS_UDP (the ports taken, despite the name); every other
+/// port is free.
 fn reserved_ports(records: &[Record], arn: &str) -> Vec<String> {
     records
         .iter()
@@ -26,6 +31,7 @@ fn reserved_ports(records: &[Record], arn: &str) -> Vec<String> {
                     .remaining
                     .ports
                     .iter()
+                    .filter(|p| !AGENT_PORTS.contains(&p.as_str()))
                     .cloned()
                     .chain(
                         i.instance
@@ -95,18 +101,15 @@ pub fn capacity_picture(cap: &ClusterCapacity, records: &[Record], style: &Style
     let width = style.width.max(MIN_WIDTH);
     let t = &cap.totals;
     let mut s = String::new();
-    let fit = |line: String| end_truncate(&line, width);
-    let _ = writeln!(
-        s,
-        "{}",
-        style.paint(
-            &fit(format!(
-                "cluster {}: {} host(s), {} schedulable, {} running task(s)",
-                cap.cluster, t.hosts, t.schedulable_hosts, t.running_tasks
-            )),
-            BOLD
-        )
-    );
+    for line in wrap(
+        &format!(
+            "cluster {}: {} host(s), {} schedulable, {} running task(s)",
+            cap.cluster, t.hosts, t.schedulable_hosts, t.running_tasks
+        ),
+        width,
+    ) {
+        let _ = writeln!(s, "{}", style.paint(&line, BOLD));
+    }
     // The numbers column: as wide as the widest `used/registered unit`.
     let numbers = |u: Option<(i64, i64)>, unit: &str| match u {
         Some((used, reg)) => format!("{used}/{reg} {unit}"),
@@ -129,36 +132,46 @@ pub fn capacity_picture(cap: &ClusterCapacity, records: &[Record], style: &Style
         .saturating_sub(6 + 2 + number_width + 2 + 4)
         .clamp(10, 60);
     for h in &cap.hosts {
-        let name = h
-            .ec2_instance_id
-            .clone()
-            .unwrap_or_else(|| h.container_instance_arn.clone());
-        let mut head = format!(
-            "{}  {}  {}  {} task(s)",
-            name,
-            h.instance_type.as_deref().unwrap_or("-"),
-            h.availability_zone.as_deref().unwrap_or("-"),
-            h.running_tasks.map_or("-".into(), |n| n.to_string()),
-        );
+        // The host line: its name and mark always (cut in the middle if need be), then what
+        // fits of tasks, type, zone and reserved ports, in that order.
         let marked = mark(h);
         let mark_width = marked.as_ref().map_or(0, |(m, _)| width_of(m) + 2);
+        let name = middle_truncate(
+            h.ec2_instance_id
+                .as_deref()
+                .unwrap_or(&h.container_instance_arn),
+            width.saturating_sub(mark_width),
+        );
+        let mut head = match &marked {
+            Some((m, colour)) => format!("{name}  {}", style.paint(m, colour)),
+            None => name.clone(),
+        };
+        let mut used_width = width_of(&name) + mark_width;
         let ports = reserved_ports(records, &h.container_instance_arn);
-        if !ports.is_empty() {
-            let room = width.saturating_sub(width_of(&head) + mark_width + 2);
-            let text = format!("reserved ports {}", ports.join(","));
-            if room >= 20 {
-                head = format!("{head}  {}", end_truncate(&text, room));
+        for part in [
+            Some(format!(
+                "{} task(s)",
+                h.running_tasks.map_or("-".into(), |n| n.to_string())
+            )),
+            h.instance_type.clone(),
+            h.availability_zone.clone(),
+            (!ports.is_empty()).then(|| format!("ports used {}", ports.join(","))),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let room = width.saturating_sub(used_width + 2);
+            let part = if part.starts_with("ports used") && room >= 20 {
+                end_truncate(&part, room)
+            } else {
+                part
+            };
+            if width_of(&part) <= room {
+                used_width += 2 + width_of(&part);
+                head = format!("{head}  {part}");
             }
         }
-        let head = end_truncate(&head, width.saturating_sub(mark_width));
-        match &marked {
-            Some((m, colour)) => {
-                let _ = writeln!(s, "{head}  {}", style.paint(m, colour));
-            }
-            None => {
-                let _ = writeln!(s, "{head}");
-            }
-        }
+        let _ = writeln!(s, "{head}");
         let schedulable = marked.is_none();
         for (label, u, unit) in [
             ("CPU", used(h.registered_cpu, h.remaining_cpu), "CPU"),
@@ -181,16 +194,47 @@ pub fn capacity_picture(cap: &ClusterCapacity, records: &[Record], style: &Style
             }
         }
     }
-    let _ = writeln!(
-        s,
-        "{}",
-        fit(format!(
-            "free on schedulable hosts: CPU {} of {}, memory {} of {} MiB",
+    for line in wrap(
+        &format!(
+            "free on schedulable hosts: CPU {} of {} units, memory {} of {} MiB",
             t.remaining_cpu, t.registered_cpu, t.remaining_memory, t.registered_memory
-        ))
-    );
-    let _ = writeln!(s, "{}", fit(largest_free_slot(cap)));
+        ),
+        width,
+    )
+    .into_iter()
+    .chain(wrap(&largest_free_slot(cap), width))
+    {
+        let _ = writeln!(s, "{line}");
+    }
     s
+}
+
+/// `text` in lines of at most `width` characters, broken at spaces (continuation lines
+/// indented by two); a word longer than a line is cut in the middle.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let indent = if lines.is_empty() { 0 } else { 2 };
+        if !line.is_empty() && width_of(&line) + 1 + width_of(word) > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if line.is_empty() {
+            let indent = if lines.is_empty() { indent } else { 2 };
+            line = format!(
+                "{}{}",
+                " ".repeat(indent),
+                middle_truncate(word, width.saturating_sub(indent))
+            );
+        } else {
+            line.push(' ');
+            line.push_str(word);
+        }
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
 }
 
 /// The most one task can get now: the schedulable host with the most free memory (then CPU).
@@ -242,7 +286,7 @@ mod tests {
             if let Record::Instance(i) = r {
                 i.instance.registered.cpu = Some(2048);
                 i.instance.registered.memory = Some(3900);
-                i.instance.remaining.ports = vec!["22".into(), "2375".into(), "51678".into()];
+                i.instance.remaining.ports = vec!["22".into(), "2375".into(), "8080".into()];
             }
         }
         let cap = cluster_capacity("prod", &records);
@@ -261,6 +305,11 @@ mod tests {
             assert!(out.contains("largest free slot: "), "{out}");
             assert!(!out.contains('\x1b'), "no colour when it is off");
         }
+        let wide = capacity_picture(&cap, &records, &style(80, false));
+        assert!(
+            wide.contains("ports used 8080\n") && !wide.contains("2375"),
+            "the agent's ports are not listed: {wide}"
+        );
         let coloured = capacity_picture(&cap, &records, &style(80, true));
         assert!(coloured.contains("\x1b[") && coloured.contains('█'));
     }
