@@ -18,6 +18,7 @@ use clap::Args;
 use crate::output::Format;
 
 #[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// AWS Region (beats AWS_REGION, AWS_DEFAULT_REGION and the profile's region).
     #[arg(long, global = true, value_name = "REGION")]
@@ -36,6 +37,9 @@ pub struct GlobalArgs {
     /// No colour in table output (also NO_COLOR=1, or TERM=dumb).
     #[arg(long, global = true)]
     pub no_color: bool,
+    /// Print AWS errors in full (the SDK's whole context), not just their code and message.
+    #[arg(long, global = true)]
+    pub debug: bool,
 }
 
 impl GlobalArgs {

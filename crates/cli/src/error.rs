@@ -107,6 +107,23 @@ pub fn aws_failure(message: &str) -> AwsFailure {
     AwsFailure::Other
 }
 
+/// The SDK's context without its debug dump: `service error: CODE: message` is kept, the
+/// ` (ServiceError(ServiceError { ... raw: Response { ... } }))` after it is not (`--debug`
+/// prints it).
+pub fn short_message(message: &str) -> &str {
+    [
+        " (ServiceError(",
+        " (DispatchFailure(",
+        " (ConstructionFailure(",
+        " (TimeoutError(",
+        " (ResponseError(",
+    ]
+    .iter()
+    .filter_map(|m| message.find(m))
+    .min()
+    .map_or(message, |cut| &message[..cut])
+}
+
 impl CliError {
     /// The process exit code for this error (see the module docs).
     pub fn exit_code(&self) -> u8 {
@@ -221,6 +238,13 @@ mod tests {
         for (err, want) in cases {
             assert_eq!(err.exit_code(), want, "{err}");
         }
+        let sdk = "capacity table Query failed: service error: ResourceNotFoundException: \
+                   Requested resource not found (ServiceError(ServiceError { source: x }))";
+        assert_eq!(
+            short_message(sdk),
+            "capacity table Query failed: service error: ResourceNotFoundException: Requested \
+             resource not found"
+        );
         let codes = [
             EXIT_OK,
             EXIT_DOES_NOT_FIT,

@@ -29,8 +29,8 @@ pub use commands::daemon_reconcile::reconcile as daemon_reconcile;
 pub use commands::TableArgs;
 pub use config::GlobalArgs;
 pub use error::{
-    aws_failure, AwsFailure, CliError, EXIT_AWS, EXIT_CONFIG, EXIT_DOES_NOT_FIT, EXIT_ERROR,
-    EXIT_OK, EXIT_USAGE,
+    aws_failure, short_message, AwsFailure, CliError, EXIT_AWS, EXIT_CONFIG, EXIT_DOES_NOT_FIT,
+    EXIT_ERROR, EXIT_OK, EXIT_USAGE,
 };
 pub use output::{Format, Style};
 

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use ecs_autopilot::{run_styled, Cli, Command, Style, EXIT_ERROR};
+use ecs_autopilot::{run_styled, short_message, Cli, Command, Style, EXIT_ERROR};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -21,11 +21,17 @@ async fn main() -> ExitCode {
         Command::Completions { .. } => aws_config::SdkConfig::builder().build(),
         _ => cli.global.sdk_config().await,
     };
+    let debug = cli.global.debug;
     let mut out = String::new();
     let code = match run_styled(cli.command, &sdk, style, &mut out).await {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
+            let message = e.to_string();
+            if debug {
+                eprintln!("error: {message}");
+            } else {
+                eprintln!("error: {}", short_message(&message));
+            }
             if let Some(hint) = e.hint() {
                 eprintln!("hint: {hint}");
             }
