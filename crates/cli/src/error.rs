@@ -89,6 +89,7 @@ pub fn aws_failure(message: &str) -> AwsFailure {
         "profile",
         "region must be set",
         "no region",
+        "signing region",
     ]
     .iter()
     .any(|m| lower.contains(m))
@@ -218,6 +219,16 @@ mod tests {
                 store("dispatch failure: io error: Connection refused (os error 111)"),
                 EXIT_ERROR,
             ),
+            // What aws-config says for an unknown profile, no credentials, no region.
+            (
+                store("dispatch failure: other: the credential provider was not enabled: profile `nosuch` was not defined"),
+                EXIT_CONFIG,
+            ),
+            (
+                store("dispatch failure: other: the credential provider was not enabled: no credentials found in chain"),
+                EXIT_CONFIG,
+            ),
+            (store("dispatch failure: other: missing signing region"), EXIT_CONFIG),
             (CliError::Usage("--memory".into()), EXIT_USAGE),
             (
                 CliError::UnknownCluster {

@@ -357,6 +357,11 @@ async fn each_kind_of_failure_has_its_own_exit_code() {
         stderr(&o)
     );
 
+    // A profile the files do not have: configuration, before any request is sent.
+    let o = run("nosuch", &can_place("512"));
+    assert_eq!(code(&o), Some(EXIT_CONFIG), "{}", stderr(&o));
+    assert!(stderr(&o).contains("nosuch"), "{}", stderr(&o));
+
     // AWS refuses: AccessDenied from the IAM bed, its code in the message.
     let o = run("denied", &can_place("512"));
     assert_eq!(code(&o), Some(EXIT_AWS), "{}", stderr(&o));
