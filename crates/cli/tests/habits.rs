@@ -25,9 +25,17 @@ const NOW: i64 = integration_tests::LIFECYCLE_EVENT_UNIX;
 /// The region the profile names (the table lives there only).
 const PROFILE_REGION: &str = "eu-west-1";
 
+/// The binary under test: this build's, or `ECS_AUTOPILOT_BIN` (the release binary, for the
+/// issue's acceptance: `ECS_AUTOPILOT_BIN=target/release/ecs-autopilot cargo test -p
+/// ecs-autopilot --test habits`).
+fn binary() -> std::ffi::OsString {
+    std::env::var_os("ECS_AUTOPILOT_BIN")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_ecs-autopilot").into())
+}
+
 /// The binary with no AWS_* variable from the test's environment: only what `env` sets.
 fn bare(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ecs-autopilot"));
+    let mut cmd = Command::new(binary());
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .args(args);
