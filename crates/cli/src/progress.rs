@@ -105,14 +105,6 @@ impl<S: CapacityStore> CapacityStore for Counting<S> {
         self.inner.write(record, condition).await
     }
 
-    async fn delete(
-        &self,
-        key: &RecordKey,
-        condition: WriteCondition,
-    ) -> Result<Outcome, StoreError> {
-        self.inner.delete(key, condition).await
-    }
-
     async fn tombstone(
         &self,
         key: &RecordKey,
