@@ -446,7 +446,8 @@ def ghost_instance_event(cluster: str, host: str, version: int) -> dict:
 
 def ghost_cluster(q: Questions, rows: list, base: dict, layout: str) -> None:
     """Issue 22: events for three hosts of a cluster ECS does not have, one full sweep, then
-    `capacity show` on it must say it is gone (exit 2), no live host."""
+    `capacity show` on it must say it is gone (exit 253, a configuration error; 2 before issue 24),
+    no live host."""
     for h in range(3):
         r = invoke_once(q.recorder, q.env, ghost_instance_event(GHOST, f"{h:032x}", 2))
         if r["rc"] != 0:
@@ -454,8 +455,8 @@ def ghost_cluster(q: Questions, rows: list, base: dict, layout: str) -> None:
     sweep = invoke_once(q.recorder, q.env, scheduled_event("capacity-recorder-sweep"))
     report = sweep_report(sweep, GHOST) or {}
     show = run_measured([q.cli_path, "capacity", "show", "--cluster", GHOST, "--json"], q.env)
-    gone = show["rc"] == 2 and "is gone" in show["stderr"]
-    outcome = "gone (exit 2)" if gone else f"exit {show['rc']}: {_json(show['stdout']).get('totals', show['stderr'][-200:])}"
+    gone = show["rc"] in (2, 253) and "is gone" in show["stderr"]
+    outcome = f"gone (exit {show['rc']})" if gone else f"exit {show['rc']}: {_json(show['stdout']).get('totals', show['stderr'][-200:])}"
     r = {**show, "ddb": None}
     status = "ok" if gone else ("n/a (before issue 22)" if layout == "key-range" else check(False, "ghost gone", show))
     rows.append({**row(base, f"ghost cluster: 3 host events, 1 sweep, show → {outcome}; sweep: "

@@ -1,23 +1,41 @@
-//! `ecs-autopilot` command line. AWS configuration comes from the usual environment (profile,
-//! region, credentials, `AWS_ENDPOINT_URL`).
+//! `ecs-autopilot` command line. AWS settings: the global flags, then the environment, then the
+//! aws CLI's config and credentials files (see `config`). Exit codes: see `error`.
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use ecs_autopilot::{run, Cli, EXIT_ERROR};
+use ecs_autopilot::{run_styled, short_message, Cli, Command, Style, EXIT_ERROR};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    // clap exits 2 on bad arguments, 0 on --help.
+    // clap exits 2 on bad arguments (with a suggestion for a misspelt name), 0 on --help.
     let cli = Cli::parse();
-    let sdk = aws_config::load_from_env().await;
+    let style = Style::detect(
+        cli.global.output,
+        cli.global.no_color,
+        autopilot_core::clock::unix_now(),
+    );
+    // Completions need no AWS configuration.
+    let sdk = match &cli.command {
+        Command::Completions { .. } => aws_config::SdkConfig::builder().build(),
+        _ => cli.global.sdk_config().await,
+    };
+    let debug = cli.global.debug;
     let mut out = String::new();
-    let code = match run(cli, &sdk, &mut out).await {
+    let code = match run_styled(cli.command, &sdk, style, &mut out).await {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
-            EXIT_ERROR
+            let message = e.to_string();
+            if debug {
+                eprintln!("error: {message}");
+            } else {
+                eprintln!("error: {}", short_message(&message));
+            }
+            if let Some(hint) = e.hint() {
+                eprintln!("hint: {hint}");
+            }
+            e.exit_code()
         }
     };
     let mut stdout = std::io::stdout().lock();

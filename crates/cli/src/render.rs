@@ -10,6 +10,8 @@ use autopilot_core::model::InstanceStatus;
 use ecs_cluster_query::placement::{Placement, TaskRequest};
 use serde::Serialize;
 
+use crate::output::{fitted_table, rfc3339, time_with_age, Style};
+
 /// Why a gone cluster is gone, from its registry entry: `ECS reports it INACTIVE; the sweep
 /// turned its 3 host(s) and 7 task(s) into tombstones at 2026-11-22T06:10:00Z`.
 pub fn gone_detail(entry: &ClusterEntry) -> String {
@@ -31,10 +33,15 @@ pub fn table_created(out: &mut String, table: &str) {
     let _ = writeln!(out, "created capacity table {table}");
 }
 
-/// `capacity show`: one row per host and the totals, or the same as JSON.
-pub fn capacity(out: &mut String, cap: &ClusterCapacity, json: bool) {
-    if json {
+/// `capacity show`: the picture (table output), one row per host and the totals (text), or
+/// the same as JSON (unchanged fields).
+pub fn capacity(out: &mut String, cap: &ClusterCapacity, records: &[Record], style: &Style) {
+    if style.json() {
         push_json(out, cap);
+    } else if style.table() {
+        out.push_str(&crate::render_picture::capacity_picture(
+            cap, records, style,
+        ));
     } else {
         out.push_str(&render_capacity(cap));
     }
@@ -47,10 +54,37 @@ pub fn placement(
     count: usize,
     req: &TaskRequest,
     records: &[Record],
-    json: bool,
+    style: &Style,
 ) {
-    if json {
+    if style.json() {
         push_json(out, &CanPlaceJson::new(p, count, records));
+    } else if style.table() {
+        let mut text = render_placement(p, count, req, records);
+        // The answer line, then the placed tasks as a table that fits.
+        let first = text.lines().next().unwrap_or("").to_string();
+        text = first;
+        text.push('\n');
+        if !p.placed.is_empty() {
+            let rows = p
+                .placed
+                .iter()
+                .enumerate()
+                .map(|(i, arn)| {
+                    vec![
+                        (i + 1).to_string(),
+                        ec2_id(records, arn).unwrap_or_else(|| "-".into()),
+                        arn.clone(),
+                    ]
+                })
+                .collect();
+            text.push_str(&fitted_table(
+                style,
+                &["TASK", "HOST", "CONTAINER INSTANCE"],
+                rows,
+                &[2],
+            ));
+        }
+        out.push_str(&text);
     } else {
         out.push_str(&render_placement(p, count, req, records));
     }
@@ -62,9 +96,9 @@ pub fn filter(
     expression: &str,
     all_statuses: bool,
     matching: &[QueryHost<'_>],
-    json: bool,
+    style: &Style,
 ) {
-    if json {
+    if style.json() {
         #[derive(Serialize)]
         struct FilterJson<'a> {
             expression: &'a str,
@@ -89,33 +123,106 @@ pub fn filter(
             },
         );
     } else {
+        let status = |q: &QueryHost<'_>| {
+            let ci = &q.record.instance;
+            if ci.status == InstanceStatus::Active && ci.agent_connected != Some(true) {
+                "ACTIVE (agent disconnected)".to_string()
+            } else {
+                ci.status.to_string()
+            }
+        };
         let _ = writeln!(
             out,
             "{}{} host(s) match {expression}",
             matching.len(),
             if all_statuses { "" } else { " schedulable" }
         );
+        if style.table() {
+            if !matching.is_empty() {
+                let rows = matching
+                    .iter()
+                    .map(|q| {
+                        let ci = &q.record.instance;
+                        vec![ci.display_name().to_string(), status(q), ci.arn.clone()]
+                    })
+                    .collect();
+                out.push_str(&fitted_table(
+                    style,
+                    &["HOST", "STATUS", "CONTAINER INSTANCE"],
+                    rows,
+                    &[2],
+                ));
+            }
+            return;
+        }
         for q in matching {
             let ci = &q.record.instance;
-            let _ = writeln!(
-                out,
-                "  {}  {}  {}",
-                ci.display_name(),
-                if ci.status == InstanceStatus::Active && ci.agent_connected != Some(true) {
-                    "ACTIVE (agent disconnected)".to_string()
-                } else {
-                    ci.status.to_string()
-                },
-                ci.arn
-            );
+            let _ = writeln!(out, "  {}  {}  {}", ci.display_name(), status(q), ci.arn);
         }
     }
 }
 
 /// `daemon reconcile`: the decision for each daemon service.
-pub fn daemon_report(out: &mut String, report: &ClusterReport, json: bool) {
-    if json {
+pub fn daemon_report(out: &mut String, report: &ClusterReport, style: &Style) {
+    if style.json() {
         push_json(out, report);
+    } else if style.table() {
+        let _ = writeln!(out, "cluster {}", report.cluster);
+        if report.services.is_empty() {
+            out.push_str(
+                &render_daemon_report(report)
+                    .lines()
+                    .skip(1)
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            );
+            out.push('\n');
+            return;
+        }
+        let rows = report
+            .services
+            .iter()
+            .map(|d| {
+                let excluded = [
+                    ("draining", d.excluded.draining.len()),
+                    ("not active", d.excluded.not_active.len()),
+                    ("out of scope", d.excluded.out_of_scope.len()),
+                    ("missing attribute", d.excluded.missing_attribute.len()),
+                    ("constraint", d.excluded.constraint.len()),
+                    ("no room", d.excluded.no_room.len()),
+                ]
+                .iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(why, n)| format!("{n} {why}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+                vec![
+                    d.service.clone(),
+                    format!("{:?}", d.action).to_lowercase(),
+                    format!("{} -> {}", opt(d.previous_desired), opt(d.new_desired)),
+                    opt(d.eligible),
+                    if excluded.is_empty() {
+                        "-".into()
+                    } else {
+                        excluded
+                    },
+                    d.reason.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        out.push_str(&fitted_table(
+            style,
+            &[
+                "SERVICE",
+                "ACTION",
+                "DESIRED",
+                "ELIGIBLE",
+                "EXCLUDED HOSTS",
+                "REASON",
+            ],
+            rows,
+            &[0],
+        ));
     } else {
         out.push_str(&render_daemon_report(report));
     }
@@ -276,8 +383,8 @@ pub fn render_daemon_report(r: &ClusterReport) -> String {
 // --- jobs -------------------------------------------------------------------------------------
 
 /// `jobs submit`: the stored job (JSON), or one line.
-pub fn submitted(out: &mut String, result: &autopilot_core::dispatch::SubmitResult, json: bool) {
-    if json {
+pub fn submitted(out: &mut String, result: &autopilot_core::dispatch::SubmitResult, style: &Style) {
+    if style.json() {
         push_json(out, result);
         return;
     }
@@ -302,47 +409,92 @@ pub fn submitted(out: &mut String, result: &autopilot_core::dispatch::SubmitResu
     );
 }
 
-/// `jobs list`: one row per job in queue order, or the jobs as JSON.
-pub fn jobs(out: &mut String, jobs: &[&autopilot_core::job::Job], json: bool) {
-    if json {
+/// `jobs list`: one row per job in queue order (a table that fits, with ages; or tab-separated
+/// text with full values and RFC 3339 times), or the jobs as JSON.
+pub fn jobs(out: &mut String, jobs: &[&autopilot_core::job::Job], style: &Style) {
+    if style.json() {
         push_json(out, &jobs);
+        return;
+    }
+    let task = |j: &autopilot_core::job::Job| {
+        j.task_arn
+            .as_deref()
+            .and_then(|t| t.rsplit('/').next())
+            .unwrap_or("-")
+            .to_string()
+    };
+    if style.table() {
+        let rows = jobs
+            .iter()
+            .map(|j| {
+                vec![
+                    j.job_id.clone(),
+                    j.priority.to_string(),
+                    j.state.as_str().to_string(),
+                    format!("{}/{}", j.attempts, j.max_attempts),
+                    crate::output::age(style.now, j.submitted_at),
+                    task(j),
+                    j.reason.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        out.push_str(&fitted_table(
+            style,
+            &[
+                "JOB",
+                "PRIORITY",
+                "STATE",
+                "ATTEMPTS",
+                "SUBMITTED",
+                "TASK",
+                "REASON",
+            ],
+            rows,
+            &[0, 5],
+        ));
         return;
     }
     let _ = writeln!(
         out,
-        "{:<30} {:>8} {:<10} {:>8}  {:<20} REASON",
-        "JOB", "PRIORITY", "STATE", "ATTEMPTS", "TASK"
+        "JOB\tPRIORITY\tSTATE\tATTEMPTS\tSUBMITTED\tTASK\tREASON"
     );
     for j in jobs {
-        let task = j
-            .task_arn
-            .as_deref()
-            .and_then(|t| t.rsplit('/').next())
-            .unwrap_or("-");
         let _ = writeln!(
             out,
-            "{:<30} {:>8} {:<10} {:>8}  {:<20} {}",
+            "{}\t{}\t{}\t{}/{}\t{}\t{}\t{}",
             j.job_id,
             j.priority,
             j.state.as_str(),
-            format!("{}/{}", j.attempts, j.max_attempts),
-            task,
+            j.attempts,
+            j.max_attempts,
+            rfc3339(j.submitted_at),
+            task(j),
             j.reason.as_deref().unwrap_or("")
         );
     }
 }
 
 /// `jobs show` / `jobs cancel`: one job with its history.
-pub fn job(out: &mut String, j: &autopilot_core::job::Job, json: bool) {
-    if json {
+pub fn job(out: &mut String, j: &autopilot_core::job::Job, style: &Style) {
+    if style.json() {
         push_json(out, j);
         return;
     }
+    // Times in RFC 3339 (UTC); table output adds how long ago.
+    let when = |t: i64| {
+        if style.table() {
+            time_with_age(style, t)
+        } else {
+            rfc3339(t)
+        }
+    };
     let _ = writeln!(out, "job {} ({})", j.job_id, j.spec.task_definition);
     let _ = writeln!(out, "  cluster:   {}", j.spec.cluster);
     let _ = writeln!(out, "  state:     {}", j.state);
     let _ = writeln!(out, "  priority:  {}", j.priority);
     let _ = writeln!(out, "  attempts:  {} of {}", j.attempts, j.max_attempts);
+    let _ = writeln!(out, "  submitted: {}", when(j.submitted_at));
+    let _ = writeln!(out, "  updated:   {}", when(j.updated_at));
     let _ = writeln!(out, "  task:      {}", opt(j.task_arn.as_deref()));
     let _ = writeln!(out, "  reason:    {}", opt(j.reason.as_deref()));
     if !j.exit_codes.is_empty() {
@@ -353,7 +505,7 @@ pub fn job(out: &mut String, j: &autopilot_core::job::Job, json: bool) {
         let _ = writeln!(
             out,
             "    {} {} → {}: {}",
-            t.at,
+            when(t.at),
             t.from.map(|f| f.as_str()).unwrap_or("-"),
             t.to,
             t.reason
@@ -390,17 +542,13 @@ pub fn explain(
     out: &mut String,
     records: &[autopilot_core::dispatch::JobRecord],
     now: i64,
-    json: bool,
+    style: &Style,
 ) {
-    if json {
+    if style.json() {
         push_json(out, &records);
         return;
     }
-    let _ = writeln!(
-        out,
-        "{:<30} {:>8} {:<11} {:<21} {:>11}  WHY",
-        "JOB", "PRIORITY", "NEXT", "HOST", "HOSTS SHORT"
-    );
+    let mut rows = Vec::new();
     for r in records {
         let next = match r.action {
             autopilot_core::dispatch::JobAction::WouldStart => "start",
@@ -409,12 +557,10 @@ pub fn explain(
             _ if r.reserves => "reserve",
             _ => "wait",
         };
-        let _ = writeln!(
-            out,
-            "{:<30} {:>8} {:<11} {:<21} {:>11}  {}",
-            r.job_id,
-            r.priority,
-            next,
+        rows.push(vec![
+            r.job_id.clone(),
+            r.priority.to_string(),
+            next.to_string(),
             opt(r.ec2_instance_id.as_deref()),
             match (r.hosts_short, r.never_fits) {
                 (_, true) => "never".to_string(),
@@ -424,8 +570,17 @@ pub fn explain(
             match expected_start(r, now) {
                 Some(when) => format!("{}; {when}", r.reason.as_deref().unwrap_or("")),
                 None => r.reason.as_deref().unwrap_or("").to_string(),
-            }
-        );
+            },
+        ]);
+    }
+    let headers = ["JOB", "PRIORITY", "NEXT", "HOST", "HOSTS SHORT", "WHY"];
+    if style.table() {
+        out.push_str(&fitted_table(style, &headers, rows, &[0]));
+        return;
+    }
+    let _ = writeln!(out, "{}", headers.join("\t"));
+    for row in rows {
+        let _ = writeln!(out, "{}", row.join("\t"));
     }
 }
 

@@ -22,6 +22,7 @@ fn cli(moto: &Moto, args: &[&str]) -> Output {
         .env("CAPACITY_TABLE", TABLE)
         .env_remove("DAEMON_SERVICES")
         .env_remove("DRY_RUN")
+        .env_remove("AWS_DEFAULT_OUTPUT")
         .output()
         .expect("run ecs-autopilot")
 }
@@ -399,6 +400,19 @@ async fn bad_arguments_exit_2_with_a_message() {
             ],
             "--count must be between 1 and 10000 (got 0)",
         ),
+    ] {
+        let o = cli(&moto, &args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(
+            o.stdout.is_empty(),
+            "{args:?}: no answer printed: {}",
+            stdout(&o)
+        );
+    }
+    // Configuration errors (issue 24: 253, not usage's 2).
+    for (args, want) in [
         // A mistyped cluster: no items at all in the table.
         (
             vec![
@@ -415,7 +429,7 @@ async fn bad_arguments_exit_2_with_a_message() {
             vec!["capacity", "show", "--cluster", "fragg"],
             "cluster fragg has no hosts in table capacity",
         ),
-        // An AWS error: the table does not exist.
+        // The table does not exist (DynamoDB's ResourceNotFoundException).
         (
             vec![
                 "capacity",
@@ -432,7 +446,7 @@ async fn bad_arguments_exit_2_with_a_message() {
     ] {
         let o = cli(&moto, &args);
         let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(o.status.code(), Some(253), "{args:?}: {err}");
         assert!(err.contains(want), "{args:?}: {err}");
         assert!(o.stdout.is_empty(), "{args:?}: no answer printed: {}", stdout(&o));
     }
@@ -657,9 +671,9 @@ async fn can_place_names_why_no_host_is_schedulable() {
 }
 
 /// `daemon reconcile --dry-run` (the flag, not DRY_RUN) writes nothing; a service that could not
-/// be reconciled makes the command exit 2 after printing the report.
+/// be reconciled makes the command exit 254 (an AWS failure) after printing the report.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn daemon_reconcile_dry_run_writes_nothing_and_a_failed_service_exits_2() {
+async fn daemon_reconcile_dry_run_writes_nothing_and_a_failed_service_exits_254() {
     let moto = Moto::start();
     let fx = EcsFixture::new(&moto, "dry").await;
     fx.add_hosts("t3.large", "us-east-1a", 2).await;
@@ -694,7 +708,7 @@ async fn daemon_reconcile_dry_run_writes_nothing_and_a_failed_service_exits_2() 
     );
 
     // A second daemon service whose task definition ECS can no longer describe: reading it
-    // fails, the service is reported `failed`, and the command exits 2 naming it.
+    // fails, the service is reported `failed`, and the command exits 254 naming it.
     let broken = fx.register_task_definition("broken", None).await;
     fx.create_service(
         "broken",
@@ -719,7 +733,7 @@ async fn daemon_reconcile_dry_run_writes_nothing_and_a_failed_service_exits_2() 
 
     let o = cli(&moto, &["daemon", "reconcile", "--cluster", "dry"]);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(o.status.code(), Some(254), "{err}");
     assert!(
         err.contains("1 service(s) failed") && err.contains("broken: "),
         "{err}"
@@ -918,7 +932,7 @@ async fn capacity_show_says_a_deleted_cluster_is_gone() {
     ] {
         let o = cli(&moto, &args);
         let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(o.status.code(), Some(253), "{args:?}: {err}");
         assert!(
             err.contains(
                 "cluster old is gone (deregistered: ECS reports it INACTIVE; the sweep turned its \

@@ -17,6 +17,7 @@ fn cli(moto: &Moto, args: &[&str]) -> Output {
         .envs(moto.env())
         .env("JOBS_TABLE", JOBS)
         .env_remove("CAPACITY_TABLE")
+        .env_remove("AWS_DEFAULT_OUTPUT")
         .output()
         .expect("run ecs-autopilot")
 }
@@ -159,4 +160,14 @@ async fn explain_and_list_agree_with_what_the_dispatcher_then_does() {
     let text = cli(&moto, &["jobs", "show", "low"]);
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("QUEUED → CANCELLED: cancelled"), "{text}");
+    // Issue 24: history times in RFC 3339 (UTC), not epoch seconds.
+    let cancelled_at = text
+        .lines()
+        .find(|l| l.contains("QUEUED → CANCELLED"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or("");
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(cancelled_at).is_ok() && cancelled_at.ends_with('Z'),
+        "{text}"
+    );
 }

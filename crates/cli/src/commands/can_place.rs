@@ -146,7 +146,14 @@ impl CanPlace {
             ),
         };
         let fits = result.unplaced == 0;
-        render::placement(out, &result, self.count, &request, records, self.table.json);
+        render::placement(
+            out,
+            &result,
+            self.count,
+            &request,
+            records,
+            &self.table.style(),
+        );
         Ok(if fits { EXIT_OK } else { EXIT_DOES_NOT_FIT })
     }
 }

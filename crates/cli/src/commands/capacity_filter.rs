@@ -73,7 +73,7 @@ impl CapacityFilter {
             &self.expression,
             self.all_statuses,
             &matching,
-            self.table.json,
+            &self.table.style(),
         );
         Ok(EXIT_OK)
     }

@@ -1,4 +1,5 @@
-//! `capacity show`: one row per host of a cluster and the cluster totals, from the table.
+//! `capacity show`: a picture of a cluster from the table: per host a CPU and a memory bar (used of
+//! registered), DRAINING and disconnected hosts marked, the totals and the largest free slot.
 
 use autopilot_core::capacity::{cluster_capacity, Record};
 use aws_config::SdkConfig;
@@ -24,7 +25,7 @@ impl CapacityShow {
     pub fn on_records(&self, records: &[Record], out: &mut String) -> Result<u8, CliError> {
         self.table.require_records(records)?;
         let cap = cluster_capacity(&self.table.cluster, records);
-        render::capacity(out, &cap, self.table.json);
+        render::capacity(out, &cap, records, &self.table.style());
         Ok(EXIT_OK)
     }
 }

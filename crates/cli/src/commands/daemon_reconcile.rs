@@ -9,6 +9,7 @@ use autopilot_core::ports::{EcsRead, EcsWrite};
 use aws_config::SdkConfig;
 use clap::Args;
 
+use crate::output::Style;
 use crate::{render, CliError, EXIT_OK};
 
 #[derive(Debug, Args)]
@@ -19,9 +20,12 @@ pub struct DaemonReconcile {
     /// Decide and print, write nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Print JSON instead of text.
+    /// Print JSON (the same as --output json).
     #[arg(long)]
     pub json: bool,
+    /// How to print (set from the global options).
+    #[arg(skip)]
+    pub style: Style,
 }
 
 impl DaemonReconcile {
@@ -30,23 +34,27 @@ impl DaemonReconcile {
         let mut config = DaemonConfig::from_env()?;
         config.dry_run |= self.dry_run;
         let reconciler = DaemonReconciler::new(AwsEcs::new(aws_sdk_ecs::Client::new(sdk)), config);
-        reconcile(&reconciler, &self.cluster, self.json, out).await
+        let style = super::effective(self.style, self.json);
+        let progress = crate::progress::Progress::start(format!("reconciling {}", self.cluster));
+        let result = reconcile(&reconciler, &self.cluster, &style, out).await;
+        drop(progress);
+        result
     }
 }
 
-/// `daemon reconcile` over any ECS adapter: prints the report, then fails (exit 2) when a
+/// `daemon reconcile` over any ECS adapter: prints the report, then fails (exit 254) when a
 /// service could not be read or updated, naming each one — a reconcile that did not happen must
 /// not look like one that did.
 pub async fn reconcile<E: EcsRead + EcsWrite>(
     reconciler: &DaemonReconciler<E>,
     cluster: &str,
-    json: bool,
+    style: &Style,
     out: &mut String,
 ) -> Result<u8, CliError> {
     let report = reconciler
         .reconcile_cluster(cluster, autopilot_core::clock::unix_now())
         .await?;
-    render::daemon_report(out, &report, json);
+    render::daemon_report(out, &report, style);
     let failed: Vec<String> = report
         .services
         .iter()
@@ -112,7 +120,7 @@ mod tests {
         );
         let reconciler = DaemonReconciler::new(ecs, DaemonConfig::default());
         let mut out = String::new();
-        let err = reconcile(&reconciler, "prod", false, &mut out)
+        let err = reconcile(&reconciler, "prod", &Style::default(), &mut out)
             .await
             .expect_err("a failed service fails the command");
         let msg = err.to_string();
@@ -128,7 +136,11 @@ mod tests {
 
         // The same service, UpdateService working: exit 0.
         let reconciler = DaemonReconciler::new(daemon_ecs(), DaemonConfig::default());
-        let code = reconcile(&reconciler, "prod", true, &mut String::new())
+        let json = Style {
+            format: crate::output::Format::Json,
+            ..Style::default()
+        };
+        let code = reconcile(&reconciler, "prod", &json, &mut String::new())
             .await
             .expect("reconciles");
         assert_eq!(code, EXIT_OK);

@@ -21,7 +21,7 @@ impl JobsCancel {
             .dispatcher(sdk, None)
             .cancel(&self.job_id, autopilot_core::clock::unix_now())
             .await?;
-        render::job(out, &job, self.jobs.json);
+        render::job(out, &job, &self.jobs.style());
         Ok(EXIT_OK)
     }
 }

@@ -26,14 +26,17 @@ impl JobsExplain {
     pub async fn run(&self, sdk: &SdkConfig, out: &mut String) -> Result<u8, CliError> {
         let dispatcher = self.jobs.dispatcher(sdk, self.table.clone());
         let now = autopilot_core::clock::unix_now();
-        let (_, plan) = dispatcher.plan(&self.cluster, now).await?;
+        let progress = crate::progress::Progress::start(format!("planning {}", self.cluster));
+        let planned = dispatcher.plan(&self.cluster, now).await;
+        drop(progress);
+        let (_, plan) = planned?;
         let cluster = autopilot_core::arn::cluster_name(&self.cluster);
         let records: Vec<JobRecord> = plan
             .decisions
             .iter()
             .map(|d| JobRecord::from_decision(cluster, d, plan.decisions.len()))
             .collect();
-        render::explain(out, &records, now, self.jobs.json);
+        render::explain(out, &records, now, &self.jobs.style());
         Ok(EXIT_OK)
     }
 }

@@ -30,13 +30,19 @@ impl JobsList {
             ),
             None => None,
         };
-        let all = self.jobs.store(sdk).cluster_jobs(&self.cluster).await?;
+        let progress = crate::progress::Progress::start(format!(
+            "reading jobs table {}",
+            self.jobs.jobs_table
+        ));
+        let all = self.jobs.store(sdk).cluster_jobs(&self.cluster).await;
+        drop(progress);
+        let all = all?;
         let mut jobs: Vec<_> = all
             .iter()
             .filter(|j| state.is_none_or(|s| j.state == s))
             .collect();
         queue_order(&mut jobs);
-        render::jobs(out, &jobs, self.jobs.json);
+        render::jobs(out, &jobs, &self.jobs.style());
         Ok(EXIT_OK)
     }
 }

@@ -23,12 +23,12 @@ impl JobsShow {
             .get(&self.job_id)
             .await?
             .ok_or_else(|| {
-                CliError::Usage(format!(
+                CliError::NotFound(format!(
                     "no job {} in {}",
                     self.job_id, self.jobs.jobs_table
                 ))
             })?;
-        render::job(out, &job, self.jobs.json);
+        render::job(out, &job, &self.jobs.style());
         Ok(EXIT_OK)
     }
 }

@@ -128,7 +128,7 @@ impl JobsSubmit {
         let result = dispatcher
             .enqueue(submission, autopilot_core::clock::unix_now())
             .await?;
-        render::submitted(out, &result, self.jobs.json);
+        render::submitted(out, &result, &self.jobs.style());
         if result.duplicate || result.skipped.is_some() {
             return Ok(EXIT_OK);
         }

@@ -14,6 +14,12 @@ pub mod jobs_submit;
 #[cfg(test)]
 mod test_support;
 
+/// The unit tests' four-host cluster, for the renderers' tests.
+#[cfg(test)]
+pub(crate) fn test_support_records() -> Vec<Record> {
+    test_support::records()
+}
+
 use autopilot_aws::{AwsEcs, DynamoCapacityStore, DynamoJobStore};
 use autopilot_core::capacity::view::read_all;
 use autopilot_core::capacity::{read_capacity_view, ClusterStatus, Record};
@@ -22,9 +28,11 @@ use autopilot_core::ports::{CapacityStore, ItemKind, ItemQuery};
 use aws_config::SdkConfig;
 use clap::Args;
 
+use crate::output::{Format, Style};
+use crate::progress::{Counting, Progress};
 use crate::{render, CliError};
 
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct TableArgs {
     /// Cluster name or ARN.
     #[arg(long)]
@@ -32,23 +40,48 @@ pub struct TableArgs {
     /// Capacity table name.
     #[arg(long, env = "CAPACITY_TABLE")]
     pub table: String,
-    /// Print JSON instead of text.
+    /// Print JSON (the same as --output json).
     #[arg(long)]
     pub json: bool,
     /// Also print what the question read from the table to stderr, as one JSON line: Queries,
     /// items read (DynamoDB's ScannedCount) and read units (DynamoDB's ConsumedCapacity).
     #[arg(long)]
     pub read_stats: bool,
+    /// How to print (set from the global options).
+    #[arg(skip)]
+    pub style: Style,
+}
+
+/// `style`, with a command's own `--json` taking it to JSON.
+pub fn effective(style: Style, json: bool) -> Style {
+    if json {
+        Style {
+            format: Format::Json,
+            ..style
+        }
+    } else {
+        style
+    }
 }
 
 impl TableArgs {
-    /// What a capacity question reads from the table (see [`read_view`]).
+    /// The style this command prints in.
+    pub fn style(&self) -> Style {
+        effective(self.style, self.json)
+    }
+
+    /// What a capacity question reads from the table (see [`read_view`]), with a progress line
+    /// on stderr when the read takes more than a second.
     async fn read_records(
         &self,
         sdk: &SdkConfig,
         tasks: &TaskRead,
     ) -> Result<Vec<Record>, CliError> {
-        let store = DynamoCapacityStore::new(aws_sdk_dynamodb::Client::new(sdk), &self.table);
+        let progress = Progress::start(format!("reading capacity table {}", self.table));
+        let store = Counting {
+            inner: DynamoCapacityStore::new(aws_sdk_dynamodb::Client::new(sdk), &self.table),
+            items: progress.counter(),
+        };
         let mut stats = ReadStats::default();
         let records = read_view_counted(
             &store,
@@ -59,6 +92,7 @@ impl TableArgs {
             &mut stats,
         )
         .await;
+        drop(progress);
         if self.read_stats {
             eprintln!(
                 "{}",
@@ -150,20 +184,28 @@ pub async fn read_view_counted<S: CapacityStore>(
 }
 
 /// The flags every `jobs` subcommand shares.
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct JobsArgs {
     /// Jobs table name.
     #[arg(long = "jobs-table", env = "JOBS_TABLE")]
     pub jobs_table: String,
-    /// Print JSON instead of text.
+    /// Print JSON (the same as --output json).
     #[arg(long)]
     pub json: bool,
+    /// How to print (set from the global options).
+    #[arg(skip)]
+    pub style: Style,
 }
 
 /// The dispatcher the function runs, over the same adapters.
 pub type CliDispatcher = Dispatcher<DynamoJobStore, AwsEcs, DynamoCapacityStore>;
 
 impl JobsArgs {
+    /// The style this command prints in.
+    pub fn style(&self) -> Style {
+        effective(self.style, self.json)
+    }
+
     pub fn store(&self, sdk: &SdkConfig) -> DynamoJobStore {
         DynamoJobStore::new(aws_sdk_dynamodb::Client::new(sdk), &self.jobs_table)
     }

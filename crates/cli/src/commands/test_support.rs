@@ -36,7 +36,7 @@ fn table(json: bool) -> TableArgs {
         cluster: "prod".into(),
         table: "capacity".into(),
         json,
-        read_stats: false,
+        ..TableArgs::default()
     }
 }
 
