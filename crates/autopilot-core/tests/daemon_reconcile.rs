@@ -81,35 +81,40 @@ fn memory_cluster() -> InMemoryEcs {
     ecs
 }
 
+/// `rec` reconciles `CLUSTER` at `NOW`; the cluster must be readable.
+async fn reconcile(rec: &DaemonReconciler<InMemoryEcs>) -> ClusterReport {
+    rec.reconcile_cluster(CLUSTER, NOW)
+        .await
+        .expect("reconcile")
+}
+
+/// `report`'s record of `service`.
+fn record<'a>(report: &'a ClusterReport, service: &str) -> &'a DecisionRecord {
+    report
+        .services
+        .iter()
+        .find(|r| r.service == service)
+        .unwrap_or_else(|| panic!("{service} reported: {report:?}"))
+}
+
 #[tokio::test]
 async fn reconcile_writes_only_changes_and_caches_task_definitions() {
     let rec = DaemonReconciler::new(memory_cluster(), DaemonConfig::default());
-    let report = rec
-        .reconcile_cluster(CLUSTER, NOW)
-        .await
-        .expect("reconcile");
+    let report = reconcile(&rec).await;
     let ecs = rec.ecs();
     assert_eq!(ecs.desired_count(CLUSTER, "logs"), Some(5));
     assert_eq!(ecs.desired_count(CLUSTER, "metrics"), Some(5));
     assert_eq!(ecs.desired_count(CLUSTER, "web"), Some(2));
     assert_eq!(ecs.count_calls("UpdateService"), 2);
     assert_eq!(ecs.count_calls("DescribeTaskDefinition"), 2);
-    let odd = report
-        .services
-        .iter()
-        .find(|r| r.service == "odd-tag")
-        .expect("odd tag reported");
-    assert_eq!(odd.action, Action::Skipped);
+    assert_eq!(record(&report, "odd-tag").action, Action::Skipped);
     assert!(report
         .services
         .iter()
         .all(|r| r.service != "opted-out" && r.service != "web"));
 
     ecs.clear_calls();
-    let again = rec
-        .reconcile_cluster(CLUSTER, NOW)
-        .await
-        .expect("reconcile");
+    let again = reconcile(&rec).await;
     assert_eq!(
         ecs.count_calls("UpdateService"),
         0,
@@ -133,10 +138,7 @@ async fn clusters_without_daemon_services_cost_no_host_reads() {
     ecs.add_instance(CLUSTER, idle_host(CLUSTER, "a1"));
     ecs.add_service(CLUSTER, service(CLUSTER, "web"));
     let rec = DaemonReconciler::new(ecs, DaemonConfig::default());
-    let report = rec
-        .reconcile_cluster(CLUSTER, NOW)
-        .await
-        .expect("reconcile");
+    let report = reconcile(&rec).await;
     assert!(report.services.is_empty());
     assert_eq!(rec.ecs().calls(), vec!["ListServices", "DescribeServices"]);
 }
@@ -150,15 +152,8 @@ async fn dry_run_decides_without_writing() {
             ..DaemonConfig::default()
         },
     );
-    let report = rec
-        .reconcile_cluster(CLUSTER, NOW)
-        .await
-        .expect("reconcile");
-    let logs = report
-        .services
-        .iter()
-        .find(|r| r.service == "logs")
-        .expect("logs");
+    let report = reconcile(&rec).await;
+    let logs = record(&report, "logs");
     assert_eq!(
         (logs.previous_desired, logs.new_desired, logs.action),
         (Some(0), Some(5), Action::DryRun)
@@ -178,10 +173,7 @@ async fn a_failed_write_is_recorded_and_the_rest_continue() {
         },
     );
     let rec = DaemonReconciler::new(ecs, DaemonConfig::default());
-    let report = rec
-        .reconcile_cluster(CLUSTER, NOW)
-        .await
-        .expect("cluster readable");
+    let report = reconcile(&rec).await;
     let failed: Vec<_> = report
         .services
         .iter()
@@ -207,16 +199,8 @@ async fn an_unreadable_task_definition_fails_that_service_only() {
         Some("arn:aws:ecs:us-east-1:123456789012:task-definition/gone:9".into());
     ecs.add_service(CLUSTER, orphan);
     let rec = DaemonReconciler::new(ecs, DaemonConfig::default());
-    let report = rec
-        .reconcile_cluster(CLUSTER, NOW)
-        .await
-        .expect("reconcile");
-    let orphan = report
-        .services
-        .iter()
-        .find(|r| r.service == "orphan")
-        .expect("orphan");
-    assert_eq!(orphan.action, Action::Failed);
+    let report = reconcile(&rec).await;
+    assert_eq!(record(&report, "orphan").action, Action::Failed);
     assert_eq!(
         rec.ecs().desired_count(CLUSTER, "orphan"),
         Some(1),
@@ -255,18 +239,11 @@ async fn named_services_skip_discovery_and_report_missing_ones() {
             ..DaemonConfig::default()
         },
     );
-    let report = rec
-        .reconcile_cluster(CLUSTER, NOW)
-        .await
-        .expect("reconcile");
+    let report = reconcile(&rec).await;
     assert_eq!(rec.ecs().count_calls("ListServices"), 0);
     // Named services need no tag: the untagged "web" is managed.
     assert_eq!(rec.ecs().desired_count(CLUSTER, "web"), Some(5));
-    let nope = report
-        .services
-        .iter()
-        .find(|r| r.service == "nope")
-        .expect("nope");
+    let nope = record(&report, "nope");
     assert_eq!(nope.action, Action::Skipped);
     assert!(nope.reason.as_deref().unwrap_or("").contains("MISSING"));
 }
@@ -290,16 +267,17 @@ fn cluster_with(hosts: &[ContainerInstance], services: &[Service]) -> InMemoryEc
     ecs
 }
 
-fn only(report: &[ClusterReport]) -> &DecisionRecord {
-    &report[0].services[0]
+/// `rec` reconciles `CLUSTER` at `NOW` through the sweep's entry point; the first record of
+/// its report.
+async fn reconcile_only(rec: &DaemonReconciler<InMemoryEcs>) -> DecisionRecord {
+    let reports = rec.reconcile_clusters(&[CLUSTER.to_string()], NOW).await;
+    reports[0].services[0].clone()
 }
 
-#[tokio::test]
-async fn a_task_left_on_a_host_that_stopped_matching_is_stopped_after_the_count() {
-    let mut svc = daemon_service(CLUSTER, "logs");
-    svc.desired_count = 3;
-    let mut t = daemon_td("logs");
-    t.placement_constraints = vec![PlacementConstraint::member_of("attribute:role == daemon")];
+/// Hosts `a`, `b` (role `daemon`) and `c` (role `batch`), each running a `logs` task
+/// (`task-i-<host>`, started by `started_by`); `logs` is placed on `role == daemon` and wants
+/// `desired` tasks, so the one on `c` is misplaced.
+fn cluster_with_a_misplaced_task(desired: i32, started_by: Option<&str>) -> InMemoryEcs {
     let role = |name: &str, value: &str| {
         let mut h = idle_host(CLUSTER, name);
         h.running_tasks_count = Some(1);
@@ -309,25 +287,32 @@ async fn a_task_left_on_a_host_that_stopped_matching_is_stopped_after_the_count(
         });
         h
     };
-    let hosts = vec![role("a", "daemon"), role("b", "daemon"), role("c", "batch")];
     let ecs = InMemoryEcs::new();
-    for h in &hosts {
-        ecs.add_instance(CLUSTER, h.clone());
-        ecs.add_task(
-            CLUSTER,
-            &h.arn,
-            Task::running(
-                format!("task-{}", h.display_name()),
-                Some("service:logs"),
-                Some("ecs-svc/1"),
-            ),
+    for h in [role("a", "daemon"), role("b", "daemon"), role("c", "batch")] {
+        let task = Task::running(
+            format!("task-{}", h.display_name()),
+            Some("service:logs"),
+            started_by,
         );
+        ecs.add_instance(CLUSTER, h.clone());
+        ecs.add_task(CLUSTER, &h.arn, task);
     }
+    let mut svc = daemon_service(CLUSTER, "logs");
+    svc.desired_count = desired;
     ecs.add_service(CLUSTER, svc);
+    let mut t = daemon_td("logs");
+    t.placement_constraints = vec![PlacementConstraint::member_of("attribute:role == daemon")];
     ecs.add_task_definition(t);
-    let rec = DaemonReconciler::new(ecs, DaemonConfig::default());
-    let reports = rec.reconcile_clusters(&[CLUSTER.to_string()], NOW).await;
-    let r = only(&reports);
+    ecs
+}
+
+#[tokio::test]
+async fn a_task_left_on_a_host_that_stopped_matching_is_stopped_after_the_count() {
+    let rec = DaemonReconciler::new(
+        cluster_with_a_misplaced_task(3, Some("ecs-svc/1")),
+        DaemonConfig::default(),
+    );
+    let r = reconcile_only(&rec).await;
     assert_eq!(
         (r.action, r.new_desired),
         (Action::Updated, Some(2)),
@@ -344,34 +329,14 @@ async fn a_task_left_on_a_host_that_stopped_matching_is_stopped_after_the_count(
     );
 
     // DRY_RUN: decided and reported, nothing stopped.
-    let ecs = InMemoryEcs::new();
-    for h in &hosts {
-        ecs.add_instance(CLUSTER, h.clone());
-        ecs.add_task(
-            CLUSTER,
-            &h.arn,
-            Task::running(
-                format!("task-{}", h.display_name()),
-                Some("service:logs"),
-                None,
-            ),
-        );
-    }
-    let mut svc = daemon_service(CLUSTER, "logs");
-    svc.desired_count = 2;
-    ecs.add_service(CLUSTER, svc);
-    let mut t = daemon_td("logs");
-    t.placement_constraints = vec![PlacementConstraint::member_of("attribute:role == daemon")];
-    ecs.add_task_definition(t);
     let rec = DaemonReconciler::new(
-        ecs,
+        cluster_with_a_misplaced_task(2, None),
         DaemonConfig {
             dry_run: true,
             ..DaemonConfig::default()
         },
     );
-    let reports = rec.reconcile_clusters(&[CLUSTER.to_string()], NOW).await;
-    assert_eq!(only(&reports).action, Action::DryRun);
+    assert_eq!(reconcile_only(&rec).await.action, Action::DryRun);
     assert_eq!(rec.ecs().count_calls("StopTask"), 0);
 }
 
@@ -392,8 +357,7 @@ async fn an_external_controller_service_is_counted_from_its_primary_task_set() {
     ];
     let ecs = cluster_with(&[idle_host(CLUSTER, "a"), idle_host(CLUSTER, "b")], &[svc]);
     let rec = DaemonReconciler::new(ecs, DaemonConfig::default());
-    let reports = rec.reconcile_clusters(&[CLUSTER.to_string()], NOW).await;
-    let r = only(&reports);
+    let r = reconcile_only(&rec).await;
     assert_eq!(
         (r.action, r.new_desired),
         (Action::Updated, Some(2)),
@@ -427,8 +391,7 @@ async fn refusals_are_recorded_and_retryable_failures_are_marked() {
         );
         ecs.fail("UpdateService", error);
         let rec = DaemonReconciler::new(ecs, DaemonConfig::default());
-        let reports = rec.reconcile_clusters(&[CLUSTER.to_string()], NOW).await;
-        let r = only(&reports);
+        let r = reconcile_only(&rec).await;
         assert_eq!(r.action, Action::Failed);
         assert_eq!(r.retryable, retryable, "{r:?}");
     }

@@ -7,7 +7,7 @@
 use autopilot_core::daemon::DAEMON_TAG;
 use autopilot_core::drain::decide::{attempt_cap, DrainLimits, SPOT_MARKER_ATTRIBUTE};
 use autopilot_core::drain::drainer::MARKER_ATTRIBUTE;
-use autopilot_core::drain::{DrainConfig, Drainer, Outcome, RecheckMessage};
+use autopilot_core::drain::{DrainConfig, DrainRecord, Drainer, Outcome, RecheckMessage};
 use autopilot_core::env::ClusterScope;
 use autopilot_core::events::{DrainEvent, EventBridgeEvent, LifecycleActionDetail};
 use autopilot_core::memory::{InMemoryEcs, InMemoryLifecycle, InMemoryQueue};
@@ -94,15 +94,47 @@ fn take_recheck(d: &TestDrainer) -> RecheckMessage {
     RecheckMessage::parse(&sent[0].0).expect("valid body")
 }
 
+/// `bed(config)` with service task `id` (of `web`) on the host: a drain must wait for it.
+fn bed_with_task(config: DrainConfig, id: &str) -> TestDrainer {
+    let d = bed(config);
+    d.ecs().add_task(CLUSTER, CI, svc_task(id, "web"));
+    d
+}
+
+/// `d` handles lifecycle action `ev` at `now`, without error.
+async fn handle_action(
+    d: &TestDrainer,
+    ev: &EventBridgeEvent<LifecycleActionDetail>,
+    now: i64,
+) -> DrainRecord {
+    d.on_lifecycle_action(ev, now).await.expect("ok")
+}
+
+/// `d` handles re-check `msg` at `now`, without error.
+async fn handle_recheck(d: &TestDrainer, msg: &RecheckMessage, now: i64) -> DrainRecord {
+    d.on_recheck(msg, now).await.expect("ok")
+}
+
+/// A drain under way: `bed_with_task(cfg(), id)` has handled `ev` at T0. Returns the drainer and
+/// the first re-check it queued.
+async fn under_way(
+    id: &str,
+    ev: &EventBridgeEvent<LifecycleActionDetail>,
+) -> (TestDrainer, RecheckMessage) {
+    let d = bed_with_task(cfg(), id);
+    handle_action(&d, ev, T0).await;
+    let msg = take_recheck(&d);
+    (d, msg)
+}
+
 #[tokio::test]
 async fn two_service_tasks_drain_then_complete_exactly_once_despite_duplicates() {
     let mut now = T0;
-    let d = bed(cfg());
-    d.ecs().add_task(CLUSTER, CI, svc_task("a", "web"));
+    let d = bed_with_task(cfg(), "a");
     d.ecs().add_task(CLUSTER, CI, svc_task("b", "web"));
     let ev = lifecycle_event("i-1", Some(r#"{"cluster":"prod"}"#));
 
-    let r = d.on_lifecycle_action(&ev, now).await.expect("ok");
+    let r = handle_action(&d, &ev, now).await;
     assert_eq!(r.outcome, Outcome::RecheckScheduled);
     assert!(r.set_draining);
     assert_eq!(r.tasks.service.len(), 2);
@@ -116,7 +148,7 @@ async fn two_service_tasks_drain_then_complete_exactly_once_despite_duplicates()
 
     // The same event again: the marker says a chain exists; nothing is called or queued.
     d.ecs().clear_calls();
-    let dup = d.on_lifecycle_action(&ev, now).await.expect("ok");
+    let dup = handle_action(&d, &ev, now).await;
     assert_eq!(dup.outcome, Outcome::Duplicate);
     assert_eq!(
         d.ecs().calls(),
@@ -128,7 +160,7 @@ async fn two_service_tasks_drain_then_complete_exactly_once_despite_duplicates()
 
     // Re-check 1: tasks still there → heartbeat, re-check 2.
     now += 60;
-    let r1 = d.on_recheck(&msg, now).await.expect("ok");
+    let r1 = handle_recheck(&d, &msg, now).await;
     assert_eq!(r1.outcome, Outcome::RecheckScheduled);
     assert_eq!(
         d.autoscaling()
@@ -140,7 +172,7 @@ async fn two_service_tasks_drain_then_complete_exactly_once_despite_duplicates()
         .autoscaling()
         .count_calls("RecordLifecycleActionHeartbeat");
     assert_eq!(
-        d.on_recheck(&msg, now).await.expect("ok").outcome,
+        handle_recheck(&d, &msg, now).await.outcome,
         Outcome::Duplicate
     );
     assert_eq!(
@@ -155,17 +187,17 @@ async fn two_service_tasks_drain_then_complete_exactly_once_despite_duplicates()
     d.ecs().finish_task("arn:aws:ecs:us-east-1:1:task/prod/a");
     d.ecs().finish_task("arn:aws:ecs:us-east-1:1:task/prod/b");
     now += 60;
-    let done = d.on_recheck(&msg2, now).await.expect("ok");
+    let done = handle_recheck(&d, &msg2, now).await;
     assert_eq!(
         (done.outcome, done.reason.as_deref()),
         (Outcome::Completed, Some("drained"))
     );
     assert_eq!(
-        d.on_recheck(&msg2, now).await.expect("ok").outcome,
+        handle_recheck(&d, &msg2, now).await.outcome,
         Outcome::Duplicate
     );
     assert_eq!(
-        d.on_lifecycle_action(&ev, now).await.expect("ok").outcome,
+        handle_action(&d, &ev, now).await.outcome,
         Outcome::Duplicate
     );
     assert_eq!(
@@ -192,10 +224,7 @@ async fn daemon_tasks_alone_complete_at_once() {
     d.ecs().add_service(CLUSTER, logs);
     d.ecs().add_task(CLUSTER, CI, svc_task("l", "logs"));
     d.ecs().add_task(CLUSTER, CI, svc_task("g", "agent"));
-    let r = d
-        .on_lifecycle_action(&lifecycle_event("i-1", None), T0)
-        .await
-        .expect("ok");
+    let r = handle_action(&d, &lifecycle_event("i-1", None), T0).await;
     assert_eq!(
         (r.outcome, r.reason.as_deref()),
         (Outcome::Completed, Some("drained"))
@@ -218,10 +247,7 @@ async fn non_ecs_instance_completes_at_once_and_searches_configured_clusters() {
         clusters: ClusterScope::Only(vec!["staging".into(), "prod".into()]),
         ..cfg()
     });
-    let r = d
-        .on_lifecycle_action(&lifecycle_event("i-unknown", None), T0)
-        .await
-        .expect("ok");
+    let r = handle_action(&d, &lifecycle_event("i-unknown", None), T0).await;
     assert_eq!(
         (r.outcome, r.reason.as_deref()),
         (Outcome::Completed, Some("not_ecs_host"))
@@ -241,10 +267,7 @@ async fn standalone_tasks_are_stopped_after_grace_and_deadline_completes() {
     let s = standalone("s");
     d.ecs().add_task(CLUSTER, CI, s.clone());
     d.ecs().add_task(CLUSTER, CI, svc_task("stuck", "web"));
-    let r = d
-        .on_lifecycle_action(&lifecycle_event("i-1", None), now)
-        .await
-        .expect("ok");
+    let r = handle_action(&d, &lifecycle_event("i-1", None), now).await;
     assert_eq!(r.outcome, Outcome::RecheckScheduled);
     assert!(r.stopped_tasks.is_empty(), "within grace");
     let mut msg = take_recheck(&d);
@@ -252,7 +275,7 @@ async fn standalone_tasks_are_stopped_after_grace_and_deadline_completes() {
     let mut hops = 0;
     loop {
         now = msg.started_at + 60 * i64::from(msg.attempt) + 240;
-        let r = d.on_recheck(&msg, now).await.expect("ok");
+        let r = handle_recheck(&d, &msg, now).await;
         hops += 1;
         if r.outcome == Outcome::Completed {
             assert_eq!(r.reason.as_deref(), Some("deadline"));
@@ -283,14 +306,9 @@ async fn standalone_tasks_are_stopped_after_grace_and_deadline_completes() {
 
 #[tokio::test]
 async fn recheck_after_someone_else_completed_stops_the_chain() {
-    let d = bed(cfg());
-    d.ecs().add_task(CLUSTER, CI, svc_task("a", "web"));
-    d.on_lifecycle_action(&lifecycle_event("i-1", None), T0)
-        .await
-        .expect("ok");
-    let msg = take_recheck(&d);
+    let (d, msg) = under_way("a", &lifecycle_event("i-1", None)).await;
     d.autoscaling().expire("tok-1");
-    let r = d.on_recheck(&msg, T0).await.expect("ok");
+    let r = handle_recheck(&d, &msg, T0).await;
     assert_eq!(r.outcome, Outcome::AlreadyCompleted);
     assert!(d.queue().sent().is_empty());
     assert_eq!(d.autoscaling().count_calls("CompleteLifecycleAction"), 0);
@@ -298,14 +316,9 @@ async fn recheck_after_someone_else_completed_stops_the_chain() {
 
 #[tokio::test]
 async fn recheck_for_a_deregistered_host_completes() {
-    let d = bed(cfg());
-    d.ecs().add_task(CLUSTER, CI, svc_task("a", "web"));
-    d.on_lifecycle_action(&lifecycle_event("i-1", None), T0)
-        .await
-        .expect("ok");
-    let msg = take_recheck(&d);
+    let (d, msg) = under_way("a", &lifecycle_event("i-1", None)).await;
     d.ecs().set_status(CI, InstanceStatus::Inactive);
-    let r = d.on_recheck(&msg, T0).await.expect("ok");
+    let r = handle_recheck(&d, &msg, T0).await;
     assert_eq!(
         (r.outcome, r.reason.as_deref()),
         (Outcome::Completed, Some("instance_gone"))
@@ -314,14 +327,9 @@ async fn recheck_for_a_deregistered_host_completes() {
 
 #[tokio::test]
 async fn host_reactivated_during_drain_is_drained_again() {
-    let d = bed(cfg());
-    d.ecs().add_task(CLUSTER, CI, svc_task("a", "web"));
-    d.on_lifecycle_action(&lifecycle_event("i-1", None), T0)
-        .await
-        .expect("ok");
-    let msg = take_recheck(&d);
+    let (d, msg) = under_way("a", &lifecycle_event("i-1", None)).await;
     d.ecs().set_status(CI, InstanceStatus::Active);
-    let r = d.on_recheck(&msg, T0).await.expect("ok");
+    let r = handle_recheck(&d, &msg, T0).await;
     assert!(r.set_draining);
     assert!(!r.warnings.is_empty());
     assert_eq!(
@@ -332,8 +340,7 @@ async fn host_reactivated_during_drain_is_drained_again() {
 
 #[tokio::test]
 async fn queue_failure_fails_the_invocation_and_leaves_no_marker() {
-    let d = bed(cfg());
-    d.ecs().add_task(CLUSTER, CI, svc_task("a", "web"));
+    let d = bed_with_task(cfg(), "a");
     d.queue().fail(Some(QueueError::Api {
         operation: "SendMessage",
         message: "boom".into(),
@@ -350,15 +357,11 @@ async fn queue_failure_fails_the_invocation_and_leaves_no_marker() {
 
 #[tokio::test]
 async fn spot_warning_drains_at_once_without_lifecycle_calls() {
-    let d = bed(cfg());
-    d.ecs().add_task(CLUSTER, CI, svc_task("a", "web"));
-    let DrainEvent::SpotInterruption(e) = spot_warning("terminate") else {
-        panic!()
-    };
-    let r = d.on_spot_interruption(&e).await.expect("ok");
+    let d = bed_with_task(cfg(), "a");
+    let r = handle_spot_warning(&d, "terminate").await;
     assert_eq!(r.outcome, Outcome::Draining);
     assert!(r.set_draining);
-    let again = d.on_spot_interruption(&e).await.expect("ok");
+    let again = handle_spot_warning(&d, "terminate").await;
     assert!(!again.set_draining, "already DRAINING: no second write");
     assert_eq!(d.ecs().count_calls("UpdateContainerInstancesState"), 1);
     assert!(d.autoscaling().calls().is_empty());
@@ -393,7 +396,7 @@ fn malformed_drain_events_are_clear_errors() {
 #[tokio::test]
 async fn the_hooks_timeouts_bound_the_drain_and_travel_with_the_rechecks() {
     let mut now = T0;
-    let d = bed(cfg());
+    let d = bed_with_task(cfg(), "a");
     d.autoscaling().add_hook(
         "asg",
         "ecs-autopilot-drain",
@@ -402,11 +405,7 @@ async fn the_hooks_timeouts_bound_the_drain_and_travel_with_the_rechecks() {
             global_seconds: Some(3000),
         },
     );
-    d.ecs().add_task(CLUSTER, CI, svc_task("a", "web"));
-    let r = d
-        .on_lifecycle_action(&lifecycle_event("i-1", None), now)
-        .await
-        .expect("ok");
+    let r = handle_action(&d, &lifecycle_event("i-1", None), now).await;
     assert_eq!(r.recheck_delay_seconds, Some(15), "HeartbeatTimeout / 2");
     let msg = take_recheck(&d);
     assert_eq!(
@@ -418,7 +417,7 @@ async fn the_hooks_timeouts_bound_the_drain_and_travel_with_the_rechecks() {
     );
     // Past the fitted deadline (well before MAX_DRAIN_SECONDS = 3600): complete, name the task.
     now += 2700;
-    let done = d.on_recheck(&msg, now).await.expect("ok");
+    let done = handle_recheck(&d, &msg, now).await;
     assert_eq!(
         (done.outcome, done.reason.as_deref()),
         (Outcome::Completed, Some("deadline"))
@@ -429,12 +428,8 @@ async fn the_hooks_timeouts_bound_the_drain_and_travel_with_the_rechecks() {
 
 #[tokio::test]
 async fn a_missing_hook_keeps_the_configuration_and_says_so() {
-    let d = bed(cfg());
-    d.ecs().add_task(CLUSTER, CI, svc_task("a", "web"));
-    let r = d
-        .on_lifecycle_action(&lifecycle_event("i-1", None), T0)
-        .await
-        .expect("ok");
+    let d = bed_with_task(cfg(), "a");
+    let r = handle_action(&d, &lifecycle_event("i-1", None), T0).await;
     assert_eq!(r.recheck_delay_seconds, Some(60));
     assert!(
         r.warnings
@@ -455,10 +450,9 @@ async fn a_missing_hook_keeps_the_configuration_and_says_so() {
 #[tokio::test]
 async fn a_late_lifecycle_event_counts_from_its_own_time() {
     // Delivered 4000 s after the action started (EventBridge retries): past MAX_DRAIN_SECONDS.
-    let d = bed(cfg());
-    d.ecs().add_task(CLUSTER, CI, svc_task("a", "web"));
+    let d = bed_with_task(cfg(), "a");
     let late = lifecycle_event_at("i-1", None, "2027-01-15T06:53:20Z"); // T0 - 4000
-    let r = d.on_lifecycle_action(&late, T0).await.expect("ok");
+    let r = handle_action(&d, &late, T0).await;
     assert_eq!(r.elapsed_seconds, Some(4000));
     assert_eq!(
         (r.outcome, r.reason.as_deref()),
@@ -470,10 +464,9 @@ async fn a_late_lifecycle_event_counts_from_its_own_time() {
 #[tokio::test]
 async fn a_future_dated_event_is_clamped_to_now() {
     // A skewed clock must not extend the drain past the hook's timeout.
-    let d = bed(cfg());
-    d.ecs().add_task(CLUSTER, CI, svc_task("a", "web"));
+    let d = bed_with_task(cfg(), "a");
     let early = lifecycle_event_at("i-1", None, "2027-01-15T09:00:00Z"); // T0 + 3600
-    let r = d.on_lifecycle_action(&early, T0).await.expect("ok");
+    let r = handle_action(&d, &early, T0).await;
     assert_eq!(r.elapsed_seconds, Some(0));
     assert_eq!(take_recheck(&d).started_at, T0);
 }
@@ -481,12 +474,7 @@ async fn a_future_dated_event_is_clamped_to_now() {
 #[tokio::test]
 async fn a_failed_marker_write_does_not_end_the_drain() {
     let mut now = T0;
-    let d = bed(cfg());
-    d.ecs().add_task(CLUSTER, CI, svc_task("a", "web"));
-    d.on_lifecycle_action(&lifecycle_event("i-1", None), now)
-        .await
-        .expect("ok");
-    let msg1 = take_recheck(&d);
+    let (d, msg1) = under_way("a", &lifecycle_event("i-1", None)).await;
     // Re-check 1 queues re-check 2, but the marker write (TOKEN/2) fails.
     d.ecs().fail(
         "PutAttributes",
@@ -496,7 +484,7 @@ async fn a_failed_marker_write_does_not_end_the_drain() {
         },
     );
     now += 60;
-    let r1 = d.on_recheck(&msg1, now).await.expect("ok");
+    let r1 = handle_recheck(&d, &msg1, now).await;
     assert_eq!(r1.outcome, Outcome::RecheckScheduled);
     assert!(
         r1.warnings.iter().any(|w| w.contains("PutAttributes")),
@@ -506,7 +494,7 @@ async fn a_failed_marker_write_does_not_end_the_drain() {
     // Re-check 2 finds the marker behind (TOKEN/1): it must carry on, not stop as "stale".
     d.ecs().finish_task("arn:aws:ecs:us-east-1:1:task/prod/a");
     now += 60;
-    let r2 = d.on_recheck(&msg2, now).await.expect("ok");
+    let r2 = handle_recheck(&d, &msg2, now).await;
     assert_eq!(
         (r2.outcome, r2.reason.as_deref()),
         (Outcome::Completed, Some("drained")),
@@ -517,18 +505,15 @@ async fn a_failed_marker_write_does_not_end_the_drain() {
 
 #[tokio::test]
 async fn wrong_cluster_in_metadata_falls_back_to_the_configured_clusters() {
-    let d = bed(DrainConfig {
-        clusters: ClusterScope::Only(vec![CLUSTER.into()]),
-        ..cfg()
-    });
-    d.ecs().add_task(CLUSTER, CI, svc_task("a", "web"));
-    let r = d
-        .on_lifecycle_action(
-            &lifecycle_event("i-1", Some(r#"{"cluster":"staging"}"#)),
-            T0,
-        )
-        .await
-        .expect("ok");
+    let d = bed_with_task(
+        DrainConfig {
+            clusters: ClusterScope::Only(vec![CLUSTER.into()]),
+            ..cfg()
+        },
+        "a",
+    );
+    let ev = lifecycle_event("i-1", Some(r#"{"cluster":"staging"}"#));
+    let r = handle_action(&d, &ev, T0).await;
     assert_eq!(r.outcome, Outcome::RecheckScheduled, "{r:?}");
     assert_eq!(r.cluster.as_deref(), Some(CLUSTER));
     assert!(
@@ -547,14 +532,10 @@ async fn wrong_cluster_in_metadata_falls_back_to_the_configured_clusters() {
 
 #[tokio::test]
 async fn another_systems_hook_gets_no_call_whatever_the_instance() {
-    let d = bed(cfg());
-    d.ecs().add_task(CLUSTER, CI, svc_task("a", "web"));
+    let d = bed_with_task(cfg(), "a");
     for instance in ["i-1", "i-not-an-ecs-host"] {
         for hook in ["flush-logs", "ecs-managed-draining-termination-hook"] {
-            let r = d
-                .on_lifecycle_action(&lifecycle(hook, instance), T0)
-                .await
-                .expect("ok");
+            let r = handle_action(&d, &lifecycle(hook, instance), T0).await;
             assert_eq!(r.outcome, Outcome::NotOurHook, "{hook} on {instance}");
             assert!(r.reason.as_deref().unwrap_or("").contains(hook), "{r:?}");
         }
@@ -574,10 +555,7 @@ async fn another_systems_hook_gets_no_call_whatever_the_instance() {
 #[tokio::test]
 async fn our_hook_on_a_non_ecs_instance_completes_once_at_once() {
     let d = bed(cfg());
-    let r = d
-        .on_lifecycle_action(&lifecycle("ecs-autopilot-drain", "i-unknown"), T0)
-        .await
-        .expect("ok");
+    let r = handle_action(&d, &lifecycle(OUR_HOOK, "i-unknown"), T0).await;
     assert_eq!(
         (r.outcome, r.reason.as_deref()),
         (Outcome::Completed, Some("not_ecs_host"))
@@ -594,19 +572,21 @@ async fn our_hook_on_a_non_ecs_instance_completes_once_at_once() {
 #[tokio::test]
 async fn a_drain_of_forty_rechecks_completes_exactly_once_despite_duplicates() {
     let mut now = T0;
-    let d = bed(DrainConfig {
-        max_drain_seconds: 7200,
-        ..cfg()
-    });
-    d.ecs().add_task(CLUSTER, CI, svc_task("slow", "web"));
-    let ev = lifecycle("ecs-autopilot-drain", "i-1");
+    let d = bed_with_task(
+        DrainConfig {
+            max_drain_seconds: 7200,
+            ..cfg()
+        },
+        "slow",
+    );
+    let ev = lifecycle(OUR_HOOK, "i-1");
     assert_eq!(
-        d.on_lifecycle_action(&ev, now).await.expect("ok").outcome,
+        handle_action(&d, &ev, now).await.outcome,
         Outcome::RecheckScheduled
     );
     // The lifecycle event delivered again: nothing new.
     assert_eq!(
-        d.on_lifecycle_action(&ev, now).await.expect("ok").outcome,
+        handle_action(&d, &ev, now).await.outcome,
         Outcome::Duplicate
     );
     let mut msg = take_recheck(&d);
@@ -617,9 +597,9 @@ async fn a_drain_of_forty_rechecks_completes_exactly_once_despite_duplicates() {
             d.ecs()
                 .finish_task("arn:aws:ecs:us-east-1:1:task/prod/slow");
         }
-        let r = d.on_recheck(&msg, now).await.expect("ok");
+        let r = handle_recheck(&d, &msg, now).await;
         // Every re-check arrives twice (SQS is at-least-once): the copy does nothing.
-        let dup = d.on_recheck(&msg, now).await.expect("ok");
+        let dup = handle_recheck(&d, &msg, now).await;
         assert_eq!(dup.outcome, Outcome::Duplicate, "re-check {attempt} again");
         if attempt < 40 {
             assert_eq!(r.outcome, Outcome::RecheckScheduled, "re-check {attempt}");
@@ -642,18 +622,13 @@ async fn a_drain_of_forty_rechecks_completes_exactly_once_despite_duplicates() {
 
 #[tokio::test]
 async fn the_attempt_cap_ends_a_chain_even_when_the_clock_stands_still() {
-    let d = bed(cfg());
-    d.ecs().add_task(CLUSTER, CI, svc_task("stuck", "web"));
-    d.on_lifecycle_action(&lifecycle("ecs-autopilot-drain", "i-1"), T0)
-        .await
-        .expect("ok");
-    let mut msg = take_recheck(&d);
+    let (d, mut msg) = under_way("stuck", &lifecycle(OUR_HOOK, "i-1")).await;
     let limits = msg.limits.expect("limits travel with the re-check");
     let cap = attempt_cap(limits);
     assert_eq!(cap, 3600 / 60 + 10);
     // A clock that never moves: the deadline is never reached; the cap still ends the chain.
     msg.attempt = cap + 1;
-    let r = d.on_recheck(&msg, T0).await.expect("ok");
+    let r = handle_recheck(&d, &msg, T0).await;
     assert_eq!(
         (r.outcome, r.reason.as_deref()),
         (Outcome::Completed, Some("attempt_cap"))
@@ -673,12 +648,7 @@ async fn the_attempt_cap_ends_a_chain_even_when_the_clock_stands_still() {
 
 #[tokio::test]
 async fn a_recheck_that_cannot_read_the_host_or_a_task_does_not_complete() {
-    let d = bed(cfg());
-    d.ecs().add_task(CLUSTER, CI, svc_task("a", "web"));
-    d.on_lifecycle_action(&lifecycle("ecs-autopilot-drain", "i-1"), T0)
-        .await
-        .expect("ok");
-    let msg = take_recheck(&d);
+    let (d, msg) = under_way("a", &lifecycle(OUR_HOOK, "i-1")).await;
 
     d.ecs().fail_describe(CI, "INTERNAL_ERROR");
     let err = d.on_recheck(&msg, T0).await.expect_err("not an answer");
@@ -686,12 +656,7 @@ async fn a_recheck_that_cannot_read_the_host_or_a_task_does_not_complete() {
     assert_eq!(d.autoscaling().completions(), 0);
 
     // The host answers again, a task does not: still no completion.
-    let d = bed(cfg());
-    d.ecs().add_task(CLUSTER, CI, svc_task("a", "web"));
-    d.on_lifecycle_action(&lifecycle("ecs-autopilot-drain", "i-1"), T0)
-        .await
-        .expect("ok");
-    let msg = take_recheck(&d);
+    let (d, msg) = under_way("a", &lifecycle(OUR_HOOK, "i-1")).await;
     d.ecs()
         .fail_describe("arn:aws:ecs:us-east-1:1:task/prod/a", "INTERNAL_ERROR");
     assert!(d.on_recheck(&msg, T0).await.is_err());
@@ -699,7 +664,7 @@ async fn a_recheck_that_cannot_read_the_host_or_a_task_does_not_complete() {
 
     // MISSING is gone: the host was deregistered, the drain is over.
     d.ecs().fail_describe(CI, "MISSING");
-    let r = d.on_recheck(&msg, T0).await.expect("ok");
+    let r = handle_recheck(&d, &msg, T0).await;
     assert_eq!(
         (r.outcome, r.reason.as_deref()),
         (Outcome::Completed, Some("instance_gone"))
@@ -710,6 +675,23 @@ async fn a_recheck_that_cannot_read_the_host_or_a_task_does_not_complete() {
 
 fn spot_warning(action: &str) -> DrainEvent {
     DrainEvent::from_value(spot_interruption_event("i-1", action)).expect("parses")
+}
+
+/// `d` handles the spot interruption warning for `i-1` with `action`, without error.
+async fn handle_spot_warning(d: &TestDrainer, action: &str) -> DrainRecord {
+    let DrainEvent::SpotInterruption(warning) = spot_warning(action) else {
+        panic!("a spot interruption warning")
+    };
+    d.on_spot_interruption(&warning).await.expect("ok")
+}
+
+/// The host's spot marker attribute, if it has one.
+fn spot_marker(d: &TestDrainer) -> Option<Attribute> {
+    d.ecs()
+        .instance(CI)
+        .expect("ci")
+        .attribute(SPOT_MARKER_ATTRIBUTE)
+        .cloned()
 }
 
 /// The host's `ECS Container Instance State Change`, as ECS sends it (attributes included).
@@ -740,10 +722,7 @@ async fn on_host_event(d: &TestDrainer, event: DrainEvent) -> Outcome {
 #[tokio::test]
 async fn a_spot_stop_drains_then_the_host_comes_back_active() {
     let d = bed(cfg());
-    let DrainEvent::SpotInterruption(warning) = spot_warning("stop") else {
-        panic!()
-    };
-    let r = d.on_spot_interruption(&warning).await.expect("ok");
+    let r = handle_spot_warning(&d, "stop").await;
     assert_eq!(r.outcome, Outcome::Draining);
     let ci = d.ecs().instance(CI).expect("ci");
     assert_eq!(ci.status, InstanceStatus::Draining);
@@ -796,29 +775,13 @@ async fn a_spot_stop_drains_then_the_host_comes_back_active() {
 #[tokio::test]
 async fn terminate_warnings_and_hosts_drained_by_someone_else_are_not_brought_back() {
     let d = bed(cfg());
-    let DrainEvent::SpotInterruption(warning) = spot_warning("terminate") else {
-        panic!()
-    };
-    d.on_spot_interruption(&warning).await.expect("ok");
-    assert!(d
-        .ecs()
-        .instance(CI)
-        .expect("ci")
-        .attribute(SPOT_MARKER_ATTRIBUTE)
-        .is_none());
+    handle_spot_warning(&d, "terminate").await;
+    assert!(spot_marker(&d).is_none());
 
     // Already DRAINING (a lifecycle drain, a person): a stop warning leaves it to them.
     let d = bed(cfg());
     d.ecs().set_status(CI, InstanceStatus::Draining);
-    let DrainEvent::SpotInterruption(warning) = spot_warning("hibernate") else {
-        panic!()
-    };
-    d.on_spot_interruption(&warning).await.expect("ok");
-    assert!(d
-        .ecs()
-        .instance(CI)
-        .expect("ci")
-        .attribute(SPOT_MARKER_ATTRIBUTE)
-        .is_none());
+    handle_spot_warning(&d, "hibernate").await;
+    assert!(spot_marker(&d).is_none());
     assert_eq!(d.ecs().count_calls("PutAttributes"), 0);
 }
