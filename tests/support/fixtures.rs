@@ -504,3 +504,47 @@ pub fn sqs_batch_event(bodies: &[&str]) -> Value {
 pub fn error_type(error: impl Into<lambda_runtime::Diagnostic>) -> String {
     error.into().error_type
 }
+
+/// A container instance state change event for a host of `cluster` (the capacity tests' hosts):
+/// what the recorder stores for it is what the CLI's questions read.
+#[derive(Debug, Clone)]
+pub struct HostEvent<'a> {
+    pub cluster: &'a str,
+    pub region: &'a str,
+    /// The host's index: its container instance id is `h{index:02}`.
+    pub index: usize,
+    pub ec2_instance_id: String,
+    pub status: &'a str,
+    pub connected: bool,
+    pub instance_type: &'a str,
+    pub zone: &'a str,
+    /// (registered, remaining) CPU units.
+    pub cpu: (i64, i64),
+    /// (registered, remaining) MiB.
+    pub memory: (i64, i64),
+    pub ports_in_use: &'a [&'a str],
+    pub running_tasks: i64,
+}
+
+impl HostEvent<'_> {
+    pub fn event(&self) -> Value {
+        let (region, cluster, i) = (self.region, self.cluster, self.index);
+        json!({
+            "version": "0", "detail-type": "ECS Container Instance State Change", "source": "aws.ecs",
+            "detail": {
+                "clusterArn": format!("arn:aws:ecs:{region}:{ACCOUNT}:cluster/{cluster}"),
+                "containerInstanceArn": format!("arn:aws:ecs:{region}:{ACCOUNT}:container-instance/{cluster}/h{i:02}"),
+                "ec2InstanceId": self.ec2_instance_id, "status": self.status,
+                "agentConnected": self.connected, "version": 2,
+                "attributes": [{"name": "ecs.instance-type", "value": self.instance_type},
+                               {"name": "ecs.availability-zone", "value": self.zone}],
+                "registeredResources": [{"name": "CPU", "type": "INTEGER", "integerValue": self.cpu.0},
+                                        {"name": "MEMORY", "type": "INTEGER", "integerValue": self.memory.0}],
+                "remainingResources": [{"name": "CPU", "type": "INTEGER", "integerValue": self.cpu.1},
+                                       {"name": "MEMORY", "type": "INTEGER", "integerValue": self.memory.1},
+                                       {"name": "PORTS", "type": "STRINGSET", "stringSetValue": self.ports_in_use}],
+                "runningTasksCount": self.running_tasks
+            }
+        })
+    }
+}

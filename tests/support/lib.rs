@@ -17,7 +17,7 @@ pub mod fixtures;
 /// (`crates/cli/tests`).
 pub use fixtures::{
     lifecycle_terminate_event, scheduled_event, spot_interruption_event, sqs_batch_event,
-    EcsFixture,
+    EcsFixture, HostEvent,
 };
 
 pub const REGION: &str = "us-east-1";

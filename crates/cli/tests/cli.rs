@@ -7,7 +7,7 @@ use autopilot_aws::{AwsEcs, DynamoCapacityStore};
 use autopilot_core::capacity::{CapacityRecorder, RecorderConfig};
 use autopilot_core::env::ClusterScope;
 use autopilot_core::memory::InMemoryEcs;
-use integration_tests::{EcsFixture, Moto, ACCOUNT, REGION};
+use integration_tests::{EcsFixture, HostEvent, Moto, ACCOUNT, REGION};
 use serde_json::{json, Value};
 
 const TABLE: &str = "capacity";
@@ -53,22 +53,21 @@ fn host_event_in(
     free_mem: i64,
     az: &str,
 ) -> Value {
-    let ci = format!("arn:aws:ecs:{REGION}:{ACCOUNT}:container-instance/{cluster}/h{i:02}");
-    json!({
-        "version": "0", "detail-type": "ECS Container Instance State Change", "source": "aws.ecs",
-        "detail": {
-            "clusterArn": format!("arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{cluster}"),
-            "containerInstanceArn": ci, "ec2InstanceId": format!("i-{i:04}"), "status": status,
-            "agentConnected": connected, "version": 2,
-            "attributes": [{"name": "ecs.instance-type", "value": "t3.small"}, {"name": "ecs.availability-zone", "value": az}],
-            "registeredResources": [{"name": "CPU", "type": "INTEGER", "integerValue": 2048},
-                                    {"name": "MEMORY", "type": "INTEGER", "integerValue": 1900}],
-            "remainingResources": [{"name": "CPU", "type": "INTEGER", "integerValue": 1024},
-                                   {"name": "MEMORY", "type": "INTEGER", "integerValue": free_mem},
-                                   {"name": "PORTS", "type": "STRINGSET", "stringSetValue": ["22"]}],
-            "runningTasksCount": 3
-        }
-    })
+    HostEvent {
+        cluster,
+        region: REGION,
+        index: i,
+        ec2_instance_id: format!("i-{i:04}"),
+        status,
+        connected,
+        instance_type: "t3.small",
+        zone: az,
+        cpu: (2048, 1024),
+        memory: (1900, free_mem),
+        ports_in_use: &["22"],
+        running_tasks: 3,
+    }
+    .event()
 }
 
 fn event_recorder(

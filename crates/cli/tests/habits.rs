@@ -17,7 +17,7 @@ use autopilot_core::env::ClusterScope;
 use autopilot_core::memory::InMemoryEcs;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use ecs_autopilot::{EXIT_AWS, EXIT_CONFIG, EXIT_DOES_NOT_FIT, EXIT_ERROR, EXIT_OK, EXIT_USAGE};
-use integration_tests::{Moto, ACCOUNT};
+use integration_tests::{HostEvent, Moto};
 use serde_json::{json, Value};
 
 const TABLE: &str = "capacity";
@@ -113,23 +113,21 @@ fn sdk_in(moto: &Moto, region: &str) -> SdkConfig {
 }
 
 fn host_event(cluster: &str, i: usize, status: &str, connected: bool, free_mem: i64) -> Value {
-    let ci = format!("arn:aws:ecs:us-east-1:{ACCOUNT}:container-instance/{cluster}/h{i:02}");
-    json!({
-        "version": "0", "detail-type": "ECS Container Instance State Change", "source": "aws.ecs",
-        "detail": {
-            "clusterArn": format!("arn:aws:ecs:us-east-1:{ACCOUNT}:cluster/{cluster}"),
-            "containerInstanceArn": ci, "ec2InstanceId": format!("i-0{i:016x}"), "status": status,
-            "agentConnected": connected, "version": 2,
-            "attributes": [{"name": "ecs.instance-type", "value": "m5.xlarge"},
-                           {"name": "ecs.availability-zone", "value": "eu-west-1a"}],
-            "registeredResources": [{"name": "CPU", "type": "INTEGER", "integerValue": 4096},
-                                    {"name": "MEMORY", "type": "INTEGER", "integerValue": 15_576}],
-            "remainingResources": [{"name": "CPU", "type": "INTEGER", "integerValue": 1024 * (i as i64 % 4)},
-                                   {"name": "MEMORY", "type": "INTEGER", "integerValue": free_mem},
-                                   {"name": "PORTS", "type": "STRINGSET", "stringSetValue": ["22", "2375", "2376", "51678", "51679", "8080"]}],
-            "runningTasksCount": 4 - (i as i64 % 4)
-        }
-    })
+    HostEvent {
+        cluster,
+        region: "us-east-1",
+        index: i,
+        ec2_instance_id: format!("i-0{i:016x}"),
+        status,
+        connected,
+        instance_type: "m5.xlarge",
+        zone: "eu-west-1a",
+        cpu: (4096, 1024 * (i as i64 % 4)),
+        memory: (15_576, free_mem),
+        ports_in_use: &["22", "2375", "2376", "51678", "51679", "8080"],
+        running_tasks: 4 - (i as i64 % 4),
+    }
+    .event()
 }
 
 /// The capacity table in `region` with cluster `web`: 4 ACTIVE hosts, one DRAINING, one
