@@ -130,6 +130,18 @@ impl InMemoryEcs {
     }
 }
 
+/// What RunTask answers for a task it just started: no exit or stop yet.
+fn just_launched(task_arn: &str, host: Option<String>, status: &str) -> LaunchedTask {
+    LaunchedTask {
+        task_arn: task_arn.to_string(),
+        container_instance_arn: host,
+        last_status: Some(status.to_string()),
+        stopped_reason: None,
+        stop_code: None,
+        containers: Vec::new(),
+    }
+}
+
 impl TaskLauncher for InMemoryEcs {
     async fn run_task(
         &self,
@@ -215,14 +227,7 @@ impl TaskLauncher for InMemoryEcs {
                     );
                     task.last_status = Some("PROVISIONING".into());
                     c.tasks.push(task);
-                    let launched = LaunchedTask {
-                        task_arn: task_arn.clone(),
-                        container_instance_arn: None,
-                        last_status: Some("PROVISIONING".into()),
-                        stopped_reason: None,
-                        stop_code: None,
-                        containers: Vec::new(),
-                    };
+                    let launched = just_launched(&task_arn, None, "PROVISIONING");
                     let cluster_arn = spec.cluster.clone();
                     st.launcher
                         .tasks
@@ -247,14 +252,7 @@ impl TaskLauncher for InMemoryEcs {
                     task.cpu = Some(cpu);
                     task.memory = Some(memory);
                     c.tasks.push(task);
-                    let launched = LaunchedTask {
-                        task_arn: task_arn.clone(),
-                        container_instance_arn: Some(host_arn),
-                        last_status: Some("PENDING".into()),
-                        stopped_reason: None,
-                        stop_code: None,
-                        containers: Vec::new(),
-                    };
+                    let launched = just_launched(&task_arn, Some(host_arn), "PENDING");
                     let cluster_arn = spec.cluster.clone();
                     st.launcher
                         .tasks
