@@ -1162,3 +1162,33 @@ async fn two_thousand_events_with_mutated_identities_write_nothing_on_dynamodb()
     assert!(records.iter().any(|r| r.arn() == old_ci));
     assert!(records.iter().any(|r| r.arn() == old_task));
 }
+
+/// A sweep that cannot list its clusters fails the invocation whatever the error's class: a
+/// refused ListClusters (AccessDenied: a narrowed role) recorded and answered would stop every
+/// sweep without the Errors alarm seeing it; failing, the next minute's sweep is its retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_sweep_fails_the_invocation() {
+    let ecs = InMemoryEcs::new();
+    ecs.add_cluster(&cluster_arn("prod"));
+    ecs.fail(
+        "ListClusters",
+        autopilot_core::ports::EcsError::Refused {
+            operation: "ListClusters",
+            code: "AccessDeniedException".into(),
+            message: "not authorized to perform ecs:ListClusters".into(),
+        },
+    );
+    let rec = CapacityRecorder::new(
+        InMemoryCapacityStore::new(),
+        ecs,
+        RecorderConfig {
+            table: TABLE.into(),
+            clusters: ClusterScope::All,
+        },
+    );
+    let answer = handle(&rec, scheduled_event(), NOW).await;
+    let err = answer
+        .expect_err("a refused sweep fails the invocation")
+        .to_string();
+    assert!(err.contains("AccessDeniedException"), "{err}");
+}

@@ -12,8 +12,10 @@
 //!   → a logged rejection, no write, success: retrying cannot fix it and the sweep repairs the item.
 //! - Malformed events and table/ECS failures a retry can fix fail the invocation (Lambda retries,
 //!   then the on-failure destination keeps the event); others (a refusal, an unreadable item) are
-//!   recorded — logged and answered in `error` ([`autopilot_core::retry`]). Retries are safe:
-//!   every write is conditional.
+//!   recorded — logged with the `Failed` metric (alarmed in the template) and answered in `error`
+//!   ([`autopilot_core::retry`]). A sweep that could not run or left a cluster unswept fails
+//!   whatever the class: the next minute's sweep is its retry. Retries are safe: every write is
+//!   conditional.
 
 use autopilot_core::capacity::{CapacityRecorder, EventResult, RecorderError, SweepReport};
 use autopilot_core::events::{EcsEvent, EventError};
@@ -80,24 +82,14 @@ pub async fn handle<S: CapacityStore, E: EcsRead>(
         }
     };
     if let EcsEvent::Scheduled(_) = event {
-        let sweeps = match recorder.sweep(now).await {
-            Ok(sweeps) => sweeps,
-            Err(e) => {
-                let error = fail_or_record(
-                    e,
-                    "finding the clusters to sweep failed",
-                    serde_json::Value::Null,
-                )
-                .map_err(HandlerError::SweepTargets)?;
-                return Ok(Response {
-                    trigger: "sweep",
-                    event: None,
-                    sweeps: Vec::new(),
-                    rejected: None,
-                    error: Some(error),
-                });
-            }
-        };
+        // A sweep that could not run, or left a cluster unswept, fails the invocation whatever the
+        // error's class: the sweep is the table's repair, the next minute's run is its retry, and
+        // the failure is what the Errors alarm sees (recorded, a refused DescribeClusters would
+        // silently stop every sweep).
+        let sweeps = recorder
+            .sweep(now)
+            .await
+            .map_err(HandlerError::SweepTargets)?;
         for s in &sweeps {
             let level = match (&s.error, &s.skipped) {
                 (Some(_), _) => "ERROR",
@@ -106,10 +98,8 @@ pub async fn handle<S: CapacityStore, E: EcsRead>(
             };
             json_line(level, "capacity sweep", s);
         }
-        // Only what a retry can fix fails the invocation; the rest is in the log and the response.
         let errors: Vec<String> = sweeps
             .iter()
-            .filter(|s| s.retryable)
             .filter_map(|s| s.error.as_ref().map(|e| format!("{}: {e}", s.cluster)))
             .collect();
         if !errors.is_empty() {
@@ -170,6 +160,14 @@ pub async fn handle<S: CapacityStore, E: EcsRead>(
                 serde_json::json!({"detail_type": event.detail_type()}),
             )
             .map_err(HandlerError::Record)?;
+            // Not failing the invocation hides it from the Errors alarm: the Failed metric is
+            // what pages (CapacityRecorderFailedEventsAlarm).
+            json_line_with_metrics(
+                "ERROR",
+                "capacity event failed",
+                &serde_json::json!({"detail_type": event.detail_type(), "error": error}),
+                &Metrics::new("capacity-recorder", None).count("Failed", 1),
+            );
             Ok(Response {
                 trigger: "event",
                 event: None,

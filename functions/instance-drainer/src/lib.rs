@@ -11,9 +11,10 @@
 //!   after a spot stop/hibernate.
 //!
 //! Any other EventBridge detail type is a logged skip. Invalid events fail the invocation with a
-//! clear error and make no call. A drain step's failure a retry can fix (throttling, a 5xx, a
-//! timeout) fails the invocation, or its message; any other (a refusal) is recorded — logged and
-//! answered in `error` — and not retried ([`autopilot_core::retry`]). Every decision is logged as
+//! clear error and make no call. A drain step's failure fails the invocation, or its message, whatever
+//! its class ([`autopilot_core::drain::DrainError`]'s classification, through
+//! [`autopilot_core::retry`]): the drain exists only in its event or message, so it goes on to the
+//! failure or dead-letter queue and its alarm rather than being acknowledged. Every decision is logged as
 //! one JSON line.
 
 use autopilot_core::drain::{DrainError, DrainRecord, Drainer, Outcome, RecheckMessage};
@@ -148,8 +149,8 @@ where
                         let msg = RecheckMessage::parse(r.body.as_deref().unwrap_or_default())?;
                         match drainer.on_recheck(&msg, now).await {
                             Ok(record) => Ok(Some(record)),
-                            // Retryable: redelivered; otherwise recorded and the message consumed
-                            // (a redelivery would fail the same way).
+                            // Every drain failure is retryable (DrainError): the message is
+                            // redelivered, then dead-lettered, never consumed.
                             Err(e) => fail_or_record(
                                 e,
                                 "re-check failed; not retried",

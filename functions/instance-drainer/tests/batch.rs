@@ -127,3 +127,35 @@ async fn a_full_batch_with_time_left_is_handled_in_full() {
     );
     assert_eq!(d.queue().sent().len(), 10, "each host's next re-check");
 }
+
+/// A re-check that ECS refuses (AccessDenied) is not acknowledged: the drain exists only in its
+/// message, so the message is reported failed — redelivered, then dead-lettered where the alarm
+/// sees it — never consumed as if the drain went on.
+#[tokio::test]
+async fn a_refused_recheck_is_not_consumed() {
+    let (d, messages) = draining_hosts(2);
+    d.ecs().fail(
+        "ListTasks",
+        autopilot_core::ports::EcsError::Refused {
+            operation: "ListTasks",
+            code: "AccessDeniedException".into(),
+            message: "not authorized to perform ecs:ListTasks".into(),
+        },
+    );
+    let bodies: Vec<String> = messages.iter().map(RecheckMessage::to_body).collect();
+    let response = handle(&d, batch(&bodies), None, NOW)
+        .await
+        .expect("a batch answer");
+    let b = response.batch().expect("batch");
+    let failed: Vec<&str> = b
+        .response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["m0", "m1"], "{:?}", b.errors);
+    assert!(
+        d.queue().sent().is_empty(),
+        "no re-check queued past a refusal"
+    );
+}

@@ -40,12 +40,14 @@ pub enum DrainError {
     Queue(#[from] QueueError),
 }
 
+/// Every drain failure fails the invocation, whatever the call's own class: a drain in progress
+/// exists only in its event or its re-check message, so acknowledging a failed one would stop the
+/// heartbeats and let the hook's default result terminate the host with its tasks running.
+/// Failing sends it on to the failure or dead-letter queue, whose alarm pages someone.
 impl Retryable for DrainError {
     fn is_retryable(&self) -> bool {
         match self {
-            DrainError::Ecs(e) => e.is_retryable(),
-            DrainError::AutoScaling(e) => e.is_retryable(),
-            DrainError::Queue(e) => e.is_retryable(),
+            DrainError::Ecs(_) | DrainError::AutoScaling(_) | DrainError::Queue(_) => true,
         }
     }
 }

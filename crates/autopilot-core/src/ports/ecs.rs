@@ -259,7 +259,9 @@ impl<'a, E: EcsRead + ?Sized> ListPages<'a, E> {
             .ecs
             .list_page(self.request, self.next.as_deref())
             .await?;
-        self.done = page.next.is_none();
+        // A token equal to the one just sent would list the same page forever: the SDK's
+        // paginators stop there too.
+        self.done = page.next.is_none() || page.next == self.next;
         self.next = page.next;
         Ok(Some(page.arns))
     }
