@@ -160,8 +160,9 @@ impl CliError {
             CliError::Ecs(e) => ecs(e),
             CliError::Jobs(e) => jobs(e),
             CliError::Dispatch(e) => match e {
-                DispatchError::Invalid(m) if m.starts_with("no job ") => EXIT_CONFIG,
                 DispatchError::Invalid(_) => EXIT_USAGE,
+                DispatchError::NotFound(_) => EXIT_CONFIG,
+                DispatchError::TaskDefinition { source, .. } => ecs(source),
                 DispatchError::Store(e) => jobs(e),
                 DispatchError::Ecs(e) => ecs(e),
                 DispatchError::Capacity(e) => store(e),
@@ -190,7 +191,8 @@ impl CliError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use autopilot_core::ports::StoreError;
+    use autopilot_core::dispatch::DispatchError;
+    use autopilot_core::ports::{EcsError, StoreError};
 
     fn store(message: &str) -> CliError {
         CliError::Store(StoreError::Backend {
@@ -238,6 +240,28 @@ mod tests {
                 EXIT_CONFIG,
             ),
             (CliError::NotFound("no job j in jobs".into()), EXIT_CONFIG),
+            // jobs submit / cancel: typed by the dispatcher, never read from the message.
+            (
+                CliError::Dispatch(DispatchError::Invalid("invalid job: job.prority".into())),
+                EXIT_USAGE,
+            ),
+            (
+                CliError::Dispatch(DispatchError::NotFound(
+                    "invalid job: unknown cluster c".into(),
+                )),
+                EXIT_CONFIG,
+            ),
+            (
+                CliError::Dispatch(DispatchError::TaskDefinition {
+                    task_definition: "report:3".into(),
+                    source: EcsError::Refused {
+                        operation: "DescribeTaskDefinition",
+                        code: "AccessDeniedException".into(),
+                        message: "not authorized".into(),
+                    },
+                }),
+                EXIT_AWS,
+            ),
             (
                 CliError::ServicesFailed {
                     cluster: "c".into(),

@@ -223,8 +223,11 @@ fn outside(scope: &ClusterScope, cluster_arn: &str) -> Option<String> {
 /// A dispatch error: an invalid request is refused; otherwise retryable → fail the invocation,
 /// others recorded ([`fail_or_record`]).
 fn settle(mut r: Response, e: DispatchError) -> Result<Response, HandlerError> {
-    if let DispatchError::Invalid(msg) = e {
-        return Err(HandlerError::InvalidJob(msg));
+    if let DispatchError::Invalid(_)
+    | DispatchError::NotFound(_)
+    | DispatchError::TaskDefinition { .. } = e
+    {
+        return Err(HandlerError::InvalidJob(e.to_string()));
     }
     let error = fail_or_record(e, "task-dispatcher error", serde_json::Value::Null)
         .map_err(HandlerError::Dispatch)?;

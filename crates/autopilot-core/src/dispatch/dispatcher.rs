@@ -53,10 +53,21 @@ pub const CANCEL_STOP_REASON: &str = "ecs-autopilot task-dispatcher: job cancell
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum DispatchError {
-    /// The request itself is wrong (malformed submission, unknown cluster, unknown job): nothing
-    /// was written and a retry cannot fix it.
+    /// The request itself is wrong (a malformed submission, a role it may not pass): nothing was
+    /// written and a retry cannot fix it.
     #[error("{0}")]
     Invalid(String),
+    /// The request names what ECS or the jobs table does not have (an unknown cluster or job):
+    /// nothing was written and a retry cannot fix it.
+    #[error("{0}")]
+    NotFound(String),
+    /// ECS refused to describe the submission's task definition (it does not exist, or
+    /// AccessDenied): nothing was written and a retry cannot fix it.
+    #[error("invalid job: task definition {task_definition}: {source}")]
+    TaskDefinition {
+        task_definition: String,
+        source: EcsError,
+    },
     #[error(transparent)]
     Store(#[from] JobStoreError),
     #[error(transparent)]
@@ -73,7 +84,9 @@ pub enum DispatchError {
 impl Retryable for DispatchError {
     fn is_retryable(&self) -> bool {
         match self {
-            DispatchError::Invalid(_) => false,
+            DispatchError::Invalid(_)
+            | DispatchError::NotFound(_)
+            | DispatchError::TaskDefinition { .. } => false,
             DispatchError::Store(e) => e.is_retryable(),
             DispatchError::Ecs(e) => e.is_retryable(),
             DispatchError::ScaleGroup(e) => e.is_retryable(),
@@ -201,7 +214,7 @@ impl<S: JobStore, E: DispatchEcs, C: CapacityStore, G: ScaleGroup> Dispatcher<S,
     /// A terminal job is returned as it is.
     pub async fn cancel(&self, job_id: &str, now: i64) -> Result<Job, DispatchError> {
         let Some(job) = self.store.get(job_id).await? else {
-            return Err(DispatchError::Invalid(format!("no job {job_id}")));
+            return Err(DispatchError::NotFound(format!("no job {job_id}")));
         };
         if job.state.is_terminal() {
             return Ok(job);

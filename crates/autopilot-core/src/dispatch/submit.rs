@@ -237,7 +237,7 @@ impl<S: JobStore, E: DispatchEcs, C: CapacityStore, G: ScaleGroup> Dispatcher<S,
                     reads.clusters.insert(sub.spec.cluster.clone());
                 }
                 Err(EcsError::ClusterNotFound { cluster }) => {
-                    return Err(DispatchError::Invalid(format!(
+                    return Err(DispatchError::NotFound(format!(
                         "invalid job: unknown cluster {cluster}"
                     )))
                 }
@@ -258,10 +258,10 @@ impl<S: JobStore, E: DispatchEcs, C: CapacityStore, G: ScaleGroup> Dispatcher<S,
                     td
                 }
                 Err(e) if !e.is_retryable() => {
-                    return Err(DispatchError::Invalid(format!(
-                        "invalid job: task definition {}: {e}",
-                        sub.spec.task_definition
-                    )))
+                    return Err(DispatchError::TaskDefinition {
+                        task_definition: sub.spec.task_definition.clone(),
+                        source: e,
+                    })
                 }
                 Err(e) => return Err(e.into()),
             },
