@@ -345,7 +345,17 @@ async fn malformed_submissions_fail_clearly_and_write_nothing() {
     ];
     for (v, needle) in cases {
         let err = d.submit(v.clone(), 1).await.expect_err("refused");
-        assert!(matches!(err, DispatchError::Invalid(_)), "{v}: {err:?}");
+        // Refused as the request's own fault: malformed (Invalid), naming what does not exist
+        // (NotFound), or a task definition ECS would not describe (TaskDefinition).
+        assert!(
+            matches!(
+                err,
+                DispatchError::Invalid(_)
+                    | DispatchError::NotFound(_)
+                    | DispatchError::TaskDefinition { .. }
+            ),
+            "{v}: {err:?}"
+        );
         assert!(!err.is_retryable());
         assert!(err.to_string().contains(needle), "{v}: {err}");
     }
