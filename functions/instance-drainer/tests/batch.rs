@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use autopilot_core::drain::{DrainConfig, Drainer, RecheckMessage};
 use autopilot_core::memory::{InMemoryEcs, InMemoryLifecycle, InMemoryQueue};
 use autopilot_core::model::{ContainerInstance, InstanceStatus, Task};
-use instance_drainer::{handle, START_RESERVE};
+use instance_drainer::{handle, BatchResponse, START_RESERVE};
 use serde_json::json;
 
 const CLUSTER: &str = "arn:aws:ecs:us-east-1:1:cluster/prod";
@@ -53,6 +53,15 @@ fn draining_hosts(n: usize) -> (TestDrainer, Vec<RecheckMessage>) {
     (drainer, messages)
 }
 
+/// The message ids the answer reports failed (SQS redelivers exactly these).
+fn failed_ids(b: &BatchResponse) -> Vec<&str> {
+    b.response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect()
+}
+
 fn batch(bodies: &[String]) -> serde_json::Value {
     let records: Vec<serde_json::Value> = bodies
         .iter()
@@ -71,12 +80,7 @@ async fn a_bad_message_fails_alone_and_the_rest_are_handled() {
         .await
         .expect("a batch answer");
     let b = response.batch().expect("batch");
-    let failed: Vec<&str> = b
-        .response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.as_str())
-        .collect();
+    let failed = failed_ids(b);
     assert_eq!(failed, ["m1"]);
     assert_eq!(b.records.len(), 3);
     // The event source mapping reads exactly this shape.
@@ -147,12 +151,7 @@ async fn a_refused_recheck_is_not_consumed() {
         .await
         .expect("a batch answer");
     let b = response.batch().expect("batch");
-    let failed: Vec<&str> = b
-        .response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.as_str())
-        .collect();
+    let failed = failed_ids(b);
     assert_eq!(failed, ["m0", "m1"], "{:?}", b.errors);
     assert!(
         d.queue().sent().is_empty(),
