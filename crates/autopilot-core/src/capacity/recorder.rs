@@ -159,8 +159,8 @@ impl<S: CapacityStore, E: EcsRead> CapacityRecorder<S, E> {
     /// retired again on each sweep (what a late event brought back goes too), then left alone.
     /// One cluster's failure is recorded in its report and the others continue.
     ///
-    /// Errors: the registry, ListClusters or DescribeClusters could not be read (a retry can fix
-    /// that; nothing was written).
+    /// Errors: the registry, ListClusters or DescribeClusters could not be read; nothing was
+    /// written (capacity-recorder fails the invocation whatever the cause).
     pub async fn sweep(&self, now: i64) -> Result<Vec<SweepReport>, RecorderError> {
         let registry = self.store.clusters().await?;
         let mut targets: Vec<String> = match self.config.clusters.listed() {
@@ -200,7 +200,6 @@ impl<S: CapacityStore, E: EcsRead> CapacityRecorder<S, E> {
             out.push(report.unwrap_or_else(|e| SweepReport {
                 cluster: target.clone(),
                 error: Some(e.to_string()),
-                retryable: e.is_retryable(),
                 ..SweepReport::default()
             }));
         }

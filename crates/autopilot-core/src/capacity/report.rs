@@ -64,10 +64,6 @@ pub struct SweepReport {
     pub skipped: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// For `error`: a retry can fix it (throttling, a 5xx, a timeout), so the invocation fails
-    /// and the sweep runs again; otherwise (a refusal, an unreadable item) it is only recorded.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub retryable: bool,
 }
 
 /// Outcome counts of many event results (for the closing log line).
