@@ -175,7 +175,7 @@ pub async fn run(cli: Cli, sdk: &SdkConfig, out: &mut String) -> Result<u8, CliE
 }
 
 /// [`run`] with the output style given.
-pub async fn run_styled(
+async fn run_styled(
     command: Command,
     sdk: &SdkConfig,
     style: Style,

@@ -5,17 +5,12 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use ecs_autopilot::{run_styled, short_message, Cli, Command, Style, EXIT_ERROR};
+use ecs_autopilot::{run, short_message, Cli, Command, EXIT_ERROR};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     // clap exits 2 on bad arguments (with a suggestion for a misspelt name), 0 on --help.
     let cli = Cli::parse();
-    let style = Style::detect(
-        cli.global.output,
-        cli.global.no_color,
-        autopilot_core::clock::unix_now(),
-    );
     // Completions need no AWS configuration.
     let sdk = match &cli.command {
         Command::Completions { .. } => aws_config::SdkConfig::builder().build(),
@@ -23,7 +18,7 @@ async fn main() -> ExitCode {
     };
     let debug = cli.global.debug;
     let mut out = String::new();
-    let code = match run_styled(cli.command, &sdk, style, &mut out).await {
+    let code = match run(cli, &sdk, &mut out).await {
         Ok(code) => code,
         Err(e) => {
             let message = e.to_string();

@@ -4,6 +4,7 @@
 
 use std::io::IsTerminal;
 
+use autopilot_core::clock::format_unix;
 use clap::ValueEnum;
 use comfy_table::{presets, Cell, ContentArrangement, Table};
 
@@ -135,13 +136,6 @@ pub fn end_truncate(s: &str, max: usize) -> String {
     out
 }
 
-/// Unix seconds as RFC 3339 in UTC (`2026-11-22T06:00:00Z`).
-pub fn rfc3339(secs: i64) -> String {
-    chrono::DateTime::from_timestamp(secs, 0)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_else(|| secs.to_string())
-}
-
 /// How long ago `then` was, from `now`: `just now`, `42s ago`, `4m ago`, `3h ago`, `2d ago`
 /// (`in 5m` for a time ahead).
 pub fn age(now: i64, then: i64) -> String {
@@ -163,7 +157,7 @@ pub fn age(now: i64, then: i64) -> String {
 
 /// A time for table output: RFC 3339 and its age, `2026-11-22T06:00:00Z (4m ago)`.
 pub fn time_with_age(style: &Style, secs: i64) -> String {
-    format!("{} ({})", rfc3339(secs), age(style.now, secs))
+    format!("{} ({})", format_unix(secs), age(style.now, secs))
 }
 
 /// A table that fits `style.width`: the columns in `shrink` (long ARNs and ids) are cut in the
@@ -230,7 +224,7 @@ mod tests {
         assert_eq!(width_of(&cut), 30);
         assert!(cut.starts_with("arn:aws:ecs:us") && cut.ends_with("456789abcdef"));
         assert_eq!(middle_truncate("short", 30), "short");
-        assert_eq!(rfc3339(1_795_327_200), "2026-11-22T06:00:00Z");
+        assert_eq!(format_unix(1_795_327_200), "2026-11-22T06:00:00Z");
         for (d, want) in [
             (0, "just now"),
             (42, "42s ago"),

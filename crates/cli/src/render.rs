@@ -10,7 +10,7 @@ use autopilot_core::model::InstanceStatus;
 use ecs_cluster_query::placement::{Placement, TaskRequest};
 use serde::Serialize;
 
-use crate::output::{fitted_table, rfc3339, time_with_age, Style};
+use crate::output::{fitted_table, time_with_age, Style};
 
 /// Why a gone cluster is gone, from its registry entry: `ECS reports it INACTIVE; the sweep
 /// turned its 3 host(s) and 7 task(s) into tombstones at 2026-11-22T06:10:00Z`.
@@ -467,7 +467,7 @@ pub fn jobs(out: &mut String, jobs: &[&autopilot_core::job::Job], style: &Style)
             j.state.as_str(),
             j.attempts,
             j.max_attempts,
-            rfc3339(j.submitted_at),
+            format_unix(j.submitted_at),
             task(j),
             j.reason.as_deref().unwrap_or("")
         );
@@ -485,7 +485,7 @@ pub fn job(out: &mut String, j: &autopilot_core::job::Job, style: &Style) {
         if style.table() {
             time_with_age(style, t)
         } else {
-            rfc3339(t)
+            format_unix(t)
         }
     };
     let _ = writeln!(out, "job {} ({})", j.job_id, j.spec.task_definition);

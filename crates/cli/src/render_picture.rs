@@ -215,12 +215,11 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
     let mut line = String::new();
     for word in text.split(' ') {
-        let indent = if lines.is_empty() { 0 } else { 2 };
         if !line.is_empty() && width_of(&line) + 1 + width_of(word) > width {
             lines.push(std::mem::take(&mut line));
         }
         if line.is_empty() {
-            let indent = if lines.is_empty() { indent } else { 2 };
+            let indent = if lines.is_empty() { 0 } else { 2 };
             line = format!(
                 "{}{}",
                 " ".repeat(indent),
@@ -281,7 +280,7 @@ mod tests {
     /// line fits, each host has both bars, the marks and the largest slot are there.
     #[test]
     fn the_picture_fits_and_marks_hosts() {
-        let mut records = crate::commands::test_support_records();
+        let mut records = crate::commands::test_support::records();
         for r in records.iter_mut() {
             if let Record::Instance(i) = r {
                 i.instance.registered.cpu = Some(2048);

@@ -1,5 +1,9 @@
 //! The `ecs-autopilot` binary against moto: a user's view (arguments, output, exit codes).
 
+/// Issue 24's acceptance (`--test cli habits::`; scripts/acceptance runs it on the release binary).
+#[path = "cli/habits.rs"]
+mod habits;
+
 use std::collections::BTreeSet;
 use std::process::{Command, Output};
 

@@ -12,13 +12,7 @@ pub mod jobs_list;
 pub mod jobs_show;
 pub mod jobs_submit;
 #[cfg(test)]
-mod test_support;
-
-/// The unit tests' four-host cluster, for the renderers' tests.
-#[cfg(test)]
-pub(crate) fn test_support_records() -> Vec<Record> {
-    test_support::records()
-}
+pub(crate) mod test_support;
 
 use autopilot_aws::{AwsEcs, DynamoCapacityStore, DynamoJobStore};
 use autopilot_core::capacity::view::read_all;

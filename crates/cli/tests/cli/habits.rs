@@ -27,7 +27,7 @@ const PROFILE_REGION: &str = "eu-west-1";
 
 /// The binary under test: this build's, or `ECS_AUTOPILOT_BIN` (the release binary, for the
 /// issue's acceptance: `ECS_AUTOPILOT_BIN=target/release/ecs-autopilot cargo test -p
-/// ecs-autopilot --test habits`).
+/// ecs-autopilot --test cli habits::`).
 fn binary() -> std::ffi::OsString {
     std::env::var_os("ECS_AUTOPILOT_BIN")
         .unwrap_or_else(|| env!("CARGO_BIN_EXE_ecs-autopilot").into())
@@ -504,7 +504,6 @@ async fn capacity_show_draws_every_host_in_80_columns_and_json_keeps_its_fields(
             "no colour off a terminal: {picture}"
         );
     }
-    println!("{}", show(&["--output", "table"], "80"));
 
     // JSON: the fields it had before issue 24, exactly; --json is the same as --output json.
     let json = show(&["--output", "json"], "80");
