@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use crate::arn::cluster_name;
-use crate::daemon::DAEMON_TAG;
 use crate::job::{Job, JobNeeds, RunTaskSpec, Submission};
+use crate::markers::DAEMON_TAG;
 use crate::model::{
     Attribute, ContainerInstance, InstanceStatus, PlacementConstraint, Resources,
     SchedulingStrategy, Service, Task, TaskDefinition,

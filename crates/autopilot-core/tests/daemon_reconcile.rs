@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use autopilot_core::daemon::{
     services_for_cluster, Action, ClusterReport, DaemonConfig, DaemonReconciler, DecisionRecord,
-    DAEMON_TAG,
 };
+use autopilot_core::markers::DAEMON_TAG;
 use autopilot_core::memory::InMemoryEcs;
 use autopilot_core::model::{
     Attribute, ContainerInstance, PlacementConstraint, Service, Task, TaskDefinition, TaskSet,

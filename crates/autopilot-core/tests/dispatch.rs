@@ -3,9 +3,9 @@
 //! `clientToken`), outcomes and retries, RunTask's failure shapes, malformed submissions.
 
 use autopilot_core::dispatch::{DispatchConfig, DispatchError, Dispatcher, JobAction};
-use autopilot_core::drain::drainer::STOP_REASON;
 use autopilot_core::events::TaskStateChange;
 use autopilot_core::job::{Job, JobState};
+use autopilot_core::markers::DRAINER_STOP_REASON as STOP_REASON;
 use autopilot_core::memory::{InMemoryCapacityStore, InMemoryEcs, InMemoryJobStore};
 use autopilot_core::model::TaskDefinition;
 use autopilot_core::ports::EcsError;

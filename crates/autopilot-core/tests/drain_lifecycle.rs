@@ -4,12 +4,12 @@
 //! hosts; spot warnings and the host's return after a spot stop. The pure steps' tables are
 //! beside them, in `src/drain/decide_table.rs` and `src/drain/recheck.rs`.
 
-use autopilot_core::daemon::DAEMON_TAG;
 use autopilot_core::drain::decide::{attempt_cap, DrainLimits, SPOT_MARKER_ATTRIBUTE};
 use autopilot_core::drain::drainer::MARKER_ATTRIBUTE;
 use autopilot_core::drain::{DrainConfig, DrainRecord, Drainer, Outcome, RecheckMessage};
 use autopilot_core::env::ClusterScope;
 use autopilot_core::events::{DrainEvent, EventBridgeEvent, LifecycleActionDetail};
+use autopilot_core::markers::DAEMON_TAG;
 use autopilot_core::memory::{InMemoryEcs, InMemoryLifecycle, InMemoryQueue};
 use autopilot_core::model::{Attribute, InstanceStatus, SchedulingStrategy, Task};
 use autopilot_core::ports::{EcsError, HookTimeouts, QueueError};

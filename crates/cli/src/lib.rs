@@ -5,7 +5,7 @@
 //!
 //! Global options as the aws CLI has them (`--region`, `--profile`, `--endpoint-url`,
 //! `--output json|table|text`, `--no-color`; precedence in [`config`]). Exit codes (the table
-//! is in [`error`]): 0 done / fits; 1 does not fit (`can-place`); 2 usage; 253 configuration
+//! is in `error.rs`): 0 done / fits; 1 does not fit (`can-place`); 2 usage; 253 configuration
 //! (no such table, unknown or gone cluster, no such job, no profile / region / credentials);
 //! 254 an AWS error (its code in the message); 255 any other failure.
 

@@ -10,7 +10,8 @@
 //! a read or write that a retry can fix failed (throttling past the SDK's retries, a 5xx, a
 //! timeout); retrying is safe because every run only writes counts that differ from what it just
 //! read. A failure a retry cannot fix (AccessDenied, an invalid parameter, a missing cluster) is
-//! recorded (`failed`, with the reason) and does not fail the invocation ([`autopilot_core::retry`]). An event already
+//! recorded (`failed`, with the reason, and the `Failed` metric) and does not fail the invocation.
+//! Not listing the clusters of a scheduled run fails it whatever the cause. An event already
 //! covered by a complete reconcile of its cluster costs no ECS call.
 
 use autopilot_core::daemon::{summarize, Action, ClusterReport, DaemonReconciler};
@@ -19,7 +20,6 @@ use std::time::{Duration, Instant};
 use autopilot_core::events::{event_time_unix, EcsEvent, EventError};
 use autopilot_core::log::{json_line_with_metrics, Metrics};
 use autopilot_core::ports::{EcsError, EcsRead, EcsWrite};
-use autopilot_core::retry::fail_or_record;
 use serde::Serialize;
 use thiserror::Error;
 
@@ -46,9 +46,6 @@ pub struct Response {
     /// Clusters a scheduled sweep did not start before the deadline (reached by a later sweep).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub not_reached: Vec<String>,
-    /// A failure a retry cannot fix (recorded, not retried).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
 }
 
 /// A scheduled sweep starts no new cluster when less than this is left of the invocation: one
@@ -95,30 +92,20 @@ pub async fn handle_until<E: EcsRead + EcsWrite>(
                          covered it"
                     )),
                     not_reached: Vec::new(),
-                    error: None,
                 });
             }
             ("instance_event", vec![cluster.clone()])
         }
-        EcsEvent::Scheduled(_) => match reconciler.scheduled_clusters().await {
-            Ok(clusters) => ("schedule", clusters),
-            Err(e) => {
-                let error = fail_or_record(
-                    e,
-                    "listing clusters for the scheduled reconcile failed",
-                    serde_json::Value::Null,
-                )
-                .map_err(HandlerError::ListClusters)?;
-                return Ok(Response {
-                    trigger: "schedule",
-                    dry_run,
-                    clusters: Vec::new(),
-                    skipped: None,
-                    not_reached: Vec::new(),
-                    error: Some(error),
-                });
-            }
-        },
+        // The clusters a scheduled run reconciles: not listed, it fails whatever the cause — a
+        // refused ListClusters recorded and answered would stop every scheduled reconcile
+        // without an alarm seeing it; failing, the Errors alarm does.
+        EcsEvent::Scheduled(_) => (
+            "schedule",
+            reconciler
+                .scheduled_clusters()
+                .await
+                .map_err(HandlerError::ListClusters)?,
+        ),
         EcsEvent::TaskStateChange(_) | EcsEvent::Other { .. } => {
             let reason = format!(
                 "detail-type {:?} is not handled by daemon-count; nothing to do",
@@ -131,7 +118,6 @@ pub async fn handle_until<E: EcsRead + EcsWrite>(
                 clusters: Vec::new(),
                 skipped: Some(reason),
                 not_reached: Vec::new(),
-                error: None,
             });
         }
     };
@@ -206,7 +192,6 @@ pub async fn handle_until<E: EcsRead + EcsWrite>(
         clusters: reports,
         skipped: None,
         not_reached: outcome.not_reached,
-        error: None,
     })
 }
 

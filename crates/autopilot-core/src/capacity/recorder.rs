@@ -19,7 +19,7 @@ use crate::events::EcsEvent;
 use crate::ports::capacity_store::{CapacityStore, ItemKind, ItemQuery, StoreError};
 use crate::ports::ecs::{
     ClusterState, DesiredStatus, EcsError, EcsRead, ListPages, ListRequest, TaskFilter,
-    DESCRIBE_MISSING,
+    DESCRIBE_BATCH, DESCRIBE_MISSING,
 };
 use crate::retry::Retryable;
 
@@ -419,9 +419,13 @@ impl<S: CapacityStore, E: EcsRead> CapacityRecorder<S, E> {
                 .collect::<std::collections::BTreeSet<_>>()
                 .into_iter()
                 .collect();
-            let seen = (&mut cluster_arn, &mut tasks, &mut report);
-            self.describe_and_record_tasks(cluster, &unlisted, seen, now)
-                .await?;
+            // One DescribeTasks batch at a time, written before the next: memory stays bounded by
+            // a batch, not by how many tasks went unlisted.
+            for batch in unlisted.chunks(DESCRIBE_BATCH) {
+                let seen = (&mut cluster_arn, &mut tasks, &mut report);
+                self.describe_and_record_tasks(cluster, batch, seen, now)
+                    .await?;
+            }
         }
         // Live items no page listed: gone. Conditional on the item being as read — an event that
         // landed since wins — and keeping its version (the highest the table saw): a late event

@@ -71,7 +71,6 @@ use crate::model::{
     TaskDefinition,
 };
 
-pub use crate::markers::DAEMON_TAG;
 /// Optional tag: tasks per eligible host (integer ≥ 1, default 1).
 pub const TASKS_PER_HOST_TAG: &str = "ecs-autopilot:tasks-per-host";
 

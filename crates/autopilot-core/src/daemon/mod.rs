@@ -11,8 +11,7 @@ pub mod report;
 
 pub use config::DaemonConfig;
 pub use decide::{
-    decide, decide_with, tasks_per_host, DecideContext, Decision, Excluded, DAEMON_TAG,
-    TASKS_PER_HOST_TAG,
+    decide, decide_with, tasks_per_host, DecideContext, Decision, Excluded, TASKS_PER_HOST_TAG,
 };
 pub use reconciler::{services_for_cluster, DaemonReconciler, SweepOutcome};
 pub use report::{summarize, Action, ClusterReport, DecisionRecord};

@@ -11,9 +11,10 @@ use ecs_cluster_query::Expression;
 use futures_util::stream::{self, StreamExt};
 
 use super::config::DaemonConfig;
-use super::decide::{decide_with, member_of_expressions, DecideContext, Decision, DAEMON_TAG};
+use super::decide::{decide_with, member_of_expressions, DecideContext, Decision};
 use super::report::{Action, ClusterReport, DecisionRecord};
 use crate::arn::{arn_resource_id, cluster_name, service_entry_in_cluster};
+use crate::markers::DAEMON_TAG;
 use crate::model::{ContainerInstance, Service, TaskDefinition};
 use crate::ports::ecs::{EcsError, EcsRead, EcsWrite};
 use crate::retry::Retryable;

@@ -47,7 +47,7 @@ pub const MAX_REFUSAL_BACKOFF_SECONDS: i64 = 3600;
 /// > 3600 s: the seventh call comes after the hour).
 pub const MAX_REFUSED_RUNTASKS_PER_HOUR: usize = 6;
 
-pub use crate::markers::DRAINER_STOP_REASON;
+use crate::markers::DRAINER_STOP_REASON;
 
 /// The start of the stop reason the sweep gives a run past its `timeoutSeconds`
 /// ([`timeout_stop_reason`]); [`judge`] fails such a run whatever its exit codes.

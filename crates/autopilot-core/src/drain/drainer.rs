@@ -28,7 +28,7 @@ use crate::retry::Retryable;
 /// ECS attribute names allow letters, digits, `-`, `_`, `/`, `\` and `.` (no `:`).
 pub const MARKER_ATTRIBUTE: &str = "ecs-autopilot.drain";
 /// StopTask reason for standalone tasks.
-pub use crate::markers::DRAINER_STOP_REASON as STOP_REASON;
+use crate::markers::DRAINER_STOP_REASON as STOP_REASON;
 
 #[derive(Debug, Error)]
 pub enum DrainError {
